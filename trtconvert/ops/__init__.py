@@ -1,0 +1,1 @@
+"""Custom operators of prepared graphs: reference implementations and their CPU execution."""
