@@ -1,0 +1,3 @@
+from trtconvert.cli import main
+
+main()

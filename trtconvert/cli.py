@@ -1,0 +1,169 @@
+"""The trtconvert command line: one group, one module per command, one place that maps errors to exit codes.
+
+Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 missing TensorRT/GPU/compiler,
+4 verification out of tolerance, 5 TensorRT failed to build.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from trtconvert import __version__
+from trtconvert.cli_options import (
+    common_options,
+    emit,
+    model_options,
+    profile_options,
+    setup_logging,
+    spec_from_flags,
+    stage_options,
+    verify_options,
+)
+from trtconvert.errors import MissingDependency, TrtConvertError
+
+EPILOG_CODES = (
+    "Exit codes: 0 ok, 2 bad input, 3 missing TensorRT/GPU/compiler, 4 verification failed, 5 build failed."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, "--version", prog_name="trtconvert")
+def cli() -> None:
+    """Turn ONNX models into TensorRT engines that build the first time and compute what the ONNX computes.
+
+    \b
+    Typical use:
+      trtconvert inspect model.onnx
+      trtconvert prepare model.onnx -o model.prepared.onnx --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512' --verify
+      trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512'
+    """
+
+
+@cli.command(epilog=EPILOG_CODES)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--target-tensorrt",
+    metavar="VERSION",
+    default=None,
+    help="Say what the rewrite would do for this TensorRT.",
+)
+@common_options
+def inspect(path: Path, target_tensorrt: str | None, config, as_json, verbose, quiet, debug) -> None:
+    """Describe an ONNX model: inputs with symbolic dims, outputs, opsets, ops, custom ops, weights, and what
+    the rewrite stage would do.
+
+    \b
+    Example:
+      trtconvert inspect model.onnx
+      trtconvert inspect model.onnx --json | jq '.inputs'
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.inspect_model import describe_onnx, format_onnx
+
+    report = describe_onnx(path, target_tensorrt)
+    if as_json:
+        emit(report, True)
+    else:
+        click.echo("\n".join(format_onnx(report)))
+
+
+@cli.command(epilog=EPILOG_CODES)
+@model_options
+@profile_options
+@stage_options
+@verify_options
+@common_options
+def prepare(config, as_json, verbose, quiet, debug, **flags) -> None:
+    """Run the CPU stages (load, fold, rewrite, precision) and write a TensorRT-ready ONNX.
+
+    Needs no GPU and no TensorRT. With --verify, the original and the prepared model run through
+    onnxruntime on the same seeded random inputs at each profile's opt shape; out of tolerance exits 4
+    and writes nothing.
+
+    \b
+    Example:
+      trtconvert prepare model.onnx -o model.prepared.onnx \\
+          --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512' --verify
+      trtconvert prepare --config configs/super_resolution.yaml
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.pipeline import run_prepare
+
+    report = run_prepare(spec_from_flags(config, **flags))
+    emit(report, as_json)
+
+
+@cli.command(epilog=EPILOG_CODES)
+@model_options
+@profile_options
+@stage_options
+@verify_options
+@common_options
+def build(config, as_json, verbose, quiet, debug, **flags) -> None:
+    """Build a TensorRT engine (a serialized plan) from an ONNX model.
+
+    Runs every CPU stage of `prepare`, then loads plugins and builds with one optimization profile per
+    --profile. Where TensorRT is absent it stops after the CPU stages with exit code 3.
+
+    \b
+    Example:
+      trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512'
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.pipeline import preflight, prepare_model
+
+    spec = spec_from_flags(config, **flags)
+    checked = preflight(spec)
+    prepare_model(spec, checked)
+    raise MissingDependency(
+        "TensorRT is not installed, so no engine was built (the CPU stages passed); on a machine with an "
+        "NVIDIA GPU run: pip install 'trtconvert[tensorrt]'"
+    )
+
+
+def _flag_in_argv(argv: list[str], flag: str) -> bool:
+    return any(arg == flag for arg in argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the CLI and turns every failure into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug, as_json = _flag_in_argv(args, "--debug"), _flag_in_argv(args, "--json")
+    try:
+        cli.main(args=args, prog_name="trtconvert", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("error: interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except TrtConvertError as err:
+        if debug:
+            raise
+        _fail(str(err), err.exit_code, as_json)
+    except Exception as err:
+        if debug:
+            raise
+        _fail(
+            f"internal error: {type(err).__name__}: {err}; rerun with --debug and report the traceback",
+            1,
+            as_json,
+        )
+    sys.exit(0)
+
+
+def _fail(message: str, code: int, as_json: bool) -> None:
+    click.echo(f"error: {message}", err=True)
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

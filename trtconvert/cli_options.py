@@ -1,0 +1,106 @@
+"""Reusable option groups: every command that takes a model, profiles or verification shares these."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trtconvert import log
+from trtconvert.profiles import parse_profile
+from trtconvert.spec import PRECISIONS, REWRITE_POLICIES, Spec, make_spec
+from trtconvert.verify_cpu import parse_input_flags
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _compose(*decorators: Decorator) -> Decorator:
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+common_options = _compose(
+    click.option("--config", type=click.Path(path_type=Path), help="YAML config; flags override its keys."),
+    click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout."),
+    click.option(
+        "-v", "--verbose", count=True, help="More detail; -vv adds polygraphy's and onnxruntime's logs."
+    ),
+    click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors."),
+    click.option("--debug", is_flag=True, help="Show the traceback of an error."),
+)
+
+model_options = _compose(
+    click.argument("model", required=False, type=click.Path(path_type=Path)),
+    click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, written atomically."),
+)
+
+profile_options = click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    metavar="NAME=MIN:OPT:MAX[,...]",
+    help="Shapes of the dynamic inputs, e.g. 'input=1x3x64x64:1x3x256x256:1x3x512x512'. One shape alone fixes "
+    "the input. Repeat for several optimization profiles.",
+)
+
+stage_options = _compose(
+    click.option("--fold/--no-fold", default=None, help="Constant folding (default: on)."),
+    click.option(
+        "--rewrite",
+        type=click.Choice(REWRITE_POLICIES),
+        default=None,
+        help="Rewrite cubic Resize to the DynamicTRTResize plugin: 'auto' (default) only where the target "
+        "TensorRT rejects or miscomputes it, 'all' always, 'none' never.",
+    ),
+    click.option(
+        "--target-tensorrt",
+        metavar="VERSION",
+        default=None,
+        help="TensorRT version the model is prepared for, e.g. 10.8 (default: the installed one, else the newest).",
+    ),
+    click.option(
+        "--precision", type=click.Choice(PRECISIONS), default=None, help="Engine precision (default: fp32)."
+    ),
+)
+
+verify_options = _compose(
+    click.option(
+        "--verify/--no-verify", default=None, help="Compare the result with the original model on the CPU."
+    ),
+    click.option(
+        "--input",
+        "input_values",
+        multiple=True,
+        metavar="NAME=VALUE|FILE.npy",
+        help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
+    ),
+    click.option("--atol", type=float, default=None, help="Absolute tolerance (default: 1e-4 for fp32)."),
+    click.option("--rtol", type=float, default=None, help="Relative tolerance (default: 1e-3 for fp32)."),
+    click.option("--seed", type=int, default=None, help="Seed of the random inputs (default: 0)."),
+)
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    log.configure(-1 if quiet else verbose)
+
+
+def spec_from_flags(config: Path | None, **flags: Any) -> Spec:
+    """Turn click's flag values into a Spec over the config; flags that were not given stay None."""
+    overrides = dict(flags)
+    if "profiles" in overrides:
+        overrides["profiles"] = [parse_profile(p) for p in overrides["profiles"]] or None
+    if "input_values" in overrides:
+        overrides["inputs"] = parse_input_flags(overrides.pop("input_values")) or None
+    return make_spec(config, overrides)
+
+
+def emit(report: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))

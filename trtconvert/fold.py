@@ -1,0 +1,132 @@
+"""Stage `fold`: constant folding with onnx-graphsurgeon and onnxruntime, as polygraphy does it, made safe.
+
+onnx can write an IR version newer than the installed onnxruntime reads. Folding evaluates subgraphs with
+onnxruntime, so such a model folds nothing, silently. We fold at the newest IR version onnxruntime reads
+when the model's opsets and data types allow it, and keep that version in the prepared model.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import onnx
+from onnx import helper
+
+from trtconvert import log
+from trtconvert.model_info import all_nodes, default_opset
+
+# The first IR version that allows each newer data type; older IR versions cannot carry them.
+_TYPE_MIN_IR = {
+    onnx.TensorProto.FLOAT8E4M3FN: 9,
+    onnx.TensorProto.FLOAT8E4M3FNUZ: 9,
+    onnx.TensorProto.FLOAT8E5M2: 9,
+    onnx.TensorProto.FLOAT8E5M2FNUZ: 9,
+    onnx.TensorProto.UINT4: 10,
+    onnx.TensorProto.INT4: 10,
+    getattr(onnx.TensorProto, "FLOAT4E2M1", 23): 11,
+}
+
+
+@functools.lru_cache(maxsize=1)
+def onnxruntime_max_ir_version() -> int:
+    """The newest IR version the installed onnxruntime accepts, found by trying a one-node model."""
+    import onnxruntime
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    for ir_version in range(onnx.IR_VERSION, 3, -1):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = ir_version
+        try:
+            onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:  # onnxruntime raises its own Fail type for an unsupported IR version
+            continue
+        return ir_version
+    return 3
+
+
+def _min_ir_for_opset(opset: int) -> int:
+    candidates = [row[1] for row in helper.VERSION_TABLE if row[2] >= opset]
+    return min(candidates) if candidates else onnx.IR_VERSION
+
+
+def _min_ir_for_types(model: onnx.ModelProto) -> int:
+    types = {t.data_type for t in model.graph.initializer}
+    for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        types.add(value.type.tensor_type.elem_type)
+    for node in all_nodes(model.graph):
+        types.update(a.i for a in node.attribute if a.name == "to" and a.type == onnx.AttributeProto.INT)
+    return max((_TYPE_MIN_IR.get(t, 3) for t in types), default=3)
+
+
+def foldable_ir_version(model: onnx.ModelProto) -> tuple[int | None, str]:
+    """The IR version to fold at (None: folding cannot run) and a note for the report."""
+    limit = onnxruntime_max_ir_version()
+    if model.ir_version <= limit:
+        return model.ir_version, ""
+    needed = max(_min_ir_for_opset(default_opset(model)), _min_ir_for_types(model))
+    if needed > limit:
+        return None, (
+            f"IR {model.ir_version} needs at least IR {needed}, but onnxruntime reads IR <= {limit}: "
+            f"folding skipped; upgrade onnxruntime to fold this model"
+        )
+    return limit, f"IR {model.ir_version} lowered to {limit} (onnxruntime reads IR <= {limit})"
+
+
+def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelProto:
+    """Fold until a pass removes nothing, the way polygraphy's FoldConstants does, with two fixes.
+
+    onnx-graphsurgeon exports If/Loop bodies at onnx's newest IR version, which onnxruntime may refuse, so
+    the bodies get the model's IR version first; and the caller may turn off the inlining of If nodes with
+    constant conditions, which can produce an invalid graph.
+    """
+    import onnx_graphsurgeon as gs
+    from polygraphy.backend.onnx import infer_shapes
+
+    previous = -1
+    while previous != len(model.graph.node):
+        previous = len(model.graph.node)
+        graph = gs.import_onnx(model)
+        for subgraph in graph.subgraphs(recursive=True):
+            subgraph.ir_version = graph.ir_version
+        graph.fold_constants(flatten_subgraphs=flatten_subgraphs, error_ok=False)
+        model = gs.export_onnx(graph.cleanup().toposort(), do_type_check=False)
+        del graph
+        model = infer_shapes(model, allow_onnxruntime=False)
+    return model
+
+
+def fold(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Fold constants; returns a new model, or the given one where folding cannot run."""
+    start = time.perf_counter()
+    before = len(model.graph.node)
+    ir_version, note = foldable_ir_version(model)
+    notes = [note] if note else []
+    if ir_version is None:
+        log.LOGGER.warning("warning: %s", note)
+        log.stage("fold", time.perf_counter() - start, f"skipped: {note}")
+        return model
+    model.ir_version = ir_version
+    try:
+        folded = _fold_passes(model, flatten_subgraphs=True)
+        try:
+            onnx.checker.check_model(folded)
+        except (onnx.checker.ValidationError, ValueError):
+            # Inlining constant-condition If nodes broke the graph (seen with nested multi-output Ifs).
+            folded = _fold_passes(model, flatten_subgraphs=False)
+            notes.append("If nodes kept: inlining them gave an invalid graph")
+    except Exception as err:  # folding is an optimisation: a failure must not stop the conversion
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        log.LOGGER.warning(
+            "warning: constant folding failed (%s); continuing with the unfolded model", reason
+        )
+        folded = model
+        notes.append("folding failed, model left unfolded")
+    detail = "; ".join([f"{before} -> {len(folded.graph.node)} nodes", *notes])
+    log.stage("fold", time.perf_counter() - start, detail)
+    return folded

@@ -1,0 +1,101 @@
+"""Stage `load`: read an ONNX model, its external data checked and kept inside the model's folder.
+
+The input file is only ever read. Problems with the file are BadInput errors that say what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import onnx
+from onnx import external_data_helper
+
+from trtconvert import log
+from trtconvert.errors import BadInput
+from trtconvert.model_info import all_nodes
+
+
+def _tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    yield from model.graph.initializer
+    for node in all_nodes(model.graph):
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.TENSOR:
+                yield attribute.t
+            elif attribute.type == onnx.AttributeProto.TENSORS:
+                yield from attribute.tensors
+
+
+def external_data_files(model: onnx.ModelProto, model_path: Path) -> set[Path]:
+    """Check every external data reference and return the files they name.
+
+    A reference must stay inside the model's folder (a model from elsewhere must not make us read
+    /etc/shadow), and its file must exist and be long enough for the offset and length it claims.
+    """
+    base = model_path.resolve().parent
+    files: set[Path] = set()
+    for tensor in _tensors(model):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        location = info.get("location", "")
+        target = (base / location).resolve()
+        if not location or os.path.isabs(location) or not target.is_relative_to(base):
+            raise BadInput(
+                f"tensor '{tensor.name}' points its external data at '{location}', outside the model's folder "
+                f"{base}; keep external data files beside the model and re-save it with relative locations"
+            )
+        if not target.is_file():
+            raise BadInput(
+                f"external data file '{location}' of tensor '{tensor.name}' is missing; copy it next to "
+                f"{model_path.name} in {base}"
+            )
+        end = int(info.get("offset", 0)) + int(info.get("length", 0))
+        if end > target.stat().st_size:
+            raise BadInput(
+                f"external data file '{location}' is shorter than tensor '{tensor.name}' needs "
+                f"({target.stat().st_size} < {end} bytes); the file is truncated, copy it again"
+            )
+        files.add(target)
+    return files
+
+
+def read_graph(path: Path) -> onnx.ModelProto:
+    """Parse the model file without its external data; cheap even for very large models."""
+    if not path.exists():
+        raise BadInput(f"model file not found: {path}; check the path")
+    if path.is_dir():
+        raise BadInput(f"{path} is a directory; give the path of the .onnx file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # protobuf and onnx raise several types for damaged files
+        raise BadInput(
+            f"{path} is not a readable ONNX model ({err}); check the file is complete, or re-export it"
+        ) from None
+    if model.ir_version < 1 or not model.opset_import or not model.HasField("graph"):
+        raise BadInput(
+            f"{path} does not look like an ONNX model (no IR version, opset or graph); check the file is complete"
+        )
+    return model
+
+
+def load_model(path: Path, load_weights: bool = True) -> onnx.ModelProto:
+    """Load and check a model; with ``load_weights`` its external data is read into memory."""
+    start = time.perf_counter()
+    model = read_graph(path)
+    files = external_data_files(model, path)
+    try:
+        # The path form of the checker handles models over 2 GB and reads no weights.
+        onnx.checker.check_model(str(path))
+    except onnx.checker.ValidationError as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BadInput(f"{path} fails the ONNX checker: {first_line}; fix or re-export the model") from None
+    if load_weights and files:
+        external_data_helper.load_external_data_for_model(model, str(path.resolve().parent))
+    detail = f"{path.name}: {len(model.graph.node)} nodes, IR {model.ir_version}"
+    if files:
+        detail += f", external data in {len(files)} file(s)"
+    log.stage("load", time.perf_counter() - start, detail)
+    return model

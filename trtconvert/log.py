@@ -1,0 +1,45 @@
+"""The one logger of trtconvert and the report line every stage prints.
+
+Human output goes to stderr so that `--json` can own stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOGGER = logging.getLogger("trtconvert")
+
+
+def configure(verbosity: int) -> None:
+    """Set up stderr logging: -1 quiet (warnings and errors), 0 normal, 1+ verbose (debug)."""
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(level)
+    LOGGER.propagate = False
+    _quiet_dependencies(verbosity)
+
+
+def _quiet_dependencies(verbosity: int) -> None:
+    # polygraphy and onnxruntime print warnings about their own internals on every fold; keep them for -v.
+    try:
+        from polygraphy.logger import G_LOGGER, logger
+
+        # Its missing-colour notice is printed straight to stdout, which would break --json.
+        logger.COLORED_MODULE_PRESENT = False
+        G_LOGGER.module_severity = G_LOGGER.VERBOSE if verbosity > 1 else G_LOGGER.CRITICAL
+    except ImportError:
+        pass
+    try:
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(0 if verbosity > 1 else 3)
+    except ImportError:
+        pass
+
+
+def stage(name: str, seconds: float, detail: str) -> None:
+    """Print one stage's report line: name, wall time, what it did."""
+    LOGGER.info("%-9s %7.2f s  %s", name, seconds, detail)

@@ -1,0 +1,120 @@
+"""Facts about a loaded ONNX model: its graph inputs and outputs, opsets, op counts, weight bytes.
+
+Works on a model loaded without its external data, so describing a 10 GB model reads only its graph.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper
+
+Dim = int | str | None
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """A graph input or output: name, element type and dims (int static, str symbolic, None unknown)."""
+
+    name: str
+    dtype: str
+    dims: tuple[Dim, ...]
+    shape_known: bool = True
+
+    @property
+    def is_static(self) -> bool:
+        return self.shape_known and all(isinstance(d, int) for d in self.dims)
+
+    def dims_text(self) -> str:
+        if not self.shape_known:
+            return "[unknown rank]"
+        return "[" + ", ".join("?" if d is None else str(d) for d in self.dims) + "]"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "dims": list(self.dims) if self.shape_known else None}
+
+
+def _dtype_name(elem_type: int) -> str:
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        return onnx.TensorProto.DataType.Name(elem_type).lower()
+
+
+def _value_info(value: onnx.ValueInfoProto) -> ModelInput:
+    tensor_type = value.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return ModelInput(value.name, _dtype_name(tensor_type.elem_type), (), shape_known=False)
+    dims: list[Dim] = []
+    for dim in tensor_type.shape.dim:
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            dims.append(int(dim.dim_value))
+        elif dim.HasField("dim_param") and dim.dim_param not in ("", "?"):
+            dims.append(dim.dim_param)
+        else:
+            # -1, 0, '?' and absent dims are all "unknown" in exporters' dialects.
+            dims.append(None)
+    return ModelInput(value.name, _dtype_name(tensor_type.elem_type), tuple(dims))
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[ModelInput]:
+    """The inputs a user feeds: graph inputs that are not initializers (old exporters list weights as inputs)."""
+    initializers = {i.name for i in model.graph.initializer}
+    return [_value_info(v) for v in model.graph.input if v.name not in initializers]
+
+
+def graph_outputs(model: onnx.ModelProto) -> list[ModelInput]:
+    return [_value_info(v) for v in model.graph.output]
+
+
+def _tensor_bytes(tensor: onnx.TensorProto) -> int:
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        if "length" in info:
+            return int(info["length"])
+    count = int(np.prod(tensor.dims)) if tensor.dims else 1
+    try:
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 1
+    return count * itemsize
+
+
+def all_nodes(graph: onnx.GraphProto):
+    """Every node, those inside If/Loop/Scan bodies included."""
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from all_nodes(attribute.g)
+            elif attribute.type == onnx.AttributeProto.GRAPHS:
+                for subgraph in attribute.graphs:
+                    yield from all_nodes(subgraph)
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    return sum(_tensor_bytes(t) for t in model.graph.initializer)
+
+
+def op_counts(model: onnx.ModelProto) -> dict[str, int]:
+    counts = Counter(
+        n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}"
+        for n in all_nodes(model.graph)
+    )
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def custom_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """Nodes outside the standard ONNX domains: they need a TensorRT plugin."""
+    return [n for n in all_nodes(model.graph) if n.domain not in ("", "ai.onnx", "ai.onnx.ml")]
+
+
+def opsets(model: onnx.ModelProto) -> dict[str, int]:
+    return {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    return opsets(model).get("ai.onnx", 1)

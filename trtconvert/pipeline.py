@@ -1,0 +1,155 @@
+"""The CPU half of the pipeline: preflight -> load -> fold -> rewrite -> precision, then save and verify.
+
+`prepare` runs all of it; `build` runs it and hands the prepared model to the engine stages.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trtconvert import log
+from trtconvert.atomic import check_output_path, needs_external_data, save_onnx, staged_files
+from trtconvert.errors import BadInput, VerificationFailed
+from trtconvert.load import external_data_files, load_model, read_graph
+from trtconvert.model_info import ModelInput, graph_inputs
+from trtconvert.profiles import example_flag, opt_shapes, validate_profiles
+from trtconvert.spec import Spec
+from trtconvert.verify_cpu import DEFAULT_TOLERANCES, ShapeSetResult, compare_models, given_values
+
+
+@dataclass
+class Preflight:
+    """What is known about a run before anything slow happens."""
+
+    model_path: Path
+    inputs: list[ModelInput]
+    given: dict[str, np.ndarray]
+    data_files: set[Path]
+
+
+@dataclass
+class Prepared:
+    model: onnx.ModelProto
+    preflight: Preflight
+    rewrites: list = field(default_factory=list)
+
+
+def preflight(spec: Spec) -> Preflight:
+    """Check the model file, profiles, input values and output path; reads no weights."""
+    if spec.model is None:
+        raise BadInput("no model given; pass MODEL.onnx or set 'model:' in the config")
+    graph = read_graph(spec.model)
+    data_files = external_data_files(graph, spec.model)
+    inputs = graph_inputs(graph)
+    validate_profiles(spec.profiles, inputs)
+    given = given_values(spec.inputs, inputs)
+    if spec.verify and not spec.profiles:
+        uncovered = [i.name for i in inputs if not i.is_static and i.name not in given]
+        if uncovered:
+            raise BadInput(
+                f"--verify needs shapes for dynamic input(s) {', '.join(uncovered)}; add {example_flag(inputs)}"
+            )
+    if spec.output is not None:
+        check_output_path(spec.output, [spec.model, *data_files])
+    return Preflight(spec.model, inputs, given, data_files)
+
+
+def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
+    """Run the CPU stages and return the TensorRT-ready model."""
+    model = load_model(checked.model_path)
+    if spec.fold:
+        from trtconvert.fold import fold
+
+        model = fold(model)
+    else:
+        log.stage("fold", 0.0, "skipped (--no-fold)")
+    rewrites: list = []
+    if spec.rewrite == "none":
+        log.stage("rewrite", 0.0, "skipped (--rewrite none)")
+    else:
+        from trtconvert.rewrite import rewrite_model
+        from trtconvert.tensorrt_target import parse_target
+
+        start = time.perf_counter()
+        result = rewrite_model(model, spec.rewrite, parse_target(spec.target_tensorrt))
+        model, rewrites = result.model, list(result.decisions)
+        changed = sum(1 for d in rewrites if d.decision == "rewrite")
+        log.stage(
+            "rewrite",
+            time.perf_counter() - start,
+            f"{changed} of {len(rewrites)} candidate node(s) rewritten",
+        )
+        for decision in rewrites:
+            log.LOGGER.info("          %s", decision.line())
+    return Prepared(model, checked, rewrites)
+
+
+def _original_for_verification(path: Path) -> onnx.ModelProto | Path:
+    """The original model as onnxruntime can run it: its path, or a copy at a readable IR version."""
+    from trtconvert.fold import onnxruntime_max_ir_version
+
+    graph = read_graph(path)
+    if graph.ir_version <= onnxruntime_max_ir_version():
+        return path
+    model = load_model(path)
+    model.ir_version = onnxruntime_max_ir_version()
+    return model
+
+
+def verify_prepared(spec: Spec, checked: Preflight, prepared_path: Path) -> list[ShapeSetResult]:
+    default_atol, default_rtol = DEFAULT_TOLERANCES[spec.precision]
+    atol = default_atol if spec.atol is None else spec.atol
+    rtol = default_rtol if spec.rtol is None else spec.rtol
+    results = compare_models(
+        _original_for_verification(checked.model_path),
+        prepared_path,
+        checked.inputs,
+        opt_shapes(spec.profiles, checked.inputs),
+        checked.given,
+        atol,
+        rtol,
+        spec.seed,
+    )
+    if not all(r.ok for r in results):
+        bad = sorted({o.name for r in results for o in r.outputs if not o.ok})
+        raise VerificationFailed(
+            f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) "
+            f"{', '.join(bad)}; rerun with -v, or try --no-fold / --rewrite none to find the stage"
+        )
+    return results
+
+
+def run_prepare(spec: Spec) -> dict:
+    """prepare: CPU stages, then an atomic save (verified before it replaces anything)."""
+    if spec.output is None:
+        raise BadInput("no output given; pass -o OUT.onnx or set 'output:' in the config")
+    checked = preflight(spec)
+    prepared = prepare_model(spec, checked)
+    results: list[ShapeSetResult] = []
+    with staged_files(spec.output) as staging:
+        start = time.perf_counter()
+        staged = staging / spec.output.name
+        external = needs_external_data(prepared.model)
+        save_onnx(prepared.model, staged, external)
+        size = sum(p.stat().st_size for p in staging.iterdir())
+        log.stage(
+            "save",
+            time.perf_counter() - start,
+            f"{spec.output} ({size / 1e6:.1f} MB{', external data' if external else ''})",
+        )
+        if spec.verify:
+            results = verify_prepared(spec, checked, staged)
+    return {
+        "ok": True,
+        "command": "prepare",
+        "model": str(spec.model),
+        "output": str(spec.output),
+        "nodes": len(prepared.model.graph.node),
+        "rewrites": [d.to_json() for d in prepared.rewrites],
+        "verification": [r.to_json() for r in results],
+    }

@@ -1,0 +1,178 @@
+"""CPU verification: run the original and the prepared model through onnxruntime on the same inputs.
+
+Plugin nodes in the prepared model run through the reference implementation (trtconvert.ops). Inputs are
+seeded random numbers at each profile's opt shape unless the user gives values (``--input NAME=VALUE``,
+``NAME=FILE.npy``) for inputs where random numbers are meaningless (a sample rate, token ids).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trtconvert import log
+from trtconvert.errors import BadInput
+from trtconvert.model_info import ModelInput
+from trtconvert.profiles import Shape, format_shape
+
+DEFAULT_TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (2e-2, 2e-2), "bf16": (1e-1, 5e-2)}
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    ok: bool
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class ShapeSetResult:
+    shapes: dict[str, Shape]
+    outputs: list[OutputComparison]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outputs)
+
+    def to_json(self) -> dict:
+        return {
+            "shapes": {k: list(v) for k, v in self.shapes.items()},
+            "outputs": [o.to_json() for o in self.outputs],
+        }
+
+
+def given_values(values: Mapping[str, str], inputs: Sequence[ModelInput]) -> dict[str, np.ndarray]:
+    """Parse --input NAME=VALUE|FILE.npy into arrays of the inputs' dtypes (a number fills the input's shape)."""
+    by_name = {i.name: i for i in inputs}
+    arrays: dict[str, np.ndarray] = {}
+    for name, text in values.items():
+        model_input = by_name.get(name)
+        if model_input is None:
+            raise BadInput(f"--input {name}: the model has no input '{name}' (inputs: {', '.join(by_name)})")
+        if text.endswith(".npy"):
+            try:
+                array = np.load(text, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise BadInput(f"--input {name}={text}: cannot read the .npy file ({err})") from None
+        else:
+            try:
+                array = np.array(
+                    float(text) if any(c in text for c in ".eE") or text in ("nan", "inf") else int(text)
+                )
+            except ValueError:
+                raise BadInput(f"--input {name}={text}: give a number or a path ending in .npy") from None
+        arrays[name] = array.astype(model_input.dtype, copy=False)
+    return arrays
+
+
+def parse_input_flags(items: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` flags into a mapping; the name is split at the last '='."""
+    values = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name or not value:
+            raise BadInput(f"--input '{item}': write NAME=VALUE or NAME=FILE.npy, e.g. --input sr=16000")
+        values[name] = value
+    return values
+
+
+def random_feed(
+    inputs: Sequence[ModelInput], shapes: Mapping[str, Shape], given: Mapping[str, np.ndarray], seed: int
+) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feed: dict[str, np.ndarray] = {}
+    for model_input in inputs:
+        if model_input.name in given:
+            value = given[model_input.name]
+            shape = shapes.get(model_input.name, value.shape)
+            feed[model_input.name] = np.broadcast_to(value, shape).copy() if value.ndim == 0 else value
+            continue
+        shape = shapes[model_input.name]
+        dtype = np.dtype(model_input.dtype)
+        if dtype.kind == "f":
+            feed[model_input.name] = rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+        elif dtype.kind in "iu":
+            feed[model_input.name] = rng.integers(0, 8, size=shape).astype(dtype)
+        elif dtype.kind == "b":
+            feed[model_input.name] = rng.random(size=shape) < 0.5
+        else:
+            raise BadInput(
+                f"cannot make random values for input '{model_input.name}' of type {model_input.dtype}; "
+                f"give them with --input {model_input.name}=FILE.npy"
+            )
+    return feed
+
+
+def _compare(name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> OutputComparison:
+    if got.shape != want.shape:
+        return OutputComparison(name, tuple(got.shape), float("inf"), float("inf"), False)
+    got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    both_nan = np.isnan(got64) & np.isnan(want64)
+    diff = np.where(both_nan, 0.0, np.abs(got64 - want64))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    rel = diff / np.maximum(np.abs(want64), np.finfo(np.float64).tiny)
+    ok = bool(np.all(diff <= atol + rtol * np.abs(np.nan_to_num(want64))))
+    max_abs = float(diff.max()) if diff.size else 0.0
+    max_rel = float(rel.max()) if rel.size else 0.0
+    return OutputComparison(name, tuple(want.shape), max_abs, max_rel, ok)
+
+
+def _session(source: onnx.ModelProto | Path):
+    from trtconvert.ops.ort_session import create_session
+
+    return create_session(source if isinstance(source, onnx.ModelProto) else os.fspath(source))
+
+
+def compare_models(
+    original: onnx.ModelProto | Path,
+    prepared: onnx.ModelProto | Path,
+    inputs: Sequence[ModelInput],
+    shape_sets: Sequence[Mapping[str, Shape]],
+    given: Mapping[str, np.ndarray],
+    atol: float,
+    rtol: float,
+    seed: int = 0,
+) -> list[ShapeSetResult]:
+    """Run both models on each shape set and compare every output of the original."""
+    start = time.perf_counter()
+    reference, candidate = _session(original), _session(prepared)
+    names = [o.name for o in reference.get_outputs()]
+    candidate_names = {o.name for o in candidate.get_outputs()}
+    missing = [n for n in names if n not in candidate_names]
+    if missing:
+        raise RuntimeError(f"the prepared model lost outputs {missing}")
+    results = []
+    for index, shapes in enumerate(shape_sets):
+        feed = random_feed(inputs, shapes, given, seed + index)
+        want = reference.run(names, feed)
+        got = candidate.run(names, feed)
+        comparisons = [_compare(n, g, w, atol, rtol) for n, g, w in zip(names, got, want, strict=True)]
+        result = ShapeSetResult({k: tuple(v.shape) for k, v in feed.items()}, comparisons)
+        results.append(result)
+        shape_text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in result.shapes.items())
+        for comparison in comparisons:
+            verdict = "ok" if comparison.ok else f"OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g})"
+            log.stage(
+                "verify",
+                time.perf_counter() - start,
+                f"[{shape_text}] {comparison.name}: max abs {comparison.max_abs:.3g}, "
+                f"max rel {comparison.max_rel:.3g}  {verdict}",
+            )
+    return results
