@@ -147,6 +147,15 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(str(err), err.exit_code, as_json)
+    except OSError as err:
+        if debug:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        _fail(
+            f"{err.strerror or err}{where}; check the path, its permissions and the free disk space",
+            2,
+            as_json,
+        )
     except Exception as err:
         if debug:
             raise

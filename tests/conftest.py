@@ -1,0 +1,100 @@
+"""Shared fixtures: small generated models, the bundled example, the shared real models, a CLI runner."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = REPO.parent / "shared" / "models"
+
+
+def _load_example_module():
+    spec = importlib.util.spec_from_file_location(
+        "super_resolution_example", REPO / "examples" / "super_resolution.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def example_module():
+    return _load_example_module()
+
+
+@pytest.fixture
+def example_model(tmp_path: Path, example_module) -> Path:
+    path = tmp_path / "super_resolution.onnx"
+    onnx.save(example_module.build_model(seed=0), path)
+    return path
+
+
+def conv_model(ir_version: int = 8, opset: int = 13, dynamic: bool = True) -> onnx.ModelProto:
+    """Conv -> Add(constant subgraph) -> Relu, with a foldable Mul of two constants feeding the Add."""
+    rng = np.random.default_rng(1)
+    dims = ["batch", 3, "height", "width"] if dynamic else [1, 3, 8, 8]
+    weight = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    a = numpy_helper.from_array(rng.normal(size=(1, 4, 1, 1)).astype(np.float32), "a")
+    b = numpy_helper.from_array(rng.normal(size=(1, 4, 1, 1)).astype(np.float32), "b")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["a", "b"], ["ab"], name="fold_me"),
+        helper.make_node("Add", ["c", "ab"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [dims[0], 4, dims[2], dims[3]])],
+        [weight, a, b],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
+    return model
+
+
+@pytest.fixture
+def conv_model_path(tmp_path: Path) -> Path:
+    path = tmp_path / "conv.onnx"
+    onnx.save(conv_model(), path)
+    return path
+
+
+@pytest.fixture
+def shared_models() -> Path:
+    if not SHARED_MODELS.is_dir():
+        pytest.skip(f"shared real models not found at {SHARED_MODELS}")
+    return SHARED_MODELS
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process the way the console script does; returns exit code and both streams."""
+    from trtconvert.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
