@@ -1,0 +1,148 @@
+"""prepare and inspect end to end on the shared real models and the bundled example."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+
+from trtconvert.model_info import all_nodes
+
+REAL_MODELS = {
+    "ppocr_v4_det.onnx": ["--profile", "x=1x3x64x64:1x3x320x320:1x3x640x640"],
+    "ppocr_mobile_v2_cls.onnx": ["--profile", "x=1x3x48x192:4x3x48x192:8x3x48x192"],
+    "silero_vad_16k_op15.onnx": [
+        "--profile",
+        "input=1x512:2x512:4x512,state=2x1x128:2x2x128:2x4x128",
+        "--input",
+        "sr=16000",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(REAL_MODELS))
+def test_prepare_verify_on_real_models(run_cli, shared_models, tmp_path, name):
+    output = tmp_path / "out" / name
+    result = run_cli("prepare", shared_models / name, "-o", output, "--verify", "--json", *REAL_MODELS[name])
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["verification"], "verification ran on no shapes"
+    for shape_set in report["verification"]:
+        for output_report in shape_set["outputs"]:
+            assert output_report["ok"] and output_report["max_abs"] <= 1e-4
+    prepared = onnx.load(output)
+    onnx.checker.check_model(prepared, full_check=True)
+    assert len(prepared.graph.node) < len(onnx.load(shared_models / name).graph.node)
+    assert sorted(p.name for p in output.parent.iterdir()) == [name], "staging files left behind"
+    for line in ("load", "fold", "rewrite", "save", "verify"):
+        assert any(row.startswith(line) for row in result.stderr.splitlines()), f"no {line} report line"
+
+
+def test_folding_removes_about_half_of_ppocr_det(run_cli, shared_models, tmp_path):
+    output = tmp_path / "det.onnx"
+    result = run_cli("prepare", shared_models / "ppocr_v4_det.onnx", "-o", output)
+    assert result.code == 0, result.stderr
+    before = len(onnx.load(shared_models / "ppocr_v4_det.onnx").graph.node)
+    after = len(onnx.load(output).graph.node)
+    assert 0.4 * before <= after <= 0.6 * before
+    assert f"{before} -> {after} nodes" in result.stderr
+
+
+def test_no_fold_keeps_every_node(run_cli, shared_models, tmp_path):
+    output = tmp_path / "det.onnx"
+    assert run_cli("prepare", shared_models / "ppocr_v4_det.onnx", "-o", output, "--no-fold").code == 0
+    assert len(onnx.load(output).graph.node) == len(onnx.load(shared_models / "ppocr_v4_det.onnx").graph.node)
+
+
+def test_input_file_is_never_modified(run_cli, shared_models, tmp_path):
+    source = shared_models / "ppocr_mobile_v2_cls.onnx"
+    before = source.read_bytes()
+    assert run_cli("prepare", source, "-o", tmp_path / "cls.onnx").code == 0
+    assert source.read_bytes() == before
+
+
+def test_given_input_values_reach_the_models(run_cli, shared_models, tmp_path):
+    # silero's sample rate picks an If branch: 16000 is valid, and a .npy works like a number.
+    import numpy as np
+
+    np.save(tmp_path / "sr.npy", np.array(16000, dtype=np.int64))
+    args = REAL_MODELS["silero_vad_16k_op15.onnx"][:2]
+    result = run_cli(
+        "prepare",
+        shared_models / "silero_vad_16k_op15.onnx",
+        "-o",
+        tmp_path / "v.onnx",
+        "--verify",
+        "--input",
+        f"sr={tmp_path / 'sr.npy'}",
+        *args,
+        "--json",
+    )
+    assert result.code == 0, result.stderr
+    shapes = json.loads(result.stdout)["verification"][0]["shapes"]
+    assert shapes["sr"] == [] and shapes["input"] == [2, 512]
+
+
+def test_external_data_model_round_trip(run_cli, tmp_path):
+    from conftest import conv_model
+
+    source = tmp_path / "src" / "ext.onnx"
+    source.parent.mkdir()
+    onnx.save_model(
+        conv_model(), source, save_as_external_data=True, location="weights.bin", size_threshold=0
+    )
+    output = tmp_path / "out" / "ext.onnx"
+    result = run_cli(
+        "prepare", source, "-o", output, "--verify", "--profile", "x=1x3x8x8:1x3x16x16:2x3x16x16"
+    )
+    assert result.code == 0, result.stderr
+    assert "external data in 1 file(s)" in result.stderr
+
+
+@pytest.mark.parametrize("name", list(REAL_MODELS))
+def test_inspect_real_models(run_cli, shared_models, name):
+    model = onnx.load(shared_models / name, load_external_data=False)
+    result = run_cli("inspect", shared_models / name, "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ir_version"] == model.ir_version
+    assert report["nodes"] == len(model.graph.node)
+    assert sum(report["ops"].values()) == sum(1 for _ in all_nodes(model.graph))
+    assert report["weight_bytes"] > 0
+    human = run_cli("inspect", shared_models / name)
+    assert human.code == 0
+    for model_input in report["inputs"]:
+        assert model_input["name"] in human.stdout
+
+
+def test_inspect_shows_symbolic_and_unknown_dims(run_cli, shared_models):
+    det = json.loads(run_cli("inspect", shared_models / "ppocr_v4_det.onnx", "--json").stdout)
+    assert det["inputs"] == [
+        {
+            "name": "x",
+            "dtype": "float32",
+            "dims": ["p2o.DynamicDimension.0", 3, "p2o.DynamicDimension.1", "p2o.DynamicDimension.2"],
+        }
+    ]
+    assert det["opsets"] == {"ai.onnx": 12}
+    cls = json.loads(run_cli("inspect", shared_models / "ppocr_mobile_v2_cls.onnx", "--json").stdout)
+    assert cls["inputs"][0]["dims"] == [None, 3, None, None]
+    vad = json.loads(run_cli("inspect", shared_models / "silero_vad_16k_op15.onnx", "--json").stdout)
+    assert {i["name"]: i["dims"] for i in vad["inputs"]} == {
+        "input": ["batch", "sequence"],
+        "state": [2, "batch", 128],
+        "sr": [],
+    }
+    assert vad["ops"]["If"] >= 1
+    assert "--profile 'input=" in vad["profile_example"]
+
+
+def test_version_and_help(run_cli):
+    from trtconvert import __version__
+
+    assert __version__ in run_cli("--version").stdout
+    for command in ("inspect", "prepare", "build"):
+        result = run_cli(command, "--help")
+        assert result.code == 0 and "Example" in result.stdout
