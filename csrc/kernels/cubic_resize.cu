@@ -1,0 +1,495 @@
+// Cubic resize with ONNX Resize(mode="cubic") semantics over the two innermost axes. See cubic_resize.h for
+// the C ABI and NOTES.md beside this file for the design, the measurements and what limits the speed.
+//
+// Two kernels:
+//  - the four-tap kernel, for every case whose kernel has 4 taps on both axes (no antialias, or antialias
+//    while upscaling). Each warp owns 32*kCols output columns (lane l: columns l, l+32, ...) and walks down a
+//    strip of output rows. The horizontal pass of an input row is computed once and kept in a sliding window
+//    of four rows in registers, so an output costs 4 vertical FMAs plus the horizontal work of the input rows
+//    it brings in (half a row per output row on 2x upscale). Column taps and weights live in registers for
+//    the whole strip; row taps and weights are computed once per block into shared memory.
+//  - the many-tap kernel, for antialias on downscale (about 4/scale taps per axis): one thread per output
+//    element, tap weights tabulated per block in shared memory (computed on the fly when the table would not
+//    fit).
+// Coordinates are computed in double, like the float64 reference; weights and sums are FP32.
+
+#include "cubic_resize.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdint>
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------------
+// Per-axis description of the coordinate transform and the taps (host-computed, passed by value).
+
+struct AxisMap {
+    int n_in;
+    int n_out;
+    int mode;        // TrtcCoordinateMode
+    int exclude;     // exclude_outside
+    int normalize;   // antialias: weights are divided by their sum
+    int first;       // offset of the first tap from floor(x): floor(-2 / support) + 1
+    int ntaps;       // 2 - 2 * first (4 without antialias)
+    float a;         // cubic_coeff_a
+    double scale;    // the scale the coordinate transform divides by
+    double length;   // scale * n_in: the fractional output length
+    double offset;   // half_pixel_symmetric's offset
+    double support;  // min(scale, 1) with antialias, otherwise 1
+    double x_lo;     // source coordinates are clamped to [x_lo, x_hi]: beyond, every tap is past the edge
+    double x_hi;
+};
+
+__device__ __forceinline__ double source_coordinate(const AxisMap& m, int y) {
+    const double yd = static_cast<double>(y);
+    double x;
+    switch (m.mode) {
+        case TRTC_COORD_PYTORCH_HALF_PIXEL:
+            x = m.n_out == 1 ? 0.0 : (yd + 0.5) / m.scale - 0.5;
+            break;
+        case TRTC_COORD_ALIGN_CORNERS:
+            x = m.length == 1.0 ? 0.0 : yd * static_cast<double>(m.n_in - 1) / (m.length - 1.0);
+            break;
+        case TRTC_COORD_ASYMMETRIC:
+            x = yd / m.scale;
+            break;
+        case TRTC_COORD_HALF_PIXEL_SYMMETRIC:
+            x = m.offset + (yd + 0.5) / m.scale - 0.5;
+            break;
+        case TRTC_COORD_TF_HALF_PIXEL_FOR_NN:
+            x = (yd + 0.5) / m.scale;
+            break;
+        default:  // TRTC_COORD_HALF_PIXEL
+            x = (yd + 0.5) / m.scale - 0.5;
+            break;
+    }
+    // Past the clamp every tap reads the edge (or, with exclude_outside, every tap is dropped), so clamping
+    // changes no output and keeps floor(x) within int range.
+    return fmin(fmax(x, m.x_lo), m.x_hi);
+}
+
+// Keys cubic convolution kernel.
+__device__ __forceinline__ float keys(float d, float a) {
+    d = fabsf(d);
+    const float d2 = d * d;
+    const float d3 = d2 * d;
+    if (d <= 1.0f) return (a + 2.0f) * d3 - (a + 3.0f) * d2 + 1.0f;
+    if (d < 2.0f) return a * d3 - 5.0f * a * d2 + 8.0f * a * d - 4.0f * a;
+    return 0.0f;
+}
+
+__device__ __forceinline__ int clamp_index(int i, int n) { return min(max(i, 0), n - 1); }
+
+// The four taps of output index y on a four-tap axis: the first input index (unclamped) and the weights.
+__device__ __forceinline__ int taps4(const AxisMap& m, int y, float w[4]) {
+    const double x = source_coordinate(m, y);
+    const double fl = floor(x);
+    const int first = static_cast<int>(fl) - 1;
+    // Tap k sits at distance |k - 1 - t| from x. The Keys polynomials are written in t and u = 1 - t, factored
+    // so that a weight near zero keeps its relative precision: exclude_outside may renormalise by a sum of
+    // tiny weights (x just inside the last input index), where the plain polynomials would cancel to noise.
+    const double frac = x - fl;
+    const float t = static_cast<float>(frac);
+    const float u = static_cast<float>(1.0 - frac);
+    const float a = m.a;
+    w[0] = a * t * u * u;                                         // W(1 + t)
+    w[1] = u * (-a + u * ((2.0f * a + 3.0f) - (a + 2.0f) * u));  // W(t) = W(1 - u)
+    w[2] = t * (-a + t * ((2.0f * a + 3.0f) - (a + 2.0f) * t));  // W(1 - t)
+    w[3] = a * t * t * u;                                         // W(2 - t)
+    if (m.normalize) {
+        const float inv = 1.0f / (w[0] + w[1] + w[2] + w[3]);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) w[k] *= inv;
+    }
+    if (m.exclude) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const int idx = first + k;
+            if (idx < 0 || idx >= m.n_in) w[k] = 0.0f;
+            sum += w[k];
+        }
+        // All taps outside: the output is 0, as in the reference.
+        const float inv = sum == 0.0f ? 1.0f : 1.0f / sum;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) w[k] *= inv;
+    }
+    return first;
+}
+
+// Many-tap axis: first input index of output y (unclamped), the source coordinate and the normalisation
+// factor; weight of tap k is tap_weight(...) * scale_out.
+struct TapFrame {
+    int first;
+    double x;
+    float factor;
+};
+
+__device__ __forceinline__ float raw_weight(const AxisMap& m, const TapFrame& f, int k) {
+    const double d = m.support * (static_cast<double>(f.first + k) - f.x);
+    return keys(static_cast<float>(d), m.a);
+}
+
+__device__ __forceinline__ bool tap_inside(const AxisMap& m, int idx) { return idx >= 0 && idx < m.n_in; }
+
+__device__ TapFrame tap_frame(const AxisMap& m, int y) {
+    TapFrame f;
+    f.x = source_coordinate(m, y);
+    f.first = static_cast<int>(floor(f.x)) + m.first;
+    f.factor = 1.0f;
+    float total = 1.0f;
+    if (m.normalize) {
+        total = 0.0f;
+        for (int k = 0; k < m.ntaps; ++k) total += raw_weight(m, f, k);
+        f.factor = 1.0f / total;
+    }
+    if (m.exclude) {
+        float inside = 0.0f;
+        for (int k = 0; k < m.ntaps; ++k) {
+            if (tap_inside(m, f.first + k)) inside += raw_weight(m, f, k);
+        }
+        inside *= f.factor;
+        f.factor = inside == 0.0f ? 0.0f : f.factor / inside;
+    }
+    return f;
+}
+
+__device__ __forceinline__ float tap_weight(const AxisMap& m, const TapFrame& f, int k) {
+    if (m.exclude && !tap_inside(m, f.first + k)) return 0.0f;
+    return raw_weight(m, f, k) * f.factor;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Element types: loads and stores through FP32.
+
+template <typename T>
+struct Elem;
+
+template <>
+struct Elem<float> {
+    static __device__ __forceinline__ float load(const float* p) { return __ldg(p); }
+    static __device__ __forceinline__ void store(float* p, float v) { *p = v; }
+};
+
+template <>
+struct Elem<__half> {
+    static __device__ __forceinline__ float load(const __half* p) { return __half2float(__ldg(p)); }
+    static __device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+};
+
+template <>
+struct Elem<__nv_bfloat16> {
+    static __device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(__ldg(p)); }
+    static __device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Four-tap kernel.
+
+constexpr int kCols = 4;          // output columns per lane, 32 apart
+constexpr int kWarps = 4;         // warps per block, each on its own strip of rows
+constexpr int kMaxStripRows = 16; // rows per warp strip (the launcher may pick fewer)
+
+struct RowTaps {
+    float4 w;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
+                                                             int64_t planes, AxisMap mh, AxisMap mw,
+                                                             int strip_rows, int col_groups) {
+    __shared__ RowTaps row_w[kWarps * kMaxStripRows];
+    __shared__ int row_first[kWarps * kMaxStripRows];
+
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int group = blockIdx.x % col_groups;
+    const int block_row0 = (blockIdx.x / col_groups) * (kWarps * strip_rows);
+
+    // Row taps of this block's rows, shared by every warp and plane.
+    for (int r = threadIdx.x; r < kWarps * strip_rows; r += blockDim.x) {
+        const int y = min(block_row0 + r, mh.n_out - 1);
+        float w[4];
+        row_first[r] = taps4(mh, y, w);
+        row_w[r].w = make_float4(w[0], w[1], w[2], w[3]);
+    }
+
+    // Column taps of this lane's columns, clamped to the edge: held for the whole strip.
+    const int col0 = group * (32 * kCols) + lane;
+    int cidx[kCols][4];
+    float cw[kCols][4];
+#pragma unroll
+    for (int j = 0; j < kCols; ++j) {
+        const int x = min(col0 + 32 * j, mw.n_out - 1);
+        const int first = taps4(mw, x, cw[j]);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) cidx[j][k] = clamp_index(first + k, mw.n_in);
+    }
+    __syncthreads();
+
+    const int row0 = block_row0 + warp * strip_rows;
+    const int rows = min(strip_rows, mh.n_out - row0);
+    if (rows <= 0) return;
+    const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
+    const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
+
+    for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+        const T* src = in + p * in_plane;
+        T* dst = out + p * out_plane;
+
+        // Horizontal pass of one input row for this lane's columns.
+        auto hrow = [&](int row, float (&h)[kCols]) {
+            const T* r = src + static_cast<int64_t>(clamp_index(row, mh.n_in)) * mw.n_in;
+            float v[kCols][4];
+#pragma unroll
+            for (int j = 0; j < kCols; ++j) {
+#pragma unroll
+                for (int k = 0; k < 4; ++k) v[j][k] = Elem<T>::load(r + cidx[j][k]);
+            }
+#pragma unroll
+            for (int j = 0; j < kCols; ++j) {
+                h[j] = cw[j][0] * v[j][0] + cw[j][1] * v[j][1] + cw[j][2] * v[j][2] + cw[j][3] * v[j][3];
+            }
+        };
+
+        float h0[kCols], h1[kCols], h2[kCols], h3[kCols];
+        int window = INT_MIN;  // first input row held in h0
+        for (int r = 0; r < rows; ++r) {
+            const int sr = warp * strip_rows + r;
+            const int first = row_first[sr];
+            // Unsigned, so that a step back (or the sentinel) lands in the reload branch.
+            const unsigned shift = static_cast<unsigned>(first) - static_cast<unsigned>(window);
+            if (shift == 0u) {
+            } else if (shift == 1u) {
+#pragma unroll
+                for (int j = 0; j < kCols; ++j) {
+                    h0[j] = h1[j];
+                    h1[j] = h2[j];
+                    h2[j] = h3[j];
+                }
+                hrow(first + 3, h3);
+            } else if (shift == 2u) {
+#pragma unroll
+                for (int j = 0; j < kCols; ++j) {
+                    h0[j] = h2[j];
+                    h1[j] = h3[j];
+                }
+                hrow(first + 2, h2);
+                hrow(first + 3, h3);
+            } else if (shift == 3u) {
+#pragma unroll
+                for (int j = 0; j < kCols; ++j) h0[j] = h3[j];
+                hrow(first + 1, h1);
+                hrow(first + 2, h2);
+                hrow(first + 3, h3);
+            } else {  // a jump of 4 or more rows, a step back, or the first row of the strip
+                hrow(first, h0);
+                hrow(first + 1, h1);
+                hrow(first + 2, h2);
+                hrow(first + 3, h3);
+            }
+            window = first;
+
+            const float4 w = row_w[sr].w;
+            T* o = dst + static_cast<int64_t>(row0 + r) * mw.n_out;
+#pragma unroll
+            for (int j = 0; j < kCols; ++j) {
+                const int x = col0 + 32 * j;
+                if (x < mw.n_out) Elem<T>::store(o + x, w.x * h0[j] + w.y * h1[j] + w.z * h2[j] + w.w * h3[j]);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Many-tap kernel: one thread per output, a 32 x 8 tile per block.
+
+constexpr int kTileW = 32;
+constexpr int kTileH = 8;
+constexpr size_t kMaxTableBytes = 48 * 1024;
+
+template <typename T, bool kTable>
+__global__ void __launch_bounds__(kTileW* kTileH) cubicn_kernel(const T* __restrict__ in, T* __restrict__ out,
+                                                                int64_t planes, AxisMap mh, AxisMap mw,
+                                                                int col_tiles) {
+    extern __shared__ float table[];  // [kTileW][ntaps_w] then [kTileH][ntaps_h]
+    __shared__ int col_first[kTileW];
+    __shared__ int row_first[kTileH];
+    __shared__ float col_factor[kTileW];
+    __shared__ float row_factor[kTileH];
+
+    const int tx = threadIdx.x;
+    const int ty = threadIdx.y;
+    const int x0 = (blockIdx.x % col_tiles) * kTileW;
+    const int y0 = (blockIdx.x / col_tiles) * kTileH;
+    float* wcol = table;
+    float* wrow = table + kTileW * mw.ntaps;
+
+    // Tap frames (and, with kTable, the weights) of this tile's columns and rows.
+    if (ty == 0) {
+        const TapFrame f = tap_frame(mw, min(x0 + tx, mw.n_out - 1));
+        col_first[tx] = f.first;
+        col_factor[tx] = f.factor;
+        if (kTable) {
+            for (int k = 0; k < mw.ntaps; ++k) wcol[tx * mw.ntaps + k] = tap_weight(mw, f, k);
+        }
+    } else if (ty == 1 && tx < kTileH) {
+        const TapFrame f = tap_frame(mh, min(y0 + tx, mh.n_out - 1));
+        row_first[tx] = f.first;
+        row_factor[tx] = f.factor;
+        if (kTable) {
+            for (int k = 0; k < mh.ntaps; ++k) wrow[tx * mh.ntaps + k] = tap_weight(mh, f, k);
+        }
+    }
+    __syncthreads();
+
+    const int x = x0 + tx;
+    const int y = y0 + ty;
+    if (x >= mw.n_out || y >= mh.n_out) return;
+    TapFrame fx, fy;
+    if (!kTable) {
+        fx.first = col_first[tx];
+        fx.x = source_coordinate(mw, x);
+        fx.factor = col_factor[tx];
+        fy.first = row_first[ty];
+        fy.x = source_coordinate(mh, y);
+        fy.factor = row_factor[ty];
+    }
+    const int cfirst = col_first[tx];
+    const int rfirst = row_first[ty];
+    const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
+    const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
+
+    for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+        const T* src = in + p * in_plane;
+        float acc = 0.0f;
+        for (int i = 0; i < mh.ntaps; ++i) {
+            const float wy = kTable ? wrow[ty * mh.ntaps + i] : tap_weight(mh, fy, i);
+            if (wy == 0.0f) continue;
+            const T* r = src + static_cast<int64_t>(clamp_index(rfirst + i, mh.n_in)) * mw.n_in;
+            float hsum = 0.0f;
+            for (int k = 0; k < mw.ntaps; ++k) {
+                const float wx = kTable ? wcol[tx * mw.ntaps + k] : tap_weight(mw, fx, k);
+                hsum += wx * Elem<T>::load(r + clamp_index(cfirst + k, mw.n_in));
+            }
+            acc += wy * hsum;
+        }
+        Elem<T>::store(out + p * out_plane + static_cast<int64_t>(y) * mw.n_out + x, acc);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Host side.
+
+bool make_axis(int64_t n_in, int64_t n_out, float given_scale, const TrtcCubicResizeParams& p, AxisMap* m) {
+    m->n_in = static_cast<int>(n_in);
+    m->n_out = static_cast<int>(n_out);
+    m->mode = p.coordinate_mode;
+    m->exclude = p.exclude_outside;
+    m->normalize = p.antialias;
+    m->a = p.cubic_coeff_a;
+    m->scale = given_scale > 0.0f ? static_cast<double>(given_scale)
+                                  : static_cast<double>(n_out) / static_cast<double>(n_in);
+    if (!std::isfinite(m->scale) || !(m->scale > 0.0)) return false;
+    m->length = m->scale * static_cast<double>(n_in);
+    m->offset = static_cast<double>(n_in) / 2.0 * (1.0 - static_cast<double>(n_out) / m->length);
+    m->support = p.antialias ? std::fmin(m->scale, 1.0) : 1.0;
+    const double first = std::floor(-2.0 / m->support) + 1.0;
+    // Beyond about 2^20 taps per axis the kernel would be hopelessly slow; refuse rather than hang.
+    if (!(first > -(1 << 20))) return false;
+    m->first = static_cast<int>(first);
+    m->ntaps = 2 - 2 * m->first;
+    const double reach = static_cast<double>(m->ntaps) + 4.0;
+    m->x_lo = -reach;
+    m->x_hi = static_cast<double>(n_in) + reach;
+    return true;
+}
+
+int sm_count() {
+    int device = 0;
+    int count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+        return 80;
+    }
+    return count;
+}
+
+template <typename T>
+cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMap& mh, const AxisMap& mw,
+                   cudaStream_t stream) {
+    const T* in = static_cast<const T*>(input);
+    T* out = static_cast<T*>(output);
+    const unsigned grid_planes = static_cast<unsigned>(planes < 65535 ? planes : 65535);
+    if (mh.ntaps == 4 && mw.ntaps == 4) {
+        const int col_groups = static_cast<int>((mw.n_out + 32 * kCols - 1) / (32 * kCols));
+        // Taller strips re-read fewer halo rows; shorter ones make more warps. Keep at least two full waves
+        // of warps (about 24 resident per multiprocessor at this kernel's register use).
+        const int64_t want_warps = static_cast<int64_t>(sm_count()) * 48;
+        int strip = kMaxStripRows;
+        while (strip > 2) {
+            const int64_t warps = static_cast<int64_t>(col_groups) * ((mh.n_out + strip - 1) / strip) * planes;
+            if (warps >= want_warps) break;
+            strip /= 2;
+        }
+        const int64_t row_blocks = (mh.n_out + kWarps * strip - 1) / (kWarps * strip);
+        const dim3 grid(static_cast<unsigned>(row_blocks * col_groups), grid_planes);
+        cubic4_kernel<T><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, mh, mw, strip, col_groups);
+    } else {
+        const int col_tiles = (mw.n_out + kTileW - 1) / kTileW;
+        const int64_t row_tiles = (mh.n_out + kTileH - 1) / kTileH;
+        const dim3 grid(static_cast<unsigned>(row_tiles * col_tiles), grid_planes);
+        const dim3 block(kTileW, kTileH);
+        const size_t table =
+            (static_cast<size_t>(kTileW) * mw.ntaps + static_cast<size_t>(kTileH) * mh.ntaps) * sizeof(float);
+        if (table <= kMaxTableBytes) {
+            cubicn_kernel<T, true><<<grid, block, table, stream>>>(in, out, planes, mh, mw, col_tiles);
+        } else {
+            cubicn_kernel<T, false><<<grid, block, 0, stream>>>(in, out, planes, mh, mw, col_tiles);
+        }
+    }
+    return cudaGetLastError();
+}
+
+}  // namespace
+
+// The only exported symbol of the library (the rest is built with hidden visibility).
+extern "C" __attribute__((visibility("default"))) int trtc_cubic_resize(const void* input, void* output, int32_t dtype, int64_t planes, int64_t in_h,
+                                 int64_t in_w, int64_t out_h, int64_t out_w, const TrtcCubicResizeParams* params,
+                                 cudaStream_t stream) {
+    constexpr int64_t kMaxPlane = INT_MAX;
+    if (params == nullptr || planes < 0 || in_h < 1 || in_w < 1 || out_h < 0 || out_w < 0) {
+        return cudaErrorInvalidValue;
+    }
+    // Offsets inside one plane are 32-bit.
+    if (in_h > kMaxPlane / in_w || (out_w > 0 && out_h > kMaxPlane / out_w)) return cudaErrorInvalidValue;
+    if (params->coordinate_mode < TRTC_COORD_HALF_PIXEL || params->coordinate_mode > TRTC_COORD_TF_HALF_PIXEL_FOR_NN ||
+        (params->exclude_outside != 0 && params->exclude_outside != 1) ||
+        (params->antialias != 0 && params->antialias != 1) || !std::isfinite(params->cubic_coeff_a) ||
+        !std::isfinite(params->scale_h) || !std::isfinite(params->scale_w)) {
+        return cudaErrorInvalidValue;
+    }
+    if (dtype != TRTC_DTYPE_FLOAT32 && dtype != TRTC_DTYPE_FLOAT16 && dtype != TRTC_DTYPE_BFLOAT16) {
+        return cudaErrorInvalidValue;
+    }
+    if (planes == 0 || out_h == 0 || out_w == 0) return cudaSuccess;
+    if (input == nullptr || output == nullptr) return cudaErrorInvalidValue;
+
+    AxisMap mh, mw;
+    if (!make_axis(in_h, out_h, params->scale_h, *params, &mh) ||
+        !make_axis(in_w, out_w, params->scale_w, *params, &mw)) {
+        return cudaErrorInvalidValue;
+    }
+    switch (dtype) {
+        case TRTC_DTYPE_FLOAT16:
+            return launch<__half>(input, output, planes, mh, mw, stream);
+        case TRTC_DTYPE_BFLOAT16:
+            return launch<__nv_bfloat16>(input, output, planes, mh, mw, stream);
+        default:
+            return launch<float>(input, output, planes, mh, mw, stream);
+    }
+}

@@ -1,0 +1,249 @@
+"""The CUDA cubic resize kernel against the float64 reference (trtconvert.ops.resize_reference).
+
+Every run draws fresh random inputs and fills the output with NaN first, so an element the kernel fails to
+write fails the test. Error is ||out - ref|| / ||ref|| with ref computed from the very values the kernel read
+(inputs rounded to the tested type first); limits: 1e-5 in FP32, 1e-2 in FP16, 2e-2 in BF16.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import numpy as np
+import pytest
+from kernel_binding import DTYPE_CODES, ERRORS, CubicResizeParams
+
+from trtconvert.ops.resize_reference import (
+    COORDINATE_MODES,
+    CubicResizeAttributes,
+    coordinate_mode_code,
+    cubic_resize_reference,
+)
+
+pytestmark = pytest.mark.gpu
+
+TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "bfloat16": 2e-2}
+CUDA_ERROR_INVALID_VALUE = 1
+
+
+def _params(attrs: CubicResizeAttributes, scales_hw: tuple[float, float] | None) -> CubicResizeParams:
+    scale_h, scale_w = (0.0, 0.0) if scales_hw is None else scales_hw
+    return CubicResizeParams(
+        coordinate_mode_code(attrs.coordinate_transformation_mode),
+        attrs.cubic_coeff_a,
+        attrs.exclude_outside,
+        attrs.antialias,
+        scale_h,
+        scale_w,
+    )
+
+
+def run_kernel(torch, lib, x, out_hw, attrs, scales_hw=None, stream=None):
+    """Resize the CUDA tensor ``x`` with the kernel into a NaN-poisoned output; returns the output."""
+    out = torch.full((*x.shape[:-2], *out_hw), float("nan"), dtype=x.dtype, device=x.device)
+    stream = stream if stream is not None else torch.cuda.current_stream()
+    params = _params(attrs, scales_hw)
+    rc = lib.trtc_cubic_resize(
+        x.data_ptr(),
+        out.data_ptr(),
+        DTYPE_CODES[str(x.dtype).removeprefix("torch.")],
+        math.prod(x.shape[:-2]),
+        x.shape[-2],
+        x.shape[-1],
+        out_hw[0],
+        out_hw[1],
+        ctypes.byref(params),
+        stream.cuda_stream,
+    )
+    assert rc == 0, f"trtc_cubic_resize returned CUDA error {rc}"
+    stream.synchronize()
+    return out
+
+
+def random_input(torch, shape, dtype_name):
+    """Fresh standard-normal input on the GPU, and the float64 values the kernel will actually read."""
+    values = np.random.default_rng().standard_normal(shape).astype(np.float32)
+    x = torch.from_numpy(values).to(getattr(torch, dtype_name)).cuda()
+    return x, x.float().cpu().numpy().astype(np.float64)
+
+
+def relative_error(out: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
+
+
+def check(torch, lib, shape, out_hw, attrs, dtype_name="float32", scales_hw=None) -> float:
+    """Run kernel and reference on one fresh input; assert all outputs written and the error in tolerance."""
+    if scales_hw is not None:
+        # The ABI carries FP32 scales: hand the reference the same numbers.
+        scales_hw = tuple(float(np.float32(s)) for s in scales_hw)
+    x, x64 = random_input(torch, shape, dtype_name)
+    ref = cubic_resize_reference(x64, out_hw, attrs, scales_hw)
+    out = run_kernel(torch, lib, x, out_hw, attrs, scales_hw).float().cpu().numpy().astype(np.float64)
+    assert out.shape == ref.shape
+    written = np.isfinite(out)
+    assert written.all(), f"{(~written).sum()} of {out.size} outputs unwritten or not finite"
+    err = relative_error(out, ref)
+    ERRORS.setdefault(dtype_name, []).append(err)
+    assert err <= TOLERANCE[dtype_name], f"relative error {err:.3g} over {TOLERANCE[dtype_name]:g}"
+    return err
+
+
+# (input H, W) -> (output H, W): lengths 1, 2, 3 and 7 up and down, non-square, and a 13x17 case that
+# downscales enough for antialias to widen the kernel on one axis while the other upscales.
+SMALL_CASES = [
+    ((1, 1), (1, 1)),
+    ((1, 1), (3, 7)),
+    ((2, 3), (1, 1)),
+    ((3, 2), (7, 3)),
+    ((7, 7), (2, 3)),
+    ((7, 3), (3, 7)),
+    ((2, 7), (7, 2)),
+    ((13, 17), (29, 6)),
+]
+
+
+@pytest.mark.parametrize("antialias", [0, 1])
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("mode", COORDINATE_MODES)
+@pytest.mark.parametrize(("in_hw", "out_hw"), SMALL_CASES, ids=lambda v: "x".join(map(str, v)))
+def test_modes_and_options(torch_cuda, kernel_lib, in_hw, out_hw, mode, exclude_outside, antialias):
+    attrs = CubicResizeAttributes(mode, -0.75, exclude_outside, antialias)
+    check(torch_cuda, kernel_lib, (2, 3, *in_hw), out_hw, attrs)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("mode", COORDINATE_MODES)
+@pytest.mark.parametrize(
+    ("out_hw", "antialias"),
+    [((75, 106), 0), ((18, 26), 0), ((18, 26), 1), ((9, 150), 1)],
+    ids=["up", "down", "down-antialias", "mixed-antialias"],
+)
+def test_dtypes(torch_cuda, kernel_lib, dtype_name, mode, out_hw, antialias):
+    attrs = CubicResizeAttributes(mode, -0.75, 0, antialias)
+    check(torch_cuda, kernel_lib, (2, 3, 37, 53), out_hw, attrs, dtype_name)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize(
+    ("in_hw", "out_hw", "antialias"),
+    [
+        ((3, 4097), (7, 4111), 0),
+        ((2, 4097), (3, 1023), 0),
+        ((2, 4097), (3, 1023), 1),
+        ((4097, 2), (8194, 3), 0),
+        ((4097, 3), (1025, 2), 1),
+    ],
+    ids=["wide-up", "wide-down", "wide-down-antialias", "tall-up", "tall-down-antialias"],
+)
+def test_length_4097(torch_cuda, kernel_lib, dtype_name, in_hw, out_hw, antialias):
+    attrs = CubicResizeAttributes("half_pixel", -0.75, 0, antialias)
+    check(torch_cuda, kernel_lib, (1, 2, *in_hw), out_hw, attrs, dtype_name)
+
+
+@pytest.mark.parametrize("antialias", [0, 1])
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("mode", COORDINATE_MODES)
+@pytest.mark.parametrize(
+    ("in_hw", "out_hw", "scales_hw"),
+    [((5, 9), (12, 5), (2.5, 0.6)), ((5, 9), (9, 4), (1.7, 0.45)), ((6, 8), (3, 20), (0.5, 2.5))],
+    ids=["floor-of-scaled", "fractional-length", "exact"],
+)
+def test_given_scales(torch_cuda, kernel_lib, in_hw, out_hw, scales_hw, mode, exclude_outside, antialias):
+    attrs = CubicResizeAttributes(mode, -0.75, exclude_outside, antialias)
+    check(torch_cuda, kernel_lib, (2, *in_hw), out_hw, attrs, scales_hw=scales_hw)
+
+
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("cubic_coeff_a", [-0.5, -0.75, -1.0])
+def test_cubic_coeff_a(torch_cuda, kernel_lib, cubic_coeff_a, exclude_outside):
+    attrs = CubicResizeAttributes("asymmetric", cubic_coeff_a, exclude_outside, 0)
+    check(torch_cuda, kernel_lib, (3, 19, 23), (41, 11), attrs)
+
+
+@pytest.mark.parametrize("shape", [(9, 10), (3, 9, 10), (2, 1, 3, 9, 10), (70000, 1, 3)], ids=str)
+def test_ranks_and_many_planes(torch_cuda, kernel_lib, shape):
+    out_hw = (17, 4) if shape[-1] > 3 else (2, 5)
+    check(torch_cuda, kernel_lib, shape, out_hw, CubicResizeAttributes("half_pixel"))
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize(
+    ("in_hw", "out_hw"), [((64, 48), (128, 97)), ((64, 48), (31, 20))], ids=["up", "down"]
+)
+def test_matches_pytorch_bicubic(torch_cuda, kernel_lib, in_hw, out_hw, align_corners):
+    """PyTorch's bicubic is pytorch_half_pixel / align_corners with A = -0.75 and clamped taps."""
+    torch = torch_cuda
+    mode = "align_corners" if align_corners else "pytorch_half_pixel"
+    x, _ = random_input(torch, (2, 3, *in_hw), "float32")
+    ours = run_kernel(torch, kernel_lib, x, out_hw, CubicResizeAttributes(mode))
+    theirs = torch.nn.functional.interpolate(x, size=out_hw, mode="bicubic", align_corners=align_corners)
+    err = relative_error(ours.double().cpu().numpy(), theirs.double().cpu().numpy())
+    assert err <= 1e-5, f"relative error against PyTorch {err:.3g}"
+
+
+def test_runs_on_the_given_stream(torch_cuda, kernel_lib):
+    """The kernel must wait for earlier work on its stream: here a slow write of the input on a side stream."""
+    torch = torch_cuda
+    side = torch.cuda.Stream()
+    x, _ = random_input(torch, (4, 256, 256), "float32")
+    fresh, fresh64 = random_input(torch, (4, 256, 256), "float32")
+    torch.cuda.synchronize()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(50_000_000)  # tens of milliseconds of GPU time before the input changes
+        x.copy_(fresh)
+    attrs = CubicResizeAttributes("half_pixel")
+    out = run_kernel(torch, kernel_lib, x, (300, 200), attrs, stream=side)
+    ref = cubic_resize_reference(fresh64, (300, 200), attrs)
+    assert relative_error(out.double().cpu().numpy(), ref) <= TOLERANCE["float32"]
+
+
+def test_zero_sized_output_writes_nothing(torch_cuda, kernel_lib):
+    torch = torch_cuda
+    x, _ = random_input(torch, (2, 5, 5), "float32")
+    out = torch.full((8,), float("nan"), device="cuda")
+    params = _params(CubicResizeAttributes(), None)
+    stream = torch.cuda.current_stream().cuda_stream
+    for planes, out_h, out_w in [(0, 2, 2), (2, 0, 4), (2, 4, 0)]:
+        rc = kernel_lib.trtc_cubic_resize(
+            x.data_ptr(), out.data_ptr(), 0, planes, 5, 5, out_h, out_w, ctypes.byref(params), stream
+        )
+        assert rc == 0
+    torch.cuda.synchronize()
+    assert torch.isnan(out).all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dtype", 3),
+        ("in_h", 0),
+        ("out_w", -1),
+        ("coordinate_mode", 6),
+        ("exclude_outside", 2),
+        ("antialias", -1),
+    ],
+)
+def test_invalid_arguments(torch_cuda, kernel_lib, field, value):
+    torch = torch_cuda
+    x, _ = random_input(torch, (1, 5, 5), "float32")
+    out = torch.full((1, 4, 4), float("nan"), device="cuda")
+    args = {"dtype": 0, "in_h": 5, "out_w": 4}
+    params = _params(CubicResizeAttributes(), None)
+    if field in args:
+        args[field] = value
+    else:
+        setattr(params, field, value)
+    rc = kernel_lib.trtc_cubic_resize(
+        x.data_ptr(),
+        out.data_ptr(),
+        args["dtype"],
+        1,
+        args["in_h"],
+        5,
+        4,
+        args["out_w"],
+        ctypes.byref(params),
+        torch.cuda.current_stream().cuda_stream,
+    )
+    assert rc == CUDA_ERROR_INVALID_VALUE
