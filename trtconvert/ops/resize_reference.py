@@ -26,7 +26,9 @@ antialias), each weighted ``W(s * (index - x))`` with the Keys kernel of coeffic
 
 With ``antialias`` the weights are divided by their sum. Then, with ``exclude_outside`` 1, taps outside
 ``[0, n_in)`` get weight 0 and the rest are divided by their sum; with ``exclude_outside`` 0 the taps are
-clamped to the nearest edge index (edge padding).
+clamped to the nearest edge index (edge padding). An axis whose length and scale are unchanged (``n_out == n_in``
+and scale 1) is copied as it is: every mode but ``tf_half_pixel_for_nn`` maps it to itself anyway, and
+onnxruntime and ONNX's reference evaluator skip such axes for that mode too.
 
 Where sources disagree, this module follows the expected outputs of ONNX's backend test cases, and the ONNX
 specification text where those have no case:
@@ -134,6 +136,10 @@ def axis_weights(
     scale = float(scale)
     if not (scale > 0.0 and math.isfinite(scale)):
         raise ValueError(f"scale must be positive and finite, got {scale}")
+    if n_out == n_in and math.isclose(scale, 1.0):
+        # An axis that keeps its length and scale is copied, as onnxruntime and ONNX's reference do; only
+        # tf_half_pixel_for_nn would otherwise shift it by half a pixel.
+        return np.eye(n_in, dtype=np.float64)
     matrix = np.zeros((n_out, n_in), dtype=np.float64)
     if n_out == 0:
         return matrix

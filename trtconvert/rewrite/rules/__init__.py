@@ -1,0 +1,1 @@
+"""Rewrite rules, one module each; trtconvert.rewrite.registry lists them."""

@@ -1,0 +1,100 @@
+"""The rewrite stage: run every registered rule over a model and apply the rewrites the policy asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import onnx
+import onnx_graphsurgeon as gs
+
+from trtconvert.errors import BadInput
+from trtconvert.rewrite.registry import POLICIES, Plan, RewriteDecision, RuleContext, registered_rules
+from trtconvert.rewrite.shapes import ShapeTracer, infer_static_shapes
+from trtconvert.tensorrt_target import TensorRTTarget
+
+_TWO_GIB = 2**31
+
+
+@dataclass
+class RewriteResult:
+    """The rewritten model (a new ModelProto) and one decision per node a rule matched."""
+
+    model: onnx.ModelProto
+    decisions: list[RewriteDecision] = field(default_factory=list)
+
+    @property
+    def rewritten(self) -> int:
+        return sum(d.decision == "rewrite" for d in self.decisions)
+
+    def lines(self) -> list[str]:
+        return [d.line() for d in self.decisions]
+
+
+def _plans(model: onnx.ModelProto, policy: str, target: TensorRTTarget) -> tuple[gs.Graph, list[Plan]]:
+    if policy not in POLICIES:
+        raise BadInput(f"--rewrite {policy!r} is not a policy; use one of {', '.join(POLICIES)}")
+    graph = gs.import_onnx(model)
+    tracer = ShapeTracer(infer_static_shapes(model))
+    rules = registered_rules()
+    plans: list[Plan] = []
+    for owner in [graph, *graph.subgraphs(recursive=True)]:
+        ctx = RuleContext(graph=owner, tracer=tracer, target=target, policy=policy)
+        for node in list(owner.nodes):
+            for rule in rules:
+                if rule.matches(node):
+                    plan = rule.plan(node, ctx)
+                    plan.owner = owner  # type: ignore[attr-defined]
+                    plans.append(plan)
+                    break
+    return graph, plans
+
+
+def plan_rewrites(
+    model: onnx.ModelProto, target: TensorRTTarget, policy: str = "auto"
+) -> list[RewriteDecision]:
+    """What ``policy`` would do to each matched node, without changing anything; nodes that nothing can
+    compute appear with decision ``"error"`` instead of raising (for ``inspect``)."""
+    _, plans = _plans(model, policy, target)
+    return [plan.decision for plan in plans]
+
+
+def rewrite_model(model: onnx.ModelProto, policy: str, target: TensorRTTarget) -> RewriteResult:
+    """Apply ``policy`` (auto, all, none) for ``target``; the input model is never modified.
+
+    Raises BadInput naming the node and attribute when a node can be computed neither by the target's
+    parser nor by the plugin.
+    """
+    graph, plans = _plans(model, policy, target)
+    decisions = [plan.decision for plan in plans]
+    for decision in decisions:
+        if decision.decision == "error":
+            raise BadInput(decision.reason)
+    applied = [plan for plan in plans if plan.apply is not None]
+    if not applied:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        return RewriteResult(copy, decisions)
+    for plan in applied:
+        plan.apply(plan.owner)  # type: ignore[attr-defined,misc]
+    graph.cleanup(remove_unused_graph_inputs=False).toposort()
+    rewritten = gs.export_onnx(graph, do_type_check=False)
+    _keep_model_fields(model, rewritten)
+    if rewritten.ByteSize() < _TWO_GIB:
+        onnx.checker.check_model(rewritten)
+    return RewriteResult(rewritten, decisions)
+
+
+def _keep_model_fields(original: onnx.ModelProto, rewritten: onnx.ModelProto) -> None:
+    """Carry over what graph-surgeon's export drops or resets."""
+    rewritten.ir_version = original.ir_version
+    rewritten.producer_name = original.producer_name
+    rewritten.producer_version = original.producer_version
+    rewritten.domain = original.domain
+    rewritten.model_version = original.model_version
+    rewritten.doc_string = original.doc_string
+    del rewritten.metadata_props[:]
+    rewritten.metadata_props.extend(original.metadata_props)
+    known = {opset.domain for opset in rewritten.opset_import}
+    for opset in original.opset_import:
+        if opset.domain not in known:
+            rewritten.opset_import.append(opset)

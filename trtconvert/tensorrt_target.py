@@ -1,0 +1,175 @@
+"""The TensorRT version a conversion targets, and what that version's ONNX parser does with cubic Resize.
+
+``--target-tensorrt VERSION`` picks the version; without it the installed TensorRT's version is used, else the
+newest major this project knows. The capability table follows what each parser generation does with
+``Resize(mode="cubic")``:
+
+============  ==========================================================================================
+TensorRT      cubic Resize in the ONNX parser
+============  ==========================================================================================
+<= 8.4        rejected
+8.5 - 8.6     imported (cubic_coeff_a and exclude_outside passed through); opset 18+ attributes unknown
+9.x           imported, but antialias, axes and keep_aspect_ratio_policy are silently ignored
+10.0 - 11.x   rejected: antialias != 0, keep_aspect_ratio_policy != stretch, half_pixel_symmetric,
+              tf_crop_and_resize, resizing an axis other than the two innermost, duplicate axes;
+              imported but computed differently: tf_half_pixel_for_nn, pytorch_half_pixel at output length 1
+============  ==========================================================================================
+
+Every TensorRT resizes with cubic only over the two innermost axes; versions newer than the newest known major
+are assumed to behave like it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+from dataclasses import dataclass, field
+
+from trtconvert.errors import BadInput
+
+NEWEST_MAJOR = 11
+_VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.\d+){0,2}$")
+
+
+@dataclass(frozen=True)
+class CubicResizeFacts:
+    """What the parser's decision depends on, for one cubic Resize.
+
+    ``outer_axes_resized`` and ``output_length_one`` are True or False where the graph proves it and None where
+    only runtime values decide.
+    """
+
+    name: str = ""
+    coordinate_transformation_mode: str = "half_pixel"
+    cubic_coeff_a: float = -0.75
+    exclude_outside: int = 0
+    antialias: int = 0
+    keep_aspect_ratio_policy: str = "stretch"
+    axes: tuple[int, ...] | None = None
+    rank: int | None = None
+    outer_axes_resized: bool | None = False
+    output_length_one: bool | None = False
+
+    @property
+    def axes_trivial(self) -> bool:
+        """True when ``axes`` is absent or lists every axis once, in order (what parsers that ignore it assume)."""
+        if self.axes is None:
+            return True
+        if self.rank is None:
+            return False
+        return [a % self.rank for a in self.axes] == list(range(self.rank))
+
+    @property
+    def duplicate_axes(self) -> bool:
+        if self.axes is None:
+            return False
+        normalised = [a % self.rank for a in self.axes] if self.rank else list(self.axes)
+        return len(set(normalised)) != len(normalised)
+
+
+@dataclass(frozen=True)
+class TensorRTTarget:
+    """A TensorRT version and its parser's capabilities; ``source`` says where the version came from."""
+
+    major: int
+    minor: int = 0
+    source: str = field(default="flag", compare=False)
+
+    @property
+    def version(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def __str__(self) -> str:
+        return self.version
+
+    @property
+    def supports_plugin_v3(self) -> bool:
+        """IPluginV3, the interface of the bundled DynamicTRTResize plugin, exists from TensorRT 10.0."""
+        return self.major >= 10
+
+    @property
+    def supports_shape_inputs(self) -> bool:
+        """Plugin shape inputs (node attribute ``tensorrt_plugin_shape_input_indices``) exist from TensorRT 10.1."""
+        return (self.major, self.minor) >= (10, 1)
+
+    @property
+    def maps_plugin_domain(self) -> bool:
+        """From TensorRT 10.10 the parser also finds a plugin by the node's domain; before, by op_type only."""
+        return (self.major, self.minor) >= (10, 10)
+
+    def accepts_cubic_resize(self, node: CubicResizeFacts) -> tuple[bool, str]:
+        """Whether this version's ONNX parser imports the Resize and computes what ONNX computes, and why."""
+        trt = f"TensorRT {self.version}"
+        v = (self.major, self.minor)
+        if v <= (8, 4):
+            return False, f"{trt}'s ONNX parser rejects cubic Resize"
+        era = "old" if self.major == 8 else ("ignores" if self.major == 9 else "rejects")
+        # An opset-18/19 attribute means nothing to an 8.x parser, is dropped by 9.x and refused by 10+.
+        verb = {"old": "predates", "ignores": "silently ignores", "rejects": "rejects"}[era]
+
+        if node.keep_aspect_ratio_policy != "stretch":
+            return False, f"{trt} {verb} keep_aspect_ratio_policy={node.keep_aspect_ratio_policy}"
+        mode = node.coordinate_transformation_mode
+        if mode == "tf_crop_and_resize":
+            return False, f"{trt} rejects coordinate_transformation_mode=tf_crop_and_resize with cubic"
+        if mode == "half_pixel_symmetric":
+            word = "rejects" if era == "rejects" else "predates"
+            return False, f"{trt} {word} coordinate_transformation_mode=half_pixel_symmetric"
+        if node.antialias:
+            return False, f"{trt} {verb} antialias=1"
+        if node.duplicate_axes:
+            return False, f"{trt} rejects duplicate axes {list(node.axes or ())}"
+        if not node.axes_trivial and era != "rejects":
+            return False, f"{trt} {verb} axes={list(node.axes or ())}"
+        if node.outer_axes_resized:
+            return False, f"{trt} resizes with cubic only over the two innermost axes"
+        if mode == "tf_half_pixel_for_nn":
+            return (
+                False,
+                f"{trt} computes coordinate_transformation_mode=tf_half_pixel_for_nn differently from ONNX",
+            )
+        if mode == "pytorch_half_pixel" and node.output_length_one:
+            return False, f"{trt} computes pytorch_half_pixel differently from ONNX at output length 1"
+        reason = f"{trt} imports it and computes what ONNX computes"
+        if mode == "pytorch_half_pixel" and node.output_length_one is None:
+            reason += " (except at output length 1, which only runtime sizes decide)"
+        if node.outer_axes_resized is None:
+            reason += " (provided runtime sizes resize only the two innermost axes)"
+        return True, reason
+
+
+def _installed_version() -> str | None:
+    """Version of the importable ``tensorrt`` module, without importing it where package metadata says."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return None
+    for dist in importlib.metadata.packages_distributions().get("tensorrt", []):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        import tensorrt  # type: ignore[import-not-found]
+    except Exception:  # a broken install is as good as none for picking a default
+        return None
+    return getattr(tensorrt, "__version__", None)
+
+
+def parse_target(value: str | None) -> TensorRTTarget:
+    """``--target-tensorrt`` as a target: ``"10"``, ``"8.4"``, ``"10.13.0.35"``; None means the installed version."""
+    source = "flag"
+    if value is None:
+        value = _installed_version()
+        if value is None:
+            return TensorRTTarget(NEWEST_MAJOR, 0, source="newest known (TensorRT not installed)")
+        source = "installed"
+    text = str(value).strip()
+    match = _VERSION_RE.match(text)
+    if not match:
+        raise BadInput(
+            f"--target-tensorrt {value!r} is not a version; write MAJOR or MAJOR.MINOR, e.g. 10 or 8.6"
+        )
+    major, minor = int(match.group(1)), int(match.group(2) or 0)
+    if major < 1:
+        raise BadInput(f"--target-tensorrt {value!r}: there is no TensorRT {major}; write e.g. 10 or 8.6")
+    return TensorRTTarget(major, minor, source=source)
