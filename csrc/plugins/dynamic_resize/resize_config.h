@@ -1,0 +1,167 @@
+// DynamicTRTResize logic that needs neither TensorRT nor CUDA: attribute parsing and validation, the choice of
+// output-size source, output-size arithmetic, kernel launch geometry and field (de)serialization.
+//
+// The TensorRT wrapper (dynamic_resize_plugin.cpp) only translates between these types and TensorRT's, so
+// everything that can be wrong about the node's meaning is unit-tested by tests/test_resize_config.cpp with a
+// plain C++ compiler.
+#ifndef TRTCONVERT_PLUGINS_DYNAMIC_RESIZE_RESIZE_CONFIG_H
+#define TRTCONVERT_PLUGINS_DYNAMIC_RESIZE_RESIZE_CONFIG_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace trtconvert {
+namespace resize {
+
+constexpr char const* kPluginName = "DynamicTRTResize";
+constexpr char const* kPluginVersion = "1";
+constexpr char const* kPluginNamespace = "";
+
+// Numeric values are nvinfer1::PluginFieldType's; the plugin static_asserts that they agree.
+enum class FieldType : int32_t {
+    kFLOAT16 = 0,
+    kFLOAT32 = 1,
+    kFLOAT64 = 2,
+    kINT8 = 3,
+    kINT16 = 4,
+    kINT32 = 5,
+    kCHAR = 6,
+    kDIMS = 7,
+    kUNKNOWN = 8,
+    kBF16 = 9,
+    kINT64 = 10,
+};
+
+// A TensorRT PluginField without TensorRT: `length` counts elements (bytes for kCHAR, which the ONNX parser
+// NUL-terminates and counts the terminator).
+struct FieldView {
+    char const* name;
+    void const* data;
+    FieldType type;
+    int32_t length;
+};
+
+// Values are TrtcCoordinateMode's in csrc/kernels/cubic_resize.h; the plugin static_asserts that they agree.
+enum class CoordinateMode : int32_t {
+    kHALF_PIXEL = 0,
+    kPYTORCH_HALF_PIXEL = 1,
+    kALIGN_CORNERS = 2,
+    kASYMMETRIC = 3,
+    kHALF_PIXEL_SYMMETRIC = 4,
+    kTF_HALF_PIXEL_FOR_NN = 5,
+};
+
+char const* coordinate_mode_name(CoordinateMode mode);
+
+// What the node's attributes say. Sizes and scales are kept as given (2 entries for the two innermost axes, or one
+// per input axis); their meaning is settled against the input rank in plan_output().
+struct ResizeConfig {
+    CoordinateMode mode = CoordinateMode::kHALF_PIXEL;
+    float cubic_coeff_a = -0.75f;
+    int32_t exclude_outside = 0;
+    int32_t antialias = 0;
+    std::vector<int64_t> sizes;
+    std::vector<float> scales;
+    std::vector<int64_t> axes;
+    std::vector<int64_t> shape_input_indices;
+
+    bool operator==(ResizeConfig const& other) const;
+    bool operator!=(ResizeConfig const& other) const { return !(*this == other); }
+};
+
+// Parses build-phase attributes (as the ONNX parser hands them over) or runtime-phase serialized fields; both use
+// the same names. Returns an empty string on success, otherwise a one-line message naming the field and the fix.
+std::string parse_fields(FieldView const* fields, int32_t count, ResizeConfig* config);
+
+// The fields the creator advertises through getFieldNames (data is null, length is 1 for scalars, 0 for lists).
+FieldView const* advertised_fields(int32_t* count);
+
+// A canonical field list for getFieldsToSerialize, owning its storage; parse_fields() of it gives the config back.
+class SerializedFields {
+public:
+    explicit SerializedFields(ResizeConfig const& config);
+    SerializedFields(SerializedFields const&) = delete;
+    SerializedFields& operator=(SerializedFields const&) = delete;
+
+    FieldView const* data() const { return mFields.data(); }
+    int32_t size() const { return static_cast<int32_t>(mFields.size()); }
+
+private:
+    std::string mMode;
+    float mCoeff;
+    int32_t mExcludeOutside;
+    int32_t mAntialias;
+    std::vector<int64_t> mSizes;
+    std::vector<float> mScales;
+    std::vector<int64_t> mAxes;
+    std::vector<int64_t> mShapeInputIndices;
+    std::vector<FieldView> mFields;
+};
+
+// One-line description of the config, for getMetadataString and error messages.
+std::string describe(ResizeConfig const& config);
+
+// Where the output height and width come from. The first two are decided by the layer's inputs: a second regular
+// input (the size carrier, whose last two dims are H and W) or a shape input (an int64 tensor of sizes).
+enum class SizeSource : int32_t {
+    kCARRIER = 0,
+    kSHAPE_INPUT = 1,
+    kSIZES = 2,
+    kSCALES = 3,
+};
+
+// A scale as an exact fraction, so that output lengths are integer expressions TensorRT can evaluate for any input
+// length: floor(in * num / den).
+struct Ratio {
+    int64_t num;
+    int64_t den;
+};
+
+// The simplest fraction whose float32 rounding is `scale` (denominator up to 65536; scales like 0.7 or 1/3 become
+// 7/10 and 1/3), else the exact binary value of the float. False for scales outside [2^-16, 2^16] or not finite.
+bool scale_to_ratio(float scale, Ratio* ratio);
+
+// floor(in * num / den) for in >= 0.
+int64_t scaled_length(int64_t in, Ratio ratio);
+
+// How the output shape is formed for one layer configuration.
+struct OutputPlan {
+    SizeSource source = SizeSource::kSIZES;
+    int64_t sizes_hw[2] = {0, 0};   // kSIZES: the two innermost output lengths
+    Ratio ratios_hw[2] = {{1, 1}, {1, 1}};  // kSCALES: per-axis fraction
+    int32_t shape_offset = 0;       // kSHAPE_INPUT: index of the H entry among the shape input's values
+};
+
+// Decides the size source from the layer's regular and shape inputs and checks it against the attributes.
+// `rank` is the rank of input 0; `carrier_rank` the rank of input 1 (ignored without one); `shape_values` the
+// number of values of the shape input (ignored without one). Returns "" on success or a one-line message.
+std::string plan_output(ResizeConfig const& config, int32_t nb_inputs, int32_t nb_shape_inputs, int32_t rank,
+                        int32_t carrier_rank, int32_t shape_values, OutputPlan* plan);
+
+// Output dims for concrete input dims: what the plugin's shape expressions evaluate to. `input` has `rank`
+// entries; `carrier` (kCARRIER) and `shape` (kSHAPE_INPUT, `shape_values` entries) are read as the plan says.
+std::string output_dims(ResizeConfig const& config, OutputPlan const& plan, int64_t const* input, int32_t rank,
+                        int64_t const* carrier, int32_t carrier_rank, int64_t const* shape, int32_t shape_values,
+                        std::vector<int64_t>* out);
+
+// The arguments of one kernel launch, from concrete input and output dims.
+struct LaunchGeometry {
+    int64_t planes = 0;
+    int64_t in_h = 0;
+    int64_t in_w = 0;
+    int64_t out_h = 0;
+    int64_t out_w = 0;
+    float scale_h = 0.0f;  // <= 0: the kernel uses out / in
+    float scale_w = 0.0f;
+    bool empty() const { return planes == 0 || out_h == 0 || out_w == 0; }
+};
+
+std::string launch_geometry(ResizeConfig const& config, int64_t const* in_dims, int32_t in_rank,
+                            int64_t const* out_dims, int32_t out_rank, LaunchGeometry* geometry);
+
+}  // namespace resize
+}  // namespace trtconvert
+
+#endif  // TRTCONVERT_PLUGINS_DYNAMIC_RESIZE_RESIZE_CONFIG_H
