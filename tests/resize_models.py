@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def super_resolution_example() -> ModuleType:
-    """The bundled example module (examples/ is not a package)."""
-    path = REPO / "examples" / "super_resolution.py"
-    spec = importlib.util.spec_from_file_location("super_resolution_example", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def single_resize_model(
