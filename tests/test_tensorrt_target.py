@@ -1,0 +1,129 @@
+"""--target-tensorrt parsing, its default, and the parser-capability table for cubic Resize."""
+
+from __future__ import annotations
+
+import pytest
+
+from trtconvert import tensorrt_target
+from trtconvert.errors import BadInput
+from trtconvert.tensorrt_target import NEWEST_MAJOR, CubicResizeFacts, TensorRTTarget, parse_target
+
+
+@pytest.mark.parametrize(
+    "text,major,minor",
+    [("10", 10, 0), ("8.4", 8, 4), ("10.13.0.35", 10, 13), (" 11.1 ", 11, 1), ("9.3.0", 9, 3)],
+)
+def test_parse_versions(text, major, minor):
+    target = parse_target(text)
+    assert (target.major, target.minor) == (major, minor)
+    assert str(target) == f"{major}.{minor}"
+
+
+@pytest.mark.parametrize("text", ["", "ten", "10.x", "v10", "10..1", "-8", "0", "8.4.1.2.3"])
+def test_bad_versions_are_bad_input(text):
+    with pytest.raises(BadInput, match="--target-tensorrt") as error:
+        parse_target(text)
+    assert error.value.exit_code == 2
+
+
+def test_default_is_newest_major_without_tensorrt(monkeypatch):
+    monkeypatch.setattr(tensorrt_target, "_installed_version", lambda: None)
+    target = parse_target(None)
+    assert (target.major, target.minor) == (NEWEST_MAJOR, 0) == (11, 0)
+    assert "not installed" in target.source
+
+
+def test_default_is_the_installed_version(monkeypatch):
+    monkeypatch.setattr(tensorrt_target, "_installed_version", lambda: "10.8.0.43")
+    target = parse_target(None)
+    assert (target.major, target.minor, target.source) == (10, 8, "installed")
+
+
+def test_installed_version_is_none_here_or_a_version():
+    found = tensorrt_target._installed_version()
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert found is None
+    else:
+        assert found and found[0].isdigit()
+
+
+def test_shape_inputs_and_plugin_interfaces_by_version():
+    assert not parse_target("10.0").supports_shape_inputs
+    assert parse_target("10.1").supports_shape_inputs
+    assert parse_target("11").supports_shape_inputs
+    assert not parse_target("9.3").supports_plugin_v3
+    assert parse_target("10").supports_plugin_v3
+    assert not parse_target("10.9").maps_plugin_domain and parse_target("10.10").maps_plugin_domain
+
+
+PLAIN = CubicResizeFacts(rank=4)
+
+
+@pytest.mark.parametrize(
+    "version,facts,accepted,words",
+    [
+        ("7.2", PLAIN, False, "rejects cubic"),
+        ("8.4", PLAIN, False, "rejects cubic"),
+        ("8.5", PLAIN, True, "imports"),
+        ("8.6", CubicResizeFacts(rank=4, cubic_coeff_a=-0.5, exclude_outside=1), True, "imports"),
+        ("8.6", CubicResizeFacts(rank=4, antialias=1), False, "predates antialias"),
+        ("8.6", CubicResizeFacts(rank=4, axes=(2, 3)), False, "predates axes"),
+        ("9.2", PLAIN, True, "imports"),
+        ("9.2", CubicResizeFacts(rank=4, antialias=1), False, "silently ignores antialias"),
+        ("9.2", CubicResizeFacts(rank=4, axes=(2, 3)), False, "silently ignores axes"),
+        ("9.2", CubicResizeFacts(rank=4, axes=(0, 1, 2, 3)), True, "imports"),
+        (
+            "9.2",
+            CubicResizeFacts(rank=4, keep_aspect_ratio_policy="not_larger"),
+            False,
+            "ignores keep_aspect",
+        ),
+        ("10.0", PLAIN, True, "imports"),
+        ("10.0", CubicResizeFacts(rank=4, axes=(2, 3)), True, "imports"),
+        ("10.0", CubicResizeFacts(rank=4, axes=(2, 2)), False, "duplicate axes"),
+        ("10.0", CubicResizeFacts(rank=4, antialias=1), False, "rejects antialias"),
+        (
+            "11.0",
+            CubicResizeFacts(rank=4, keep_aspect_ratio_policy="not_smaller"),
+            False,
+            "rejects keep_aspect",
+        ),
+        ("10.8", CubicResizeFacts(coordinate_transformation_mode="half_pixel_symmetric"), False, "rejects"),
+        ("8.6", CubicResizeFacts(coordinate_transformation_mode="half_pixel_symmetric"), False, "predates"),
+        ("10.8", CubicResizeFacts(coordinate_transformation_mode="tf_crop_and_resize"), False, "tf_crop"),
+        (
+            "10.8",
+            CubicResizeFacts(coordinate_transformation_mode="tf_half_pixel_for_nn"),
+            False,
+            "differently",
+        ),
+        ("11.1", CubicResizeFacts(rank=4, outer_axes_resized=True), False, "two innermost"),
+        ("11.1", CubicResizeFacts(rank=4, outer_axes_resized=None), True, "provided runtime sizes"),
+        ("10.8", CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel"), True, "imports"),
+        (
+            "10.8",
+            CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel", output_length_one=True),
+            False,
+            "output length 1",
+        ),
+        (
+            "10.8",
+            CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel", output_length_one=None),
+            True,
+            "only runtime sizes decide",
+        ),
+        ("12.0", CubicResizeFacts(rank=4, antialias=1), False, "rejects antialias"),
+        ("12.0", PLAIN, True, "imports"),
+    ],
+)
+def test_cubic_resize_capability_table(version, facts, accepted, words):
+    ok, reason = parse_target(version).accepts_cubic_resize(facts)
+    assert ok is accepted
+    assert words in reason
+    assert f"TensorRT {parse_target(version).version}" in reason
+
+
+def test_targets_compare_by_version_only():
+    assert TensorRTTarget(10, 1, source="flag") == TensorRTTarget(10, 1, source="installed")
