@@ -87,6 +87,60 @@ verify_options = _compose(
 )
 
 
+build_options = _compose(
+    click.option(
+        "--plugin",
+        "plugins",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        metavar="LIB.so",
+        help="Plugin library to load before parsing (repeatable), e.g. the one `trtconvert plugins build` makes.",
+    ),
+    click.option(
+        "--workspace",
+        metavar="SIZE",
+        default=None,
+        help="Builder workspace memory pool limit, e.g. 4G or 512M (default: TensorRT's, the GPU's memory).",
+    ),
+    click.option(
+        "--timing-cache",
+        type=click.Path(path_type=Path),
+        metavar="FILE",
+        default=None,
+        help="Tactic timing cache: loaded before the build, merged and saved after it under a file lock, so CI "
+        "jobs may share one file.",
+    ),
+    click.option(
+        "--opt-level",
+        type=click.IntRange(0, 5),
+        default=None,
+        help="Builder optimization level 0-5 (default: TensorRT's, 3); higher searches longer.",
+    ),
+    click.option(
+        "--tf32/--no-tf32", default=None, help="Allow TF32 for fp32 math (default: on, as trtexec)."
+    ),
+    click.option(
+        "--cache-dir",
+        type=click.Path(path_type=Path),
+        metavar="DIR",
+        default=None,
+        help="Plan cache: reuse a plan built from the same model, settings, plugins, TensorRT and GPU.",
+    ),
+    click.option(
+        "--version-compatible/--no-version-compatible",
+        default=None,
+        help="Build an engine that later TensorRT versions of the same major can run (plugins are serialized in).",
+    ),
+    click.option(
+        "--hardware-compatibility",
+        type=click.Choice(("none", "ampere_plus", "same_compute_capability")),
+        default=None,
+        help="Build an engine that runs on other GPUs: 'ampere_plus' (any Ampere or newer) or "
+        "'same_compute_capability' (default: none, this GPU only).",
+    ),
+)
+
+
 def setup_logging(verbose: int, quiet: bool) -> None:
     log.configure(-1 if quiet else verbose)
 
@@ -96,6 +150,8 @@ def spec_from_flags(config: Path | None, **flags: Any) -> Spec:
     overrides = dict(flags)
     if "profiles" in overrides:
         overrides["profiles"] = [parse_profile(p) for p in overrides["profiles"]] or None
+    if "plugins" in overrides:
+        overrides["plugins"] = list(overrides["plugins"]) or None
     if "input_values" in overrides:
         overrides["inputs"] = parse_input_flags(overrides.pop("input_values")) or None
     return make_spec(config, overrides)
