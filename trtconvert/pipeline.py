@@ -17,6 +17,7 @@ from trtconvert.atomic import check_output_path, needs_external_data, save_onnx,
 from trtconvert.errors import BadInput, VerificationFailed
 from trtconvert.load import external_data_files, load_model, read_graph
 from trtconvert.model_info import ModelInput, graph_inputs
+from trtconvert.precision import PrecisionResult
 from trtconvert.profiles import example_flag, opt_shapes, validate_profiles
 from trtconvert.spec import Spec
 from trtconvert.verify_cpu import DEFAULT_TOLERANCES, ShapeSetResult, compare_models, given_values
@@ -37,6 +38,11 @@ class Prepared:
     model: onnx.ModelProto
     preflight: Preflight
     rewrites: list = field(default_factory=list)
+    precision: PrecisionResult | None = None
+
+    @property
+    def cpu_verifiable(self) -> bool:
+        return self.precision is None or self.precision.cpu_verifiable
 
 
 def preflight(spec: Spec) -> Preflight:
@@ -86,7 +92,19 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
         )
         for decision in rewrites:
             log.LOGGER.info("          %s", decision.line())
-    return Prepared(model, checked, rewrites)
+    model, precision = _precision(spec, model)
+    return Prepared(model, checked, rewrites, precision)
+
+
+def _precision(spec: Spec, model: onnx.ModelProto) -> tuple[onnx.ModelProto, PrecisionResult | None]:
+    """fp16/bf16 become builder flags (TensorRT 10) or a converted ONNX (TensorRT 11), after the rewrite so
+    that plugin nodes are known and kept fp32."""
+    from trtconvert.precision import precision_stage
+    from trtconvert.tensorrt_target import parse_target
+
+    if spec.precision == "fp32":
+        return model, None
+    return precision_stage(model, spec.precision, parse_target(spec.target_tensorrt), spec.plugins)
 
 
 def _original_for_verification(path: Path) -> onnx.ModelProto | Path:
@@ -142,7 +160,12 @@ def run_prepare(spec: Spec) -> dict:
             time.perf_counter() - start,
             f"{spec.output} ({size / 1e6:.1f} MB{', external data' if external else ''})",
         )
-        if spec.verify:
+        if spec.verify and not prepared.cpu_verifiable:
+            log.LOGGER.warning(
+                "verify    skipped: a %s model cannot run in onnxruntime on the CPU; verify the engine instead",
+                spec.precision,
+            )
+        elif spec.verify:
             results = verify_prepared(spec, checked, staged)
     return {
         "ok": True,
@@ -151,5 +174,9 @@ def run_prepare(spec: Spec) -> dict:
         "output": str(spec.output),
         "nodes": len(prepared.model.graph.node),
         "rewrites": [d.to_json() for d in prepared.rewrites],
+        "precision": prepared.precision.to_json() if prepared.precision else {"precision": spec.precision},
         "verification": [r.to_json() for r in results],
+        "verification_skipped": None
+        if prepared.cpu_verifiable
+        else f"{spec.precision} cannot run in onnxruntime on the CPU",
     }
