@@ -25,6 +25,7 @@ if [[ $stages == *" build "* ]]; then
     grep -A2 "Compiling entry" "$results/build.log" | grep -E "entry|registers|spill" \
       | sed -E 's/.*entry function .(_Z[^ ]*).*/\1/' | c++filt | sed -E 's/\(anonymous namespace\):://g' \
       | paste - - - | sed -E 's/ptxas info *: //g' | cut -c1-220
+    cuobjdump -sass $build/kernels/libtrtconvert_kernels.so >"$results/sass.txt" 2>&1 || true
   else
     tail -40 "$results/build.log"; exit 1
   fi

@@ -18,6 +18,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -72,13 +73,21 @@ __device__ __forceinline__ double source_coordinate(const AxisMap& m, int y) {
     return fmin(fmax(x, m.x_lo), m.x_hi);
 }
 
-// Keys cubic convolution kernel.
-__device__ __forceinline__ float keys(float d, float a) {
-    d = fabsf(d);
-    const float d2 = d * d;
-    const float d3 = d2 * d;
-    if (d <= 1.0f) return (a + 2.0f) * d3 - (a + 3.0f) * d2 + 1.0f;
-    if (d < 2.0f) return a * d3 - 5.0f * a * d2 + 8.0f * a * d - 4.0f * a;
+// Keys cubic convolution kernel at distance d. The polynomials are factored around their zeros (|d| = 1 and
+// 2) and fed differences taken in double, so that a weight near zero keeps its relative precision:
+// exclude_outside may renormalise by a sum of such tiny weights, where the plain polynomials in FP32 would
+// cancel to noise.
+__device__ __forceinline__ float keys(double d, float a) {
+    const double ad = fabs(d);
+    if (ad <= 1.0) {
+        const float e = static_cast<float>(1.0 - ad);
+        return e * (-a + e * ((2.0f * a + 3.0f) - (a + 2.0f) * e));
+    }
+    if (ad < 2.0) {
+        const float t = static_cast<float>(ad - 1.0);
+        const float v = static_cast<float>(2.0 - ad);
+        return a * t * v * v;
+    }
     return 0.0f;
 }
 
@@ -89,9 +98,7 @@ __device__ __forceinline__ int taps4(const AxisMap& m, int y, float w[4]) {
     const double x = source_coordinate(m, y);
     const double fl = floor(x);
     const int first = static_cast<int>(fl) - 1;
-    // Tap k sits at distance |k - 1 - t| from x. The Keys polynomials are written in t and u = 1 - t, factored
-    // so that a weight near zero keeps its relative precision: exclude_outside may renormalise by a sum of
-    // tiny weights (x just inside the last input index), where the plain polynomials would cancel to noise.
+    // Tap k sits at distance |k - 1 - t| from x: keys() above, written out in t and u = 1 - t.
     const double frac = x - fl;
     const float t = static_cast<float>(frac);
     const float u = static_cast<float>(1.0 - frac);
@@ -130,8 +137,7 @@ struct TapFrame {
 };
 
 __device__ __forceinline__ float raw_weight(const AxisMap& m, const TapFrame& f, int k) {
-    const double d = m.support * (static_cast<double>(f.first + k) - f.x);
-    return keys(static_cast<float>(d), m.a);
+    return keys(m.support * (static_cast<double>(f.first + k) - f.x), m.a);
 }
 
 __device__ __forceinline__ bool tap_inside(const AxisMap& m, int idx) { return idx >= 0 && idx < m.n_in; }
@@ -190,44 +196,63 @@ struct Elem<__nv_bfloat16> {
 // ---------------------------------------------------------------------------------------------------------
 // Four-tap kernel.
 
-constexpr int kCols = 4;          // output columns per lane, 32 apart
-constexpr int kWarps = 4;         // warps per block, each on its own strip of rows
-constexpr int kMaxStripRows = 16; // rows per warp strip (the launcher may pick fewer)
+constexpr int kCols = 4;           // output columns per lane, 32 apart
+constexpr int kWarps = 4;          // warps per block, each on its own strip of rows
+constexpr int kMaxStripRows = 32;  // rows per warp strip (the launcher may pick fewer)
 
-struct RowTaps {
-    float4 w;
+// Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
+// the weights (taps clamped onto the same input add up), which needs an axis of at least 4 inputs.
+struct Window {
+    int start;
+    float w[4];
 };
+
+__device__ __forceinline__ Window window4(const AxisMap& m, int y) {
+    float w[4];
+    const int first = taps4(m, y, w);
+    Window win;
+    win.start = min(max(first, 0), m.n_in - 4);
+#pragma unroll
+    for (int p = 0; p < 4; ++p) win.w[p] = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        const int pos = clamp_index(first + k, m.n_in) - win.start;
+#pragma unroll
+        for (int p = 0; p < 4; ++p) win.w[p] += pos == p ? w[k] : 0.0f;
+    }
+    return win;
+}
 
 template <typename T>
 __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
-                                                             int64_t planes, AxisMap mh, AxisMap mw,
-                                                             int strip_rows, int col_groups) {
-    __shared__ RowTaps row_w[kWarps * kMaxStripRows];
-    __shared__ int row_first[kWarps * kMaxStripRows];
+                                                             int64_t planes, int planes_per_block,
+                                                             AxisMap mh, AxisMap mw, int strip_rows,
+                                                             int col_groups) {
+    __shared__ float4 row_w[kWarps * kMaxStripRows];
+    __shared__ int row_start[kWarps * kMaxStripRows];
 
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int group = blockIdx.x % col_groups;
     const int block_row0 = (blockIdx.x / col_groups) * (kWarps * strip_rows);
 
-    // Row taps of this block's rows, shared by every warp and plane.
+    // Row windows of this block's rows, shared by every warp and plane.
     for (int r = threadIdx.x; r < kWarps * strip_rows; r += blockDim.x) {
-        const int y = min(block_row0 + r, mh.n_out - 1);
-        float w[4];
-        row_first[r] = taps4(mh, y, w);
-        row_w[r].w = make_float4(w[0], w[1], w[2], w[3]);
+        const Window win = window4(mh, min(block_row0 + r, mh.n_out - 1));
+        row_start[r] = win.start;
+        row_w[r] = make_float4(win.w[0], win.w[1], win.w[2], win.w[3]);
     }
 
-    // Column taps of this lane's columns, clamped to the edge: held for the whole strip.
+    // Column windows of this lane's columns: held in registers for every row and plane.
     const int col0 = group * (32 * kCols) + lane;
-    int cidx[kCols][4];
+    int cstart[kCols];
     float cw[kCols][4];
 #pragma unroll
     for (int j = 0; j < kCols; ++j) {
-        const int x = min(col0 + 32 * j, mw.n_out - 1);
-        const int first = taps4(mw, x, cw[j]);
+        const Window win = window4(mw, min(col0 + 32 * j, mw.n_out - 1));
+        cstart[j] = win.start;
 #pragma unroll
-        for (int k = 0; k < 4; ++k) cidx[j][k] = clamp_index(first + k, mw.n_in);
+        for (int k = 0; k < 4; ++k) cw[j][k] = win.w[k];
     }
     __syncthreads();
 
@@ -236,19 +261,22 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     if (rows <= 0) return;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
+    const int64_t plane_end = min(planes, static_cast<int64_t>(blockIdx.y + 1) * planes_per_block);
 
-    for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+    for (int64_t p = static_cast<int64_t>(blockIdx.y) * planes_per_block; p < plane_end; ++p) {
         const T* src = in + p * in_plane;
-        T* dst = out + p * out_plane;
+        T* dst = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
 
-        // Horizontal pass of one input row for this lane's columns.
+        // Horizontal pass of input row `row` (in bounds) for this lane's columns: 4 loads at immediate
+        // offsets from one pointer per column.
         auto hrow = [&](int row, float (&h)[kCols]) {
-            const T* r = src + static_cast<int64_t>(clamp_index(row, mh.n_in)) * mw.n_in;
+            const T* r = src + static_cast<int64_t>(row) * mw.n_in;
             float v[kCols][4];
 #pragma unroll
             for (int j = 0; j < kCols; ++j) {
+                const T* c = r + cstart[j];
 #pragma unroll
-                for (int k = 0; k < 4; ++k) v[j][k] = Elem<T>::load(r + cidx[j][k]);
+                for (int k = 0; k < 4; ++k) v[j][k] = Elem<T>::load(c + k);
             }
 #pragma unroll
             for (int j = 0; j < kCols; ++j) {
@@ -257,12 +285,12 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         };
 
         float h0[kCols], h1[kCols], h2[kCols], h3[kCols];
-        int window = INT_MIN;  // first input row held in h0
+        int window = INT_MIN;  // input row held in h0
         for (int r = 0; r < rows; ++r) {
             const int sr = warp * strip_rows + r;
-            const int first = row_first[sr];
+            const int start = row_start[sr];
             // Unsigned, so that a step back (or the sentinel) lands in the reload branch.
-            const unsigned shift = static_cast<unsigned>(first) - static_cast<unsigned>(window);
+            const unsigned shift = static_cast<unsigned>(start) - static_cast<unsigned>(window);
             if (shift == 0u) {
             } else if (shift == 1u) {
 #pragma unroll
@@ -271,35 +299,36 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
                     h1[j] = h2[j];
                     h2[j] = h3[j];
                 }
-                hrow(first + 3, h3);
+                hrow(start + 3, h3);
             } else if (shift == 2u) {
 #pragma unroll
                 for (int j = 0; j < kCols; ++j) {
                     h0[j] = h2[j];
                     h1[j] = h3[j];
                 }
-                hrow(first + 2, h2);
-                hrow(first + 3, h3);
+                hrow(start + 2, h2);
+                hrow(start + 3, h3);
             } else if (shift == 3u) {
 #pragma unroll
                 for (int j = 0; j < kCols; ++j) h0[j] = h3[j];
-                hrow(first + 1, h1);
-                hrow(first + 2, h2);
-                hrow(first + 3, h3);
+                hrow(start + 1, h1);
+                hrow(start + 2, h2);
+                hrow(start + 3, h3);
             } else {  // a jump of 4 or more rows, a step back, or the first row of the strip
-                hrow(first, h0);
-                hrow(first + 1, h1);
-                hrow(first + 2, h2);
-                hrow(first + 3, h3);
+                hrow(start, h0);
+                hrow(start + 1, h1);
+                hrow(start + 2, h2);
+                hrow(start + 3, h3);
             }
-            window = first;
+            window = start;
 
-            const float4 w = row_w[sr].w;
-            T* o = dst + static_cast<int64_t>(row0 + r) * mw.n_out;
+            const float4 w = row_w[sr];
+            T* o = dst + static_cast<int64_t>(r) * mw.n_out;
 #pragma unroll
             for (int j = 0; j < kCols; ++j) {
-                const int x = col0 + 32 * j;
-                if (x < mw.n_out) Elem<T>::store(o + x, w.x * h0[j] + w.y * h1[j] + w.z * h2[j] + w.w * h3[j]);
+                if (col0 + 32 * j < mw.n_out) {
+                    Elem<T>::store(o + 32 * j, w.x * h0[j] + w.y * h1[j] + w.z * h2[j] + w.w * h3[j]);
+                }
             }
         }
     }
@@ -425,20 +454,24 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
     const T* in = static_cast<const T*>(input);
     T* out = static_cast<T*>(output);
     const unsigned grid_planes = static_cast<unsigned>(planes < 65535 ? planes : 65535);
-    if (mh.ntaps == 4 && mw.ntaps == 4) {
+    if (mh.ntaps == 4 && mw.ntaps == 4 && mh.n_in >= 4 && mw.n_in >= 4) {
         const int col_groups = static_cast<int>((mw.n_out + 32 * kCols - 1) / (32 * kCols));
-        // Taller strips re-read fewer halo rows; shorter ones make more warps. Keep at least two full waves
-        // of warps (about 24 resident per multiprocessor at this kernel's register use).
-        const int64_t want_warps = static_cast<int64_t>(sm_count()) * 48;
+        // Taller strips bring in fewer halo rows per output row; more planes per block spread the set-up
+        // (coordinates and weights) over more outputs. Shrink both only as far as needed to keep every
+        // multiprocessor busy: about 5 resident blocks each, and a few waves.
+        const int64_t want_blocks = static_cast<int64_t>(sm_count()) * 5 * 4;
         int strip = kMaxStripRows;
-        while (strip > 2) {
-            const int64_t warps = static_cast<int64_t>(col_groups) * ((mh.n_out + strip - 1) / strip) * planes;
-            if (warps >= want_warps) break;
-            strip /= 2;
-        }
-        const int64_t row_blocks = (mh.n_out + kWarps * strip - 1) / (kWarps * strip);
-        const dim3 grid(static_cast<unsigned>(row_blocks * col_groups), grid_planes);
-        cubic4_kernel<T><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, mh, mw, strip, col_groups);
+        auto row_blocks = [&](int s) { return (mh.n_out + kWarps * s - 1) / (kWarps * s); };
+        while (strip > 4 && col_groups * row_blocks(strip) * planes < want_blocks) strip /= 2;
+        const int64_t blocks_per_plane = col_groups * row_blocks(strip);
+        int64_t per_block = std::max<int64_t>(1, (blocks_per_plane * planes) / want_blocks);
+        per_block = std::min<int64_t>(per_block, 16);
+        const int64_t plane_blocks = (planes + per_block - 1) / per_block;
+        if (plane_blocks > 65535) per_block = (planes + 65534) / 65535;
+        const dim3 grid(static_cast<unsigned>(blocks_per_plane),
+                        static_cast<unsigned>((planes + per_block - 1) / per_block));
+        cubic4_kernel<T><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, static_cast<int>(per_block), mh, mw,
+                                                           strip, col_groups);
     } else {
         const int col_tiles = (mw.n_out + kTileW - 1) / kTileW;
         const int64_t row_tiles = (mh.n_out + kTileH - 1) / kTileH;
