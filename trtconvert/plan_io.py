@@ -1,0 +1,334 @@
+"""Stage `save`: the plan and its JSON sidecar, written as a pair, and the key of the plan cache.
+
+The sidecar ``<plan>.json`` describes the plan (schema in docs/sidecar.md). Both files are staged in a private
+folder beside the output, then renamed into place sidecar first and plan last: whenever a new plan is visible,
+the sidecar that describes it is already there. A crash between the two renames can leave a new sidecar beside
+the old plan; the sidecar records the plan's size and sha256, so every reader (`inspect`, `verify`, the cache)
+notices the mismatch instead of trusting it.
+
+The cache key is a sha256 over everything that decides the engine: the ONNX file and its external data, the
+spec fields that reach the engine, each plugin library's bytes, the TensorRT version, the GPU's compute
+capability and the trtconvert version (its rewrite and precision stages shape the prepared model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from trtconvert import __version__
+from trtconvert.atomic import staged_files
+from trtconvert.errors import BadInput
+from trtconvert.profiles import Profile
+from trtconvert.spec import Spec
+
+SCHEMA = "trtconvert.plan/1"
+PLAN_SUFFIXES = (".plan", ".engine", ".trt")
+_CHUNK = 1 << 20
+
+
+def sidecar_path(plan: Path) -> Path:
+    return plan.with_name(plan.name + ".json")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def onnx_sha256(model_path: Path, data_files: Iterable[Path] = ()) -> str:
+    """sha256 of an ONNX file and its external data files (each by name and bytes, in name order)."""
+    digest = hashlib.sha256()
+    digest.update(bytes.fromhex(sha256_file(model_path)))
+    for data_file in sorted(data_files, key=lambda p: p.name):
+        digest.update(data_file.name.encode() + b"\0")
+        digest.update(bytes.fromhex(sha256_file(data_file)))
+    return digest.hexdigest()
+
+
+def profiles_json(profiles: Sequence[Profile]) -> list[dict[str, dict[str, list[int]]]]:
+    return [
+        {name: {"min": list(r.min), "opt": list(r.opt), "max": list(r.max)} for name, r in profile.items()}
+        for profile in profiles
+    ]
+
+
+def engine_config(spec: Spec) -> dict[str, Any]:
+    """The spec fields that decide the engine, normalised (paths, outputs and verification left out)."""
+    from trtconvert.build_chain import parse_size
+
+    return {
+        "profiles": profiles_json(spec.profiles),
+        "fold": spec.fold,
+        "rewrite": spec.rewrite,
+        "target_tensorrt": spec.target_tensorrt,
+        "precision": spec.precision,
+        "workspace_bytes": parse_size(spec.workspace) if spec.workspace is not None else None,
+        "opt_level": spec.opt_level,
+        "tf32": spec.tf32,
+        "version_compatible": spec.version_compatible,
+        "hardware_compatibility": spec.hardware_compatibility,
+    }
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def config_sha256(config: dict[str, Any]) -> str:
+    return sha256_bytes(_canonical(config))
+
+
+@dataclass(frozen=True)
+class BuildIdentity:
+    """The facts the cache key is made of; each is also written to the sidecar."""
+
+    onnx_sha256: str
+    config: dict[str, Any]
+    plugins: tuple[tuple[str, str], ...]  # (file name, sha256)
+    tensorrt_version: str
+    compute_capability: str
+
+    @property
+    def key(self) -> str:
+        return sha256_bytes(
+            _canonical(
+                {
+                    "schema": SCHEMA,
+                    "trtconvert": __version__,
+                    "onnx_sha256": self.onnx_sha256,
+                    "config_sha256": config_sha256(self.config),
+                    "plugin_sha256": [digest for _, digest in self.plugins],
+                    "tensorrt": self.tensorrt_version,
+                    "compute_capability": self.compute_capability,
+                }
+            )
+        )
+
+
+def build_identity(
+    spec: Spec,
+    model_path: Path,
+    data_files: Iterable[Path],
+    plugins: Sequence[Path],
+    tensorrt_version: str,
+    compute_capability: str,
+) -> BuildIdentity:
+    return BuildIdentity(
+        onnx_sha256=onnx_sha256(model_path, data_files),
+        config=engine_config(spec),
+        plugins=tuple((p.name, sha256_file(p)) for p in plugins),
+        tensorrt_version=tensorrt_version,
+        compute_capability=compute_capability,
+    )
+
+
+def make_sidecar(
+    identity: BuildIdentity,
+    plan_bytes: bytes | memoryview,
+    *,
+    model: str,
+    inputs: list[dict],
+    outputs: list[dict],
+    precision: dict,
+    gpu: dict,
+    strongly_typed: bool,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """The sidecar document for a freshly built plan (keys documented in docs/sidecar.md)."""
+    return {
+        "schema": SCHEMA,
+        "cache_key": identity.key,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trtconvert_version": __version__,
+        "plan": {"bytes": len(plan_bytes), "sha256": sha256_bytes(plan_bytes)},
+        "model": model,
+        "onnx_sha256": identity.onnx_sha256,
+        "inputs": inputs,
+        "outputs": outputs,
+        "profiles": identity.config["profiles"],
+        "precision": precision,
+        "tensorrt": {"version": identity.tensorrt_version, "strongly_typed": strongly_typed},
+        "gpu": gpu,
+        "config": identity.config,
+        "config_sha256": config_sha256(identity.config),
+        "plugins": [{"file": name, "sha256": digest} for name, digest in identity.plugins],
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def write_plan(
+    output: Path,
+    plan_bytes: bytes | memoryview,
+    sidecar: dict[str, Any],
+    check: Callable[[Path], None] | None = None,
+) -> None:
+    """Write plan and sidecar atomically as a pair; an existing pair survives any failure untouched.
+
+    ``check`` runs on the staged plan (its sidecar beside it) before anything is renamed; raising in it
+    leaves the output as it was.
+    """
+    sidecar_file = sidecar_path(output)
+    if sidecar_file.is_dir():
+        raise BadInput(f"{sidecar_file} is a directory; the plan's sidecar needs that path")
+    with staged_files(output) as staging:
+        staged_plan = staging / output.name
+        with open(staged_plan, "wb") as handle:
+            handle.write(plan_bytes)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with open(staging / sidecar_file.name, "w") as handle:
+            handle.write(_dump(sidecar))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if check is not None:
+            check(staged_plan)
+
+
+class SidecarError(BadInput):
+    """The plan has no readable sidecar, or the sidecar describes other bytes."""
+
+
+def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
+    """Read ``<plan>.json``; with ``check_plan`` the plan's size and sha256 must match what it records."""
+    if not plan.is_file():
+        raise BadInput(f"plan file not found: {plan}; check the path")
+    path = sidecar_path(plan)
+    if not path.is_file():
+        raise SidecarError(
+            f"{plan} has no sidecar {path.name}; plans built by trtconvert build have one, so rebuild it with "
+            "trtconvert build to describe it"
+        )
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SidecarError(f"sidecar {path} is not readable JSON ({err}); rebuild the plan") from None
+    if not isinstance(document, dict) or not str(document.get("schema", "")).startswith("trtconvert.plan/"):
+        raise SidecarError(f"{path} is not a trtconvert plan sidecar (no 'schema' key); rebuild the plan")
+    if check_plan:
+        recorded = document.get("plan", {})
+        size = plan.stat().st_size
+        if recorded.get("bytes") != size or recorded.get("sha256") != sha256_file(plan):
+            raise SidecarError(
+                f"sidecar {path.name} describes other bytes than {plan.name} (a build was interrupted or the "
+                "plan was replaced); rebuild the plan"
+            )
+    return document
+
+
+def cached_plan(cache_dir: Path, key: str) -> Path:
+    return cache_dir / f"{key}.plan"
+
+
+def lookup_cache(cache_dir: Path, key: str) -> dict[str, Any] | None:
+    """The sidecar of a cached plan with this key whose bytes check out, else None."""
+    plan = cached_plan(cache_dir, key)
+    if not plan.is_file():
+        return None
+    try:
+        document = read_sidecar(plan)
+    except BadInput:
+        return None
+    return document if document.get("cache_key") == key else None
+
+
+def copy_plan(source: Path, output: Path) -> None:
+    """Copy a plan and its sidecar to ``output`` as a pair, atomically."""
+    with staged_files(output) as staging:
+        shutil.copyfile(sidecar_path(source), staging / sidecar_path(output).name)
+        shutil.copyfile(source, staging / output.name)
+
+
+def store_in_cache(cache_dir: Path, key: str, output: Path) -> Path:
+    """Copy a freshly written plan pair into the cache under its key (atomic, so concurrent jobs may race)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cached_plan(cache_dir, key)
+    copy_plan(output, target)
+    return target
+
+
+def is_plan_path(path: Path) -> bool:
+    return path.suffix.lower() in PLAN_SUFFIXES or sidecar_path(path).is_file()
+
+
+def describe_plan(plan: Path) -> dict[str, Any]:
+    """`inspect PLAN`: the sidecar, with whether the plan's bytes still match it."""
+    document = read_sidecar(plan, check_plan=False)
+    recorded = document.get("plan", {})
+    matches = recorded.get("bytes") == plan.stat().st_size and recorded.get("sha256") == sha256_file(plan)
+    return {
+        "ok": True,
+        "command": "inspect",
+        "kind": "plan",
+        "path": str(plan),
+        "plan_matches_sidecar": matches,
+        **document,
+    }
+
+
+def _shape_text(shape: list[int]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
+
+
+def format_plan(report: dict[str, Any]) -> list[str]:
+    def dims(values: list | None) -> str:
+        return (
+            "[unknown]"
+            if values is None
+            else "[" + ", ".join("?" if d is None else str(d) for d in values) + "]"
+        )
+
+    tensorrt, gpu, precision = report.get("tensorrt", {}), report.get("gpu", {}), report.get("precision", {})
+    lines = [
+        f"plan      {report['path']} ({report.get('plan', {}).get('bytes', 0) / 1e6:.1f} MB)"
+        + (
+            ""
+            if report.get("plan_matches_sidecar")
+            else "  WARNING: the plan's bytes differ from its sidecar"
+        ),
+        f"built     {report.get('created')} by trtconvert {report.get('trtconvert_version')} from {report.get('model')}",
+        f"tensorrt  {tensorrt.get('version')}"
+        + (", strongly typed" if tensorrt.get("strongly_typed") else "")
+        + f" on {gpu.get('name')} (compute capability {gpu.get('compute_capability')})",
+        f"precision {precision.get('precision')} ({precision.get('mode')}"
+        + (f", {precision.get('converter')}" if precision.get("converter") else "")
+        + ")",
+        "inputs",
+    ]
+    tensors = report.get("inputs", []) + report.get("outputs", [])
+    width = max([len(t["name"]) for t in tensors] + [4])
+    lines += [
+        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("inputs", [])
+    ]
+    lines.append("outputs")
+    lines += [
+        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("outputs", [])
+    ]
+    for index, profile in enumerate(report.get("profiles", [])):
+        lines.append(f"profile {index}")
+        lines += [
+            f"  {name:<{width}}  min {_shape_text(r['min'])}  opt {_shape_text(r['opt'])}  max {_shape_text(r['max'])}"
+            for name, r in profile.items()
+        ]
+    plugins = report.get("plugins", [])
+    lines.append("plugins   " + (", ".join(f"{p['file']} ({p['sha256'][:12]})" for p in plugins) or "none"))
+    lines.append(f"key       {report.get('cache_key')}")
+    return lines
