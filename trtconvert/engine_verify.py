@@ -1,0 +1,262 @@
+"""`verify PLAN --onnx MODEL`: the engine (polygraphy's TrtRunner) against the original model (onnxruntime).
+
+Both run on the same seeded random inputs at the min, opt and max shapes of every optimization profile (read
+from the plan's sidecar, or from the engine where there is none). Each output has its tolerance: defaults by
+the plan's precision, ``--atol 1e-3`` for all outputs, ``--atol NAME=1e-2`` for one. Where TensorRT is absent
+the onnxruntime side still runs (it checks the model, the inputs and the shapes), then verify exits 3.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trtconvert import log
+from trtconvert.engine_build import check_plugins, tensorrt_messages
+from trtconvert.errors import BadInput, MissingDependency, VerificationFailed
+from trtconvert.load import read_graph
+from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
+from trtconvert.model_info import ModelInput, graph_inputs
+from trtconvert.plan_io import SidecarError, read_sidecar, sidecar_path
+from trtconvert.profiles import Shape, format_shape
+from trtconvert.verify_cpu import DEFAULT_TOLERANCES, OutputComparison, _compare, given_values, random_feed
+
+
+@dataclass(frozen=True)
+class ShapeSet:
+    profile: int
+    which: str  # "min", "opt" or "max"
+    shapes: dict[str, Shape]
+
+    def label(self) -> str:
+        text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in self.shapes.items())
+        return f"profile {self.profile} {self.which}: {text}"
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Default atol/rtol and per-output overrides."""
+
+    atol: float
+    rtol: float
+    atol_by_output: Mapping[str, float]
+    rtol_by_output: Mapping[str, float]
+
+    def for_output(self, name: str) -> tuple[float, float]:
+        return self.atol_by_output.get(name, self.atol), self.rtol_by_output.get(name, self.rtol)
+
+
+def parse_tolerances(
+    atol_items: Sequence[str], rtol_items: Sequence[str], precision: str, output_names: Sequence[str]
+) -> Tolerances:
+    """``--atol 1e-3`` sets the default, ``--atol NAME=1e-2`` one output's; the name splits at the last '='."""
+    atol, rtol = DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp32"])
+    per: dict[str, dict[str, float]] = {"--atol": {}, "--rtol": {}}
+    defaults = {"--atol": atol, "--rtol": rtol}
+    for flag, items in (("--atol", atol_items), ("--rtol", rtol_items)):
+        for item in items:
+            name, sep, value = str(item).rpartition("=")
+            try:
+                number = float(value)
+            except ValueError:
+                raise BadInput(f"{flag} {item!r}: write a number, or OUTPUT=NUMBER for one output") from None
+            if number < 0:
+                raise BadInput(f"{flag} {item!r}: a tolerance cannot be negative")
+            if not sep:
+                defaults[flag] = number
+            elif name not in output_names:
+                raise BadInput(
+                    f"{flag} {item!r}: the model has no output '{name}' (outputs: {', '.join(output_names)})"
+                )
+            else:
+                per[flag][name] = number
+    return Tolerances(defaults["--atol"], defaults["--rtol"], per["--atol"], per["--rtol"])
+
+
+def _static_shapes(inputs: Sequence[ModelInput]) -> dict[str, Shape]:
+    return {i.name: tuple(d for d in i.dims if isinstance(d, int)) for i in inputs if i.is_static}
+
+
+def shape_sets_from_profiles(
+    profiles: Sequence[Mapping[str, Any]], inputs: Sequence[ModelInput]
+) -> list[ShapeSet]:
+    """min, opt and max of every profile (a fixed profile once), static inputs filled in."""
+    static = _static_shapes(inputs)
+    sets: list[ShapeSet] = []
+    for index, profile in enumerate(profiles):
+        seen: list[dict[str, Shape]] = []
+        for which in ("min", "opt", "max"):
+            shapes = {**static, **{name: tuple(r[which]) for name, r in profile.items()}}
+            if shapes not in seen:
+                seen.append(shapes)
+                sets.append(ShapeSet(index, which, shapes))
+    if not sets:
+        sets.append(ShapeSet(0, "static", static))
+    return sets
+
+
+def engine_profiles(engine: Any, trt: Any) -> list[dict[str, dict[str, list[int]]]]:
+    """The engine's optimization profiles as {input: {min, opt, max}} (for plans without a sidecar)."""
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+    profiles = []
+    for index in range(engine.num_optimization_profiles):
+        profile = {}
+        for name in inputs:
+            if engine.is_shape_inference_io(name):
+                continue
+            low, mid, high = engine.get_tensor_profile_shape(name, index)
+            profile[name] = {"min": list(low), "opt": list(mid), "max": list(high)}
+        profiles.append(profile)
+    return profiles
+
+
+def _reference_outputs(
+    onnx_path: Path,
+    inputs: Sequence[ModelInput],
+    sets: Sequence[ShapeSet],
+    given: Mapping[str, np.ndarray],
+    seed: int,
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]], list[str]]:
+    from trtconvert.pipeline import _original_for_verification
+    from trtconvert.verify_cpu import _session
+
+    start = time.perf_counter()
+    session = _session(_original_for_verification(onnx_path))
+    names = [o.name for o in session.get_outputs()]
+    feeds, wants = [], []
+    for index, shape_set in enumerate(sets):
+        feed = random_feed(inputs, shape_set.shapes, given, seed + index)
+        feeds.append(feed)
+        wants.append(dict(zip(names, session.run(names, feed), strict=True)))
+    log.stage(
+        "reference",
+        time.perf_counter() - start,
+        f"onnxruntime ran {onnx_path.name} on {len(sets)} shape set(s)",
+    )
+    return feeds, wants, names
+
+
+def run_verify(
+    plan: Path,
+    onnx_path: Path | None,
+    plugins: Sequence[Path] = (),
+    atol: Sequence[str] = (),
+    rtol: Sequence[str] = (),
+    input_values: Mapping[str, str] | None = None,
+    seed: int = 0,
+) -> dict:
+    if onnx_path is None:
+        raise BadInput("verify needs the original model: add --onnx MODEL.onnx")
+    if not plan.is_file():
+        raise BadInput(f"plan file not found: {plan}; check the path")
+    plugin_paths = check_plugins(plugins)
+    graph = read_graph(onnx_path)
+    inputs = graph_inputs(graph)
+    output_names = [o.name for o in graph.graph.output]
+    given = given_values(input_values or {}, inputs)
+    sidecar: dict | None = None
+    if sidecar_path(plan).is_file():
+        sidecar = read_sidecar(plan)  # a sidecar that no longer matches the plan is an error, not a hint
+    else:
+        log.LOGGER.info("          %s has no sidecar; profiles come from the engine", plan.name)
+    precision = (sidecar or {}).get("precision", {}).get("precision", "fp32")
+    tolerances = parse_tolerances(atol, rtol, precision, output_names)
+
+    trt, trt_reason = import_tensorrt()
+    sets: list[ShapeSet] = []
+    if sidecar is not None:
+        sets = shape_sets_from_profiles(sidecar.get("profiles", []), inputs)
+    elif all(i.is_static for i in inputs):
+        sets = shape_sets_from_profiles([], inputs)
+    if sets:
+        feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
+    if trt is None:
+        done = f"the onnxruntime reference ran on {len(sets)} shape set(s)" if sets else "nothing could run"
+        raise MissingDependency(f"{trt_reason}, so the plan was not run ({done}); {INSTALL_TENSORRT}")
+    require_gpu("the plan cannot run")
+
+    from polygraphy.backend.trt import EngineFromBytes, LoadPlugins, TrtRunner
+
+    start = time.perf_counter()
+    loader = LoadPlugins(plugins=[str(p) for p in plugin_paths], obj=EngineFromBytes(plan.read_bytes()))
+    results = []
+    with tensorrt_messages() as errors:
+        try:
+            engine = loader()
+        except Exception as err:
+            from trtconvert.engine_build import condense
+
+            raise BadInput(
+                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(errors, str(err))}; a plan runs only "
+                "with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"
+            ) from None
+        log.stage("load", time.perf_counter() - start, f"{plan.name} deserialized")
+        if not sets:
+            sets = shape_sets_from_profiles(engine_profiles(engine, trt), inputs)
+            feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
+        with TrtRunner(engine) as runner:
+            for shape_set, feed, want in zip(sets, feeds, wants, strict=True):
+                if engine.num_optimization_profiles > 1:
+                    runner.set_profile(shape_set.profile)
+                got = runner.infer(feed)
+                comparisons = []
+                for name in names:
+                    if name not in got:
+                        comparisons.append(
+                            OutputComparison(name, tuple(want[name].shape), float("inf"), float("inf"), False)
+                        )
+                        continue
+                    out_atol, out_rtol = tolerances.for_output(name)
+                    comparison = _compare(name, np.asarray(got[name]), want[name], out_atol, out_rtol)
+                    comparisons.append(comparison)
+                    verdict = (
+                        "ok" if comparison.ok else f"OUT OF TOLERANCE (atol {out_atol:g}, rtol {out_rtol:g})"
+                    )
+                    log.stage(
+                        "verify",
+                        time.perf_counter() - start,
+                        f"[{shape_set.label()}] {name}: max abs {comparison.max_abs:.3g}, "
+                        f"max rel {comparison.max_rel:.3g}  {verdict}",
+                    )
+                results.append((shape_set, comparisons))
+    report = {
+        "ok": all(c.ok for _, cs in results for c in cs),
+        "command": "verify",
+        "plan": str(plan),
+        "onnx": str(onnx_path),
+        "tensorrt": trt.__version__,
+        "precision": precision,
+        "tolerances": {
+            "atol": tolerances.atol,
+            "rtol": tolerances.rtol,
+            "per_output": {
+                name: dict(zip(("atol", "rtol"), tolerances.for_output(name), strict=True))
+                for name in sorted({*tolerances.atol_by_output, *tolerances.rtol_by_output})
+            },
+        },
+        "results": [
+            {
+                "profile": s.profile,
+                "shapes_from": s.which,
+                "shapes": {k: list(v) for k, v in s.shapes.items()},
+                "outputs": [c.to_json() for c in cs],
+            }
+            for s, cs in results
+        ],
+    }
+    if not report["ok"]:
+        bad = sorted({c.name for _, cs in results for c in cs if not c.ok})
+        raise VerificationFailed(
+            f"the engine differs from onnxruntime beyond tolerance on output(s) {', '.join(bad)}; rerun with -v, "
+            "or loosen one output with --atol NAME=VALUE if the difference is expected for this precision"
+        )
+    return report
+
+
+__all__ = ["SidecarError", "Tolerances", "parse_tolerances", "run_verify", "shape_sets_from_profiles"]
