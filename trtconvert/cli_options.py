@@ -16,6 +16,10 @@ from trtconvert.verify_cpu import parse_input_flags
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
+EPILOG_CODES = (
+    "Exit codes: 0 ok, 2 bad input, 3 missing TensorRT/GPU/compiler, 4 verification failed, 5 build failed."
+)
+
 
 def _compose(*decorators: Decorator) -> Decorator:
     def apply(function: Callable[..., Any]) -> Callable[..., Any]:

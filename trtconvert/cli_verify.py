@@ -1,0 +1,72 @@
+"""`trtconvert verify`: run a plan and the original ONNX on the same inputs and compare every output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trtconvert.cli_options import EPILOG_CODES, emit, setup_logging
+from trtconvert.verify_cpu import parse_input_flags
+
+
+@click.command(epilog=EPILOG_CODES)
+@click.argument("plan", type=click.Path(path_type=Path))
+@click.option(
+    "--onnx",
+    "onnx_path",
+    type=click.Path(path_type=Path),
+    metavar="MODEL.onnx",
+    help="The original model the plan was built from (the reference, run by onnxruntime).",
+)
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="LIB.so",
+    help="Plugin library the plan needs (repeatable).",
+)
+@click.option(
+    "--atol",
+    multiple=True,
+    metavar="[OUTPUT=]VALUE",
+    help="Absolute tolerance for every output, or OUTPUT=VALUE for one (default by the plan's precision: "
+    "1e-4 fp32, 2e-2 fp16, 1e-1 bf16).",
+)
+@click.option(
+    "--rtol",
+    multiple=True,
+    metavar="[OUTPUT=]VALUE",
+    help="Relative tolerance for every output, or OUTPUT=VALUE for one (default: 1e-3 fp32, 2e-2 fp16, 5e-2 bf16).",
+)
+@click.option(
+    "--input",
+    "input_values",
+    multiple=True,
+    metavar="NAME=VALUE|FILE.npy",
+    help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout.")
+@click.option("-v", "--verbose", count=True, help="More detail; -vv adds polygraphy's and TensorRT's logs.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+def verify(plan, onnx_path, plugins, atol, rtol, input_values, seed, as_json, verbose, quiet, debug) -> None:
+    """Run PLAN (TensorRT, on the GPU) and the original model (onnxruntime, on the CPU) on the same inputs at
+    the min, opt and max shapes of every optimization profile, and compare each output.
+
+    Out of tolerance exits 4. Where TensorRT is absent the onnxruntime side still runs, then it exits 3.
+
+    \b
+    Example:
+      trtconvert verify model.plan --onnx model.onnx
+      trtconvert verify model.plan --onnx model.onnx --plugin libtrtconvert_plugins.so --atol output=5e-3
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.engine_verify import run_verify
+
+    report = run_verify(
+        plan, onnx_path, list(plugins), list(atol), list(rtol), parse_input_flags(input_values), seed
+    )
+    emit(report, as_json)
