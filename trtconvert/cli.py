@@ -14,6 +14,7 @@ import click
 
 from trtconvert import __version__
 from trtconvert.cli_options import (
+    EPILOG_CODES,
     common_options,
     emit,
     model_options,
@@ -23,11 +24,7 @@ from trtconvert.cli_options import (
     stage_options,
     verify_options,
 )
-from trtconvert.errors import MissingDependency, TrtConvertError
-
-EPILOG_CODES = (
-    "Exit codes: 0 ok, 2 bad input, 3 missing TensorRT/GPU/compiler, 4 verification failed, 5 build failed."
-)
+from trtconvert.errors import TrtConvertError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -54,14 +51,25 @@ def cli() -> None:
 @common_options
 def inspect(path: Path, target_tensorrt: str | None, config, as_json, verbose, quiet, debug) -> None:
     """Describe an ONNX model: inputs with symbolic dims, outputs, opsets, ops, custom ops, weights, and what
-    the rewrite stage would do.
+    the rewrite stage would do. Given a plan (.plan, .engine, or any file with a PATH.json sidecar), describe
+    it from its sidecar: inputs, outputs, profiles, precision, TensorRT, GPU, plugins and cache key.
 
     \b
     Example:
       trtconvert inspect model.onnx
       trtconvert inspect model.onnx --json | jq '.inputs'
+      trtconvert inspect model.plan
     """
     setup_logging(verbose, quiet)
+    from trtconvert.plan_io import describe_plan, format_plan, is_plan_path
+
+    if is_plan_path(path):
+        plan_report = describe_plan(path)
+        if as_json:
+            emit(plan_report, True)
+        else:
+            click.echo("\n".join(format_plan(plan_report)))
+        return
     from trtconvert.inspect_model import describe_onnx, format_onnx
 
     report = describe_onnx(path, target_tensorrt)
@@ -97,32 +105,16 @@ def prepare(config, as_json, verbose, quiet, debug, **flags) -> None:
     emit(report, as_json)
 
 
-@cli.command(epilog=EPILOG_CODES)
-@model_options
-@profile_options
-@stage_options
-@verify_options
-@common_options
-def build(config, as_json, verbose, quiet, debug, **flags) -> None:
-    """Build a TensorRT engine (a serialized plan) from an ONNX model.
+def _register_commands() -> None:
+    from trtconvert.cli_build import build
+    from trtconvert.cli_doctor import doctor
+    from trtconvert.cli_verify import verify
 
-    Runs every CPU stage of `prepare`, then loads plugins and builds with one optimization profile per
-    --profile. Where TensorRT is absent it stops after the CPU stages with exit code 3.
+    for command in (build, verify, doctor):
+        cli.add_command(command)
 
-    \b
-    Example:
-      trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512'
-    """
-    setup_logging(verbose, quiet)
-    from trtconvert.pipeline import preflight, prepare_model
 
-    spec = spec_from_flags(config, **flags)
-    checked = preflight(spec)
-    prepare_model(spec, checked)
-    raise MissingDependency(
-        "TensorRT is not installed, so no engine was built (the CPU stages passed); on a machine with an "
-        "NVIDIA GPU run: pip install 'trtconvert[tensorrt]'"
-    )
+_register_commands()
 
 
 def _flag_in_argv(argv: list[str], flag: str) -> bool:
