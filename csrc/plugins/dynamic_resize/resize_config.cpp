@@ -32,11 +32,7 @@ constexpr char const* kAntialiasField = "antialias";
 constexpr char const* kAlignCornersField = "align_corners";
 constexpr char const* kSizesField = "sizes";
 constexpr char const* kScalesField = "scales";
-constexpr char const* kAxesField = "axes";
 constexpr char const* kShapeIndicesField = "tensorrt_plugin_shape_input_indices";
-constexpr char const* kResizeModeField = "mode";
-constexpr char const* kNearestModeField = "nearest_mode";
-constexpr char const* kAspectField = "keep_aspect_ratio_policy";
 constexpr char const* kVersionField = "plugin_version";
 constexpr char const* kNamespaceField = "plugin_namespace";
 
@@ -46,18 +42,13 @@ constexpr FieldView kAdvertised[] = {
     {kExcludeField, nullptr, FieldType::kINT32, 1},
     {kAntialiasField, nullptr, FieldType::kINT32, 1},
     {kAlignCornersField, nullptr, FieldType::kINT32, 1},
-    {kSizesField, nullptr, FieldType::kINT32, 0},
-    {kScalesField, nullptr, FieldType::kFLOAT32, 0},
-    {kAxesField, nullptr, FieldType::kINT32, 0},
-    {kShapeIndicesField, nullptr, FieldType::kINT32, 0},
-    {kResizeModeField, nullptr, FieldType::kCHAR, 1},
-    {kNearestModeField, nullptr, FieldType::kCHAR, 1},
-    {kAspectField, nullptr, FieldType::kCHAR, 1},
+    {kSizesField, nullptr, FieldType::kINT32, 2},
+    {kScalesField, nullptr, FieldType::kFLOAT32, 2},
+    {kShapeIndicesField, nullptr, FieldType::kINT32, 1},
 };
 
 constexpr float kMinScale = 1.0f / 65536.0f;
 constexpr float kMaxScale = 65536.0f;
-constexpr int64_t kMaxDenominator = 65536;
 
 bool is_integer_type(FieldType type) {
     return type == FieldType::kINT8 || type == FieldType::kINT16 || type == FieldType::kINT32 ||
@@ -189,7 +180,7 @@ char const* coordinate_mode_name(CoordinateMode mode) {
 
 bool ResizeConfig::operator==(ResizeConfig const& other) const {
     return mode == other.mode && cubic_coeff_a == other.cubic_coeff_a && exclude_outside == other.exclude_outside &&
-           antialias == other.antialias && sizes == other.sizes && scales == other.scales && axes == other.axes &&
+           antialias == other.antialias && sizes == other.sizes && scales == other.scales &&
            shape_input_indices == other.shape_input_indices;
 }
 
@@ -249,6 +240,9 @@ std::string parse_fields(FieldView const* fields, int32_t count, ResizeConfig* c
             error = read_flag(field, &align_corners);
         } else if (name == kSizesField) {
             error = read_ints(field, &parsed.sizes);
+            if (error.empty() && parsed.sizes.size() != 2) {
+                error = field_error(field.name, "expected 2 values [height, width], got " + join_values(parsed.sizes));
+            }
             for (int64_t value : parsed.sizes) {
                 if (error.empty() && value < 1) {
                     error = field_error(field.name, "every size must be at least 1, got " + join_values(parsed.sizes));
@@ -257,6 +251,9 @@ std::string parse_fields(FieldView const* fields, int32_t count, ResizeConfig* c
         } else if (name == kScalesField) {
             std::vector<double> values;
             error = read_floats(field, &values);
+            if (error.empty() && values.size() != 2) {
+                error = field_error(field.name, "expected 2 values [height, width], got " + join_values(values));
+            }
             parsed.scales.clear();
             for (double value : values) {
                 float const scale = static_cast<float>(value);
@@ -266,32 +263,17 @@ std::string parse_fields(FieldView const* fields, int32_t count, ResizeConfig* c
                 }
                 parsed.scales.push_back(scale);
             }
-        } else if (name == kAxesField) {
-            error = read_ints(field, &parsed.axes);
         } else if (name == kShapeIndicesField) {
             error = read_ints(field, &parsed.shape_input_indices);
             for (int64_t index : parsed.shape_input_indices) {
-                // A node has the data input and at most one size input; only the latter can be a shape input.
+                // The node has the data input and at most one size input; only the latter can be a shape input.
                 if (error.empty() && index != 1 && index != -1) {
-                    error = field_error(field.name, "only input 1 (the sizes) can be a shape input, got " +
+                    error = field_error(field.name, "only input 1 (the output size) can be a shape input, got " +
                                                         join_values(parsed.shape_input_indices));
                 }
             }
-        } else if (name == kResizeModeField) {
-            std::string value;
-            error = read_string(field, &value);
-            if (error.empty() && value != "cubic") {
-                error = field_error(field.name, "DynamicTRTResize only does cubic resizing, got '" + value + "'");
-            }
-        } else if (name == kAspectField) {
-            std::string value;
-            error = read_string(field, &value);
-            if (error.empty() && value != "stretch") {
-                error = field_error(field.name, "only 'stretch' is supported, got '" + value +
-                                                    "'; resolve the aspect ratio into explicit sizes first");
-            }
-        } else if (name == kNearestModeField || name == kVersionField || name == kNamespaceField) {
-            // Carried over from the ONNX node or read by the parser itself; no meaning for a cubic resize here.
+        } else if (name == kVersionField || name == kNamespaceField) {
+            // Read by the ONNX parser to find the creator; nothing to do here.
             std::string ignored;
             error = read_string(field, &ignored);
         } else {
@@ -302,41 +284,10 @@ std::string parse_fields(FieldView const* fields, int32_t count, ResizeConfig* c
         }
     }
 
-    if (align_corners == 1) {
-        if (has_mode && parsed.mode != CoordinateMode::kALIGN_CORNERS) {
-            return std::string("DynamicTRTResize: align_corners=1 contradicts coordinate_transformation_mode='") +
-                   coordinate_mode_name(parsed.mode) + "'; give only one of them";
-        }
-        parsed.mode = CoordinateMode::kALIGN_CORNERS;
-    } else if (align_corners == 0) {
-        if (has_mode && parsed.mode == CoordinateMode::kALIGN_CORNERS) {
-            return "DynamicTRTResize: align_corners=0 contradicts coordinate_transformation_mode='align_corners'; "
-                   "give only one of them";
-        }
-        // The legacy attribute follows PyTorch's F.interpolate(align_corners=False).
-        if (!has_mode) {
-            parsed.mode = CoordinateMode::kPYTORCH_HALF_PIXEL;
-        }
-    }
-    if (!parsed.sizes.empty() && !parsed.scales.empty()) {
-        return "DynamicTRTResize: both sizes and scales are given; give only one of them";
-    }
-    if (parsed.scales.size() == 1 || parsed.sizes.size() == 1) {
-        return "DynamicTRTResize: sizes and scales need an entry per resized axis (at least 2)";
-    }
-    for (size_t i = 0; i + 2 < parsed.scales.size(); ++i) {
-        if (parsed.scales[i] != 1.0f) {
-            return "DynamicTRTResize: only the two innermost axes can be resized, but scales are " +
-                   join_values(parsed.scales);
-        }
-    }
-    if (!parsed.axes.empty()) {
-        if (parsed.axes.size() != 2) {
-            return "DynamicTRTResize: axes must name the two innermost axes, got " + join_values(parsed.axes);
-        }
-        if (parsed.sizes.size() > 2 || parsed.scales.size() > 2) {
-            return "DynamicTRTResize: with axes, sizes or scales need exactly 2 entries";
-        }
+    // The attribute of older exports, read only without coordinate_transformation_mode; it follows PyTorch's
+    // F.interpolate(mode="bicubic", align_corners=...).
+    if (!has_mode && align_corners >= 0) {
+        parsed.mode = align_corners == 1 ? CoordinateMode::kALIGN_CORNERS : CoordinateMode::kPYTORCH_HALF_PIXEL;
     }
     *config = parsed;
     return {};
@@ -354,7 +305,6 @@ SerializedFields::SerializedFields(ResizeConfig const& config)
       mAntialias(config.antialias),
       mSizes(config.sizes),
       mScales(config.scales),
-      mAxes(config.axes),
       mShapeInputIndices(config.shape_input_indices) {
     // Pointers into members stay valid: the object is neither copied nor moved.
     mFields.push_back({kModeField, mMode.c_str(), FieldType::kCHAR, static_cast<int32_t>(mMode.size() + 1)});
@@ -366,9 +316,6 @@ SerializedFields::SerializedFields(ResizeConfig const& config)
     }
     if (!mScales.empty()) {
         mFields.push_back({kScalesField, mScales.data(), FieldType::kFLOAT32, static_cast<int32_t>(mScales.size())});
-    }
-    if (!mAxes.empty()) {
-        mFields.push_back({kAxesField, mAxes.data(), FieldType::kINT64, static_cast<int32_t>(mAxes.size())});
     }
     if (!mShapeInputIndices.empty()) {
         mFields.push_back({kShapeIndicesField, mShapeInputIndices.data(), FieldType::kINT64,
@@ -387,9 +334,6 @@ std::string describe(ResizeConfig const& config) {
     if (!config.scales.empty()) {
         stream << " scales=" << join_values(config.scales);
     }
-    if (!config.axes.empty()) {
-        stream << " axes=" << join_values(config.axes);
-    }
     return stream.str();
 }
 
@@ -397,37 +341,11 @@ bool scale_to_ratio(float scale, Ratio* ratio) {
     if (!(std::isfinite(scale) && scale >= kMinScale && scale <= kMaxScale)) {
         return false;
     }
-    // Continued-fraction convergents of the float's exact value, smallest denominator first.
-    double const target = static_cast<double>(scale);
-    double remainder = target;
-    int64_t num_prev = 1, num = static_cast<int64_t>(std::floor(remainder));
-    int64_t den_prev = 0, den = 1;
-    for (int step = 0; step < 64; ++step) {
-        if (static_cast<float>(static_cast<double>(num) / static_cast<double>(den)) == scale && num > 0) {
-            *ratio = {num, den};
-            return true;
-        }
-        double const fraction = remainder - std::floor(remainder);
-        if (fraction == 0.0) {
-            break;
-        }
-        remainder = 1.0 / fraction;
-        int64_t const term = static_cast<int64_t>(std::floor(remainder));
-        int64_t const num_next = term * num + num_prev;
-        int64_t const den_next = term * den + den_prev;
-        if (den_next > kMaxDenominator) {
-            break;
-        }
-        num_prev = num;
-        den_prev = den;
-        num = num_next;
-        den = den_next;
-    }
-    // The float's exact binary value: mantissa / 2^k. A float32 in range has at most 24 significant bits and an
-    // exponent that keeps 2^k below 2^40.
+    // scale = mantissa * 2^(exponent - 24) exactly, with a 24-bit integer mantissa; in range, the exponent is at
+    // most 17, so the denominator stays a power of two (at most 2^39) and the numerator at most 2^24.
     int exponent = 0;
-    double const mantissa = std::frexp(target, &exponent);
-    int64_t numerator = static_cast<int64_t>(std::ldexp(mantissa, 24));
+    double const fraction = std::frexp(static_cast<double>(scale), &exponent);
+    int64_t numerator = static_cast<int64_t>(std::ldexp(fraction, 24));
     int shift = 24 - exponent;
     while (shift > 0 && numerator % 2 == 0) {
         numerator /= 2;
@@ -442,7 +360,7 @@ bool scale_to_ratio(float scale, Ratio* ratio) {
 }
 
 int64_t scaled_length(int64_t in, Ratio ratio) {
-    // in < 2^31 and num < 2^40 keep the product inside int64.
+    // in < 2^31 and num <= 2^24 keep the product inside int64.
     return in * ratio.num / ratio.den;
 }
 
@@ -452,79 +370,53 @@ std::string plan_output(ResizeConfig const& config, int32_t nb_inputs, int32_t n
         return "DynamicTRTResize: the input needs rank 2 or more (it resizes the two innermost axes), got rank " +
                std::to_string(rank);
     }
-    if (!config.axes.empty()) {
-        for (size_t i = 0; i < 2; ++i) {
-            int64_t const axis = config.axes[i] < 0 ? config.axes[i] + rank : config.axes[i];
-            if (axis != rank - 2 + static_cast<int64_t>(i)) {
-                return "DynamicTRTResize: axes must be the two innermost axes in order (" + std::to_string(rank - 2) +
-                       "," + std::to_string(rank - 1) + " or -2,-1), got " + join_values(config.axes);
-            }
-        }
-    }
-    bool const has_attribute_size = !config.sizes.empty() || !config.scales.empty();
     OutputPlan result;
     if (nb_inputs == 2 && nb_shape_inputs == 0) {
-        if (has_attribute_size) {
-            return "DynamicTRTResize: the node has a size input and a sizes/scales attribute; give only one";
-        }
         if (!config.shape_input_indices.empty()) {
-            return "DynamicTRTResize: tensorrt_plugin_shape_input_indices is set but TensorRT passed input 1 as a "
-                   "regular input; the ONNX parser needs TensorRT 10.1 or newer for shape inputs";
+            return "DynamicTRTResize: tensorrt_plugin_shape_input_indices marks input 1 a shape input, but TensorRT "
+                   "passed it as a regular input; plugin shape inputs need TensorRT 10.1 or newer";
         }
         if (carrier_rank < 2) {
             return "DynamicTRTResize: the size input must have rank 2 or more (its last two dims are the output "
-                   "H and W), got rank " + std::to_string(carrier_rank);
+                   "height and width), got rank " + std::to_string(carrier_rank);
         }
         result.source = SizeSource::kCARRIER;
     } else if (nb_inputs == 1 && nb_shape_inputs == 1) {
-        if (has_attribute_size) {
-            return "DynamicTRTResize: the node has a sizes shape input and a sizes/scales attribute; give only one";
-        }
-        if (shape_values != 2 && shape_values != rank) {
-            return "DynamicTRTResize: the sizes shape input needs 2 values (H, W) or one per input axis (" +
-                   std::to_string(rank) + "), got " + std::to_string(shape_values);
+        if (shape_values != 2) {
+            return "DynamicTRTResize: the output-size shape input must hold 2 values [height, width], got " +
+                   std::to_string(shape_values);
         }
         result.source = SizeSource::kSHAPE_INPUT;
-        result.shape_offset = shape_values - 2;
     } else if (nb_inputs == 1 && nb_shape_inputs == 0) {
-        std::size_t const given = config.sizes.empty() ? config.scales.size() : config.sizes.size();
-        if (!has_attribute_size) {
-            return "DynamicTRTResize: no output size: give a second input (its last two dims are H and W), a sizes "
-                   "shape input, or a sizes/scales attribute";
-        }
-        if (given != 2 && given != static_cast<std::size_t>(rank)) {
-            return "DynamicTRTResize: sizes/scales need 2 entries or one per input axis (" + std::to_string(rank) +
-                   "), got " + std::to_string(given);
-        }
         if (!config.sizes.empty()) {
             result.source = SizeSource::kSIZES;
-            result.sizes_hw[0] = config.sizes[given - 2];
-            result.sizes_hw[1] = config.sizes[given - 1];
-        } else {
+            result.sizes_hw[0] = config.sizes[0];
+            result.sizes_hw[1] = config.sizes[1];
+        } else if (!config.scales.empty()) {
             result.source = SizeSource::kSCALES;
-            for (int i = 0; i < 2; ++i) {
-                if (!scale_to_ratio(config.scales[given - 2 + static_cast<std::size_t>(i)], &result.ratios_hw[i])) {
+            for (std::size_t i = 0; i < 2; ++i) {
+                if (!scale_to_ratio(config.scales[i], &result.ratios_hw[i])) {
                     return "DynamicTRTResize: scales must be finite and within [2^-16, 2^16], got " +
                            join_values(config.scales);
                 }
             }
+        } else {
+            return "DynamicTRTResize: no output size: give a second input (a tensor whose last two dims are the "
+                   "height and width, or a [height, width] shape input), or a sizes or scales attribute";
         }
     } else {
-        return "DynamicTRTResize: expected the data input plus at most one size input (a tensor or a shape input), "
-               "got " + std::to_string(nb_inputs) + " inputs and " + std::to_string(nb_shape_inputs) +
-               " shape inputs";
+        return "DynamicTRTResize: expected the data input plus at most one output-size input, got " +
+               std::to_string(nb_inputs) + " inputs and " + std::to_string(nb_shape_inputs) + " shape inputs";
     }
     *plan = result;
     return {};
 }
 
-std::string output_dims(ResizeConfig const& config, OutputPlan const& plan, int64_t const* input, int32_t rank,
-                        int64_t const* carrier, int32_t carrier_rank, int64_t const* shape, int32_t shape_values,
-                        std::vector<int64_t>* out) {
+std::string output_dims(OutputPlan const& plan, int64_t const* input, int32_t rank, int64_t const* carrier,
+                        int32_t carrier_rank, int64_t const* shape, std::vector<int64_t>* out) {
     if (rank < 2 || input == nullptr) {
         return "DynamicTRTResize: the input needs rank 2 or more";
     }
-    out->assign(input, input + rank);
     int64_t h = 0;
     int64_t w = 0;
     switch (plan.source) {
@@ -536,34 +428,21 @@ std::string output_dims(ResizeConfig const& config, OutputPlan const& plan, int6
             w = carrier[carrier_rank - 1];
             break;
         case SizeSource::kSHAPE_INPUT:
-            if (shape == nullptr || shape_values < plan.shape_offset + 2) {
-                return "DynamicTRTResize: the sizes shape input has too few values";
+            if (shape == nullptr) {
+                return "DynamicTRTResize: the output-size shape input has no values";
             }
-            for (int32_t i = 0; i < plan.shape_offset; ++i) {
-                if (shape[i] != input[i]) {
-                    return "DynamicTRTResize: sizes may only change the two innermost axes, but sizes are " +
-                           join_values(std::vector<int64_t>(shape, shape + shape_values));
-                }
-            }
-            h = shape[plan.shape_offset];
-            w = shape[plan.shape_offset + 1];
+            h = shape[0];
+            w = shape[1];
             break;
         case SizeSource::kSIZES:
-            if (config.sizes.size() == static_cast<std::size_t>(rank)) {
-                for (int32_t i = 0; i + 2 < rank; ++i) {
-                    if (config.sizes[static_cast<std::size_t>(i)] != input[i]) {
-                        return "DynamicTRTResize: sizes may only change the two innermost axes, but sizes are " +
-                               join_values(config.sizes);
-                    }
-                }
-            }
             h = plan.sizes_hw[0];
             w = plan.sizes_hw[1];
             break;
         case SizeSource::kSCALES:
-            if (input[rank - 2] < 0 || input[rank - 1] < 0 || input[rank - 2] > std::numeric_limits<int32_t>::max() ||
-                input[rank - 1] > std::numeric_limits<int32_t>::max()) {
-                return "DynamicTRTResize: input height and width must be in [0, 2^31)";
+            for (int32_t axis : {rank - 2, rank - 1}) {
+                if (input[axis] < 0 || input[axis] > std::numeric_limits<int32_t>::max()) {
+                    return "DynamicTRTResize: input height and width must be in [0, 2^31)";
+                }
             }
             h = scaled_length(input[rank - 2], plan.ratios_hw[0]);
             w = scaled_length(input[rank - 1], plan.ratios_hw[1]);
@@ -573,11 +452,11 @@ std::string output_dims(ResizeConfig const& config, OutputPlan const& plan, int6
         return "DynamicTRTResize: output height and width must not be negative, got " + std::to_string(h) + "x" +
                std::to_string(w);
     }
+    out->assign(input, input + rank);
     (*out)[static_cast<std::size_t>(rank - 2)] = h;
     (*out)[static_cast<std::size_t>(rank - 1)] = w;
     return {};
 }
-
 std::string launch_geometry(ResizeConfig const& config, int64_t const* in_dims, int32_t in_rank,
                             int64_t const* out_dims, int32_t out_rank, LaunchGeometry* geometry) {
     if (in_rank < 2 || in_dims == nullptr || out_dims == nullptr) {
@@ -608,9 +487,11 @@ std::string launch_geometry(ResizeConfig const& config, int64_t const* in_dims, 
     if ((result.in_h == 0 || result.in_w == 0) && result.planes > 0 && result.out_h > 0 && result.out_w > 0) {
         return "DynamicTRTResize: cannot resize an empty input to a non-empty output";
     }
-    if (config.scales.size() >= 2) {
-        result.scale_h = config.scales[config.scales.size() - 2];
-        result.scale_w = config.scales[config.scales.size() - 1];
+    // The given scales drive the coordinate transform whatever set the output size (ONNX divides by them, not by
+    // out / in).
+    if (config.scales.size() == 2) {
+        result.scale_h = config.scales[0];
+        result.scale_w = config.scales[1];
     }
     *geometry = result;
     return {};

@@ -55,8 +55,8 @@ enum class CoordinateMode : int32_t {
 
 char const* coordinate_mode_name(CoordinateMode mode);
 
-// What the node's attributes say. Sizes and scales are kept as given (2 entries for the two innermost axes, or one
-// per input axis); their meaning is settled against the input rank in plan_output().
+// What the node's attributes say (the node contract is written down in trtconvert/rewrite/rules/cubic_resize.py).
+// `sizes` and `scales` are empty or hold [height, width].
 struct ResizeConfig {
     CoordinateMode mode = CoordinateMode::kHALF_PIXEL;
     float cubic_coeff_a = -0.75f;
@@ -64,7 +64,6 @@ struct ResizeConfig {
     int32_t antialias = 0;
     std::vector<int64_t> sizes;
     std::vector<float> scales;
-    std::vector<int64_t> axes;
     std::vector<int64_t> shape_input_indices;
 
     bool operator==(ResizeConfig const& other) const;
@@ -95,7 +94,6 @@ private:
     int32_t mAntialias;
     std::vector<int64_t> mSizes;
     std::vector<float> mScales;
-    std::vector<int64_t> mAxes;
     std::vector<int64_t> mShapeInputIndices;
     std::vector<FieldView> mFields;
 };
@@ -103,8 +101,8 @@ private:
 // One-line description of the config, for getMetadataString and error messages.
 std::string describe(ResizeConfig const& config);
 
-// Where the output height and width come from. The first two are decided by the layer's inputs: a second regular
-// input (the size carrier, whose last two dims are H and W) or a shape input (an int64 tensor of sizes).
+// Where the output height and width come from, first that applies: input 1 (a size carrier, whose last two dims
+// are H and W, or a shape input holding [H, W]), then the sizes attribute, then the scales attribute.
 enum class SizeSource : int32_t {
     kCARRIER = 0,
     kSHAPE_INPUT = 1,
@@ -112,39 +110,38 @@ enum class SizeSource : int32_t {
     kSCALES = 3,
 };
 
-// A scale as an exact fraction, so that output lengths are integer expressions TensorRT can evaluate for any input
-// length: floor(in * num / den).
+// A float32 scale as the exact fraction it denotes (mantissa / 2^k), so that floor(in * scale) is an integer
+// expression TensorRT can evaluate for any input length, with ONNX's exact arithmetic. (onnxruntime multiplies
+// in float32 and can round up across an integer: 10 * 0.7f gives 7 there, 6 here.)
 struct Ratio {
     int64_t num;
     int64_t den;
 };
 
-// The simplest fraction whose float32 rounding is `scale` (denominator up to 65536; scales like 0.7 or 1/3 become
-// 7/10 and 1/3), else the exact binary value of the float. False for scales outside [2^-16, 2^16] or not finite.
+// False for scales that are not finite or lie outside [2^-16, 2^16].
 bool scale_to_ratio(float scale, Ratio* ratio);
 
-// floor(in * num / den) for in >= 0.
+// floor(in * num / den) for 0 <= in < 2^31.
 int64_t scaled_length(int64_t in, Ratio ratio);
 
 // How the output shape is formed for one layer configuration.
 struct OutputPlan {
     SizeSource source = SizeSource::kSIZES;
-    int64_t sizes_hw[2] = {0, 0};   // kSIZES: the two innermost output lengths
-    Ratio ratios_hw[2] = {{1, 1}, {1, 1}};  // kSCALES: per-axis fraction
-    int32_t shape_offset = 0;       // kSHAPE_INPUT: index of the H entry among the shape input's values
+    int64_t sizes_hw[2] = {0, 0};           // kSIZES
+    Ratio ratios_hw[2] = {{1, 1}, {1, 1}};  // kSCALES
 };
 
-// Decides the size source from the layer's regular and shape inputs and checks it against the attributes.
-// `rank` is the rank of input 0; `carrier_rank` the rank of input 1 (ignored without one); `shape_values` the
-// number of values of the shape input (ignored without one). Returns "" on success or a one-line message.
+// Decides the size source from the layer's regular and shape inputs and the attributes. `rank` is the rank of
+// input 0, `carrier_rank` the rank of input 1 (ignored without one), `shape_values` the number of values of the
+// shape input (ignored without one). Returns "" on success or a one-line message.
 std::string plan_output(ResizeConfig const& config, int32_t nb_inputs, int32_t nb_shape_inputs, int32_t rank,
                         int32_t carrier_rank, int32_t shape_values, OutputPlan* plan);
 
 // Output dims for concrete input dims: what the plugin's shape expressions evaluate to. `input` has `rank`
-// entries; `carrier` (kCARRIER) and `shape` (kSHAPE_INPUT, `shape_values` entries) are read as the plan says.
-std::string output_dims(ResizeConfig const& config, OutputPlan const& plan, int64_t const* input, int32_t rank,
-                        int64_t const* carrier, int32_t carrier_rank, int64_t const* shape, int32_t shape_values,
-                        std::vector<int64_t>* out);
+// entries; `carrier` (kCARRIER, `carrier_rank` dims) and `shape` (kSHAPE_INPUT, 2 values) are read as the plan
+// says.
+std::string output_dims(OutputPlan const& plan, int64_t const* input, int32_t rank, int64_t const* carrier,
+                        int32_t carrier_rank, int64_t const* shape, std::vector<int64_t>* out);
 
 // The arguments of one kernel launch, from concrete input and output dims.
 struct LaunchGeometry {
