@@ -63,3 +63,50 @@ def run_onnxruntime(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> lis
 
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, feeds)
+
+
+def shape_sized_model(inner: str, opset: int = 13, **attributes: object) -> onnx.ModelProto:
+    """Resize of x [N, C, H, W] with sizes Concat(Shape(x)[0:2], <inner>), the way exporters build them.
+
+    inner: "carrier" (Shape(like)[-2:], a second input like [1, 1, h, w]), "graph_input" (an int64 [2] input
+    ``hw``) or "doubled" (Shape(x)[2:4] * 2, runtime arithmetic).
+    """
+    dims: list[int | str | None] = ["n", "c", "h", "w"]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)]
+    initializers = [
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "two"),
+        numpy_helper.from_array(np.array([4], dtype=np.int64), "four"),
+        numpy_helper.from_array(np.array([-2], dtype=np.int64), "minus_two"),
+        numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "end"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["x_shape"], name="shape_x"),
+        helper.make_node("Slice", ["x_shape", "zero", "two"], ["nc"], name="slice_nc"),
+    ]
+    if inner == "carrier":
+        inputs.append(helper.make_tensor_value_info("like", TensorProto.FLOAT, [1, 1, "oh", "ow"]))
+        nodes += [
+            helper.make_node("Shape", ["like"], ["like_shape"], name="shape_like"),
+            helper.make_node("Slice", ["like_shape", "minus_two", "end"], ["hw"], name="slice_hw"),
+        ]
+    elif inner == "graph_input":
+        inputs.append(helper.make_tensor_value_info("hw", TensorProto.INT64, [2]))
+    elif inner == "doubled":
+        initializers.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "factor_two"))
+        nodes += [
+            helper.make_node("Slice", ["x_shape", "two", "four"], ["in_hw"], name="slice_in_hw"),
+            helper.make_node("Mul", ["in_hw", "factor_two"], ["hw"], name="double_hw"),
+        ]
+    else:
+        raise ValueError(inner)
+    nodes += [
+        helper.make_node("Concat", ["nc", "hw"], ["sizes"], name="concat_sizes", axis=0),
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="resize", mode="cubic", **attributes),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)]
+    graph = helper.make_graph(nodes, "shape_sized", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model

@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from trtconvert.errors import MissingDependency
+from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.ops.dynamic_resize import PLUGIN_OP, DynamicResizeNode
 from trtconvert.ops.resize_reference import CubicResizeAttributes
 
 CPU_DOMAIN = "trtconvert.reference"
 _TWO_GIB = 2**31
 _registered = False
+_errors: list[str] = []
+_errors_lock = threading.Lock()
 
 
 def _register_python_op() -> None:
@@ -58,7 +61,14 @@ def _register_python_op() -> None:
         },
     )
     def _dynamic_trt_resize(x: np.ndarray, size_info: np.ndarray, **attrs: object) -> np.ndarray:
-        return _run_cpu_node(x, size_info, attrs)
+        # An exception escaping a Python operator aborts the process inside onnxruntime-extensions, so errors
+        # are parked here and raised by _PluginSession.run once onnxruntime returns.
+        try:
+            return _run_cpu_node(x, size_info, attrs)
+        except Exception as error:  # noqa: BLE001 - every error must be carried out, none may escape
+            with _errors_lock:
+                _errors.append(f"{PLUGIN_OP}: {error}")
+            return np.full(x.shape, np.nan, dtype=np.float32)
 
     _registered = True
 
@@ -151,8 +161,15 @@ def cpu_graph(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def _cpu_nodes(node: onnx.NodeProto, types: dict[str, int], fresh) -> list[onnx.NodeProto]:
     values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    meaning = DynamicResizeNode.from_attributes(values)
     name = node.name or node.output[0]
+    try:
+        meaning = DynamicResizeNode.from_attributes(values)
+    except ValueError as error:
+        raise BadInput(f"{PLUGIN_OP} node {name!r}: {error}") from error
+    if (len(node.input) < 2 or not node.input[1]) and meaning.sizes is None and meaning.scales is None:
+        raise BadInput(
+            f"{PLUGIN_OP} node {name!r} has no output size: give it a second input, or a sizes or scales attribute"
+        )
     nodes: list[onnx.NodeProto] = []
     data = node.input[0]
     elem = types.get(data, TensorProto.FLOAT)
@@ -229,6 +246,25 @@ def create_session(model: onnx.ModelProto | str | os.PathLike, providers: list[s
     return session
 
 
+def _session_class():
+    import onnxruntime
+
+    class PluginSession(onnxruntime.InferenceSession):
+        """An InferenceSession whose run() raises the errors the Python operator could not raise itself."""
+
+        def run(self, output_names, input_feed, run_options=None):
+            with _errors_lock:
+                del _errors[:]
+            outputs = super().run(output_names, input_feed, run_options)
+            with _errors_lock:
+                errors, _errors[:] = list(_errors), []
+            if errors:
+                raise RuntimeError("; ".join(dict.fromkeys(errors)))
+            return outputs
+
+    return PluginSession
+
+
 def _plugin_session(model: onnx.ModelProto, data_folder: Path | None, providers: list[str]):
     import onnxruntime
 
@@ -241,7 +277,7 @@ def _plugin_session(model: onnx.ModelProto, data_folder: Path | None, providers:
         options.add_session_config_entry(
             "session.model_external_initializers_file_folder_path", str(data_folder)
         )
-    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=providers)
+    return _session_class()(model.SerializeToString(), options, providers=providers)
 
 
 def _byte_size(model: onnx.ModelProto) -> int:

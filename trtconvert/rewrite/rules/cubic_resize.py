@@ -408,17 +408,25 @@ def _describe(node: gs.Node, form: _SizeForm) -> str:
 
 
 class _Names:
-    """Fresh tensor and node names that do not collide with the graph's."""
+    """Fresh node and tensor names (separate namespaces in ONNX) that do not collide with the graph's."""
 
     def __init__(self, graph: gs.Graph) -> None:
-        self.used = set(graph.tensors().keys()) | {n.name for n in graph.nodes}
+        self.tensors = set(graph.tensors().keys())
+        self.nodes = {n.name for n in graph.nodes}
 
-    def __call__(self, base: str) -> str:
+    @staticmethod
+    def _fresh(base: str, used: set[str]) -> str:
         name, i = base, 1
-        while name in self.used:
+        while name in used:
             name, i = f"{base}_{i}", i + 1
-        self.used.add(name)
+        used.add(name)
         return name
+
+    def tensor(self, base: str) -> str:
+        return self._fresh(base, self.tensors)
+
+    def node(self, base: str) -> str:
+        return self._fresh(base, self.nodes)
 
 
 def _apply(graph: gs.Graph, node: gs.Node, form: _SizeForm) -> None:
@@ -431,9 +439,11 @@ def _apply(graph: gs.Graph, node: gs.Node, form: _SizeForm) -> None:
 
     data = x
     if transposed:
-        data = gs.Variable(names(f"{base}/innermost_in"), dtype=x.dtype)
+        data = gs.Variable(names.tensor(f"{base}/innermost_in"), dtype=x.dtype)
         new_nodes.append(
-            gs.Node("Transpose", names(f"{base}/to_innermost"), {"perm": perm}, inputs=[x], outputs=[data])
+            gs.Node(
+                "Transpose", names.node(f"{base}/to_innermost"), {"perm": perm}, inputs=[x], outputs=[data]
+            )
         )
 
     attrs: OrderedDict[str, object] = OrderedDict()
@@ -454,12 +464,12 @@ def _apply(graph: gs.Graph, node: gs.Node, form: _SizeForm) -> None:
         plugin_inputs.append(_shape_input(node, form, names, new_nodes, base))
         attrs[SHAPE_INPUT_ATTRIBUTE] = [1]
 
-    out = gs.Variable(names(f"{base}/innermost_out"), dtype=y.dtype) if transposed else y
+    out = gs.Variable(names.tensor(f"{base}/innermost_out"), dtype=y.dtype) if transposed else y
     node.outputs.clear()  # detaches the Resize; cleanup() then drops it and any size computation left unused
     new_nodes.append(
         gs.Node(
             PLUGIN_OP,
-            names(base) if node.name == "" else node.name,
+            names.node(base) if node.name == "" else node.name,
             attrs,
             inputs=plugin_inputs,
             outputs=[out],
@@ -470,7 +480,11 @@ def _apply(graph: gs.Graph, node: gs.Node, form: _SizeForm) -> None:
         inverse = [perm.index(a) for a in range(form.rank)]
         new_nodes.append(
             gs.Node(
-                "Transpose", names(f"{base}/from_innermost"), {"perm": inverse}, inputs=[out], outputs=[y]
+                "Transpose",
+                names.node(f"{base}/from_innermost"),
+                {"perm": inverse},
+                inputs=[out],
+                outputs=[y],
             )
         )
     graph.nodes.extend(new_nodes)
@@ -481,27 +495,33 @@ def _shape_input(
 ) -> gs.Variable:
     """An int64 [2] tensor holding the output height and width, built from the Resize's sizes."""
     pieces = form.pieces or ()
-    output = gs.Variable(names(f"{base}/output_size"), dtype=np.int64, shape=[2])
+    output = gs.Variable(names.tensor(f"{base}/output_size"), dtype=np.int64, shape=[2])
     if all(kind == "sizes" for kind, _ in pieces):
-        index = gs.Constant(names(f"{base}/size_indices"), np.array([v for _, v in pieces], dtype=np.int64))
+        index = gs.Constant(
+            names.tensor(f"{base}/size_indices"), np.array([v for _, v in pieces], dtype=np.int64)
+        )
         new_nodes.append(
-            gs.Node("Gather", names(f"{base}/output_size"), {"axis": 0}, [node.inputs[3], index], [output])
+            gs.Node(
+                "Gather", names.node(f"{base}/output_size"), {"axis": 0}, [node.inputs[3], index], [output]
+            )
         )
         return output
     parts: list[gs.Tensor] = []
     for kind, value in pieces:
         if kind == "const":
-            parts.append(gs.Constant(names(f"{base}/size_const"), np.array([value], dtype=np.int64)))
+            parts.append(gs.Constant(names.tensor(f"{base}/size_const"), np.array([value], dtype=np.int64)))
             continue
         source = node.inputs[3]
         if kind == "input":
-            source = gs.Variable(names(f"{base}/input_shape"), dtype=np.int64, shape=[form.rank])
+            source = gs.Variable(names.tensor(f"{base}/input_shape"), dtype=np.int64, shape=[form.rank])
             new_nodes.append(
-                gs.Node("Shape", names(f"{base}/input_shape"), inputs=[node.inputs[0]], outputs=[source])
+                gs.Node("Shape", names.node(f"{base}/input_shape"), inputs=[node.inputs[0]], outputs=[source])
             )
-        index = gs.Constant(names(f"{base}/size_index"), np.array([value], dtype=np.int64))
-        part = gs.Variable(names(f"{base}/size_part"), dtype=np.int64, shape=[1])
-        new_nodes.append(gs.Node("Gather", names(f"{base}/size_part"), {"axis": 0}, [source, index], [part]))
+        index = gs.Constant(names.tensor(f"{base}/size_index"), np.array([value], dtype=np.int64))
+        part = gs.Variable(names.tensor(f"{base}/size_part"), dtype=np.int64, shape=[1])
+        new_nodes.append(
+            gs.Node("Gather", names.node(f"{base}/size_part"), {"axis": 0}, [source, index], [part])
+        )
         parts.append(part)
-    new_nodes.append(gs.Node("Concat", names(f"{base}/output_size"), {"axis": 0}, parts, [output]))
+    new_nodes.append(gs.Node("Concat", names.node(f"{base}/output_size"), {"axis": 0}, parts, [output]))
     return output
