@@ -1,0 +1,360 @@
+"""Plan and sidecar: the schema, the cache key, the atomic pair write and how readers treat a broken pair."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from trtconvert.errors import BadInput
+from trtconvert.plan_io import (
+    SCHEMA,
+    build_identity,
+    cached_plan,
+    copy_plan,
+    describe_plan,
+    engine_config,
+    format_plan,
+    is_plan_path,
+    lookup_cache,
+    make_sidecar,
+    onnx_sha256,
+    read_sidecar,
+    sha256_bytes,
+    sidecar_path,
+    store_in_cache,
+    write_plan,
+)
+from trtconvert.profiles import parse_profile
+from trtconvert.spec import Spec
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(os.urandom(2048))
+    data = tmp_path / "model.onnx.data"
+    data.write_bytes(os.urandom(4096))
+    plugin = tmp_path / "libplugins.so"
+    plugin.write_bytes(os.urandom(1024))
+    return {"model": model, "data": data, "plugin": plugin}
+
+
+def _spec(**fields) -> Spec:
+    values = {
+        "model": Path("model.onnx"),
+        "output": Path("model.plan"),
+        "profiles": [parse_profile("input=1x3x64x64:1x3x256x256:1x3x512x512")],
+    }
+    values.update(fields)
+    return Spec(**values)
+
+
+def _identity(files: dict[str, Path], spec: Spec | None = None, trt: str = "10.8.0.43", cc: str = "9.0"):
+    return build_identity(spec or _spec(), files["model"], [files["data"]], [files["plugin"]], trt, cc)
+
+
+def _sidecar(identity, plan_bytes: bytes) -> dict:
+    return make_sidecar(
+        identity,
+        plan_bytes,
+        model="model.onnx",
+        inputs=[{"name": "input", "dtype": "float32", "dims": ["batch", 3, "h", "w"]}],
+        outputs=[{"name": "output", "dtype": "float32", "dims": ["batch", 3, "h2", "w2"]}],
+        precision={"precision": "fp16", "mode": "builder_flags", "converter": None},
+        gpu={"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"},
+        strongly_typed=False,
+        timings={"build": 12.3456},
+    )
+
+
+def test_key_is_stable_for_the_same_inputs(files) -> None:
+    assert _identity(files).key == _identity(files).key
+    assert len(_identity(files).key) == 64
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "onnx bytes",
+        "external data bytes",
+        "plugin bytes",
+        "tensorrt version",
+        "compute capability",
+        "profile",
+        "precision",
+        "workspace",
+        "opt level",
+        "tf32",
+        "rewrite",
+        "fold",
+        "hardware compatibility",
+        "version compatible",
+        "target",
+    ],
+)
+def test_key_changes_with_everything_that_decides_the_engine(files, change: str) -> None:
+    before = _identity(files).key
+    spec, trt, cc = _spec(), "10.8.0.43", "9.0"
+    if change == "onnx bytes":
+        files["model"].write_bytes(files["model"].read_bytes()[:-1] + b"\x00")
+    elif change == "external data bytes":
+        files["data"].write_bytes(files["data"].read_bytes() + b"\x01")
+    elif change == "plugin bytes":
+        files["plugin"].write_bytes(b"rebuilt" + files["plugin"].read_bytes())
+    elif change == "tensorrt version":
+        trt = "10.9.0.34"
+    elif change == "compute capability":
+        cc = "8.9"
+    elif change == "profile":
+        spec = _spec(profiles=[parse_profile("input=1x3x64x64:1x3x256x256:1x3x1024x1024")])
+    elif change == "precision":
+        spec = _spec(precision="fp16")
+    elif change == "workspace":
+        spec = _spec(workspace="2G")
+    elif change == "opt level":
+        spec = _spec(opt_level=4)
+    elif change == "tf32":
+        spec = _spec(tf32=False)
+    elif change == "rewrite":
+        spec = _spec(rewrite="all")
+    elif change == "fold":
+        spec = _spec(fold=False)
+    elif change == "hardware compatibility":
+        spec = _spec(hardware_compatibility="ampere_plus")
+    elif change == "version compatible":
+        spec = _spec(version_compatible=True)
+    elif change == "target":
+        spec = _spec(target_tensorrt="10.8")
+    assert _identity(files, spec, trt, cc).key != before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"output": Path("elsewhere/other.plan")},
+        {"model": Path("/somewhere/else/model.onnx")},
+        {"verify": True},
+        {"seed": 7},
+        {"atol": 0.5},
+        {"timing_cache": Path("t.cache")},
+        {"cache_dir": Path("cache")},
+        {"inputs": {"sr": "16000"}},
+        {"workspace": "1024M"},  # the same size as 1G, written differently
+    ],
+)
+def test_key_ignores_what_does_not_reach_the_engine(files, fields: dict) -> None:
+    base = _identity(files, _spec(workspace="1G")).key
+    assert _identity(files, _spec(**{"workspace": "1G", **fields})).key == base
+
+
+def test_plugin_path_does_not_matter_only_its_bytes(files, tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere" / "libplugins.so"
+    moved.parent.mkdir()
+    moved.write_bytes(files["plugin"].read_bytes())
+    a = build_identity(_spec(), files["model"], [files["data"]], [files["plugin"]], "10.8", "9.0")
+    b = build_identity(_spec(), files["model"], [files["data"]], [moved], "10.8", "9.0")
+    assert a.key == b.key
+
+
+def test_onnx_sha256_covers_external_data_in_name_order(files, tmp_path: Path) -> None:
+    other = tmp_path / "a.data"
+    other.write_bytes(b"more weights")
+    one = onnx_sha256(files["model"], [files["data"], other])
+    two = onnx_sha256(files["model"], [other, files["data"]])
+    assert one == two
+    assert one != onnx_sha256(files["model"], [files["data"]])
+
+
+def test_engine_config_is_normalised() -> None:
+    config = engine_config(_spec(workspace="1.5G", precision="bf16"))
+    assert config["workspace_bytes"] == 3 * 2**29
+    assert config["profiles"] == [
+        {"input": {"min": [1, 3, 64, 64], "opt": [1, 3, 256, 256], "max": [1, 3, 512, 512]}}
+    ]
+    assert "output" not in config and "model" not in config and "timing_cache" not in config
+    json.dumps(config)  # plain JSON, nothing that needs a custom encoder
+
+
+def test_sidecar_schema(files, tmp_path: Path) -> None:
+    identity = _identity(files)
+    plan_bytes = os.urandom(5000)
+    sidecar = _sidecar(identity, plan_bytes)
+    expected_keys = {
+        "schema", "cache_key", "created", "trtconvert_version", "plan", "model", "onnx_sha256", "inputs",
+        "outputs", "profiles", "precision", "tensorrt", "gpu", "config", "config_sha256", "plugins", "timings",
+    }  # fmt: skip
+    assert set(sidecar) == expected_keys
+    assert sidecar["schema"] == SCHEMA
+    assert sidecar["cache_key"] == identity.key
+    assert sidecar["plan"] == {"bytes": 5000, "sha256": sha256_bytes(plan_bytes)}
+    assert sidecar["tensorrt"] == {"version": "10.8.0.43", "strongly_typed": False}
+    assert sidecar["gpu"]["compute_capability"] == "9.0"
+    assert sidecar["plugins"] == [{"file": "libplugins.so", "sha256": sidecar["plugins"][0]["sha256"]}]
+    assert sidecar["profiles"] == identity.config["profiles"]
+    assert sidecar["timings"] == {"build": 12.346}
+    plan = tmp_path / "out" / "model.plan"
+    plan.parent.mkdir()
+    write_plan(plan, plan_bytes, sidecar)
+    assert plan.read_bytes() == plan_bytes
+    assert read_sidecar(plan) == json.loads(json.dumps(sidecar))
+
+
+def test_write_replaces_an_existing_pair_and_leaves_no_temporary_files(files, tmp_path: Path) -> None:
+    plan = tmp_path / "model.plan"
+    first, second = os.urandom(100), os.urandom(200)
+    write_plan(plan, first, _sidecar(_identity(files), first))
+    write_plan(plan, second, _sidecar(_identity(files), second))
+    assert plan.read_bytes() == second
+    assert read_sidecar(plan)["plan"]["bytes"] == 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["model.plan", "model.plan.json", "model.onnx", "model.onnx.data", "libplugins.so"]
+    )
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("failing", ["plan", "sidecar"])
+def test_existing_pair_survives_a_failed_rename(files, tmp_path: Path, monkeypatch, failing: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    plan = out / "model.plan"
+    old = os.urandom(300)
+    write_plan(plan, old, _sidecar(_identity(files), old))
+    before = _snapshot(out)
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        target = Path(dst).name
+        if (failing == "plan" and target == "model.plan") or (
+            failing == "sidecar" and target.endswith(".json")
+        ):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    new = os.urandom(400)
+    with pytest.raises(OSError):
+        write_plan(plan, new, _sidecar(_identity(files), new))
+    monkeypatch.undo()
+    after = _snapshot(out)
+    leftovers = [p.name for p in out.iterdir() if p.name.endswith(".partial")]
+    assert not leftovers
+    if failing == "sidecar":
+        # The sidecar moves first: failing there leaves the old pair byte-identical.
+        assert after == before
+    else:
+        # The sidecar went in, the plan did not: the old plan is untouched and every reader sees the mismatch.
+        assert after["model.plan"] == before["model.plan"]
+        with pytest.raises(BadInput, match="describes other bytes"):
+            read_sidecar(plan)
+
+
+def test_failure_while_writing_leaves_nothing(files, tmp_path: Path, monkeypatch) -> None:
+    plan = tmp_path / "new" / "model.plan"
+    plan.parent.mkdir()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    data = os.urandom(64)
+    with pytest.raises(OSError, match="No space left"):
+        write_plan(plan, data, _sidecar(_identity(files), data))
+    assert list(plan.parent.iterdir()) == []
+
+
+def test_failed_check_of_the_staged_plan_keeps_the_old_pair(files, tmp_path: Path) -> None:
+    plan = tmp_path / "model.plan"
+    old = os.urandom(64)
+    write_plan(plan, old, _sidecar(_identity(files), old))
+    before = _snapshot(tmp_path)
+    seen: list[Path] = []
+
+    def check(staged: Path) -> None:
+        seen.append(staged)
+        assert read_sidecar(staged)["plan"]["bytes"] == 128  # the staged pair is complete when checked
+        raise BadInput("engine differs from onnxruntime")
+
+    new = os.urandom(128)
+    with pytest.raises(BadInput, match="engine differs"):
+        write_plan(plan, new, _sidecar(_identity(files), new), check)
+    assert seen and seen[0] != plan
+    assert _snapshot(tmp_path) == before
+
+
+def test_read_sidecar_errors(tmp_path: Path) -> None:
+    plan = tmp_path / "model.plan"
+    with pytest.raises(BadInput, match="plan file not found"):
+        read_sidecar(plan)
+    plan.write_bytes(b"engine")
+    with pytest.raises(BadInput, match="has no sidecar model.plan.json"):
+        read_sidecar(plan)
+    sidecar_path(plan).write_text("{not json")
+    with pytest.raises(BadInput, match="not readable JSON"):
+        read_sidecar(plan)
+    sidecar_path(plan).write_text(json.dumps({"hello": 1}))
+    with pytest.raises(BadInput, match="not a trtconvert plan sidecar"):
+        read_sidecar(plan)
+
+
+def test_cache_store_and_lookup(files, tmp_path: Path) -> None:
+    identity = _identity(files)
+    plan = tmp_path / "model.plan"
+    data = os.urandom(256)
+    write_plan(plan, data, _sidecar(identity, data))
+    cache = tmp_path / "cache"
+    assert lookup_cache(cache, identity.key) is None
+    stored = store_in_cache(cache, identity.key, plan)
+    assert stored == cached_plan(cache, identity.key)
+    assert lookup_cache(cache, identity.key)["cache_key"] == identity.key
+    # Another key misses.
+    assert lookup_cache(cache, _identity(files, trt="11.0.0").key) is None
+    # A cached plan whose bytes no longer match its sidecar is not reused.
+    stored.write_bytes(b"truncated")
+    assert lookup_cache(cache, identity.key) is None
+
+
+def test_copy_from_cache_is_a_complete_pair(files, tmp_path: Path) -> None:
+    identity = _identity(files)
+    source = tmp_path / "cache" / f"{identity.key}.plan"
+    source.parent.mkdir()
+    data = os.urandom(512)
+    write_plan(source, data, _sidecar(identity, data))
+    out = tmp_path / "deploy" / "model.plan"
+    out.parent.mkdir()
+    copy_plan(source, out)
+    assert out.read_bytes() == data
+    assert read_sidecar(out)["cache_key"] == identity.key
+
+
+def test_inspect_of_a_plan(run_cli, files, tmp_path: Path) -> None:
+    identity = _identity(files)
+    plan = tmp_path / "model.plan"
+    data = os.urandom(1000)
+    write_plan(plan, data, _sidecar(identity, data))
+    assert is_plan_path(plan)
+    report = describe_plan(plan)
+    assert report["kind"] == "plan" and report["plan_matches_sidecar"]
+    text = "\n".join(format_plan(report))
+    assert "10.8.0.43" in text and "NVIDIA H100" in text and "min 1x3x64x64" in text
+    result = run_cli("inspect", plan, "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["cache_key"] == identity.key
+    result = run_cli("inspect", plan)
+    assert result.code == 0 and "profile 0" in result.stdout and "fp16 (builder_flags)" in result.stdout
+    plan.write_bytes(b"other bytes")
+    result = run_cli("inspect", plan)
+    assert result.code == 0 and "WARNING: the plan's bytes differ from its sidecar" in result.stdout
+
+
+def test_inspect_of_a_plan_without_sidecar(run_cli, tmp_path: Path) -> None:
+    plan = tmp_path / "model.engine"
+    plan.write_bytes(b"engine")
+    result = run_cli("inspect", plan)
+    assert result.code == 2
+    assert "has no sidecar model.engine.json" in result.stderr
