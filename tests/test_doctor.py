@@ -1,0 +1,81 @@
+"""doctor: reports every component and always exits 0."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+
+import pytest
+
+from trtconvert import __version__
+from trtconvert.doctor import Check, doctor_report, format_report, run_checks
+from trtconvert.machine import import_tensorrt
+
+
+def test_doctor_json_lists_versions(run_cli) -> None:
+    result = run_cli("doctor", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    for name in ("python", "trtconvert", "onnx", "onnxruntime", "polygraphy", "tensorrt", "gpu", "nvcc"):
+        assert name in checks, name
+    assert checks["python"]["detail"].startswith(platform.python_version())
+    assert checks["trtconvert"]["detail"].startswith(__version__)
+    assert checks["onnx"]["detail"] == importlib.metadata.version("onnx")
+    assert checks["polygraphy"]["detail"] == importlib.metadata.version("polygraphy")
+    assert report["can_prepare"] is True
+
+
+def test_doctor_tells_how_to_get_tensorrt_where_it_is_missing(run_cli) -> None:
+    module, _ = import_tensorrt()
+    if module is not None:
+        pytest.skip("TensorRT is installed here")
+    report = json.loads(run_cli("doctor", "--json").stdout)
+    tensorrt = next(c for c in report["checks"] if c["name"] == "tensorrt")
+    assert tensorrt["ok"] is False
+    assert "pip install 'trtconvert[tensorrt]'" in tensorrt["hint"]
+    assert report["can_build"] is False
+
+
+def test_doctor_text_output(run_cli) -> None:
+    result = run_cli("doctor")
+    assert result.code == 0
+    assert "onnxruntime" in result.stdout and "build/verify:" in result.stdout
+
+
+def test_doctor_survives_missing_tools(run_cli, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = run_cli("doctor", "--json")
+    assert result.code == 0, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["nvcc"]["ok"] is False and "not found on PATH" in checks["nvcc"]["detail"]
+
+
+def test_a_failing_probe_is_reported_not_raised() -> None:
+    def broken() -> Check:
+        raise RuntimeError("driver exploded")
+
+    def fine() -> Check:
+        return Check("fine", True, "1.0")
+
+    checks = run_checks([broken, fine])
+    assert checks[0].ok is False and "RuntimeError: driver exploded" in checks[0].detail
+    assert checks[1] == Check("fine", True, "1.0")
+
+
+def test_doctor_exits_0_even_when_every_probe_fails(run_cli, monkeypatch) -> None:
+    def broken() -> Check:
+        raise OSError("nothing works")
+
+    monkeypatch.setattr("trtconvert.doctor.CHECKS", [broken, broken])
+    result = run_cli("doctor")
+    assert result.code == 0
+    assert result.stdout.count("probe failed: OSError: nothing works") == 2
+
+
+def test_format_marks_missing_components_with_their_hint() -> None:
+    report = doctor_report([lambda: Check("tensorrt", False, "TensorRT is not installed", "pip install x")])
+    lines = format_report(report)
+    assert lines[0].startswith("--") and "TensorRT is not installed" in lines[0]
+    assert "-> pip install x" in lines[1]
