@@ -405,3 +405,19 @@ def test_unnamed_resize_gets_a_plugin_node_named_after_its_output():
     result = rewrite_model(model, "all", T10)
     assert [n.name for n in _plugin_nodes(result.model)] == ["y"]
     assert result.decisions[0].node == "y"
+
+
+def test_constants_in_unloaded_external_data_are_read_from_the_model_folder(tmp_path):
+    model = single_resize_model([1, 3, 8, 8], scales=[1.0, 1.0, 2.0, 0.5], antialias=1, opset=18)
+    path = tmp_path / "model.onnx"
+    on_disk = onnx.ModelProto()
+    on_disk.CopyFrom(model)  # saving with external data rewrites the proto it is given
+    onnx.save_model(on_disk, path, save_as_external_data=True, location="model.data", size_threshold=0)
+    graph_only = onnx.load(path, load_external_data=False)
+    [unknown] = plan_rewrites(graph_only, T10)
+    assert unknown.decision == "error" and "external data that was not loaded" in unknown.reason
+    [known] = plan_rewrites(graph_only, T10, base_dir=tmp_path)
+    assert known.decision == "rewrite" and "scales=[2.0, 0.5]" in known.reason
+    result = rewrite_model(graph_only, "auto", T10, base_dir=tmp_path)
+    assert _attrs(_plugin_nodes(result.model)[0])["scales"] == [2.0, 0.5]
+    _assert_same_outputs(model, result.model, {"x": _randn(1, 3, 8, 8)})

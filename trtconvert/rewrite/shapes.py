@@ -66,9 +66,22 @@ def infer_static_shapes(model: onnx.ModelProto) -> dict[str, Dims]:
     return shapes
 
 
-def constant_value(tensor: gs.Tensor) -> np.ndarray | None:
-    """The value of an initializer or of a Constant node's output; None for anything computed."""
+def constant_value(tensor: gs.Tensor, base_dir: str | None = None) -> np.ndarray | None:
+    """The value of an initializer or of a Constant node's output; None for anything computed.
+
+    Initializers kept in external data that was not loaded are read from ``base_dir`` (the model's folder);
+    without it they count as unknown.
+    """
     if isinstance(tensor, gs.Constant):
+        lazy = getattr(tensor, "_values", None)
+        proto = getattr(lazy, "tensor", None)
+        if isinstance(proto, onnx.TensorProto) and onnx.external_data_helper.uses_external_data(proto):
+            if base_dir is None:
+                return None
+            try:
+                return np.asarray(onnx.numpy_helper.to_array(proto, base_dir))
+            except Exception:  # a missing or unreadable data file leaves the value unknown
+                return None
         return np.asarray(tensor.values)
     if (
         len(tensor.inputs) == 1
@@ -91,8 +104,12 @@ def constant_value(tensor: gs.Tensor) -> np.ndarray | None:
 class ShapeTracer:
     """Resolves integer vectors of one graph; ``shapes`` come from :func:`infer_static_shapes`."""
 
-    def __init__(self, shapes: dict[str, Dims]) -> None:
+    def __init__(self, shapes: dict[str, Dims], base_dir: str | None = None) -> None:
         self.shapes = shapes
+        self.base_dir = base_dir
+
+    def constant(self, tensor: gs.Tensor) -> np.ndarray | None:
+        return constant_value(tensor, self.base_dir)
 
     def rank(self, tensor: gs.Tensor) -> int | None:
         dims = self.dims(tensor)
@@ -117,7 +134,7 @@ class ShapeTracer:
 
     def resolve(self, tensor: gs.Tensor, depth: int = 0) -> list[Entry] | None:
         """Entries of a 0-D or 1-D integer tensor, or None where even its length is unknown."""
-        value = constant_value(tensor)
+        value = self.constant(tensor)
         if value is not None:
             if value.ndim > 1 or value.dtype.kind not in "iuf":
                 return None
@@ -153,7 +170,7 @@ class ShapeTracer:
         if data is None:
             return None
         if len(node.inputs) >= 3:
-            parts = [constant_value(t) if t.name else None for t in node.inputs[1:5]]
+            parts = [self.constant(t) if t.name else None for t in node.inputs[1:5]]
             if any(p is None for p in parts[:2]) or any(
                 p is None for p, t in zip(parts[2:], node.inputs[3:5], strict=False) if t.name
             ):
@@ -182,7 +199,7 @@ class ShapeTracer:
         if int(node.attrs.get("axis", 0)) != 0:
             return None
         data = self.resolve(node.inputs[0], depth)
-        indices = constant_value(node.inputs[1])
+        indices = self.constant(node.inputs[1])
         if data is None or indices is None or indices.ndim > 1:
             return None
         n = len(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import onnx
@@ -28,13 +29,15 @@ class RewriteResult:
         return [d.line() for d in self.decisions]
 
 
-def _plans(model: onnx.ModelProto, policy: str, target: TensorRTTarget) -> tuple[gs.Graph, list[Plan]]:
+def _plans(
+    model: onnx.ModelProto, policy: str, target: TensorRTTarget, base_dir: str | os.PathLike | None
+) -> tuple[gs.Graph, list[Plan]]:
     if policy not in POLICIES:
         raise BadInput(f"--rewrite {policy!r} is not a policy; use one of {', '.join(POLICIES)}")
     graph = gs.import_onnx(model)
     # graph-surgeon keeps a reference to the model's opset list and appends to it on export: detach it.
     graph.import_domains = [onnx.helper.make_opsetid(o.domain, o.version) for o in model.opset_import]
-    tracer = ShapeTracer(infer_static_shapes(model))
+    tracer = ShapeTracer(infer_static_shapes(model), None if base_dir is None else os.fspath(base_dir))
     rules = registered_rules()
     plans: list[Plan] = []
     for owner in [graph, *graph.subgraphs(recursive=True)]:
@@ -50,21 +53,33 @@ def _plans(model: onnx.ModelProto, policy: str, target: TensorRTTarget) -> tuple
 
 
 def plan_rewrites(
-    model: onnx.ModelProto, target: TensorRTTarget, policy: str = "auto"
+    model: onnx.ModelProto,
+    target: TensorRTTarget,
+    policy: str = "auto",
+    base_dir: str | os.PathLike | None = None,
 ) -> list[RewriteDecision]:
     """What ``policy`` would do to each matched node, without changing anything; nodes that nothing can
-    compute appear with decision ``"error"`` instead of raising (for ``inspect``)."""
-    _, plans = _plans(model, policy, target)
+    compute appear with decision ``"error"`` instead of raising (for ``inspect``).
+
+    ``base_dir`` is the model's folder, for a model loaded without its external data: the few small constants
+    the rules read (scales, sizes, slice bounds) are then read from there.
+    """
+    _, plans = _plans(model, policy, target, base_dir)
     return [plan.decision for plan in plans]
 
 
-def rewrite_model(model: onnx.ModelProto, policy: str, target: TensorRTTarget) -> RewriteResult:
+def rewrite_model(
+    model: onnx.ModelProto,
+    policy: str,
+    target: TensorRTTarget,
+    base_dir: str | os.PathLike | None = None,
+) -> RewriteResult:
     """Apply ``policy`` (auto, all, none) for ``target``; the input model is never modified.
 
     Raises BadInput naming the node and attribute when a node can be computed neither by the target's
-    parser nor by the plugin.
+    parser nor by the plugin. ``base_dir`` as for :func:`plan_rewrites`; external data stays external.
     """
-    graph, plans = _plans(model, policy, target)
+    graph, plans = _plans(model, policy, target, base_dir)
     decisions = [plan.decision for plan in plans]
     for decision in decisions:
         if decision.decision == "error":

@@ -73,7 +73,7 @@ from trtconvert.ops.dynamic_resize import (
 )
 from trtconvert.ops.resize_reference import COORDINATE_MODES
 from trtconvert.rewrite.registry import Plan, RewriteDecision, RuleContext
-from trtconvert.rewrite.shapes import Const, Dim, Entry, Runtime, ShapeTracer, constant_value, same_dimension
+from trtconvert.rewrite.shapes import Const, Dim, Entry, Runtime, ShapeTracer, same_dimension
 from trtconvert.tensorrt_target import CubicResizeFacts, TensorRTTarget
 
 RULE = "cubic_resize"
@@ -179,11 +179,12 @@ def _analyse(node: gs.Node, tracer: ShapeTracer, target: TensorRTTarget) -> _Ana
     scales_t = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2].name else None
     sizes_t = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3].name else None
 
-    scales = constant_value(scales_t) if scales_t is not None else None
+    scales = tracer.constant(scales_t) if scales_t is not None else None
     if scales is not None and scales.size == 0:
         scales_t, scales = None, None
-    runtime_scales = scales_t is not None and scales is None
-    size_entries = tracer.resolve(sizes_t) if sizes_t is not None and not runtime_scales else None
+    unread_scales = isinstance(scales_t, gs.Constant) and scales is None
+    runtime_scales = scales_t is not None and scales is None and not unread_scales
+    size_entries = tracer.resolve(sizes_t) if sizes_t is not None and scales_t is None else None
     if sizes_t is not None and scales_t is None and size_entries is not None and len(size_entries) == 0:
         size_entries = None
 
@@ -270,6 +271,11 @@ def _analyse(node: gs.Node, tracer: ShapeTracer, target: TensorRTTarget) -> _Ana
         output_length_one=length_one,
     )
     try:
+        if unread_scales:
+            raise _Refusal(
+                f"input scales ({scales_t.name}) is in external data that was not loaded; "
+                "give the model's folder (base_dir) or load the model with its data"
+            )
         form = _choose_form(
             node, facts, rank, listed, per_axis, states, scales_t, sizes_t, runtime_scales, tracer, target
         )
