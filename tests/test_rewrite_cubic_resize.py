@@ -201,7 +201,7 @@ def test_sizes_that_may_resize_outer_axes_are_refused():
     with pytest.raises(BadInput, match="may resize axes \\[0, 1, 2, 3\\]"):
         rewrite_model(model, "all", T11)
     [decision] = plan_rewrites(model, T11)
-    assert decision.decision == "keep" and "provided runtime sizes" in decision.reason
+    assert decision.decision == "keep" and "provided the runtime sizes" in decision.reason
 
 
 def test_carrier_sizes_from_shape(tmp_path):

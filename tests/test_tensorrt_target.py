@@ -100,7 +100,7 @@ PLAIN = CubicResizeFacts(rank=4)
             "differently",
         ),
         ("11.1", CubicResizeFacts(rank=4, outer_axes_resized=True), False, "two innermost"),
-        ("11.1", CubicResizeFacts(rank=4, outer_axes_resized=None), True, "provided runtime sizes"),
+        ("11.1", CubicResizeFacts(rank=4, outer_axes_resized=None), True, "provided the runtime sizes"),
         ("10.8", CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel"), True, "imports"),
         (
             "10.8",

@@ -131,12 +131,13 @@ class TensorRTTarget:
             )
         if mode == "pytorch_half_pixel" and node.output_length_one:
             return False, f"{trt} computes pytorch_half_pixel differently from ONNX at output length 1"
-        reason = f"{trt} imports it and computes what ONNX computes"
+        notes = []
         if mode == "pytorch_half_pixel" and node.output_length_one is None:
-            reason += " (except at output length 1, which only runtime sizes decide)"
+            notes.append("except at output length 1, which only runtime sizes decide")
         if node.outer_axes_resized is None:
-            reason += " (provided runtime sizes resize only the two innermost axes)"
-        return True, reason
+            notes.append("provided the runtime sizes or scales leave the outer axes alone")
+        reason = f"{trt} imports it and computes what ONNX computes"
+        return True, reason + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _installed_version() -> str | None:

@@ -153,7 +153,7 @@ class CubicResizeRule:
                     node.op,
                     "error",
                     f"node {name!r}: --rewrite all cannot rewrite it: {analysis.refusal}; "
-                    f"use --rewrite auto to leave it to TensorRT ({target_reason})",
+                    f"use --rewrite auto to leave it to TensorRT {ctx.target.version}, which imports it",
                     RULE,
                 )
             )
@@ -310,8 +310,8 @@ def _choose_form(
         raise _Refusal(f"cubic_coeff_a={facts.cubic_coeff_a}")
     if runtime_scales:
         raise _Refusal(
-            f"input scales ({scales_t.name}) is computed at runtime; the plugin takes constant scales only "
-            "(fold them to constants, or export with sizes)"
+            f"its scales ({scales_t.name}) are a runtime value; the plugin takes constant scales only: "
+            "make them constant, or export with sizes"
         )
     if rank is None or listed is None:
         raise _Refusal("the rank of the input and the resized axes cannot be determined")
