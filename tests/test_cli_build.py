@@ -308,3 +308,14 @@ def test_prepared_model_is_unchanged_by_build(run_cli, example_model: Path, tmp_
     run_cli("build", example_model, "-o", tmp_path / "m.plan", "--profile", PROFILE, "--rewrite", "all")
     assert example_model.read_bytes() == before
     onnx.checker.check_model(str(example_model))
+
+
+def test_default_tolerance_follows_precision_and_tf32() -> None:
+    from trtconvert.engine_verify import tolerance_key
+
+    assert tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": True}}) == "tf32"
+    assert tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": False}}) == "fp32"
+    assert tolerance_key({"precision": {"precision": "fp16"}, "config": {"tf32": True}}) == "fp16"
+    assert tolerance_key(None) == "tf32"
+    assert parse_tolerances([], [], "tf32", ["y"]).for_output("y") == (2e-2, 2e-2)
+    assert parse_tolerances([], [], "fp32", ["y"]).for_output("y") == (1e-4, 1e-3)

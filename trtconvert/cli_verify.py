@@ -32,13 +32,14 @@ from trtconvert.verify_cpu import parse_input_flags
     multiple=True,
     metavar="[OUTPUT=]VALUE",
     help="Absolute tolerance for every output, or OUTPUT=VALUE for one (default by the plan's precision: "
-    "1e-4 fp32, 2e-2 fp16, 1e-1 bf16).",
+    "1e-4 fp32 built with --no-tf32, 2e-2 fp32 with TF32 and fp16, 1e-1 bf16).",
 )
 @click.option(
     "--rtol",
     multiple=True,
     metavar="[OUTPUT=]VALUE",
-    help="Relative tolerance for every output, or OUTPUT=VALUE for one (default: 1e-3 fp32, 2e-2 fp16, 5e-2 bf16).",
+    help="Relative tolerance for every output, or OUTPUT=VALUE for one (default: 1e-3 fp32 with --no-tf32, "
+    "2e-2 fp32 with TF32 and fp16, 5e-2 bf16).",
 )
 @click.option(
     "--input",

@@ -26,6 +26,20 @@ from trtconvert.plan_io import SidecarError, read_sidecar, sidecar_path
 from trtconvert.profiles import Shape, format_shape
 from trtconvert.verify_cpu import DEFAULT_TOLERANCES, OutputComparison, _compare, given_values, random_feed
 
+# TF32 keeps fp16's 10-bit mantissa, so an fp32 engine built with TF32 (the default, as trtexec) is held to
+# fp16's tolerance; --no-tf32 builds are held to fp32's.
+TF32_TOLERANCES = DEFAULT_TOLERANCES["fp16"]
+
+
+def tolerance_key(sidecar: Mapping[str, Any] | None) -> str:
+    """Which default tolerance fits a plan: its precision, or 'tf32' for an fp32 plan built with TF32."""
+    if sidecar is None:
+        return "tf32"  # unknown: assume TensorRT's usual TF32 default
+    precision = str(sidecar.get("precision", {}).get("precision", "fp32"))
+    if precision == "fp32" and sidecar.get("config", {}).get("tf32", True):
+        return "tf32"
+    return precision
+
 
 @dataclass(frozen=True)
 class ShapeSet:
@@ -55,7 +69,11 @@ def parse_tolerances(
     atol_items: Sequence[str], rtol_items: Sequence[str], precision: str, output_names: Sequence[str]
 ) -> Tolerances:
     """``--atol 1e-3`` sets the default, ``--atol NAME=1e-2`` one output's; the name splits at the last '='."""
-    atol, rtol = DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp32"])
+    atol, rtol = (
+        TF32_TOLERANCES
+        if precision == "tf32"
+        else DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp32"])
+    )
     per: dict[str, dict[str, float]] = {"--atol": {}, "--rtol": {}}
     defaults = {"--atol": atol, "--rtol": rtol}
     for flag, items in (("--atol", atol_items), ("--rtol", rtol_items)):
@@ -165,7 +183,7 @@ def run_verify(
         sidecar = read_sidecar(plan)  # a sidecar that no longer matches the plan is an error, not a hint
     else:
         log.LOGGER.info("          %s has no sidecar; profiles come from the engine", plan.name)
-    precision = (sidecar or {}).get("precision", {}).get("precision", "fp32")
+    precision = tolerance_key(sidecar)
     tolerances = parse_tolerances(atol, rtol, precision, output_names)
 
     trt, trt_reason = import_tensorrt()
@@ -231,7 +249,7 @@ def run_verify(
         "plan": str(plan),
         "onnx": str(onnx_path),
         "tensorrt": trt.__version__,
-        "precision": precision,
+        "default_tolerance_of": precision,
         "tolerances": {
             "atol": tolerances.atol,
             "rtol": tolerances.rtol,
