@@ -421,3 +421,31 @@ def test_constants_in_unloaded_external_data_are_read_from_the_model_folder(tmp_
     result = rewrite_model(graph_only, "auto", T10, base_dir=tmp_path)
     assert _attrs(_plugin_nodes(result.model)[0])["scales"] == [2.0, 0.5]
     _assert_same_outputs(model, result.model, {"x": _randn(1, 3, 8, 8)})
+
+
+def test_real_detector_with_its_upsamplers_made_cubic(shared_models):
+    """PaddleOCR's detector (opset 12, scales from Constant nodes) with its six Resize nodes switched to cubic."""
+    model = onnx.load(shared_models / "ppocr_v4_det.onnx")
+    resizes = [n for n in model.graph.node if n.op_type == "Resize"]
+    for node in resizes:
+        for attribute in node.attribute:
+            if attribute.name == "mode":
+                attribute.s = b"cubic"
+    model.graph.output.extend(helper.make_empty_tensor_value_info(n.output[0]) for n in resizes)
+    result = rewrite_model(model, "auto", T84)
+    assert [d.decision for d in result.decisions] == ["rewrite"] * 6
+    assert sorted(_attrs(n)["scales"][0] for n in _plugin_nodes(result.model)) == [
+        2.0,
+        2.0,
+        2.0,
+        2.0,
+        4.0,
+        8.0,
+    ]
+    assert "Resize" not in {n.op_type for n in result.model.graph.node}
+    x = _randn(1, 3, 96, 128)
+    want = run_onnxruntime(model, {"x": x})
+    got = create_session(result.model).run(None, {"x": x})
+    for w, g in zip(want, got, strict=True):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, atol=ATOL * max(1.0, float(np.abs(w).max())), rtol=RTOL)
