@@ -53,6 +53,7 @@ class Plan:
 
     decision: RewriteDecision
     apply: Callable[[gs.Graph], None] | None = None
+    owner: gs.Graph | None = None  # the (sub)graph holding the node; the stage fills it in
 
 
 class RewriteRule(Protocol):

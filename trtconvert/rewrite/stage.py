@@ -46,7 +46,7 @@ def _plans(
             for rule in rules:
                 if rule.matches(node):
                     plan = rule.plan(node, ctx)
-                    plan.owner = owner  # type: ignore[attr-defined]
+                    plan.owner = owner
                     plans.append(plan)
                     break
     return graph, plans
@@ -90,7 +90,7 @@ def rewrite_model(
         copy.CopyFrom(model)
         return RewriteResult(copy, decisions)
     for plan in applied:
-        plan.apply(plan.owner)  # type: ignore[attr-defined,misc]
+        plan.apply(plan.owner)
     graph.cleanup(remove_unused_graph_inputs=False).toposort()
     rewritten = gs.export_onnx(graph, do_type_check=False)
     _keep_model_fields(model, rewritten)
