@@ -178,27 +178,40 @@ struct Elem;
 template <>
 struct Elem<float> {
     static __device__ __forceinline__ float load(const float* p) { return __ldg(p); }
+    static __device__ __forceinline__ float to_float(float v) { return v; }
     static __device__ __forceinline__ void store(float* p, float v) { *p = v; }
+    static __device__ __forceinline__ void store2(float* p, float a, float b) {
+        *reinterpret_cast<float2*>(p) = make_float2(a, b);
+    }
 };
 
 template <>
 struct Elem<__half> {
     static __device__ __forceinline__ float load(const __half* p) { return __half2float(__ldg(p)); }
+    static __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
     static __device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+    static __device__ __forceinline__ void store2(__half* p, float a, float b) {
+        *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b);
+    }
 };
 
 template <>
 struct Elem<__nv_bfloat16> {
     static __device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(__ldg(p)); }
+    static __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
     static __device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+    static __device__ __forceinline__ void store2(__nv_bfloat16* p, float a, float b) {
+        *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b);
+    }
 };
 
 // ---------------------------------------------------------------------------------------------------------
 // Four-tap kernel.
 
-constexpr int kCols = 4;           // output columns per lane, 32 apart
+constexpr int kPairs = 2;          // pairs of adjacent output columns per lane, 64 columns apart
 constexpr int kWarps = 4;          // warps per block, each on its own strip of rows
 constexpr int kMaxStripRows = 32;  // rows per warp strip (the launcher may pick fewer)
+constexpr int kGroupCols = 32 * 2 * kPairs;  // output columns of one warp
 
 // Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
 // the weights (taps clamped onto the same input add up), which needs an axis of at least 4 inputs.
@@ -223,11 +236,12 @@ __device__ __forceinline__ Window window4(const AxisMap& m, int y) {
     return win;
 }
 
-template <typename T>
+// kSpan: inputs read per column pair, 4 plus the largest step between the windows of adjacent columns.
+template <typename T, int kSpan>
 __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
                                                              int64_t planes, int planes_per_block,
                                                              AxisMap mh, AxisMap mw, int strip_rows,
-                                                             int col_groups) {
+                                                             int col_groups, int paired_stores) {
     __shared__ float4 row_w[kWarps * kMaxStripRows];
     __shared__ int row_start[kWarps * kMaxStripRows];
 
@@ -243,22 +257,41 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         row_w[r] = make_float4(win.w[0], win.w[1], win.w[2], win.w[3]);
     }
 
-    // Column windows of this lane's columns: held in registers for every row and plane.
-    const int col0 = group * (32 * kCols) + lane;
-    int cstart[kCols];
-    float cw[kCols][4];
+    // Column pairs of this lane: both windows lie inside kSpan inputs from cbase, so one run of loads serves
+    // the two columns; their weights are spread over the span (zeros elsewhere). Held for every row and plane.
+    const int col0 = group * kGroupCols + 2 * lane;
+    int cbase[kPairs];
+    float cw[kPairs][2][kSpan];
 #pragma unroll
-    for (int j = 0; j < kCols; ++j) {
-        const Window win = window4(mw, min(col0 + 32 * j, mw.n_out - 1));
-        cstart[j] = win.start;
+    for (int j = 0; j < kPairs; ++j) {
+        const int x = col0 + 64 * j;
+        const Window a = window4(mw, min(x, mw.n_out - 1));
+        const Window b = window4(mw, min(x + 1, mw.n_out - 1));
+        cbase[j] = min(a.start, mw.n_in - kSpan);
+        const int oa = a.start - cbase[j];
+        const int ob = b.start - cbase[j];
 #pragma unroll
-        for (int k = 0; k < 4; ++k) cw[j][k] = win.w[k];
+        for (int p = 0; p < kSpan; ++p) {
+            float wa = 0.0f, wb = 0.0f;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                wa += p == oa + k ? a.w[k] : 0.0f;
+                wb += p == ob + k ? b.w[k] : 0.0f;
+            }
+            cw[j][0][p] = wa;
+            cw[j][1][p] = wb;
+        }
     }
     __syncthreads();
 
-    const int row0 = block_row0 + warp * strip_rows;
+    const int sr0 = warp * strip_rows;
+    const int row0 = block_row0 + sr0;
     const int rows = min(strip_rows, mh.n_out - row0);
     if (rows <= 0) return;
+    // Windows of consecutive rows never skip an input row (the launcher checks the row step), so the strip
+    // needs exactly the input rows first..last, each loaded once, two rows ahead of its use.
+    const int first_row = row_start[sr0];
+    const int last_row = row_start[sr0 + rows - 1] + 3;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
     const int64_t plane_end = min(planes, static_cast<int64_t>(blockIdx.y + 1) * planes_per_block);
@@ -267,69 +300,74 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         const T* src = in + p * in_plane;
         T* dst = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
 
-        // Horizontal pass of input row `row` (in bounds) for this lane's columns: 4 loads at immediate
-        // offsets from one pointer per column.
-        auto hrow = [&](int row, float (&h)[kCols]) {
+        auto load_row = [&](int row, T (&buf)[kPairs][kSpan]) {
             const T* r = src + static_cast<int64_t>(row) * mw.n_in;
-            float v[kCols][4];
 #pragma unroll
-            for (int j = 0; j < kCols; ++j) {
-                const T* c = r + cstart[j];
+            for (int j = 0; j < kPairs; ++j) {
+                const T* c = r + cbase[j];
 #pragma unroll
-                for (int k = 0; k < 4; ++k) v[j][k] = Elem<T>::load(c + k);
-            }
-#pragma unroll
-            for (int j = 0; j < kCols; ++j) {
-                h[j] = cw[j][0] * v[j][0] + cw[j][1] * v[j][1] + cw[j][2] * v[j][2] + cw[j][3] * v[j][3];
+                for (int q = 0; q < kSpan; ++q) buf[j][q] = c[q];
             }
         };
 
-        float h0[kCols], h1[kCols], h2[kCols], h3[kCols];
-        int window = INT_MIN;  // input row held in h0
-        for (int r = 0; r < rows; ++r) {
-            const int sr = warp * strip_rows + r;
-            const int start = row_start[sr];
-            // Unsigned, so that a step back (or the sentinel) lands in the reload branch.
-            const unsigned shift = static_cast<unsigned>(start) - static_cast<unsigned>(window);
-            if (shift == 0u) {
-            } else if (shift == 1u) {
-#pragma unroll
-                for (int j = 0; j < kCols; ++j) {
-                    h0[j] = h1[j];
-                    h1[j] = h2[j];
-                    h2[j] = h3[j];
-                }
-                hrow(start + 3, h3);
-            } else if (shift == 2u) {
-#pragma unroll
-                for (int j = 0; j < kCols; ++j) {
-                    h0[j] = h2[j];
-                    h1[j] = h3[j];
-                }
-                hrow(start + 2, h2);
-                hrow(start + 3, h3);
-            } else if (shift == 3u) {
-#pragma unroll
-                for (int j = 0; j < kCols; ++j) h0[j] = h3[j];
-                hrow(start + 1, h1);
-                hrow(start + 2, h2);
-                hrow(start + 3, h3);
-            } else {  // a jump of 4 or more rows, a step back, or the first row of the strip
-                hrow(start, h0);
-                hrow(start + 1, h1);
-                hrow(start + 2, h2);
-                hrow(start + 3, h3);
-            }
-            window = start;
+        float h[4][kPairs][2];  // horizontal results of the last four input rows, oldest first
+        int next = 0;           // next output row of the strip to write
+        int next_end = first_row + 3;
 
-            const float4 w = row_w[sr];
-            T* o = dst + static_cast<int64_t>(r) * mw.n_out;
+        // One input row: prefetch the row two ahead, filter this one horizontally, then write every output
+        // row whose window ends here.
+        auto step = [&](int row, const T (&cur)[kPairs][kSpan], T (&ahead)[kPairs][kSpan]) {
+            if (row + 2 <= last_row) load_row(row + 2, ahead);
 #pragma unroll
-            for (int j = 0; j < kCols; ++j) {
-                if (col0 + 32 * j < mw.n_out) {
-                    Elem<T>::store(o + 32 * j, w.x * h0[j] + w.y * h1[j] + w.z * h2[j] + w.w * h3[j]);
+            for (int j = 0; j < kPairs; ++j) {
+                float v[kSpan];
+#pragma unroll
+                for (int q = 0; q < kSpan; ++q) v[q] = Elem<T>::to_float(cur[j][q]);
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    float acc = 0.0f;
+#pragma unroll
+                    for (int q = 0; q < kSpan; ++q) acc += cw[j][c][q] * v[q];
+                    h[0][j][c] = h[1][j][c];
+                    h[1][j][c] = h[2][j][c];
+                    h[2][j][c] = h[3][j][c];
+                    h[3][j][c] = acc;
                 }
             }
+            while (next_end == row) {
+                const float4 w = row_w[sr0 + next];
+                T* o = dst + static_cast<int64_t>(next) * mw.n_out;
+#pragma unroll
+                for (int j = 0; j < kPairs; ++j) {
+                    float r2[2];
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        r2[c] = w.x * h[0][j][c] + w.y * h[1][j][c] + w.z * h[2][j][c] + w.w * h[3][j][c];
+                    }
+                    const int x = col0 + 64 * j;
+                    if (paired_stores && x + 1 < mw.n_out) {
+                        Elem<T>::store2(o + 64 * j, r2[0], r2[1]);
+                    } else {
+                        if (x < mw.n_out) Elem<T>::store(o + 64 * j, r2[0]);
+                        if (x + 1 < mw.n_out) Elem<T>::store(o + 64 * j + 1, r2[1]);
+                    }
+                }
+                if (++next == rows) break;
+                next_end = row_start[sr0 + next] + 3;
+            }
+        };
+
+        T b0[kPairs][kSpan], b1[kPairs][kSpan], b2[kPairs][kSpan];
+        load_row(first_row, b0);
+        if (first_row + 1 <= last_row) load_row(first_row + 1, b1);
+        // Unrolled by three so that the three row buffers rotate without copies.
+        for (int row = first_row;;) {
+            step(row, b0, b2);
+            if (++row > last_row) break;
+            step(row, b1, b0);
+            if (++row > last_row) break;
+            step(row, b2, b1);
+            if (++row > last_row) break;
         }
     }
 }
@@ -438,6 +476,19 @@ bool make_axis(int64_t n_in, int64_t n_out, float given_scale, const TrtcCubicRe
     return true;
 }
 
+// Largest step between the first taps of consecutive outputs on an axis, from the slope of the coordinate
+// transform: floor(slope) + 1, with a margin for the rounding of coordinates computed one by one (an exact
+// integer slope can show a step one larger). -1 when the source coordinate decreases.
+int max_window_step(const AxisMap& m) {
+    double slope = 1.0 / m.scale;
+    if (m.mode == TRTC_COORD_ALIGN_CORNERS) {
+        slope = m.length == 1.0 ? 0.0 : static_cast<double>(m.n_in - 1) / (m.length - 1.0);
+    }
+    if (!(slope >= 0.0)) return -1;
+    if (slope > 64.0) return 65;
+    return static_cast<int>(std::floor(slope + 1e-6)) + 1;
+}
+
 int sm_count() {
     int device = 0;
     int count = 0;
@@ -454,8 +505,14 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
     const T* in = static_cast<const T*>(input);
     T* out = static_cast<T*>(output);
     const unsigned grid_planes = static_cast<unsigned>(planes < 65535 ? planes : 65535);
-    if (mh.ntaps == 4 && mw.ntaps == 4 && mh.n_in >= 4 && mw.n_in >= 4) {
-        const int col_groups = static_cast<int>((mw.n_out + 32 * kCols - 1) / (32 * kCols));
+    // The four-tap kernel needs windows that advance by at most 4 rows per output row (no input row
+    // skipped) and a column-pair span of at most 8 inputs: steps of at most 3 inputs per output on both axes.
+    const int row_step = max_window_step(mh);
+    const int col_step = max_window_step(mw);
+    const int span = 4 + col_step;
+    if (mh.ntaps == 4 && mw.ntaps == 4 && row_step >= 0 && row_step <= 4 && col_step >= 0 && col_step <= 4 &&
+        mh.n_in >= 4 && mw.n_in >= span) {
+        const int col_groups = static_cast<int>((mw.n_out + kGroupCols - 1) / kGroupCols);
         // Taller strips bring in fewer halo rows per output row; more planes per block spread the set-up
         // (coordinates and weights) over more outputs. Shrink both only as far as needed to keep every
         // multiprocessor busy: about 5 resident blocks each, and a few waves.
@@ -466,12 +523,29 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
         const int64_t blocks_per_plane = col_groups * row_blocks(strip);
         int64_t per_block = std::max<int64_t>(1, (blocks_per_plane * planes) / want_blocks);
         per_block = std::min<int64_t>(per_block, 16);
-        const int64_t plane_blocks = (planes + per_block - 1) / per_block;
-        if (plane_blocks > 65535) per_block = (planes + 65534) / 65535;
+        if ((planes + per_block - 1) / per_block > 65535) per_block = (planes + 65534) / 65535;
         const dim3 grid(static_cast<unsigned>(blocks_per_plane),
                         static_cast<unsigned>((planes + per_block - 1) / per_block));
-        cubic4_kernel<T><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, static_cast<int>(per_block), mh, mw,
-                                                           strip, col_groups);
+        const int paired = mw.n_out % 2 == 0 && reinterpret_cast<uintptr_t>(output) % (2 * sizeof(T)) == 0;
+        const int ppb = static_cast<int>(per_block);
+        switch (span) {
+            case 5:
+                cubic4_kernel<T, 5><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
+                                                                      col_groups, paired);
+                break;
+            case 6:
+                cubic4_kernel<T, 6><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
+                                                                      col_groups, paired);
+                break;
+            case 7:
+                cubic4_kernel<T, 7><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
+                                                                      col_groups, paired);
+                break;
+            default:
+                cubic4_kernel<T, 8><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
+                                                                      col_groups, paired);
+                break;
+        }
     } else {
         const int col_tiles = (mw.n_out + kTileW - 1) / kTileW;
         const int64_t row_tiles = (mh.n_out + kTileH - 1) / kTileH;
