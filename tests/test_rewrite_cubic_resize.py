@@ -449,3 +449,32 @@ def test_real_detector_with_its_upsamplers_made_cubic(shared_models):
     for w, g in zip(want, got, strict=True):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, atol=ATOL * max(1.0, float(np.abs(w).max())), rtol=RTOL)
+
+
+def test_resizes_inside_subgraphs_are_rewritten_too():
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales")
+    out = helper.make_tensor_value_info
+    then_branch = helper.make_graph(
+        [helper.make_node("Resize", ["x", "", "scales"], ["t"], name="inner", mode="cubic", antialias=1)],
+        "then",
+        [],
+        [out("t", TensorProto.FLOAT, [None] * 4)],
+    )
+    else_branch = helper.make_graph(
+        [helper.make_node("Resize", ["x", "", "scales"], ["e"], name="other", mode="linear")],
+        "else",
+        [],
+        [out("e", TensorProto.FLOAT, [None] * 4)],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=then_branch, else_branch=else_branch)],
+        "branches",
+        [out("x", TensorProto.FLOAT, [1, 2, 4, 5]), out("c", TensorProto.BOOL, [])],
+        [out("y", TensorProto.FLOAT, [None] * 4)],
+        [scales],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    result = rewrite_model(model, "auto", T10)
+    assert [(d.node, d.decision) for d in result.decisions] == [("inner", "rewrite")]
+    _assert_same_outputs(model, result.model, {"x": _randn(1, 2, 4, 5), "c": np.array(True)})
