@@ -1,0 +1,253 @@
+"""Real engines: build with TensorRT on a GPU, then run them against onnxruntime with `verify`.
+
+Every test here needs the TensorRT Python package and an NVIDIA GPU, and skips with the reason where either is
+missing. Nothing is stubbed: the plans are built by TensorRT and run by polygraphy's TrtRunner.
+
+The plugin cases need libtrtconvert_plugins.so built for the installed TensorRT: set TRTCONVERT_PLUGIN_LIBRARY
+to its path (or build it where `trtconvert plugins build` puts it); they skip with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from trtconvert.machine import cuda_gpu, import_tensorrt
+from trtconvert.plan_io import read_sidecar, sidecar_path
+
+_TRT, _TRT_REASON = import_tensorrt()
+_GPU, _GPU_REASON = cuda_gpu() if _TRT is not None else (None, "")
+
+pytestmark = [
+    pytest.mark.tensorrt,
+    pytest.mark.gpu,
+    pytest.mark.skipif(
+        _TRT is None, reason=f"{_TRT_REASON}: pip install 'trtconvert[tensorrt]' on a GPU machine"
+    ),
+    pytest.mark.skipif(_TRT is not None and _GPU is None, reason=f"no usable NVIDIA GPU: {_GPU_REASON}"),
+]
+
+PROFILE_SMALL = "input=1x3x16x16:1x3x32x32:2x3x48x48,factor=1x1x32x32:1x1x64x64:1x1x96x96"
+PROFILE_FIXED = "input=1x3x40x24,factor=1x1x80x48"
+REAL_MODELS = {
+    "ppocr_v4_det.onnx": ["--profile", "x=1x3x64x64:1x3x320x320:1x3x640x640"],
+    "ppocr_mobile_v2_cls.onnx": ["--profile", "x=1x3x48x192:4x3x48x192:8x3x48x192"],
+    "silero_vad_16k_op15.onnx": [
+        "--profile",
+        "input=1x512:1x512:4x512,state=2x1x128:2x1x128:2x4x128",
+        "--input",
+        "sr=16000",
+    ],
+}
+
+
+def _plugin_library() -> Path:
+    configured = os.environ.get("TRTCONVERT_PLUGIN_LIBRARY")
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            pytest.skip(f"TRTCONVERT_PLUGIN_LIBRARY={configured} does not exist")
+        return path
+    try:
+        from trtconvert.native_build import default_library_path  # type: ignore[attr-defined]
+    except ImportError:
+        pytest.skip("no plugin library: set TRTCONVERT_PLUGIN_LIBRARY to a built libtrtconvert_plugins.so")
+    path = default_library_path()
+    if path is None or not Path(path).is_file():
+        pytest.skip(f"plugin library not built (expected at {path}); run `trtconvert plugins build`")
+    return Path(path)
+
+
+def _build(run_cli, *args) -> dict:
+    result = run_cli("build", *args, "--json")
+    assert result.code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _verify(run_cli, plan: Path, model: Path, *args) -> dict:
+    result = run_cli("verify", plan, "--onnx", model, "--json", *args)
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    return report
+
+
+def test_example_with_several_profiles_builds_and_verifies(
+    run_cli, example_model: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "sr.plan"
+    report = _build(
+        run_cli,
+        example_model,
+        "-o",
+        plan,
+        "--profile",
+        PROFILE_SMALL,
+        "--profile",
+        PROFILE_FIXED,
+        "--rewrite",
+        "none",
+    )
+    assert report["tensorrt"] == _TRT.__version__
+    assert plan.stat().st_size == report["plan_bytes"] > 0
+    sidecar = read_sidecar(plan)
+    assert sidecar["tensorrt"]["version"] == _TRT.__version__
+    assert sidecar["gpu"] == {"name": _GPU.name, "compute_capability": _GPU.compute_capability}
+    assert len(sidecar["profiles"]) == 2
+    assert sidecar["profiles"][0]["input"] == {
+        "min": [1, 3, 16, 16],
+        "opt": [1, 3, 32, 32],
+        "max": [2, 3, 48, 48],
+    }
+    assert [i["name"] for i in sidecar["inputs"]] == ["input", "factor"]
+    verified = _verify(run_cli, plan, example_model)
+    # min, opt and max of the first profile, and the fixed second profile once.
+    assert [(r["profile"], r["shapes_from"]) for r in verified["results"]] == [
+        (0, "min"),
+        (0, "opt"),
+        (0, "max"),
+        (1, "min"),
+    ]
+    assert verified["results"][2]["outputs"][0]["shape"] == [2, 3, 96, 96]
+    inspected = run_cli("inspect", plan)
+    assert inspected.code == 0 and _TRT.__version__ in inspected.stdout
+
+
+def test_engine_profiles_are_read_when_the_sidecar_is_gone(
+    run_cli, example_model: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "sr.plan"
+    _build(run_cli, example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "none")
+    sidecar_path(plan).unlink()
+    verified = _verify(run_cli, plan, example_model)
+    assert len(verified["results"]) == 3
+
+
+def test_example_with_the_plugin(run_cli, example_model: Path, tmp_path: Path) -> None:
+    library = _plugin_library()
+    plan = tmp_path / "sr_plugin.plan"
+    report = _build(
+        run_cli,
+        example_model,
+        "-o",
+        plan,
+        "--profile",
+        PROFILE_SMALL,
+        "--rewrite",
+        "all",
+        "--plugin",
+        library,
+    )
+    assert [d["decision"] for d in report["rewrites"]] == ["rewrite"]
+    sidecar = read_sidecar(plan)
+    assert [p["file"] for p in sidecar["plugins"]] == [library.name]
+    _verify(run_cli, plan, example_model, "--plugin", library)
+
+
+def test_plugin_node_without_its_library_fails_to_build(run_cli, example_model: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "sr.plan"
+    result = run_cli("build", example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "all")
+    assert result.code in (2, 5), result.stderr
+    assert "DynamicTRTResize" in result.stderr
+    assert not plan.exists() and not sidecar_path(plan).exists()
+
+
+def test_fp16_builds_and_verifies_within_fp16_tolerance(run_cli, example_model: Path, tmp_path: Path) -> None:
+    major = int(_TRT.__version__.split(".")[0])
+    converters = [importlib.util.find_spec(m) for m in ("onnxconverter_common", "modelopt")]
+    if major >= 11 and not any(converters):
+        pytest.skip("TensorRT 11 fp16 converts the ONNX first: pip install onnxconverter-common")
+    plan = tmp_path / "sr16.plan"
+    report = _build(
+        run_cli,
+        example_model,
+        "-o",
+        plan,
+        "--profile",
+        PROFILE_SMALL,
+        "--rewrite",
+        "none",
+        "--precision",
+        "fp16",
+    )
+    expected_mode = "builder_flags" if major < 11 else "onnx_conversion"
+    assert report["precision"]["mode"] == expected_mode
+    verified = _verify(run_cli, plan, example_model)
+    assert verified["tolerances"]["atol"] == 2e-2
+    # fp16 is really used: the engine differs from fp32 onnxruntime, within fp16's tolerance.
+    assert max(o["max_abs"] for r in verified["results"] for o in r["outputs"]) > 0
+
+
+def test_second_build_reuses_the_timing_cache(run_cli, example_model: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "shared" / "timing.cache"
+    first = run_cli(
+        "build", example_model, "-o", tmp_path / "a.plan", "--profile", PROFILE_SMALL, "--rewrite", "none",
+        "--timing-cache", cache, "-vv",
+    )  # fmt: skip
+    assert first.code == 0, first.stderr
+    assert cache.is_file() and cache.stat().st_size > 0
+    assert "not found, falling back to empty timing cache" in first.stderr
+    size_after_first = cache.stat().st_size
+    second = run_cli(
+        "build", example_model, "-o", tmp_path / "b.plan", "--profile", PROFILE_SMALL, "--rewrite", "none",
+        "--timing-cache", cache, "-vv",
+    )  # fmt: skip
+    assert second.code == 0, second.stderr
+    assert f"Loading tactic timing cache from {cache}" in second.stderr
+    assert cache.stat().st_size >= size_after_first
+    # The merged cache is still one TensorRT can read.
+    builder = _TRT.Builder(_TRT.Logger(_TRT.Logger.ERROR))
+    config = builder.create_builder_config()
+    assert config.create_timing_cache(cache.read_bytes()) is not None
+    _verify(run_cli, tmp_path / "b.plan", example_model)
+
+
+def test_cache_dir_reuses_an_identical_build(run_cli, example_model: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "plans"
+    args = ["--profile", PROFILE_SMALL, "--rewrite", "none", "--cache-dir", cache]
+    first = _build(run_cli, example_model, "-o", tmp_path / "a.plan", *args)
+    assert first["cache"] == "stored"
+    result = run_cli("build", example_model, "-o", tmp_path / "b.plan", *args, "--json")
+    assert result.code == 0, result.stderr
+    second = json.loads(result.stdout)
+    assert second["cache"] == "hit" and second["cache_key"] == first["cache_key"]
+    assert "reused" in result.stderr
+    assert (tmp_path / "b.plan").read_bytes() == (tmp_path / "a.plan").read_bytes()
+    # A different setting is a different key: built, not reused.
+    third = _build(run_cli, example_model, "-o", tmp_path / "c.plan", *args, "--opt-level", "1")
+    assert third["cache"] == "stored" and third["cache_key"] != first["cache_key"]
+
+
+def test_build_verify_flag_checks_the_engine_before_saving(
+    run_cli, example_model: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "sr.plan"
+    result = run_cli(
+        "build", example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "none", "--verify"
+    )
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("OUT OF TOLERANCE") == 0 and "verify" in result.stderr
+    assert plan.is_file()
+
+
+def test_out_of_tolerance_exits_4(run_cli, example_model: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "sr.plan"
+    _build(run_cli, example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "none")
+    # An fp32/TF32 engine cannot match to 1e-12: verification must say so with exit code 4.
+    result = run_cli("verify", plan, "--onnx", example_model, "--atol", "1e-12", "--rtol", "0")
+    assert result.code == 4, result.stderr
+    assert "OUT OF TOLERANCE" in result.stderr
+
+
+@pytest.mark.parametrize("name", list(REAL_MODELS))
+def test_shared_real_models_build_and_verify(run_cli, shared_models: Path, tmp_path: Path, name: str) -> None:
+    args = REAL_MODELS[name]
+    plan = tmp_path / f"{Path(name).stem}.plan"
+    _build(run_cli, shared_models / name, "-o", plan, *args)
+    given = [a for i, a in enumerate(args) if i > 0 and args[i - 1] == "--input"]
+    verify_args = [x for value in given for x in ("--input", value)]
+    _verify(run_cli, plan, shared_models / name, *verify_args)
