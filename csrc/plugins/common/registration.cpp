@@ -170,3 +170,7 @@ TRTCONVERT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) {
 // Registers the creators with the process's TensorRT plugin registry if loading did not (TensorRT was not loaded
 // yet); returns how many creators this library has registered there, 0 when TensorRT is still not loaded.
 TRTCONVERT_EXPORT int32_t trtconvert_register_plugins() { return trtconvert::plugins::register_with_process_registry(); }
+
+// The TensorRT version whose headers the library was compiled against, as major * 10000 + minor * 100 + patch.
+// A loader compares its major with the running TensorRT's: the interfaces' virtual tables differ across majors.
+TRTCONVERT_EXPORT int32_t trtconvert_plugins_tensorrt_version() { return static_cast<int32_t>(NV_TENSORRT_VERSION); }

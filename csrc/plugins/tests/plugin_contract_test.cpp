@@ -475,6 +475,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     CHECK(register_plugins() == 1);  // idempotent
+    auto compiled_version = symbol<int32_t (*)()>(library, "trtconvert_plugins_tensorrt_version");
+    CHECK(compiled_version != nullptr && compiled_version() == NV_TENSORRT_VERSION);
     CHECK(count_creators(registry) == 1);
 
     Finder finder;
