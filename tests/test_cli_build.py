@@ -319,3 +319,23 @@ def test_default_tolerance_follows_precision_and_tf32() -> None:
     assert tolerance_key(None) == "tf32"
     assert parse_tolerances([], [], "tf32", ["y"]).for_output("y") == (2e-2, 2e-2)
     assert parse_tolerances([], [], "fp32", ["y"]).for_output("y") == (1e-4, 1e-3)
+
+
+def test_plugin_hint_names_the_custom_ops_and_the_library() -> None:
+    from onnx import TensorProto, helper
+
+    from trtconvert.engine_build import plugin_hint
+
+    node = helper.make_node("DynamicTRTResize", ["x", "s"], ["y"], domain="Test", name="r")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, 4, 4]) for n in ("x", "s")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("Test", 1)]
+    )
+    hint = plugin_hint(model, [])
+    assert "Test::DynamicTRTResize" in hint and "trtconvert plugins build" in hint and "--plugin" in hint
+    assert plugin_hint(model, [Path("lib.so")]) == ""

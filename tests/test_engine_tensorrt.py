@@ -53,7 +53,7 @@ def _plugin_library() -> Path:
             pytest.skip(f"TRTCONVERT_PLUGIN_LIBRARY={configured} does not exist")
         return path
     try:
-        from trtconvert.native_build import default_library_path  # type: ignore[attr-defined]
+        from trtconvert.native_build import default_library_path
     except ImportError:
         pytest.skip("no plugin library: set TRTCONVERT_PLUGIN_LIBRARY to a built libtrtconvert_plugins.so")
     path = default_library_path()

@@ -109,7 +109,7 @@ def check_nvcc() -> Check:
 def check_plugin_library() -> Check:
     name = "plugin library"
     try:
-        from trtconvert.native_build import default_library_path  # type: ignore[attr-defined]
+        from trtconvert.native_build import default_library_path
     except ImportError:
         return Check(name, False, "this trtconvert has no plugin builder", "")
     path = default_library_path()

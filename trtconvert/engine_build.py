@@ -61,9 +61,15 @@ def plugin_hint(model: Any, plugins: Sequence[Path]) -> str:
     ops = sorted({f"{n.domain}::{n.op_type}" for n in custom_nodes(model)})
     if not ops or plugins:
         return ""
+    try:
+        from trtconvert.native_build import default_library_path
+
+        library = str(default_library_path())
+    except ImportError:
+        library = "LIB.so"
     return (
         f" (the graph holds {', '.join(ops)} and no --plugin was given: build the library with "
-        "`trtconvert plugins build` and pass it with --plugin)"
+        f"`trtconvert plugins build` and add --plugin {library})"
     )
 
 
