@@ -22,6 +22,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace {
 
@@ -289,85 +290,93 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     const int rows = min(strip_rows, mh.n_out - row0);
     if (rows <= 0) return;
     // Windows of consecutive rows never skip an input row (the launcher checks the row step), so the strip
-    // needs exactly the input rows first..last, each loaded once, two rows ahead of its use.
+    // needs exactly the input rows first..last, each loaded once, three rows ahead of its use.
     const int first_row = row_start[sr0];
     const int last_row = row_start[sr0 + rows - 1] + 3;
+    // Every column of this warp inside the output and pairs aligned for one store: no per-column checks.
+    const bool full = paired_stores && group * kGroupCols + kGroupCols <= mw.n_out;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
     const int64_t plane_end = min(planes, static_cast<int64_t>(blockIdx.y + 1) * planes_per_block);
 
     for (int64_t p = static_cast<int64_t>(blockIdx.y) * planes_per_block; p < plane_end; ++p) {
-        const T* src = in + p * in_plane;
-        T* dst = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
-
-        auto load_row = [&](int row, T (&buf)[kPairs][kSpan]) {
-            const T* r = src + static_cast<int64_t>(row) * mw.n_in;
-#pragma unroll
-            for (int j = 0; j < kPairs; ++j) {
-                const T* c = r + cbase[j];
-#pragma unroll
-                for (int q = 0; q < kSpan; ++q) buf[j][q] = c[q];
-            }
-        };
-
-        float h[4][kPairs][2];  // horizontal results of the last four input rows, oldest first
-        int next = 0;           // next output row of the strip to write
+        // Next input row to fetch, and the output row to write next.
+        const T* fetch = in + p * in_plane + static_cast<int64_t>(first_row) * mw.n_in;
+        T* o = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
+        int next = 0;
         int next_end = first_row + 3;
 
-        // One input row: prefetch the row two ahead, filter this one horizontally, then write every output
-        // row whose window ends here.
-        auto step = [&](int row, const T (&cur)[kPairs][kSpan], T (&ahead)[kPairs][kSpan]) {
-            if (row + 2 <= last_row) load_row(row + 2, ahead);
+        T buf[4][kPairs][kSpan];  // raw input rows in flight, by row modulo 4
+        float h[4][kPairs][2];    // horizontal results, by row modulo 4
+
+        auto fetch_row = [&](T (&b)[kPairs][kSpan]) {
+#pragma unroll
+            for (int j = 0; j < kPairs; ++j) {
+#pragma unroll
+                for (int q = 0; q < kSpan; ++q) b[j][q] = fetch[cbase[j] + q];
+            }
+            fetch += mw.n_in;
+        };
+
+        // Input row `row`, held in slot K = (row - first_row) % 4: fetch the row three ahead into the slot
+        // freed by row - 1, filter this one horizontally, then write every output row whose window ends here.
+        // Slots are compile-time indices, so rows rotate through registers without copies.
+        auto step = [&](auto slot, int row) {
+            constexpr int K = decltype(slot)::value;
+            if (row + 3 <= last_row) fetch_row(buf[(K + 3) & 3]);
 #pragma unroll
             for (int j = 0; j < kPairs; ++j) {
                 float v[kSpan];
 #pragma unroll
-                for (int q = 0; q < kSpan; ++q) v[q] = Elem<T>::to_float(cur[j][q]);
+                for (int q = 0; q < kSpan; ++q) v[q] = Elem<T>::to_float(buf[K][j][q]);
 #pragma unroll
                 for (int c = 0; c < 2; ++c) {
                     float acc = 0.0f;
 #pragma unroll
                     for (int q = 0; q < kSpan; ++q) acc += cw[j][c][q] * v[q];
-                    h[0][j][c] = h[1][j][c];
-                    h[1][j][c] = h[2][j][c];
-                    h[2][j][c] = h[3][j][c];
-                    h[3][j][c] = acc;
+                    h[K][j][c] = acc;
                 }
             }
             while (next_end == row) {
                 const float4 w = row_w[sr0 + next];
-                T* o = dst + static_cast<int64_t>(next) * mw.n_out;
+                float r[kPairs][2];
 #pragma unroll
                 for (int j = 0; j < kPairs; ++j) {
-                    float r2[2];
 #pragma unroll
                     for (int c = 0; c < 2; ++c) {
-                        r2[c] = w.x * h[0][j][c] + w.y * h[1][j][c] + w.z * h[2][j][c] + w.w * h[3][j][c];
-                    }
-                    const int x = col0 + 64 * j;
-                    if (paired_stores && x + 1 < mw.n_out) {
-                        Elem<T>::store2(o + 64 * j, r2[0], r2[1]);
-                    } else {
-                        if (x < mw.n_out) Elem<T>::store(o + 64 * j, r2[0]);
-                        if (x + 1 < mw.n_out) Elem<T>::store(o + 64 * j + 1, r2[1]);
+                        r[j][c] = w.x * h[(K + 1) & 3][j][c] + w.y * h[(K + 2) & 3][j][c] +
+                                  w.z * h[(K + 3) & 3][j][c] + w.w * h[K][j][c];
                     }
                 }
+                if (full) {
+#pragma unroll
+                    for (int j = 0; j < kPairs; ++j) Elem<T>::store2(o + 64 * j, r[j][0], r[j][1]);
+                } else {
+#pragma unroll
+                    for (int j = 0; j < kPairs; ++j) {
+                        const int x = col0 + 64 * j;
+                        if (x < mw.n_out) Elem<T>::store(o + 64 * j, r[j][0]);
+                        if (x + 1 < mw.n_out) Elem<T>::store(o + 64 * j + 1, r[j][1]);
+                    }
+                }
+                o += mw.n_out;
                 if (++next == rows) break;
                 next_end = row_start[sr0 + next] + 3;
             }
         };
 
-        T b0[kPairs][kSpan], b1[kPairs][kSpan], b2[kPairs][kSpan];
-        load_row(first_row, b0);
-        if (first_row + 1 <= last_row) load_row(first_row + 1, b1);
-        // Unrolled by three so that the three row buffers rotate without copies.
-        for (int row = first_row;;) {
-            step(row, b0, b2);
-            if (++row > last_row) break;
-            step(row, b1, b0);
-            if (++row > last_row) break;
-            step(row, b2, b1);
-            if (++row > last_row) break;
+        fetch_row(buf[0]);
+        if (first_row + 1 <= last_row) fetch_row(buf[1]);
+        if (first_row + 2 <= last_row) fetch_row(buf[2]);
+        for (int row = first_row;; row += 4) {
+            step(std::integral_constant<int, 0>(), row);
+            if (row + 1 > last_row) break;
+            step(std::integral_constant<int, 1>(), row + 1);
+            if (row + 2 > last_row) break;
+            step(std::integral_constant<int, 2>(), row + 2);
+            if (row + 3 > last_row) break;
+            step(std::integral_constant<int, 3>(), row + 3);
+            if (row + 4 > last_row) break;
         }
     }
 }
