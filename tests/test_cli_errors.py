@@ -6,7 +6,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import conv_model
+from model_factories import conv_model
 
 PROFILE = "x=1x3x8x8:1x3x16x16:2x3x32x32"
 

@@ -86,7 +86,7 @@ def test_given_input_values_reach_the_models(run_cli, shared_models, tmp_path):
 
 
 def test_external_data_model_round_trip(run_cli, tmp_path):
-    from conftest import conv_model
+    from model_factories import conv_model
 
     source = tmp_path / "src" / "ext.onnx"
     source.parent.mkdir()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from conftest import conv_model
+from model_factories import conv_model
 
 from trtconvert.fold import fold, foldable_ir_version, onnxruntime_max_ir_version
 from trtconvert.ops.ort_session import create_session

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trtconvert.load import read_graph
+from trtconvert.load import external_data_files, read_graph
 from trtconvert.model_info import custom_nodes, graph_inputs, graph_outputs, op_counts, opsets, weight_bytes
 from trtconvert.profiles import example_flag
 
 
 def describe_onnx(path: Path, target_tensorrt: str | None) -> dict:
     model = read_graph(path)
+    external_data_files(model, path)  # a missing or escaping data file is reported here too
     inputs = graph_inputs(model)
     report = {
         "ok": True,
@@ -34,7 +35,7 @@ def describe_onnx(path: Path, target_tensorrt: str | None) -> dict:
 
     target = parse_target(target_tensorrt)
     report["target_tensorrt"] = str(target)
-    report["rewrites"] = [d.to_json() for d in plan_rewrites(model, target)]
+    report["rewrites"] = [d.to_json() for d in plan_rewrites(model, target, base_dir=path.parent)]
     return report
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -15,17 +14,7 @@ from onnx import external_data_helper
 
 from trtconvert import log
 from trtconvert.errors import BadInput
-from trtconvert.model_info import all_nodes
-
-
-def _tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
-    yield from model.graph.initializer
-    for node in all_nodes(model.graph):
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.TENSOR:
-                yield attribute.t
-            elif attribute.type == onnx.AttributeProto.TENSORS:
-                yield from attribute.tensors
+from trtconvert.model_info import all_tensors
 
 
 def external_data_files(model: onnx.ModelProto, model_path: Path) -> set[Path]:
@@ -36,7 +25,7 @@ def external_data_files(model: onnx.ModelProto, model_path: Path) -> set[Path]:
     """
     base = model_path.resolve().parent
     files: set[Path] = set()
-    for tensor in _tensors(model):
+    for tensor in all_tensors(model):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}

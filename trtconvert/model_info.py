@@ -95,8 +95,19 @@ def all_nodes(graph: onnx.GraphProto):
                     yield from all_nodes(subgraph)
 
 
+def all_tensors(model: onnx.ModelProto):
+    """Initializers and the tensors held by node attributes (Constant nodes), subgraphs included."""
+    yield from model.graph.initializer
+    for node in all_nodes(model.graph):
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.TENSOR:
+                yield attribute.t
+            elif attribute.type == onnx.AttributeProto.TENSORS:
+                yield from attribute.tensors
+
+
 def weight_bytes(model: onnx.ModelProto) -> int:
-    return sum(_tensor_bytes(t) for t in model.graph.initializer)
+    return sum(_tensor_bytes(t) for t in all_tensors(model))
 
 
 def op_counts(model: onnx.ModelProto) -> dict[str, int]:

@@ -74,24 +74,21 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
         model = fold(model)
     else:
         log.stage("fold", 0.0, "skipped (--no-fold)")
-    rewrites: list = []
-    if spec.rewrite == "none":
-        log.stage("rewrite", 0.0, "skipped (--rewrite none)")
-    else:
-        from trtconvert.rewrite import rewrite_model
-        from trtconvert.tensorrt_target import parse_target
+    from trtconvert.rewrite import rewrite_model
+    from trtconvert.tensorrt_target import parse_target
 
-        start = time.perf_counter()
-        result = rewrite_model(model, spec.rewrite, parse_target(spec.target_tensorrt))
-        model, rewrites = result.model, list(result.decisions)
-        changed = sum(1 for d in rewrites if d.decision == "rewrite")
-        log.stage(
-            "rewrite",
-            time.perf_counter() - start,
-            f"{changed} of {len(rewrites)} candidate node(s) rewritten",
-        )
-        for decision in rewrites:
-            log.LOGGER.info("          %s", decision.line())
+    # Runs under 'none' too: it keeps every node but still refuses one that nothing can compute.
+    start = time.perf_counter()
+    result = rewrite_model(model, spec.rewrite, parse_target(spec.target_tensorrt))
+    model, rewrites = result.model, list(result.decisions)
+    changed = sum(1 for d in rewrites if d.decision == "rewrite")
+    log.stage(
+        "rewrite",
+        time.perf_counter() - start,
+        f"{changed} of {len(rewrites)} candidate node(s) rewritten (policy {spec.rewrite})",
+    )
+    for decision in rewrites:
+        log.LOGGER.info("          %s", decision.line())
     model, precision = _precision(spec, model)
     return Prepared(model, checked, rewrites, precision)
 

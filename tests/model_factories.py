@@ -1,0 +1,32 @@
+"""Small generated ONNX models shared by the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def conv_model(ir_version: int = 8, opset: int = 13, dynamic: bool = True) -> onnx.ModelProto:
+    """Conv -> Add(constant subgraph) -> Relu, with a foldable Mul of two constants feeding the Add."""
+    rng = np.random.default_rng(1)
+    dims = ["batch", 3, "height", "width"] if dynamic else [1, 3, 8, 8]
+    weight = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    a = numpy_helper.from_array(rng.normal(size=(1, 4, 1, 1)).astype(np.float32), "a")
+    b = numpy_helper.from_array(rng.normal(size=(1, 4, 1, 1)).astype(np.float32), "b")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["a", "b"], ["ab"], name="fold_me"),
+        helper.make_node("Add", ["c", "ab"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [dims[0], 4, dims[2], dims[3]])],
+        [weight, a, b],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
+    return model
