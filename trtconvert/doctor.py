@@ -129,9 +129,6 @@ CHECKS: list[Callable[[], Check]] = [
     lambda: _package("polygraphy", "polygraphy"),
     lambda: _package("numpy", "numpy"),
     check_tensorrt,
-    lambda: _package(
-        "cuda-python", None, "pip install cuda-python (optional; trtconvert reads the GPU without it)"
-    ),
     check_converters,
     check_gpu,
     check_nvcc,
