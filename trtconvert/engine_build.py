@@ -303,7 +303,8 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         log.stage("plugins", time.perf_counter() - start, detail)
 
         plan = precision_plan(spec.precision, target)
-        chain = engine_loader_chain(spec, onnx_path, plan, plugins, progress=show_progress)
+        with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
+            chain = engine_loader_chain(spec, onnx_path, plan, plugins, progress=show_progress)
         start = time.perf_counter()
         engine_bytes = run_chain(chain, plugin_hint(prepared.model, plugins))
         total = time.perf_counter() - start
