@@ -263,6 +263,9 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         if spec.cache_dir is not None:
             if lookup_cache(spec.cache_dir, identity.key) is not None:
                 source = cached_plan(spec.cache_dir, identity.key)
+                if spec.verify:
+                    # The cached plan may come from a build without --verify: check it before it is used.
+                    _engine_check(spec, plugins)(source)
                 copy_plan(source, spec.output)
                 log.stage(
                     "cache", time.perf_counter() - start, f"reused {source} (same key), no build needed"
