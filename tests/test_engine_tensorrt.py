@@ -251,3 +251,17 @@ def test_shared_real_models_build_and_verify(run_cli, shared_models: Path, tmp_p
     given = [a for i, a in enumerate(args) if i > 0 and args[i - 1] == "--input"]
     verify_args = [x for value in given for x in ("--input", value)]
     _verify(run_cli, plan, shared_models / name, *verify_args)
+
+
+def test_build_verify_failure_replaces_nothing(run_cli, example_model: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "sr.plan"
+    plan.write_bytes(b"previous plan")
+    sidecar_path(plan).write_text("{}")
+    result = run_cli(
+        "build", example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "none", "--no-fold",
+        "--verify", "--atol", "1e-12", "--rtol", "0",
+    )  # fmt: skip
+    # The CPU check of the unfolded, unrewritten model is exact; the engine's cannot be.
+    assert result.code == 4, result.stderr
+    assert plan.read_bytes() == b"previous plan" and sidecar_path(plan).read_text() == "{}"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
