@@ -146,3 +146,11 @@ def test_version_and_help(run_cli):
     for command in ("inspect", "prepare", "build"):
         result = run_cli(command, "--help")
         assert result.code == 0 and "Example" in result.stdout
+
+
+def test_json_stdout_holds_only_the_report_even_at_full_verbosity(run_cli, shared_models, tmp_path):
+    result = run_cli(
+        "prepare", shared_models / "silero_vad_16k_op15.onnx", "-o", tmp_path / "v.onnx", "--json", "-vv"
+    )
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["ok"] is True

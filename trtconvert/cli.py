@@ -6,13 +6,14 @@ Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 missing TensorR
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from trtconvert import __version__
+from trtconvert import __version__, cli_options
 from trtconvert.cli_options import (
     EPILOG_CODES,
     common_options,
@@ -121,12 +122,24 @@ def _flag_in_argv(argv: list[str], flag: str) -> bool:
     return any(arg == flag for arg in argv)
 
 
+def _run(args: list[str], as_json: bool) -> None:
+    if not as_json:
+        cli.main(args=args, prog_name="trtconvert", standalone_mode=False)
+        return
+    cli_options.report_stream = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            cli.main(args=args, prog_name="trtconvert", standalone_mode=False)
+    finally:
+        cli_options.report_stream = None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI and turns every failure into one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug, as_json = _flag_in_argv(args, "--debug"), _flag_in_argv(args, "--json")
     try:
-        cli.main(args=args, prog_name="trtconvert", standalone_mode=False)
+        _run(args, as_json)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -161,6 +162,11 @@ def spec_from_flags(config: Path | None, **flags: Any) -> Spec:
     return make_spec(config, overrides)
 
 
+# With --json, stdout belongs to the report alone: main() points sys.stdout at stderr while a command runs
+# (polygraphy and others print to stdout) and keeps the real stream here.
+report_stream: TextIO | None = None
+
+
 def emit(report: dict, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        click.echo(json.dumps(report, indent=2, default=str), file=report_stream or sys.stdout)

@@ -24,7 +24,13 @@ from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import ModelInput, graph_inputs
 from trtconvert.plan_io import SidecarError, read_sidecar, sidecar_path
 from trtconvert.profiles import Shape, format_shape
-from trtconvert.verify_cpu import DEFAULT_TOLERANCES, OutputComparison, _compare, given_values, random_feed
+from trtconvert.verify_cpu import (
+    DEFAULT_TOLERANCES,
+    OutputComparison,
+    compare_outputs,
+    given_values,
+    random_feed,
+)
 
 # TF32 keeps fp16's 10-bit mantissa, so an fp32 engine built with TF32 (the default, as trtexec) is held to
 # fp16's tolerance; --no-tf32 builds are held to fp32's.
@@ -141,11 +147,11 @@ def _reference_outputs(
     given: Mapping[str, np.ndarray],
     seed: int,
 ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]], list[str]]:
-    from trtconvert.pipeline import _original_for_verification
-    from trtconvert.verify_cpu import _session
+    from trtconvert.ops.ort_session import create_session
+    from trtconvert.pipeline import original_for_onnxruntime
 
     start = time.perf_counter()
-    session = _session(_original_for_verification(onnx_path))
+    session = create_session(original_for_onnxruntime(onnx_path))
     names = [o.name for o in session.get_outputs()]
     feeds, wants = [], []
     for index, shape_set in enumerate(sets):
@@ -231,7 +237,7 @@ def run_verify(
                         )
                         continue
                     out_atol, out_rtol = tolerances.for_output(name)
-                    comparison = _compare(name, np.asarray(got[name]), want[name], out_atol, out_rtol)
+                    comparison = compare_outputs(name, np.asarray(got[name]), want[name], out_atol, out_rtol)
                     comparisons.append(comparison)
                     verdict = (
                         "ok" if comparison.ok else f"OUT OF TOLERANCE (atol {out_atol:g}, rtol {out_rtol:g})"

@@ -104,7 +104,7 @@ def _precision(spec: Spec, model: onnx.ModelProto) -> tuple[onnx.ModelProto, Pre
     return precision_stage(model, spec.precision, parse_target(spec.target_tensorrt), spec.plugins)
 
 
-def _original_for_verification(path: Path) -> onnx.ModelProto | Path:
+def original_for_onnxruntime(path: Path) -> onnx.ModelProto | Path:
     """The original model as onnxruntime can run it: its path, or a copy at a readable IR version."""
     from trtconvert.fold import onnxruntime_max_ir_version
 
@@ -121,7 +121,7 @@ def verify_prepared(spec: Spec, checked: Preflight, prepared_path: Path) -> list
     atol = default_atol if spec.atol is None else spec.atol
     rtol = default_rtol if spec.rtol is None else spec.rtol
     results = compare_models(
-        _original_for_verification(checked.model_path),
+        original_for_onnxruntime(checked.model_path),
         prepared_path,
         checked.inputs,
         opt_shapes(spec.profiles, checked.inputs),

@@ -7,7 +7,6 @@ seeded random numbers at each profile's opt shape unless the user gives values (
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -120,7 +119,9 @@ def random_feed(
     return feed
 
 
-def _compare(name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> OutputComparison:
+def compare_outputs(
+    name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float
+) -> OutputComparison:
     if got.shape != want.shape:
         return OutputComparison(name, tuple(got.shape), float("inf"), float("inf"), False)
     got64, want64 = got.astype(np.float64), want.astype(np.float64)
@@ -132,12 +133,6 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: fl
     max_abs = float(diff.max()) if diff.size else 0.0
     max_rel = float(rel.max()) if rel.size else 0.0
     return OutputComparison(name, tuple(want.shape), max_abs, max_rel, ok)
-
-
-def _session(source: onnx.ModelProto | Path):
-    from trtconvert.ops.ort_session import create_session
-
-    return create_session(source if isinstance(source, onnx.ModelProto) else os.fspath(source))
 
 
 def compare_models(
@@ -152,7 +147,9 @@ def compare_models(
 ) -> list[ShapeSetResult]:
     """Run both models on each shape set and compare every output of the original."""
     start = time.perf_counter()
-    reference, candidate = _session(original), _session(prepared)
+    from trtconvert.ops.ort_session import create_session
+
+    reference, candidate = create_session(original), create_session(prepared)
     names = [o.name for o in reference.get_outputs()]
     candidate_names = {o.name for o in candidate.get_outputs()}
     missing = [n for n in names if n not in candidate_names]
@@ -163,7 +160,7 @@ def compare_models(
         feed = random_feed(inputs, shapes, given, seed + index)
         want = reference.run(names, feed)
         got = candidate.run(names, feed)
-        comparisons = [_compare(n, g, w, atol, rtol) for n, g, w in zip(names, got, want, strict=True)]
+        comparisons = [compare_outputs(n, g, w, atol, rtol) for n, g, w in zip(names, got, want, strict=True)]
         result = ShapeSetResult({k: tuple(v.shape) for k, v in feed.items()}, comparisons)
         results.append(result)
         shape_text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in result.shapes.items())
