@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trtconvert.errors import BadInput
+from trtconvert.model_info import ModelInput
+from trtconvert.verify_cpu import compare_outputs, given_values, parse_input_flags, random_feed
+
+RNG = np.random.default_rng(11)
+
+
+def test_within_tolerance_passes_and_reports_errors():
+    want = RNG.uniform(1, 2, size=(3, 4)).astype(np.float32)
+    got = want + np.float32(5e-5)
+    result = compare_outputs("y", got, want, atol=1e-4, rtol=0.0)
+    assert result.ok
+    assert result.max_abs == pytest.approx(5e-5, rel=1e-2)
+    assert 0 < result.max_rel < 5e-5
+
+
+def test_beyond_tolerance_fails():
+    want = RNG.uniform(1, 2, size=(8,))
+    got = want.copy()
+    got[3] += 0.01
+    assert not compare_outputs("y", got, want, atol=1e-4, rtol=1e-3).ok
+
+
+def test_nan_only_passes_where_both_are_nan():
+    want = np.array([1.0, np.nan, 2.0])
+    assert compare_outputs("y", want.copy(), want, 1e-6, 1e-6).ok
+    got = want.copy()
+    got[0] = np.nan
+    result = compare_outputs("y", got, want, 1e-6, 1e-6)
+    assert not result.ok and result.max_abs == np.inf
+
+
+def test_shape_mismatch_fails():
+    assert not compare_outputs("y", np.ones((2, 3)), np.ones((3, 2)), 1.0, 1.0).ok
+
+
+def test_relative_error_ignores_references_below_atol():
+    want = np.array([1e-9, 1.0])
+    got = np.array([2e-9, 1.0])
+    result = compare_outputs("y", got, want, atol=1e-6, rtol=1e-3)
+    assert result.ok and result.max_rel == 0.0
+
+
+def test_given_values_fill_shapes_and_take_dtypes(tmp_path):
+    inputs = [
+        ModelInput("sr", "int64", ()),
+        ModelInput("x", "float32", ("n", 2)),
+        ModelInput("ids", "int32", (3,)),
+    ]
+    np.save(tmp_path / "ids.npy", np.array([4, 5, 6]))
+    given = given_values(parse_input_flags(["sr=16000", "x=0.5", f"ids={tmp_path / 'ids.npy'}"]), inputs)
+    assert given["sr"].dtype == np.int64 and given["sr"] == 16000
+    feed = random_feed(inputs, {"x": (4, 2)}, given, seed=0)
+    assert feed["x"].shape == (4, 2) and np.all(feed["x"] == np.float32(0.5))
+    assert feed["ids"].dtype == np.int32 and feed["ids"].tolist() == [4, 5, 6]
+
+
+def test_random_feed_is_seeded_and_not_constant():
+    inputs = [ModelInput("x", "float32", (2, 8)), ModelInput("mask", "bool", (4,))]
+    shapes = {"x": (2, 8), "mask": (4,)}
+    a, b = random_feed(inputs, shapes, {}, seed=3), random_feed(inputs, shapes, {}, seed=3)
+    np.testing.assert_array_equal(a["x"], b["x"])
+    assert a["x"].std() > 0.1 and a["mask"].dtype == np.bool_
+    assert not np.array_equal(a["x"], random_feed(inputs, shapes, {}, seed=4)["x"])
+
+
+@pytest.mark.parametrize("flag", ["sr", "=3", "sr="])
+def test_malformed_input_flags(flag):
+    with pytest.raises(BadInput, match="NAME=VALUE"):
+        parse_input_flags([flag])
+
+
+def test_unknown_input_name():
+    with pytest.raises(BadInput, match="no input 'rate'"):
+        given_values({"rate": "1"}, [ModelInput("sr", "int64", ())])
