@@ -184,6 +184,9 @@ struct Elem<float> {
     static __device__ __forceinline__ void store2(float* p, float a, float b) {
         *reinterpret_cast<float2*>(p) = make_float2(a, b);
     }
+    static __device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
+        *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+    }
 };
 
 template <>
@@ -193,6 +196,12 @@ struct Elem<__half> {
     static __device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
     static __device__ __forceinline__ void store2(__half* p, float a, float b) {
         *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b);
+    }
+    static __device__ __forceinline__ void store4(__half* p, const float (&v)[4]) {
+        const __half2 lo = __floats2half2_rn(v[0], v[1]);
+        const __half2 hi = __floats2half2_rn(v[2], v[3]);
+        *reinterpret_cast<uint2*>(p) =
+            make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
     }
 };
 
@@ -204,15 +213,21 @@ struct Elem<__nv_bfloat16> {
     static __device__ __forceinline__ void store2(__nv_bfloat16* p, float a, float b) {
         *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b);
     }
+    static __device__ __forceinline__ void store4(__nv_bfloat16* p, const float (&v)[4]) {
+        const __nv_bfloat162 lo = __floats2bfloat162_rn(v[0], v[1]);
+        const __nv_bfloat162 hi = __floats2bfloat162_rn(v[2], v[3]);
+        *reinterpret_cast<uint2*>(p) =
+            make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
+    }
 };
 
 // ---------------------------------------------------------------------------------------------------------
 // Four-tap kernel.
 
-constexpr int kPairs = 2;          // pairs of adjacent output columns per lane, 64 columns apart
+constexpr int kLaneCols = 4;       // output columns per lane: two pairs 64 apart, or one quad
 constexpr int kWarps = 4;          // warps per block, each on its own strip of rows
 constexpr int kMaxStripRows = 32;  // rows per warp strip (the launcher may pick fewer)
-constexpr int kGroupCols = 32 * 2 * kPairs;  // output columns of one warp
+constexpr int kGroupCols = 32 * kLaneCols;  // output columns of one warp
 
 // Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
 // the weights (taps clamped onto the same input add up), which needs an axis of at least 4 inputs.
@@ -237,12 +252,18 @@ __device__ __forceinline__ Window window4(const AxisMap& m, int y) {
     return win;
 }
 
-// kSpan: inputs read per column pair, 4 plus the largest step between the windows of adjacent columns.
-template <typename T, int kSpan>
-__global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
+// Each lane owns kLaneCols output columns in groups of kAdj adjacent ones (pairs 64 apart, or one quad). The
+// windows of a group lie inside kSpan consecutive inputs: 4 plus the largest step between the windows of
+// the group's first and last column. One run of kSpan loads per input row serves the whole group; each
+// column's four weights are spread over the span, zeros elsewhere.
+// Quads of span 6 (upscaling) fit in 102 registers: five blocks per multiprocessor instead of four.
+template <typename T, int kAdj, int kSpan>
+__global__ void __launch_bounds__(32 * kWarps, kAdj == 4 && kSpan <= 6 ? 5 : 1) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
                                                              int64_t planes, int planes_per_block,
                                                              AxisMap mh, AxisMap mw, int strip_rows,
-                                                             int col_groups, int paired_stores) {
+                                                             int col_groups, int vector_stores) {
+    constexpr int kGroups = kLaneCols / kAdj;
+    constexpr int kGroupStride = 32 * kAdj;  // columns between a lane's groups
     __shared__ float4 row_w[kWarps * kMaxStripRows];
     __shared__ int row_start[kWarps * kMaxStripRows];
 
@@ -258,29 +279,26 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         row_w[r] = make_float4(win.w[0], win.w[1], win.w[2], win.w[3]);
     }
 
-    // Column pairs of this lane: both windows lie inside kSpan inputs from cbase, so one run of loads serves
-    // the two columns; their weights are spread over the span (zeros elsewhere). Held for every row and plane.
-    const int col0 = group * kGroupCols + 2 * lane;
-    int cbase[kPairs];
-    float cw[kPairs][2][kSpan];
+    // Column weights of this lane, held in registers for every row and plane.
+    const int col0 = group * kGroupCols + kAdj * lane;
+    int cbase[kGroups];
+    float cw[kGroups][kAdj][kSpan];
 #pragma unroll
-    for (int j = 0; j < kPairs; ++j) {
-        const int x = col0 + 64 * j;
-        const Window a = window4(mw, min(x, mw.n_out - 1));
-        const Window b = window4(mw, min(x + 1, mw.n_out - 1));
-        cbase[j] = min(a.start, mw.n_in - kSpan);
-        const int oa = a.start - cbase[j];
-        const int ob = b.start - cbase[j];
+    for (int j = 0; j < kGroups; ++j) {
+        Window win[kAdj];
 #pragma unroll
-        for (int p = 0; p < kSpan; ++p) {
-            float wa = 0.0f, wb = 0.0f;
+        for (int c = 0; c < kAdj; ++c) win[c] = window4(mw, min(col0 + kGroupStride * j + c, mw.n_out - 1));
+        cbase[j] = min(win[0].start, mw.n_in - kSpan);
 #pragma unroll
-            for (int k = 0; k < 4; ++k) {
-                wa += p == oa + k ? a.w[k] : 0.0f;
-                wb += p == ob + k ? b.w[k] : 0.0f;
+        for (int c = 0; c < kAdj; ++c) {
+            const int off = win[c].start - cbase[j];
+#pragma unroll
+            for (int q = 0; q < kSpan; ++q) {
+                float w = 0.0f;
+#pragma unroll
+                for (int k = 0; k < 4; ++k) w += q == off + k ? win[c].w[k] : 0.0f;
+                cw[j][c][q] = w;
             }
-            cw[j][0][p] = wa;
-            cw[j][1][p] = wb;
         }
     }
     __syncthreads();
@@ -293,8 +311,8 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     // needs exactly the input rows first..last, each loaded once, three rows ahead of its use.
     const int first_row = row_start[sr0];
     const int last_row = row_start[sr0 + rows - 1] + 3;
-    // Every column of this warp inside the output and pairs aligned for one store: no per-column checks.
-    const bool full = paired_stores && group * kGroupCols + kGroupCols <= mw.n_out;
+    // Every column of this warp inside the output and groups aligned for one store: no per-column checks.
+    const bool full = vector_stores && group * kGroupCols + kGroupCols <= mw.n_out;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
     const int64_t plane_end = min(planes, static_cast<int64_t>(blockIdx.y + 1) * planes_per_block);
@@ -306,12 +324,12 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         int next = 0;
         int next_end = first_row + 3;
 
-        T buf[4][kPairs][kSpan];  // raw input rows in flight, by row modulo 4
-        float h[4][kPairs][2];    // horizontal results, by row modulo 4
+        T buf[4][kGroups][kSpan];  // raw input rows in flight, by row modulo 4
+        float h[4][kGroups][kAdj];  // horizontal results, by row modulo 4
 
-        auto fetch_row = [&](T (&b)[kPairs][kSpan]) {
+        auto fetch_row = [&](T (&b)[kGroups][kSpan]) {
 #pragma unroll
-            for (int j = 0; j < kPairs; ++j) {
+            for (int j = 0; j < kGroups; ++j) {
 #pragma unroll
                 for (int q = 0; q < kSpan; ++q) b[j][q] = fetch[cbase[j] + q];
             }
@@ -325,12 +343,12 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
             constexpr int K = decltype(slot)::value;
             if (row + 3 <= last_row) fetch_row(buf[(K + 3) & 3]);
 #pragma unroll
-            for (int j = 0; j < kPairs; ++j) {
+            for (int j = 0; j < kGroups; ++j) {
                 float v[kSpan];
 #pragma unroll
                 for (int q = 0; q < kSpan; ++q) v[q] = Elem<T>::to_float(buf[K][j][q]);
 #pragma unroll
-                for (int c = 0; c < 2; ++c) {
+                for (int c = 0; c < kAdj; ++c) {
                     float acc = 0.0f;
 #pragma unroll
                     for (int q = 0; q < kSpan; ++q) acc += cw[j][c][q] * v[q];
@@ -339,24 +357,31 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
             }
             while (next_end == row) {
                 const float4 w = row_w[sr0 + next];
-                float r[kPairs][2];
+                float r[kGroups][kAdj];
 #pragma unroll
-                for (int j = 0; j < kPairs; ++j) {
+                for (int j = 0; j < kGroups; ++j) {
 #pragma unroll
-                    for (int c = 0; c < 2; ++c) {
+                    for (int c = 0; c < kAdj; ++c) {
                         r[j][c] = w.x * h[(K + 1) & 3][j][c] + w.y * h[(K + 2) & 3][j][c] +
                                   w.z * h[(K + 3) & 3][j][c] + w.w * h[K][j][c];
                     }
                 }
                 if (full) {
 #pragma unroll
-                    for (int j = 0; j < kPairs; ++j) Elem<T>::store2(o + 64 * j, r[j][0], r[j][1]);
+                    for (int j = 0; j < kGroups; ++j) {
+                        if constexpr (kAdj == 4) {
+                            Elem<T>::store4(o + kGroupStride * j, r[j]);
+                        } else {
+                            Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                        }
+                    }
                 } else {
 #pragma unroll
-                    for (int j = 0; j < kPairs; ++j) {
-                        const int x = col0 + 64 * j;
-                        if (x < mw.n_out) Elem<T>::store(o + 64 * j, r[j][0]);
-                        if (x + 1 < mw.n_out) Elem<T>::store(o + 64 * j + 1, r[j][1]);
+                    for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+                        for (int c = 0; c < kAdj; ++c) {
+                            if (col0 + kGroupStride * j + c < mw.n_out) Elem<T>::store(o + kGroupStride * j + c, r[j][c]);
+                        }
                     }
                 }
                 o += mw.n_out;
@@ -485,17 +510,17 @@ bool make_axis(int64_t n_in, int64_t n_out, float given_scale, const TrtcCubicRe
     return true;
 }
 
-// Largest step between the first taps of consecutive outputs on an axis, from the slope of the coordinate
-// transform: floor(slope) + 1, with a margin for the rounding of coordinates computed one by one (an exact
-// integer slope can show a step one larger). -1 when the source coordinate decreases.
-int max_window_step(const AxisMap& m) {
+// Largest step between the first taps of two outputs `apart` indices apart on an axis, from the slope of the
+// coordinate transform: floor(apart * slope) + 1, with a margin for the rounding of coordinates computed one
+// by one (an exact integer step can show one more). -1 when the source coordinate decreases.
+int max_window_step(const AxisMap& m, int apart) {
     double slope = 1.0 / m.scale;
     if (m.mode == TRTC_COORD_ALIGN_CORNERS) {
         slope = m.length == 1.0 ? 0.0 : static_cast<double>(m.n_in - 1) / (m.length - 1.0);
     }
     if (!(slope >= 0.0)) return -1;
-    if (slope > 64.0) return 65;
-    return static_cast<int>(std::floor(slope + 1e-6)) + 1;
+    if (slope > 64.0) return 65 * apart;
+    return static_cast<int>(std::floor(apart * slope + 1e-6)) + 1;
 }
 
 int sm_count() {
@@ -514,12 +539,14 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
     const T* in = static_cast<const T*>(input);
     T* out = static_cast<T*>(output);
     const unsigned grid_planes = static_cast<unsigned>(planes < 65535 ? planes : 65535);
-    // The four-tap kernel needs windows that advance by at most 4 rows per output row (no input row
-    // skipped) and a column-pair span of at most 8 inputs: steps of at most 3 inputs per output on both axes.
-    const int row_step = max_window_step(mh);
-    const int col_step = max_window_step(mw);
-    const int span = 4 + col_step;
-    if (mh.ntaps == 4 && mw.ntaps == 4 && row_step >= 0 && row_step <= 4 && col_step >= 0 && col_step <= 4 &&
+    // The four-tap kernel needs windows that advance by at most 4 rows per output row (no input row is
+    // skipped) and column groups whose windows fit in at most 8 inputs.
+    const int row_step = max_window_step(mh, 1);
+    const int pair_span = 4 + max_window_step(mw, 1);
+    const int quad_span = 4 + max_window_step(mw, 3);
+    const bool quads = quad_span <= 7;
+    const int span = quads ? std::max(quad_span, 6) : std::max(pair_span, 6);
+    if (mh.ntaps == 4 && mw.ntaps == 4 && row_step >= 0 && row_step <= 4 && quad_span >= 4 && span <= 8 &&
         mh.n_in >= 4 && mw.n_in >= span) {
         const int col_groups = static_cast<int>((mw.n_out + kGroupCols - 1) / kGroupCols);
         // Taller strips bring in fewer halo rows per output row; more planes per block spread the set-up
@@ -535,25 +562,35 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
         if ((planes + per_block - 1) / per_block > 65535) per_block = (planes + 65534) / 65535;
         const dim3 grid(static_cast<unsigned>(blocks_per_plane),
                         static_cast<unsigned>((planes + per_block - 1) / per_block));
-        const int paired = mw.n_out % 2 == 0 && reinterpret_cast<uintptr_t>(output) % (2 * sizeof(T)) == 0;
         const int ppb = static_cast<int>(per_block);
-        switch (span) {
-            case 5:
-                cubic4_kernel<T, 5><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
-                                                                      col_groups, paired);
-                break;
-            case 6:
-                cubic4_kernel<T, 6><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
-                                                                      col_groups, paired);
-                break;
-            case 7:
-                cubic4_kernel<T, 7><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
-                                                                      col_groups, paired);
-                break;
-            default:
-                cubic4_kernel<T, 8><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
-                                                                      col_groups, paired);
-                break;
+        const uintptr_t address = reinterpret_cast<uintptr_t>(output);
+        // Quads (one load run for four columns) where their windows fit in 7 inputs: upscaling and mild
+        // downscaling. Otherwise pairs.
+        if (quads) {
+            const int vec = mw.n_out % 4 == 0 && address % (4 * sizeof(T)) == 0;
+            if (span == 6) {
+                cubic4_kernel<T, 4, 6><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
+                                                                         col_groups, vec);
+            } else {
+                cubic4_kernel<T, 4, 7><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
+                                                                         col_groups, vec);
+            }
+        } else {
+            const int vec = mw.n_out % 2 == 0 && address % (2 * sizeof(T)) == 0;
+            switch (span) {
+                case 6:
+                    cubic4_kernel<T, 2, 6><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw,
+                                                                             strip, col_groups, vec);
+                    break;
+                case 7:
+                    cubic4_kernel<T, 2, 7><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw,
+                                                                             strip, col_groups, vec);
+                    break;
+                default:
+                    cubic4_kernel<T, 2, 8><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw,
+                                                                             strip, col_groups, vec);
+                    break;
+            }
         }
     } else {
         const int col_tiles = (mw.n_out + kTileW - 1) / kTileW;
