@@ -39,6 +39,7 @@ struct AxisMap {
     int ntaps;       // 2 - 2 * first (4 without antialias)
     float a;         // cubic_coeff_a
     double scale;    // the scale the coordinate transform divides by
+    double step;     // source distance between neighbouring outputs: 1 / scale, or align_corners' ratio
     double length;   // scale * n_in: the fractional output length
     double offset;   // half_pixel_symmetric's offset
     double support;  // min(scale, 1) with antialias, otherwise 1
@@ -46,27 +47,30 @@ struct AxisMap {
     double x_hi;
 };
 
+// Division is replaced by a product with the reciprocal computed once on the host: it moves a coordinate by
+// an ulp of a double at most, which no weight notices (the interpolation is continuous in the coordinate),
+// and it keeps the per-block set-up short.
 __device__ __forceinline__ double source_coordinate(const AxisMap& m, int y) {
     const double yd = static_cast<double>(y);
     double x;
     switch (m.mode) {
         case TRTC_COORD_PYTORCH_HALF_PIXEL:
-            x = m.n_out == 1 ? 0.0 : (yd + 0.5) / m.scale - 0.5;
+            x = m.n_out == 1 ? 0.0 : (yd + 0.5) * m.step - 0.5;
             break;
         case TRTC_COORD_ALIGN_CORNERS:
-            x = m.length == 1.0 ? 0.0 : yd * static_cast<double>(m.n_in - 1) / (m.length - 1.0);
+            x = yd * m.step;
             break;
         case TRTC_COORD_ASYMMETRIC:
-            x = yd / m.scale;
+            x = yd * m.step;
             break;
         case TRTC_COORD_HALF_PIXEL_SYMMETRIC:
-            x = m.offset + (yd + 0.5) / m.scale - 0.5;
+            x = m.offset + (yd + 0.5) * m.step - 0.5;
             break;
         case TRTC_COORD_TF_HALF_PIXEL_FOR_NN:
-            x = (yd + 0.5) / m.scale;
+            x = (yd + 0.5) * m.step;
             break;
         default:  // TRTC_COORD_HALF_PIXEL
-            x = (yd + 0.5) / m.scale - 0.5;
+            x = (yd + 0.5) * m.step - 0.5;
             break;
     }
     // Past the clamp every tap reads the edge (or, with exclude_outside, every tap is dropped), so clamping
@@ -256,9 +260,8 @@ __device__ __forceinline__ Window window4(const AxisMap& m, int y) {
 // windows of a group lie inside kSpan consecutive inputs: 4 plus the largest step between the windows of
 // the group's first and last column. One run of kSpan loads per input row serves the whole group; each
 // column's four weights are spread over the span, zeros elsewhere.
-// Quads of span 6 (upscaling) fit in 102 registers: five blocks per multiprocessor instead of four.
 template <typename T, int kAdj, int kSpan>
-__global__ void __launch_bounds__(32 * kWarps, kAdj == 4 && kSpan <= 6 ? 5 : 1) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
+__global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
                                                              int64_t planes, int planes_per_block,
                                                              AxisMap mh, AxisMap mw, int strip_rows,
                                                              int col_groups, int vector_stores) {
@@ -497,6 +500,10 @@ bool make_axis(int64_t n_in, int64_t n_out, float given_scale, const TrtcCubicRe
                                   : static_cast<double>(n_out) / static_cast<double>(n_in);
     if (!std::isfinite(m->scale) || !(m->scale > 0.0)) return false;
     m->length = m->scale * static_cast<double>(n_in);
+    m->step = 1.0 / m->scale;
+    if (p.coordinate_mode == TRTC_COORD_ALIGN_CORNERS) {
+        m->step = m->length == 1.0 ? 0.0 : static_cast<double>(n_in - 1) / (m->length - 1.0);
+    }
     m->offset = static_cast<double>(n_in) / 2.0 * (1.0 - static_cast<double>(n_out) / m->length);
     m->support = p.antialias ? std::fmin(m->scale, 1.0) : 1.0;
     const double first = std::floor(-2.0 / m->support) + 1.0;
@@ -514,10 +521,7 @@ bool make_axis(int64_t n_in, int64_t n_out, float given_scale, const TrtcCubicRe
 // coordinate transform: floor(apart * slope) + 1, with a margin for the rounding of coordinates computed one
 // by one (an exact integer step can show one more). -1 when the source coordinate decreases.
 int max_window_step(const AxisMap& m, int apart) {
-    double slope = 1.0 / m.scale;
-    if (m.mode == TRTC_COORD_ALIGN_CORNERS) {
-        slope = m.length == 1.0 ? 0.0 : static_cast<double>(m.n_in - 1) / (m.length - 1.0);
-    }
+    const double slope = m.step;
     if (!(slope >= 0.0)) return -1;
     if (slope > 64.0) return 65 * apart;
     return static_cast<int>(std::floor(apart * slope + 1e-6)) + 1;
@@ -551,8 +555,8 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
         const int col_groups = static_cast<int>((mw.n_out + kGroupCols - 1) / kGroupCols);
         // Taller strips bring in fewer halo rows per output row; more planes per block spread the set-up
         // (coordinates and weights) over more outputs. Shrink both only as far as needed to keep every
-        // multiprocessor busy: about 5 resident blocks each, and a few waves.
-        const int64_t want_blocks = static_cast<int64_t>(sm_count()) * 5 * 4;
+        // multiprocessor busy: about 4 resident blocks each (the register use allows 3 to 4), two waves.
+        const int64_t want_blocks = static_cast<int64_t>(sm_count()) * 4 * 2;
         int strip = kMaxStripRows;
         auto row_blocks = [&](int s) { return (mh.n_out + kWarps * s - 1) / (kWarps * s); };
         while (strip > 4 && col_groups * row_blocks(strip) * planes < want_blocks) strip /= 2;
