@@ -6,11 +6,13 @@
 //   * static: a plain dlopen (ctypes.CDLL, polygraphy LoadPlugins, trtexec --staticPlugins, Triton, LD_PRELOAD)
 //     calls nothing; the library registers its creators itself while it is being loaded.
 //
-// The library links no TensorRT library, so it builds against TensorRT headers alone and never pins a libnvinfer
-// of its own. The registry is found at load time in the process that loads the library: getPluginRegistry() is
-// looked up among global symbols (programs linked against libnvinfer, such as trtexec), then in an already loaded
-// libnvinfer (Python's tensorrt module loads it privately). When TensorRT is not loaded yet, nothing is registered
-// and trtconvert_register_plugins() can be called later.
+// The library needs no TensorRT library to build or link, so it builds against TensorRT headers alone. The
+// registry is found at load time in the process that loads the library, for the TensorRT major version the
+// library was compiled against: getPluginRegistry() among global symbols (programs linked against libnvinfer,
+// such as trtexec), else in a libnvinfer that is already loaded privately (Python's tensorrt module), else in
+// libnvinfer.so.<major> loaded from the default library search path (a library loaded before TensorRT, e.g. by
+// polygraphy's LoadPlugins before it imports tensorrt, or through LD_PRELOAD). When none is found, nothing is
+// registered and trtconvert_register_plugins() can be called once TensorRT is loaded.
 //
 // Both conventions in one library would collide: loadLibrary refuses a library whose creator is already
 // registered, and the load-time registration has already done that by the time getCreators runs. So getCreators
@@ -36,33 +38,60 @@ namespace {
 
 using GetRegistryFn = nvinfer1::IPluginRegistry* (*)() noexcept;
 using GetLoggerFn = nvinfer1::ILogger* (*)() noexcept;
+using GetMajorFn = int32_t (*)() noexcept;
 
-// TensorRT libraries that export getPluginRegistry, for the major version the library was compiled against: the
-// registry's virtual table is only compatible within one major version.
+// TensorRT libraries that export getPluginRegistry. The registry's virtual table is only compatible within one
+// major version, so only the compiled-against major is used.
+constexpr char const* kFullLibrary = "libnvinfer.so." TRTCONVERT_STRINGIFY(NV_TENSORRT_MAJOR);
 constexpr char const* kTensorRTLibraries[] = {
-    "libnvinfer.so." TRTCONVERT_STRINGIFY(NV_TENSORRT_MAJOR),
+    kFullLibrary,
     "libnvinfer_lean.so." TRTCONVERT_STRINGIFY(NV_TENSORRT_MAJOR),
     "libnvinfer_dispatch.so." TRTCONVERT_STRINGIFY(NV_TENSORRT_MAJOR),
 };
 
-void* find_tensorrt_symbol(char const* name) {
-    if (void* symbol = dlsym(RTLD_DEFAULT, name)) {
-        return symbol;
+template <typename Fn>
+Fn symbol_as(void* symbol);
+
+struct TensorRTEntryPoints {
+    GetRegistryFn registry = nullptr;
+    GetLoggerFn logger = nullptr;
+};
+
+// The entry points visible through `scope` (RTLD_DEFAULT or a library handle), if they are TensorRT's of the
+// compiled-against major version.
+bool entry_points_in(void* scope, TensorRTEntryPoints* found) {
+    void* registry = dlsym(scope, "getPluginRegistry");
+    void* major = dlsym(scope, "getInferLibMajorVersion");
+    if (registry == nullptr || major == nullptr || symbol_as<GetMajorFn>(major)() != NV_TENSORRT_MAJOR) {
+        return false;
+    }
+    found->registry = symbol_as<GetRegistryFn>(registry);
+    found->logger = symbol_as<GetLoggerFn>(dlsym(scope, "getLogger"));
+    return true;
+}
+
+bool find_tensorrt(TensorRTEntryPoints* found) {
+    if (entry_points_in(RTLD_DEFAULT, found)) {
+        return true;
     }
     for (char const* library : kTensorRTLibraries) {
-        // RTLD_NOLOAD: only a libnvinfer that is already in the process, never a second copy of our choosing.
+        // RTLD_NOLOAD: a TensorRT library that is already in the process, however privately it was loaded.
         void* handle = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
         if (handle == nullptr) {
             continue;
         }
-        void* symbol = dlsym(handle, name);
-        // The library stays loaded: its owner holds a reference; this drops only the one NOLOAD took.
+        bool const usable = entry_points_in(handle, found);
+        // The library stays loaded (its owner holds a reference); this drops only the one RTLD_NOLOAD took.
         dlclose(handle);
-        if (symbol != nullptr) {
-            return symbol;
+        if (usable) {
+            return true;
         }
     }
-    return nullptr;
+    // No TensorRT in the process yet: load the one the default search path gives. A later `import tensorrt` or
+    // libnvinfer user with the same soname gets this same instance, and with it these registrations. The handle
+    // is kept: the library must stay loaded as long as our creators are registered in it.
+    void* handle = dlopen(kFullLibrary, RTLD_LAZY | RTLD_LOCAL);
+    return handle != nullptr && entry_points_in(handle, found);
 }
 
 template <typename Fn>
@@ -103,14 +132,14 @@ int32_t register_with_process_registry() noexcept {
         if (state.registered > 0) {
             return state.registered;
         }
-        if (void* get_logger = find_tensorrt_symbol("getLogger")) {
-            set_global_logger_source(symbol_as<GetLoggerFn>(get_logger));
-        }
-        void* get_registry = find_tensorrt_symbol("getPluginRegistry");
-        if (get_registry == nullptr) {
+        TensorRTEntryPoints tensorrt;
+        if (!find_tensorrt(&tensorrt)) {
             return 0;
         }
-        nvinfer1::IPluginRegistry* registry = symbol_as<GetRegistryFn>(get_registry)();
+        if (tensorrt.logger != nullptr) {
+            set_global_logger_source(tensorrt.logger);
+        }
+        nvinfer1::IPluginRegistry* registry = tensorrt.registry();
         if (registry == nullptr) {
             return 0;
         }

@@ -1,11 +1,14 @@
 // Our side of the TensorRT plugin contract, checked without TensorRT:
 //
 //   plugin_contract_test STAND_IN_LIBNVINFER LIBTRTCONVERT_PLUGINS
+//   plugin_contract_test --plugin-first LIBTRTCONVERT_PLUGINS   (stand-in findable on LD_LIBRARY_PATH)
 //
-// Loads the stand-in registry library privately (as Python's tensorrt module loads libnvinfer), then the plugin
-// library, and drives the library through TensorRT's interfaces: registration at load time, getCreators and
-// setLoggerFinder as loadLibrary calls them, the creator with fields shaped as the ONNX parser shapes them, and
-// every plugin capability with a stand-in expression builder. No kernel runs (enqueue only sees empty tensors).
+// The first form loads the stand-in registry library privately (as Python's tensorrt module loads libnvinfer),
+// then the plugin library, and drives the library through TensorRT's interfaces: registration at load time,
+// getCreators and setLoggerFinder as loadLibrary calls them, the creator with fields shaped as the ONNX parser
+// shapes them, and every plugin capability with a stand-in expression builder. No kernel runs (enqueue only
+// sees empty tensors). The second form loads the plugin library before any TensorRT, as polygraphy's
+// LoadPlugins or LD_PRELOAD do, and checks that it registers in the libnvinfer it finds on the search path.
 // What TensorRT itself does with the plugin is covered by the tests marked tensorrt.
 #include <dlfcn.h>
 
@@ -433,9 +436,36 @@ void check_build_and_runtime(nvinfer1::IPluginCreatorV3One* creator, RecordingLo
 
 }  // namespace
 
+// The plugin library first, TensorRT after: registration must land in the libnvinfer that the library loaded,
+// which is the instance any later user of the same soname gets.
+int plugin_first(char const* plugin_path) {
+    void* library = dlopen(plugin_path, RTLD_NOW | RTLD_LOCAL);
+    if (library == nullptr) {
+        std::printf("cannot load %s: %s\n", plugin_path, dlerror());
+        return 2;
+    }
+    std::string const soname = "libnvinfer.so." + std::to_string(NV_TENSORRT_MAJOR);
+    void* nvinfer = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    CHECK(nvinfer != nullptr);  // loaded by the plugin library
+    if (nvinfer == nullptr) {
+        std::printf("%d checks, %d failed\n", gChecks, gFailures);
+        return 1;
+    }
+    auto get_registry = symbol<nvinfer1::IPluginRegistry* (*)() noexcept>(nvinfer, "getPluginRegistry");
+    nvinfer1::IPluginRegistry* registry = get_registry();
+    CHECK(count_creators(registry) == 1);
+    CHECK(registry->getCreator("DynamicTRTResize", "1", "") != nullptr);
+    std::printf("%d checks, %d failed\n", gChecks, gFailures);
+    return gFailures == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 3 && std::strcmp(argv[1], "--plugin-first") == 0) {
+        return plugin_first(argv[2]);
+    }
     if (argc != 3) {
         std::printf("usage: %s STAND_IN_LIBNVINFER LIBTRTCONVERT_PLUGINS\n", argv[0]);
+        std::printf("       %s --plugin-first LIBTRTCONVERT_PLUGINS\n", argv[0]);
         return 2;
     }
     // Privately, as a Python extension module loads libnvinfer: its symbols are not global.

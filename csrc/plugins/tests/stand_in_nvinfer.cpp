@@ -95,3 +95,5 @@ extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginRegistry* get
 }
 
 extern "C" __attribute__((visibility("default"))) nvinfer1::ILogger* getLogger() noexcept { return nullptr; }
+
+extern "C" __attribute__((visibility("default"))) int32_t getInferLibMajorVersion() noexcept { return NV_TENSORRT_MAJOR; }
