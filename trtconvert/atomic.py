@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import EncodeError
 
 from trtconvert.errors import BadInput
+from trtconvert.model_info import weight_bytes
 
 # Protobuf cannot serialize a message over 2 GiB; stay clear of it.
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
@@ -63,4 +65,11 @@ def save_onnx(model: onnx.ModelProto, path: Path, external_data: bool) -> None:
 
 
 def needs_external_data(model: onnx.ModelProto) -> bool:
-    return model.ByteSize() > EXTERNAL_DATA_THRESHOLD
+    # ByteSize() serializes the whole model to count it, a second copy of every weight, and raises past
+    # 2 GiB: the weights, counted from their shapes, settle the question for large models.
+    if weight_bytes(model) > EXTERNAL_DATA_THRESHOLD:
+        return True
+    try:
+        return model.ByteSize() > EXTERNAL_DATA_THRESHOLD
+    except EncodeError:
+        return True
