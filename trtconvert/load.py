@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import onnx
@@ -15,6 +16,11 @@ from onnx import external_data_helper
 from trtconvert import log
 from trtconvert.errors import BadInput
 from trtconvert.model_info import all_tensors
+
+# Initializers at least this large may stay in their external data file while the graph is worked on;
+# smaller ones are read at once, because shape inference and the rewrite rules read small constants
+# (shapes, scales, axes) and onnx cannot read external data for a model held in memory.
+LARGE_TENSOR_BYTES = 1 << 20
 
 
 def external_data_files(model: onnx.ModelProto, model_path: Path) -> set[Path]:
@@ -88,3 +94,25 @@ def load_model(path: Path, load_weights: bool = True) -> onnx.ModelProto:
         detail += f", external data in {len(files)} file(s)"
     log.stage("load", time.perf_counter() - start, detail)
     return model
+
+
+def large_initializers_on_disk(model: onnx.ModelProto, min_bytes: int = LARGE_TENSOR_BYTES) -> set[str]:
+    """Names of the main graph's initializers whose data is in an external file, ``min_bytes`` or more."""
+    names = set()
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            if int(info.get("length", min_bytes)) >= min_bytes:
+                names.add(tensor.name)
+    return names
+
+
+def read_weights(model: onnx.ModelProto, base_dir: Path, leave: Collection[str] = ()) -> None:
+    """Read the external data of every tensor except those named in ``leave`` into the model.
+
+    ``base_dir`` is the folder of the model file, which external_data_files has already checked. A tensor
+    read no longer refers to its file, as after onnx.load.
+    """
+    for tensor in all_tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL and tensor.name not in leave:
+            external_data_helper.load_external_data_for_tensor(tensor, str(base_dir))
