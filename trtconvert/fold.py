@@ -3,18 +3,23 @@
 onnx can write an IR version newer than the installed onnxruntime reads. Folding evaluates subgraphs with
 onnxruntime, so such a model folds nothing, silently. We fold at the newest IR version onnxruntime reads
 when the model's opsets and data types allow it, and keep that version in the prepared model.
+
+Large weights may stay in their external data file while folding: only those that folding computes with
+are read, so a model of many gigabytes is never copied whole by graph-surgeon's export.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from pathlib import Path
 
 import onnx
 from onnx import helper
 
 from trtconvert import log
-from trtconvert.model_info import all_nodes, default_opset
+from trtconvert.load import large_initializers_on_disk, read_weights
+from trtconvert.model_info import all_nodes, all_tensors, default_opset
 
 # The first IR version that allows each newer data type; older IR versions cannot carry them.
 _TYPE_MIN_IR = {
@@ -101,8 +106,69 @@ def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelP
     return model
 
 
-def fold(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Fold constants; returns a new model, or the given one where folding cannot run."""
+_SHAPE_OPS = ("Shape", "Size")
+
+
+def _folding_inputs(model: onnx.ModelProto) -> set[str]:
+    """Names of the initializers whose values folding may compute with; a superset, never less.
+
+    Those are the inputs of nodes whose inputs are all constant (onnxruntime computes even the Shape of a
+    constant from its data), where the outputs of any Shape and Size count as constant (graph-surgeon folds
+    them from static shapes), and everything an If/Loop/Scan body uses.
+    """
+    constant = {t.name for t in model.graph.initializer}
+    needed: set[str] = set()
+    for node in model.graph.node:
+        bodies = [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
+        bodies += [g for a in node.attribute if a.type == onnx.AttributeProto.GRAPHS for g in a.graphs]
+        for body in bodies:
+            needed.update(name for inner in all_nodes(body) for name in inner.input)
+        inputs = [name for name in node.input if name]
+        if all(name in constant for name in inputs):
+            needed.update(inputs)
+            constant.update(node.output)
+        elif node.op_type in _SHAPE_OPS:
+            constant.update(node.output)
+    return needed
+
+
+def _check_structure(model: onnx.ModelProto) -> None:
+    """onnx's checker on the graph alone: tensors still in external files become empty stand-ins.
+
+    The checker of a model in memory looks for external data files relative to the working directory, and
+    the weights play no part in whether inlining an If broke the graph.
+    """
+    if not any(t.data_location == onnx.TensorProto.EXTERNAL for t in all_tensors(model)):
+        onnx.checker.check_model(model)
+        return
+    light = onnx.ModelProto()
+    light.CopyFrom(model)
+    for tensor in all_tensors(light):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            del tensor.external_data[:]
+            tensor.data_location = onnx.TensorProto.DEFAULT
+            del tensor.dims[:]
+            tensor.dims.append(0)
+    onnx.checker.check_model(light)
+
+
+def _fold_checked(model: onnx.ModelProto, notes: list[str]) -> onnx.ModelProto:
+    folded = _fold_passes(model, flatten_subgraphs=True)
+    try:
+        _check_structure(folded)
+    except (onnx.checker.ValidationError, ValueError):
+        # Inlining constant-condition If nodes broke the graph (seen with nested multi-output Ifs).
+        folded = _fold_passes(model, flatten_subgraphs=False)
+        notes.append("If nodes kept: inlining them gave an invalid graph")
+    return folded
+
+
+def fold(model: onnx.ModelProto, weights_dir: Path | None = None) -> onnx.ModelProto:
+    """Fold constants; returns a new model, or the given one where folding cannot run.
+
+    With ``weights_dir`` (the model's folder), the model may still hold references to external data: the
+    initializers folding needs are read into it, the others stay references in the result as well.
+    """
     start = time.perf_counter()
     before = len(model.graph.node)
     ir_version, note = foldable_ir_version(model)
@@ -112,14 +178,18 @@ def fold(model: onnx.ModelProto) -> onnx.ModelProto:
         log.stage("fold", time.perf_counter() - start, f"skipped: {note}")
         return model
     model.ir_version = ir_version
+    if weights_dir is not None:
+        read_weights(model, weights_dir, leave=large_initializers_on_disk(model, 0) - _folding_inputs(model))
     try:
-        folded = _fold_passes(model, flatten_subgraphs=True)
         try:
-            onnx.checker.check_model(folded)
-        except (onnx.checker.ValidationError, ValueError):
-            # Inlining constant-condition If nodes broke the graph (seen with nested multi-output Ifs).
-            folded = _fold_passes(model, flatten_subgraphs=False)
-            notes.append("If nodes kept: inlining them gave an invalid graph")
+            folded = _fold_checked(model, notes)
+        except Exception:
+            if weights_dir is None or not large_initializers_on_disk(model, 0):
+                raise
+            # onnxruntime met a weight still on disk, which it cannot read from a model held in memory:
+            # fold again with every weight read.
+            read_weights(model, weights_dir)
+            folded = _fold_checked(model, notes)
     except Exception as err:  # folding is an optimisation: a failure must not stop the conversion
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         log.LOGGER.warning(
