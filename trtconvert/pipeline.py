@@ -15,7 +15,13 @@ import onnx
 from trtconvert import log
 from trtconvert.atomic import check_output_path, needs_external_data, save_onnx, staged_files
 from trtconvert.errors import BadInput, VerificationFailed
-from trtconvert.load import external_data_files, load_model, read_graph
+from trtconvert.load import (
+    external_data_files,
+    large_initializers_on_disk,
+    load_model,
+    read_graph,
+    read_weights,
+)
 from trtconvert.model_info import ModelInput, graph_inputs
 from trtconvert.precision import PrecisionResult
 from trtconvert.profiles import example_flag, opt_shapes, validate_profiles
@@ -66,12 +72,19 @@ def preflight(spec: Spec) -> Preflight:
 
 
 def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
-    """Run the CPU stages and return the TensorRT-ready model."""
-    model = load_model(checked.model_path)
+    """Run the CPU stages and return the TensorRT-ready model, every weight in memory.
+
+    Large weights in external data stay on disk through fold and rewrite, which read only what they
+    compute with; they are read once, after the rewrite. So a model of several GB is held in memory once,
+    not copied by each graph-surgeon export and shape inference.
+    """
+    weights_dir = checked.model_path.resolve().parent
+    model = load_model(checked.model_path, load_weights=False)
+    read_weights(model, weights_dir, leave=large_initializers_on_disk(model))
     if spec.fold:
         from trtconvert.fold import fold
 
-        model = fold(model)
+        model = fold(model, weights_dir)
     else:
         log.stage("fold", 0.0, "skipped (--no-fold)")
     from trtconvert.rewrite import rewrite_model
@@ -79,7 +92,7 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
 
     # Runs under 'none' too: it keeps every node but still refuses one that nothing can compute.
     start = time.perf_counter()
-    result = rewrite_model(model, spec.rewrite, parse_target(spec.target_tensorrt))
+    result = rewrite_model(model, spec.rewrite, parse_target(spec.target_tensorrt), base_dir=weights_dir)
     model, rewrites = result.model, list(result.decisions)
     changed = sum(1 for d in rewrites if d.decision == "rewrite")
     log.stage(
@@ -89,6 +102,7 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
     )
     for decision in rewrites:
         log.LOGGER.info("          %s", decision.line())
+    read_weights(model, weights_dir)
     model, precision = _precision(spec, model)
     return Prepared(model, checked, rewrites, precision)
 
