@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -230,7 +231,7 @@ struct Elem<__nv_bfloat16> {
 
 constexpr int kLaneCols = 4;       // output columns per lane: two pairs 64 apart, or one quad
 constexpr int kWarps = 4;          // warps per block, each on its own strip of rows
-constexpr int kMaxStripRows = 32;  // rows per warp strip (the launcher may pick fewer)
+constexpr int kMaxStripRows = 64;  // rows per warp strip (the launcher may pick fewer)
 constexpr int kGroupCols = 32 * kLaneCols;  // output columns of one warp
 
 // Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
@@ -383,7 +384,8 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
                     for (int j = 0; j < kGroups; ++j) {
 #pragma unroll
                         for (int c = 0; c < kAdj; ++c) {
-                            if (col0 + kGroupStride * j + c < mw.n_out) Elem<T>::store(o + kGroupStride * j + c, r[j][c]);
+                            const int x = kGroupStride * j + c;
+                            if (col0 + x < mw.n_out) Elem<T>::store(o + x, r[j][c]);
                         }
                     }
                 }
@@ -537,6 +539,50 @@ int sm_count() {
     return count;
 }
 
+// Launch geometry of the four-tap kernel. A block is 4 warps x strip rows x 128 columns of `per_block`
+// consecutive planes. Taller strips load fewer halo rows per output row, and more planes per block spread the
+// set-up (coordinates and weights) over more outputs; the grid is sized in whole waves of resident blocks so
+// that no last, thin wave leaves most of the GPU idle.
+template <typename T, int kAdj, int kSpan>
+cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw, int vector_stores,
+                    cudaStream_t stream) {
+    static std::atomic<int> resident_per_sm{0};
+    int resident = resident_per_sm.load(std::memory_order_relaxed);
+    if (resident == 0) {
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, cubic4_kernel<T, kAdj, kSpan>, 32 * kWarps,
+                                                          0) != cudaSuccess ||
+            resident < 1) {
+            resident = 1;
+        }
+        resident_per_sm.store(resident, std::memory_order_relaxed);
+    }
+    const int64_t capacity = static_cast<int64_t>(sm_count()) * resident;
+    const int64_t col_groups = (mw.n_out + kGroupCols - 1) / kGroupCols;
+    auto row_blocks = [&](int s) { return (static_cast<int64_t>(mh.n_out) + kWarps * s - 1) / (kWarps * s); };
+    int strip = kMaxStripRows;
+    while (strip > 4 && col_groups * row_blocks(strip) * planes < capacity) strip /= 2;
+    const int64_t blocks_per_plane = col_groups * row_blocks(strip);
+    // Cost in plane-sized steps of one block: waves x (planes per block + set-up, about half a plane).
+    int64_t per_block = 1;
+    double best = -1.0;
+    const int64_t fewest = (planes + 65534) / 65535;  // grid.y limit
+    for (int64_t pb = std::max<int64_t>(1, fewest); pb <= std::max<int64_t>(fewest, std::min<int64_t>(16, planes));
+         ++pb) {
+        const int64_t blocks = (planes + pb - 1) / pb * blocks_per_plane;
+        const double cost = static_cast<double>((blocks + capacity - 1) / capacity) * (static_cast<double>(pb) + 0.5);
+        if (best < 0.0 || cost <= best) {
+            best = cost;
+            per_block = pb;
+        }
+    }
+    const dim3 grid(static_cast<unsigned>(blocks_per_plane),
+                    static_cast<unsigned>((planes + per_block - 1) / per_block));
+    cubic4_kernel<T, kAdj, kSpan><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, static_cast<int>(per_block), mh,
+                                                                    mw, strip, static_cast<int>(col_groups),
+                                                                    vector_stores);
+    return cudaGetLastError();
+}
+
 template <typename T>
 cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMap& mh, const AxisMap& mw,
                    cudaStream_t stream) {
@@ -552,49 +598,21 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
     const int span = quads ? std::max(quad_span, 6) : std::max(pair_span, 6);
     if (mh.ntaps == 4 && mw.ntaps == 4 && row_step >= 0 && row_step <= 4 && quad_span >= 4 && span <= 8 &&
         mh.n_in >= 4 && mw.n_in >= span) {
-        const int col_groups = static_cast<int>((mw.n_out + kGroupCols - 1) / kGroupCols);
-        // Taller strips bring in fewer halo rows per output row; more planes per block spread the set-up
-        // (coordinates and weights) over more outputs. Shrink both only as far as needed to keep every
-        // multiprocessor busy: about 4 resident blocks each (the register use allows 3 to 4), two waves.
-        const int64_t want_blocks = static_cast<int64_t>(sm_count()) * 4 * 2;
-        int strip = kMaxStripRows;
-        auto row_blocks = [&](int s) { return (mh.n_out + kWarps * s - 1) / (kWarps * s); };
-        while (strip > 4 && col_groups * row_blocks(strip) * planes < want_blocks) strip /= 2;
-        const int64_t blocks_per_plane = col_groups * row_blocks(strip);
-        int64_t per_block = std::max<int64_t>(1, (blocks_per_plane * planes) / want_blocks);
-        per_block = std::min<int64_t>(per_block, 16);
-        if ((planes + per_block - 1) / per_block > 65535) per_block = (planes + 65534) / 65535;
-        const dim3 grid(static_cast<unsigned>(blocks_per_plane),
-                        static_cast<unsigned>((planes + per_block - 1) / per_block));
-        const int ppb = static_cast<int>(per_block);
-        const uintptr_t address = reinterpret_cast<uintptr_t>(output);
+        const int vec4 = mw.n_out % 4 == 0 && reinterpret_cast<uintptr_t>(output) % (4 * sizeof(T)) == 0;
+        const int vec2 = mw.n_out % 2 == 0 && reinterpret_cast<uintptr_t>(output) % (2 * sizeof(T)) == 0;
         // Quads (one load run for four columns) where their windows fit in 7 inputs: upscaling and mild
         // downscaling. Otherwise pairs.
         if (quads) {
-            const int vec = mw.n_out % 4 == 0 && address % (4 * sizeof(T)) == 0;
-            if (span == 6) {
-                cubic4_kernel<T, 4, 6><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
-                                                                         col_groups, vec);
-            } else {
-                cubic4_kernel<T, 4, 7><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw, strip,
-                                                                         col_groups, vec);
-            }
-        } else {
-            const int vec = mw.n_out % 2 == 0 && address % (2 * sizeof(T)) == 0;
-            switch (span) {
-                case 6:
-                    cubic4_kernel<T, 2, 6><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw,
-                                                                             strip, col_groups, vec);
-                    break;
-                case 7:
-                    cubic4_kernel<T, 2, 7><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw,
-                                                                             strip, col_groups, vec);
-                    break;
-                default:
-                    cubic4_kernel<T, 2, 8><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, ppb, mh, mw,
-                                                                             strip, col_groups, vec);
-                    break;
-            }
+            return span == 6 ? launch4<T, 4, 6>(in, out, planes, mh, mw, vec4, stream)
+                             : launch4<T, 4, 7>(in, out, planes, mh, mw, vec4, stream);
+        }
+        switch (span) {
+            case 6:
+                return launch4<T, 2, 6>(in, out, planes, mh, mw, vec2, stream);
+            case 7:
+                return launch4<T, 2, 7>(in, out, planes, mh, mw, vec2, stream);
+            default:
+                return launch4<T, 2, 8>(in, out, planes, mh, mw, vec2, stream);
         }
     } else {
         const int col_tiles = (mw.n_out + kTileW - 1) / kTileW;
@@ -615,9 +633,9 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
 }  // namespace
 
 // The only exported symbol of the library (the rest is built with hidden visibility).
-extern "C" __attribute__((visibility("default"))) int trtc_cubic_resize(const void* input, void* output, int32_t dtype, int64_t planes, int64_t in_h,
-                                 int64_t in_w, int64_t out_h, int64_t out_w, const TrtcCubicResizeParams* params,
-                                 cudaStream_t stream) {
+extern "C" __attribute__((visibility("default"))) int trtc_cubic_resize(
+    const void* input, void* output, int32_t dtype, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+    int64_t out_w, const TrtcCubicResizeParams* params, cudaStream_t stream) {
     constexpr int64_t kMaxPlane = INT_MAX;
     if (params == nullptr || planes < 0 || in_h < 1 || in_w < 1 || out_h < 0 || out_w < 0) {
         return cudaErrorInvalidValue;
