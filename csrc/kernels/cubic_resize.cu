@@ -412,17 +412,21 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Many-tap kernel: one thread per output, a 32 x 8 tile per block.
+// Many-tap kernel: a 32 x 8 output tile per block, one thread per output. With kSeparable, the weights are
+// tabulated in shared memory and the tile is filtered in two passes: the input rows the tile needs are
+// filtered horizontally into shared memory (each input row once), then vertically. Without it (tap counts so
+// large that the tables would not fit), every output sums its taps directly, with weights computed on the fly.
 
 constexpr int kTileW = 32;
 constexpr int kTileH = 8;
-constexpr size_t kMaxTableBytes = 48 * 1024;
+constexpr size_t kMaxSharedBytes = 48 * 1024;
 
-template <typename T, bool kTable>
+template <typename T, bool kSeparable>
 __global__ void __launch_bounds__(kTileW* kTileH) cubicn_kernel(const T* __restrict__ in, T* __restrict__ out,
                                                                 int64_t planes, AxisMap mh, AxisMap mw,
                                                                 int col_tiles) {
-    extern __shared__ float table[];  // [kTileW][ntaps_w] then [kTileH][ntaps_h]
+    // [ntaps_w][kTileW] column weights, [kTileH][ntaps_h] row weights, then the horizontal results.
+    extern __shared__ float table[];
     __shared__ int col_first[kTileW];
     __shared__ int row_first[kTileH];
     __shared__ float col_factor[kTileW];
@@ -434,20 +438,21 @@ __global__ void __launch_bounds__(kTileW* kTileH) cubicn_kernel(const T* __restr
     const int y0 = (blockIdx.x / col_tiles) * kTileH;
     float* wcol = table;
     float* wrow = table + kTileW * mw.ntaps;
+    float* inter = wrow + kTileH * mh.ntaps;
 
-    // Tap frames (and, with kTable, the weights) of this tile's columns and rows.
+    // Tap frames (and, when separable, the weights) of this tile's columns and rows.
     if (ty == 0) {
         const TapFrame f = tap_frame(mw, min(x0 + tx, mw.n_out - 1));
         col_first[tx] = f.first;
         col_factor[tx] = f.factor;
-        if (kTable) {
-            for (int k = 0; k < mw.ntaps; ++k) wcol[tx * mw.ntaps + k] = tap_weight(mw, f, k);
+        if (kSeparable) {
+            for (int k = 0; k < mw.ntaps; ++k) wcol[k * kTileW + tx] = tap_weight(mw, f, k);
         }
     } else if (ty == 1 && tx < kTileH) {
         const TapFrame f = tap_frame(mh, min(y0 + tx, mh.n_out - 1));
         row_first[tx] = f.first;
         row_factor[tx] = f.factor;
-        if (kTable) {
+        if (kSeparable) {
             for (int k = 0; k < mh.ntaps; ++k) wrow[tx * mh.ntaps + k] = tap_weight(mh, f, k);
         }
     }
@@ -455,32 +460,63 @@ __global__ void __launch_bounds__(kTileW* kTileH) cubicn_kernel(const T* __restr
 
     const int x = x0 + tx;
     const int y = y0 + ty;
-    if (x >= mw.n_out || y >= mh.n_out) return;
-    TapFrame fx, fy;
-    if (!kTable) {
-        fx.first = col_first[tx];
-        fx.x = source_coordinate(mw, x);
-        fx.factor = col_factor[tx];
-        fy.first = row_first[ty];
-        fy.x = source_coordinate(mh, y);
-        fy.factor = row_factor[ty];
-    }
+    const bool inside = x < mw.n_out && y < mh.n_out;
     const int cfirst = col_first[tx];
     const int rfirst = row_first[ty];
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
 
+    if (kSeparable) {
+        // Input rows the tile reads: the launcher sized `inter` for the widest spread of row windows.
+        int r_lo = row_first[0];
+        int r_hi = row_first[0];
+#pragma unroll
+        for (int i = 1; i < kTileH; ++i) {
+            r_lo = min(r_lo, row_first[i]);
+            r_hi = max(r_hi, row_first[i]);
+        }
+        const int nrows = r_hi - r_lo + mh.ntaps;
+        for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+            const T* src = in + p * in_plane;
+            for (int r = ty; r < nrows; r += kTileH) {
+                const T* row = src + static_cast<int64_t>(clamp_index(r_lo + r, mh.n_in)) * mw.n_in;
+                float acc = 0.0f;
+                for (int k = 0; k < mw.ntaps; ++k) {
+                    acc += wcol[k * kTileW + tx] * Elem<T>::load(row + clamp_index(cfirst + k, mw.n_in));
+                }
+                inter[r * kTileW + tx] = acc;
+            }
+            __syncthreads();
+            if (inside) {
+                const float* wy = wrow + ty * mh.ntaps;
+                const float* h = inter + (rfirst - r_lo) * kTileW + tx;
+                float acc = 0.0f;
+                for (int i = 0; i < mh.ntaps; ++i) acc += wy[i] * h[i * kTileW];
+                Elem<T>::store(out + p * out_plane + static_cast<int64_t>(y) * mw.n_out + x, acc);
+            }
+            __syncthreads();
+        }
+        return;
+    }
+
+    if (!inside) return;
+    TapFrame fx, fy;
+    fx.first = cfirst;
+    fx.x = source_coordinate(mw, x);
+    fx.factor = col_factor[tx];
+    fy.first = rfirst;
+    fy.x = source_coordinate(mh, y);
+    fy.factor = row_factor[ty];
     for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
         const T* src = in + p * in_plane;
         float acc = 0.0f;
         for (int i = 0; i < mh.ntaps; ++i) {
-            const float wy = kTable ? wrow[ty * mh.ntaps + i] : tap_weight(mh, fy, i);
+            const float wy = tap_weight(mh, fy, i);
             if (wy == 0.0f) continue;
             const T* r = src + static_cast<int64_t>(clamp_index(rfirst + i, mh.n_in)) * mw.n_in;
             float hsum = 0.0f;
             for (int k = 0; k < mw.ntaps; ++k) {
-                const float wx = kTable ? wcol[tx * mw.ntaps + k] : tap_weight(mw, fx, k);
-                hsum += wx * Elem<T>::load(r + clamp_index(cfirst + k, mw.n_in));
+                hsum += tap_weight(mw, fx, k) * Elem<T>::load(r + clamp_index(cfirst + k, mw.n_in));
             }
             acc += wy * hsum;
         }
@@ -619,10 +655,15 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
         const int64_t row_tiles = (mh.n_out + kTileH - 1) / kTileH;
         const dim3 grid(static_cast<unsigned>(row_tiles * col_tiles), grid_planes);
         const dim3 block(kTileW, kTileH);
-        const size_t table =
-            (static_cast<size_t>(kTileW) * mw.ntaps + static_cast<size_t>(kTileH) * mh.ntaps) * sizeof(float);
-        if (table <= kMaxTableBytes) {
-            cubicn_kernel<T, true><<<grid, block, table, stream>>>(in, out, planes, mh, mw, col_tiles);
+        // Widest spread of the row windows of one tile: (kTileH - 1) steps of the source coordinate, one
+        // more for the floors, plus the taps themselves, plus a row of margin for rounding.
+        const double spread = std::ceil((kTileH - 1) * std::fabs(mh.step)) + 2.0 + mh.ntaps;
+        const double bytes =
+            (static_cast<double>(kTileW) * mw.ntaps + static_cast<double>(kTileH) * mh.ntaps + spread * kTileW) *
+            sizeof(float);
+        if (bytes <= static_cast<double>(kMaxSharedBytes)) {
+            cubicn_kernel<T, true><<<grid, block, static_cast<size_t>(bytes), stream>>>(in, out, planes, mh, mw,
+                                                                                       col_tiles);
         } else {
             cubicn_kernel<T, false><<<grid, block, 0, stream>>>(in, out, planes, mh, mw, col_tiles);
         }

@@ -141,6 +141,14 @@ def test_length_4097(torch_cuda, kernel_lib, dtype_name, in_hw, out_hw, antialia
     check(torch_cuda, kernel_lib, (1, 2, *in_hw), out_hw, attrs, dtype_name)
 
 
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("dtype_name", ["float32", "float16"])
+def test_extreme_antialias_downscale(torch_cuda, kernel_lib, dtype_name, exclude_outside):
+    """4097 -> 3 with antialias: thousands of taps per output, more than the weight tables can hold."""
+    attrs = CubicResizeAttributes("half_pixel", -0.75, exclude_outside, 1)
+    check(torch_cuda, kernel_lib, (1, 2, 5, 4097), (2, 3), attrs, dtype_name)
+
+
 @pytest.mark.parametrize("antialias", [0, 1])
 @pytest.mark.parametrize("exclude_outside", [0, 1])
 @pytest.mark.parametrize("mode", COORDINATE_MODES)
