@@ -1,16 +1,17 @@
 // Cubic resize with ONNX Resize(mode="cubic") semantics over the two innermost axes. See cubic_resize.h for
-// the C ABI and NOTES.md beside this file for the design, the measurements and what limits the speed.
+// the C ABI and NOTES.md beside this file for the design history, the measurements and what limits the speed.
 //
 // Two kernels:
-//  - the four-tap kernel, for every case whose kernel has 4 taps on both axes (no antialias, or antialias
-//    while upscaling). Each warp owns 32*kCols output columns (lane l: columns l, l+32, ...) and walks down a
-//    strip of output rows. The horizontal pass of an input row is computed once and kept in a sliding window
-//    of four rows in registers, so an output costs 4 vertical FMAs plus the horizontal work of the input rows
-//    it brings in (half a row per output row on 2x upscale). Column taps and weights live in registers for
-//    the whole strip; row taps and weights are computed once per block into shared memory.
-//  - the many-tap kernel, for antialias on downscale (about 4/scale taps per axis): one thread per output
-//    element, tap weights tabulated per block in shared memory (computed on the fly when the table would not
-//    fit).
+//  - the four-tap kernel, for every case with 4 taps on both axes (no antialias, or antialias while
+//    upscaling) whose source coordinates advance by at most 3 inputs per output. The edge clamp is folded
+//    into the weights so that every window is four in-bounds inputs. Each warp owns 128 output columns (per
+//    lane a quad of adjacent columns, or two pairs 64 apart) and a strip of output rows. It walks the input
+//    rows the strip needs, each loaded once, three rows ahead of use: one run of loads per row serves a
+//    whole quad or pair, is filtered horizontally into a ring of four rows held in registers, and every
+//    output row whose window ends there is then written with four vertical FMAs per output.
+//  - the many-tap kernel, for antialias on downscale (about 4/scale taps per axis), large downscale factors
+//    and tiny inputs: a 32 x 8 output tile per block, filtered in two passes through shared memory (weights
+//    computed on the fly when the tables would not fit).
 // Coordinates are computed in double, like the float64 reference; weights and sums are FP32.
 
 #include "cubic_resize.h"
