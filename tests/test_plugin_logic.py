@@ -18,6 +18,7 @@ TensorRT's headers with a stand-in registry.
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import os
 import re
 import shutil
@@ -120,13 +121,14 @@ def test_plugin_library_against_tensorrt_headers(root: str | None, tmp_path: Pat
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "100% tests passed" in run.stdout and "out of 3" in run.stdout, run.stdout
 
-    # Loading it without TensorRT in the process registers nothing and does not fail; the entry points of
-    # both conventions are exported, and it says which TensorRT it was compiled against.
+    # Loading it where no TensorRT can be found registers nothing and does not fail; the entry points of both
+    # conventions are exported, and it says which TensorRT it was compiled against.
     library = ctypes.CDLL(str(result.library))
     for name in ("getCreators", "setLoggerFinder", "trtconvert_register_plugins"):
         assert hasattr(library, name), name
     library.trtconvert_register_plugins.restype = ctypes.c_int32
-    assert library.trtconvert_register_plugins() == 0
+    if ctypes.util.find_library("nvinfer") is None:  # with TensorRT installed, the library would load it
+        assert library.trtconvert_register_plugins() == 0
     library.trtconvert_plugins_tensorrt_version.restype = ctypes.c_int32
     major, minor, patch = (int(part) for part in headers.version.split("."))
     assert library.trtconvert_plugins_tensorrt_version() == major * 10000 + minor * 100 + patch
