@@ -39,6 +39,7 @@ struct AxisMap {
     int normalize;   // antialias: weights are divided by their sum
     int first;       // offset of the first tap from floor(x): floor(-2 / support) + 1
     int ntaps;       // 2 - 2 * first (4 without antialias)
+    int identity;    // length and scale unchanged: the axis is copied (taps y - 1 .. y + 2, weights 0 1 0 0)
     float a;         // cubic_coeff_a
     double scale;    // the scale the coordinate transform divides by
     double step;     // source distance between neighbouring outputs: 1 / scale, or align_corners' ratio
@@ -132,6 +133,12 @@ __device__ __forceinline__ int taps4(const AxisMap& m, int y, float w[4]) {
 #pragma unroll
         for (int k = 0; k < 4; ++k) w[k] *= inv;
     }
+    // A copied axis has integer coordinates (x = y), so the taps are right; its weights are set exactly (the
+    // polynomial and the normalisations could leave the middle one an ulp off 1 for some cubic_coeff_a).
+    if (m.identity) {
+#pragma unroll
+        for (int k = 0; k < 4; ++k) w[k] = k == 1 ? 1.0f : 0.0f;
+    }
     return first;
 }
 
@@ -155,6 +162,8 @@ __device__ TapFrame tap_frame(const AxisMap& m, int y) {
     TapFrame f;
     f.x = source_coordinate(m, y);
     f.first = static_cast<int>(floor(f.x)) + m.first;
+    f.factor = 1.0f;
+    if (m.identity) return f;  // tap_weight() gives the copy's exact weights
     double factor = 1.0;
     if (m.normalize) {
         double total = 0.0;
@@ -174,6 +183,7 @@ __device__ TapFrame tap_frame(const AxisMap& m, int y) {
 }
 
 __device__ __forceinline__ float tap_weight(const AxisMap& m, const TapFrame& f, int k) {
+    if (m.identity) return k == 1 ? 1.0f : 0.0f;
     if (m.exclude && !tap_inside(m, f.first + k)) return 0.0f;
     return raw_weight(m, f, k) * f.factor;
 }
@@ -553,6 +563,16 @@ bool make_axis(int64_t n_in, int64_t n_out, float given_scale, const TrtcCubicRe
     if (!(first > -(1 << 20))) return false;
     m->first = static_cast<int>(first);
     m->ntaps = 2 - 2 * m->first;
+    // Same length, scale 1 (within the reference's math.isclose): the axis is copied as it is, as in the
+    // reference, onnxruntime and ONNX's evaluator. Only tf_half_pixel_for_nn would otherwise move it by half a
+    // pixel; every other mode maps it to itself already. The copy is taps y - 1 .. y + 2 with weights 0 1 0 0,
+    // reached through the asymmetric transform with step 1 (integer coordinates, so floor(x) = y); support is 1
+    // and ntaps 4 at scale 1, whatever antialias says.
+    m->identity = n_out == n_in && std::fabs(m->scale - 1.0) <= 1e-9 * std::fmax(m->scale, 1.0);
+    if (m->identity) {
+        m->mode = TRTC_COORD_ASYMMETRIC;
+        m->step = 1.0;
+    }
     const double reach = static_cast<double>(m->ntaps) + 4.0;
     m->x_lo = -reach;
     m->x_hi = static_cast<double>(n_in) + reach;

@@ -32,7 +32,8 @@ typedef struct {
     int32_t exclude_outside;  // 1: taps outside the input get weight 0 and the rest are renormalised
     int32_t antialias;        // 1: on downscale, widen the kernel by 1/scale (about 4/scale taps)
     // Scale (output over input) that the coordinate transform divides by. ONNX uses the given scales when the
-    // node has them, otherwise out/in. A value <= 0 means out/in.
+    // node has them, otherwise out/in. A value <= 0 means out/in. An axis whose length is unchanged and whose
+    // scale is 1 is copied as it is (as onnxruntime does), which matters for tf_half_pixel_for_nn only.
     float scale_h;
     float scale_w;
 } TrtcCubicResizeParams;

@@ -162,6 +162,64 @@ def test_given_scales(torch_cuda, kernel_lib, in_hw, out_hw, scales_hw, mode, ex
     check(torch_cuda, kernel_lib, (2, *in_hw), out_hw, attrs, scales_hw=scales_hw)
 
 
+# An axis whose length and scale are unchanged is copied (reference docstring); without that rule,
+# tf_half_pixel_for_nn would move it by half a pixel (relative error about 0.7 on these inputs). (input H, W),
+# (output H, W), given scales or None: four-tap cases (quads, pairs), many-tap cases (an input under 4 long,
+# antialias on downscale), and the on-the-fly path (4097 -> 3 with antialias).
+COPIED_AXIS_CASES = [
+    ((37, 53), (37, 106), None),
+    ((37, 53), (75, 53), None),
+    ((37, 53), (37, 53), None),
+    ((37, 53), (37, 18), None),
+    ((3, 53), (3, 20), None),
+    ((37, 2), (80, 2), None),
+    ((9, 12), (9, 30), (1.0, 2.5)),
+    ((5, 4097), (5, 3), None),
+]
+
+
+def _case_id(case) -> str:
+    (ih, iw), (oh, ow), scales = case
+    return f"{ih}x{iw}-{oh}x{ow}" + ("" if scales is None else f"-scales{scales[0]:g},{scales[1]:g}")
+
+
+@pytest.mark.parametrize("antialias", [0, 1])
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("dtype_name", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("case", COPIED_AXIS_CASES, ids=_case_id)
+def test_copied_axis_tf_half_pixel_for_nn(
+    torch_cuda, kernel_lib, case, dtype_name, exclude_outside, antialias
+):
+    in_hw, out_hw, scales_hw = case
+    attrs = CubicResizeAttributes("tf_half_pixel_for_nn", -0.75, exclude_outside, antialias)
+    check(torch_cuda, kernel_lib, (2, 3, *in_hw), out_hw, attrs, dtype_name, scales_hw)
+
+
+@pytest.mark.parametrize("antialias", [0, 1])
+@pytest.mark.parametrize("mode", COORDINATE_MODES)
+@pytest.mark.parametrize("case", [COPIED_AXIS_CASES[i] for i in (0, 1, 4, 6)], ids=_case_id)
+def test_copied_axis_every_mode(torch_cuda, kernel_lib, case, mode, antialias):
+    in_hw, out_hw, scales_hw = case
+    attrs = CubicResizeAttributes(mode, -0.6, 1, antialias)
+    check(torch_cuda, kernel_lib, (2, *in_hw), out_hw, attrs, scales_hw=scales_hw)
+
+
+@pytest.mark.parametrize(("exclude_outside", "antialias"), [(0, 0), (1, 1)])
+@pytest.mark.parametrize("dtype_name", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("mode", COORDINATE_MODES)
+@pytest.mark.parametrize("in_hw", [(37, 53), (3, 5)], ids=lambda v: "x".join(map(str, v)))
+def test_unchanged_shape_is_an_exact_copy(
+    torch_cuda, kernel_lib, in_hw, mode, dtype_name, exclude_outside, antialias
+):
+    """Both axes unchanged: every element comes back bit for bit. At A = -0.5601893 the Keys polynomial
+    evaluated in FP32 gives 1 - 2^-24, not 1, at distance 0, so only weights set exactly to 0 1 0 0 pass."""
+    torch = torch_cuda
+    x, _ = random_input(torch, (2, 3, *in_hw), dtype_name)
+    attrs = CubicResizeAttributes(mode, -0.5601893, exclude_outside, antialias)
+    out = run_kernel(torch, kernel_lib, x, in_hw, attrs)
+    assert torch.equal(out, x), f"{(out != x).sum().item()} of {x.numel()} elements differ from the input"
+
+
 @pytest.mark.parametrize("exclude_outside", [0, 1])
 @pytest.mark.parametrize("cubic_coeff_a", [-0.5, -0.75, -1.0])
 def test_cubic_coeff_a(torch_cuda, kernel_lib, cubic_coeff_a, exclude_outside):
