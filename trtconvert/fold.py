@@ -18,8 +18,9 @@ import onnx
 from onnx import helper
 
 from trtconvert import log
+from trtconvert.atomic import EXTERNAL_DATA_THRESHOLD
 from trtconvert.load import large_initializers_on_disk, read_weights
-from trtconvert.model_info import all_nodes, all_tensors, default_opset
+from trtconvert.model_info import all_nodes, all_tensors, default_opset, weight_bytes
 
 # The first IR version that allows each newer data type; older IR versions cannot carry them.
 _TYPE_MIN_IR = {
@@ -91,7 +92,6 @@ def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelP
     constant conditions, which can produce an invalid graph.
     """
     import onnx_graphsurgeon as gs
-    from polygraphy.backend.onnx import infer_shapes
 
     previous = -1
     while previous != len(model.graph.node):
@@ -102,8 +102,25 @@ def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelP
         graph.fold_constants(flatten_subgraphs=flatten_subgraphs, error_ok=False)
         model = gs.export_onnx(graph.cleanup().toposort(), do_type_check=False)
         del graph
-        model = infer_shapes(model, allow_onnxruntime=False)
+        model = _infer_shapes(model)
     return model
+
+
+def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """onnx's shape inference, as polygraphy's infer_shapes runs it without onnxruntime: a model that
+    inference fails on is kept as it is. Only a model too large for one protobuf message goes through
+    polygraphy, which infers from a file; for the rest this spares polygraphy's import and the ByteSize()
+    call, which serializes the whole model to measure it.
+    """
+    if weight_bytes(model) > EXTERNAL_DATA_THRESHOLD:
+        from polygraphy.backend.onnx import infer_shapes
+
+        return infer_shapes(model, allow_onnxruntime=False)
+    try:
+        return onnx.shape_inference.infer_shapes(model)
+    except Exception as err:  # onnx raises several types; folding goes on without the shapes, as before
+        log.LOGGER.debug("shape inference failed while folding: %s", err)
+        return model
 
 
 _SHAPE_OPS = ("Shape", "Size")
