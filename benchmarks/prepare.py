@@ -153,6 +153,7 @@ class Measurement:
     weights: int
     tool: str
     seconds: float = 0.0
+    cpu: float = 0.0  # user + system seconds
     peak: int = 0  # bytes
     failure: str = ""  # the last line the tool printed, when it failed
 
@@ -164,8 +165,8 @@ def child_json(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_measured(command: list[str], log_path: Path) -> tuple[float, int, str]:
-    """Run one command; return its wall time, its peak RSS in bytes and, if it failed, why."""
+def run_measured(command: list[str], log_path: Path) -> tuple[float, float, int, str]:
+    """Run one command; return its wall time, CPU time, peak RSS in bytes and, if it failed, why."""
     with open(log_path, "wb") as log_file:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO)
@@ -176,7 +177,8 @@ def run_measured(command: list[str], log_path: Path) -> tuple[float, int, str]:
     if code != 0:
         lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
         failure = f"exit {code}: {lines[-1] if lines else 'no output'}"
-    return seconds, usage.ru_maxrss * 1024, failure  # Linux reports ru_maxrss in KiB
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss * 1024, failure  # Linux reports ru_maxrss in KiB
 
 
 def commands(model: Path, out_dir: Path, external: bool) -> dict[str, list[str]]:
@@ -194,7 +196,7 @@ def bench_model(model: Path, runs: int, work: Path) -> list[Measurement]:
     info = child_json("--describe", str(model))
     name = model.stem
     out_dir = work / f"out_{name}"
-    samples: dict[str, list[tuple[float, int]]] = {"trtconvert": [], "polygraphy": []}
+    samples: dict[str, list[tuple[float, float, int]]] = {"trtconvert": [], "polygraphy": []}
     failures: dict[str, str] = {}
     tools = list(commands(model, out_dir, info["external"]).items())
     for run in range(runs):
@@ -203,7 +205,7 @@ def bench_model(model: Path, runs: int, work: Path) -> list[Measurement]:
             if tool in failures:
                 continue
             out_dir.mkdir(parents=True, exist_ok=True)
-            took, peak, failure = run_measured(command, work / f"{name}.{tool}.{run}.log")
+            took, cpu, peak, failure = run_measured(command, work / f"{name}.{tool}.{run}.log")
             shutil.rmtree(out_dir)
             state = f"FAILED ({failure})" if failure else ""
             print(
@@ -213,37 +215,40 @@ def bench_model(model: Path, runs: int, work: Path) -> list[Measurement]:
             if failure:
                 failures[tool] = failure
             else:
-                samples[tool].append((took, peak))
+                samples[tool].append((took, cpu, peak))
     results = []
     for tool, values in samples.items():
         if tool in failures:
             results.append(Measurement(name, info["weights"], tool, failure=failures[tool]))
         else:
             seconds = statistics.median(v[0] for v in values)
-            peak = int(statistics.median(v[1] for v in values))
-            results.append(Measurement(name, info["weights"], tool, seconds, peak))
+            cpu = statistics.median(v[1] for v in values)
+            peak = int(statistics.median(v[2] for v in values))
+            results.append(Measurement(name, info["weights"], tool, seconds, cpu, peak))
     return results
 
 
 def table(results: list[Measurement], large: set[str]) -> list[str]:
     lines = [
-        "| model | weights | tool | median time | peak memory | time vs polygraphy | memory vs polygraphy "
-        "| peak / weights |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| model | weights | tool | median time | median CPU time | peak memory | time vs polygraphy "
+        "| CPU time vs polygraphy | memory vs polygraphy | peak / weights |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     reference = {r.model: r for r in results if r.tool == "polygraphy"}
     for r in results:
         base = reference[r.model]
         head = f"| {r.model} | {r.weights / MB:,.1f} MB | {r.tool} |"
         if r.failure:
-            lines.append(f"{head} failed | - | - | - | - |")
+            lines.append(f"{head} failed | - | - | - | - | - | - |")
             continue
         compare = not base.failure
-        time_ratio = f"{r.seconds / base.seconds:.2f}x" if compare else "-"
-        memory_ratio = f"{r.peak / base.peak:.2f}x" if compare else "-"
+        ratios = [
+            f"{mine / theirs:.2f}x" if compare else "-"
+            for mine, theirs in ((r.seconds, base.seconds), (r.cpu, base.cpu), (r.peak, base.peak))
+        ]
         per_weight = f"{r.peak / r.weights:.2f}x" if r.model in large else "-"
         lines.append(
-            f"{head} {r.seconds:.2f} s | {r.peak / MB:,.0f} MB | {time_ratio} | {memory_ratio} | {per_weight} |"
+            f"{head} {r.seconds:.2f} s | {r.cpu:.2f} s | {r.peak / MB:,.0f} MB | {' | '.join(ratios)} | {per_weight} |"
         )
     return lines
 
@@ -253,7 +258,8 @@ def verdicts(results: list[Measurement], large: set[str]) -> list[str]:
     lines = []
     for r in results:
         if r.failure:
-            lines.append(f"- {r.model}: {r.tool} failed: {r.failure}")
+            missed = ": MISSED" if r.tool == "trtconvert" else ""
+            lines.append(f"- {r.model}: {r.tool} failed ({r.failure}){missed}")
         if r.tool != "trtconvert" or r.failure:
             continue
         base = reference[r.model]
