@@ -8,7 +8,8 @@
 //    lane a quad of adjacent columns, or two pairs 64 apart) and a strip of output rows. It walks the input
 //    rows the strip needs, each loaded once, three rows ahead of use: one run of loads per row serves a
 //    whole quad or pair, is filtered horizontally into a ring of four rows held in registers, and every
-//    output row whose window ends there is then written with four vertical FMAs per output.
+//    output row whose window ends there (counted per input row once per block) is then written with four
+//    vertical FMAs per output. 16-bit pairs on rows of even length load their runs as 32-bit words.
 //  - the many-tap kernel, for antialias on downscale (about 4/scale taps per axis), large downscale factors
 //    and tiny inputs: a 32 x 8 output tile per block, filtered in two passes through shared memory (weights
 //    computed on the fly when the tables would not fit).
@@ -239,6 +240,38 @@ struct Elem<__nv_bfloat16> {
     }
 };
 
+// Runs of kLen consecutive inputs held in registers from load to use. kWords (16-bit types, even kLen): the
+// run starts at an even index of a row of even length and is loaded as 32-bit words, two inputs to a register
+// and half the loads; the conversion to FP32 reads either half of a register at no cost.
+template <typename T, int kLen, bool kWords>
+struct Run {
+    T v[kLen];
+    __device__ __forceinline__ void load(const T* p) {
+#pragma unroll
+        for (int q = 0; q < kLen; ++q) v[q] = p[q];
+    }
+    __device__ __forceinline__ float at(int q) const { return Elem<T>::to_float(v[q]); }
+};
+
+template <typename T, int kLen>
+struct Run<T, kLen, true> {
+    static_assert(sizeof(T) == 2 && kLen % 2 == 0, "word runs hold an even number of 16-bit inputs");
+    unsigned w[kLen / 2];
+    __device__ __forceinline__ void load(const T* p) {
+        const unsigned* pw = reinterpret_cast<const unsigned*>(p);
+#pragma unroll
+        for (int i = 0; i < kLen / 2; ++i) w[i] = __ldg(pw + i);
+    }
+    __device__ __forceinline__ float at(int q) const {
+        if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+            // A bfloat16 is the high half of the float it denotes.
+            return __uint_as_float(q % 2 ? w[q / 2] & 0xffff0000u : w[q / 2] << 16);
+        } else {
+            return __half2float(__ushort_as_half(static_cast<unsigned short>(q % 2 ? w[q / 2] >> 16 : w[q / 2])));
+        }
+    }
+};
+
 // ---------------------------------------------------------------------------------------------------------
 // Four-tap kernel.
 
@@ -246,6 +279,8 @@ constexpr int kLaneCols = 4;       // output columns per lane: two pairs 64 apar
 constexpr int kWarps = 4;          // warps per block, each on its own strip of rows
 constexpr int kMaxStripRows = 64;  // rows per warp strip (the launcher may pick fewer)
 constexpr int kGroupCols = 32 * kLaneCols;  // output columns of one warp
+constexpr int kMaxRowStep = 4;     // most input rows between the windows of neighbouring output rows
+constexpr int kMaxStripInputRows = kMaxRowStep * (kMaxStripRows - 1) + 4;
 
 // Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
 // the weights (taps clamped onto the same input add up), which needs an axis of at least 4 inputs.
@@ -274,7 +309,7 @@ __device__ __forceinline__ Window window4(const AxisMap& m, int y) {
 // windows of a group lie inside kSpan consecutive inputs: 4 plus the largest step between the windows of
 // the group's first and last column. One run of kSpan loads per input row serves the whole group; each
 // column's four weights are spread over the span, zeros elsewhere.
-template <typename T, int kAdj, int kSpan>
+template <typename T, int kAdj, int kSpan, bool kWords>
 __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
                                                              int64_t planes, int planes_per_block,
                                                              AxisMap mh, AxisMap mw, int strip_rows,
@@ -283,6 +318,8 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     constexpr int kGroupStride = 32 * kAdj;  // columns between a lane's groups
     __shared__ float4 row_w[kWarps * kMaxStripRows];
     __shared__ int row_start[kWarps * kMaxStripRows];
+    // Per warp, by input row of its strip: how many output rows have their window end there.
+    __shared__ int row_ends[kWarps][kMaxStripInputRows];
 
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
@@ -305,7 +342,8 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         Window win[kAdj];
 #pragma unroll
         for (int c = 0; c < kAdj; ++c) win[c] = window4(mw, min(col0 + kGroupStride * j + c, mw.n_out - 1));
-        cbase[j] = min(win[0].start, mw.n_in - kSpan);
+        // Word runs start at an even input: the windows (at most kSpan - 1 wide) still fit in the run.
+        cbase[j] = min(kWords ? win[0].start & ~1 : win[0].start, mw.n_in - kSpan);
 #pragma unroll
         for (int c = 0; c < kAdj; ++c) {
             const int off = win[c].start - cbase[j];
@@ -328,6 +366,11 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     // needs exactly the input rows first..last, each loaded once, three rows ahead of its use.
     const int first_row = row_start[sr0];
     const int last_row = row_start[sr0 + rows - 1] + 3;
+    int* const ends = row_ends[warp];
+    for (int i = lane; i <= last_row - first_row; i += 32) ends[i] = 0;
+    __syncwarp();
+    for (int r = lane; r < rows; r += 32) atomicAdd(&ends[row_start[sr0 + r] + 3 - first_row], 1);
+    __syncwarp();
     // Every column of this warp inside the output and groups aligned for one store: no per-column checks.
     const bool full = vector_stores && group * kGroupCols + kGroupCols <= mw.n_out;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
@@ -338,18 +381,14 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         // Next input row to fetch, and the output row to write next.
         const T* fetch = in + p * in_plane + static_cast<int64_t>(first_row) * mw.n_in;
         T* o = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
-        int next = 0;
-        int next_end = first_row + 3;
+        const float4* wnext = row_w + sr0;  // weights of the next output row
 
-        T buf[4][kGroups][kSpan];  // raw input rows in flight, by row modulo 4
+        Run<T, kSpan, kWords> buf[4][kGroups];  // input rows in flight, by row modulo 4
         float h[4][kGroups][kAdj];  // horizontal results, by row modulo 4
 
-        auto fetch_row = [&](T (&b)[kGroups][kSpan]) {
+        auto fetch_row = [&](Run<T, kSpan, kWords>(&b)[kGroups]) {
 #pragma unroll
-            for (int j = 0; j < kGroups; ++j) {
-#pragma unroll
-                for (int q = 0; q < kSpan; ++q) b[j][q] = fetch[cbase[j] + q];
-            }
+            for (int j = 0; j < kGroups; ++j) b[j].load(fetch + cbase[j]);
             fetch += mw.n_in;
         };
 
@@ -363,7 +402,7 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
             for (int j = 0; j < kGroups; ++j) {
                 float v[kSpan];
 #pragma unroll
-                for (int q = 0; q < kSpan; ++q) v[q] = Elem<T>::to_float(buf[K][j][q]);
+                for (int q = 0; q < kSpan; ++q) v[q] = buf[K][j].at(q);
 #pragma unroll
                 for (int c = 0; c < kAdj; ++c) {
                     float acc = 0.0f;
@@ -372,8 +411,10 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
                     h[K][j][c] = acc;
                 }
             }
-            while (next_end == row) {
-                const float4 w = row_w[sr0 + next];
+            // The output rows ending here, counted per input row once per block: the loop is a count down.
+#pragma unroll 1
+            for (int n = ends[row - first_row]; n > 0; --n) {
+                const float4 w = *wnext++;
                 float r[kGroups][kAdj];
 #pragma unroll
                 for (int j = 0; j < kGroups; ++j) {
@@ -403,8 +444,6 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
                     }
                 }
                 o += mw.n_out;
-                if (++next == rows) break;
-                next_end = row_start[sr0 + next] + 3;
             }
         };
 
@@ -603,13 +642,13 @@ int sm_count() {
 // consecutive planes. Taller strips load fewer halo rows per output row, and more planes per block spread the
 // set-up (coordinates and weights) over more outputs; the grid is sized in whole waves of resident blocks so
 // that no last, thin wave leaves most of the GPU idle.
-template <typename T, int kAdj, int kSpan>
+template <typename T, int kAdj, int kSpan, bool kWords = false>
 cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw, int vector_stores,
                     cudaStream_t stream) {
     static std::atomic<int> resident_per_sm{0};
     int resident = resident_per_sm.load(std::memory_order_relaxed);
     if (resident == 0) {
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, cubic4_kernel<T, kAdj, kSpan>, 32 * kWarps,
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, cubic4_kernel<T, kAdj, kSpan, kWords>, 32 * kWarps,
                                                           0) != cudaSuccess ||
             resident < 1) {
             resident = 1;
@@ -637,7 +676,7 @@ cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, cons
     }
     const dim3 grid(static_cast<unsigned>(blocks_per_plane),
                     static_cast<unsigned>((planes + per_block - 1) / per_block));
-    cubic4_kernel<T, kAdj, kSpan><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, static_cast<int>(per_block), mh,
+    cubic4_kernel<T, kAdj, kSpan, kWords><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, static_cast<int>(per_block), mh,
                                                                     mw, strip, static_cast<int>(col_groups),
                                                                     vector_stores);
     return cudaGetLastError();
@@ -656,7 +695,7 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
     const int quad_span = 4 + max_window_step(mw, 3);
     const bool quads = quad_span <= 7;
     const int span = quads ? std::max(quad_span, 6) : std::max(pair_span, 6);
-    if (mh.ntaps == 4 && mw.ntaps == 4 && row_step >= 0 && row_step <= 4 && quad_span >= 4 && span <= 8 &&
+    if (mh.ntaps == 4 && mw.ntaps == 4 && row_step >= 0 && row_step <= kMaxRowStep && quad_span >= 4 && span <= 8 &&
         mh.n_in >= 4 && mw.n_in >= span) {
         const int vec4 = mw.n_out % 4 == 0 && reinterpret_cast<uintptr_t>(output) % (4 * sizeof(T)) == 0;
         const int vec2 = mw.n_out % 2 == 0 && reinterpret_cast<uintptr_t>(output) % (2 * sizeof(T)) == 0;
@@ -670,6 +709,13 @@ cudaError_t launch(const void* input, void* output, int64_t planes, const AxisMa
             case 6:
                 return launch4<T, 2, 6>(in, out, planes, mh, mw, vec2, stream);
             case 7:
+                // 16-bit rows of even length from a 4-byte aligned start: runs of 8 loaded as 4 words, which
+                // frees 24 registers of prefetch buffers (4 blocks per SM instead of 3) for 2 more FMAs per
+                // column and input row.
+                if (sizeof(T) == 2 && mw.n_in % 2 == 0 && mw.n_in >= 8 &&
+                    reinterpret_cast<uintptr_t>(input) % 4 == 0) {
+                    return launch4<T, 2, 8, sizeof(T) == 2>(in, out, planes, mh, mw, vec2, stream);
+                }
                 return launch4<T, 2, 7>(in, out, planes, mh, mw, vec2, stream);
             default:
                 return launch4<T, 2, 8>(in, out, planes, mh, mw, vec2, stream);

@@ -220,6 +220,37 @@ def test_unchanged_shape_is_an_exact_copy(
     assert torch.equal(out, x), f"{(out != x).sum().item()} of {x.numel()} elements differ from the input"
 
 
+# Width downscaled by 2 to 3 (column pairs whose windows span 7 inputs): 16-bit rows of even length from a
+# 4-byte aligned start are loaded as 32-bit words, in runs starting at an even input and clamped to the row's
+# end. The offset input (start 2 bytes past an aligned address) takes the element-wise path instead. Lengths 8
+# and 10 put every run against the clamp.
+WORD_RUN_CASES = [((21, 64), (9, 26)), ((12, 8), (5, 3)), ((12, 10), (5, 4))]
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("mode", COORDINATE_MODES)
+@pytest.mark.parametrize("dtype_name", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize(("in_hw", "out_hw"), WORD_RUN_CASES, ids=lambda v: "x".join(map(str, v)))
+def test_downscale_word_runs(
+    torch_cuda, kernel_lib, in_hw, out_hw, dtype_name, mode, exclude_outside, offset
+):
+    torch = torch_cuda
+    shape = (2, 3, *in_hw)
+    x, x64 = random_input(torch, shape, dtype_name)
+    if offset:
+        storage = torch.empty(x.numel() + offset, dtype=x.dtype, device=x.device)
+        storage[offset:].copy_(x.flatten())
+        x = storage[offset:].view(shape)
+    attrs = CubicResizeAttributes(mode, -0.75, exclude_outside, 0)
+    ref = cubic_resize_reference(x64, out_hw, attrs)
+    out = run_kernel(torch, kernel_lib, x, out_hw, attrs).float().cpu().numpy().astype(np.float64)
+    assert np.isfinite(out).all(), "outputs unwritten or not finite"
+    err = relative_error(out, ref)
+    ERRORS.setdefault(dtype_name, []).append(err)
+    assert err <= TOLERANCE[dtype_name], f"relative error {err:.3g} over {TOLERANCE[dtype_name]:g}"
+
+
 @pytest.mark.parametrize("exclude_outside", [0, 1])
 @pytest.mark.parametrize("cubic_coeff_a", [-0.5, -0.75, -1.0])
 def test_cubic_coeff_a(torch_cuda, kernel_lib, cubic_coeff_a, exclude_outside):
