@@ -11,16 +11,18 @@ are read, so a model of many gigabytes is never copied whole by graph-surgeon's 
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from pathlib import Path
 
+import numpy as np
 import onnx
 from onnx import helper
 
 from trtconvert import log
 from trtconvert.atomic import EXTERNAL_DATA_THRESHOLD
-from trtconvert.load import large_initializers_on_disk, read_weights
-from trtconvert.model_info import all_nodes, all_tensors, default_opset, weight_bytes
+from trtconvert.load import LARGE_TENSOR_BYTES, large_initializers_on_disk, read_weights
+from trtconvert.model_info import all_nodes, all_tensors, default_opset
 
 # The first IR version that allows each newer data type; older IR versions cannot carry them.
 _TYPE_MIN_IR = {
@@ -101,26 +103,93 @@ def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelP
             subgraph.ir_version = graph.ir_version
         graph.fold_constants(flatten_subgraphs=flatten_subgraphs, error_ok=False)
         model = gs.export_onnx(graph.cleanup().toposort(), do_type_check=False)
+        # A graph-surgeon graph is a web of reference cycles: without a collection it lives on with numpy
+        # copies of the folded values and, through its lazy constants, the previous pass's whole model.
         del graph
+        gc.collect()
         model = _infer_shapes(model)
     return model
 
 
+def _data_bytes(tensor: onnx.TensorProto) -> int:
+    """Bytes of a tensor's data, counted from its type and dims (reading raw_data would copy it)."""
+    try:
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):  # strings and unknown types: count them as small
+        return 0
+    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+
+
+def _copy_fields(source, target, skip: str) -> None:
+    """Copy every set field of a protobuf message but one."""
+    for descriptor, value in source.ListFields():
+        if descriptor.name == skip:
+            continue
+        # FieldDescriptor.label is gone from newer protobuf releases, is_repeated absent from older ones.
+        repeated = getattr(descriptor, "is_repeated", None)
+        if repeated is None:
+            repeated = descriptor.label == descriptor.LABEL_REPEATED
+        if repeated:
+            getattr(target, descriptor.name).extend(value)
+        elif descriptor.message_type is not None:
+            getattr(target, descriptor.name).CopyFrom(value)
+        else:
+            setattr(target, descriptor.name, value)
+
+
+def _without_large_data(model: onnx.ModelProto, empty: bool) -> tuple[onnx.ModelProto, int]:
+    """A copy of the model whose large or external initializers are stand-ins without data, and the bytes
+    of data it still holds.
+
+    A stand-in keeps the name, type and dims and is marked external, which shape inference needs and never
+    reads (only small constants such as shapes are read as data). With ``empty`` it has dims [0] instead,
+    for the checker, which would look for the external file. Everything else is copied as it is.
+    """
+    light = onnx.ModelProto()
+    _copy_fields(model, light, skip="graph")
+    _copy_fields(model.graph, light.graph, skip="initializer")
+    held = 0
+    for tensor in model.graph.initializer:
+        external = tensor.data_location == onnx.TensorProto.EXTERNAL
+        size = _data_bytes(tensor)
+        if not external and size < LARGE_TENSOR_BYTES:
+            light.graph.initializer.append(tensor)
+            held += size
+            continue
+        stand_in = light.graph.initializer.add(name=tensor.name, data_type=tensor.data_type)
+        if empty:
+            stand_in.dims.append(0)
+        else:
+            stand_in.dims.extend(tensor.dims)
+            stand_in.data_location = onnx.TensorProto.EXTERNAL
+            stand_in.external_data.add(key="location", value="weights-left-out")
+    return light, held
+
+
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     """onnx's shape inference, as polygraphy's infer_shapes runs it without onnxruntime: a model that
-    inference fails on is kept as it is. Only a model too large for one protobuf message goes through
-    polygraphy, which infers from a file; for the rest this spares polygraphy's import and the ByteSize()
-    call, which serializes the whole model to measure it.
+    inference fails on is kept as it is.
+
+    Inference runs on a copy without the large weights and its results (nodes with typed subgraphs, graph
+    inputs, outputs, value_info) go back into the model: serializing a model for inference and parsing the
+    result would otherwise copy every weight in memory four times per folding pass. Only a model whose
+    small tensors alone pass the protobuf limit goes through polygraphy, which infers from a file.
     """
-    if weight_bytes(model) > EXTERNAL_DATA_THRESHOLD:
+    light, held = _without_large_data(model, empty=False)
+    if held > EXTERNAL_DATA_THRESHOLD:
         from polygraphy.backend.onnx import infer_shapes
 
         return infer_shapes(model, allow_onnxruntime=False)
     try:
-        return onnx.shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(light)
     except Exception as err:  # onnx raises several types; folding goes on without the shapes, as before
         log.LOGGER.debug("shape inference failed while folding: %s", err)
         return model
+    for name in ("node", "input", "output", "value_info"):
+        field = getattr(model.graph, name)
+        del field[:]
+        field.extend(getattr(inferred.graph, name))
+    return model
 
 
 _SHAPE_OPS = ("Shape", "Size")
@@ -150,16 +219,13 @@ def _folding_inputs(model: onnx.ModelProto) -> set[str]:
 
 
 def _check_structure(model: onnx.ModelProto) -> None:
-    """onnx's checker on the graph alone: tensors still in external files become empty stand-ins.
+    """onnx's checker on the graph alone: large weights and tensors still in external files become empty
+    stand-ins.
 
-    The checker of a model in memory looks for external data files relative to the working directory, and
-    the weights play no part in whether inlining an If broke the graph.
+    The checker of a model in memory serializes it whole and looks for external data files relative to the
+    working directory, and the weights play no part in whether inlining an If broke the graph.
     """
-    if not any(t.data_location == onnx.TensorProto.EXTERNAL for t in all_tensors(model)):
-        onnx.checker.check_model(model)
-        return
-    light = onnx.ModelProto()
-    light.CopyFrom(model)
+    light, _ = _without_large_data(model, empty=True)
     for tensor in all_tensors(light):
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             del tensor.external_data[:]
