@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,9 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
     )
     for decision in rewrites:
         log.LOGGER.info("          %s", decision.line())
+    # The rewrite's graph-surgeon graph is a web of reference cycles holding the previous model: free it
+    # before the weights come in, so that they are the only large thing in memory.
+    gc.collect()
     read_weights(model, weights_dir)
     model, precision = _precision(spec, model)
     return Prepared(model, checked, rewrites, precision)
