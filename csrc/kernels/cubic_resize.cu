@@ -9,7 +9,9 @@
 //    rows the strip needs, each loaded once, three rows ahead of use: one run of loads per row serves a
 //    whole quad or pair, is filtered horizontally into a ring of four rows held in registers, and every
 //    output row whose window ends there (counted per input row once per block) is then written with four
-//    vertical FMAs per output. 16-bit pairs on rows of even length load their runs as 32-bit words.
+//    vertical FMAs per output. 16-bit pairs on rows of even length load their runs as 32-bit words. In large
+//    16-bit launches with aligned rows, each warp instead copies its row segments into a ring in shared
+//    memory (asynchronous copies, seven rows ahead, on across planes) and the lanes read their runs there.
 //  - the many-tap kernel, for antialias on downscale (about 4/scale taps per axis), large downscale factors
 //    and tiny inputs: a 32 x 8 output tile per block, filtered in two passes through shared memory (weights
 //    computed on the fly when the tables would not fit).
@@ -250,6 +252,7 @@ struct Run {
 #pragma unroll
         for (int q = 0; q < kLen; ++q) v[q] = p[q];
     }
+    __device__ __forceinline__ void load_shared(const T* p) { load(p); }
     __device__ __forceinline__ float at(int q) const { return Elem<T>::to_float(v[q]); }
 };
 
@@ -262,6 +265,11 @@ struct Run<T, kLen, true> {
 #pragma unroll
         for (int i = 0; i < kLen / 2; ++i) w[i] = __ldg(pw + i);
     }
+    __device__ __forceinline__ void load_shared(const T* p) {
+        const unsigned* pw = reinterpret_cast<const unsigned*>(p);
+#pragma unroll
+        for (int i = 0; i < kLen / 2; ++i) w[i] = pw[i];
+    }
     __device__ __forceinline__ float at(int q) const {
         if constexpr (std::is_same_v<T, __nv_bfloat16>) {
             // A bfloat16 is the high half of the float it denotes.
@@ -272,6 +280,32 @@ struct Run<T, kLen, true> {
     }
 };
 
+// Asynchronous 16-byte copies from global to shared memory (sm_80 and newer; older targets copy through
+// registers, which is correct but not asynchronous). Each thread waits for its own copies; a warp barrier
+// after the wait makes every lane's copies visible to the others.
+__device__ __forceinline__ void copy16_async(void* dst_shared, const void* src_global) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(dst_shared));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src_global) : "memory");
+#else
+    *static_cast<uint4*>(dst_shared) = __ldg(static_cast<const uint4*>(src_global));
+#endif
+}
+
+__device__ __forceinline__ void copy_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// Wait until at most kPending of this thread's most recent copy groups are still in flight.
+template <int kPending>
+__device__ __forceinline__ void copy_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Four-tap kernel.
 
@@ -281,6 +315,16 @@ constexpr int kMaxStripRows = 64;  // rows per warp strip (the launcher may pick
 constexpr int kGroupCols = 32 * kLaneCols;  // output columns of one warp
 constexpr int kMaxRowStep = 4;     // most input rows between the windows of neighbouring output rows
 constexpr int kMaxStripInputRows = kMaxRowStep * (kMaxStripRows - 1) + 4;
+// Staged input (16-bit types): each warp copies the input rows it needs into a ring of kStageSlots row segments
+// in shared memory, kStageSlots - 1 rows ahead of use, with asynchronous 16-byte copies.
+constexpr int kStageSlots = 8;  // a power of two
+constexpr int kStageBytes = 16;  // one copy
+// Inputs per segment: the 128 columns of a warp with quads (upscaling: at most 124 + 8 + 7 inputs with the
+// alignment of the first copy), or with pairs up to a downscale by about 2.4.
+template <int kAdj>
+__host__ __device__ constexpr int stage_elems() {
+    return kAdj == 4 ? 144 : 320;
+}
 
 // Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
 // the weights (taps clamped onto the same input add up), which needs an axis of at least 4 inputs.
@@ -309,17 +353,27 @@ __device__ __forceinline__ Window window4(const AxisMap& m, int y) {
 // windows of a group lie inside kSpan consecutive inputs: 4 plus the largest step between the windows of
 // the group's first and last column. One run of kSpan loads per input row serves the whole group; each
 // column's four weights are spread over the span, zeros elsewhere.
-template <typename T, int kAdj, int kSpan, bool kWords>
+//
+// Input rows reach the lanes in one of two ways. Unstaged: each lane loads its runs from global memory into
+// four register buffers, three rows ahead of use, anew for every plane. Staged (kStaged): the warp copies
+// the row segment its 128 columns need into a ring of shared-memory slots with asynchronous copies,
+// kStageSlots - 1 rows ahead and straight on across the block's planes, and each lane reads its runs from
+// there; the prefetch then costs no registers, so it can run deeper and more warps fit on an SM.
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
 __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
                                                              int64_t planes, int planes_per_block,
                                                              AxisMap mh, AxisMap mw, int strip_rows,
                                                              int col_groups, int vector_stores) {
     constexpr int kGroups = kLaneCols / kAdj;
     constexpr int kGroupStride = 32 * kAdj;  // columns between a lane's groups
+    constexpr int kChunk = kStageBytes / static_cast<int>(sizeof(T));  // inputs per asynchronous copy
+    constexpr int kSlotElems = kStaged ? stage_elems<kAdj>() : kChunk;
+    constexpr int kCopies = (kSlotElems / kChunk + 31) / 32;  // copies per lane and row
     __shared__ float4 row_w[kWarps * kMaxStripRows];
     __shared__ int row_start[kWarps * kMaxStripRows];
     // Per warp, by input row of its strip: how many output rows have their window end there.
     __shared__ int row_ends[kWarps][kMaxStripInputRows];
+    __shared__ alignas(16) T stage[kWarps][kStaged ? kStageSlots : 1][kSlotElems];
 
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
@@ -375,15 +429,62 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     const bool full = vector_stores && group * kGroupCols + kGroupCols <= mw.n_out;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
-    const int64_t plane_end = min(planes, static_cast<int64_t>(blockIdx.y + 1) * planes_per_block);
+    const int64_t plane_begin = static_cast<int64_t>(blockIdx.y) * planes_per_block;
+    const int64_t plane_end = min(planes, plane_begin + planes_per_block);
 
-    for (int64_t p = static_cast<int64_t>(blockIdx.y) * planes_per_block; p < plane_end; ++p) {
+    // Staged input: the warp's row segment starts at the copy holding its first input (lane 0's first run;
+    // runs never move left from lane to lane) and ends with the last input of lane 31's last run. The
+    // launcher checks that it fits in a slot. Rows of all the block's planes form one stream of copies.
+    T* const ring = stage[warp][0];
+    T* ring_lane = ring;  // this lane's first copy in slot 0
+    bool copy_on[kCopies];
+    int run_off[kGroups];
+    const T* copy_src = in;  // this lane's first copy in the next row to copy
+    int copy_row = 0;        // row of the plane (from first_row) of the next copy
+    int use_next = 0;        // index in the stream of the block's rows of the next row to filter
+    const int strip_in_rows = last_row - first_row + 1;
+    const int stream_rows = static_cast<int>(plane_end - plane_begin) * strip_in_rows;
+    const int64_t plane_jump = in_plane - static_cast<int64_t>(strip_in_rows - 1) * mw.n_in;
+    if constexpr (kStaged) {
+        const int seg0 = __shfl_sync(0xffffffffu, cbase[0], 0) & ~(kChunk - 1);
+        const int seg_last = __shfl_sync(0xffffffffu, cbase[kGroups - 1], 31) + kSpan - 1;
+        const int seg_chunks = seg_last / kChunk - seg0 / kChunk + 1;
+#pragma unroll
+        for (int k = 0; k < kCopies; ++k) copy_on[k] = lane + 32 * k < seg_chunks;
+#pragma unroll
+        for (int j = 0; j < kGroups; ++j) run_off[j] = cbase[j] - seg0;
+        copy_src = in + plane_begin * in_plane + static_cast<int64_t>(first_row) * mw.n_in + seg0 + lane * kChunk;
+        ring_lane = ring + lane * kChunk;
+    }
+    // Copy row `index` of the stream into its slot (that of the row kStageSlots earlier), then close the
+    // copy group: one group per row, empty past the end, so that waits count rows.
+    // Past the end the source pointer still advances but is never read.
+    auto copy_row_async = [&](int index) {
+        const bool more = index < stream_rows;
+        T* const dst = ring_lane + (index & (kStageSlots - 1)) * kSlotElems;
+#pragma unroll
+        for (int k = 0; k < kCopies; ++k) {
+            if (more && copy_on[k]) copy16_async(dst + 32 * k * kChunk, copy_src + 32 * k * kChunk);
+        }
+        const bool plane_done = ++copy_row == strip_in_rows;
+        copy_src += plane_done ? plane_jump : static_cast<int64_t>(mw.n_in);
+        copy_row = plane_done ? 0 : copy_row;
+        copy_async_commit();
+    };
+    if constexpr (kStaged) {
+#pragma unroll 1
+        for (int i = 0; i < kStageSlots - 1; ++i) copy_row_async(i);
+    }
+
+    for (int64_t p = plane_begin; p < plane_end; ++p) {
         // Next input row to fetch, and the output row to write next.
         const T* fetch = in + p * in_plane + static_cast<int64_t>(first_row) * mw.n_in;
         T* o = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
         const float4* wnext = row_w + sr0;  // weights of the next output row
 
-        Run<T, kSpan, kWords> buf[4][kGroups];  // input rows in flight, by row modulo 4
+        // Unstaged: input rows in flight, kBuffers - 1 ahead of use, by row modulo kBuffers.
+        constexpr int kBuffers = 4;
+        Run<T, kSpan, kWords> buf[kBuffers][kGroups];
         float h[4][kGroups][kAdj];  // horizontal results, by row modulo 4
 
         auto fetch_row = [&](Run<T, kSpan, kWords>(&b)[kGroups]) {
@@ -392,23 +493,36 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
             fetch += mw.n_in;
         };
 
-        // Input row `row`, held in slot K = (row - first_row) % 4: fetch the row three ahead into the slot
-        // freed by row - 1, filter this one horizontally, then write every output row whose window ends here.
-        // Slots are compile-time indices, so rows rotate through registers without copies.
+        // Input row `row`, in slot K = (row - first_row) % kBuffers: fetch the row kBuffers - 1 ahead into the
+        // slot freed by row - 1 (unstaged), filter this one horizontally, then write every output row whose
+        // window ends here. Slots are compile-time indices, so rows rotate through registers without copies.
         auto step = [&](auto slot, int row) {
             constexpr int K = decltype(slot)::value;
-            if (row + 3 <= last_row) fetch_row(buf[(K + 3) & 3]);
+            Run<T, kSpan, kWords> staged[kGroups];
+            if constexpr (kStaged) {
+                // This lane's copies of the row are done; the barrier makes the other lanes' visible and
+                // tells that every lane has read the previous row, whose slot the next copy reuses.
+                copy_async_wait<kStageSlots - 2>();
+                __syncwarp();
+                copy_row_async(use_next + kStageSlots - 1);
+                const T* src = ring + (use_next & (kStageSlots - 1)) * kSlotElems;
+#pragma unroll
+                for (int j = 0; j < kGroups; ++j) staged[j].load_shared(src + run_off[j]);
+                ++use_next;
+            } else {
+                if (row + kBuffers - 1 <= last_row) fetch_row(buf[(K + kBuffers - 1) % kBuffers]);
+            }
 #pragma unroll
             for (int j = 0; j < kGroups; ++j) {
                 float v[kSpan];
 #pragma unroll
-                for (int q = 0; q < kSpan; ++q) v[q] = buf[K][j].at(q);
+                for (int q = 0; q < kSpan; ++q) v[q] = kStaged ? staged[j].at(q) : buf[K][j].at(q);
 #pragma unroll
                 for (int c = 0; c < kAdj; ++c) {
                     float acc = 0.0f;
 #pragma unroll
                     for (int q = 0; q < kSpan; ++q) acc += cw[j][c][q] * v[q];
-                    h[K][j][c] = acc;
+                    h[K & 3][j][c] = acc;
                 }
             }
             // The output rows ending here, counted per input row once per block: the loop is a count down.
@@ -421,7 +535,7 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
 #pragma unroll
                     for (int c = 0; c < kAdj; ++c) {
                         r[j][c] = w.x * h[(K + 1) & 3][j][c] + w.y * h[(K + 2) & 3][j][c] +
-                                  w.z * h[(K + 3) & 3][j][c] + w.w * h[K][j][c];
+                                  w.z * h[(K + 3) & 3][j][c] + w.w * h[K & 3][j][c];
                     }
                 }
                 if (full) {
@@ -447,10 +561,14 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
             }
         };
 
-        fetch_row(buf[0]);
-        if (first_row + 1 <= last_row) fetch_row(buf[1]);
-        if (first_row + 2 <= last_row) fetch_row(buf[2]);
-        for (int row = first_row;; row += 4) {
+        if constexpr (!kStaged) {
+            fetch_row(buf[0]);
+#pragma unroll
+            for (int i = 1; i < kBuffers - 1; ++i) {
+                if (first_row + i <= last_row) fetch_row(buf[i]);
+            }
+        }
+        for (int row = first_row;; row += kBuffers) {
             step(std::integral_constant<int, 0>(), row);
             if (row + 1 > last_row) break;
             step(std::integral_constant<int, 1>(), row + 1);
@@ -459,6 +577,16 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
             if (row + 3 > last_row) break;
             step(std::integral_constant<int, 3>(), row + 3);
             if (row + 4 > last_row) break;
+            if constexpr (kBuffers == 8) {
+                step(std::integral_constant<int, 4>(), row + 4);
+                if (row + 5 > last_row) break;
+                step(std::integral_constant<int, 5>(), row + 5);
+                if (row + 6 > last_row) break;
+                step(std::integral_constant<int, 6>(), row + 6);
+                if (row + 7 > last_row) break;
+                step(std::integral_constant<int, 7>(), row + 7);
+                if (row + 8 > last_row) break;
+            }
         }
     }
 }
@@ -638,26 +766,43 @@ int sm_count() {
     return count;
 }
 
-// Launch geometry of the four-tap kernel. A block is 4 warps x strip rows x 128 columns of `per_block`
-// consecutive planes. Taller strips load fewer halo rows per output row, and more planes per block spread the
-// set-up (coordinates and weights) over more outputs; the grid is sized in whole waves of resident blocks so
-// that no last, thin wave leaves most of the GPU idle.
-template <typename T, int kAdj, int kSpan, bool kWords = false>
-cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw, int vector_stores,
-                    cudaStream_t stream) {
+// Blocks of one four-tap kernel resident per SM (occupancy query, once per kernel).
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+int resident_blocks() {
     static std::atomic<int> resident_per_sm{0};
     int resident = resident_per_sm.load(std::memory_order_relaxed);
     if (resident == 0) {
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, cubic4_kernel<T, kAdj, kSpan, kWords>, 32 * kWarps,
-                                                          0) != cudaSuccess ||
+        const auto kernel = cubic4_kernel<T, kAdj, kSpan, kWords, kStaged>;
+        // The staged kernels want shared memory rather than L1: their reads of the input go through the ring.
+        if (kStaged && cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                            cudaSharedmemCarveoutMaxShared) != cudaSuccess) {
+            cudaGetLastError();  // a refusal leaves the default carve-out, which is still correct
+        }
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, 32 * kWarps, 0) != cudaSuccess ||
             resident < 1) {
             resident = 1;
         }
         resident_per_sm.store(resident, std::memory_order_relaxed);
     }
-    const int64_t capacity = static_cast<int64_t>(sm_count()) * resident;
-    const int64_t col_groups = (mw.n_out + kGroupCols - 1) / kGroupCols;
-    auto row_blocks = [&](int s) { return (static_cast<int64_t>(mh.n_out) + kWarps * s - 1) / (kWarps * s); };
+    return resident;
+}
+
+int64_t four_tap_col_groups(const AxisMap& mw) { return (mw.n_out + kGroupCols - 1) / kGroupCols; }
+
+int64_t four_tap_row_blocks(const AxisMap& mh, int strip) {
+    return (static_cast<int64_t>(mh.n_out) + kWarps * strip - 1) / (kWarps * strip);
+}
+
+// Launch geometry of the four-tap kernel. A block is 4 warps x strip rows x 128 columns of `per_block`
+// consecutive planes. Taller strips load fewer halo rows per output row, and more planes per block spread the
+// set-up (coordinates and weights) over more outputs; the grid is sized in whole waves of resident blocks so
+// that no last, thin wave leaves most of the GPU idle.
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+cudaError_t launch4_kernel(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw,
+                           int vector_stores, cudaStream_t stream) {
+    const int64_t capacity = static_cast<int64_t>(sm_count()) * resident_blocks<T, kAdj, kSpan, kWords, kStaged>();
+    const int64_t col_groups = four_tap_col_groups(mw);
+    auto row_blocks = [&](int s) { return four_tap_row_blocks(mh, s); };
     int strip = kMaxStripRows;
     while (strip > 4 && col_groups * row_blocks(strip) * planes < capacity) strip /= 2;
     const int64_t blocks_per_plane = col_groups * row_blocks(strip);
@@ -676,10 +821,40 @@ cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, cons
     }
     const dim3 grid(static_cast<unsigned>(blocks_per_plane),
                     static_cast<unsigned>((planes + per_block - 1) / per_block));
-    cubic4_kernel<T, kAdj, kSpan, kWords><<<grid, 32 * kWarps, 0, stream>>>(in, out, planes, static_cast<int>(per_block), mh,
-                                                                    mw, strip, static_cast<int>(col_groups),
-                                                                    vector_stores);
+    cubic4_kernel<T, kAdj, kSpan, kWords, kStaged><<<grid, 32 * kWarps, 0, stream>>>(
+        in, out, planes, static_cast<int>(per_block), mh, mw, strip, static_cast<int>(col_groups), vector_stores);
     return cudaGetLastError();
+}
+
+// Staged input where every copy is aligned (16-bit rows of a whole number of 16-byte copies from a 16-byte
+// aligned start) and the row segment of a warp fits in a slot: from the first input of lane 0 to the last of
+// lane 31, at most the window step over their columns plus a run (plus one input when runs start even),
+// and one more copy for the alignment of the first.
+template <typename T, int kAdj, int kSpan>
+bool stage_fits(const void* input, const AxisMap& mw) {
+    constexpr int chunk = kStageBytes / static_cast<int>(sizeof(T));
+    if (sizeof(T) != 2 || mw.n_in % chunk != 0 || reinterpret_cast<uintptr_t>(input) % kStageBytes != 0) {
+        return false;
+    }
+    const int spread = max_window_step(mw, kGroupCols - kAdj) + kSpan;
+    return (spread + chunk - 1) / chunk + 1 <= stage_elems<kAdj>() / chunk;
+}
+
+template <typename T, int kAdj, int kSpan, bool kWords = false>
+cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw, int vector_stores,
+                    cudaStream_t stream) {
+    // The staged kernel costs about a fifth more instructions per input row and a longer start (its ring
+    // fills before the first row): it pays where every warp runs full strips and there are enough of them to
+    // fill the GPU. Smaller launches, whose strips the launcher shortens to fill the GPU, keep the register
+    // kernel (staged, 1x3x256x256 -> 1024x1024 FP16 took twice as long).
+    if constexpr (sizeof(T) == 2) {
+        if (stage_fits<T, kAdj, kSpan>(in, mw) &&
+            four_tap_col_groups(mw) * four_tap_row_blocks(mh, kMaxStripRows) * planes >=
+                static_cast<int64_t>(sm_count()) * resident_blocks<T, kAdj, kSpan, kWords, true>()) {
+            return launch4_kernel<T, kAdj, kSpan, kWords, true>(in, out, planes, mh, mw, vector_stores, stream);
+        }
+    }
+    return launch4_kernel<T, kAdj, kSpan, kWords, false>(in, out, planes, mh, mw, vector_stores, stream);
 }
 
 template <typename T>

@@ -251,6 +251,53 @@ def test_downscale_word_runs(
     assert err <= TOLERANCE[dtype_name], f"relative error {err:.3g} over {TOLERANCE[dtype_name]:g}"
 
 
+# Staged input (16-bit data whose rows are a whole number of 16-byte copies from a 16-byte aligned start, in
+# launches large enough to fill the GPU with full strips): each warp copies its row segments into a ring in
+# shared memory several rows ahead, on across the planes of its block. The same values one element past an
+# aligned address take the register path, with the same arithmetic, so the two outputs must be equal, besides
+# matching the reference. Every case but the last launches at least 1000 blocks of full strips (more than any
+# GPU holds at once). Cases: 2x upscale over two column groups (the second partial); scale just over 1 (the
+# widest segment of quads); 8 columns (one copy per row); 5 input rows per plane (the prefetch crosses several
+# planes); downscale by 2.13 (pairs, two copies per lane); downscale by 2.56 (segments too wide: the register
+# path both times).
+STAGED_CASES = [
+    ((1000, 24, 64), (50, 130)),
+    ((1000, 8, 128), (9, 130)),
+    ((2000, 5, 8), (9, 16)),
+    ((4000, 5, 16), (9, 40)),
+    ((600, 12, 512), (5, 240)),
+    ((2, 20, 256), (9, 100)),
+]
+STAGED_IDS = ["up2-two-groups", "up1.016", "eight-columns", "planes-across", "down2.13", "down2.56"]
+
+
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("mode", COORDINATE_MODES)
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize(("shape", "out_hw"), STAGED_CASES, ids=STAGED_IDS)
+def test_staged_rows_match_the_register_path(
+    torch_cuda, kernel_lib, shape, out_hw, dtype_name, mode, exclude_outside
+):
+    torch = torch_cuda
+    x, x64 = random_input(torch, shape, dtype_name)
+    assert x.data_ptr() % 16 == 0
+    storage = torch.empty(x.numel() + 1, dtype=x.dtype, device=x.device)
+    storage[1:].copy_(x.flatten())
+    shifted = storage[1:].view(shape)
+    attrs = CubicResizeAttributes(mode, -0.75, exclude_outside, 0)
+    staged = run_kernel(torch, kernel_lib, x, out_hw, attrs)
+    unstaged = run_kernel(torch, kernel_lib, shifted, out_hw, attrs)
+    assert torch.equal(staged, unstaged), (
+        f"{(staged != unstaged).sum().item()} outputs differ between the paths"
+    )
+    ref = cubic_resize_reference(x64, out_hw, attrs)
+    out = staged.float().cpu().numpy().astype(np.float64)
+    assert np.isfinite(out).all(), "outputs unwritten or not finite"
+    err = relative_error(out, ref)
+    ERRORS.setdefault(dtype_name, []).append(err)
+    assert err <= TOLERANCE[dtype_name], f"relative error {err:.3g} over {TOLERANCE[dtype_name]:g}"
+
+
 @pytest.mark.parametrize("exclude_outside", [0, 1])
 @pytest.mark.parametrize("cubic_coeff_a", [-0.5, -0.75, -1.0])
 def test_cubic_coeff_a(torch_cuda, kernel_lib, cubic_coeff_a, exclude_outside):
