@@ -20,6 +20,7 @@ import importlib.util
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,14 +151,25 @@ def _convert_onnxconverter_common(model: onnx.ModelProto, keep_fp32_ops: Sequenc
     # emits graphs that onnxruntime rejects (fp32 and fp16 mixed in one op).
     typed = _with_shapes(model)
     _type_plugin_outputs(typed)
-    return float16.convert_float_to_float16(
-        typed,
-        min_positive_val=1e-7,
-        max_finite_val=FP16_MAX,
-        keep_io_types=True,
-        disable_shape_infer=True,
-        op_block_list=block,
-    )
+    # The converter warns once per clamped value; a large model would flood the terminal, so count them.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        converted = float16.convert_float_to_float16(
+            typed,
+            min_positive_val=1e-7,
+            max_finite_val=FP16_MAX,
+            keep_io_types=True,
+            disable_shape_infer=True,
+            op_block_list=block,
+        )
+    clamped = sum(1 for w in caught if "truncated" in str(w.message))
+    if clamped:
+        log.LOGGER.info(
+            "          %d weight value(s) outside fp16's range clamped to it (|x| < 1e-7 or > %g)",
+            clamped,
+            FP16_MAX,
+        )
+    return converted
 
 
 def _convert_modelopt(
