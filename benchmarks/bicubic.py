@@ -28,22 +28,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams, load_kernel_library
+from trtconvert.ops.resize_reference import coordinate_mode_code
+
 REPO = Path(__file__).resolve().parents[1]
 
 # TrtcDataType and TrtcCoordinateMode values (csrc/kernels/cubic_resize.h).
-DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-HALF_PIXEL, PYTORCH_HALF_PIXEL, ALIGN_CORNERS = 0, 1, 2
-
-
-class CubicResizeParams(ctypes.Structure):
-    _fields_ = [
-        ("coordinate_mode", ctypes.c_int32),
-        ("cubic_coeff_a", ctypes.c_float),
-        ("exclude_outside", ctypes.c_int32),
-        ("antialias", ctypes.c_int32),
-        ("scale_h", ctypes.c_float),
-        ("scale_w", ctypes.c_float),
-    ]
+HALF_PIXEL, PYTORCH_HALF_PIXEL, ALIGN_CORNERS = (
+    coordinate_mode_code(m) for m in ("half_pixel", "pytorch_half_pixel", "align_corners")
+)
 
 
 @dataclass(frozen=True)
@@ -71,20 +64,7 @@ def load_library(path: str | None) -> ctypes.CDLL:
     ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
-            lib = ctypes.CDLL(str(candidate))
-            lib.trtc_cubic_resize.restype = ctypes.c_int
-            lib.trtc_cubic_resize.argtypes = [
-                ctypes.c_void_p,
-                ctypes.c_void_p,
-                ctypes.c_int32,
-                ctypes.c_int64,
-                ctypes.c_int64,
-                ctypes.c_int64,
-                ctypes.c_int64,
-                ctypes.c_int64,
-                ctypes.POINTER(CubicResizeParams),
-                ctypes.c_void_p,
-            ]
+            lib = load_kernel_library(candidate)
             return lib
     sys.exit(
         "error: kernel library not found; build it (cmake -S csrc -B build -DTRTCONVERT_KERNELS_ONLY=ON) or pass --lib"
@@ -93,7 +73,14 @@ def load_library(path: str | None) -> ctypes.CDLL:
 
 def kernel_call(lib: ctypes.CDLL, x: torch.Tensor, out: torch.Tensor, params: CubicResizeParams):
     planes = math.prod(x.shape[:-2])
-    args = (x.data_ptr(), out.data_ptr(), DTYPE_CODES[x.dtype], planes, *x.shape[-2:], *out.shape[-2:])
+    args = (
+        x.data_ptr(),
+        out.data_ptr(),
+        DTYPE_CODES[str(x.dtype).removeprefix("torch.")],
+        planes,
+        *x.shape[-2:],
+        *out.shape[-2:],
+    )
     ref = ctypes.byref(params)
 
     def call() -> None:

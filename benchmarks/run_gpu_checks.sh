@@ -11,7 +11,8 @@ stages=" ${*:-build test bench profile} "
 mkdir -p "$results"
 build=build/gpu
 lib=$PWD/$build/kernels/libtrtconvert_kernels.so
-export PYTHONUNBUFFERED=1 TRTCONVERT_KERNELS_LIB=$lib
+# The package is importable from the checkout without installing it (the GPU machine may lack its deps).
+export PYTHONUNBUFFERED=1 TRTCONVERT_KERNELS_LIB=$lib PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 status=0
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \

@@ -14,19 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams, load_kernel_library
+
 REPO = Path(__file__).resolve().parents[1]
 CUDA_ERROR_INVALID_VALUE = 1
-
-
-class _Params(ctypes.Structure):
-    _fields_ = [
-        ("coordinate_mode", ctypes.c_int32),
-        ("cubic_coeff_a", ctypes.c_float),
-        ("exclude_outside", ctypes.c_int32),
-        ("antialias", ctypes.c_int32),
-        ("scale_h", ctypes.c_float),
-        ("scale_w", ctypes.c_float),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +52,8 @@ def test_builds_static_and_shared_libraries(build_dir: Path):
 
 
 def test_shared_library_validates_arguments_without_a_gpu(build_dir: Path):
-    lib = ctypes.CDLL(str(build_dir / "kernels" / "libtrtconvert_kernels.so"))
-    fn = lib.trtc_cubic_resize
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32] + [ctypes.c_int64] * 5
-    fn.argtypes += [ctypes.POINTER(_Params), ctypes.c_void_p]
-    good = _Params(0, -0.75, 0, 0, 0.0, 0.0)
+    fn = load_kernel_library(build_dir / "kernels" / "libtrtconvert_kernels.so").trtc_cubic_resize
+    good = CubicResizeParams(0, -0.75, 0, 0, 0.0, 0.0)
     dummy = 0x1000  # never dereferenced: every call below returns before touching the device
 
     def call(dtype=0, planes=1, in_hw=(4, 4), out_hw=(8, 8), params=good):
@@ -81,6 +68,18 @@ def test_shared_library_validates_arguments_without_a_gpu(build_dir: Path):
     assert call(out_hw=(8, -1)) == CUDA_ERROR_INVALID_VALUE
     assert call(in_hw=(1 << 20, 1 << 20)) == CUDA_ERROR_INVALID_VALUE
     assert call(params=None) == CUDA_ERROR_INVALID_VALUE
-    assert call(params=_Params(6, -0.75, 0, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
-    assert call(params=_Params(0, float("nan"), 0, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
-    assert call(params=_Params(0, -0.75, 2, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
+    assert call(params=CubicResizeParams(6, -0.75, 0, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
+    assert call(params=CubicResizeParams(0, float("nan"), 0, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
+    assert call(params=CubicResizeParams(0, -0.75, 2, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
+
+
+def test_abi_mirror_matches_the_header():
+    header = (REPO / "csrc" / "kernels" / "cubic_resize.h").read_text()
+    import re
+
+    dtypes = {name.lower(): int(value) for name, value in re.findall(r"TRTC_DTYPE_(\w+) = (\d+)", header)}
+    assert dtypes == DTYPE_CODES
+    struct = re.search(r"typedef struct \{(.*?)\} TrtcCubicResizeParams;", header, re.S).group(1)
+    fields = re.findall(r"^\s*(int32_t|float) (\w+);", struct, re.M)
+    kinds = {"int32_t": ctypes.c_int32, "float": ctypes.c_float}
+    assert [(name, kinds[kind]) for kind, name in fields] == list(CubicResizeParams._fields_)

@@ -12,27 +12,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from trtconvert.kernel_abi import load_kernel_library
+
 REPO = Path(__file__).resolve().parents[2]
 LIB_NAME = "libtrtconvert_kernels.so"
 
-# Values of TrtcDataType.
-DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
-
 # Relative errors of the checks run so far, by dtype name: the session summary prints the worst of each.
 ERRORS: dict[str, list[float]] = {}
-
-
-class CubicResizeParams(ctypes.Structure):
-    """Mirror of TrtcCubicResizeParams."""
-
-    _fields_ = [
-        ("coordinate_mode", ctypes.c_int32),
-        ("cubic_coeff_a", ctypes.c_float),
-        ("exclude_outside", ctypes.c_int32),
-        ("antialias", ctypes.c_int32),
-        ("scale_h", ctypes.c_float),
-        ("scale_w", ctypes.c_float),
-    ]
 
 
 def build_library(build_dir: Path, architectures: str) -> Path:
@@ -73,19 +59,4 @@ def find_library(build_dir: Path, architectures: str) -> Path:
 
 def load(path: Path) -> ctypes.CDLL:
     """Load the library and declare trtc_cubic_resize's signature."""
-    lib = ctypes.CDLL(str(path))
-    fn = lib.trtc_cubic_resize
-    fn.restype = ctypes.c_int
-    fn.argtypes = [
-        ctypes.c_void_p,  # input
-        ctypes.c_void_p,  # output
-        ctypes.c_int32,  # dtype
-        ctypes.c_int64,  # planes
-        ctypes.c_int64,  # in_h
-        ctypes.c_int64,  # in_w
-        ctypes.c_int64,  # out_h
-        ctypes.c_int64,  # out_w
-        ctypes.POINTER(CubicResizeParams),
-        ctypes.c_void_p,  # stream
-    ]
-    return lib
+    return load_kernel_library(path)

@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 import pytest
-from kernel_binding import DTYPE_CODES, ERRORS, CubicResizeParams
+from kernel_binding import ERRORS
 
+from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams
 from trtconvert.ops.resize_reference import (
     COORDINATE_MODES,
     CubicResizeAttributes,
