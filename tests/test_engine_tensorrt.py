@@ -15,21 +15,11 @@ import os
 from pathlib import Path
 
 import pytest
+from tensorrt_machine import GPU, NEEDS_TENSORRT_AND_GPU, TRT
 
-from trtconvert.machine import cuda_gpu, import_tensorrt
 from trtconvert.plan_io import read_sidecar, sidecar_path
 
-_TRT, _TRT_REASON = import_tensorrt()
-_GPU, _GPU_REASON = cuda_gpu() if _TRT is not None else (None, "")
-
-pytestmark = [
-    pytest.mark.tensorrt,
-    pytest.mark.gpu,
-    pytest.mark.skipif(
-        _TRT is None, reason=f"{_TRT_REASON}: pip install 'trtconvert[tensorrt]' on a GPU machine"
-    ),
-    pytest.mark.skipif(_TRT is not None and _GPU is None, reason=f"no usable NVIDIA GPU: {_GPU_REASON}"),
-]
+pytestmark = NEEDS_TENSORRT_AND_GPU
 
 PROFILE_SMALL = "input=1x3x16x16:1x3x32x32:2x3x48x48,factor=1x1x32x32:1x1x64x64:1x1x96x96"
 PROFILE_FIXED = "input=1x3x40x24,factor=1x1x80x48"
@@ -92,11 +82,11 @@ def test_example_with_several_profiles_builds_and_verifies(
         "--rewrite",
         "none",
     )
-    assert report["tensorrt"] == _TRT.__version__
+    assert report["tensorrt"] == TRT.__version__
     assert plan.stat().st_size == report["plan_bytes"] > 0
     sidecar = read_sidecar(plan)
-    assert sidecar["tensorrt"]["version"] == _TRT.__version__
-    assert sidecar["gpu"] == {"name": _GPU.name, "compute_capability": _GPU.compute_capability}
+    assert sidecar["tensorrt"]["version"] == TRT.__version__
+    assert sidecar["gpu"] == {"name": GPU.name, "compute_capability": GPU.compute_capability}
     assert len(sidecar["profiles"]) == 2
     assert sidecar["profiles"][0]["input"] == {
         "min": [1, 3, 16, 16],
@@ -114,7 +104,7 @@ def test_example_with_several_profiles_builds_and_verifies(
     ]
     assert verified["results"][2]["outputs"][0]["shape"] == [2, 3, 96, 96]
     inspected = run_cli("inspect", plan)
-    assert inspected.code == 0 and _TRT.__version__ in inspected.stdout
+    assert inspected.code == 0 and TRT.__version__ in inspected.stdout
 
 
 def test_engine_profiles_are_read_when_the_sidecar_is_gone(
@@ -157,7 +147,7 @@ def test_plugin_node_without_its_library_fails_to_build(run_cli, example_model: 
 
 
 def test_fp16_builds_and_verifies_within_fp16_tolerance(run_cli, example_model: Path, tmp_path: Path) -> None:
-    major = int(_TRT.__version__.split(".")[0])
+    major = int(TRT.__version__.split(".")[0])
     converters = [importlib.util.find_spec(m) for m in ("onnxconverter_common", "modelopt")]
     if major >= 11 and not any(converters):
         pytest.skip("TensorRT 11 fp16 converts the ONNX first: pip install onnxconverter-common")
@@ -200,7 +190,7 @@ def test_second_build_reuses_the_timing_cache(run_cli, example_model: Path, tmp_
     assert f"Loading tactic timing cache from {cache}" in second.stderr
     assert cache.stat().st_size >= size_after_first
     # The merged cache is still one TensorRT can read.
-    builder = _TRT.Builder(_TRT.Logger(_TRT.Logger.ERROR))
+    builder = TRT.Builder(TRT.Logger(TRT.Logger.ERROR))
     config = builder.create_builder_config()
     assert config.create_timing_cache(cache.read_bytes()) is not None
     _verify(run_cli, tmp_path / "b.plan", example_model)

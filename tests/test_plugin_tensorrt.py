@@ -32,21 +32,11 @@ import onnx
 import onnx_graphsurgeon as gs
 import pytest
 from resize_models import shape_sized_model, single_resize_model
+from tensorrt_machine import GPU, NEEDS_TENSORRT_AND_GPU, TRT
 
 from trtconvert.errors import MissingDependency
-from trtconvert.machine import cuda_gpu, import_tensorrt
 
-_TRT, _TRT_REASON = import_tensorrt()
-_GPU, _GPU_REASON = cuda_gpu() if _TRT is not None else (None, "")
-
-pytestmark = [
-    pytest.mark.tensorrt,
-    pytest.mark.gpu,
-    pytest.mark.skipif(
-        _TRT is None, reason=f"{_TRT_REASON}: pip install 'trtconvert[tensorrt]' on a GPU machine"
-    ),
-    pytest.mark.skipif(_TRT is not None and _GPU is None, reason=f"no usable NVIDIA GPU: {_GPU_REASON}"),
-]
+pytestmark = NEEDS_TENSORRT_AND_GPU
 
 FP32_TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
 
@@ -77,7 +67,7 @@ def _prepare(model: onnx.ModelProto) -> onnx.ModelProto:
     from trtconvert.rewrite.stage import rewrite_model
     from trtconvert.tensorrt_target import parse_target
 
-    result = rewrite_model(model, "all", parse_target(_TRT.__version__))
+    result = rewrite_model(model, "all", parse_target(TRT.__version__))
     assert result.rewritten >= 1, result.lines()
     return result.model
 
@@ -199,7 +189,7 @@ def test_bundled_example_with_the_plugin_in_fp16(example_module, plugin_library:
 
 
 @pytest.mark.skipif(
-    _TRT is not None and int(_TRT.__version__.split(".")[0]) >= 11,
+    TRT is not None and int(TRT.__version__.split(".")[0]) >= 11,
     reason="TensorRT 11 has no FP16 builder flag; the plugin's FP16 path is covered by the strongly typed cases",
 )
 def test_bundled_example_with_the_fp16_builder_flag(example_module, plugin_library: Path, tmp_path: Path):
@@ -290,8 +280,8 @@ def test_size_sources_and_attributes_fp32(source: str, plugin_library: Path, tmp
 
 @pytest.mark.parametrize(("dtype", "rtol"), [("float16", 2e-3), ("bfloat16", 8e-3)])
 def test_plugin_in_half_precision(dtype: str, rtol: float, plugin_library: Path, tmp_path: Path):
-    if dtype == "bfloat16" and float(_GPU.compute_capability) < 8.0:
-        pytest.skip(f"bfloat16 needs compute capability 8.0 or newer, this GPU has {_GPU.compute_capability}")
+    if dtype == "bfloat16" and float(GPU.compute_capability) < 8.0:
+        pytest.skip(f"bfloat16 needs compute capability 8.0 or newer, this GPU has {GPU.compute_capability}")
     make, profile, runs = SIZE_SOURCES["carrier"]
     original = make()
     low = np.float16 if dtype == "float16" else "bfloat16"
@@ -424,4 +414,4 @@ def test_load_plugins_reports_what_the_library_registered(plugin_library: Path):
     (loaded,) = load_plugins([plugin_library])
     # Earlier tests of this process may have loaded it already; either way its creator is registered.
     assert ("DynamicTRTResize", "1", "") in loaded.creators or loaded.how == "already loaded"
-    assert _TRT.get_plugin_registry().get_creator("DynamicTRTResize", "1", "") is not None
+    assert TRT.get_plugin_registry().get_creator("DynamicTRTResize", "1", "") is not None
