@@ -1,4 +1,4 @@
-"""Small generated ONNX models shared by the tests."""
+"""ONNX models shared by the tests: small generated ones, and the flags that run the shared real ones."""
 
 from __future__ import annotations
 
@@ -30,3 +30,16 @@ def conv_model(ir_version: int = 8, opset: int = 13, dynamic: bool = True) -> on
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version
     return model
+
+
+# Flags that cover every dynamic input of each shared real model (silero needs a real sample rate).
+REAL_MODELS = {
+    "ppocr_v4_det.onnx": ["--profile", "x=1x3x64x64:1x3x320x320:1x3x640x640"],
+    "ppocr_mobile_v2_cls.onnx": ["--profile", "x=1x3x48x192:4x3x48x192:8x3x48x192"],
+    "silero_vad_16k_op15.onnx": [
+        "--profile",
+        "input=1x512:2x512:4x512,state=2x1x128:2x2x128:2x4x128",
+        "--input",
+        "sr=16000",
+    ],
+}

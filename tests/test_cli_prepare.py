@@ -6,19 +6,9 @@ import json
 
 import onnx
 import pytest
+from model_factories import REAL_MODELS
 
 from trtconvert.model_info import all_nodes
-
-REAL_MODELS = {
-    "ppocr_v4_det.onnx": ["--profile", "x=1x3x64x64:1x3x320x320:1x3x640x640"],
-    "ppocr_mobile_v2_cls.onnx": ["--profile", "x=1x3x48x192:4x3x48x192:8x3x48x192"],
-    "silero_vad_16k_op15.onnx": [
-        "--profile",
-        "input=1x512:2x512:4x512,state=2x1x128:2x2x128:2x4x128",
-        "--input",
-        "sr=16000",
-    ],
-}
 
 
 @pytest.mark.parametrize("name", list(REAL_MODELS))

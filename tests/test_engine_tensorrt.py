@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+from model_factories import REAL_MODELS
 from tensorrt_machine import GPU, NEEDS_TENSORRT_AND_GPU, TRT
 
 from trtconvert.plan_io import read_sidecar, sidecar_path
@@ -23,16 +24,6 @@ pytestmark = NEEDS_TENSORRT_AND_GPU
 
 PROFILE_SMALL = "input=1x3x16x16:1x3x32x32:2x3x48x48,factor=1x1x32x32:1x1x64x64:1x1x96x96"
 PROFILE_FIXED = "input=1x3x40x24,factor=1x1x80x48"
-REAL_MODELS = {
-    "ppocr_v4_det.onnx": ["--profile", "x=1x3x64x64:1x3x320x320:1x3x640x640"],
-    "ppocr_mobile_v2_cls.onnx": ["--profile", "x=1x3x48x192:4x3x48x192:8x3x48x192"],
-    "silero_vad_16k_op15.onnx": [
-        "--profile",
-        "input=1x512:1x512:4x512,state=2x1x128:2x1x128:2x4x128",
-        "--input",
-        "sr=16000",
-    ],
-}
 
 
 def _plugin_library() -> Path:

@@ -24,19 +24,9 @@
 
 #include <NvInferRuntime.h>
 
+#include "check.h"
+
 namespace {
-
-int gFailures = 0;
-int gChecks = 0;
-
-#define CHECK(condition)                                                              \
-    do {                                                                              \
-        ++gChecks;                                                                    \
-        if (!(condition)) {                                                           \
-            ++gFailures;                                                              \
-            std::printf("%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-        }                                                                             \
-    } while (0)
 
 using nvinfer1::DataType;
 using nvinfer1::DimensionOperation;

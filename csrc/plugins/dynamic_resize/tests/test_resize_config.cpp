@@ -11,23 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "../../tests/check.h"
 #include "resize_config.h"
 
 using namespace trtconvert::resize;
 
 namespace {
-
-int gFailures = 0;
-int gChecks = 0;
-
-#define CHECK(condition)                                                         \
-    do {                                                                         \
-        ++gChecks;                                                               \
-        if (!(condition)) {                                                      \
-            ++gFailures;                                                         \
-            std::printf("%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-        }                                                                        \
-    } while (0)
 
 #define CHECK_OK(error_expression)                                                          \
     do {                                                                                    \
