@@ -5,8 +5,9 @@ TensorRT's headers with a stand-in registry.
    launch geometry, field serialization) compiled with warnings as errors and, where the toolchain has them,
    address and undefined-behaviour sanitizers. Needs only a C++17 compiler: runs in CI.
 2. The plugin library built by `trtconvert plugins build` machinery against TensorRT headers, with the CTest
-   suite: the unit tests again, and csrc/plugins/tests/plugin_contract_test.cpp, which loads the library beside
-   a stand-in libnvinfer registry and drives registration, getCreators and every plugin capability. Needs
+   suite: the unit tests again, and csrc/plugins/tests/plugin_contract_test.cpp (IPluginV3, headers 10+) or
+   plugin_contract_test_v2.cpp (IPluginV2DynamicExt, headers 8.5-9.x), which load the library beside a
+   stand-in libnvinfer registry and drive registration, getCreators and every plugin method. Needs
    cmake, nvcc and TensorRT headers (TRTCONVERT_TEST_TENSORRT_ROOTS=dir[:dir...], else TENSORRT_ROOT or the
    standard install paths); skipped without them. No GPU and no TensorRT library is needed.
 3. On a GPU (marked gpu): the plugin's enqueue, reached through its creator with fields as the ONNX parser
@@ -124,8 +125,17 @@ def test_plugin_library_against_tensorrt_headers(root: str | None, tmp_path: Pat
     # Loading it where no TensorRT can be found registers nothing and does not fail; the entry points of both
     # conventions are exported, and it says which TensorRT it was compiled against.
     library = ctypes.CDLL(str(result.library))
-    for name in ("getCreators", "setLoggerFinder", "trtconvert_register_plugins"):
+    version = (headers.major, headers.minor)
+    exported = ["trtconvert_register_plugins", "getCreators" if headers.major >= 10 else "getPluginCreators"]
+    if version >= (8, 6):  # ILoggerFinder, and with it setLoggerFinder, exists from 8.6
+        exported.append("setLoggerFinder")
+    for name in exported:
         assert hasattr(library, name), name
+    absent = "getPluginCreators" if headers.major >= 10 else "getCreators"
+    assert not hasattr(library, absent), f"{absent} belongs to the other plugin interface"
+    assert result.to_json()["plugin_interface"] == (
+        "IPluginV3" if headers.major >= 10 else "IPluginV2DynamicExt"
+    )
     library.trtconvert_register_plugins.restype = ctypes.c_int32
     if ctypes.util.find_library("nvinfer") is None:  # with TensorRT installed, the library would load it
         assert library.trtconvert_register_plugins() == 0

@@ -91,8 +91,9 @@ def build(
 ) -> None:
     """Build libtrtconvert_plugins.so with CMake and print its path.
 
-    Needs CMake, the CUDA toolkit (nvcc) and TensorRT 10 or 11 headers; TensorRT's libraries and a GPU are not
-    needed to build. Without TensorRT headers it exits 3 and says how to get them. Load the library with
+    Needs CMake, the CUDA toolkit (nvcc) and the headers of the TensorRT you run (8.5 to 11); TensorRT's
+    libraries and a GPU are not needed to build. The headers' version picks the plugin interface: IPluginV3 for
+    TensorRT 10 and 11, IPluginV2DynamicExt for 8.5 to 9.x (same node, attributes and results). Without TensorRT headers it exits 3 and says how to get them. Load the library with
     `trtconvert build --plugin`, trtexec --staticPlugins or --dynamicPlugins, polygraphy --plugins, Triton, or
     ctypes.CDLL after `import tensorrt` (see csrc/plugins/README.md).
 
@@ -115,7 +116,12 @@ def build(
         jobs=jobs,
         werror=werror,
     )
-    what = "CUDA kernels" if kernels_only else f"TensorRT {result.tensorrt.version} plugins"  # type: ignore[union-attr]
+    headers = result.tensorrt
+    what = (
+        "CUDA kernels"
+        if headers is None
+        else f"TensorRT {headers.version} plugins ({headers.plugin_interface})"
+    )
     log.stage("native", time.perf_counter() - start, f"{what} built ({result.build_dir})")
     if as_json:
         emit({"ok": True, **result.to_json()}, True)

@@ -1,7 +1,8 @@
 """Build the native libraries of csrc/ with CMake: the TensorRT plugin library, or the CUDA kernels alone.
 
 `trtconvert plugins build` drives this. It checks what the build needs before starting CMake (cmake, nvcc, and
-for the plugins TensorRT's headers) and says how to get what is missing (exit code 3). TensorRT's headers are
+for the plugins TensorRT's headers) and says how to get what is missing (exit code 3). The headers' version picks
+the plugin interface: IPluginV3 from TensorRT 10, IPluginV2DynamicExt for 8.5 to 9.x. TensorRT's headers are
 found from --tensorrt-root, then TENSORRT_ROOT, then the standard install paths; TensorRT's libraries are
 optional (the plugin library links against headers alone). The build runs in a build folder that later builds
 reuse, and the library is copied, atomically, into an output folder whose path is printed.
@@ -36,8 +37,11 @@ STANDARD_INCLUDE_DIRS = (
 )
 NVCC_CANDIDATES = ("/usr/local/cuda/bin/nvcc", "/opt/cuda/bin/nvcc")
 
+# The oldest TensorRT the plugin library builds for (IPluginV2DynamicExt with the name-based runtime API).
+OLDEST_TENSORRT = (8, 5)
+
 GET_TENSORRT_HEADERS = (
-    "install TensorRT 10 or 11 (the tar archive or the libnvinfer-dev package) and pass --tensorrt-root DIR or "
+    "install TensorRT 8.5 to 11 (the tar archive or the libnvinfer-dev package) and pass --tensorrt-root DIR or "
     "set TENSORRT_ROOT; the headers alone are enough to build, e.g. "
     "`git clone --depth 1 --branch v10.16 https://github.com/NVIDIA/TensorRT` (the tag of the TensorRT you run) "
     "and --tensorrt-root TensorRT"
@@ -62,6 +66,15 @@ class TensorRTHeaders:
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
+
+    @property
+    def plugin_interface(self) -> str:
+        """The interface the library is built with for these headers: IPluginV3 from 10.0, V2 before."""
+        return "IPluginV3" if self.major >= 10 else "IPluginV2DynamicExt"
+
 
 @dataclass(frozen=True)
 class NativeBuild:
@@ -81,6 +94,7 @@ class NativeBuild:
             "kernels_only": self.kernels_only,
             "tensorrt_include_dir": str(self.tensorrt.include_dir) if self.tensorrt else None,
             "tensorrt_headers_version": self.tensorrt.version if self.tensorrt else None,
+            "plugin_interface": self.tensorrt.plugin_interface if self.tensorrt else None,
             "cuda_architectures": self.cuda_architectures,
             "log": str(self.log_file),
         }
@@ -137,7 +151,7 @@ def find_tensorrt_headers(
     """TensorRT's include folder: from ``tensorrt_root``, else $TENSORRT_ROOT, else the standard install paths.
 
     A given root is the only place looked at, so that a typo never silently builds against other headers.
-    Raises MissingDependency with the way to get the headers, or for TensorRT older than 10 (no IPluginV3).
+    Raises MissingDependency with the way to get the headers, or for TensorRT older than 8.5.
     """
     environ = os.environ if environ is None else environ
     standard_dirs = STANDARD_INCLUDE_DIRS if standard_dirs is None else standard_dirs
@@ -169,10 +183,11 @@ def _checked(headers: TensorRTHeaders) -> TensorRTHeaders:
             f"{headers.include_dir} has NvInferRuntime.h but no readable NvInferVersion.h; point --tensorrt-root at "
             f"a complete TensorRT include folder; {GET_TENSORRT_HEADERS}"
         )
-    if headers.major < 10:
+    if (headers.major, headers.minor) < OLDEST_TENSORRT:
+        oldest = ".".join(map(str, OLDEST_TENSORRT))
         raise MissingDependency(
-            f"the TensorRT headers in {headers.include_dir} are version {headers.version}; the plugins implement "
-            f"IPluginV3, which needs TensorRT 10 or newer; {GET_TENSORRT_HEADERS}"
+            f"the TensorRT headers in {headers.include_dir} are version {headers.version}; the plugins need TensorRT "
+            f"{oldest} or newer; {GET_TENSORRT_HEADERS}"
         )
     return headers
 

@@ -7,15 +7,19 @@ namespace trtconvert {
 namespace plugins {
 namespace {
 
+#if TRTCONVERT_HAS_LOGGER_FINDER
 std::atomic<nvinfer1::ILoggerFinder*> gLoggerFinder{nullptr};
+#endif
 std::atomic<nvinfer1::ILogger* (*)() noexcept> gGetLogger{nullptr};
 
 nvinfer1::ILogger* current_logger() noexcept {
+#if TRTCONVERT_HAS_LOGGER_FINDER
     if (nvinfer1::ILoggerFinder* finder = gLoggerFinder.load()) {
         if (nvinfer1::ILogger* logger = finder->findLogger()) {
             return logger;
         }
     }
+#endif
     if (auto get_logger = gGetLogger.load()) {
         return get_logger();
     }
@@ -37,11 +41,13 @@ void emit(nvinfer1::ILogger::Severity severity, char const* tag, std::string con
 
 }  // namespace
 
+#if TRTCONVERT_HAS_LOGGER_FINDER
 void set_logger_finder(nvinfer1::ILoggerFinder* finder) noexcept {
     if (finder != nullptr) {
         gLoggerFinder.store(finder);
     }
 }
+#endif
 
 void set_global_logger_source(nvinfer1::ILogger* (*get_logger)() noexcept) noexcept { gGetLogger.store(get_logger); }
 

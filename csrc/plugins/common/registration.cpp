@@ -1,8 +1,12 @@
 // How libtrtconvert_plugins.so makes its creators known to TensorRT, whichever way it is loaded.
 //
+// The library is compiled against one TensorRT's headers and holds the plugin interface that version wants:
+// IPluginV3 creators from TensorRT 10, IPluginV2DynamicExt creators (IPluginCreator) for 8.5 to 9.x.
+//
 // Two conventions exist and the library serves both:
-//   * dynamic: IPluginRegistry::loadLibrary (trtexec --dynamicPlugins, plans that carry their plugin library)
-//     dlopens the library and calls getCreators()/setLoggerFinder(), then registers what getCreators returns.
+//   * dynamic: IPluginRegistry::loadLibrary (TensorRT 8.6 and newer; trtexec --dynamicPlugins, plans that carry
+//     their plugin library) dlopens the library and calls getCreators() (getPluginCreators() for V2 creators)
+//     and setLoggerFinder(), then registers what it returned.
 //   * static: a plain dlopen (ctypes.CDLL, polygraphy LoadPlugins, trtexec --staticPlugins, Triton, LD_PRELOAD)
 //     calls nothing; the library registers its creators itself while it is being loaded.
 //
@@ -25,7 +29,11 @@
 
 #include <NvInferRuntime.h>
 
+#if NV_TENSORRT_MAJOR >= 10
 #include "../dynamic_resize/dynamic_resize_plugin.h"
+#else
+#include "../dynamic_resize/dynamic_resize_plugin_v2.h"
+#endif
 #include "plugin_logging.h"
 
 #define TRTCONVERT_STRINGIFY_IMPL(x) #x
@@ -38,7 +46,17 @@ namespace {
 
 using GetRegistryFn = nvinfer1::IPluginRegistry* (*)() noexcept;
 using GetLoggerFn = nvinfer1::ILogger* (*)() noexcept;
-using GetMajorFn = int32_t (*)() noexcept;
+using GetVersionFn = int32_t (*)() noexcept;
+
+#if NV_TENSORRT_MAJOR >= 10
+using Creator = nvinfer1::IPluginCreatorInterface;
+#else
+using Creator = nvinfer1::IPluginCreator;
+#endif
+
+// What trtconvert_plugins_tensorrt_version reports, in one format for every TensorRT (TensorRT's own
+// NV_TENSORRT_VERSION weighs the major by 1000 before 10 and by 10000 from 10).
+constexpr int32_t kCompiledVersion = NV_TENSORRT_MAJOR * 10000 + NV_TENSORRT_MINOR * 100 + NV_TENSORRT_PATCH;
 
 // TensorRT libraries that export getPluginRegistry. The registry's virtual table is only compatible within one
 // major version, so only the compiled-against major is used.
@@ -57,12 +75,23 @@ struct TensorRTEntryPoints {
     GetLoggerFn logger = nullptr;
 };
 
+// The major version of the TensorRT library visible through `scope`, 0 if there is none.
+int32_t runtime_major(void* scope) {
+    if (void* major = dlsym(scope, "getInferLibMajorVersion")) {  // TensorRT 10 and newer
+        return symbol_as<GetVersionFn>(major)();
+    }
+    if (void* version = dlsym(scope, "getInferLibVersion")) {
+        int32_t const value = symbol_as<GetVersionFn>(version)();
+        return value >= 100000 ? value / 10000 : value / 1000;
+    }
+    return 0;
+}
+
 // The entry points visible through `scope` (RTLD_DEFAULT or a library handle), if they are TensorRT's of the
 // compiled-against major version.
 bool entry_points_in(void* scope, TensorRTEntryPoints* found) {
     void* registry = dlsym(scope, "getPluginRegistry");
-    void* major = dlsym(scope, "getInferLibMajorVersion");
-    if (registry == nullptr || major == nullptr || symbol_as<GetMajorFn>(major)() != NV_TENSORRT_MAJOR) {
+    if (registry == nullptr || runtime_major(scope) != NV_TENSORRT_MAJOR) {
         return false;
     }
     found->registry = symbol_as<GetRegistryFn>(registry);
@@ -102,8 +131,8 @@ Fn symbol_as(void* symbol) {
     return function;
 }
 
-nvinfer1::IPluginCreatorInterface* const* creator_list(int32_t* count) {
-    static nvinfer1::IPluginCreatorInterface* const creators[] = {&dynamic_resize_creator()};
+Creator* const* creator_list(int32_t* count) {
+    static Creator* const creators[] = {&dynamic_resize_creator()};
     *count = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
     return creators;
 }
@@ -144,7 +173,7 @@ int32_t register_with_process_registry() noexcept {
             return 0;
         }
         int32_t count = 0;
-        nvinfer1::IPluginCreatorInterface* const* creators = creator_list(&count);
+        Creator* const* creators = creator_list(&count);
         int32_t registered = 0;
         for (int32_t i = 0; i < count; ++i) {
             if (registry->registerCreator(*creators[i], "")) {
@@ -171,7 +200,7 @@ void withdraw_static_registration() noexcept {
             return;
         }
         int32_t count = 0;
-        nvinfer1::IPluginCreatorInterface* const* creators = creator_list(&count);
+        Creator* const* creators = creator_list(&count);
         for (int32_t i = 0; i < count; ++i) {
             state.registry->deregisterCreator(*creators[i]);
         }
@@ -187,14 +216,23 @@ __attribute__((constructor)) void register_on_load() { register_with_process_reg
 }  // namespace plugins
 }  // namespace trtconvert
 
+#if NV_TENSORRT_MAJOR >= 10
 TRTCONVERT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) {
     trtconvert::plugins::withdraw_static_registration();
     return trtconvert::plugins::creator_list(&nbCreators);
 }
+#else
+TRTCONVERT_EXPORT nvinfer1::IPluginCreator* const* getPluginCreators(int32_t& nbCreators) {
+    trtconvert::plugins::withdraw_static_registration();
+    return trtconvert::plugins::creator_list(&nbCreators);
+}
+#endif
 
+#if TRTCONVERT_HAS_LOGGER_FINDER
 TRTCONVERT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) {
     trtconvert::plugins::set_logger_finder(finder);
 }
+#endif
 
 // Registers the creators with the process's TensorRT plugin registry if loading did not (TensorRT was not loaded
 // yet); returns how many creators this library has registered there, 0 when TensorRT is still not loaded.
@@ -202,4 +240,4 @@ TRTCONVERT_EXPORT int32_t trtconvert_register_plugins() { return trtconvert::plu
 
 // The TensorRT version whose headers the library was compiled against, as major * 10000 + minor * 100 + patch.
 // A loader compares its major with the running TensorRT's: the interfaces' virtual tables differ across majors.
-TRTCONVERT_EXPORT int32_t trtconvert_plugins_tensorrt_version() { return static_cast<int32_t>(NV_TENSORRT_VERSION); }
+TRTCONVERT_EXPORT int32_t trtconvert_plugins_tensorrt_version() { return trtconvert::plugins::kCompiledVersion; }

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "../common/plugin_logging.h"
-#include "cubic_resize.h"
+#include "dynamic_resize_common.h"
 
 namespace trtconvert {
 namespace plugins {
@@ -14,52 +14,6 @@ namespace {
 using nvinfer1::DataType;
 using nvinfer1::PluginFieldType;
 using resize::FieldType;
-
-static_assert(static_cast<int32_t>(FieldType::kFLOAT16) == static_cast<int32_t>(PluginFieldType::kFLOAT16), "");
-static_assert(static_cast<int32_t>(FieldType::kFLOAT32) == static_cast<int32_t>(PluginFieldType::kFLOAT32), "");
-static_assert(static_cast<int32_t>(FieldType::kFLOAT64) == static_cast<int32_t>(PluginFieldType::kFLOAT64), "");
-static_assert(static_cast<int32_t>(FieldType::kINT8) == static_cast<int32_t>(PluginFieldType::kINT8), "");
-static_assert(static_cast<int32_t>(FieldType::kINT16) == static_cast<int32_t>(PluginFieldType::kINT16), "");
-static_assert(static_cast<int32_t>(FieldType::kINT32) == static_cast<int32_t>(PluginFieldType::kINT32), "");
-static_assert(static_cast<int32_t>(FieldType::kCHAR) == static_cast<int32_t>(PluginFieldType::kCHAR), "");
-static_assert(static_cast<int32_t>(FieldType::kUNKNOWN) == static_cast<int32_t>(PluginFieldType::kUNKNOWN), "");
-static_assert(static_cast<int32_t>(FieldType::kINT64) == static_cast<int32_t>(PluginFieldType::kINT64), "");
-
-static_assert(static_cast<int32_t>(resize::CoordinateMode::kHALF_PIXEL) == TRTC_COORD_HALF_PIXEL, "");
-static_assert(static_cast<int32_t>(resize::CoordinateMode::kPYTORCH_HALF_PIXEL) == TRTC_COORD_PYTORCH_HALF_PIXEL, "");
-static_assert(static_cast<int32_t>(resize::CoordinateMode::kALIGN_CORNERS) == TRTC_COORD_ALIGN_CORNERS, "");
-static_assert(static_cast<int32_t>(resize::CoordinateMode::kASYMMETRIC) == TRTC_COORD_ASYMMETRIC, "");
-static_assert(static_cast<int32_t>(resize::CoordinateMode::kHALF_PIXEL_SYMMETRIC) == TRTC_COORD_HALF_PIXEL_SYMMETRIC,
-              "");
-static_assert(static_cast<int32_t>(resize::CoordinateMode::kTF_HALF_PIXEL_FOR_NN) == TRTC_COORD_TF_HALF_PIXEL_FOR_NN,
-              "");
-
-constexpr int32_t kFailure = 1;
-
-bool is_resizable_type(DataType type) {
-    return type == DataType::kFLOAT || type == DataType::kHALF || type == DataType::kBF16;
-}
-
-int32_t kernel_dtype(DataType type) {
-    switch (type) {
-        case DataType::kHALF: return TRTC_DTYPE_FLOAT16;
-        case DataType::kBF16: return TRTC_DTYPE_BFLOAT16;
-        default: return TRTC_DTYPE_FLOAT32;
-    }
-}
-
-int32_t fail(std::string const& message) {
-    log_error(message);
-    return kFailure;
-}
-
-std::vector<int64_t> dims_of(nvinfer1::Dims const& dims) {
-    std::vector<int64_t> values;
-    for (int32_t i = 0; i < dims.nbDims; ++i) {
-        values.push_back(dims.d[i]);
-    }
-    return values;
-}
 
 }  // namespace
 
@@ -93,17 +47,10 @@ char const* DynamicResizePlugin::getPluginNamespace() const noexcept { return re
 int32_t DynamicResizePlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
                                              nvinfer1::DynamicPluginTensorDesc const* out,
                                              int32_t nbOutputs) noexcept {
-    if (in == nullptr || out == nullptr || nbInputs < 1 || nbInputs > 2 || nbOutputs != 1) {
-        return fail("DynamicTRTResize: expected 1 or 2 inputs and 1 output, got " + std::to_string(nbInputs) +
-                    " and " + std::to_string(nbOutputs));
+    if (in == nullptr || out == nullptr) {
+        return fail("DynamicTRTResize: configurePlugin got no tensors");
     }
-    if (in[0].desc.dims.nbDims < 2 || in[0].desc.dims.nbDims != out[0].desc.dims.nbDims) {
-        return fail("DynamicTRTResize: input and output need the same rank, 2 or more");
-    }
-    if (!is_resizable_type(in[0].desc.type) || out[0].desc.type != in[0].desc.type) {
-        return fail("DynamicTRTResize: input and output must both be FP32, FP16 or BF16");
-    }
-    return 0;
+    return check_configuration(in[0].desc, out[0].desc, nbInputs, nbOutputs);
 }
 
 int32_t DynamicResizePlugin::getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,
@@ -112,7 +59,7 @@ int32_t DynamicResizePlugin::getOutputDataTypes(DataType* outputTypes, int32_t n
         return fail("DynamicTRTResize: expected at least 1 input and exactly 1 output");
     }
     if (!is_resizable_type(inputTypes[0])) {
-        return fail("DynamicTRTResize: input 0 must be FP32, FP16 or BF16 (got TensorRT DataType " +
+        return fail(std::string("DynamicTRTResize: input 0 must be ") + resizable_types() + " (got TensorRT DataType " +
                     std::to_string(static_cast<int32_t>(inputTypes[0])) + ")");
     }
     outputTypes[0] = inputTypes[0];
@@ -183,18 +130,7 @@ bool DynamicResizePlugin::supportsFormatCombination(int32_t pos, nvinfer1::Dynam
     if (inOut == nullptr || pos < 0 || pos >= nbInputs + nbOutputs) {
         return false;
     }
-    nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
-    if (desc.format != nvinfer1::TensorFormat::kLINEAR) {
-        return false;
-    }
-    if (pos == 0) {
-        return is_resizable_type(desc.type);
-    }
-    if (pos == nbInputs) {
-        return desc.type == inOut[0].desc.type;
-    }
-    // The size carrier: only its shape is read, so whatever type it arrives in avoids a needless cast.
-    return true;
+    return supports_format(pos, inOut[pos].desc, inOut[0].desc, nbInputs, nbOutputs);
 }
 
 int32_t DynamicResizePlugin::getNbOutputs() const noexcept { return 1; }
@@ -209,57 +145,19 @@ char const* DynamicResizePlugin::getMetadataString() noexcept { return mMetadata
 
 int32_t DynamicResizePlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
                                            nvinfer1::PluginTensorDesc const* out, int32_t nbOutputs) noexcept {
-    try {
-        if (in == nullptr || out == nullptr || nbInputs < 1 || nbOutputs != 1) {
-            return fail("DynamicTRTResize: expected at least 1 input and exactly 1 output");
-        }
-        std::vector<int64_t> const inDims = dims_of(in[0].dims);
-        std::vector<int64_t> const outDims = dims_of(out[0].dims);
-        resize::LaunchGeometry geometry;
-        std::string const error =
-            resize::launch_geometry(mConfig, inDims.data(), in[0].dims.nbDims, outDims.data(), out[0].dims.nbDims,
-                                    &geometry);
-        return error.empty() ? 0 : fail(error);
-    } catch (std::exception const& error) {
-        return fail(std::string("DynamicTRTResize: onShapeChange failed: ") + error.what());
+    if (in == nullptr || out == nullptr || nbInputs < 1 || nbOutputs != 1) {
+        return fail("DynamicTRTResize: expected at least 1 input and exactly 1 output");
     }
+    return check_shapes(mConfig, in[0], out[0]);
 }
 
 int32_t DynamicResizePlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
                                      nvinfer1::PluginTensorDesc const* outputDesc, void const* const* inputs,
                                      void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept {
-    try {
-        if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr) {
-            return fail("DynamicTRTResize: enqueue got no tensors");
-        }
-        std::vector<int64_t> const inDims = dims_of(inputDesc[0].dims);
-        std::vector<int64_t> const outDims = dims_of(outputDesc[0].dims);
-        resize::LaunchGeometry geometry;
-        std::string const error = resize::launch_geometry(mConfig, inDims.data(), inputDesc[0].dims.nbDims,
-                                                          outDims.data(), outputDesc[0].dims.nbDims, &geometry);
-        if (!error.empty()) {
-            return fail(error);
-        }
-        if (geometry.empty()) {
-            return 0;
-        }
-        TrtcCubicResizeParams params{};
-        params.coordinate_mode = static_cast<int32_t>(mConfig.mode);
-        params.cubic_coeff_a = mConfig.cubic_coeff_a;
-        params.exclude_outside = mConfig.exclude_outside;
-        params.antialias = mConfig.antialias;
-        params.scale_h = geometry.scale_h;
-        params.scale_w = geometry.scale_w;
-        int const status =
-            trtc_cubic_resize(inputs[0], outputs[0], kernel_dtype(inputDesc[0].type), geometry.planes, geometry.in_h,
-                              geometry.in_w, geometry.out_h, geometry.out_w, &params, stream);
-        if (status != 0) {
-            return fail("DynamicTRTResize: the resize kernel failed with cudaError_t " + std::to_string(status));
-        }
-        return 0;
-    } catch (std::exception const& error) {
-        return fail(std::string("DynamicTRTResize: enqueue failed: ") + error.what());
+    if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr) {
+        return fail("DynamicTRTResize: enqueue got no tensors");
     }
+    return run_resize(mConfig, inputDesc[0], outputDesc[0], inputs[0], outputs[0], stream);
 }
 
 nvinfer1::IPluginV3* DynamicResizePlugin::attachToContext(nvinfer1::IPluginResourceContext* /*context*/) noexcept {

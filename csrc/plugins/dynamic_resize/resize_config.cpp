@@ -323,6 +323,135 @@ SerializedFields::SerializedFields(ResizeConfig const& config)
     }
 }
 
+namespace {
+
+// Layout: magic, format version, field count, then per field: name length, name, type, element count, byte
+// count, bytes. Integers are little-endian 32-bit, as every platform TensorRT runs on stores them.
+constexpr char kMagic[4] = {'T', 'R', 'C', 'R'};
+constexpr uint32_t kFormatVersion = 1;
+
+size_t element_bytes(FieldType type) {
+    switch (type) {
+        case FieldType::kINT8:
+        case FieldType::kCHAR: return 1;
+        case FieldType::kFLOAT16:
+        case FieldType::kINT16:
+        case FieldType::kBF16: return 2;
+        case FieldType::kFLOAT32:
+        case FieldType::kINT32: return 4;
+        case FieldType::kFLOAT64:
+        case FieldType::kINT64: return 8;
+        default: return 0;
+    }
+}
+
+void put_u32(std::vector<char>* out, uint32_t value) {
+    char bytes[4];
+    std::memcpy(bytes, &value, sizeof(bytes));
+    out->insert(out->end(), bytes, bytes + sizeof(bytes));
+}
+
+class Reader {
+public:
+    Reader(char const* data, size_t length) : mData(data), mLeft(length) {}
+    bool bytes(size_t count, char const** where) {
+        if (count > mLeft) {
+            return false;
+        }
+        *where = mData;
+        mData += count;
+        mLeft -= count;
+        return true;
+    }
+    bool u32(uint32_t* value) {
+        char const* where = nullptr;
+        if (!bytes(sizeof(*value), &where)) {
+            return false;
+        }
+        std::memcpy(value, where, sizeof(*value));
+        return true;
+    }
+    size_t left() const { return mLeft; }
+
+private:
+    char const* mData;
+    size_t mLeft;
+};
+
+}  // namespace
+
+std::vector<char> serialize_config(ResizeConfig const& config) {
+    SerializedFields const fields(config);
+    std::vector<char> out(kMagic, kMagic + sizeof(kMagic));
+    put_u32(&out, kFormatVersion);
+    put_u32(&out, static_cast<uint32_t>(fields.size()));
+    for (int32_t i = 0; i < fields.size(); ++i) {
+        FieldView const& field = fields.data()[i];
+        size_t const name_length = std::strlen(field.name);
+        size_t const byte_count = element_bytes(field.type) * static_cast<size_t>(field.length);
+        put_u32(&out, static_cast<uint32_t>(name_length));
+        out.insert(out.end(), field.name, field.name + name_length);
+        put_u32(&out, static_cast<uint32_t>(field.type));
+        put_u32(&out, static_cast<uint32_t>(field.length));
+        put_u32(&out, static_cast<uint32_t>(byte_count));
+        char const* data = static_cast<char const*>(field.data);
+        out.insert(out.end(), data, data + byte_count);
+    }
+    return out;
+}
+
+std::string deserialize_config(void const* data, size_t length, ResizeConfig* config) {
+    std::string const truncated = "DynamicTRTResize: the serialized plugin data is truncated or corrupt; rebuild the plan";
+    if (data == nullptr || config == nullptr) {
+        return truncated;
+    }
+    Reader reader(static_cast<char const*>(data), length);
+    char const* magic = nullptr;
+    uint32_t version = 0;
+    uint32_t count = 0;
+    if (!reader.bytes(sizeof(kMagic), &magic) || std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
+        return "DynamicTRTResize: the serialized plugin data was not written by this plugin; rebuild the plan";
+    }
+    if (!reader.u32(&version) || version != kFormatVersion) {
+        return "DynamicTRTResize: the serialized plugin data has format version " + std::to_string(version) +
+               ", this library reads " + std::to_string(kFormatVersion) + "; rebuild the plan with this library";
+    }
+    // Every field takes at least 16 bytes, which bounds a corrupt count before anything is allocated.
+    if (!reader.u32(&count) || count > reader.left() / 16) {
+        return truncated;
+    }
+    std::vector<std::string> names(count);
+    std::vector<std::vector<char>> values(count);
+    std::vector<FieldView> fields(count);
+    for (uint32_t i = 0; i < count; ++i) {
+        uint32_t name_length = 0;
+        uint32_t type = 0;
+        uint32_t elements = 0;
+        uint32_t byte_count = 0;
+        char const* where = nullptr;
+        if (!reader.u32(&name_length) || !reader.bytes(name_length, &where)) {
+            return truncated;
+        }
+        names[i].assign(where, name_length);
+        if (!reader.u32(&type) || !reader.u32(&elements) || !reader.u32(&byte_count) ||
+            !reader.bytes(byte_count, &where)) {
+            return truncated;
+        }
+        FieldType const field_type = static_cast<FieldType>(type);
+        if (elements > static_cast<uint32_t>(std::numeric_limits<int32_t>::max()) ||
+            element_bytes(field_type) == 0 || byte_count != element_bytes(field_type) * elements) {
+            return truncated;
+        }
+        // Copied so that every value is suitably aligned for its type.
+        values[i].assign(where, where + byte_count);
+        fields[i] = {names[i].c_str(), values[i].data(), field_type, static_cast<int32_t>(elements)};
+    }
+    if (reader.left() != 0) {
+        return truncated;
+    }
+    return parse_fields(fields.data(), static_cast<int32_t>(fields.size()), config);
+}
+
 std::string describe(ResizeConfig const& config) {
     std::ostringstream stream;
     stream << kModeField << "=" << coordinate_mode_name(config.mode) << " " << kCoeffField << "="
@@ -362,6 +491,32 @@ bool scale_to_ratio(float scale, Ratio* ratio) {
 int64_t scaled_length(int64_t in, Ratio ratio) {
     // in < 2^31 and num <= 2^24 keep the product inside int64.
     return in * ratio.num / ratio.den;
+}
+
+ScaledLengthSteps scaled_length_steps(Ratio ratio) {
+    ScaledLengthSteps steps;
+    steps.whole = ratio.num / ratio.den;
+    int64_t fraction = ratio.num % ratio.den;
+    int shift = 0;
+    while ((int64_t{1} << shift) < ratio.den) {
+        ++shift;
+    }
+    // Whole base-256 digits: pad the fraction's binary point to a multiple of 8 bits.
+    int const pad = (8 - shift % 8) % 8;
+    fraction <<= pad;
+    for (int digits = (shift + pad) / 8; digits > 0; --digits) {
+        steps.fraction_digits.push_back(static_cast<int32_t>(fraction & 255));
+        fraction >>= 8;
+    }
+    return steps;
+}
+
+int64_t apply_steps(int64_t in, ScaledLengthSteps const& steps) {
+    int64_t carry = 0;
+    for (int32_t digit : steps.fraction_digits) {
+        carry = (in * digit + carry) / 256;
+    }
+    return in * steps.whole + carry;
 }
 
 std::string plan_output(ResizeConfig const& config, int32_t nb_inputs, int32_t nb_shape_inputs, int32_t rank,

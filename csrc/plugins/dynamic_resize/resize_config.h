@@ -7,6 +7,7 @@
 #ifndef TRTCONVERT_PLUGINS_DYNAMIC_RESIZE_RESIZE_CONFIG_H
 #define TRTCONVERT_PLUGINS_DYNAMIC_RESIZE_RESIZE_CONFIG_H
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -98,6 +99,15 @@ private:
     std::vector<FieldView> mFields;
 };
 
+// The config as bytes, for plugin interfaces that serialize into a buffer (IPluginV2: TensorRT before 10). The
+// bytes hold the fields of SerializedFields (names, types, values), so reading them back goes through
+// parse_fields like every other way in.
+std::vector<char> serialize_config(ResizeConfig const& config);
+
+// Reads what serialize_config wrote; "" on success, else a one-line message (a truncated or foreign buffer is
+// refused, never read past its end).
+std::string deserialize_config(void const* data, size_t length, ResizeConfig* config);
+
 // One-line description of the config, for getMetadataString and error messages.
 std::string describe(ResizeConfig const& config);
 
@@ -123,6 +133,19 @@ bool scale_to_ratio(float scale, Ratio* ratio);
 
 // floor(in * num / den) for 0 <= in < 2^31.
 int64_t scaled_length(int64_t in, Ratio ratio);
+
+// floor(in * num / den) in steps that stay inside 32-bit integers for in < 2^23, for shape arithmetic with 32-bit
+// values (TensorRT before 10): in * whole + carry, where carry runs over the fraction's base-256 digits, lowest
+// first: carry = (in * digit + carry) / 256. (num / den = whole + sum(digit[j] * 256^(j - n)), exactly.)
+struct ScaledLengthSteps {
+    int64_t whole = 0;
+    std::vector<int32_t> fraction_digits;
+};
+
+ScaledLengthSteps scaled_length_steps(Ratio ratio);
+
+// The steps evaluated in integers: equals scaled_length(in, ratio) for 0 <= in < 2^31.
+int64_t apply_steps(int64_t in, ScaledLengthSteps const& steps);
 
 // How the output shape is formed for one layer configuration.
 struct OutputPlan {

@@ -25,6 +25,7 @@
 #include <NvInferRuntime.h>
 
 #include "check.h"
+#include "recording_logger.h"
 
 namespace {
 
@@ -142,24 +143,6 @@ std::vector<int64_t> evaluate(nvinfer1::DimsExprs const& dims, Env const& env) {
 }
 
 // ---- Logging through the finder that loadLibrary hands over.
-class RecordingLogger : public nvinfer1::ILogger {
-public:
-    void log(Severity severity, char const* msg) noexcept override {
-        if (severity <= Severity::kWARNING) {
-            messages.emplace_back(msg);
-        }
-    }
-    bool saw(char const* needle) const {
-        for (std::string const& message : messages) {
-            if (message.find(needle) != std::string::npos) {
-                return true;
-            }
-        }
-        return false;
-    }
-    std::vector<std::string> messages;
-};
-
 class Finder : public nvinfer1::ILoggerFinder {
 public:
     nvinfer1::ILogger* findLogger() override { return &logger; }

@@ -8,8 +8,11 @@
 
 #include <NvInferRuntime.h>
 
+#include "recording_logger.h"
+
 namespace {
 
+#if NV_TENSORRT_MAJOR >= 10
 class StandInRegistry : public nvinfer1::IPluginRegistry {
 public:
     bool registerCreator(nvinfer1::IPluginCreatorInterface& creator, char const* pluginNamespace) noexcept override {
@@ -86,6 +89,56 @@ private:
     std::vector<nvinfer1::IPluginCreatorInterface*> mCreators;
     std::vector<std::string> mNamespaces;
 };
+#else
+// TensorRT 8.5 to 9.x: IPluginCreator (V2) registration; loadLibrary from 8.6.
+class StandInRegistry : public nvinfer1::IPluginRegistry {
+public:
+    bool registerCreator(nvinfer1::IPluginCreator& creator, char const* const pluginNamespace) noexcept override {
+        char const* ns = pluginNamespace == nullptr ? "" : pluginNamespace;
+        if (getPluginCreator(creator.getPluginName(), creator.getPluginVersion(), ns) != nullptr) {
+            return false;
+        }
+        creator.setPluginNamespace(ns);
+        mCreators.push_back(&creator);
+        return true;
+    }
+    nvinfer1::IPluginCreator* const* getPluginCreatorList(int32_t* const numCreators) const noexcept override {
+        *numCreators = static_cast<int32_t>(mCreators.size());
+        return mCreators.empty() ? nullptr : mCreators.data();
+    }
+    nvinfer1::IPluginCreator* getPluginCreator(char const* const pluginName, char const* const pluginVersion,
+                                               char const* const pluginNamespace) noexcept override {
+        for (nvinfer1::IPluginCreator* creator : mCreators) {
+            if (std::strcmp(creator->getPluginName(), pluginName) == 0 &&
+                std::strcmp(creator->getPluginVersion(), pluginVersion) == 0 &&
+                std::strcmp(creator->getPluginNamespace(), pluginNamespace == nullptr ? "" : pluginNamespace) == 0) {
+                return creator;
+            }
+        }
+        return nullptr;
+    }
+    bool deregisterCreator(nvinfer1::IPluginCreator const& creator) noexcept override {
+        for (size_t i = 0; i < mCreators.size(); ++i) {
+            if (mCreators[i] == &creator) {
+                mCreators.erase(mCreators.begin() + static_cast<std::ptrdiff_t>(i));
+                return true;
+            }
+        }
+        return false;
+    }
+    void setErrorRecorder(nvinfer1::IErrorRecorder* const) noexcept override {}
+    nvinfer1::IErrorRecorder* getErrorRecorder() const noexcept override { return nullptr; }
+#if NV_TENSORRT_MAJOR > 8 || NV_TENSORRT_MINOR >= 6
+    bool isParentSearchEnabled() const override { return false; }
+    void setParentSearchEnabled(bool const) override {}
+    PluginLibraryHandle loadLibrary(char const*) noexcept override { return nullptr; }
+    void deregisterLibrary(PluginLibraryHandle) noexcept override {}
+#endif
+
+private:
+    std::vector<nvinfer1::IPluginCreator*> mCreators;
+};
+#endif
 
 }  // namespace
 
@@ -94,6 +147,15 @@ extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginRegistry* get
     return &registry;
 }
 
-extern "C" __attribute__((visibility("default"))) nvinfer1::ILogger* getLogger() noexcept { return nullptr; }
+// TensorRT's global logger; the contract tests read what the plugin library logged through it.
+extern "C" __attribute__((visibility("default"))) nvinfer1::ILogger* getLogger() noexcept {
+    static RecordingLogger logger;
+    return &logger;
+}
 
+#if NV_TENSORRT_MAJOR >= 10
 extern "C" __attribute__((visibility("default"))) int32_t getInferLibMajorVersion() noexcept { return NV_TENSORRT_MAJOR; }
+#endif
+
+// TensorRT's own encoding: major * 1000 + minor * 100 + patch before 10, major * 10000 + ... from 10.
+extern "C" __attribute__((visibility("default"))) int32_t getInferLibVersion() noexcept { return NV_TENSORRT_VERSION; }

@@ -253,6 +253,85 @@ void test_serialization_round_trip() {
     CHECK(describe(configs[3]).find("scales=0.7,0.333333") != std::string::npos);
 }
 
+void test_byte_serialization() {
+    std::vector<ResizeConfig> configs(5);
+    configs[1].mode = CoordinateMode::kALIGN_CORNERS;
+    configs[1].cubic_coeff_a = -0.5f;
+    configs[1].exclude_outside = 1;
+    configs[1].antialias = 1;
+    configs[2].sizes = {70000, 5};
+    configs[3].mode = CoordinateMode::kHALF_PIXEL_SYMMETRIC;
+    configs[3].scales = {0.7f, 1.0f / 3.0f};
+    configs[4].scales = {2.0f, 2.5f};
+    configs[4].sizes = {9, 10};
+    for (ResizeConfig const& config : configs) {
+        std::vector<char> const bytes = serialize_config(config);
+        ResizeConfig restored;
+        restored.exclude_outside = 1 - config.exclude_outside;  // proves the field is read back
+        CHECK_OK(deserialize_config(bytes.data(), bytes.size(), &restored));
+        CHECK(restored == config);
+        // Every truncation is refused, never read past the end (the sanitizers would see it).
+        int accepted = 0;
+        for (size_t cut = 0; cut < bytes.size(); ++cut) {
+            std::vector<char> const head(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut));
+            accepted += deserialize_config(head.data(), head.size(), &restored).empty();
+        }
+        CHECK(accepted == 0);
+        std::vector<char> longer = bytes;
+        longer.push_back('x');
+        CHECK_ERROR(deserialize_config(longer.data(), longer.size(), &restored), "truncated or corrupt");
+    }
+    std::vector<char> bytes = serialize_config(configs[1]);
+    bytes[0] = 'X';
+    ResizeConfig restored;
+    CHECK_ERROR(deserialize_config(bytes.data(), bytes.size(), &restored), "not written by this plugin");
+    bytes = serialize_config(configs[1]);
+    bytes[4] = 9;
+    CHECK_ERROR(deserialize_config(bytes.data(), bytes.size(), &restored), "format version 9");
+    bytes = serialize_config(configs[1]);
+    bytes[8] = static_cast<char>(0xff);  // a field count far beyond the buffer
+    CHECK_ERROR(deserialize_config(bytes.data(), bytes.size(), &restored), "truncated or corrupt");
+    CHECK_ERROR(deserialize_config(nullptr, 0, &restored), "truncated or corrupt");
+    // Flipping any single byte is either refused or reads back a config that parse_fields accepts.
+    bytes = serialize_config(configs[3]);
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        std::vector<char> flipped = bytes;
+        flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+        ResizeConfig any;
+        deserialize_config(flipped.data(), flipped.size(), &any);
+    }
+}
+
+void test_scaled_length_steps() {
+    Ratio ratio{0, 0};
+    for (float scale : {2.0f, 0.5f, 2.5f, 0.75f, 0.7f, 1.3f, 1.0f / 3.0f, 1.2345678f, 3.999f, 1e-3f, 65536.0f,
+                        1.0f / 65536.0f, 1.0f}) {
+        CHECK(scale_to_ratio(scale, &ratio));
+        ScaledLengthSteps const steps = scaled_length_steps(ratio);
+        CHECK(steps.fraction_digits.size() <= 5);
+        int mismatches = 0;
+        int too_wide = 0;
+        for (int64_t in = 0; in <= 70000; ++in) {
+            mismatches += apply_steps(in, steps) != scaled_length(in, ratio);
+        }
+        // The 32-bit promise: with in < 2^23 no intermediate value reaches 2^31.
+        for (int64_t in : {int64_t{1} << 22, (int64_t{1} << 23) - 1}) {
+            int64_t carry = 0;
+            for (int32_t digit : steps.fraction_digits) {
+                too_wide += (in * digit + carry) > std::numeric_limits<int32_t>::max();
+                carry = (in * digit + carry) / 256;
+            }
+            mismatches += apply_steps(in, steps) != scaled_length(in, ratio);
+        }
+        CHECK(mismatches == 0);
+        CHECK(too_wide == 0);
+    }
+    CHECK(scale_to_ratio(2.0f, &ratio));
+    CHECK(scaled_length_steps(ratio).whole == 2 && scaled_length_steps(ratio).fraction_digits.empty());
+    CHECK(scale_to_ratio(0.75f, &ratio));
+    CHECK(scaled_length_steps(ratio).whole == 0 && scaled_length_steps(ratio).fraction_digits.size() == 1);
+}
+
 // floor(in * scale) with the float32 scale's exact value, computed independently in long double (64-bit
 // mantissa: in * scale is exact for in < 2^31 and a 24-bit mantissa).
 int64_t exact_floor(int64_t in, float scale) {
@@ -434,6 +513,8 @@ int main() {
     test_plan_output();
     test_output_dims();
     test_launch_geometry();
+    test_byte_serialization();
+    test_scaled_length_steps();
     std::printf("%d checks, %d failed\n", gChecks, gFailures);
     return gFailures == 0 ? 0 : 1;
 }
