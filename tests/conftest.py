@@ -42,6 +42,24 @@ def conv_model_path(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def plugin_library(tmp_path_factory) -> Path:
+    """libtrtconvert_plugins.so for the installed TensorRT (see tensorrt_machine.find_plugin_library)."""
+    from tensorrt_machine import find_plugin_library
+
+    return find_plugin_library(tmp_path_factory.mktemp("plugin_build"))
+
+
+@pytest.fixture(scope="session")
+def timing_cache(tmp_path_factory) -> Path:
+    """One TensorRT timing cache for every build of a test run (TRTCONVERT_TEST_TIMING_CACHE to keep it):
+    builds of the same layers after the first skip their tactic timing."""
+    import os
+
+    configured = os.environ.get("TRTCONVERT_TEST_TIMING_CACHE")
+    return Path(configured) if configured else tmp_path_factory.mktemp("timing") / "tests.cache"
+
+
 @pytest.fixture
 def shared_models() -> Path:
     if not SHARED_MODELS.is_dir():

@@ -177,13 +177,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from trtconvert.build_chain import engine_loader_chain
 from trtconvert.precision import precision_plan
+from trtconvert.tensorrt_log import TensorRTLog
 from trtconvert.profiles import parse_profile
 from trtconvert.spec import Spec
 spec = Spec(model=Path("m.onnx"), output=Path("m.plan"), profiles=[parse_profile("x=1x3:2x3:4x3")],
             workspace="1G", timing_cache=Path({str(tmp_path / "t.cache")!r}), opt_level=2,
             hardware_compatibility="ampere_plus", version_compatible=True)
 chain = engine_loader_chain(spec, Path("p.onnx"), precision_plan("fp16", SimpleNamespace(major=10, minor=0)),
-                            [Path("lib.so")], progress=True)
+                            [Path("lib.so")], progress=TensorRTLog())
 assert "tensorrt" not in sys.modules, "building the chain imported tensorrt"
 print("ok")
 """

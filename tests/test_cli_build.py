@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from trtconvert.engine_build import condense, run_chain, tensorrt_messages
+from trtconvert.engine_build import run_chain
 from trtconvert.engine_verify import parse_tolerances, shape_sets_from_profiles
 from trtconvert.errors import BadInput, BuildFailed
 from trtconvert.machine import import_tensorrt
@@ -17,6 +17,7 @@ from trtconvert.model_info import ModelInput
 from trtconvert.plan_io import build_identity, make_sidecar, sidecar_path, write_plan
 from trtconvert.profiles import parse_profile
 from trtconvert.spec import Spec
+from trtconvert.tensorrt_log import condense, tensorrt_messages
 
 PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
 without_tensorrt = pytest.mark.skipif(
@@ -264,10 +265,10 @@ def test_tensorrt_messages_collects_errors_and_restores_the_logger() -> None:
     from polygraphy.logger import G_LOGGER
 
     before = G_LOGGER.module_severity.get()
-    with tensorrt_messages() as errors:
+    with tensorrt_messages() as messages:
         G_LOGGER.error("[network.cpp::addInput::123] Error Code 3: input has no name")
         G_LOGGER.warning("just a warning")
-    assert errors == ["[network.cpp::addInput::123] Error Code 3: input has no name"]
+    assert messages.errors == ["[network.cpp::addInput::123] Error Code 3: input has no name"]
     assert G_LOGGER.module_severity.get() == before
     assert G_LOGGER.use_python_logging_system is False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,16 @@ def test_format_marks_missing_components_with_their_hint() -> None:
     lines = format_report(report)
     assert lines[0].startswith("--") and "TensorRT is not installed" in lines[0]
     assert "-> pip install x" in lines[1]
+
+
+def test_doctor_states_the_supported_range_and_what_a_version_lacks() -> None:
+    from trtconvert.doctor import describe_tensorrt
+
+    old = describe_tensorrt("8.5.3.1", Path("/x"))
+    assert old.ok and "supported range 8.5 to 11.x" in old.detail
+    assert "plugin interface IPluginV2DynamicExt" in old.detail
+    assert "lacks --opt-level (the builder optimization level)" in old.detail and "--precision bf16" in old.detail
+    new = describe_tensorrt("10.16.0.72", Path("/x"))
+    assert new.ok and "plugin interface IPluginV3" in new.detail and "lacks" not in new.detail
+    too_old = describe_tensorrt("8.4.3.1", Path("/x"))
+    assert not too_old.ok and "older than trtconvert supports (8.5 to 11.x)" in too_old.detail

@@ -3,15 +3,15 @@
 Every test here needs the TensorRT Python package and an NVIDIA GPU, and skips with the reason where either is
 missing. Nothing is stubbed: the plans are built by TensorRT and run by polygraphy's TrtRunner.
 
-The plugin cases need libtrtconvert_plugins.so built for the installed TensorRT: set TRTCONVERT_PLUGIN_LIBRARY
-to its path (or build it where `trtconvert plugins build` puts it); they skip with the reason otherwise.
+The plugin cases need libtrtconvert_plugins.so built for the installed TensorRT: TRTCONVERT_PLUGIN_LIBRARY, or
+the library `trtconvert plugins build` left in build/lib, or one built for the test run (skipped with the reason
+where none can be built). Builds share one timing cache (TRTCONVERT_TEST_TIMING_CACHE to keep it).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -26,25 +26,18 @@ PROFILE_SMALL = "input=1x3x16x16:1x3x32x32:2x3x48x48,factor=1x1x32x32:1x1x64x64:
 PROFILE_FIXED = "input=1x3x40x24,factor=1x1x80x48"
 
 
-def _plugin_library() -> Path:
-    configured = os.environ.get("TRTCONVERT_PLUGIN_LIBRARY")
-    if configured:
-        path = Path(configured)
-        if not path.is_file():
-            pytest.skip(f"TRTCONVERT_PLUGIN_LIBRARY={configured} does not exist")
-        return path
-    try:
-        from trtconvert.native_build import default_library_path
-    except ImportError:
-        pytest.skip("no plugin library: set TRTCONVERT_PLUGIN_LIBRARY to a built libtrtconvert_plugins.so")
-    path = default_library_path()
-    if path is None or not Path(path).is_file():
-        pytest.skip(f"plugin library not built (expected at {path}); run `trtconvert plugins build`")
-    return Path(path)
+@pytest.fixture(autouse=True)
+def _shared_timing_cache(timing_cache: Path) -> None:
+    global _TIMING_CACHE
+    _TIMING_CACHE = timing_cache
+
+
+_TIMING_CACHE: Path | None = None
 
 
 def _build(run_cli, *args) -> dict:
-    result = run_cli("build", *args, "--json")
+    cache = [] if "--timing-cache" in args or _TIMING_CACHE is None else ["--timing-cache", _TIMING_CACHE]
+    result = run_cli("build", *args, *cache, "--json")
     assert result.code == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -108,8 +101,8 @@ def test_engine_profiles_are_read_when_the_sidecar_is_gone(
     assert len(verified["results"]) == 3
 
 
-def test_example_with_the_plugin(run_cli, example_model: Path, tmp_path: Path) -> None:
-    library = _plugin_library()
+def test_example_with_the_plugin(run_cli, example_model: Path, plugin_library: Path, tmp_path: Path) -> None:
+    library = plugin_library
     plan = tmp_path / "sr_plugin.plan"
     report = _build(
         run_cli,
@@ -199,7 +192,7 @@ def test_cache_dir_reuses_an_identical_build(run_cli, example_model: Path, tmp_p
     assert "reused" in result.stderr
     assert (tmp_path / "b.plan").read_bytes() == (tmp_path / "a.plan").read_bytes()
     # A different setting is a different key: built, not reused.
-    third = _build(run_cli, example_model, "-o", tmp_path / "c.plan", *args, "--opt-level", "1")
+    third = _build(run_cli, example_model, "-o", tmp_path / "c.plan", *args, "--no-tf32")
     assert third["cache"] == "stored" and third["cache_key"] != first["cache_key"]
 
 
@@ -246,3 +239,57 @@ def test_build_verify_failure_replaces_nothing(run_cli, example_model: Path, tmp
     assert result.code == 4, result.stderr
     assert plan.read_bytes() == b"previous plan" and sidecar_path(plan).read_text() == "{}"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_example_with_the_plugin_in_fp16_verifies_at_min_opt_and_max(
+    run_cli, example_model: Path, plugin_library: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "sr16_plugin.plan"
+    report = _build(
+        run_cli, example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "all",
+        "--plugin", plugin_library, "--precision", "fp16", "--verify",
+    )  # fmt: skip
+    assert [d["decision"] for d in report["rewrites"]] == ["rewrite"]
+    assert report["precision"]["precision"] == "fp16"
+    verified = _verify(run_cli, plan, example_model, "--plugin", plugin_library)
+    assert [r["shapes_from"] for r in verified["results"]] == ["min", "opt", "max"]
+    assert verified["tolerances"]["atol"] == 2e-2
+
+
+def test_bench_times_a_plan_with_the_plugin(
+    run_cli, example_model: Path, plugin_library: Path, tmp_path: Path
+):
+    plan = tmp_path / "sr_plugin.plan"
+    _build(run_cli, example_model, "-o", plan, "--profile", PROFILE_SMALL, "--profile", PROFILE_FIXED,
+           "--rewrite", "all", "--plugin", plugin_library)  # fmt: skip
+    result = run_cli(
+        "bench", plan, "--plugin", plugin_library, "--iterations", "30", "--warmup", "5", "--json"
+    )
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [(r["profile"], r["shapes_from"]) for r in report["results"]] == [(0, "opt"), (1, "opt")]
+    assert report["results"][0]["shapes"]["input"] == [1, 3, 32, 32]
+    for row in report["results"]:
+        assert 0 < row["min_ms"] <= row["median_ms"] <= row["p90_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["throughput_qps"] > 0 and row["iterations"] == 30
+    given = run_cli("bench", plan, "--plugin", plugin_library, "--shapes", "input=2x3x48x48,factor=1x1x96x96",
+                    "--iterations", "10")  # fmt: skip
+    assert given.code == 0, given.stderr
+    assert "0 given" in given.stdout and "input=2x3x48x48" in given.stdout
+    outside = run_cli(
+        "bench", plan, "--plugin", plugin_library, "--shapes", "input=9x3x48x48,factor=1x1x96x96"
+    )
+    assert outside.code == 2 and "outside every optimization profile" in outside.stderr
+
+
+def test_a_build_shows_it_is_alive(run_cli, example_model: Path, tmp_path: Path, monkeypatch) -> None:
+    # A heartbeat every 0.2 s instead of 30 s, and no timing cache, so that the build takes long enough to show.
+    monkeypatch.setenv("TRTCONVERT_HEARTBEAT_SECONDS", "0.2")
+    result = run_cli(
+        "build", example_model, "-o", tmp_path / "sr.plan", "--profile", PROFILE_SMALL, "--rewrite", "none"
+    )
+    assert result.code == 0, result.stderr
+    beats = [line.strip() for line in result.stderr.splitlines() if "build running" in line]
+    assert beats, result.stderr[-3000:]
+    # What TensorRT says it is doing: its verbose log on every version, its progress monitor from 10.
+    assert any(not line.endswith(": starting") for line in beats), beats[-5:]

@@ -79,9 +79,14 @@ def test_missing_or_old_headers_exit_3_with_the_way_to_get_them(tmp_path: Path):
             None, environ={"TENSORRT_ROOT": str(tmp_path / "typo")}, standard_dirs=[str(standard)]
         )
 
-    old = _headers(tmp_path / "trt8" / "include", (8, 6, 1)).parent
-    with pytest.raises(MissingDependency, match="version 8.6.1.*IPluginV3.*TensorRT 10"):
+    old = _headers(tmp_path / "trt84" / "include", (8, 4, 3)).parent
+    with pytest.raises(MissingDependency, match="version 8.4.3; the plugins need TensorRT 8.5 or newer"):
         native_build.find_tensorrt_headers(old, environ={})
+    # 8.5 to 9.x build the IPluginV2DynamicExt plugin, 10 and newer the IPluginV3 one.
+    for version, interface in (((8, 5, 3), "IPluginV2DynamicExt"), ((9, 3, 0), "IPluginV2DynamicExt"),
+                               ((10, 0, 1), "IPluginV3"), ((11, 1, 0), "IPluginV3")):  # fmt: skip
+        root = _headers(tmp_path / f"trt{version[0]}{version[1]}" / "include", version).parent
+        assert native_build.find_tensorrt_headers(root, environ={}).plugin_interface == interface
 
     broken = tmp_path / "broken" / "include"
     broken.mkdir(parents=True)
@@ -302,7 +307,7 @@ def test_cli_prints_the_library_path_alone_on_stdout(trtconvert, monkeypatch, to
     assert result.code == 0, result.stderr
     assert result.stdout.strip() == str((tmp_path / "lib" / native_build.PLUGIN_LIBRARY).resolve())
     assert "-DTRTCONVERT_WERROR=ON" in runner.commands[0]
-    assert "TensorRT 10.16.0 plugins built" in result.stderr
+    assert "TensorRT 10.16.0 plugins (IPluginV3) built" in result.stderr
 
 
 @pytest.mark.slow

@@ -316,3 +316,67 @@ def test_ops_the_parser_imports_itself_are_not_reported(stand_in, monkeypatch):
         plugin_loading, "_parser_supports", lambda trt: lambda op: op == "TRT_FP8QuantizeLinear"
     )
     assert check_creators(model, []) == []
+
+
+class _Registry85:
+    """TensorRT 8.5's registry as its Python bindings show it: V2 creators only, no load_library."""
+
+    def __init__(self):
+        self.creators: dict[tuple[str, str, str], _Creator] = {}
+
+    def add(self, key: tuple[str, str, str]) -> None:
+        self.creators[key] = _Creator(name=key[0], plugin_version=key[1], plugin_namespace=key[2])
+
+    @property
+    def plugin_creator_list(self):
+        return list(self.creators.values())
+
+    def get_plugin_creator(self, name: str, version: str, namespace: str = ""):
+        return self.creators.get((name, version, namespace))
+
+
+def test_tensorrt_8_5_registry_and_the_v2_library(stand_in, monkeypatch):
+    registry = _Registry85()
+    trt = SimpleNamespace(__version__="8.5.3.1", get_plugin_registry=lambda: registry)
+    monkeypatch.setattr(plugin_loading, "_tensorrt", lambda: trt)
+
+    def v2_library(registry_seen):
+        registry.add(RESIZE)  # the constructor registers with the process's registry
+        return SimpleNamespace(
+            trtconvert_register_plugins=_Symbol(lambda: 1),
+            trtconvert_plugins_tensorrt_version=_Symbol(lambda: 80503),
+            getPluginCreators=_Symbol(lambda: 1),
+        )
+
+    path = stand_in.library("libtrtconvert_plugins.so", v2_library)
+    (loaded,) = load_plugins([path])
+    assert loaded.creators == (RESIZE,) and loaded.how == "registered while loading"
+    model = _model([_node("DynamicTRTResize", "Test", "r", plugin_version="1", plugin_namespace="")])
+    assert [p.path for p in check_creators(model, [path])] == [path.resolve()]
+
+
+def test_tensorrt_8_5_refuses_a_library_built_for_10(stand_in, monkeypatch):
+    registry = _Registry85()
+    monkeypatch.setattr(
+        plugin_loading,
+        "_tensorrt",
+        lambda: SimpleNamespace(__version__="8.5.3.1", get_plugin_registry=lambda: registry),
+    )
+    path = stand_in.library("libtrtconvert_plugins.so", _trtconvert_library(False, compiled=101600))
+    with pytest.raises(BadInput, match="compiled against TensorRT 10.16.0 headers but TensorRT 8.5.3.1"):
+        load_plugins([path])
+
+
+def test_a_creators_only_library_without_load_library_registers_nothing(stand_in, monkeypatch):
+    registry = _Registry85()
+    monkeypatch.setattr(
+        plugin_loading,
+        "_tensorrt",
+        lambda: SimpleNamespace(__version__="8.5.3.1", get_plugin_registry=lambda: registry),
+    )
+    path = stand_in.library("libvc.so", lambda r: SimpleNamespace(getPluginCreators=_Symbol(lambda: 1)))
+    (loaded,) = load_plugins([path])
+    assert loaded.creators == () and loaded.how == "registered while loading"
+    model = _model([_node("RoiAlign_TRT", "Test", "roi")])
+    with pytest.raises(BadInput, match="no TensorRT plugin creator registered for RoiAlign_TRT"):
+        check_creators(model, [path])

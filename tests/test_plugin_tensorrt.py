@@ -16,12 +16,12 @@ onnxruntime on the original model, in float32. Tolerances, from the arithmetic o
     rtol 2e-2, and a mean absolute error below 4e-3 (the input and resize roundings, about 1e-3 each, grow
     to a few 1e-3 through the convolutions' fan-in).
 A fresh process deserializes a plan with only the library loaded (statically, and through
-IPluginRegistry.load_library) and reproduces the outputs; without the library it cannot.
+IPluginRegistry.load_library from TensorRT 8.6) and reproduces the outputs; without the library it cannot.
+Networks are strongly typed from TensorRT 9; on 8.5 the FP16 cases pin the plugin layers to FP16 instead.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -32,34 +32,20 @@ import onnx
 import onnx_graphsurgeon as gs
 import pytest
 from resize_models import shape_sized_model, single_resize_model
-from tensorrt_machine import GPU, NEEDS_TENSORRT_AND_GPU, TRT
-
-from trtconvert.errors import MissingDependency
+from tensorrt_machine import GPU, NEEDS_TENSORRT_AND_GPU, TARGET, TRT, require_feature
 
 pytestmark = NEEDS_TENSORRT_AND_GPU
 
 FP32_TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
 
 
-@pytest.fixture(scope="module")
-def plugin_library(tmp_path_factory) -> Path:
-    configured = os.environ.get("TRTCONVERT_PLUGIN_LIBRARY")
-    if configured:
-        if not Path(configured).is_file():
-            pytest.skip(f"TRTCONVERT_PLUGIN_LIBRARY={configured} does not exist")
-        return Path(configured).resolve()
-    from trtconvert import native_build
+@pytest.fixture(autouse=True)
+def _shared_timing_cache(timing_cache: Path) -> None:
+    global _TIMING_CACHE
+    _TIMING_CACHE = timing_cache
 
-    if native_build.default_library_path().is_file():
-        return native_build.default_library_path()
-    folder = tmp_path_factory.mktemp("plugin_build")
-    try:
-        result = native_build.build_native(
-            build_dir=folder / "build", output_dir=folder / "lib", cuda_architectures="native"
-        )
-    except MissingDependency as missing:
-        pytest.skip(f"no plugin library and none can be built here: {missing}")
-    return result.library
+
+_TIMING_CACHE: Path | None = None
 
 
 def _prepare(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -98,13 +84,20 @@ def _plugin_in(model: onnx.ModelProto, dtype: np.dtype) -> onnx.ModelProto:
     return gs.export_onnx(graph)
 
 
-def _build(model: onnx.ModelProto, folder: Path, library: Path, profile: dict, **config) -> bytes:
-    """Build with polygraphy's loaders, after the plugin-loading stage has checked every plugin node."""
+def _build(
+    model: onnx.ModelProto, folder: Path, library: Path, profile: dict, plugin_in: str | None = None, **config
+) -> bytes:
+    """Build with polygraphy's loaders, after the plugin-loading stage has checked every plugin node.
+
+    Networks are strongly typed where TensorRT has that (9.0+); before, ``plugin_in="float16"`` pins the plugin
+    layers to FP16 (layer precision, output type, constraints obeyed), as the Casts of _plugin_in do when typed.
+    """
     from polygraphy.backend.trt import (
         CreateConfig,
         EngineBytesFromNetwork,
         LoadPlugins,
         NetworkFromOnnxPath,
+        PostprocessNetwork,
         Profile,
     )
 
@@ -116,12 +109,26 @@ def _build(model: onnx.ModelProto, folder: Path, library: Path, profile: dict, *
     trt_profile = Profile()
     for name, (low, opt, high) in profile.items():
         trt_profile.add(name, min=low, opt=opt, max=high)
-    network = LoadPlugins(
-        plugins=[str(library)],
-        obj=NetworkFromOnnxPath(str(path), strongly_typed=config.pop("strongly_typed", True)),
-    )
+    typed = config.pop("strongly_typed", TARGET.has("strongly_typed"))
+    network = LoadPlugins(plugins=[str(library)], obj=NetworkFromOnnxPath(str(path), strongly_typed=typed))
+    if plugin_in == "float16" and not typed:
+
+        def pin_plugins_to_fp16(network) -> None:
+            for index in range(network.num_layers):
+                layer = network.get_layer(index)
+                if layer.type == TRT.LayerType.PLUGIN_V2:
+                    layer.precision = TRT.float16
+                    layer.set_output_type(0, TRT.float16)
+
+        network = PostprocessNetwork(network, pin_plugins_to_fp16)
+        config.update(fp16=True, precision_constraints="obey")
     profiles = [trt_profile] if profile else None  # a static network needs no profile
-    engine = EngineBytesFromNetwork(network, config=CreateConfig(profiles=profiles, **config))()
+    cache = str(_TIMING_CACHE) if _TIMING_CACHE else None
+    engine = EngineBytesFromNetwork(
+        network,
+        config=CreateConfig(profiles=profiles, load_timing_cache=cache, **config),
+        save_timing_cache=cache,
+    )()
     assert engine, "TensorRT returned no engine"
     return bytes(engine)
 
@@ -177,7 +184,7 @@ def test_bundled_example_fp32(example_module, plugin_library: Path, tmp_path: Pa
 def test_bundled_example_with_the_plugin_in_fp16(example_module, plugin_library: Path, tmp_path: Path):
     original = _example(example_module)
     prepared = _plugin_in(_prepare(original), np.float16)
-    engine = _build(prepared, tmp_path, plugin_library, EXAMPLE_PROFILE)
+    engine = _build(prepared, tmp_path, plugin_library, EXAMPLE_PROFILE, plugin_in="float16")
     rng = np.random.default_rng(8)
     for shape in ((1, 24, 20, 48, 40), (2, 17, 13, 40, 52)):
         feeds = _example_feeds(rng, *shape)
@@ -262,6 +269,8 @@ def _random_feeds(rng: np.random.Generator, shapes: dict[str, tuple[int, ...]]) 
 
 @pytest.mark.parametrize("source", sorted(SIZE_SOURCES))
 def test_size_sources_and_attributes_fp32(source: str, plugin_library: Path, tmp_path: Path):
+    if source == "shape_input":
+        require_feature("plugin_shape_inputs")
     make, profile, runs = SIZE_SOURCES[source]
     original = make()
     prepared = _prepare(original)
@@ -280,12 +289,16 @@ def test_size_sources_and_attributes_fp32(source: str, plugin_library: Path, tmp
 
 @pytest.mark.parametrize(("dtype", "rtol"), [("float16", 2e-3), ("bfloat16", 8e-3)])
 def test_plugin_in_half_precision(dtype: str, rtol: float, plugin_library: Path, tmp_path: Path):
-    if dtype == "bfloat16" and float(GPU.compute_capability) < 8.0:
-        pytest.skip(f"bfloat16 needs compute capability 8.0 or newer, this GPU has {GPU.compute_capability}")
+    if dtype == "bfloat16":
+        require_feature("bf16")
+        if float(GPU.compute_capability) < 8.0:
+            pytest.skip(
+                f"bfloat16 needs compute capability 8.0 or newer, this GPU has {GPU.compute_capability}"
+            )
     make, profile, runs = SIZE_SOURCES["carrier"]
     original = make()
     low = np.float16 if dtype == "float16" else "bfloat16"
-    engine = _build(_plugin_in(_prepare(original), low), tmp_path, plugin_library, profile)
+    engine = _build(_plugin_in(_prepare(original), low), tmp_path, plugin_library, profile, plugin_in=dtype)
     rng = np.random.default_rng(12)
     for shapes in runs:
         feeds = _random_feeds(rng, shapes)
@@ -317,7 +330,9 @@ _RUN_PLAN = textwrap.dedent(
     elif how == "static_then_load_library":
         ctypes.CDLL(library)
         assert trt.get_plugin_registry().load_library(library) is not None, "load_library refused the library"
-    assert how == "none" or trt.get_plugin_registry().get_creator("DynamicTRTResize", "1", "") is not None
+    registry = trt.get_plugin_registry()
+    lookup = getattr(registry, "get_creator", None) or registry.get_plugin_creator
+    assert how == "none" or lookup("DynamicTRTResize", "1", "") is not None
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
     with open(plan, "rb") as f:
         engine = EngineFromBytes(f.read())
@@ -354,7 +369,10 @@ def test_plan_round_trip_through_a_fresh_process(example_module, plugin_library:
     here = _run_trt(engine, feeds)["output"]
     np.testing.assert_allclose(here, _run_ort(original, feeds)["output"], **FP32_TOLERANCE)
 
-    for how in ("static", "load_library", "static_then_load_library"):
+    hows = ["static"]
+    if TARGET.has("plugin_load_library"):
+        hows += ["load_library", "static_then_load_library"]
+    for how in hows:
         result = _fresh_process(tmp_path, how, plugin_library, plan, feeds_path)
         assert result.returncode == 0, f"{how}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         there = np.load(tmp_path / f"out_{how}.npz")["output"]
@@ -414,4 +432,6 @@ def test_load_plugins_reports_what_the_library_registered(plugin_library: Path):
     (loaded,) = load_plugins([plugin_library])
     # Earlier tests of this process may have loaded it already; either way its creator is registered.
     assert ("DynamicTRTResize", "1", "") in loaded.creators or loaded.how == "already loaded"
-    assert TRT.get_plugin_registry().get_creator("DynamicTRTResize", "1", "") is not None
+    registry = TRT.get_plugin_registry()
+    lookup = getattr(registry, "get_creator", None) or registry.get_plugin_creator
+    assert lookup("DynamicTRTResize", "1", "") is not None

@@ -22,12 +22,11 @@ and rewrites it, so CI jobs that share one cache file add to it rather than over
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from trtconvert import log
 from trtconvert.errors import BadInput
@@ -56,8 +55,12 @@ def parse_size(text: str, where: str = "--workspace") -> int:
     return int(value)
 
 
-def check_build_settings(spec: Spec) -> None:
-    """Reject build settings that TensorRT would only refuse after the slow stages."""
+def check_build_settings(spec: Spec, target: Any = None) -> None:
+    """Reject build settings that TensorRT would only refuse after the slow stages.
+
+    With ``target`` (the TensorRTTarget that will build), settings that version lacks are refused too, naming
+    the version each needs.
+    """
     if spec.workspace is not None:
         parse_size(spec.workspace)
     if spec.opt_level is not None and spec.opt_level not in OPT_LEVELS:
@@ -67,6 +70,17 @@ def check_build_settings(spec: Spec) -> None:
             f"--hardware-compatibility {spec.hardware_compatibility!r} is not one of "
             f"{', '.join(HARDWARE_COMPATIBILITY)}"
         )
+    if target is None:
+        return
+    asked = {
+        "opt_level": (spec.opt_level is not None, "drop --opt-level"),
+        "version_compatible": (spec.version_compatible, "drop --version-compatible"),
+        "hardware_compatibility": (spec.hardware_compatibility != "none", "drop --hardware-compatibility"),
+        "bf16": (spec.precision == "bf16", "use --precision fp16"),
+    }
+    for feature, (wanted, fix) in asked.items():
+        if wanted and not target.has(feature):
+            raise BadInput(f"{target.lacks_message(feature)}; {fix}, or build with a newer TensorRT")
 
 
 def polygraphy_profiles(profiles: Sequence[Profile]) -> list[Any]:
@@ -99,6 +113,12 @@ class Timed:
         return result
 
 
+class ActivitySink(Protocol):
+    """Where the progress monitor says what TensorRT is doing (trtconvert.tensorrt_log.TensorRTLog)."""
+
+    def note(self, activity: str) -> None: ...
+
+
 @dataclass
 class EngineSettings:
     """Builder-config settings that need TensorRT's enums; applied by PostprocessConfig at build time."""
@@ -106,7 +126,7 @@ class EngineSettings:
     workspace_bytes: int | None = None
     hardware_compatibility: str = "none"
     plugins_to_serialize: tuple[str, ...] = ()
-    progress: bool = False
+    progress: ActivitySink | None = None
     _alive: list = field(default_factory=list, repr=False, compare=False)
 
     def __call__(self, builder: Any, network: Any, config: Any) -> None:
@@ -134,63 +154,52 @@ class EngineSettings:
         if self.plugins_to_serialize:
             # A version-compatible engine runs on a lean runtime that cannot dlopen our libraries by itself.
             config.plugins_to_serialize = list(self.plugins_to_serialize)
-        if self.progress and hasattr(trt, "IProgressMonitor"):
-            monitor = make_progress_monitor(trt)
+        if self.progress is not None and hasattr(trt, "IProgressMonitor"):  # TensorRT 10 and newer
+            monitor = make_progress_monitor(trt, self.progress)
             self._alive.append(monitor)  # TensorRT holds only a raw pointer to it
             config.progress_monitor = monitor
 
 
-def make_progress_monitor(trt: Any) -> Any:
-    """An IProgressMonitor that prints TensorRT's build phases to stderr (top-level phases, with timings)."""
+def phase_text(phases: Sequence[tuple[str, int, int]]) -> str:
+    """Open build phases, outermost first, as (name, step, steps): 'Building engine 3/10 > Tactic timing 7/40'."""
+    return " > ".join(f"{name} {step}/{steps}" if steps > 0 else name for name, step, steps in phases)
+
+
+def make_progress_monitor(trt: Any, sink: ActivitySink) -> Any:
+    """An IProgressMonitor (TensorRT 10+) that tells ``sink`` which phases are open and how far each has got."""
 
     class BuildProgress(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
-            self._started: dict[str, float] = {}
-            self._parents: dict[str, str | None] = {}
-            self._steps: dict[str, int] = {}
-            self._tty = sys.stderr.isatty()
+            self._open: dict[str, list[int]] = {}  # phase -> [step, steps], in the order they opened
+
+        def _tell(self) -> None:
+            shown = list(self._open.items())[:3]
+            sink.note(phase_text([(name, step, steps) for name, (step, steps) in shown]))
 
         # TensorRT calls these from C++: an exception escaping them would abort the build, so none may.
         def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
             try:
-                self._started[phase_name] = time.perf_counter()
-                self._parents[phase_name] = parent_phase
-                self._steps[phase_name] = num_steps
-                depth = self._depth(phase_name)
-                if depth <= 1:
-                    log.LOGGER.info("          %s%s (%d steps)", "  " * depth, phase_name, num_steps)
-                else:
-                    log.LOGGER.debug("          %s%s (%d steps)", "  " * depth, phase_name, num_steps)
+                self._open[phase_name] = [0, num_steps]
+                self._tell()
             except Exception:
                 pass
 
         def step_complete(self, phase_name: str, step: int) -> bool:
             try:
-                if self._tty and self._depth(phase_name) == 0 and log.LOGGER.isEnabledFor(20):
-                    total = max(self._steps.get(phase_name, 1), 1)
-                    sys.stderr.write(f"\r          {phase_name}: {step + 1}/{total}")
-                    sys.stderr.flush()
+                if phase_name in self._open:
+                    self._open[phase_name][0] = step + 1
+                    self._tell()
             except Exception:
                 pass
             return True
 
         def phase_finish(self, phase_name: str) -> None:
             try:
-                seconds = time.perf_counter() - self._started.pop(phase_name, time.perf_counter())
-                depth = self._depth(phase_name)
-                if self._tty and depth == 0 and log.LOGGER.isEnabledFor(20):
-                    sys.stderr.write("\r")
-                level = 20 if depth <= 1 else 10
-                log.LOGGER.log(level, "          %s%s done in %.1f s", "  " * depth, phase_name, seconds)
+                self._open.pop(phase_name, None)
+                self._tell()
             except Exception:
                 pass
-
-        def _depth(self, phase_name: str) -> int:
-            depth, parent = 0, self._parents.get(phase_name)
-            while parent is not None and depth < 16:
-                depth, parent = depth + 1, self._parents.get(parent)
-            return depth
 
     return BuildProgress()
 
@@ -200,7 +209,8 @@ def engine_loader_chain(
     prepared_onnx: Path,
     plan: PrecisionPlan,
     plugins: Sequence[Path] = (),
-    progress: bool = False,
+    progress: ActivitySink | None = None,
+    target: Any = None,
 ) -> Any:
     """The polygraphy loader that, called, parses ``prepared_onnx`` and returns the serialized engine.
 
@@ -215,7 +225,7 @@ def engine_loader_chain(
         PostprocessConfig,
     )
 
-    check_build_settings(spec)
+    check_build_settings(spec, target)
     plugin_paths = [str(p) for p in plugins]
     network = NetworkFromOnnxPath(str(prepared_onnx), strongly_typed=plan.strongly_typed)
     parse = Timed("parse", LoadPlugins(plugins=plugin_paths, obj=network), f"{prepared_onnx.name} parsed")

@@ -107,12 +107,13 @@ def prepare(config, as_json, verbose, quiet, debug, **flags) -> None:
 
 
 def _register_commands() -> None:
+    from trtconvert.cli_bench import bench
     from trtconvert.cli_build import build
     from trtconvert.cli_doctor import doctor
     from trtconvert.cli_plugins import plugins
     from trtconvert.cli_verify import verify
 
-    for command in (build, verify, doctor, plugins):
+    for command in (build, verify, bench, doctor, plugins):
         cli.add_command(command)
 
 

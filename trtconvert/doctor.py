@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trtconvert import __version__
+from trtconvert.tensorrt_target import SUPPORTED_RANGE
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,32 @@ def check_tensorrt() -> Check:
 
     module, reason = import_tensorrt()
     if module is None:
-        return Check("tensorrt", False, reason, INSTALL_TENSORRT)
-    return Check("tensorrt", True, f"{module.__version__} ({Path(module.__file__).parent})")
+        return Check(
+            "tensorrt", False, f"{reason} (trtconvert supports TensorRT {SUPPORTED_RANGE})", INSTALL_TENSORRT
+        )
+    return describe_tensorrt(str(module.__version__), Path(str(module.__file__)).parent)
+
+
+def describe_tensorrt(version: str, where: Path) -> Check:
+    """The installed TensorRT against the supported range, with the plugin interface and what it lacks."""
+    from trtconvert.machine import INSTALL_TENSORRT
+    from trtconvert.tensorrt_target import BUILDER_FEATURES, parse_target
+
+    target = parse_target(version)
+    if not target.supported:
+        return Check(
+            "tensorrt",
+            False,
+            f"{version} ({where}) is older than trtconvert supports ({SUPPORTED_RANGE})",
+            INSTALL_TENSORRT,
+        )
+    lacking = [BUILDER_FEATURES[f][1] for f in BUILDER_FEATURES if not target.has(f)]
+    detail = (
+        f"{version} ({where}); supported range {SUPPORTED_RANGE}, plugin interface {target.plugin_interface}"
+    )
+    if lacking:
+        detail += "; this version lacks " + ", ".join(lacking)
+    return Check("tensorrt", True, detail)
 
 
 def check_converters() -> Check:

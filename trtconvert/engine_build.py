@@ -7,12 +7,9 @@ TensorRT's version and the GPU, so the cache is consulted only where a build cou
 
 from __future__ import annotations
 
-import logging
-import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,10 +35,8 @@ from trtconvert.plan_io import (
 from trtconvert.precision import PrecisionResult, precision_plan
 from trtconvert.profiles import example_flag
 from trtconvert.spec import Spec
-
-_PREFIX_RE = re.compile(r"^\s*\[[A-Z!]\]\s*")
-# polygraphy's own closing lines say only that something above went wrong; TensorRT's lines say what.
-_GENERIC = ("Invalid Engine", "Could not parse ONNX correctly", "Failed to parse ONNX model")
+from trtconvert.tensorrt_log import Heartbeat, TensorRTLog, condense, tensorrt_messages
+from trtconvert.tensorrt_target import SUPPORTED_RANGE
 
 
 def check_plugins(plugins: Sequence[Path]) -> list[Path]:
@@ -105,6 +100,11 @@ def _installed_target(trt: ModuleType, spec: Spec) -> Any:
     from trtconvert.tensorrt_target import parse_target
 
     installed = parse_target(trt.__version__)
+    if not installed.supported:
+        raise MissingDependency(
+            f"TensorRT {trt.__version__} is installed; trtconvert builds with TensorRT {SUPPORTED_RANGE}: "
+            f"{INSTALL_TENSORRT}"
+        )
     if spec.target_tensorrt is not None:
         wanted = parse_target(spec.target_tensorrt)
         if wanted.major != installed.major:
@@ -115,73 +115,22 @@ def _installed_target(trt: ModuleType, spec: Spec) -> Any:
     return installed
 
 
-class _Collect(logging.Handler):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__(level=1)
-        self.errors = errors
+def run_chain(chain: Any, hint: str = "", progress: TensorRTLog | None = None) -> bytes:
+    """Call the loader chain, turning TensorRT's failures into BuildFailed with its own words.
 
-    def emit(self, record: logging.LogRecord) -> None:
-        message = _PREFIX_RE.sub("", record.getMessage()).strip()
-        if record.levelno >= logging.ERROR and message:
-            self.errors.append(message)
-        if log.LOGGER.isEnabledFor(logging.DEBUG):
-            log.LOGGER.debug("          %s", message)
-
-
-@contextmanager
-def tensorrt_messages() -> Iterator[list[str]]:
-    """Collect TensorRT's and polygraphy's error lines (they arrive through polygraphy's logger) during a call.
-
-    Errors are kept for a one-line failure message; everything else is shown only with -v.
+    With ``progress`` (the sink the chain's progress monitor writes to, if any) a heartbeat shows the elapsed
+    time and what TensorRT is doing while it builds.
     """
-    from polygraphy.logger import G_LOGGER
-
-    errors: list[str] = []
-    python_logger = logging.getLogger("Polygraphy")
-    saved = (
-        G_LOGGER.module_severity,
-        G_LOGGER.use_python_logging_system,
-        python_logger.handlers[:],
-        python_logger.propagate,
-        python_logger.level,
-    )
-    wanted = G_LOGGER.WARNING if log.LOGGER.isEnabledFor(logging.DEBUG) else G_LOGGER.ERROR
-    G_LOGGER.module_severity = min(saved[0].get(), wanted)
-    G_LOGGER.use_python_logging_system = True
-    python_logger.handlers = [_Collect(errors)]
-    python_logger.propagate = False
-    python_logger.setLevel(1)
-    try:
-        yield errors
-    finally:
-        G_LOGGER.module_severity = saved[0]
-        G_LOGGER.use_python_logging_system = saved[1]
-        python_logger.handlers = saved[2]
-        python_logger.propagate = saved[3]
-        python_logger.setLevel(saved[4])
-
-
-def condense(errors: Sequence[str], fallback: str, limit: int = 3) -> str:
-    """TensorRT's error lines as one line: specific lines first, duplicates and polygraphy's wrappers dropped."""
-    lines: list[str] = []
-    for error in errors:
-        for line in error.splitlines():
-            text = " ".join(line.split())
-            if text and text not in lines:
-                lines.append(text)
-    specific = [line for line in lines if not line.startswith(_GENERIC)]
-    chosen = (specific or lines or [fallback])[:limit]
-    text = "; ".join(chosen)
-    return text if len(text) <= 600 else text[:597] + "..."
-
-
-def run_chain(chain: Any, hint: str = "") -> bytes:
-    """Call the loader chain, turning TensorRT's failures into BuildFailed with its own words."""
     from polygraphy.exception import PolygraphyException
 
-    with tensorrt_messages() as errors:
+    with tensorrt_messages(progress) as messages:
+        errors = messages.errors
         try:
-            engine = chain()
+            if progress is not None:
+                with Heartbeat(messages):
+                    engine = chain()
+            else:
+                engine = chain()
         except PolygraphyException as err:
             raise BuildFailed(
                 f"TensorRT could not build the engine: {condense(errors, str(err))}{hint}; rerun with -v for "
@@ -199,7 +148,9 @@ def run_chain(chain: Any, hint: str = "") -> bytes:
                 f"TensorRT could not build the engine: {condense(errors, str(err))}; rerun with -v for TensorRT's log"
             ) from None
     if not engine:
-        raise BuildFailed(f"TensorRT returned no engine: {condense(errors, 'no error was reported')}")
+        raise BuildFailed(
+            f"TensorRT returned no engine: {condense(messages.errors, 'no error was reported')}"
+        )
     return bytes(engine)
 
 
@@ -254,6 +205,7 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
     identity: BuildIdentity | None = None
     if trt is not None:
         target = _installed_target(trt, spec)
+        check_build_settings(spec, target)
         gpu, gpu_reason = cuda_gpu()
     if trt is not None and gpu is not None:
         start = time.perf_counter()
@@ -306,10 +258,11 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         log.stage("plugins", time.perf_counter() - start, detail)
 
         plan = precision_plan(spec.precision, target)
+        progress = TensorRTLog() if show_progress else None
         with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
-            chain = engine_loader_chain(spec, onnx_path, plan, plugins, progress=show_progress)
+            chain = engine_loader_chain(spec, onnx_path, plan, plugins, progress=progress, target=target)
         start = time.perf_counter()
-        engine_bytes = run_chain(chain, plugin_hint(prepared.model, plugins))
+        engine_bytes = run_chain(chain, plugin_hint(prepared.model, plugins), progress)
         total = time.perf_counter() - start
         parse_seconds = getattr(chain._network, "seconds", None) or 0.0
         timings["parse"] = parse_seconds

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from trtconvert import log
-from trtconvert.engine_build import check_plugins, tensorrt_messages
+from trtconvert.engine_build import check_plugins
 from trtconvert.errors import BadInput, MissingDependency, VerificationFailed
 from trtconvert.load import read_graph
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import ModelInput, graph_inputs
 from trtconvert.plan_io import SidecarError, read_sidecar, sidecar_path
 from trtconvert.profiles import Shape, format_shape
+from trtconvert.tensorrt_log import condense, tensorrt_messages
 from trtconvert.verify_cpu import (
     DEFAULT_TOLERANCES,
     OutputComparison,
@@ -210,14 +211,12 @@ def run_verify(
     start = time.perf_counter()
     loader = LoadPlugins(plugins=[str(p) for p in plugin_paths], obj=EngineFromBytes(plan.read_bytes()))
     results = []
-    with tensorrt_messages() as errors:
+    with tensorrt_messages() as messages:
         try:
             engine = loader()
         except Exception as err:
-            from trtconvert.engine_build import condense
-
             raise BadInput(
-                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(errors, str(err))}; a plan runs only "
+                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan runs only "
                 "with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"
             ) from None
         log.stage("load", time.perf_counter() - start, f"{plan.name} deserialized")

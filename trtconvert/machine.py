@@ -17,7 +17,7 @@ from trtconvert.errors import MissingDependency
 
 INSTALL_TENSORRT = (
     "on a Linux machine with an NVIDIA GPU and driver run: pip install 'trtconvert[tensorrt]' "
-    "(TensorRT 10 or 11 and cuda-python from PyPI)"
+    "(TensorRT 10 or 11 and cuda-python from PyPI; TensorRT 8.5 to 9.x from NVIDIA's packages work too)"
 )
 
 

@@ -8,7 +8,8 @@ the nodes that need it, and the libraries that were tried.
 
 Libraries are loaded the way polygraphy's LoadPlugins and ``ctypes.CDLL`` load them (they register their
 creators while loading), after TensorRT itself so that they find its registry. A library that registers
-nothing that way but exports ``getCreators`` is handed to TensorRT's ``IPluginRegistry.load_library``.
+nothing that way but exports ``getCreators`` or ``getPluginCreators`` is handed to TensorRT's
+``IPluginRegistry.load_library`` (TensorRT 8.6 and newer).
 
 The graph walk (:func:`plugin_requirements`) needs no TensorRT; TensorRT is imported inside the functions that
 talk to it.
@@ -131,8 +132,10 @@ def missing_message(missing: Sequence[PluginRequirement], libraries: Sequence[Pa
 
 
 def _registry_creators(registry: Any) -> set[tuple[str, str, str]]:
+    # all_creators (10+) lists V2 and V3 creators; before 10 there are only V2 ones, in plugin_creator_list.
+    listed = registry.all_creators if hasattr(registry, "all_creators") else registry.plugin_creator_list
     creators = set()
-    for creator in registry.all_creators or []:
+    for creator in listed or []:
         try:
             creators.add((str(creator.name), str(creator.plugin_version), str(creator.plugin_namespace)))
         except AttributeError:  # a creator kind these bindings cannot describe
@@ -209,7 +212,8 @@ def load_plugins(paths: Iterable[Path]) -> list[LoadedPlugin]:
             register.restype = ctypes.c_int32
             register()
             added = _registry_creators(registry) - before
-        if not added and register is None and hasattr(library, "getCreators"):
+        exports_creators = hasattr(library, "getCreators") or hasattr(library, "getPluginCreators")
+        if not added and register is None and exports_creators and hasattr(registry, "load_library"):
             handle = registry.load_library(str(path))
             if handle is None:
                 raise BadInput(

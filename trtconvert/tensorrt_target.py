@@ -29,6 +29,22 @@ from dataclasses import dataclass, field
 from trtconvert.errors import BadInput
 
 NEWEST_MAJOR = 11
+# The TensorRT versions trtconvert builds and runs engines with, and the oldest one's (major, minor).
+OLDEST_SUPPORTED = (8, 5)
+SUPPORTED_RANGE = "8.5 to 11.x"
+
+# Builder features that arrived after the oldest supported version: (major, minor) it needs, and what the user
+# asked for by it. Checked against the installed TensorRT before anything slow runs.
+BUILDER_FEATURES = {
+    "opt_level": ((8, 6), "--opt-level (the builder optimization level)"),
+    "version_compatible": ((8, 6), "--version-compatible"),
+    "hardware_compatibility": ((8, 6), "--hardware-compatibility"),
+    "bf16": ((9, 0), "--precision bf16"),
+    "strongly_typed": ((9, 0), "a strongly typed network"),
+    "progress_monitor": ((10, 0), "TensorRT's build progress monitor"),
+    "plugin_load_library": ((8, 6), "IPluginRegistry.load_library"),
+    "plugin_shape_inputs": ((10, 1), "plugin shape inputs (tensorrt_plugin_shape_input_indices)"),
+}
 _VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.\d+){0,2}$")
 
 
@@ -84,14 +100,39 @@ class TensorRTTarget:
         return self.version
 
     @property
+    def supported(self) -> bool:
+        """Whether trtconvert builds engines with this version (8.5 and newer)."""
+        return (self.major, self.minor) >= OLDEST_SUPPORTED
+
+    def has(self, feature: str) -> bool:
+        """Whether this version has a builder feature of BUILDER_FEATURES."""
+        return (self.major, self.minor) >= BUILDER_FEATURES[feature][0]
+
+    def lacks_message(self, feature: str) -> str:
+        """One line for a feature this version lacks: what needs which version."""
+        (major, minor), what = BUILDER_FEATURES[feature]
+        return (
+            f"{what} needs TensorRT {major}.{minor} or newer, and TensorRT {self.version} builds this engine"
+        )
+
+    @property
     def supports_plugin_v3(self) -> bool:
-        """IPluginV3, the interface of the bundled DynamicTRTResize plugin, exists from TensorRT 10.0."""
+        """IPluginV3 exists from TensorRT 10.0; the bundled plugin library uses it there."""
         return self.major >= 10
+
+    @property
+    def has_bundled_plugin(self) -> bool:
+        """The bundled DynamicTRTResize plugin builds for this version: IPluginV2DynamicExt from 8.5, V3 from 10."""
+        return self.supported
+
+    @property
+    def plugin_interface(self) -> str:
+        return "IPluginV3" if self.supports_plugin_v3 else "IPluginV2DynamicExt"
 
     @property
     def supports_shape_inputs(self) -> bool:
         """Plugin shape inputs (node attribute ``tensorrt_plugin_shape_input_indices``) exist from TensorRT 10.1."""
-        return (self.major, self.minor) >= (10, 1)
+        return self.has("plugin_shape_inputs")
 
     @property
     def maps_plugin_domain(self) -> bool:

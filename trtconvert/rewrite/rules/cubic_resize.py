@@ -159,9 +159,9 @@ class CubicResizeRule:
             )
         why = "--rewrite all" if ctx.policy == "all" else target_reason
         description = _describe(node, analysis.form)
-        if not ctx.target.supports_plugin_v3:
+        if not ctx.target.has_bundled_plugin:
             description += (
-                f" (the bundled plugin needs TensorRT 10+; TensorRT {ctx.target.version} needs its own)"
+                f" (the bundled plugin needs TensorRT 8.5+; TensorRT {ctx.target.version} needs its own)"
             )
         form = analysis.form
         return Plan(
