@@ -58,6 +58,47 @@ def single_resize_model(
     return model
 
 
+def onnx_backend_cubic_cases() -> list[tuple[str, onnx.NodeProto, list[np.ndarray], np.ndarray]]:
+    """ONNX's own backend test cases of cubic Resize: (name, node, inputs, expected output), by name."""
+    from unittest import mock
+
+    import onnx.backend.test.case.node.resize as resize_cases
+
+    cases = []
+
+    def capture(node, inputs, outputs, name, **_):
+        if helper.get_attribute_value(next(a for a in node.attribute if a.name == "mode")) == b"cubic":
+            cases.append((name, node, inputs, outputs[0]))
+
+    with mock.patch.object(resize_cases, "expect", capture):
+        for attribute in dir(resize_cases.Resize):
+            if attribute.startswith("export"):
+                getattr(resize_cases.Resize, attribute)()
+    return sorted(cases, key=lambda case: case[0])
+
+
+def backend_case_model(node: onnx.NodeProto, inputs: list[np.ndarray]) -> onnx.ModelProto:
+    """A model of one backend case: X a graph input of its static shape, roi/scales/sizes initializers."""
+    names = [name for name in node.input if name]
+    values = dict(zip(names, inputs, strict=True))
+    attributes = {a.name for a in node.attribute}
+    modes = [helper.get_attribute_value(a) for a in node.attribute if a.name == "coordinate_transformation_mode"]
+    # Opset-18 attributes (and half_pixel_symmetric) need opset 19; the others are valid from 13.
+    newer = attributes & {"antialias", "axes", "keep_aspect_ratio_policy"} or modes == [b"half_pixel_symmetric"]
+    x = values[names[0]]
+    graph = helper.make_graph(
+        [node],
+        "backend_case",
+        [helper.make_tensor_value_info(names[0], helper.np_dtype_to_tensor_dtype(x.dtype), list(x.shape))],
+        [helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, [None] * x.ndim)],
+        [numpy_helper.from_array(value, name) for name, value in values.items() if name != names[0]],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19 if newer else 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def run_onnxruntime(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime
 

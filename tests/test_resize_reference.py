@@ -19,14 +19,13 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import onnx
 import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
-from resize_models import run_onnxruntime, single_resize_model
+from resize_models import onnx_backend_cubic_cases, run_onnxruntime, single_resize_model
 
 from trtconvert.ops.dynamic_resize import output_length_from_scale
 from trtconvert.ops.resize_reference import (
@@ -41,23 +40,7 @@ from trtconvert.ops.resize_reference import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _backend_cases() -> list[tuple[str, onnx.NodeProto, list[np.ndarray], np.ndarray]]:
-    import onnx.backend.test.case.node.resize as resize_cases
-
-    cases = []
-
-    def capture(node, inputs, outputs, name, **_):
-        if helper.get_attribute_value(next(a for a in node.attribute if a.name == "mode")) == b"cubic":
-            cases.append((name, node, inputs, outputs[0]))
-
-    with mock.patch.object(resize_cases, "expect", capture):
-        for attribute in dir(resize_cases.Resize):
-            if attribute.startswith("export"):
-                getattr(resize_cases.Resize, attribute)()
-    return sorted(cases, key=lambda case: case[0])
-
-
-BACKEND_CASES = _backend_cases()
+BACKEND_CASES = onnx_backend_cubic_cases()
 
 
 def _attributes(node: onnx.NodeProto) -> CubicResizeAttributes:
