@@ -72,7 +72,7 @@ def test_given_input_values_reach_the_models(run_cli, shared_models, tmp_path):
     )
     assert result.code == 0, result.stderr
     shapes = json.loads(result.stdout)["verification"][0]["shapes"]
-    assert shapes["sr"] == [] and shapes["input"] == [2, 512]
+    assert shapes["sr"] == [] and shapes["input"] == [1, 512]
 
 
 def test_external_data_model_round_trip(run_cli, tmp_path):
@@ -140,7 +140,9 @@ def test_version_and_help(run_cli):
 
 def test_json_stdout_holds_only_the_report_even_at_full_verbosity(run_cli, shared_models, tmp_path):
     result = run_cli(
-        "prepare", shared_models / "silero_vad_16k_op15.onnx", "-o", tmp_path / "v.onnx", "--json", "-vv"
-    )
+        "prepare", shared_models / "silero_vad_16k_op15.onnx", "-o", tmp_path / "v.onnx", "--json", "-vv",
+        "--no-check-parser",
+    )  # fmt: skip
     assert result.code == 0, result.stderr
+    assert "will reject node" in result.stderr  # the parser warnings go to stderr too
     assert json.loads(result.stdout)["ok"] is True

@@ -184,7 +184,8 @@ def test_sidecar_schema(files, tmp_path: Path) -> None:
     sidecar = _sidecar(identity, plan_bytes)
     expected_keys = {
         "schema", "cache_key", "created", "trtconvert_version", "plan", "model", "onnx_sha256", "inputs",
-        "outputs", "profiles", "precision", "tensorrt", "gpu", "config", "config_sha256", "plugins", "timings",
+        "outputs", "frozen", "profiles", "precision", "tensorrt", "gpu", "config", "config_sha256", "plugins",
+        "timings",
     }  # fmt: skip
     assert set(sidecar) == expected_keys
     assert sidecar["schema"] == SCHEMA
@@ -358,3 +359,30 @@ def test_inspect_of_a_plan_without_sidecar(run_cli, tmp_path: Path) -> None:
     result = run_cli("inspect", plan)
     assert result.code == 2
     assert "has no sidecar model.engine.json" in result.stderr
+
+
+def test_frozen_inputs_reach_the_key_the_sidecar_and_inspect(files, tmp_path: Path) -> None:
+    import numpy as np
+
+    from trtconvert.freeze import describe_frozen, values_from_description
+
+    plain = _identity(files)
+    frozen = _identity(files, _spec(freeze={"sr": "16000"}))
+    other = _identity(files, _spec(freeze={"sr": "8000"}))
+    assert len({plain.key, frozen.key, other.key}) == 3
+    values = {"sr": np.array(16000, dtype=np.int64), "w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    described = describe_frozen(values)
+    assert described["sr"] == {"shape": [], "dtype": "int64", "value": 16000}
+    assert described["w"]["value"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    back = values_from_description(json.loads(json.dumps(described)))
+    assert back["sr"].dtype == np.int64 and back["sr"].shape == () and int(back["sr"]) == 16000
+    np.testing.assert_array_equal(back["w"], values["w"])
+    plan = tmp_path / "m.plan"
+    plan_bytes = os.urandom(100)
+    sidecar = make_sidecar(
+        frozen, plan_bytes, model="m.onnx", inputs=[], outputs=[], precision={"precision": "fp32", "mode": "fp32"},
+        gpu={"name": "GPU", "compute_capability": "9.0"}, strongly_typed=False, timings={}, frozen=described,
+    )  # fmt: skip
+    write_plan(plan, plan_bytes, sidecar)
+    lines = format_plan(describe_plan(plan))
+    assert "frozen    sr=16000 (int64 scalar)" in lines

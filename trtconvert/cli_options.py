@@ -56,6 +56,14 @@ profile_options = click.option(
 )
 
 stage_options = _compose(
+    click.option(
+        "--freeze",
+        "freeze_values",
+        multiple=True,
+        metavar="NAME=VALUE|FILE.npy",
+        help="Make an input a constant before folding, e.g. --freeze sr=16000, so that control flow on it folds "
+        "away (repeatable). verify feeds the same value to the original model.",
+    ),
     click.option("--fold/--no-fold", default=None, help="Constant folding (default: on)."),
     click.option(
         "--rewrite",
@@ -72,6 +80,12 @@ stage_options = _compose(
     ),
     click.option(
         "--precision", type=click.Choice(PRECISIONS), default=None, help="Engine precision (default: fp32)."
+    ),
+    click.option(
+        "--check-parser/--no-check-parser",
+        default=None,
+        help="Refuse, before any GPU work, what the target TensorRT's ONNX parser is known to reject (default: "
+        "on); --no-check-parser warns and tries anyway.",
     ),
 )
 
@@ -159,6 +173,8 @@ def spec_from_flags(config: Path | None, **flags: Any) -> Spec:
         overrides["plugins"] = list(overrides["plugins"]) or None
     if "input_values" in overrides:
         overrides["inputs"] = parse_input_flags(overrides.pop("input_values")) or None
+    if "freeze_values" in overrides:
+        overrides["freeze"] = parse_input_flags(overrides.pop("freeze_values"), "--freeze") or None
     return make_spec(config, overrides)
 
 

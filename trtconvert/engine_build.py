@@ -18,6 +18,7 @@ from trtconvert import log
 from trtconvert.atomic import needs_external_data, save_onnx
 from trtconvert.build_chain import check_build_settings, engine_loader_chain
 from trtconvert.errors import BadInput, BuildFailed, MissingDependency
+from trtconvert.freeze import describe_frozen
 from trtconvert.machine import INSTALL_TENSORRT, Gpu, cuda_gpu, import_tensorrt
 from trtconvert.model_info import ModelInput, custom_nodes, graph_inputs, graph_outputs
 from trtconvert.pipeline import Preflight, preflight, prepare_model, verify_prepared
@@ -180,7 +181,7 @@ def _engine_check(spec: Spec, plugins: Sequence[Path]) -> Callable[[Path], None]
             plugins,
             atol=[] if spec.atol is None else [repr(spec.atol)],
             rtol=[] if spec.rtol is None else [repr(spec.rtol)],
-            input_values=spec.inputs,
+            input_values={**spec.inputs, **spec.freeze},
             seed=spec.seed,
         )
 
@@ -195,7 +196,7 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
     check_build_settings(spec)
     plugins = check_plugins(spec.plugins)
     checked = preflight(spec)
-    _require_profiles(checked.inputs, spec)
+    _require_profiles(checked.free_inputs, spec)
     _check_paths(spec, checked)
 
     trt, trt_reason = import_tensorrt()
@@ -280,6 +281,7 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         gpu=gpu.to_json(),
         strongly_typed=plan.strongly_typed,
         timings=timings,
+        frozen=describe_frozen(checked.frozen),
     )
     write_plan(spec.output, engine_bytes, sidecar, _engine_check(spec, plugins) if spec.verify else None)
     timings["save"] = time.perf_counter() - start

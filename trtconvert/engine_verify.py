@@ -19,6 +19,7 @@ import numpy as np
 from trtconvert import log
 from trtconvert.engine_build import check_plugins
 from trtconvert.errors import BadInput, MissingDependency, VerificationFailed
+from trtconvert.freeze import values_from_description
 from trtconvert.load import read_graph
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import ModelInput, graph_inputs
@@ -192,6 +193,13 @@ def run_verify(
         log.LOGGER.info("          %s has no sidecar; profiles come from the engine", plan.name)
     precision = tolerance_key(sidecar)
     tolerances = parse_tolerances(atol, rtol, precision, output_names)
+    frozen = values_from_description(sidecar.get("frozen", {})) if sidecar is not None else {}
+    for name, value in frozen.items():
+        if name in given and not np.array_equal(np.broadcast_to(given[name], value.shape), value):
+            raise BadInput(
+                f"--input {name}: the plan was built with {name} frozen to another value; drop --input {name}"
+            )
+    given.update(frozen)
 
     trt, trt_reason = import_tensorrt()
     sets: list[ShapeSet] = []
@@ -223,11 +231,17 @@ def run_verify(
         if not sets:
             sets = shape_sets_from_profiles(engine_profiles(engine, trt), inputs)
             feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
+        engine_inputs = {
+            engine.get_tensor_name(i)
+            for i in range(engine.num_io_tensors)
+            if engine.get_tensor_mode(engine.get_tensor_name(i)) == trt.TensorIOMode.INPUT
+        }
         with TrtRunner(engine) as runner:
             for shape_set, feed, want in zip(sets, feeds, wants, strict=True):
                 if engine.num_optimization_profiles > 1:
                     runner.set_profile(shape_set.profile)
-                got = runner.infer(feed)
+                # Frozen inputs are constants inside the engine: only the original model takes them.
+                got = runner.infer({k: v for k, v in feed.items() if k in engine_inputs})
                 comparisons = []
                 for name in names:
                     if name not in got:

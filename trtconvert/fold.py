@@ -107,7 +107,7 @@ def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelP
         # copies of the folded values and, through its lazy constants, the previous pass's whole model.
         del graph
         gc.collect()
-        model = _infer_shapes(model)
+        model = infer_shapes(model)
     return model
 
 
@@ -166,7 +166,7 @@ def _without_large_data(model: onnx.ModelProto, empty: bool) -> tuple[onnx.Model
     return light, held
 
 
-def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     """onnx's shape inference, as polygraphy's infer_shapes runs it without onnxruntime: a model that
     inference fails on is kept as it is.
 
@@ -235,14 +235,120 @@ def _check_structure(model: onnx.ModelProto) -> None:
     onnx.checker.check_model(light)
 
 
+def _constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    values = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    values[node.output[0]] = attribute.t
+    return values  # type: ignore[return-value]
+
+
+def _rename_in(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
+    """Apply ``renames`` to every reference to an outer name in ``graph``'s nodes and the subgraphs below."""
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        for attribute in node.attribute:
+            bodies = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
+            for body in bodies:
+                _rename_in(body, renames)
+
+
+def _names_outside(model: onnx.ModelProto, skip: onnx.NodeProto) -> set[str]:
+    """Every tensor name of the model except those inside ``skip``'s subgraphs."""
+    graph = model.graph
+    names = {t.name for t in graph.initializer} | {v.name for v in (*graph.input, *graph.output)}
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+        if node is skip:
+            continue
+        for attribute in node.attribute:
+            bodies = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
+            for body in bodies:
+                names.update(name for inner in all_nodes(body) for name in (*inner.input, *inner.output))
+                names.update(t.name for t in body.initializer)
+    return names
+
+
+def inline_constant_ifs(model: onnx.ModelProto) -> int:
+    """Replace each top-level If whose condition is a constant with the nodes of the branch it takes.
+
+    graph-surgeon's own inlining (flatten_subgraphs) loses outputs of nested multi-output Ifs; this keeps
+    every output: branch nodes move into the graph (names that would collide are renamed) and an Identity
+    gives each If output its value. Ifs that a branch brings in are handled by later calls. Returns how many
+    If nodes were replaced.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    constants = _constant_values(graph)
+    taken: set[str] | None = None
+    replaced = 0
+    new_nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        cond = constants.get(node.input[0]) if node.op_type == "If" and node.input else None
+        if cond is None:
+            new_nodes.append(node)
+            continue
+        branches = {a.name: a.g for a in node.attribute}
+        branch = branches[
+            "then_branch" if bool(numpy_helper.to_array(cond).reshape(-1)[0]) else "else_branch"
+        ]
+        if taken is None:
+            taken = _names_outside(model, node)
+        produced = [t.name for t in branch.initializer] + [
+            o for inner in branch.node for o in inner.output if o
+        ]
+        renames = {}
+        for name in produced:
+            if name in taken:
+                fresh, suffix = f"{name}__{node.name or 'if'}", 1
+                while fresh in taken:
+                    fresh, suffix = f"{name}__{node.name or 'if'}_{suffix}", suffix + 1
+                renames[name] = fresh
+            taken.add(renames.get(name, name))
+        moved = onnx.GraphProto()
+        moved.CopyFrom(branch)
+        _rename_in(moved, renames)
+        for inner in moved.node:
+            inner.output[:] = [renames.get(name, name) for name in inner.output]
+            new_nodes.append(inner)
+        for tensor in moved.initializer:
+            tensor.name = renames.get(tensor.name, tensor.name)
+            graph.initializer.append(tensor)
+        for result, output in zip(moved.output, node.output, strict=True):
+            source = renames.get(result.name, result.name)
+            new_nodes.append(helper.make_node("Identity", [source], [output], name=f"{output}__inlined"))
+        replaced += 1
+    if replaced:
+        del graph.node[:]
+        graph.node.extend(new_nodes)
+    return replaced
+
+
 def _fold_checked(model: onnx.ModelProto, notes: list[str]) -> onnx.ModelProto:
     folded = _fold_passes(model, flatten_subgraphs=True)
     try:
         _check_structure(folded)
     except (onnx.checker.ValidationError, ValueError):
-        # Inlining constant-condition If nodes broke the graph (seen with nested multi-output Ifs).
+        # graph-surgeon's inlining of constant-condition Ifs broke the graph (seen with nested multi-output
+        # Ifs): fold without it, inlining them ourselves between passes.
         folded = _fold_passes(model, flatten_subgraphs=False)
-        notes.append("If nodes kept: inlining them gave an invalid graph")
+        inlined = 0
+        while True:
+            count = inline_constant_ifs(folded)
+            if not count:
+                break
+            inlined += count
+            # Shapes first: the inlined branch's tensors have none yet, and folding a Shape needs them.
+            folded = _fold_passes(infer_shapes(folded), flatten_subgraphs=False)
+        _check_structure(folded)
+        kept = sum(1 for node in folded.graph.node if node.op_type == "If")
+        notes.append(
+            f"{inlined} If node(s) with constant conditions inlined" + (f", {kept} kept" if kept else "")
+        )
     return folded
 
 

@@ -5,9 +5,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnx
+
+from trtconvert.dims import tied_axes
 from trtconvert.load import external_data_files, read_graph
 from trtconvert.model_info import custom_nodes, graph_inputs, graph_outputs, op_counts, opsets, weight_bytes
-from trtconvert.profiles import example_flag
+from trtconvert.profiles import example_flag, format_shape, parse_profile
+
+
+def shape_problem(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
+    """What onnx's strict shape inference finds wrong at these input shapes (a Reshape to a fixed size, a
+    Concat or Add of lengths that cannot meet), or None. Needs no weights; finds much, not everything."""
+    from trtconvert.fold import _without_large_data
+
+    light, _ = _without_large_data(model, empty=False)
+    for value in light.graph.input:
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, shapes[value.name], strict=False):
+                dim.Clear()
+                dim.dim_value = size
+    try:
+        onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
+    except Exception as err:  # onnx raises InferenceError and others
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        return lines[0][:300] if lines else type(err).__name__
+    return None
 
 
 def describe_onnx(path: Path, target_tensorrt: str | None) -> dict:
@@ -28,8 +51,33 @@ def describe_onnx(path: Path, target_tensorrt: str | None) -> dict:
         "ops": op_counts(model),
         "custom_ops": sorted({f"{n.domain}::{n.op_type}" for n in custom_nodes(model)}),
         "weight_bytes": weight_bytes(model),
-        "profile_example": example_flag(inputs) if any(not i.is_static for i in inputs) else None,
+        "tied_dims": {name: [f"{i}[{a}]" for i, a in axes] for name, axes in tied_axes(inputs).items()},
+        "parser_problems": [],
+        "profile_check": None,
     }
+    from trtconvert.parser_checks import find_problems
+
+    problems = find_problems(read_graph(path))
+    report["parser_problems"] = [p.line() for p in problems]
+    decided_by_shapes = {name for p in problems for name in p.shape_inputs}
+    dynamic = any(not i.is_static for i in inputs)
+    report["profile_example"] = example_flag(inputs, decided_by_shapes) if dynamic else None
+    report["profile_fixes"] = sorted(decided_by_shapes)
+    report["freeze_example"] = (
+        " ".join(f"--freeze {name}=VALUE" for name in sorted({n for p in problems for n in p.value_inputs}))
+        or None
+    )
+    if report["profile_example"]:
+        profile = parse_profile(report["profile_example"].split("'")[1])
+        for which in ("min", "opt", "max"):
+            problem = shape_problem(model, {name: getattr(r, which) for name, r in profile.items()})
+            if problem:
+                shown = ",".join(f"{n}={format_shape(getattr(r, which))}" for n, r in profile.items())
+                report["profile_check"] = (
+                    f"shape inference fails at the {which} shapes ({shown}): {problem}; the model fixes or constrains "
+                    "a dim there, so adjust the suggested profile"
+                )
+                break
     from trtconvert.rewrite import plan_rewrites
     from trtconvert.tensorrt_target import parse_target
 
@@ -63,6 +111,21 @@ def format_onnx(report: dict) -> list[str]:
         f"rewrites  for TensorRT {report.get('target_tensorrt')}: " + ("none needed" if not rewrites else "")
     )
     lines += [f"  {r['node']}: {r['decision']} ({r['reason']})" for r in rewrites]
+    for name, axes in report.get("tied_dims", {}).items():
+        lines.append(
+            f"tied      '{name}': {', '.join(axes)} (one dimension for TensorRT: same values in a profile)"
+        )
     if report["profile_example"]:
         lines.append(f"profile   e.g. {report['profile_example']}")
+        if report.get("profile_fixes"):
+            lines.append(
+                f"          {', '.join(report['profile_fixes'])} fixed to one shape: If nodes choose their branches "
+                "by those dims, and TensorRT builds such an If only when folding has removed it"
+            )
+    if report.get("freeze_example"):
+        lines.append(
+            f"freeze    e.g. {report['freeze_example']} (If nodes choose their branches by those values)"
+        )
+        if report.get("profile_check"):
+            lines.append(f"          warning: {report['profile_check']}")
     return lines

@@ -12,6 +12,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from trtconvert.dims import is_placeholder
+
 Dim = int | str | None
 
 
@@ -52,10 +54,10 @@ def _value_info(value: onnx.ValueInfoProto) -> ModelInput:
     for dim in tensor_type.shape.dim:
         if dim.HasField("dim_value") and dim.dim_value > 0:
             dims.append(int(dim.dim_value))
-        elif dim.HasField("dim_param") and dim.dim_param not in ("", "?"):
+        elif dim.HasField("dim_param") and not is_placeholder(dim.dim_param):
             dims.append(dim.dim_param)
         else:
-            # -1, 0, '?' and absent dims are all "unknown" in exporters' dialects.
+            # -1, 0, placeholder names ('?', 'unk__3', ...) and absent dims all mean "unknown".
             dims.append(None)
     return ModelInput(value.name, _dtype_name(tensor_type.elem_type), tuple(dims))
 

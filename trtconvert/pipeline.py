@@ -15,7 +15,9 @@ import onnx
 
 from trtconvert import log
 from trtconvert.atomic import check_output_path, needs_external_data, save_onnx, staged_files
+from trtconvert.dims import fixed_dims, make_placeholders_unique, pin_dims
 from trtconvert.errors import BadInput, VerificationFailed
+from trtconvert.freeze import freeze_inputs, frozen_values
 from trtconvert.load import (
     external_data_files,
     large_initializers_on_disk,
@@ -24,6 +26,7 @@ from trtconvert.load import (
     read_weights,
 )
 from trtconvert.model_info import ModelInput, graph_inputs
+from trtconvert.parser_checks import check_parser_limits
 from trtconvert.precision import PrecisionResult
 from trtconvert.profiles import example_flag, opt_shapes, validate_profiles
 from trtconvert.spec import Spec
@@ -35,9 +38,15 @@ class Preflight:
     """What is known about a run before anything slow happens."""
 
     model_path: Path
-    inputs: list[ModelInput]
-    given: dict[str, np.ndarray]
+    inputs: list[ModelInput]  # the original model's, frozen ones included
+    given: dict[str, np.ndarray]  # --input values, and the --freeze values (fed to the original)
     data_files: set[Path]
+    frozen: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def free_inputs(self) -> list[ModelInput]:
+        """The inputs the prepared model keeps: all but the frozen ones."""
+        return [i for i in self.inputs if i.name not in self.frozen]
 
 
 @dataclass
@@ -59,8 +68,18 @@ def preflight(spec: Spec) -> Preflight:
     graph = read_graph(spec.model)
     data_files = external_data_files(graph, spec.model)
     inputs = graph_inputs(graph)
-    validate_profiles(spec.profiles, inputs)
-    given = given_values(spec.inputs, inputs)
+    frozen = frozen_values(spec.freeze, inputs)
+    for name in frozen:
+        if name in spec.inputs:
+            raise BadInput(f"input '{name}' is given both --freeze and --input; keep one of them")
+        for profile in spec.profiles:
+            if name in profile:
+                raise BadInput(
+                    f"input '{name}' is frozen (--freeze), so it takes no --profile; drop it there"
+                )
+    free = [i for i in inputs if i.name not in frozen]
+    validate_profiles(spec.profiles, free)
+    given = {**given_values(spec.inputs, inputs), **frozen}
     if spec.verify and not spec.profiles:
         uncovered = [i.name for i in inputs if not i.is_static and i.name not in given]
         if uncovered:
@@ -69,7 +88,7 @@ def preflight(spec: Spec) -> Preflight:
             )
     if spec.output is not None:
         check_output_path(spec.output, [spec.model, *data_files])
-    return Preflight(spec.model, inputs, given, data_files)
+    return Preflight(spec.model, inputs, given, data_files, frozen)
 
 
 def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
@@ -82,6 +101,7 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
     weights_dir = checked.model_path.resolve().parent
     model = load_model(checked.model_path, load_weights=False)
     read_weights(model, weights_dir, leave=large_initializers_on_disk(model))
+    _specialize(spec, checked, model)
     if spec.fold:
         from trtconvert.fold import fold
 
@@ -108,7 +128,34 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
     gc.collect()
     read_weights(model, weights_dir)
     model, precision = _precision(spec, model)
+    renamed = make_placeholders_unique(model)
+    if renamed:
+        log.stage(
+            "dims", 0.0, f"placeholder dim names made unique, so TensorRT ties nothing: {', '.join(renamed)}"
+        )
+    check_parser_limits(model, enforce=spec.check_parser)
     return Prepared(model, checked, rewrites, precision)
+
+
+def _specialize(spec: Spec, checked: Preflight, model: onnx.ModelProto) -> None:
+    """Frozen inputs become constants, and dims every profile fixes become static, before folding."""
+    start = time.perf_counter()
+    notes = []
+    if checked.frozen:
+        freeze_inputs(model, checked.frozen)
+        notes.append("frozen " + ", ".join(f"{k}={_short(v)}" for k, v in checked.frozen.items()))
+    pinned = pin_dims(model, fixed_dims(spec.profiles, checked.free_inputs))
+    if pinned:
+        notes.append("dims every profile fixes made static: " + ", ".join(pinned))
+    if notes:
+        log.stage("freeze", time.perf_counter() - start, "; ".join(notes))
+
+
+def _short(value: np.ndarray) -> str:
+    flat = np.asarray(value).reshape(-1)
+    if flat.size and bool(np.all(flat == flat[0])):
+        return str(flat[0].item()) + (f" (shape {list(np.shape(value))})" if np.ndim(value) else "")
+    return f"<{np.asarray(value).dtype} {list(np.shape(value))}>"
 
 
 def _precision(spec: Spec, model: onnx.ModelProto) -> tuple[onnx.ModelProto, PrecisionResult | None]:

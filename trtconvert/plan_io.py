@@ -73,6 +73,11 @@ def engine_config(spec: Spec) -> dict[str, Any]:
 
     return {
         "profiles": profiles_json(spec.profiles),
+        # A .npy value counts by its bytes: the same path may hold other values next time.
+        "freeze": {
+            name: sha256_file(Path(value)) if value.endswith(".npy") else value
+            for name, value in sorted(spec.freeze.items())
+        },
         "fold": spec.fold,
         "rewrite": spec.rewrite,
         "target_tensorrt": spec.target_tensorrt,
@@ -148,6 +153,7 @@ def make_sidecar(
     gpu: dict,
     strongly_typed: bool,
     timings: dict[str, float],
+    frozen: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The sidecar document for a freshly built plan (keys documented in docs/sidecar.md)."""
     return {
@@ -160,6 +166,7 @@ def make_sidecar(
         "onnx_sha256": identity.onnx_sha256,
         "inputs": inputs,
         "outputs": outputs,
+        "frozen": frozen or {},
         "profiles": identity.config["profiles"],
         "precision": precision,
         "tensorrt": {"version": identity.tensorrt_version, "strongly_typed": strongly_typed},
@@ -322,6 +329,8 @@ def format_plan(report: dict[str, Any]) -> list[str]:
     lines += [
         f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("outputs", [])
     ]
+    for name, entry in report.get("frozen", {}).items():
+        lines.append(f"frozen    {name}={entry['value']} ({entry['dtype']} {_shape_text(entry['shape'])})")
     for index, profile in enumerate(report.get("profiles", [])):
         lines.append(f"profile {index}")
         lines += [

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from trtconvert.dims import check_ties
 from trtconvert.errors import BadInput
 from trtconvert.model_info import ModelInput
 
@@ -88,8 +89,24 @@ def _closest(name: str, candidates: Sequence[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else f" (inputs: {', '.join(candidates)})"
 
 
-def example_flag(inputs: Sequence[ModelInput]) -> str:
-    """A ready-to-paste --profile flag for the model's dynamic inputs, with guessed ranges."""
+def example_flag(inputs: Sequence[ModelInput], fixed: Collection[str] = ()) -> str:
+    """A ready-to-paste --profile flag for the model's dynamic inputs, with guessed ranges.
+
+    Axes that share a dim name get the same values (TensorRT ties them). The inputs named in ``fixed`` get one
+    shape (their dims decide control flow that TensorRT cannot build dynamic), and so do axes tied to theirs.
+    """
+    by_name: dict[str, tuple[int, int, int]] = {}
+
+    def guess(axis: int, dim: object) -> tuple[int, int, int]:
+        if axis == 0 or "batch" in str(dim).lower():
+            return (1, 1, 8)
+        return (64, 256, 1024)
+
+    for model_input in inputs:  # fixed inputs first, so that what is tied to them is fixed too
+        if model_input.name in fixed:
+            for axis, dim in enumerate(model_input.dims):
+                if isinstance(dim, str):
+                    by_name.setdefault(dim, (guess(axis, dim)[1],) * 3)  # type: ignore[arg-type]
     items = []
     for model_input in inputs:
         if model_input.is_static:
@@ -98,13 +115,18 @@ def example_flag(inputs: Sequence[ModelInput]) -> str:
         for axis, dim in enumerate(model_input.dims):
             if isinstance(dim, int):
                 choice = (dim, dim, dim)
-            elif axis == 0 or "batch" in str(dim).lower():
-                choice = (1, 1, 8)
+            elif isinstance(dim, str) and dim in by_name:
+                choice = by_name[dim]
             else:
-                choice = (64, 256, 1024)
+                choice = guess(axis, dim)
+                if model_input.name in fixed:
+                    choice = (choice[1],) * 3
+            if isinstance(dim, str):
+                by_name.setdefault(dim, choice)
             for target, value in zip(ranges, choice, strict=True):
                 target.append(value)
-        items.append(f"{model_input.name}=" + ":".join(format_shape(tuple(r)) for r in ranges))
+        shapes = [format_shape(tuple(r)) for r in ranges]
+        items.append(f"{model_input.name}=" + (shapes[0] if len(set(shapes)) == 1 else ":".join(shapes)))
     return f"--profile '{','.join(items)}'"
 
 
@@ -125,6 +147,7 @@ def validate_profiles(profiles: Sequence[Profile], inputs: Sequence[ModelInput])
                 f"{where} leaves dynamic input {names} uncovered; cover every dynamic input, e.g. "
                 f"{example_flag(inputs)}"
             )
+    check_ties(profiles, inputs)
 
 
 def _check_range(where: str, shape_range: ShapeRange, model_input: ModelInput) -> None:

@@ -29,6 +29,7 @@ class Spec:
     model: Path | None = None
     output: Path | None = None
     profiles: list[Profile] = field(default_factory=list)
+    freeze: dict[str, str] = field(default_factory=dict)
     fold: bool = True
     rewrite: str = "auto"
     target_tensorrt: str | None = None
@@ -46,6 +47,7 @@ class Spec:
     cache_dir: Path | None = None
     version_compatible: bool = False
     hardware_compatibility: str = "none"
+    check_parser: bool = True
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -110,6 +112,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "model": _text,
     "output": _text,
     "profiles": _profiles,
+    "freeze": _inputs,
     "fold": _bool,
     "rewrite": _choice(REWRITE_POLICIES),
     "target_tensorrt": _text,
@@ -127,6 +130,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "cache_dir": _text,
     "version_compatible": _bool,
     "hardware_compatibility": _choice(("none", "ampere_plus", "same_compute_capability")),
+    "check_parser": _bool,
 }
 _PATH_KEYS = ("model", "output", "timing_cache", "cache_dir")
 assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parser"
@@ -164,7 +168,7 @@ def read_config(path: Path) -> dict[str, Any]:
             parsed = path.parent / parsed
         elif name == "plugins":
             parsed = [path.parent / p for p in parsed]
-        elif name == "inputs":
+        elif name in ("inputs", "freeze"):
             parsed = {k: _config_relative_file(path.parent, v) for k, v in parsed.items()}
         values[name] = parsed
     return values
@@ -178,8 +182,9 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
     """Config values first, then every flag that was given (None means the flag was not given)."""
     values = read_config(config) if config else {}
     given = {k: v for k, v in overrides.items() if v is not None and v != [] and v != {}}
-    if "inputs" in values and "inputs" in given:
-        given["inputs"] = {**values["inputs"], **given["inputs"]}
+    for key in ("inputs", "freeze"):
+        if key in values and key in given:
+            given[key] = {**values[key], **given[key]}
     values.update(given)
     for key in _PATH_KEYS:
         if key in values:

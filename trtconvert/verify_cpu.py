@@ -57,37 +57,40 @@ class ShapeSetResult:
         }
 
 
-def given_values(values: Mapping[str, str], inputs: Sequence[ModelInput]) -> dict[str, np.ndarray]:
-    """Parse --input NAME=VALUE|FILE.npy into arrays of the inputs' dtypes (a number fills the input's shape)."""
+def given_values(
+    values: Mapping[str, str], inputs: Sequence[ModelInput], flag: str = "--input"
+) -> dict[str, np.ndarray]:
+    """Parse NAME=VALUE|FILE.npy (``flag`` names the option in errors) into arrays of the inputs' dtypes; a
+    number is a 0-d array that fills the input's shape where it is fed."""
     by_name = {i.name: i for i in inputs}
     arrays: dict[str, np.ndarray] = {}
     for name, text in values.items():
         model_input = by_name.get(name)
         if model_input is None:
-            raise BadInput(f"--input {name}: the model has no input '{name}' (inputs: {', '.join(by_name)})")
+            raise BadInput(f"{flag} {name}: the model has no input '{name}' (inputs: {', '.join(by_name)})")
         if text.endswith(".npy"):
             try:
                 array = np.load(text, allow_pickle=False)
             except (OSError, ValueError) as err:
-                raise BadInput(f"--input {name}={text}: cannot read the .npy file ({err})") from None
+                raise BadInput(f"{flag} {name}={text}: cannot read the .npy file ({err})") from None
         else:
             try:
                 array = np.array(
                     float(text) if any(c in text for c in ".eE") or text in ("nan", "inf") else int(text)
                 )
             except ValueError:
-                raise BadInput(f"--input {name}={text}: give a number or a path ending in .npy") from None
+                raise BadInput(f"{flag} {name}={text}: give a number or a path ending in .npy") from None
         arrays[name] = array.astype(model_input.dtype, copy=False)
     return arrays
 
 
-def parse_input_flags(items: Sequence[str]) -> dict[str, str]:
+def parse_input_flags(items: Sequence[str], flag: str = "--input") -> dict[str, str]:
     """``NAME=VALUE`` flags into a mapping; the name is split at the last '='."""
     values = {}
     for item in items:
         name, sep, value = item.rpartition("=")
         if not sep or not name or not value:
-            raise BadInput(f"--input '{item}': write NAME=VALUE or NAME=FILE.npy, e.g. --input sr=16000")
+            raise BadInput(f"{flag} '{item}': write NAME=VALUE or NAME=FILE.npy, e.g. {flag} sr=16000")
         values[name] = value
     return values
 
@@ -158,10 +161,13 @@ def compare_models(
     if missing:
         raise RuntimeError(f"the prepared model lost outputs {missing}")
     results = []
+    reference_inputs = {i.name for i in reference.get_inputs()}
+    candidate_inputs = {i.name for i in candidate.get_inputs()}
     for index, shapes in enumerate(shape_sets):
         feed = random_feed(inputs, shapes, given, seed + index)
-        want = reference.run(names, feed)
-        got = candidate.run(names, feed)
+        # Frozen inputs are constants of the prepared model: only the original takes them.
+        want = reference.run(names, {k: v for k, v in feed.items() if k in reference_inputs})
+        got = candidate.run(names, {k: v for k, v in feed.items() if k in candidate_inputs})
         comparisons = [compare_outputs(n, g, w, atol, rtol) for n, g, w in zip(names, got, want, strict=True)]
         result = ShapeSetResult({k: tuple(v.shape) for k, v in feed.items()}, comparisons)
         results.append(result)

@@ -1,0 +1,145 @@
+"""Names of dynamic dims: which are placeholders, which tie axes together, and the dims profiles fix.
+
+TensorRT treats the axes of network inputs that share a dim name as one dimension: a profile must give them one
+value. Exporters write names that mean nothing (`?`, `-1`, `None`, `unk__12`, an empty name) and reuse them on
+axes they never meant to tie, so those placeholders are made unique per axis in the prepared model. Genuine
+shared names (`batch` on two inputs) stay tied, and a profile that gives tied axes different values is refused
+before anything slow runs, with a corrected profile to paste.
+
+Where every profile fixes a dynamic dim to one value, the prepared model gets that value as a static dim, so
+that folding can compute what depends on it (exporters branch on `batch == 1` with If nodes, which TensorRT
+cannot build when the branches give different shapes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import onnx
+
+from trtconvert.errors import BadInput
+
+_PLACEHOLDER_RE = re.compile(r"^(|\?|\*|-?\d+|none|null|nil|unknown|unk_*\d*|dynamic|dyn|-)$", re.IGNORECASE)
+
+
+class Tensor(Protocol):
+    name: str
+    dims: tuple
+
+
+def is_placeholder(name: str) -> bool:
+    """A dim name that says only "unknown": exporters reuse these without meaning to tie axes."""
+    return bool(_PLACEHOLDER_RE.match(name.strip()))
+
+
+Axis = tuple[str, int]  # (input name, axis)
+
+
+def tied_axes(inputs: Sequence[Tensor]) -> dict[str, list[Axis]]:
+    """Dim names that appear on more than one axis of the inputs, with those axes (placeholders excluded)."""
+    seen: dict[str, list[Axis]] = {}
+    for tensor in inputs:
+        for axis, dim in enumerate(tensor.dims):
+            if isinstance(dim, str) and not is_placeholder(dim):
+                seen.setdefault(dim, []).append((tensor.name, axis))
+    return {name: axes for name, axes in seen.items() if len(axes) > 1}
+
+
+def _unique_name(tensor: str, axis: int, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", tensor).strip("_") or "input"
+    name, suffix = f"{base}_dim{axis}", 1
+    while name in taken:
+        suffix += 1
+        name = f"{base}_dim{axis}_{suffix}"
+    taken.add(name)
+    return name
+
+
+def make_placeholders_unique(model: onnx.ModelProto) -> list[str]:
+    """Give every placeholder dim name of the graph's inputs and outputs a name of its own, in place.
+
+    Returns one note per renamed axis ("x[2] '?' -> x_dim2").
+    """
+    values = [*model.graph.input, *model.graph.output]
+    taken = {d.dim_param for v in values for d in v.type.tensor_type.shape.dim if d.HasField("dim_param")}
+    notes = []
+    initializers = {t.name for t in model.graph.initializer}
+    for value in values:
+        if value.name in initializers:
+            continue
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.HasField("dim_param") and is_placeholder(dim.dim_param):
+                old = dim.dim_param
+                dim.dim_param = _unique_name(value.name, axis, taken)
+                notes.append(f"{value.name}[{axis}] '{old}' -> {dim.dim_param}")
+    return notes
+
+
+def _profile_text(profile: Mapping[str, object]) -> str:
+    return ",".join(f"{name}={shape_range}" for name, shape_range in profile.items())
+
+
+def check_ties(profiles: Sequence[Mapping], inputs: Sequence[Tensor]) -> None:
+    """Refuse a profile that gives axes tied by one dim name different values, with a corrected profile."""
+    from trtconvert.profiles import ShapeRange
+
+    ties = tied_axes(inputs)
+    for index, profile in enumerate(profiles):
+        where = f"--profile #{index + 1}" if len(profiles) > 1 else "--profile"
+        for dim_name, axes in ties.items():
+            present = [(name, axis) for name, axis in axes if name in profile]
+            for which in ("min", "opt", "max"):
+                values = [getattr(profile[name], which)[axis] for name, axis in present]
+                if len(set(values)) <= 1:
+                    continue
+                shown = ", ".join(
+                    f"{name}[{axis}]={value}" for (name, axis), value in zip(present, values, strict=True)
+                )
+                fixed = dict(profile)
+                first_name, first_axis = present[0]
+                for name, axis in present[1:]:
+                    shapes = {}
+                    for part in ("min", "opt", "max"):
+                        shape = list(getattr(fixed[name], part))
+                        shape[axis] = getattr(profile[first_name], part)[first_axis]
+                        shapes[part] = tuple(shape)
+                    fixed[name] = ShapeRange(**shapes)
+                raise BadInput(
+                    f"{where}: axes tied by the dim name '{dim_name}' get different {which} values ({shown}); "
+                    f"TensorRT treats them as one dimension: use --profile '{_profile_text(fixed)}'"
+                )
+
+
+def fixed_dims(profiles: Sequence[Mapping], inputs: Sequence[Tensor]) -> dict[Axis, int]:
+    """Dynamic axes that every profile fixes to one and the same value (min = opt = max everywhere)."""
+    fixed: dict[Axis, int] = {}
+    if not profiles:
+        return fixed
+    for tensor in inputs:
+        for axis, dim in enumerate(tensor.dims):
+            if isinstance(dim, int):
+                continue
+            values = set()
+            for profile in profiles:
+                shape_range = profile.get(tensor.name)
+                if shape_range is None or axis >= len(shape_range.opt):
+                    values = set()
+                    break
+                values.update((shape_range.min[axis], shape_range.opt[axis], shape_range.max[axis]))
+            if len(values) == 1:
+                fixed[(tensor.name, axis)] = values.pop()
+    return fixed
+
+
+def pin_dims(model: onnx.ModelProto, fixed: Mapping[Axis, int]) -> list[str]:
+    """Write the fixed values into the graph inputs' dims, in place; one note per pinned axis."""
+    notes = []
+    for value in model.graph.input:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            pinned = fixed.get((value.name, axis))
+            if pinned is not None and not (dim.HasField("dim_value") and dim.dim_value == pinned):
+                notes.append(f"{value.name}[{axis}]={pinned}")
+                dim.dim_value = pinned
+    return notes
