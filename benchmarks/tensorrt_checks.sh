@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Checks on a machine with TensorRT and an NVIDIA GPU, in parts that each fit in a few minutes:
+#
+#   benchmarks/tensorrt_checks.sh suite   OUT   the tests marked tensorrt (pytest -m tensorrt), with the measured
+#                                               table of cubic Resize on this TensorRT (OUT/cubic_cases.md)
+#   benchmarks/tensorrt_checks.sh example OUT   the bundled example end to end: build --verify in FP32 and FP16
+#                                               with the plugin, verify, inspect, plan cache and timing cache
+#                                               reuse (build times), and bench of the plugin engines against
+#                                               engines of TensorRT's own cubic Resize
+#   benchmarks/tensorrt_checks.sh models  OUT   the shared real models: build --verify
+#
+# Run from the repository root with TensorRT importable. TRTCONVERT_PLUGIN_LIBRARY names the plugin library;
+# without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
+# Every command's output goes to OUT/<part>.log; a failing command is reported and the next one still runs.
+set -uo pipefail
+part=${1:?give a part: suite, example or models}
+OUT=$(mkdir -p "${2:?give an output folder}" && cd "$2" && pwd)
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+WORK=${TRTCONVERT_CHECKS_WORK:-/tmp/trtconvert-checks}
+mkdir -p "$WORK"
+LOG=$OUT/$part.log
+trtconvert() { python3 -m trtconvert "$@"; }
+run() {  # run LABEL COMMAND...: the command's output and its wall time into the log
+  local label=$1 start rc; shift
+  echo "### $label: $*" >>"$LOG"
+  start=$(date +%s%N)
+  "$@" >>"$LOG" 2>&1; rc=$?
+  printf '### %s: exit %d in %d ms\n' "$label" "$rc" $((($(date +%s%N) - start) / 1000000)) | tee -a "$LOG"
+  return 0
+}
+
+LIB=${TRTCONVERT_PLUGIN_LIBRARY:-}
+if [ -z "$LIB" ]; then
+  LIB=$(trtconvert plugins build -q -o "$WORK/lib" --build-dir "$WORK/native") || { echo "plugin build failed"; exit 1; }
+  export TRTCONVERT_PLUGIN_LIBRARY=$LIB
+fi
+echo "# $part on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null), $(date -u +%FT%TZ)" | tee "$LOG"
+python3 -c "import tensorrt; print('# TensorRT', tensorrt.__version__)" | tee -a "$LOG"
+
+case $part in
+suite)
+  export TRTCONVERT_TEST_RECORD=$OUT TRTCONVERT_TEST_TIMING_CACHE=$WORK/tests.cache
+  printf '| case | TensorRT native | max abs | auto | auto max abs |\n| --- | --- | --- | --- | --- |\n' >"$OUT/cubic_cases.md"
+  run suite python3 -m pytest -m tensorrt -p no:cacheprovider -rs -q tests
+  tail -n 30 "$LOG"
+  ;;
+example)
+  python3 examples/super_resolution.py -o examples/super_resolution.onnx >>"$LOG" 2>&1
+  cfg=configs/super_resolution.yaml
+  rm -f "$WORK/example.cache"; rm -rf "$WORK/plans"
+  run "fp32 plugin, cold timing cache" trtconvert build --config $cfg -o "$WORK/sr.plan" --plugin "$LIB" --verify --timing-cache "$WORK/example.cache"
+  run "fp32 plugin, warm timing cache" trtconvert build --config $cfg -o "$WORK/sr_again.plan" --plugin "$LIB" --timing-cache "$WORK/example.cache"
+  run "fp16 plugin" trtconvert build --config $cfg -o "$WORK/sr16.plan" --plugin "$LIB" --precision fp16 --verify --timing-cache "$WORK/example.cache"
+  run "verify fp32 plugin plan" trtconvert verify "$WORK/sr.plan" --onnx examples/super_resolution.onnx --plugin "$LIB"
+  run "inspect fp32 plugin plan" trtconvert inspect "$WORK/sr.plan"
+  run "plan cache: store" trtconvert build --config $cfg -o "$WORK/c1.plan" --plugin "$LIB" --cache-dir "$WORK/plans" --timing-cache "$WORK/example.cache"
+  run "plan cache: reuse" trtconvert build --config $cfg -o "$WORK/c2.plan" --plugin "$LIB" --cache-dir "$WORK/plans" --timing-cache "$WORK/example.cache"
+  run "fp32 native cubic" trtconvert build --config $cfg -o "$WORK/native.plan" --rewrite none --timing-cache "$WORK/example.cache"
+  run "fp16 native cubic" trtconvert build --config $cfg -o "$WORK/native16.plan" --rewrite none --precision fp16 --timing-cache "$WORK/example.cache"
+  run "verify fp32 native plan" trtconvert verify "$WORK/native.plan" --onnx examples/super_resolution.onnx
+  for plan in sr sr16 native native16; do
+    run "bench $plan" trtconvert bench "$WORK/$plan.plan" --plugin "$LIB" --iterations 500 --warmup 50 --json
+    trtconvert bench "$WORK/$plan.plan" --plugin "$LIB" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
+  done
+  cat "$OUT/bench.txt"
+  ;;
+models)
+  cache=$WORK/models.cache
+  run "ppocr cls (config)" trtconvert build --config configs/ppocr_mobile_v2_cls.yaml -o "$WORK/cls.plan" --verify --timing-cache "$cache"
+  run "silero vad (config, sr frozen)" trtconvert build --config configs/silero_vad.yaml -o "$WORK/silero.plan" --verify --timing-cache "$cache"
+  run "inspect silero plan" trtconvert inspect "$WORK/silero.plan"
+  run "ppocr det" trtconvert build ../shared/models/ppocr_v4_det.onnx -o "$WORK/det.plan" --profile 'x=1x3x64x64:1x3x320x320:1x3x640x640' --verify --timing-cache "$cache"
+  grep -E "^verify|^###|error" "$LOG"
+  ;;
+*)
+  echo "unknown part '$part': give suite, example or models"; exit 2 ;;
+esac
