@@ -127,3 +127,54 @@ def test_cubic_resize_capability_table(version, facts, accepted, words):
 
 def test_targets_compare_by_version_only():
     assert TensorRTTarget(10, 1, source="flag") == TensorRTTarget(10, 1, source="installed")
+
+
+def test_the_8_5_rules_measured_on_tensorrt_8_5_3():
+    trt85 = parse_target("8.5")
+    # Rejected by its parser, or crashes its builder: rewrite.
+    assert not trt85.accepts_cubic_resize(
+        CubicResizeFacts(coordinate_transformation_mode="half_pixel_symmetric")
+    )[0]
+    ok, reason = trt85.accepts_cubic_resize(
+        CubicResizeFacts(coordinate_transformation_mode="tf_half_pixel_for_nn")
+    )
+    assert not ok and "crashes" in reason
+    # align_corners follows the scale where in x scale is fractional (ONNX's downsample_scales_cubic_align_corners).
+    fractional = CubicResizeFacts(coordinate_transformation_mode="align_corners", scale_inexact=True)
+    assert not trt85.accepts_cubic_resize(fractional)[0]
+    assert trt85.accepts_cubic_resize(CubicResizeFacts(coordinate_transformation_mode="align_corners"))[0]
+    ok, reason = trt85.accepts_cubic_resize(
+        CubicResizeFacts(coordinate_transformation_mode="align_corners", scale_inexact=None)
+    )
+    assert ok and "whole number at runtime" in reason
+    # pytorch_half_pixel at output length 1 matches on 8.5 (unlike 10 and 11).
+    length_one = CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel", output_length_one=True)
+    assert trt85.accepts_cubic_resize(length_one)[0]
+    assert not parse_target("10.8").accepts_cubic_resize(length_one)[0]
+    # exclude_outside, A and the other modes are imported and match.
+    for mode in ("half_pixel", "asymmetric", "pytorch_half_pixel"):
+        assert trt85.accepts_cubic_resize(
+            CubicResizeFacts(coordinate_transformation_mode=mode, exclude_outside=1, cubic_coeff_a=-0.5)
+        )[0]
+
+
+def test_scale_inexact_is_read_from_the_graph():
+    from resize_models import single_resize_model
+
+    from trtconvert.rewrite.stage import rewrite_model
+
+    def decision(model):
+        (only,) = rewrite_model(model, "auto", parse_target("8.5")).decisions
+        return only.decision
+
+    # 4 x 0.8 = 3.2: fractional; 4 x 2 = 8: whole; dynamic length with scale 0.8: only runtime knows.
+    fractional = single_resize_model(
+        [1, 1, 4, 4], scales=[1, 1, 0.8, 0.8], coordinate_transformation_mode="align_corners", opset=13
+    )
+    whole = single_resize_model(
+        [1, 1, 4, 4], scales=[1, 1, 2.0, 2.0], coordinate_transformation_mode="align_corners", opset=13
+    )
+    dynamic = single_resize_model(
+        [1, 1, "h", "w"], scales=[1, 1, 0.8, 0.8], coordinate_transformation_mode="align_corners", opset=13
+    )
+    assert (decision(fractional), decision(whole), decision(dynamic)) == ("rewrite", "keep", "keep")

@@ -12,6 +12,7 @@ line rewritten in place on a terminal and as a line every 30 s (TRTCONVERT_HEART
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -133,15 +134,24 @@ def _clock(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
 
 
+def heartbeat_seconds() -> float:
+    """Seconds between heartbeat lines in a log (not a terminal): TRTCONVERT_HEARTBEAT_SECONDS, default 30."""
+    try:
+        value = float(os.environ.get("TRTCONVERT_HEARTBEAT_SECONDS", "30"))
+    except ValueError:
+        return 30.0
+    return value if 0 < value < 1e6 else 30.0
+
+
 class Heartbeat:
     """Prints the elapsed time and TensorRT's latest activity while a build runs, from a background thread."""
 
     def __init__(
-        self, source: TensorRTLog, what: str = "build", every: float = 30.0, tty: bool | None = None
+        self, source: TensorRTLog, what: str = "build", every: float | None = None, tty: bool | None = None
     ):
         self.source = source
         self.what = what
-        self.every = every
+        self.every = heartbeat_seconds() if every is None else every
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.lines: list[str] = []  # what was printed, for tests
         self._stop = threading.Event()

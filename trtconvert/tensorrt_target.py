@@ -8,7 +8,10 @@ newest major this project knows. The capability table follows what each parser g
 TensorRT      cubic Resize in the ONNX parser
 ============  ==========================================================================================
 <= 8.4        rejected
-8.5 - 8.6     imported (cubic_coeff_a and exclude_outside passed through); opset 18+ attributes unknown
+8.5 - 8.6     imported (cubic_coeff_a and exclude_outside passed through); opset 18+ attributes unknown;
+              measured on 8.5.3 against ONNX's backend cases (benchmarks/results/tensorrt-8.5-h200-*.md):
+              half_pixel_symmetric rejected, tf_half_pixel_for_nn crashes the builder, align_corners wrong
+              where input length x scale is fractional; everything else matches ONNX
 9.x           imported, but antialias, axes and keep_aspect_ratio_policy are silently ignored
 10.0 - 11.x   rejected: antialias != 0, keep_aspect_ratio_policy != stretch, half_pixel_symmetric,
               tf_crop_and_resize, resizing an axis other than the two innermost, duplicate axes;
@@ -66,6 +69,8 @@ class CubicResizeFacts:
     rank: int | None = None
     outer_axes_resized: bool | None = False
     output_length_one: bool | None = False
+    # Constant scales with which input length times scale is not a whole number on a resized axis.
+    scale_inexact: bool | None = False
 
     @property
     def axes_trivial(self) -> bool:
@@ -166,15 +171,28 @@ class TensorRTTarget:
         if node.outer_axes_resized:
             return False, f"{trt} resizes with cubic only over the two innermost axes"
         if mode == "tf_half_pixel_for_nn":
+            if self.major == 8:  # measured on 8.5.3: the engine build dies with a segmentation fault
+                return (
+                    False,
+                    f"{trt}'s builder crashes on coordinate_transformation_mode=tf_half_pixel_for_nn",
+                )
             return (
                 False,
                 f"{trt} computes coordinate_transformation_mode=tf_half_pixel_for_nn differently from ONNX",
             )
-        if mode == "pytorch_half_pixel" and node.output_length_one:
+        # Measured on 8.5.3: align_corners follows the scale, not the lengths, when in * scale is fractional.
+        if self.major == 8 and mode == "align_corners" and node.scale_inexact:
+            return (
+                False,
+                f"{trt} computes align_corners differently from ONNX when input length x scale is fractional",
+            )
+        if self.major >= 10 and mode == "pytorch_half_pixel" and node.output_length_one:
             return False, f"{trt} computes pytorch_half_pixel differently from ONNX at output length 1"
         notes = []
-        if mode == "pytorch_half_pixel" and node.output_length_one is None:
+        if self.major >= 10 and mode == "pytorch_half_pixel" and node.output_length_one is None:
             notes.append("except at output length 1, which only runtime sizes decide")
+        if self.major == 8 and mode == "align_corners" and node.scale_inexact is None:
+            notes.append("provided input length x scale is a whole number at runtime")
         if node.outer_axes_resized is None:
             notes.append("provided the runtime sizes or scales leave the outer axes alone")
         reason = f"{trt} imports it and computes what ONNX computes"

@@ -258,6 +258,22 @@ def _analyse(node: gs.Node, tracer: ShapeTracer, target: TensorRTTarget) -> _Ana
     else:
         length_one = None
 
+    def scale_inexact(axis: int) -> bool | None:
+        """Whether a constant scale leaves in * scale fractional on this axis (None: the length is dynamic)."""
+        source = per_axis.get(axis)
+        if not isinstance(source, tuple):
+            return False
+        scale = source[1]
+        in_dim = x_dims[axis] if x_dims is not None and 0 <= axis < len(x_dims) else None
+        if isinstance(in_dim, int):
+            return not float(in_dim * scale).is_integer()
+        return None if not float(scale).is_integer() else False
+
+    inexact_states = (
+        [scale_inexact(a) for a in (rank - 2, rank - 1)] if rank is not None and rank >= 2 else [None]
+    )
+    inexact = True if True in inexact_states else (None if None in inexact_states else False)
+
     facts = CubicResizeFacts(
         name=node.name,
         coordinate_transformation_mode=mode,
@@ -269,6 +285,7 @@ def _analyse(node: gs.Node, tracer: ShapeTracer, target: TensorRTTarget) -> _Ana
         rank=rank,
         outer_axes_resized=outer_resized,
         output_length_one=length_one,
+        scale_inexact=inexact,
     )
     try:
         if unread_scales:
