@@ -478,3 +478,18 @@ def test_resizes_inside_subgraphs_are_rewritten_too():
     result = rewrite_model(model, "auto", T10)
     assert [(d.node, d.decision) for d in result.decisions] == [("inner", "rewrite")]
     _assert_same_outputs(model, result.model, {"x": _randn(1, 2, 4, 5), "c": np.array(True)})
+
+
+def test_runtime_sizes_for_tensorrt_8_5_exit_2_naming_the_node(run_cli, tmp_path):
+    path = tmp_path / "doubled.onnx"
+    onnx.save(
+        shape_sized_model("doubled", coordinate_transformation_mode="half_pixel_symmetric", opset=19), path
+    )
+    result = run_cli("prepare", path, "-o", tmp_path / "out.onnx", "--target-tensorrt", "8.5",
+                     "--profile", "x=1x1x4x4:1x3x8x8:2x3x16x16")  # fmt: skip
+    assert result.code == 2, result.stderr
+    assert (
+        "node 'resize'" in result.stderr
+        and "TensorRT 8.5 has no plugin shape inputs (10.1+)" in result.stderr
+    )
+    assert not (tmp_path / "out.onnx").exists()
