@@ -39,7 +39,7 @@ def test_build_runs_the_cpu_stages_then_exits_3(run_cli, example_model: Path, tm
     assert "error: TensorRT is not installed, so no engine was built (the CPU stages passed)" in result.stderr
     assert "pip install 'trtconvert[tensorrt]'" in result.stderr
     assert not out.exists() and not sidecar_path(out).exists()
-    assert list(out.parent.iterdir()) == []
+    assert not out.parent.exists(), "a failed run created the output folder"
 
 
 @without_tensorrt
@@ -86,8 +86,8 @@ def test_build_from_a_config_with_build_keys(run_cli, example_model: Path, tmp_p
     result = run_cli("build", "--config", config)
     assert result.code == 3, result.stderr
     assert not (tmp_path / "out" / "m.plan").exists()
-    # The timing cache's folder is made ready before the slow stages; the cache itself is written by TensorRT.
-    assert (tmp_path / "cache").is_dir() and not (tmp_path / "cache" / "t.cache").exists()
+    # A run that builds nothing creates nothing: not the output folder, not the timing cache's folder.
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_build_rejects_cache_paths_of_the_wrong_kind(run_cli, example_model: Pat
         "--cache-dir",
         tmp_path / "file",
     )
-    assert result.code == 2 and "--cache-dir" in result.stderr and "is a file" in result.stderr
+    assert result.code == 2 and "--cache-dir" in result.stderr and "is not a folder" in result.stderr
 
 
 def test_build_help_lists_the_build_flags(run_cli) -> None:
@@ -240,7 +240,7 @@ def test_tolerances_default_by_precision_and_per_output() -> None:
     # Names split at the last '=' (ONNX names may hold '=').
     tol = parse_tolerances(["x=y=0.5"], [], "fp32", ["x=y"])
     assert tol.for_output("x=y")[0] == 0.5
-    with pytest.raises(BadInput, match="cannot be negative"):
+    with pytest.raises(BadInput, match="a tolerance must be a finite number of at least 0"):
         parse_tolerances(["-1"], [], "fp32", ["a"])
 
 

@@ -6,7 +6,9 @@ An existing output survives any failure byte-identical, because it is only ever 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,31 +26,116 @@ from trtconvert.model_info import weight_bytes
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
 
+def check_writable_file(path: Path, what: str) -> None:
+    """Refuse a path that exists and is not a regular file (a folder, device, FIFO or socket): replacing it
+    would destroy it, or the write would hang or fail late. Also refuse one whose folder cannot be created."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise BadInput(f"{what} {path}: {err.strerror}; check the path and its permissions") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise BadInput(
+            f"{what} {path} is a directory; give a file path, or end the path with '/' to write into the folder"
+        )
+    if mode is not None and not stat.S_ISREG(mode):
+        raise BadInput(f"{what} {path} exists and is not a regular file ({_kind(mode)}); give another path")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BadInput(f"{what} {path}: {folder} is not a folder, so the output folder cannot be created")
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def check_output_path(output: Path, inputs: list[Path]) -> None:
-    """Refuse an output that would overwrite an input; create a missing output folder."""
+    """Refuse an output that would overwrite an input, or that is not a plain file path; creates nothing."""
     for source in inputs:
         if output.resolve() == source.resolve():
             raise BadInput(f"-o {output} is the input file itself; write the output to a new path")
-    if output.exists() and output.is_dir():
-        raise BadInput(f"-o {output} is a directory; give a file path, e.g. {output / 'model.onnx'}")
+    check_writable_file(output, "-o")
+
+
+@contextmanager
+def created_folders(folder: Path) -> Iterator[None]:
+    """Create ``folder`` (and missing parents) for the block; if the block fails, remove what was created,
+    so that a failed run leaves no new folders behind."""
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise BadInput(f"cannot create the output folder {output.parent}: {err.strerror}") from None
+        raise BadInput(f"cannot create the folder {folder}: {err.strerror}") from None
+    try:
+        yield
+    except BaseException:
+        for created in missing:  # deepest first
+            try:
+                created.rmdir()
+            except OSError:
+                break
+        raise
+
+
+# Staging folders are named .<output>.<pid>.<random>.partial beside the output: the pid tells a later run
+# whether the run that made one is gone (killed), so that it can be cleaned up.
+_STAGING_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.partial$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(output: Path) -> list[Path]:
+    """Remove staging folders of ``output`` left by runs that were killed; returns what was removed."""
+    removed = []
+    if not output.parent.is_dir():
+        return removed
+    for entry in output.parent.iterdir():
+        match = _STAGING_RE.match(entry.name)
+        if match and match.group("name") == output.name and not _alive(int(match.group("pid"))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 @contextmanager
 def staged_files(output: Path) -> Iterator[Path]:
-    """Yield a private folder beside ``output``; files written there move into output's folder on success."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
-    try:
-        yield staging
-        # Move companions (external data) first and the main file last, so the main file never names
-        # data that is not there yet.
-        for item in sorted(staging.iterdir(), key=lambda p: p.name == output.name):
-            os.replace(item, output.parent / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Yield a private folder beside ``output``; files written there move into output's folder on success.
+
+    A missing output folder is created, and removed again if the run fails; stale staging folders of the same
+    output (from killed runs) are removed first.
+    """
+    with created_folders(output.parent):
+        remove_stale_staging(output)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{output.name}.{os.getpid()}.", suffix=".partial", dir=output.parent)
+        )
+        try:
+            yield staging
+            # Move companions (external data) first and the main file last, so the main file never names
+            # data that is not there yet.
+            for item in sorted(staging.iterdir(), key=lambda p: p.name == output.name):
+                os.replace(item, output.parent / item.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:

@@ -32,7 +32,7 @@ from trtconvert import log
 from trtconvert.errors import BadInput
 from trtconvert.precision import PrecisionPlan
 from trtconvert.profiles import Profile
-from trtconvert.spec import Spec
+from trtconvert.spec import Spec, shown
 
 HARDWARE_COMPATIBILITY = {
     "none": "NONE",
@@ -42,16 +42,19 @@ HARDWARE_COMPATIBILITY = {
 OPT_LEVELS = range(0, 6)
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+MAX_POOL_BYTES = 1 << 50
 
 
 def parse_size(text: str, where: str = "--workspace") -> int:
     """``4G``, ``512M``, ``1.5GiB``, ``1048576`` as bytes (binary units, as trtexec's pool sizes)."""
     match = _SIZE_RE.match(str(text))
     if not match:
-        raise BadInput(f"{where} {text!r} is not a size; write e.g. 4G, 512M or a number of bytes")
+        raise BadInput(f"{where} {shown(text)} is not a size; write e.g. 4G, 512M or a number of bytes")
     value = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if value < 1 or value != int(value):
-        raise BadInput(f"{where} {text!r} must be a whole number of bytes of at least 1; e.g. 4G")
+        raise BadInput(f"{where} {shown(text)} must be a whole number of bytes of at least 1; e.g. 4G")
+    if value > MAX_POOL_BYTES:
+        raise BadInput(f"{where} {shown(text)} is larger than any GPU's memory (at most 1P); e.g. 4G")
     return int(value)
 
 

@@ -1,14 +1,15 @@
 """The trtconvert command line: one group, one module per command, one place that maps errors to exit codes.
 
-Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 missing TensorRT/GPU/compiler,
-4 verification out of tolerance, 5 TensorRT failed to build.
+Exit codes: trtconvert.errors.EXIT_CODES.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -136,10 +137,31 @@ def _run(args: list[str], as_json: bool) -> None:
         cli_options.report_stream = None
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that staged outputs are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _catch_termination() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread (e.g. not under some test runners)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI and turns every failure into one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug, as_json = _flag_in_argv(args, "--debug"), _flag_in_argv(args, "--json")
+    _catch_termination()
     try:
         _run(args, as_json)
     except click.exceptions.Exit as done:
@@ -150,6 +172,13 @@ def main(argv: list[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt):
         click.echo("error: interrupted; nothing was written", err=True)
         sys.exit(130)
+    except Terminated as stop:
+        click.echo(f"error: stopped by {signal.Signals(stop.signum).name}; nothing was written", err=True)
+        sys.exit(128 + stop.signum)
+    except MemoryError:
+        if debug:
+            raise
+        _fail("out of memory; use smaller --profile shapes or a machine with more memory", 2, as_json)
     except TrtConvertError as err:
         if debug:
             raise

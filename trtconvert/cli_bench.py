@@ -44,7 +44,13 @@ from trtconvert.verify_cpu import parse_input_flags
     metavar="NAME=VALUE|FILE.npy",
     help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the random inputs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout.")
 @click.option("-v", "--verbose", count=True, help="More detail; -vv adds polygraphy's and TensorRT's logs.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the table (or the JSON report), warnings and errors.")

@@ -11,15 +11,14 @@ from typing import Any, TextIO
 import click
 
 from trtconvert import log
+from trtconvert.errors import EXIT_CODES
 from trtconvert.profiles import parse_profile
 from trtconvert.spec import PRECISIONS, REWRITE_POLICIES, Spec, make_spec
 from trtconvert.verify_cpu import parse_input_flags
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
-EPILOG_CODES = (
-    "Exit codes: 0 ok, 2 bad input, 3 missing TensorRT/GPU/compiler, 4 verification failed, 5 build failed."
-)
+EPILOG_CODES = "Exit codes: " + ", ".join(f"{code} {short}" for code, (short, _) in EXIT_CODES.items()) + "."
 
 
 def _compose(*decorators: Decorator) -> Decorator:
@@ -43,7 +42,12 @@ common_options = _compose(
 
 model_options = _compose(
     click.argument("model", required=False, type=click.Path(path_type=Path)),
-    click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, written atomically."),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(),
+        help="Output file, written atomically; a path ending in '/' is a folder (the file is named after the model).",
+    ),
 )
 
 profile_options = click.option(

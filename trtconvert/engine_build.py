@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from trtconvert import log
-from trtconvert.atomic import needs_external_data, save_onnx
+from trtconvert.atomic import check_writable_file, created_folders, needs_external_data, save_onnx
 from trtconvert.build_chain import check_build_settings, engine_loader_chain
 from trtconvert.errors import BadInput, BuildFailed, MissingDependency
 from trtconvert.freeze import describe_frozen
@@ -84,17 +84,11 @@ def _check_paths(spec: Spec, checked: Preflight) -> None:
     for source in [checked.model_path, *checked.data_files]:
         if sidecar.resolve() == source.resolve():
             raise BadInput(f"the plan's sidecar {sidecar} would overwrite an input; choose another -o")
+    check_writable_file(sidecar, "the plan's sidecar")
     if spec.timing_cache is not None:
-        if spec.timing_cache.is_dir():
-            raise BadInput(f"--timing-cache {spec.timing_cache} is a directory; give a file path")
-        try:
-            spec.timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise BadInput(
-                f"cannot create the timing cache folder {spec.timing_cache.parent}: {err.strerror}"
-            ) from None
+        check_writable_file(spec.timing_cache, "--timing-cache")
     if spec.cache_dir is not None and spec.cache_dir.exists() and not spec.cache_dir.is_dir():
-        raise BadInput(f"--cache-dir {spec.cache_dir} is a file; give a folder")
+        raise BadInput(f"--cache-dir {spec.cache_dir} is not a folder; give a folder")
 
 
 def _installed_target(trt: ModuleType, spec: Spec) -> Any:
@@ -191,6 +185,7 @@ def _engine_check(spec: Spec, plugins: Sequence[Path]) -> Callable[[Path], None]
 def run_build(spec: Spec, show_progress: bool = True) -> dict:
     """build: preflight, cache lookup, CPU stages, TensorRT build, atomic save of plan and sidecar."""
     started = time.perf_counter()
+    spec = spec.with_output_file(".plan")
     if spec.output is None:
         raise BadInput("no output given; pass -o OUT.plan or set 'output:' in the config")
     check_build_settings(spec)
@@ -263,7 +258,10 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
             chain = engine_loader_chain(spec, onnx_path, plan, plugins, progress=progress, target=target)
         start = time.perf_counter()
-        engine_bytes = run_chain(chain, plugin_hint(prepared.model, plugins), progress)
+        # The timing cache's folder exists only once a build succeeds with it.
+        cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else Path(folder)
+        with created_folders(cache_folder):
+            engine_bytes = run_chain(chain, plugin_hint(prepared.model, plugins), progress)
         total = time.perf_counter() - start
         parse_seconds = getattr(chain._network, "seconds", None) or 0.0
         timings["parse"] = parse_seconds

@@ -8,6 +8,7 @@ the onnxruntime side still runs (it checks the model, the inputs and the shapes)
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -91,8 +92,8 @@ def parse_tolerances(
                 number = float(value)
             except ValueError:
                 raise BadInput(f"{flag} {item!r}: write a number, or OUTPUT=NUMBER for one output") from None
-            if number < 0:
-                raise BadInput(f"{flag} {item!r}: a tolerance cannot be negative")
+            if not (math.isfinite(number) and number >= 0):
+                raise BadInput(f"{flag} {item!r}: a tolerance must be a finite number of at least 0")
             if not sep:
                 defaults[flag] = number
             elif name not in output_names:
@@ -149,17 +150,21 @@ def _reference_outputs(
     given: Mapping[str, np.ndarray],
     seed: int,
 ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]], list[str]]:
-    from trtconvert.ops.ort_session import create_session
+    from trtconvert.ops.ort_session import create_session, user_model_errors
     from trtconvert.pipeline import original_for_onnxruntime
 
     start = time.perf_counter()
-    session = create_session(original_for_onnxruntime(onnx_path))
+    with user_model_errors("load the original model", "the reference runs it in onnxruntime: fix the model"):
+        session = create_session(original_for_onnxruntime(onnx_path))
     names = [o.name for o in session.get_outputs()]
     feeds, wants = [], []
     for index, shape_set in enumerate(sets):
-        feed = random_feed(inputs, shape_set.shapes, given, seed + index)
-        feeds.append(feed)
-        wants.append(dict(zip(names, session.run(names, feed), strict=True)))
+        with user_model_errors(
+            f"run the original model at {shape_set.label()}", "check the shapes and --input values"
+        ):
+            feed = random_feed(inputs, shape_set.shapes, given, seed + index)
+            feeds.append(feed)
+            wants.append(dict(zip(names, session.run(names, feed), strict=True)))
     log.stage(
         "reference",
         time.perf_counter() - start,

@@ -1,10 +1,22 @@
 """Errors that end a run, each carrying the exit code of the CLI contract.
 
-0 success, 1 internal error (a bug), 2 bad input or usage, 3 the machine lacks what the step needs,
-4 verification out of tolerance, 5 TensorRT failed to build.
+EXIT_CODES is the one statement of that contract: the README's table is tested against it, and --help's
+epilog is made from it. 128 + N is the usual exit status of a run stopped by signal N (130 for Ctrl-C).
 """
 
 from __future__ import annotations
+
+EXIT_CODES = {
+    0: ("ok", "success"),
+    1: ("bug", "internal error (a bug: rerun with `--debug` and report the traceback)"),
+    2: ("bad input", "bad input or usage: one `error:` line naming the problem and the fix"),
+    3: (
+        "missing TensorRT/GPU/compiler",
+        "the machine lacks what the step needs (TensorRT, a GPU, a compiler), with the way to get it",
+    ),
+    4: ("verification failed", "verification found outputs out of tolerance"),
+    5: ("build failed", "TensorRT failed to build the engine"),
+}
 
 
 class TrtConvertError(Exception):

@@ -6,6 +6,7 @@ The input file is only ever read. Problems with the file are BadInput errors tha
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -57,12 +58,25 @@ def external_data_files(model: onnx.ModelProto, model_path: Path) -> set[Path]:
     return files
 
 
+def require_regular_file(path: Path, what: str) -> None:
+    """Refuse a path that is missing, a folder, or not a regular file (a FIFO would block reading forever)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BadInput(f"{what} not found: {path}; check the path") from None
+    except OSError as err:
+        raise BadInput(f"{what} {path}: {err.strerror}; check the path and its permissions") from None
+    if stat.S_ISDIR(mode):
+        raise BadInput(f"{path} is a directory; give the path of the file")
+    if not stat.S_ISREG(mode):
+        raise BadInput(
+            f"{what} {path} is not a regular file (a FIFO, socket or device); give the file itself"
+        )
+
+
 def read_graph(path: Path) -> onnx.ModelProto:
     """Parse the model file without its external data; cheap even for very large models."""
-    if not path.exists():
-        raise BadInput(f"model file not found: {path}; check the path")
-    if path.is_dir():
-        raise BadInput(f"{path} is a directory; give the path of the .onnx file")
+    require_regular_file(path, "model file")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as err:  # protobuf and onnx raise several types for damaged files

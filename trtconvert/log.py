@@ -35,7 +35,8 @@ def _quiet_dependencies(verbosity: int) -> None:
     try:
         import onnxruntime
 
-        onnxruntime.set_default_logger_severity(0 if verbosity > 1 else 3)
+        # Below -vv not even its errors: they arrive as exceptions, which become our one error line.
+        onnxruntime.set_default_logger_severity(0 if verbosity > 1 else 4)
     except ImportError:
         pass
 

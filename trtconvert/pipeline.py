@@ -80,6 +80,13 @@ def preflight(spec: Spec) -> Preflight:
     free = [i for i in inputs if i.name not in frozen]
     validate_profiles(spec.profiles, free)
     given = {**given_values(spec.inputs, inputs), **frozen}
+    for shapes in opt_shapes(spec.profiles, free) if spec.verify else []:
+        for name, value in given.items():
+            if value.ndim and name in shapes and tuple(value.shape) != tuple(shapes[name]):
+                raise BadInput(
+                    f"--input {name}: the value has shape {list(value.shape)} but verification runs the profile's "
+                    f"shape {list(shapes[name])}; give a .npy of that shape, or a number"
+                )
     if spec.verify and not spec.profiles:
         uncovered = [i.name for i in inputs if not i.is_static and i.name not in given]
         if uncovered:
@@ -206,6 +213,7 @@ def verify_prepared(spec: Spec, checked: Preflight, prepared_path: Path) -> list
 
 def run_prepare(spec: Spec) -> dict:
     """prepare: CPU stages, then an atomic save (verified before it replaces anything)."""
+    spec = spec.with_output_file(".onnx")
     if spec.output is None:
         raise BadInput("no output given; pass -o OUT.onnx or set 'output:' in the config")
     checked = preflight(spec)

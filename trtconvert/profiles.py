@@ -7,6 +7,7 @@ shape. Names split at the last ``=`` because ONNX names may hold ``:`` (``input:
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from trtconvert.errors import BadInput
 from trtconvert.model_info import ModelInput
 
 Shape = tuple[int, ...]
+MAX_DIM = 2**31 - 1  # TensorRT's dims and element counts are 32-bit
 
 
 @dataclass(frozen=True)
@@ -162,11 +164,19 @@ def _check_range(where: str, shape_range: ShapeRange, model_input: ModelInput) -
         for axis, (given, declared) in enumerate(zip(shape, declared_dims, strict=True)):
             if given < 1:
                 raise BadInput(f"{where}: {label} dim {axis} is {given}; every dim must be at least 1")
+            if given > MAX_DIM:
+                raise BadInput(f"{where}: {label} dim {axis} is {given}; TensorRT takes dims below 2^31")
             if isinstance(declared, int) and given != declared:
                 raise BadInput(
                     f"{where}: {label} dim {axis} is {given} but the model fixes it to {declared} "
                     f"({model_input.dims_text()})"
                 )
+        volume = math.prod(shape)
+        if volume > MAX_DIM:
+            raise BadInput(
+                f"{where}: {label} shape {format_shape(shape)} has {volume} elements; a TensorRT tensor holds "
+                "fewer than 2^31"
+            )
     for axis in range(rank):
         low, mid, high = shape_range.min[axis], shape_range.opt[axis], shape_range.max[axis]
         if not low <= mid <= high:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +50,21 @@ class Spec:
     version_compatible: bool = False
     hardware_compatibility: str = "none"
     check_parser: bool = True
+    # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
+    output_folder: bool = field(default=False, metadata={"derived": True})
 
     @classmethod
     def keys(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        """The config keys: every field but the derived ones."""
+        return [f.name for f in dataclasses.fields(cls) if not f.metadata.get("derived")]
+
+    def with_output_file(self, suffix: str) -> Spec:
+        """This spec with ``output`` a file path: MODEL_STEM + suffix inside the folder that '-o DIR/' names."""
+        if not self.output_folder or self.output is None or self.model is None:
+            return self
+        return dataclasses.replace(
+            self, output=self.output / f"{self.model.stem}{suffix}", output_folder=False
+        )
 
 
 def _bool(value: Any, where: str) -> bool:
@@ -60,29 +73,35 @@ def _bool(value: Any, where: str) -> bool:
     raise BadInput(f"{where}: expected true or false, got {value!r}")
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value for an error message: its repr, cut short, so that no input can make the message huge."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _int(value: Any, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise BadInput(f"{where}: expected an integer, got {value!r}")
+    raise BadInput(f"{where}: expected an integer, got {shown(value)}")
 
 
 def _float(value: Any, where: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise BadInput(f"{where}: expected a number, got {value!r}")
+    raise BadInput(f"{where}: expected a number, got {shown(value)}")
 
 
 def _text(value: Any, where: str) -> str:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
-    raise BadInput(f"{where}: expected a string, got {value!r}")
+    raise BadInput(f"{where}: expected a string, got {shown(value)}")
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
     def parse(value: Any, where: str) -> str:
         text = _text(value, where).lower()
         if text not in choices:
-            raise BadInput(f"{where}: '{value}' is not one of {', '.join(choices)}")
+            raise BadInput(f"{where}: {shown(value)} is not one of {', '.join(choices)}")
         return text
 
     return parse
@@ -98,13 +117,15 @@ def _profiles(value: Any, where: str) -> list[Profile]:
         elif isinstance(item, Mapping) and item:
             profiles.append(profile_from_mapping(item, label))
         else:
-            raise BadInput(f"{label}: expected a mapping of input name to 'MIN:OPT:MAX', got {item!r}")
+            raise BadInput(f"{label}: expected a mapping of input name to 'MIN:OPT:MAX', got {shown(item)}")
     return profiles
 
 
 def _inputs(value: Any, where: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise BadInput(f"{where}: expected a mapping of input name to a value or a .npy file, got {value!r}")
+        raise BadInput(
+            f"{where}: expected a mapping of input name to a value or a .npy file, got {shown(value)}"
+        )
     return {str(k): _text(v, f"{where}.{k}") for k, v in value.items()}
 
 
@@ -136,15 +157,40 @@ _PATH_KEYS = ("model", "output", "timing_cache", "cache_dir")
 assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parser"
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: a few bytes of nested aliases expand to gigabytes (a config needs none)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "aliases (*name) are not allowed in a trtconvert config; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """Read and check a YAML config; returns the parsed values with paths made absolute."""
-    if not path.is_file():
-        raise BadInput(f"config file not found: {path}")
+    from trtconvert.load import require_regular_file
+
+    require_regular_file(path, "config file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise BadInput(f"config {path} is over 1 MB; a config holds a few keys, give the YAML file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_ConfigLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
+        if "aliases" in str(getattr(err, "problem", "")):
+            raise BadInput(
+                f"config {path}: YAML aliases (*name) are not allowed{where}; write the value out"
+            ) from None
         raise BadInput(f"config {path} is not valid YAML{where}; fix the syntax") from None
     except UnicodeDecodeError:
         raise BadInput(f"config {path} is not a text file; give a YAML file") from None
@@ -160,12 +206,13 @@ def read_config(path: Path) -> dict[str, Any]:
         if name not in _PARSERS:
             match = difflib.get_close_matches(name, list(_PARSERS), n=1, cutoff=0.5)
             hint = f"did you mean '{match[0]}'?" if match else f"valid keys: {', '.join(_PARSERS)}"
-            raise BadInput(f"config {path}: unknown key '{key}'; {hint}")
+            raise BadInput(f"config {path}: unknown key {shown(key)}; {hint}")
         if value is None:
             continue
         parsed = _PARSERS[name](value, f"config {path.name}: {key}")
         if name in _PATH_KEYS:
-            parsed = path.parent / parsed
+            trailing = "/" if name == "output" and str(parsed).endswith("/") else ""
+            parsed = f"{path.parent / parsed}{trailing}"
         elif name == "plugins":
             parsed = [path.parent / p for p in parsed]
         elif name in ("inputs", "freeze"):
@@ -186,8 +233,25 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
         if key in values and key in given:
             given[key] = {**values[key], **given[key]}
     values.update(given)
+    output = values.get("output")
+    if output is not None and str(output).endswith(("/", os.sep)):
+        values["output_folder"] = True
     for key in _PATH_KEYS:
         if key in values:
             values[key] = Path(values[key])
     values["plugins"] = [Path(p) for p in values.get("plugins", [])]
-    return Spec(**values)
+    spec = Spec(**values)
+    check_numbers(spec)
+    return spec
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_numbers(spec: Spec) -> None:
+    """Numbers that no run can use: negative or non-finite tolerances, seeds outside numpy's range."""
+    for flag, value in (("--atol", spec.atol), ("--rtol", spec.rtol)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise BadInput(f"{flag} {value}: a tolerance must be a finite number of at least 0")
+    if not 0 <= spec.seed <= MAX_SEED:
+        raise BadInput(f"--seed {spec.seed}: a seed must be between 0 and 2^63 - 1")

@@ -69,6 +69,9 @@ def given_values(
         if model_input is None:
             raise BadInput(f"{flag} {name}: the model has no input '{name}' (inputs: {', '.join(by_name)})")
         if text.endswith(".npy"):
+            from trtconvert.load import require_regular_file
+
+            require_regular_file(Path(text), f"{flag} {name}: file")
             try:
                 array = np.load(text, allow_pickle=False)
             except (OSError, ValueError) as err:
@@ -104,16 +107,22 @@ def random_feed(
         if model_input.name in given:
             value = given[model_input.name]
             shape = shapes.get(model_input.name, value.shape)
+            if value.ndim and tuple(value.shape) != tuple(shape):
+                raise BadInput(
+                    f"--input {model_input.name}: the value has shape {list(value.shape)} but the run needs "
+                    f"{list(shape)} (the profile's shape for it); give a .npy of that shape, or a number"
+                )
             feed[model_input.name] = np.broadcast_to(value, shape).copy() if value.ndim == 0 else value
             continue
         shape = shapes[model_input.name]
         dtype = np.dtype(model_input.dtype)
+        # np.asarray: for a rank-0 input numpy's generators return scalars, which onnxruntime does not take.
         if dtype.kind == "f":
-            feed[model_input.name] = rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+            feed[model_input.name] = np.asarray(rng.uniform(-1.0, 1.0, size=shape), dtype=dtype)
         elif dtype.kind in "iu":
-            feed[model_input.name] = rng.integers(0, 8, size=shape).astype(dtype)
+            feed[model_input.name] = np.asarray(rng.integers(0, 8, size=shape), dtype=dtype)
         elif dtype.kind == "b":
-            feed[model_input.name] = rng.random(size=shape) < 0.5
+            feed[model_input.name] = np.asarray(rng.random(size=shape) < 0.5)
         else:
             raise BadInput(
                 f"cannot make random values for input '{model_input.name}' of type {model_input.dtype}; "
@@ -152,9 +161,14 @@ def compare_models(
 ) -> list[ShapeSetResult]:
     """Run both models on each shape set and compare every output of the original."""
     start = time.perf_counter()
-    from trtconvert.ops.ort_session import create_session
+    from trtconvert.ops.ort_session import create_session, user_model_errors
 
-    reference, candidate = create_session(original), create_session(prepared)
+    drop_verify = "or drop --verify"
+    with user_model_errors(
+        "load the original model", f"verification runs it in onnxruntime: fix the model, {drop_verify}"
+    ):
+        reference = create_session(original)
+    candidate = create_session(prepared)
     names = [o.name for o in reference.get_outputs()]
     candidate_names = {o.name for o in candidate.get_outputs()}
     missing = [n for n in names if n not in candidate_names]
@@ -164,9 +178,12 @@ def compare_models(
     reference_inputs = {i.name for i in reference.get_inputs()}
     candidate_inputs = {i.name for i in candidate.get_inputs()}
     for index, shapes in enumerate(shape_sets):
-        feed = random_feed(inputs, shapes, given, seed + index)
-        # Frozen inputs are constants of the prepared model: only the original takes them.
-        want = reference.run(names, {k: v for k, v in feed.items() if k in reference_inputs})
+        shown = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in shapes.items())
+        fix = "check the --profile shapes and the --input values, or drop --verify"
+        with user_model_errors(f"run the original model at {shown}", fix):
+            feed = random_feed(inputs, shapes, given, seed + index)
+            # Frozen inputs are constants of the prepared model: only the original takes them.
+            want = reference.run(names, {k: v for k, v in feed.items() if k in reference_inputs})
         got = candidate.run(names, {k: v for k, v in feed.items() if k in candidate_inputs})
         comparisons = [compare_outputs(n, g, w, atol, rtol) for n, g, w in zip(names, got, want, strict=True)]
         result = ShapeSetResult({k: tuple(v.shape) for k, v in feed.items()}, comparisons)

@@ -12,8 +12,11 @@ loaded without its weights, and onnxruntime reads the external data from the mod
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +247,33 @@ def create_session(model: onnx.ModelProto | str | os.PathLike, providers: list[s
     if keep_alive is not None:
         session._trtconvert_tmpdir = keep_alive  # the session may map the external data lazily
     return session
+
+
+def _first_line(error: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def is_onnxruntime_error(error: BaseException) -> bool:
+    """onnxruntime's own exception types (Fail, InvalidArgument, InvalidGraph, NotImplemented, ...)."""
+    return type(error).__module__.startswith("onnxruntime")
+
+
+@contextmanager
+def user_model_errors(what: str, fix: str) -> Iterator[None]:
+    """onnxruntime failing on the user's model or inputs, and shapes too large for memory, as BadInput (exit 2):
+    ``what`` says what was being done ("run the original model at x=1x3x8x8"), ``fix`` what to change."""
+    try:
+        yield
+    except MemoryError:
+        raise BadInput(f"not enough memory to {what}; {fix}") from None
+    except Exception as error:
+        if not is_onnxruntime_error(error) and not (
+            isinstance(error, ValueError) and "too big" in str(error)
+        ):
+            raise
+        raise BadInput(f"onnxruntime cannot {what}: {_first_line(error)}; {fix}") from None
 
 
 def _session_class():

@@ -1,0 +1,339 @@
+"""Bad input never ends as an internal error, and writing an output never harms what is there.
+
+Device files are private ones made with os.mknod in a temporary folder (root only; skipped otherwise): no test
+touches a real device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from model_factories import conv_model
+from onnx import TensorProto, helper
+from resize_models import single_resize_model
+
+from trtconvert.errors import BadInput
+
+PROFILE = "x=1x3x8x8:1x3x16x16:2x3x32x32"
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    path = tmp_path / "conv.onnx"
+    onnx.save(conv_model(), path)
+    return path
+
+
+def _clean(result, code: int, message: str) -> None:
+    assert result.code == code, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+# ---- outputs
+
+
+@as_root
+def test_an_output_that_is_a_device_is_refused_and_left_alone(run_cli, model: Path, tmp_path: Path) -> None:
+    device = tmp_path / "null"
+    os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    for args in (["prepare", model, "-o", device], ["build", model, "-o", tmp_path / "m.plan", "--profile", PROFILE,
+                                                     "--timing-cache", device]):  # fmt: skip
+        _clean(run_cli(*args), 2, "exists and is not a regular file (a character device)")
+        assert stat.S_ISCHR(device.stat().st_mode)
+
+
+def test_a_fifo_is_refused_as_output_model_config_and_input_file(
+    run_cli, model: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    _clean(run_cli("prepare", model, "-o", fifo), 2, "exists and is not a regular file (a FIFO)")
+    # Reading any of these would block forever.
+    _clean(run_cli("inspect", fifo), 2, "is not a regular file")
+    _clean(run_cli("prepare", fifo, "-o", tmp_path / "o.onnx"), 2, "is not a regular file")
+    _clean(run_cli("prepare", "--config", fifo), 2, "is not a regular file")
+    _clean(run_cli("prepare", model, "-o", tmp_path / "o.onnx", "--profile", PROFILE, "--verify",
+                   "--input", f"x={fifo}.npy"), 2, "not found")  # fmt: skip
+
+
+def test_a_trailing_slash_means_a_folder(run_cli, model: Path, tmp_path: Path) -> None:
+    result = run_cli("prepare", model, "-o", f"{tmp_path / 'new' / 'deeper'}/")
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "new" / "deeper" / "conv.onnx").is_file()
+    _clean(
+        run_cli("prepare", model, "-o", tmp_path / "new"),
+        2,
+        "is a directory; give a file path, or end the path with '/'",
+    )
+
+
+def test_a_failed_run_creates_no_folders(run_cli, model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "deeper" / "out.onnx"
+    result = run_cli("prepare", model, "-o", out, "--profile", PROFILE, "--verify", "--precision", "fp16",
+                     "--atol", "0", "--rtol", "0")  # fmt: skip
+    assert result.code == 4, result.stderr
+    assert not (tmp_path / "missing").exists()
+    result = run_cli("build", model, "-o", tmp_path / "plans" / "m.plan", "--profile", PROFILE,
+                     "--timing-cache", tmp_path / "caches" / "t.cache")  # fmt: skip
+    assert result.code in (0, 3), result.stderr  # 3 without TensorRT: nothing built, so nothing created
+    if result.code == 3:
+        assert not (tmp_path / "plans").exists() and not (tmp_path / "caches").exists()
+
+
+def test_sigterm_while_writing_removes_the_staging_and_keeps_the_old_output(
+    run_cli, model, tmp_path, monkeypatch
+):
+    out = tmp_path / "out.onnx"
+    out.write_bytes(b"the previous output")
+
+    def terminated_while_saving(prepared, path, external_data):
+        path.write_bytes(b"half a model")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr("trtconvert.pipeline.save_onnx", terminated_while_saving)
+    result = run_cli("prepare", model, "-o", out)
+    assert result.code == 128 + signal.SIGTERM, result.stderr
+    assert "error: stopped by SIGTERM; nothing was written" in result.stderr
+    assert out.read_bytes() == b"the previous output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conv.onnx", "out.onnx"]
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next(run_cli, model: Path, tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f".out.onnx.{int(dead.stdout)}.x1y2.partial"
+    stale.mkdir()
+    (stale / "out.onnx.data").write_bytes(b"\0" * 1000)
+    alive = tmp_path / f".out.onnx.{os.getpid()}.z3w4.partial"  # a run still going (this process)
+    alive.mkdir()
+    other = tmp_path / f".other.onnx.{int(dead.stdout)}.q.partial"  # another output's: not ours to touch
+    other.mkdir()
+    result = run_cli("prepare", model, "-o", tmp_path / "out.onnx")
+    assert result.code == 0, result.stderr
+    assert not stale.exists() and alive.exists() and other.exists()
+
+
+# ---- bad values: exit 2, never 1
+
+
+def _cubic(tmp_path: Path, **kwargs) -> Path:
+    path = tmp_path / "resize.onnx"
+    onnx.save(single_resize_model([1, 1, 4, 4], opset=13, **kwargs), path)
+    return path
+
+
+def _bool_scalar_model(tmp_path: Path) -> Path:
+    graph = helper.make_graph(
+        [helper.make_node("Not", ["b"], ["y"])], "b",
+        [helper.make_tensor_value_info("b", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.BOOL, [])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "bool.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def _custom_op_model(tmp_path: Path) -> Path:
+    graph = helper.make_graph(
+        [helper.make_node("Foo", ["x"], ["y"], domain="acme")], "c",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+    )  # fmt: skip
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("acme", 1)]
+    )
+    model.ir_version = 8
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--atol", "-1", "--verify"], "--atol -1.0: a tolerance must be a finite number of at least 0"),
+        (["--atol", "nan", "--verify"], "a tolerance must be a finite number"),
+        (["--rtol", "inf", "--verify"], "a tolerance must be a finite number"),
+        (["--seed", "-1", "--verify"], "--seed -1: a seed must be between 0 and 2^63 - 1"),
+        (["--profile", "x=1x3x8x1180591620717411303424"], "TensorRT takes dims below 2^31"),
+        (["--profile", "x=65536x3x65536x8"], "a TensorRT tensor holds fewer than 2^31"),
+    ],
+)
+def test_numbers_no_run_can_use(run_cli, model: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    flags = [] if any(a == "--profile" for a in args) else ["--profile", PROFILE]
+    _clean(run_cli("prepare", model, "-o", tmp_path / "o.onnx", *flags, *args), 2, message)
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_workspace_larger_than_any_gpu(run_cli, model: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "build",
+        model,
+        "-o",
+        tmp_path / "m.plan",
+        "--profile",
+        PROFILE,
+        "--workspace",
+        "99999999999999999999T",
+    )
+    _clean(result, 2, "is larger than any GPU's memory")
+
+
+def test_user_model_failures_are_bad_input(run_cli, tmp_path: Path, shared_models: Path) -> None:
+    # A model onnxruntime cannot load (unknown custom op), with --verify and --json: one report on stdout,
+    # no escape codes anywhere.
+    result = run_cli("prepare", _custom_op_model(tmp_path), "-o", tmp_path / "o.onnx", "--verify", "--json")
+    _clean(result, 2, "onnxruntime cannot load the original model")
+    assert "acme:Foo" in result.stderr and "\x1b[" not in result.stderr + result.stdout
+    assert json.loads(result.stdout)["exit_code"] == 2
+    # An .npy of the wrong shape, refused before the slow stages.
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 3), np.float32))
+    result = run_cli("prepare", shared_models / "ppocr_mobile_v2_cls.onnx", "-o", tmp_path / "c.onnx",
+                     "--profile", "x=1x3x48x192", "--input", f"x={tmp_path / 'wrong.npy'}", "--verify")  # fmt: skip
+    _clean(
+        result,
+        2,
+        "--input x: the value has shape [3, 3] but verification runs the profile's shape [1, 3, 48, 192]",
+    )
+    assert "\nfold " not in "\n" + result.stderr
+
+
+def test_a_rank_0_bool_input_verifies(run_cli, tmp_path: Path) -> None:
+    result = run_cli("prepare", _bool_scalar_model(tmp_path), "-o", tmp_path / "o.onnx", "--verify")
+    assert result.code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scales": [1, 1, -2, 2]}, "scales [1.0, 1.0, -2.0, 2.0] are not all finite and positive"),
+        ({"scales": [1, 1, 0, 2]}, "are not all finite and positive"),
+        ({"scales": [1, 1, float("inf"), 2]}, "are not all finite and positive"),
+        ({"scales": [1, 1, 1e12, 2]}, "longer than 2^31 - 1"),
+        ({"sizes": [1, 1, 0, 4]}, "must lie between 1 and 2^31 - 1"),
+    ],
+)
+@pytest.mark.parametrize("policy", ["auto", "all", "none"])
+def test_resize_parameters_onnx_forbids_are_refused_whatever_the_flags(
+    run_cli, tmp_path, kwargs, message, policy
+):
+    result = run_cli("prepare", _cubic(tmp_path, **kwargs), "-o", tmp_path / "o.onnx", "--rewrite", policy)
+    _clean(result, 2, message)
+    assert "node 'resize'" in result.stderr
+
+
+# ---- configs
+
+
+def test_yaml_aliases_are_refused_fast(run_cli, tmp_path: Path) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    config = tmp_path / "bomb.yaml"
+    config.write_text(bomb)
+    result = run_cli("prepare", "--config", config)
+    _clean(result, 2, "YAML aliases (*name) are not allowed")
+    assert len(result.stderr) < 500
+
+
+def test_error_messages_echo_little_of_a_huge_value(run_cli, tmp_path: Path) -> None:
+    config = tmp_path / "big.yaml"
+    config.write_text("seed: " + "x" * 100_000 + "\n")
+    result = run_cli("prepare", "--config", config)
+    _clean(result, 2, "expected an integer")
+    assert len(result.stderr) < 400
+
+
+# ---- property tests: any text gives a value or BadInput, never another exception
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_profile_parser(text: str) -> None:
+    from trtconvert.profiles import parse_profile
+
+    with contextlib.suppress(BadInput):
+        parse_profile(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=30), max_size=4))
+def test_input_flag_parser(items: list[str]) -> None:
+    from trtconvert.model_info import ModelInput
+    from trtconvert.verify_cpu import given_values, parse_input_flags
+
+    inputs = [ModelInput("x", "float32", (1, 3)), ModelInput("n", "int64", ())]
+    with contextlib.suppress(BadInput):
+        given_values(parse_input_flags(items), inputs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=30), max_size=3), st.lists(st.text(max_size=30), max_size=3))
+def test_tolerance_parser(atol: list[str], rtol: list[str]) -> None:
+    from trtconvert.engine_verify import parse_tolerances
+
+    with contextlib.suppress(BadInput):
+        parse_tolerances(atol, rtol, "fp32", ["out", "out:0"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_workspace_parser(text: str) -> None:
+    from trtconvert.build_chain import parse_size
+
+    with contextlib.suppress(BadInput):
+        assert 1 <= parse_size(text) <= 1 << 50
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_target_tensorrt_parser(text: str) -> None:
+    from trtconvert.tensorrt_target import parse_target
+
+    with contextlib.suppress(BadInput):
+        parse_target(text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=200))
+def test_config_loader(tmp_path: Path, text: str) -> None:
+    from trtconvert.spec import make_spec
+
+    config = tmp_path / "c.yaml"
+    config.write_text(text, encoding="utf-8", errors="surrogatepass")
+    with contextlib.suppress(BadInput):
+        make_spec(config, {})
+
+
+def test_the_readme_exit_code_table_is_the_one_the_code_follows() -> None:
+    import re
+
+    from trtconvert.cli_options import EPILOG_CODES
+    from trtconvert.errors import EXIT_CODES, BadInput, BuildFailed, MissingDependency, VerificationFailed
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d) \| (.+) \|$", readme, flags=re.MULTILINE))
+    assert {int(k): v for k, v in rows.items()} == {code: text for code, (_, text) in EXIT_CODES.items()}
+    assert [BadInput.exit_code, MissingDependency.exit_code, VerificationFailed.exit_code, BuildFailed.exit_code] == [
+        2, 3, 4, 5
+    ]  # fmt: skip
+    assert all(f"{code} {short}" in EPILOG_CODES for code, (short, _) in EXIT_CODES.items())
