@@ -23,6 +23,12 @@ def _load_example_module():
     return module
 
 
+def pytest_report_header(config) -> str:
+    from seeds import SEED
+
+    return f"random inputs: seed {SEED} (TRTCONVERT_TEST_SEED={SEED} to replay)"
+
+
 @pytest.fixture(scope="session")
 def example_module():
     return _load_example_module()
@@ -48,6 +54,39 @@ def plugin_library(tmp_path_factory) -> Path:
     from tensorrt_machine import find_plugin_library
 
     return find_plugin_library(tmp_path_factory.mktemp("plugin_build"))
+
+
+@dataclass
+class KernelBuild:
+    code: int
+    stdout: str
+    stderr: str
+    build_dir: Path
+    lib_dir: Path
+
+
+@pytest.fixture(scope="session")
+def kernel_build(tmp_path_factory) -> KernelBuild:
+    """The CUDA kernels built once per test run, as users build them: `trtconvert plugins build --kernels-only`
+    for sm_80 with warnings as errors (needs cmake and nvcc, no GPU; skipped without them)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from trtconvert import native_build
+    from trtconvert.errors import MissingDependency
+
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not on PATH")
+    try:
+        native_build.find_nvcc()
+    except MissingDependency as missing:
+        pytest.skip(str(missing))
+    folder = tmp_path_factory.mktemp("kernels")
+    command = [sys.executable, "-m", "trtconvert", "plugins", "build", "--kernels-only", "--cuda-archs", "80",
+               "--build-dir", str(folder / "b"), "-o", str(folder / "lib"), "--werror", "-q"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    return KernelBuild(done.returncode, done.stdout, done.stderr, folder / "b", folder / "lib")
 
 
 @pytest.fixture(scope="session")

@@ -82,9 +82,13 @@ def backend_case_model(node: onnx.NodeProto, inputs: list[np.ndarray]) -> onnx.M
     names = [name for name in node.input if name]
     values = dict(zip(names, inputs, strict=True))
     attributes = {a.name for a in node.attribute}
-    modes = [helper.get_attribute_value(a) for a in node.attribute if a.name == "coordinate_transformation_mode"]
+    modes = [
+        helper.get_attribute_value(a) for a in node.attribute if a.name == "coordinate_transformation_mode"
+    ]
     # Opset-18 attributes (and half_pixel_symmetric) need opset 19; the others are valid from 13.
-    newer = attributes & {"antialias", "axes", "keep_aspect_ratio_policy"} or modes == [b"half_pixel_symmetric"]
+    newer = attributes & {"antialias", "axes", "keep_aspect_ratio_policy"} or modes == [
+        b"half_pixel_symmetric"
+    ]
     x = values[names[0]]
     graph = helper.make_graph(
         [node],

@@ -169,8 +169,19 @@ def test_existing_output_survives_bad_input(run_cli, conv_model_path, folder):
 def test_existing_output_survives_verification_failure(run_cli, conv_model_path, folder):
     output, before = _existing_output(folder)
     result = run_cli(
-        "prepare", conv_model_path, "-o", output, "--profile", PROFILE, "--verify", "--precision", "fp16",
-        "--atol", "0", "--rtol", "0",
+        "prepare",
+        conv_model_path,
+        "-o",
+        output,
+        "--profile",
+        PROFILE,
+        "--verify",
+        "--precision",
+        "fp16",
+        "--atol",
+        "0",
+        "--rtol",
+        "0",
     )  # fmt: skip  (fp16 cannot match fp32 exactly)
     _assert_clean_failure(result, 4, "differs from the original", folder, {"conv.onnx", "out.onnx"})
     assert output.read_bytes() == before

@@ -88,7 +88,10 @@ def test_doctor_states_the_supported_range_and_what_a_version_lacks() -> None:
     old = describe_tensorrt("8.5.3.1", Path("/x"))
     assert old.ok and "supported range 8.5 to 11.x" in old.detail
     assert "plugin interface IPluginV2DynamicExt" in old.detail
-    assert "lacks --opt-level (the builder optimization level)" in old.detail and "--precision bf16" in old.detail
+    assert (
+        "lacks --opt-level (the builder optimization level)" in old.detail
+        and "--precision bf16" in old.detail
+    )
     new = describe_tensorrt("10.16.0.72", Path("/x"))
     assert new.ok and "plugin interface IPluginV3" in new.detail and "lacks" not in new.detail
     too_old = describe_tensorrt("8.4.3.1", Path("/x"))

@@ -1,14 +1,13 @@
 """The CUDA kernel library compiles with nvcc through CMake (no GPU, no TensorRT needed).
 
-Skipped where nvcc or cmake is missing. Builds for one architecture (sm_80) to stay cheap, with warnings as
-errors, then loads the shared library and checks the argument validation of the C ABI, which runs before
-any CUDA call and so needs no GPU.
+Skipped where nvcc or cmake is missing. Uses the test run's one kernel build (conftest.kernel_build: sm_80,
+warnings as errors), then loads the shared library and checks the argument validation of the C ABI, which
+runs before any CUDA call and so needs no GPU.
 """
 
 from __future__ import annotations
 
 import ctypes
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,29 +20,16 @@ CUDA_ERROR_INVALID_VALUE = 1
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory) -> Path:
-    if shutil.which("nvcc") is None:
-        pytest.skip("nvcc is not on PATH")
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is not on PATH")
-    build = tmp_path_factory.mktemp("kernels")
-    configure = [
-        "cmake",
-        "-S",
-        str(REPO / "csrc"),
-        "-B",
-        str(build),
-        "-DTRTCONVERT_KERNELS_ONLY=ON",
-        "-DTRTCONVERT_WERROR=ON",
-        "-DCMAKE_CUDA_ARCHITECTURES=80",
-        "-DCMAKE_BUILD_TYPE=Release",
-    ]
-    for cmd in (configure, ["cmake", "--build", str(build), "-j", "2"]):
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        assert result.returncode == 0, (
-            f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-    return build
+def build_dir(kernel_build) -> Path:
+    assert kernel_build.code == 0, kernel_build.stderr[-4000:]
+    # The static archive the plugin links: archived from the objects the shared build compiled.
+    archive = subprocess.run(
+        ["cmake", "--build", str(kernel_build.build_dir), "--target", "trtconvert_kernels"],
+        capture_output=True,
+        text=True,
+    )
+    assert archive.returncode == 0, archive.stdout[-4000:] + archive.stderr[-4000:]
+    return kernel_build.build_dir
 
 
 def test_builds_static_and_shared_libraries(build_dir: Path):

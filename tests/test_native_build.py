@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -311,27 +310,8 @@ def test_cli_prints_the_library_path_alone_on_stdout(trtconvert, monkeypatch, to
 
 
 @pytest.mark.slow
-def test_cli_kernels_only_real_build(trtconvert, tmp_path: Path):
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is not on PATH")
-    try:
-        native_build.find_nvcc()
-    except MissingDependency as missing:
-        pytest.skip(str(missing))
-    result = trtconvert(
-        "plugins",
-        "build",
-        "--kernels-only",
-        "--cuda-archs",
-        "80",
-        "--build-dir",
-        tmp_path / "b",
-        "-o",
-        tmp_path / "lib",
-        "--werror",
-        "-q",
-    )
-    assert result.code == 0, result.stderr
-    library = Path(result.stdout.strip())
-    assert library == (tmp_path / "lib" / native_build.KERNEL_LIBRARY).resolve()
+def test_cli_kernels_only_real_build(kernel_build):
+    assert kernel_build.code == 0, kernel_build.stderr
+    library = Path(kernel_build.stdout.strip())
+    assert library == (kernel_build.lib_dir / native_build.KERNEL_LIBRARY).resolve()
     assert library.read_bytes()[:4] == b"\x7fELF"

@@ -26,6 +26,7 @@ import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 from resize_models import onnx_backend_cubic_cases, run_onnxruntime, single_resize_model
+from seeds import fresh_rng
 
 from trtconvert.ops.dynamic_resize import output_length_from_scale
 from trtconvert.ops.resize_reference import (
@@ -108,7 +109,7 @@ CONFIGS = [
 )
 @pytest.mark.parametrize("scales", [(2.3, 1.6), (0.45, 0.6), (1.0, 3.0), (0.3, 1.0)])
 def test_matches_onnx_reference_evaluator_with_scales(attrs, scales):
-    rng = np.random.default_rng()
+    rng = fresh_rng()
     x = rng.standard_normal((2, 3, 7, 9))
     model = single_resize_model(
         [2, 3, 7, 9],
@@ -128,7 +129,7 @@ def test_matches_onnx_reference_evaluator_with_scales(attrs, scales):
 @pytest.mark.parametrize("attrs", CONFIGS[::3], ids=lambda a: a.coordinate_transformation_mode)
 @pytest.mark.parametrize("shape,out_hw", [((5, 8), (11, 3)), ((2, 1, 4, 6, 5), (9, 2)), ((3, 13, 4), (6, 4))])
 def test_matches_onnx_reference_evaluator_with_sizes_at_any_rank(attrs, shape, out_hw):
-    rng = np.random.default_rng()
+    rng = fresh_rng()
     x = rng.standard_normal(shape)
     sizes = [*shape[:-2], *out_hw]
     model = single_resize_model(
@@ -150,7 +151,7 @@ def test_matches_onnx_reference_evaluator_with_sizes_at_any_rank(attrs, shape, o
 @pytest.mark.parametrize("a,exclude", [(-0.75, 0), (-0.5, 1)])
 def test_tf_half_pixel_for_nn_matches_onnxruntime(scales, a, exclude):
     """ONNX's reference evaluator lacks this opset-11 mode; onnxruntime implements it."""
-    x = np.random.default_rng().standard_normal((1, 2, 7, 9)).astype(np.float32)
+    x = fresh_rng().standard_normal((1, 2, 7, 9)).astype(np.float32)
     model = single_resize_model(
         [1, 2, 7, 9],
         scales=[1.0, 1.0, *scales],
@@ -167,7 +168,7 @@ def test_tf_half_pixel_for_nn_matches_onnxruntime(scales, a, exclude):
 
 @pytest.mark.parametrize("attrs", CONFIGS[::2], ids=lambda a: a.coordinate_transformation_mode)
 def test_onnxruntime_agrees_on_integral_scales_and_sizes(attrs):
-    rng = np.random.default_rng()
+    rng = fresh_rng()
     x = rng.standard_normal((2, 3, 6, 10)).astype(np.float32)
     for kwargs in ({"scales": [1.0, 1.0, 2.0, 0.5]}, {"sizes": [2, 3, 13, 4]}):
         model = single_resize_model(
@@ -185,7 +186,7 @@ def test_onnxruntime_agrees_on_integral_scales_and_sizes(attrs):
 
 
 def test_pytorch_half_pixel_at_output_length_one_samples_coordinate_zero():
-    x = np.random.default_rng().standard_normal((1, 1, 5, 7))
+    x = fresh_rng().standard_normal((1, 1, 5, 7))
     attrs = CubicResizeAttributes("pytorch_half_pixel")
     got = cubic_resize_reference(x, (1, 7), attrs)
     np.testing.assert_allclose(got[..., 0, :], x[..., 0, :], rtol=0, atol=1e-12)
@@ -200,7 +201,7 @@ def test_pytorch_half_pixel_at_output_length_one_samples_coordinate_zero():
 
 
 def test_align_corners_with_a_given_scale_uses_the_fractional_length():
-    x = np.random.default_rng().standard_normal((1, 1, 4, 4))
+    x = fresh_rng().standard_normal((1, 1, 4, 4))
     attrs = CubicResizeAttributes("align_corners")
     # 4 * 0.8 = 3.2: ONNX divides by 3.2 - 1, not by 3 - 1.
     with_scale = cubic_resize_reference(x, (3, 3), attrs, (0.8, 0.8))
@@ -247,7 +248,7 @@ RESIZES = [((5, 7), (10, 14)), ((8, 9), (3, 4)), ((6, 6), (13, 5)), ((9, 4), (2,
 @pytest.mark.parametrize("in_hw,out_hw", RESIZES)
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_equals_pytorch_bicubic_from_sizes(in_hw, out_hw, align_corners):
-    x = np.random.default_rng().standard_normal((2, 3, *in_hw))
+    x = fresh_rng().standard_normal((2, 3, *in_hw))
     mode = "align_corners" if align_corners else "pytorch_half_pixel"
     got = cubic_resize_reference(x, out_hw, CubicResizeAttributes(mode))
     np.testing.assert_allclose(got, _torch_bicubic(x, out_hw, align_corners), rtol=1e-10, atol=1e-10)
@@ -255,7 +256,7 @@ def test_equals_pytorch_bicubic_from_sizes(in_hw, out_hw, align_corners):
 
 @pytest.mark.parametrize("scale", [2.0, 0.5, 1.7, 0.3, 3.0])
 def test_equals_pytorch_bicubic_from_scale_factor(scale):
-    x = np.random.default_rng().standard_normal((1, 2, 7, 9))
+    x = fresh_rng().standard_normal((1, 2, 7, 9))
     out_hw = (math.floor(7 * scale), math.floor(9 * scale))
     got = cubic_resize_reference(x, out_hw, CubicResizeAttributes("pytorch_half_pixel"), (scale, scale))
     want = _torch_bicubic(x, out_hw, False, (scale, scale))
@@ -263,7 +264,7 @@ def test_equals_pytorch_bicubic_from_scale_factor(scale):
 
 
 def test_pytorch_departs_at_output_length_one_without_align_corners():
-    x = np.random.default_rng().standard_normal((1, 1, 5, 7))
+    x = fresh_rng().standard_normal((1, 1, 5, 7))
     half = cubic_resize_reference(x, (1, 3), CubicResizeAttributes("pytorch_half_pixel"))
     assert not np.allclose(half, _torch_bicubic(x, (1, 3), False), atol=1e-3)
     corners = cubic_resize_reference(x, (1, 3), CubicResizeAttributes("align_corners"))
@@ -273,7 +274,7 @@ def test_pytorch_departs_at_output_length_one_without_align_corners():
 def test_equals_pytorch_itself_where_installed():
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; the transcription above stands in")
     functional = torch.nn.functional
-    rng = np.random.default_rng()
+    rng = fresh_rng()
     for in_hw, out_hw in [*RESIZES, ((5, 7), (1, 3))]:
         x = rng.standard_normal((2, 3, *in_hw))
         for align_corners in (False, True):
@@ -296,7 +297,7 @@ def test_equals_pytorch_itself_where_installed():
 
 @pytest.mark.parametrize("mode", COORDINATE_MODES)
 def test_unchanged_axes_are_copied(mode):
-    x = np.random.default_rng().standard_normal((2, 5, 6))
+    x = fresh_rng().standard_normal((2, 5, 6))
     got = cubic_resize_reference(x, (5, 6), CubicResizeAttributes(mode, antialias=1))
     np.testing.assert_array_equal(got, x)
 
@@ -325,7 +326,7 @@ def test_coordinate_mode_codes_follow_the_kernel_header():
 
 
 def test_output_is_float64_for_any_input_type():
-    x = np.random.default_rng().standard_normal((1, 3, 4, 4)).astype(np.float16)
+    x = fresh_rng().standard_normal((1, 3, 4, 4)).astype(np.float16)
     assert cubic_resize_reference(x, (8, 8), CubicResizeAttributes()).dtype == np.float64
 
 
@@ -353,7 +354,7 @@ def test_bad_shapes_are_refused():
 @pytest.mark.parametrize("n_in,scale", [(10, 0.7), (7, 2.3), (9, 1.6), (13, 0.45), (1000, 0.3), (5, 3.0)])
 def test_output_length_from_scale_matches_onnx_shape_rules(n_in, scale):
     model = single_resize_model([1, 1, 1, n_in], scales=[1.0, 1.0, 1.0, scale])
-    x = np.random.default_rng().standard_normal((1, 1, 1, n_in)).astype(np.float32)
+    x = fresh_rng().standard_normal((1, 1, 1, n_in)).astype(np.float32)
     want = ReferenceEvaluator(model).run(None, {"x": x})[0].shape[-1]
     assert output_length_from_scale(n_in, scale) == want
 
@@ -361,6 +362,6 @@ def test_output_length_from_scale_matches_onnx_shape_rules(n_in, scale):
 def test_onnxruntime_rounds_output_length_differently_at_ten_times_point_seven():
     """onnxruntime multiplies in float32: 10 * 0.7f rounds up to 7, where ONNX's exact product floors to 6."""
     model = single_resize_model([1, 1, 1, 10], scales=[1.0, 1.0, 1.0, 0.7])
-    x = np.random.default_rng().standard_normal((1, 1, 1, 10)).astype(np.float32)
+    x = fresh_rng().standard_normal((1, 1, 1, 10)).astype(np.float32)
     assert run_onnxruntime(model, {"x": x})[0].shape[-1] == 7
     assert output_length_from_scale(10, 0.7) == 6

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 from kernel_binding import ERRORS
+from seeds import fresh_rng
 
 from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams
 from trtconvert.ops.resize_reference import (
@@ -64,7 +65,7 @@ def run_kernel(torch, lib, x, out_hw, attrs, scales_hw=None, stream=None):
 
 def random_input(torch, shape, dtype_name):
     """Fresh standard-normal input on the GPU, and the float64 values the kernel will actually read."""
-    values = np.random.default_rng().standard_normal(shape).astype(np.float32)
+    values = fresh_rng().standard_normal(shape).astype(np.float32)
     x = torch.from_numpy(values).to(getattr(torch, dtype_name)).cuda()
     return x, x.float().cpu().numpy().astype(np.float64)
 
