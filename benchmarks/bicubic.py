@@ -5,9 +5,10 @@ rate in bytes moved (input read once plus output written once) as a fraction of 
 measured in the same run on a large device-to-device copy (bytes read plus written). Times are GPU times of
 CUDA-graph replays (medians), so launch overhead on the host does not count for either side.
 
-    python benchmarks/bicubic.py [--lib build/kernels/libtrtconvert_kernels.so] [--output results.md]
+    python benchmarks/bicubic.py [--lib build/lib/libtrtconvert_kernels.so] [--output results.md]
 
-The kernel library is taken from --lib, TRTCONVERT_KERNELS_LIB, or build/kernels/ under the repository.
+The kernel library is taken from --lib, TRTCONVERT_KERNELS_LIB, or where `trtconvert plugins build --kernels-only`
+puts it (build/lib/).
 Needs PyTorch with CUDA.
 """
 
@@ -17,7 +18,6 @@ import argparse
 import ctypes
 import datetime
 import math
-import os
 import platform
 import statistics
 import subprocess
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams, load_kernel_library
+from trtconvert.native_build import library_path
 from trtconvert.ops.resize_reference import coordinate_mode_code
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,17 +58,13 @@ CASES = [
 
 
 def load_library(path: str | None) -> ctypes.CDLL:
-    candidates = [
-        path,
-        os.environ.get("TRTCONVERT_KERNELS_LIB"),
-        REPO / "build/kernels/libtrtconvert_kernels.so",
-    ]
+    candidates = [path, library_path(kernels_only=True)]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             lib = load_kernel_library(candidate)
             return lib
     sys.exit(
-        "error: kernel library not found; build it (cmake -S csrc -B build -DTRTCONVERT_KERNELS_ONLY=ON) or pass --lib"
+        "error: kernel library not found; build it with `trtconvert plugins build --kernels-only` or pass --lib"
     )
 
 

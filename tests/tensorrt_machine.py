@@ -38,13 +38,11 @@ def find_plugin_library(folder: Path) -> Path:
     from trtconvert import native_build
     from trtconvert.errors import MissingDependency
 
-    configured = os.environ.get("TRTCONVERT_PLUGIN_LIBRARY")
-    if configured:
-        if not Path(configured).is_file():
-            pytest.skip(f"TRTCONVERT_PLUGIN_LIBRARY={configured} does not exist")
-        return Path(configured).resolve()
-    if native_build.default_library_path().is_file():
-        return native_build.default_library_path()
+    found = native_build.library_path()
+    if found.is_file():
+        return found.resolve()
+    if os.environ.get("TRTCONVERT_PLUGIN_LIBRARY"):
+        pytest.skip(f"TRTCONVERT_PLUGIN_LIBRARY={found} does not exist")
     try:
         result = native_build.build_native(
             build_dir=folder / "build", output_dir=folder / "lib", cuda_architectures="native"

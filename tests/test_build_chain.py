@@ -11,25 +11,18 @@ import pytest
 from polygraphy.backend.trt import (
     CreateConfig,
     EngineBytesFromNetwork,
-    LoadPlugins,
     NetworkFromOnnxPath,
     PostprocessConfig,
 )
 
-from trtconvert.build_chain import (
-    EngineSettings,
-    Timed,
-    check_build_settings,
-    engine_loader_chain,
-    parse_size,
-)
+from trtconvert.build_chain import EngineSettings, Timed, engine_loader_chain
 from trtconvert.errors import BadInput
-from trtconvert.precision import precision_plan
 from trtconvert.profiles import parse_profile
+from trtconvert.request import parse_size, resolve
 from trtconvert.spec import Spec
 
-TRT10 = SimpleNamespace(major=10, minor=8)
-TRT11 = SimpleNamespace(major=11, minor=1)
+TRT10 = "10.8"
+TRT11 = "11.1"
 
 
 def _spec(**fields) -> Spec:
@@ -47,14 +40,24 @@ def _spec(**fields) -> Spec:
     return Spec(**values)
 
 
+def _chain(spec: Spec, prepared: Path, installed: str = TRT10, progress=None):
+    """The chain for ``spec`` as a build on TensorRT ``installed`` would make it (plugin files must exist)."""
+    return engine_loader_chain(resolve(spec, installed), prepared, progress=progress)
+
+
+def _libraries(folder: Path, *names: str) -> list[Path]:
+    for name in names:
+        (folder / name).write_bytes(b"")
+    return [folder / name for name in names]
+
+
 def _parts(chain):
     """Unwrap the chain into its loaders, asserting the shape of the composition on the way."""
     assert isinstance(chain, EngineBytesFromNetwork)
     timed = chain._network
     assert isinstance(timed, Timed) and timed.stage == "parse"
-    plugins = timed.loader
-    assert isinstance(plugins, LoadPlugins)
-    network = plugins.obj
+    # The plugins stage loads the libraries before the chain runs: the chain itself loads none.
+    network = timed.loader
     assert isinstance(network, NetworkFromOnnxPath)
     post = chain._config
     assert isinstance(post, PostprocessConfig)
@@ -62,12 +65,12 @@ def _parts(chain):
     assert isinstance(config, CreateConfig)
     settings = post._func
     assert isinstance(settings, EngineSettings)
-    return SimpleNamespace(plugins=plugins, network=network, config=config, settings=settings, engine=chain)
+    return SimpleNamespace(network=network, config=config, settings=settings, engine=chain)
 
 
 def test_profiles_are_handed_over_with_exact_shapes(tmp_path: Path) -> None:
     spec = _spec()
-    parts = _parts(engine_loader_chain(spec, tmp_path / "prepared.onnx", precision_plan("fp32", TRT10)))
+    parts = _parts(_chain(spec, tmp_path / "prepared.onnx"))
     profiles = parts.config.profiles
     assert len(profiles) == 2
     first, fixed = profiles
@@ -84,9 +87,7 @@ def test_profiles_are_handed_over_with_exact_shapes(tmp_path: Path) -> None:
 
 
 def test_static_model_without_profiles_leaves_polygraphy_default(tmp_path: Path) -> None:
-    parts = _parts(
-        engine_loader_chain(_spec(profiles=[]), tmp_path / "p.onnx", precision_plan("fp32", TRT10))
-    )
+    parts = _parts(_chain(_spec(profiles=[]), tmp_path / "p.onnx", TRT10))
     # polygraphy's default is one profile filled from the network's own static shapes.
     assert len(parts.config.profiles) == 1 and len(parts.config.profiles[0]) == 0
 
@@ -100,12 +101,10 @@ def test_config_arguments(tmp_path: Path) -> None:
         tf32=False,
         version_compatible=True,
         hardware_compatibility="ampere_plus",
-        plugins=[tmp_path / "libplugins.so"],
+        plugins=_libraries(tmp_path, "libplugins.so"),
     )
     plugin = tmp_path / "libplugins.so"
-    parts = _parts(
-        engine_loader_chain(spec, tmp_path / "prepared.onnx", precision_plan("fp32", TRT10), [plugin])
-    )
+    parts = _parts(_chain(spec, tmp_path / "prepared.onnx"))
     assert parts.network.path == str(tmp_path / "prepared.onnx")
     assert parts.config.tf32 is False
     assert parts.config.builder_optimization_level == 5
@@ -120,7 +119,7 @@ def test_config_arguments(tmp_path: Path) -> None:
 
 
 def test_defaults_follow_trtexec_not_polygraphy(tmp_path: Path) -> None:
-    parts = _parts(engine_loader_chain(_spec(), tmp_path / "p.onnx", precision_plan("fp32", TRT10)))
+    parts = _parts(_chain(_spec(), tmp_path / "p.onnx"))
     assert parts.config.tf32 is True  # polygraphy's own default is False
     assert parts.config.builder_optimization_level is None
     assert parts.config.timing_cache_path is None and parts.engine.timing_cache_path is None
@@ -128,28 +127,17 @@ def test_defaults_follow_trtexec_not_polygraphy(tmp_path: Path) -> None:
     assert parts.settings.workspace_bytes is None
     assert parts.settings.hardware_compatibility == "none"
     assert parts.settings.plugins_to_serialize == ()
-    assert parts.plugins.plugins == []
 
 
-def test_plugins_are_loaded_before_the_parser_runs(tmp_path: Path) -> None:
-    libs = [tmp_path / "a.so", tmp_path / "b.so"]
-    parts = _parts(engine_loader_chain(_spec(), tmp_path / "p.onnx", precision_plan("fp32", TRT10), libs))
-    # LoadPlugins wraps the parser: calling it dlopens the libraries first, then parses.
-    assert parts.plugins.plugins == [str(p) for p in libs]
-    assert parts.plugins.obj is parts.network
-
-
-def test_plugin_order_is_kept_when_it_is_not_alphabetical(tmp_path: Path) -> None:
-    libs = [tmp_path / "z.so", tmp_path / "a.so"]
-    parts = _parts(engine_loader_chain(_spec(), tmp_path / "p.onnx", precision_plan("fp32", TRT10), libs))
-    assert parts.plugins.plugins == [str(tmp_path / "z.so"), str(tmp_path / "a.so")]
+def test_version_compatible_plans_carry_their_libraries_in_the_given_order(tmp_path: Path) -> None:
+    libs = _libraries(tmp_path, "z.so", "a.so")
+    parts = _parts(_chain(_spec(plugins=libs, version_compatible=True), tmp_path / "p.onnx"))
+    assert parts.settings.plugins_to_serialize == (str(tmp_path / "z.so"), str(tmp_path / "a.so"))
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_tensorrt_10_precision_is_builder_flags(tmp_path: Path, precision: str) -> None:
-    parts = _parts(
-        engine_loader_chain(_spec(precision=precision), tmp_path / "p.onnx", precision_plan(precision, TRT10))
-    )
+    parts = _parts(_chain(_spec(precision=precision), tmp_path / "p.onnx", TRT10))
     assert parts.config.fp16 is (precision == "fp16")
     assert parts.config.bf16 is (precision == "bf16")
     assert parts.network.strongly_typed is False
@@ -157,15 +145,13 @@ def test_tensorrt_10_precision_is_builder_flags(tmp_path: Path, precision: str) 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
 def test_tensorrt_11_is_strongly_typed_without_precision_flags(tmp_path: Path, precision: str) -> None:
-    parts = _parts(
-        engine_loader_chain(_spec(precision=precision), tmp_path / "p.onnx", precision_plan(precision, TRT11))
-    )
+    parts = _parts(_chain(_spec(precision=precision), tmp_path / "p.onnx", TRT11))
     assert parts.config.fp16 is False and parts.config.bf16 is False
     assert parts.network.strongly_typed is True
 
 
 def test_fp32_on_tensorrt_10_sets_no_precision_flag(tmp_path: Path) -> None:
-    parts = _parts(engine_loader_chain(_spec(), tmp_path / "p.onnx", precision_plan("fp32", TRT10)))
+    parts = _parts(_chain(_spec(), tmp_path / "p.onnx", TRT10))
     assert parts.config.fp16 is False and parts.config.bf16 is False
 
 
@@ -176,15 +162,14 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 from trtconvert.build_chain import engine_loader_chain
-from trtconvert.precision import precision_plan
+from trtconvert.request import resolve
 from trtconvert.tensorrt_log import TensorRTLog
 from trtconvert.profiles import parse_profile
 from trtconvert.spec import Spec
 spec = Spec(model=Path("m.onnx"), output=Path("m.plan"), profiles=[parse_profile("x=1x3:2x3:4x3")],
             workspace="1G", timing_cache=Path({str(tmp_path / "t.cache")!r}), opt_level=2,
-            hardware_compatibility="ampere_plus", version_compatible=True)
-chain = engine_loader_chain(spec, Path("p.onnx"), precision_plan("fp16", SimpleNamespace(major=10, minor=0)),
-                            [Path("lib.so")], progress=TensorRTLog())
+            hardware_compatibility="ampere_plus", version_compatible=True, precision="fp16")
+chain = engine_loader_chain(resolve(spec, "10.0"), Path("p.onnx"), progress=TensorRTLog())
 assert "tensorrt" not in sys.modules, "building the chain imported tensorrt"
 print("ok")
 """
@@ -261,9 +246,8 @@ def test_parse_size_rejects(text: str) -> None:
         ({"opt_level": 6}, "--opt-level 6 is out of range"),
         ({"opt_level": -1}, "--opt-level -1 is out of range"),
         ({"workspace": "lots"}, "--workspace 'lots' is not a size"),
-        ({"hardware_compatibility": "turing"}, "--hardware-compatibility 'turing'"),
     ],
 )
 def test_build_settings_from_a_config_are_checked(fields: dict, message: str) -> None:
     with pytest.raises(BadInput, match=message):
-        check_build_settings(_spec(**fields))
+        resolve(_spec(**fields), TRT10)

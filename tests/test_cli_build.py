@@ -9,15 +9,17 @@ from pathlib import Path
 import onnx
 import pytest
 
-from trtconvert.engine_build import run_chain
-from trtconvert.engine_verify import parse_tolerances, shape_sets_from_profiles
+from trtconvert.build_chain import run_chain
+from trtconvert.engine_verify import shape_sets_from_profiles
 from trtconvert.errors import BadInput, BuildFailed
 from trtconvert.machine import import_tensorrt
-from trtconvert.model_info import ModelInput
-from trtconvert.plan_io import build_identity, make_sidecar, sidecar_path, write_plan
+from trtconvert.model_info import GraphTensor
+from trtconvert.plan_io import build_identity, make_sidecar, profiles_from_json, sidecar_path, write_plan
 from trtconvert.profiles import parse_profile
+from trtconvert.request import resolve
 from trtconvert.spec import Spec
 from trtconvert.tensorrt_log import condense, tensorrt_messages
+from trtconvert.tolerances import parse_tolerances
 
 PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
 without_tensorrt = pytest.mark.skipif(
@@ -177,7 +179,7 @@ def test_build_help_lists_the_build_flags(run_cli) -> None:
 def _fake_plan(example_model: Path, folder: Path, profiles: list[str]) -> Path:
     """A sidecar as build writes it, beside bytes that stand for the plan (enough for the CPU side of verify)."""
     spec = Spec(model=example_model, output=folder / "m.plan", profiles=[parse_profile(p) for p in profiles])
-    identity = build_identity(spec, example_model, [], [], "10.8.0.43", "9.0")
+    identity = build_identity(resolve(spec, "10.8"), example_model, [], [], "10.8.0.43", "9.0")
     plan = folder / "m.plan"
     data = os.urandom(256)
     sidecar = make_sidecar(
@@ -246,17 +248,18 @@ def test_tolerances_default_by_precision_and_per_output() -> None:
 
 def test_shape_sets_cover_min_opt_max_of_each_profile() -> None:
     inputs = [
-        ModelInput("x", "float32", ("n", 3, "h", "w")),
-        ModelInput("fixed", "float32", (1, 4)),
+        GraphTensor("x", "float32", ("n", 3, "h", "w")),
+        GraphTensor("fixed", "float32", (1, 4)),
     ]
     profiles = [
         {"x": {"min": [1, 3, 8, 8], "opt": [2, 3, 16, 16], "max": [4, 3, 32, 32]}},
         {"x": {"min": [1, 3, 5, 5], "opt": [1, 3, 5, 5], "max": [1, 3, 5, 5]}},
     ]
-    sets = shape_sets_from_profiles(profiles, inputs)
+    # As the sidecar records them, read back as Profiles.
+    sets = shape_sets_from_profiles(profiles_from_json(profiles), inputs)
     assert [(s.profile, s.which) for s in sets] == [(0, "min"), (0, "opt"), (0, "max"), (1, "min")]
     assert sets[2].shapes == {"fixed": (1, 4), "x": (4, 3, 32, 32)}
-    assert shape_sets_from_profiles([], [ModelInput("fixed", "float32", (1, 4))])[0].shapes == {
+    assert shape_sets_from_profiles([], [GraphTensor("fixed", "float32", (1, 4))])[0].shapes == {
         "fixed": (1, 4)
     }
 
@@ -289,14 +292,6 @@ def test_polygraphy_failure_becomes_build_failed_with_tensorrt_lines() -> None:
     assert "Could not parse" not in message and "(hint)" in message and "\n" not in message
 
 
-def test_plugin_library_load_failure_is_bad_input() -> None:
-    def chain():
-        raise OSError("libplugins.so: undefined symbol: getPluginRegistry")
-
-    with pytest.raises(BadInput, match="cannot load a plugin library.*undefined symbol"):
-        run_chain(chain)
-
-
 def test_condense() -> None:
     assert condense([], "fallback") == "fallback"
     assert condense(["a\nb", "b", "  c  d "], "x") == "a; b; c d"
@@ -312,12 +307,12 @@ def test_prepared_model_is_unchanged_by_build(run_cli, example_model: Path, tmp_
 
 
 def test_default_tolerance_follows_precision_and_tf32() -> None:
-    from trtconvert.engine_verify import tolerance_key
+    from trtconvert.tolerances import sidecar_tolerance_key
 
-    assert tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": True}}) == "tf32"
-    assert tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": False}}) == "fp32"
-    assert tolerance_key({"precision": {"precision": "fp16"}, "config": {"tf32": True}}) == "fp16"
-    assert tolerance_key(None) == "tf32"
+    assert sidecar_tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": True}}) == "tf32"
+    assert sidecar_tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": False}}) == "fp32"
+    assert sidecar_tolerance_key({"precision": {"precision": "fp16"}, "config": {"tf32": True}}) == "fp16"
+    assert sidecar_tolerance_key(None) == "tf32"
     assert parse_tolerances([], [], "tf32", ["y"]).for_output("y") == (2e-2, 2e-2)
     assert parse_tolerances([], [], "fp32", ["y"]).for_output("y") == (1e-4, 1e-3)
 
@@ -325,7 +320,7 @@ def test_default_tolerance_follows_precision_and_tf32() -> None:
 def test_plugin_hint_names_the_custom_ops_and_the_library() -> None:
     from onnx import TensorProto, helper
 
-    from trtconvert.engine_build import plugin_hint
+    from trtconvert.plugin_loading import plugin_hint
 
     node = helper.make_node("DynamicTRTResize", ["x", "s"], ["y"], domain="Test", name="r")
     graph = helper.make_graph(

@@ -146,3 +146,52 @@ def test_json_stdout_holds_only_the_report_even_at_full_verbosity(run_cli, share
     assert result.code == 0, result.stderr
     assert "will reject node" in result.stderr  # the parser warnings go to stderr too
     assert json.loads(result.stdout)["ok"] is True
+
+
+EXAMPLE_PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
+
+
+@pytest.mark.parametrize("target", ["10.8", "11"])
+def test_every_precision_prints_its_line_and_reports_one_json_shape(run_cli, example_model, tmp_path, target):
+    reports = {}
+    for precision in ("fp32", "fp16"):
+        result = run_cli(
+            "prepare",
+            example_model,
+            "-o",
+            tmp_path / f"{precision}.onnx",
+            "--profile",
+            EXAMPLE_PROFILE,
+            "--precision",
+            precision,
+            "--target-tensorrt",
+            target,
+            "--json",
+        )
+        assert result.code == 0, result.stderr
+        assert "\nprecision " in "\n" + result.stderr and f"{precision}" in result.stderr
+        reports[precision] = json.loads(result.stdout)["precision"]
+    assert set(reports["fp32"]) == set(reports["fp16"])
+    assert reports["fp32"]["precision"] == "fp32" and reports["fp16"]["precision"] == "fp16"
+    assert reports["fp32"]["mode"] == "fp32"
+
+
+def test_inspect_honours_the_config(run_cli, example_model, tmp_path):
+    config = tmp_path / "old.yaml"
+    config.write_text(f"model: {example_model}\ntarget_tensorrt: '8.4'\n")
+    result = run_cli("inspect", "--config", config, "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["model"] == str(example_model)
+    assert report["target_tensorrt"] == "8.4"
+    # A flag overrides the config, as everywhere.
+    flagged = json.loads(run_cli("inspect", "--config", config, "--target-tensorrt", "10.8", "--json").stdout)
+    assert flagged["target_tensorrt"] == "10.8"
+
+
+def test_inspect_with_a_missing_config_is_bad_input(run_cli, example_model, tmp_path):
+    result = run_cli("inspect", example_model, "--config", tmp_path / "missing.yaml")
+    assert result.code == 2
+    assert "missing.yaml" in result.stderr and "Traceback" not in result.stderr
+    nothing = run_cli("inspect")
+    assert nothing.code == 2 and "inspect needs something to describe" in nothing.stderr

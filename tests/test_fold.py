@@ -6,7 +6,7 @@ import pytest
 from model_factories import conv_model
 
 from trtconvert.fold import fold, foldable_ir_version, onnxruntime_max_ir_version
-from trtconvert.ops.ort_session import create_session
+from trtconvert.ort_session import create_session
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:

@@ -278,10 +278,11 @@ def test_profile_parser(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=4))
 def test_input_flag_parser(items: list[str]) -> None:
-    from trtconvert.model_info import ModelInput
-    from trtconvert.verify_cpu import given_values, parse_input_flags
+    from trtconvert.cli_options import parse_input_flags
+    from trtconvert.model_info import GraphTensor
+    from trtconvert.verify_cpu import given_values
 
-    inputs = [ModelInput("x", "float32", (1, 3)), ModelInput("n", "int64", ())]
+    inputs = [GraphTensor("x", "float32", (1, 3)), GraphTensor("n", "int64", ())]
     with contextlib.suppress(BadInput):
         given_values(parse_input_flags(items), inputs)
 
@@ -289,7 +290,7 @@ def test_input_flag_parser(items: list[str]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=3), st.lists(st.text(max_size=30), max_size=3))
 def test_tolerance_parser(atol: list[str], rtol: list[str]) -> None:
-    from trtconvert.engine_verify import parse_tolerances
+    from trtconvert.tolerances import parse_tolerances
 
     with contextlib.suppress(BadInput):
         parse_tolerances(atol, rtol, "fp32", ["out", "out:0"])
@@ -298,7 +299,7 @@ def test_tolerance_parser(atol: list[str], rtol: list[str]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
 def test_workspace_parser(text: str) -> None:
-    from trtconvert.build_chain import parse_size
+    from trtconvert.request import parse_size
 
     with contextlib.suppress(BadInput):
         assert 1 <= parse_size(text) <= 1 << 50

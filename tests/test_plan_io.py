@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from trtconvert.errors import BadInput
+from trtconvert.inspect_plan import describe_plan, format_plan
 from trtconvert.plan_io import (
     SCHEMA,
     build_identity,
     cached_plan,
     copy_plan,
-    describe_plan,
     engine_config,
-    format_plan,
     is_plan_path,
     lookup_cache,
     make_sidecar,
@@ -28,6 +27,7 @@ from trtconvert.plan_io import (
     write_plan,
 )
 from trtconvert.profiles import parse_profile
+from trtconvert.request import resolve
 from trtconvert.spec import Spec
 
 
@@ -53,7 +53,9 @@ def _spec(**fields) -> Spec:
 
 
 def _identity(files: dict[str, Path], spec: Spec | None = None, trt: str = "10.8.0.43", cc: str = "9.0"):
-    return build_identity(spec or _spec(), files["model"], [files["data"]], [files["plugin"]], trt, cc)
+    return build_identity(
+        resolve(spec or _spec(), "10.8"), files["model"], [files["data"]], [files["plugin"]], trt, cc
+    )
 
 
 def _sidecar(identity, plan_bytes: bytes) -> dict:
@@ -154,8 +156,10 @@ def test_plugin_path_does_not_matter_only_its_bytes(files, tmp_path: Path) -> No
     moved = tmp_path / "elsewhere" / "libplugins.so"
     moved.parent.mkdir()
     moved.write_bytes(files["plugin"].read_bytes())
-    a = build_identity(_spec(), files["model"], [files["data"]], [files["plugin"]], "10.8", "9.0")
-    b = build_identity(_spec(), files["model"], [files["data"]], [moved], "10.8", "9.0")
+    a = build_identity(
+        resolve(_spec(), "10.8"), files["model"], [files["data"]], [files["plugin"]], "10.8", "9.0"
+    )
+    b = build_identity(resolve(_spec(), "10.8"), files["model"], [files["data"]], [moved], "10.8", "9.0")
     assert a.key == b.key
 
 
@@ -169,7 +173,7 @@ def test_onnx_sha256_covers_external_data_in_name_order(files, tmp_path: Path) -
 
 
 def test_engine_config_is_normalised() -> None:
-    config = engine_config(_spec(workspace="1.5G", precision="bf16"))
+    config = engine_config(resolve(_spec(workspace="1.5G", precision="bf16"), "10.8"))
     assert config["workspace_bytes"] == 3 * 2**29
     assert config["profiles"] == [
         {"input": {"min": [1, 3, 64, 64], "opt": [1, 3, 256, 256], "max": [1, 3, 512, 512]}}

@@ -108,7 +108,7 @@ def _types(model: onnx.ModelProto) -> dict[str, int]:
 def test_tensorrt_10_leaves_the_onnx_untouched(precision: str) -> None:
     model = _plugin_model()
     before = model.SerializeToString()
-    converted, result = precision_stage(model, precision, TRT10)
+    converted, result = precision_stage(model, precision_plan(precision, TRT10))
     assert converted.SerializeToString() == before
     assert result.plan.builder_flags == (() if precision == "fp32" else (precision,))
     assert result.cpu_verifiable
@@ -117,7 +117,7 @@ def test_tensorrt_10_leaves_the_onnx_untouched(precision: str) -> None:
 @needs_converter
 def test_tensorrt_11_fp16_keeps_io_types_and_plugin_nodes_fp32() -> None:
     model = _plugin_model()
-    converted, result = precision_stage(model, "fp16", TRT11)
+    converted, result = precision_stage(model, precision_plan("fp16", TRT11))
     onnx.checker.check_model(converted)
     assert result.converter == "onnxconverter-common"
     assert result.kept_fp32 == ("plugin_resize",)
@@ -141,7 +141,7 @@ def test_tensorrt_11_fp16_keeps_io_types_and_plugin_nodes_fp32() -> None:
 @needs_converter
 def test_tensorrt_11_fp16_matches_fp32_on_the_cpu_within_fp16_tolerance(tmp_path: Path) -> None:
     model = _plugin_model()
-    converted, _ = precision_stage(model, "fp16", TRT11)
+    converted, _ = precision_stage(model, precision_plan("fp16", TRT11))
     atol, rtol = DEFAULT_TOLERANCES["fp16"]
     inputs = graph_inputs(model)
     shapes = [{"x": (2, 3, 8, 8), "size": (1, 1, 16, 16)}, {"x": (1, 3, 8, 8), "size": (1, 1, 16, 16)}]
@@ -154,7 +154,7 @@ def test_tensorrt_11_fp16_matches_fp32_on_the_cpu_within_fp16_tolerance(tmp_path
 @needs_converter
 def test_tensorrt_11_fp16_of_the_bundled_example(example_model: Path) -> None:
     model = onnx.load(example_model)
-    converted, result = precision_stage(model, "fp16", TRT11)
+    converted, result = precision_stage(model, precision_plan("fp16", TRT11))
     atol, rtol = DEFAULT_TOLERANCES["fp16"]
     shapes = [{"input": (1, 3, 24, 20), "factor": (1, 1, 48, 40)}]
     results = compare_models(example_model, converted, graph_inputs(model), shapes, {}, atol, rtol, seed=5)
@@ -168,7 +168,7 @@ def test_bf16_for_tensorrt_11_without_modelopt_says_what_to_install(monkeypatch)
         lambda: {"onnxconverter-common": HAS_FP16_CONVERTER, "modelopt": False},
     )
     with pytest.raises(MissingDependency, match=r"pip install nvidia-modelopt\[onnx\]"):
-        precision_stage(_plugin_model(), "bf16", TRT11)
+        precision_stage(_plugin_model(), precision_plan("bf16", TRT11))
 
 
 def test_fp16_for_tensorrt_11_without_any_converter_says_what_to_install(monkeypatch) -> None:
@@ -177,7 +177,7 @@ def test_fp16_for_tensorrt_11_without_any_converter_says_what_to_install(monkeyp
         lambda: {"onnxconverter-common": False, "modelopt": False},
     )
     with pytest.raises(MissingDependency, match="pip install onnxconverter-common.*--target-tensorrt 10"):
-        precision_stage(_plugin_model(), "fp16", TRT11)
+        precision_stage(_plugin_model(), precision_plan("fp16", TRT11))
 
 
 def test_bf16_conversion_is_marked_not_cpu_verifiable() -> None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 
 from trtconvert.errors import BadInput
-from trtconvert.model_info import ModelInput
+from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import ShapeRange, example_flag, opt_shapes, parse_profile, validate_profiles
 
-IMAGE = ModelInput("input", "float32", ("batch", 3, "height", "width"))
-FACTOR = ModelInput("factor", "float32", (1, 1, "out_h", "out_w"))
-STATIC = ModelInput("scale", "float32", (1, 4))
+IMAGE = GraphTensor("input", "float32", ("batch", 3, "height", "width"))
+FACTOR = GraphTensor("factor", "float32", (1, 1, "out_h", "out_w"))
+STATIC = GraphTensor("scale", "float32", (1, 4))
 
 
 def test_parses_ranges_and_fixed_shapes():

@@ -19,7 +19,7 @@ from seeds import fresh_rng
 
 from trtconvert.errors import BadInput
 from trtconvert.fold import fold
-from trtconvert.ops.ort_session import create_session
+from trtconvert.ort_session import create_session
 from trtconvert.rewrite import plan_rewrites, registered_rules, rewrite_model
 from trtconvert.tensorrt_target import parse_target
 

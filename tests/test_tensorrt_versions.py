@@ -15,9 +15,10 @@ from types import SimpleNamespace
 import pytest
 
 from trtconvert import engine_build, log
-from trtconvert.build_chain import EngineSettings, check_build_settings, make_progress_monitor, phase_text
+from trtconvert.build_chain import EngineSettings, make_progress_monitor, phase_text
 from trtconvert.errors import BadInput
 from trtconvert.profiles import parse_profile
+from trtconvert.request import check_build_settings
 from trtconvert.spec import Spec
 from trtconvert.tensorrt_log import Heartbeat, TensorRTLog, activity_of, tensorrt_messages
 from trtconvert.tensorrt_target import parse_target

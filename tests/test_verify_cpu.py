@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trtconvert.cli_options import parse_input_flags
 from trtconvert.errors import BadInput
-from trtconvert.model_info import ModelInput
-from trtconvert.verify_cpu import compare_outputs, given_values, parse_input_flags, random_feed
+from trtconvert.model_info import GraphTensor
+from trtconvert.verify_cpu import compare_outputs, given_values, random_feed
 
 RNG = np.random.default_rng(11)
 
@@ -48,9 +49,9 @@ def test_relative_error_ignores_references_below_atol():
 
 def test_given_values_fill_shapes_and_take_dtypes(tmp_path):
     inputs = [
-        ModelInput("sr", "int64", ()),
-        ModelInput("x", "float32", ("n", 2)),
-        ModelInput("ids", "int32", (3,)),
+        GraphTensor("sr", "int64", ()),
+        GraphTensor("x", "float32", ("n", 2)),
+        GraphTensor("ids", "int32", (3,)),
     ]
     np.save(tmp_path / "ids.npy", np.array([4, 5, 6]))
     given = given_values(parse_input_flags(["sr=16000", "x=0.5", f"ids={tmp_path / 'ids.npy'}"]), inputs)
@@ -61,7 +62,7 @@ def test_given_values_fill_shapes_and_take_dtypes(tmp_path):
 
 
 def test_random_feed_is_seeded_and_not_constant():
-    inputs = [ModelInput("x", "float32", (2, 8)), ModelInput("mask", "bool", (4,))]
+    inputs = [GraphTensor("x", "float32", (2, 8)), GraphTensor("mask", "bool", (4,))]
     shapes = {"x": (2, 8), "mask": (4,)}
     a, b = random_feed(inputs, shapes, {}, seed=3), random_feed(inputs, shapes, {}, seed=3)
     np.testing.assert_array_equal(a["x"], b["x"])
@@ -77,4 +78,4 @@ def test_malformed_input_flags(flag):
 
 def test_unknown_input_name():
     with pytest.raises(BadInput, match="no input 'rate'"):
-        given_values({"rate": "1"}, [ModelInput("sr", "int64", ())])
+        given_values({"rate": "1"}, [GraphTensor("sr", "int64", ())])

@@ -196,12 +196,12 @@ def test_fp16_conversion_with_weights_on_disk(run_cli, tmp_path):
 
 
 def test_prepare_in_the_models_folder_with_the_same_output_name(run_cli, tmp_path, monkeypatch):
-    from trtconvert import atomic
+    from trtconvert import onnx_files
 
     rng = np.random.default_rng(13)
     source = save_external(dense_model(rng), tmp_path / "src")
     monkeypatch.chdir(source.parent)
-    monkeypatch.setattr(atomic, "EXTERNAL_DATA_THRESHOLD", 1000)
+    monkeypatch.setattr(onnx_files, "EXTERNAL_DATA_THRESHOLD", 1000)
     code, _, err = _run(run_cli, "prepare", "model.onnx", "-o", tmp_path / "out" / "model.onnx", *PROFILE)
     assert code == 0, err
     assert (tmp_path / "out" / "model.onnx.data").is_file()
@@ -210,7 +210,7 @@ def test_prepare_in_the_models_folder_with_the_same_output_name(run_cli, tmp_pat
 
 
 def test_external_save_matches_onnx_layout(tmp_path):
-    from trtconvert.atomic import save_onnx
+    from trtconvert.onnx_files import save_onnx
 
     model = dense_model(np.random.default_rng(14))
     ours, theirs = tmp_path / "ours" / "m.onnx", tmp_path / "theirs" / "m.onnx"

@@ -1,16 +1,16 @@
-"""The engine build as a chain of polygraphy loaders, composed from a Spec without importing TensorRT.
+"""The engine build as a chain of polygraphy loaders, composed from a Request without importing TensorRT.
 
 polygraphy's loaders are lazy: constructing them records their arguments, and TensorRT is imported only when
 the chain is called. So this module builds the whole chain on any machine, tests read its attributes, and only
 `engine_build` calls it where TensorRT is installed:
 
     EngineBytesFromNetwork(
-        network=Timed("parse", LoadPlugins(plugins, NetworkFromOnnxPath(prepared.onnx, strongly_typed))),
+        network=Timed("parse", NetworkFromOnnxPath(prepared.onnx, strongly_typed)),
         config=PostprocessConfig(CreateConfig(profiles, tf32, fp16/bf16, timing cache, opt level, ...),
                                  EngineSettings(workspace, hardware compatibility, progress, ...)),
         save_timing_cache=FILE)
 
-LoadPlugins wraps the parser so the libraries are loaded before parsing (the 10.x parser looks plugin creators
+The plugins stage loads the plugin libraries before the chain is called (the 10.x parser looks plugin creators
 up while it reads the model). Settings whose TensorRT enums exist only after import (memory pool, hardware
 compatibility level, progress monitor) are applied at call time by EngineSettings.
 
@@ -21,7 +21,6 @@ and rewrites it, so CI jobs that share one cache file add to it rather than over
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,61 +28,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trtconvert import log
-from trtconvert.errors import BadInput
-from trtconvert.precision import PrecisionPlan
+from trtconvert.errors import BadInput, BuildFailed
 from trtconvert.profiles import Profile
-from trtconvert.spec import Spec, shown
+from trtconvert.request import Request
+from trtconvert.spec import HARDWARE_COMPATIBILITY_LEVELS
+from trtconvert.tensorrt_log import Heartbeat, TensorRTLog, condense, tensorrt_messages
 
-HARDWARE_COMPATIBILITY = {
-    "none": "NONE",
-    "ampere_plus": "AMPERE_PLUS",
-    "same_compute_capability": "SAME_COMPUTE_CAPABILITY",
-}
-OPT_LEVELS = range(0, 6)
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-MAX_POOL_BYTES = 1 << 50
-
-
-def parse_size(text: str, where: str = "--workspace") -> int:
-    """``4G``, ``512M``, ``1.5GiB``, ``1048576`` as bytes (binary units, as trtexec's pool sizes)."""
-    match = _SIZE_RE.match(str(text))
-    if not match:
-        raise BadInput(f"{where} {shown(text)} is not a size; write e.g. 4G, 512M or a number of bytes")
-    value = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if value < 1 or value != int(value):
-        raise BadInput(f"{where} {shown(text)} must be a whole number of bytes of at least 1; e.g. 4G")
-    if value > MAX_POOL_BYTES:
-        raise BadInput(f"{where} {shown(text)} is larger than any GPU's memory (at most 1P); e.g. 4G")
-    return int(value)
-
-
-def check_build_settings(spec: Spec, target: Any = None) -> None:
-    """Reject build settings that TensorRT would only refuse after the slow stages.
-
-    With ``target`` (the TensorRTTarget that will build), settings that version lacks are refused too, naming
-    the version each needs.
-    """
-    if spec.workspace is not None:
-        parse_size(spec.workspace)
-    if spec.opt_level is not None and spec.opt_level not in OPT_LEVELS:
-        raise BadInput(f"--opt-level {spec.opt_level} is out of range; TensorRT takes 0 to 5 (default 3)")
-    if spec.hardware_compatibility not in HARDWARE_COMPATIBILITY:
-        raise BadInput(
-            f"--hardware-compatibility {spec.hardware_compatibility!r} is not one of "
-            f"{', '.join(HARDWARE_COMPATIBILITY)}"
-        )
-    if target is None:
-        return
-    asked = {
-        "opt_level": (spec.opt_level is not None, "drop --opt-level"),
-        "version_compatible": (spec.version_compatible, "drop --version-compatible"),
-        "hardware_compatibility": (spec.hardware_compatibility != "none", "drop --hardware-compatibility"),
-        "bf16": (spec.precision == "bf16", "use --precision fp16"),
-    }
-    for feature, (wanted, fix) in asked.items():
-        if wanted and not target.has(feature):
-            raise BadInput(f"{target.lacks_message(feature)}; {fix}, or build with a newer TensorRT")
+# Spec's --hardware-compatibility names and the HardwareCompatibilityLevel members they select.
+HARDWARE_COMPATIBILITY = {name: name.upper() for name in HARDWARE_COMPATIBILITY_LEVELS}
 
 
 def polygraphy_profiles(profiles: Sequence[Profile]) -> list[Any]:
@@ -207,31 +159,23 @@ def make_progress_monitor(trt: Any, sink: ActivitySink) -> Any:
     return BuildProgress()
 
 
-def engine_loader_chain(
-    spec: Spec,
-    prepared_onnx: Path,
-    plan: PrecisionPlan,
-    plugins: Sequence[Path] = (),
-    progress: ActivitySink | None = None,
-    target: Any = None,
-) -> Any:
+def engine_loader_chain(request: Request, prepared_onnx: Path, progress: ActivitySink | None = None) -> Any:
     """The polygraphy loader that, called, parses ``prepared_onnx`` and returns the serialized engine.
 
-    ``plan`` is the precision plan for the TensorRT that will build (builder flags on 10, a strongly typed
-    network of an already converted ONNX on 11). Constructing the chain imports no TensorRT.
+    The request's precision plan says how precision reaches this TensorRT (builder flags before 11, a strongly
+    typed network of an already converted ONNX from 11). The plugin libraries must be loaded before the chain
+    is called (the plugins stage does it). Constructing the chain imports no TensorRT.
     """
     from polygraphy.backend.trt import (
         CreateConfig,
         EngineBytesFromNetwork,
-        LoadPlugins,
         NetworkFromOnnxPath,
         PostprocessConfig,
     )
 
-    check_build_settings(spec, target)
-    plugin_paths = [str(p) for p in plugins]
+    spec, plan = request.spec, request.precision
     network = NetworkFromOnnxPath(str(prepared_onnx), strongly_typed=plan.strongly_typed)
-    parse = Timed("parse", LoadPlugins(plugins=plugin_paths, obj=network), f"{prepared_onnx.name} parsed")
+    parse = Timed("parse", network, f"{prepared_onnx.name} parsed")
     timing_cache = str(spec.timing_cache) if spec.timing_cache else None
     config = CreateConfig(
         profiles=polygraphy_profiles(spec.profiles) or None,
@@ -243,11 +187,45 @@ def engine_loader_chain(
         version_compatible=spec.version_compatible or None,
     )
     settings = EngineSettings(
-        workspace_bytes=parse_size(spec.workspace) if spec.workspace is not None else None,
+        workspace_bytes=request.workspace_bytes,
         hardware_compatibility=spec.hardware_compatibility,
-        plugins_to_serialize=tuple(plugin_paths) if spec.version_compatible else (),
+        plugins_to_serialize=tuple(str(p) for p in request.plugins) if spec.version_compatible else (),
         progress=progress,
     )
     return EngineBytesFromNetwork(
         parse, config=PostprocessConfig(config, settings), save_timing_cache=timing_cache
     )
+
+
+def run_chain(chain: Any, hint: str = "", progress: TensorRTLog | None = None) -> bytes:
+    """Call the loader chain, turning TensorRT's failures into BuildFailed with its own words.
+
+    With ``progress`` (the sink the chain's progress monitor writes to, if any) a heartbeat shows the elapsed
+    time and what TensorRT is doing while it builds.
+    """
+    from polygraphy.exception import PolygraphyException
+
+    with tensorrt_messages(progress) as messages:
+        errors = messages.errors
+        try:
+            if progress is not None:
+                with Heartbeat(messages):
+                    engine = chain()
+            else:
+                engine = chain()
+        except PolygraphyException as err:
+            raise BuildFailed(
+                f"TensorRT could not build the engine: {condense(errors, str(err))}{hint}; rerun with -v for "
+                "TensorRT's log"
+            ) from None
+        except (RuntimeError, TypeError, ValueError) as err:
+            if not errors:
+                raise
+            raise BuildFailed(
+                f"TensorRT could not build the engine: {condense(errors, str(err))}; rerun with -v for TensorRT's log"
+            ) from None
+    if not engine:
+        raise BuildFailed(
+            f"TensorRT returned no engine: {condense(messages.errors, 'no error was reported')}"
+        )
+    return bytes(engine)

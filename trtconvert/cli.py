@@ -26,7 +26,7 @@ from trtconvert.cli_options import (
     stage_options,
     verify_options,
 )
-from trtconvert.errors import TrtConvertError
+from trtconvert.errors import BadInput, TrtConvertError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 @cli.command(epilog=EPILOG_CODES)
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--target-tensorrt",
     metavar="VERSION",
@@ -51,19 +51,31 @@ def cli() -> None:
     help="Say what the rewrite would do for this TensorRT.",
 )
 @common_options
-def inspect(path: Path, target_tensorrt: str | None, config, as_json, verbose, quiet, debug) -> None:
+def inspect(path: Path | None, target_tensorrt: str | None, config, as_json, verbose, quiet, debug) -> None:
     """Describe an ONNX model: inputs with symbolic dims, outputs, opsets, ops, custom ops, weights, and what
     the rewrite stage would do. Given a plan (.plan, .engine, or any file with a PATH.json sidecar), describe
     it from its sidecar: inputs, outputs, profiles, precision, TensorRT, GPU, plugins and cache key.
+    With --config, PATH defaults to the config's model and the config's target_tensorrt applies.
 
     \b
     Example:
       trtconvert inspect model.onnx
+      trtconvert inspect --config configs/super_resolution.yaml
       trtconvert inspect model.onnx --json | jq '.inputs'
       trtconvert inspect model.plan
     """
     setup_logging(verbose, quiet)
-    from trtconvert.plan_io import describe_plan, format_plan, is_plan_path
+    from trtconvert.inspect_plan import describe_plan, format_plan
+    from trtconvert.plan_io import is_plan_path
+    from trtconvert.spec import make_spec
+    from trtconvert.tensorrt_target import parse_target
+
+    spec = make_spec(config, {"model": path, "target_tensorrt": target_tensorrt})
+    if spec.model is None:
+        raise BadInput(
+            "inspect needs something to describe: give MODEL.onnx or PLAN, or a --config with 'model:'"
+        )
+    path = spec.model
 
     if is_plan_path(path):
         plan_report = describe_plan(path)
@@ -74,7 +86,7 @@ def inspect(path: Path, target_tensorrt: str | None, config, as_json, verbose, q
         return
     from trtconvert.inspect_model import describe_onnx, format_onnx
 
-    report = describe_onnx(path, target_tensorrt)
+    report = describe_onnx(path, parse_target(spec.target_tensorrt))
     if as_json:
         emit(report, True)
     else:

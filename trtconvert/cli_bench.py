@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from trtconvert.cli_options import EPILOG_CODES, emit, setup_logging
-from trtconvert.verify_cpu import parse_input_flags
+from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, setup_logging
 
 
 @click.command(epilog=EPILOG_CODES)

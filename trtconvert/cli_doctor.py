@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from trtconvert.cli_options import emit, report_options, setup_logging
+
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout.")
-def doctor(as_json: bool) -> None:
+@report_options
+def doctor(as_json: bool, verbose: int, quiet: bool, debug: bool) -> None:
     """Say what this machine has for trtconvert: Python and package versions, TensorRT (or how to install it),
     the GPU and its driver, nvcc, the plugin library. Always exits 0.
 
@@ -16,9 +18,9 @@ def doctor(as_json: bool) -> None:
       trtconvert doctor
       trtconvert doctor --json | jq '.can_build'
     """
-    from trtconvert.cli_options import emit
     from trtconvert.doctor import doctor_report, format_report
 
+    setup_logging(verbose, quiet)
     report = doctor_report()
     if as_json:
         emit(report, True)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
 from trtconvert import log
-from trtconvert.errors import EXIT_CODES
+from trtconvert.errors import EXIT_CODES, BadInput
 from trtconvert.profiles import parse_profile
-from trtconvert.spec import PRECISIONS, REWRITE_POLICIES, Spec, make_spec
-from trtconvert.verify_cpu import parse_input_flags
+from trtconvert.spec import HARDWARE_COMPATIBILITY_LEVELS, PRECISIONS, REWRITE_POLICIES, Spec, make_spec
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -30,14 +29,22 @@ def _compose(*decorators: Decorator) -> Decorator:
     return apply
 
 
-common_options = _compose(
-    click.option("--config", type=click.Path(path_type=Path), help="YAML config; flags override its keys."),
+# Every command's reporting flags: what it prints and how much.
+report_options = _compose(
     click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout."),
     click.option(
-        "-v", "--verbose", count=True, help="More detail; -vv adds polygraphy's and onnxruntime's logs."
+        "-v",
+        "--verbose",
+        count=True,
+        help="More detail; -vv adds polygraphy's, onnxruntime's and TensorRT's logs.",
     ),
     click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors."),
     click.option("--debug", is_flag=True, help="Show the traceback of an error."),
+)
+
+common_options = _compose(
+    click.option("--config", type=click.Path(path_type=Path), help="YAML config; flags override its keys."),
+    report_options,
 )
 
 model_options = _compose(
@@ -156,7 +163,7 @@ build_options = _compose(
     ),
     click.option(
         "--hardware-compatibility",
-        type=click.Choice(("none", "ampere_plus", "same_compute_capability")),
+        type=click.Choice(HARDWARE_COMPATIBILITY_LEVELS),
         default=None,
         help="Build an engine that runs on other GPUs: 'ampere_plus' (any Ampere or newer) or "
         "'same_compute_capability' (default: none, this GPU only).",
@@ -166,6 +173,17 @@ build_options = _compose(
 
 def setup_logging(verbose: int, quiet: bool) -> None:
     log.configure(-1 if quiet else verbose)
+
+
+def parse_input_flags(items: Sequence[str], flag: str = "--input") -> dict[str, str]:
+    """``NAME=VALUE`` flags into a mapping; the name is split at the last '='."""
+    values = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name or not value:
+            raise BadInput(f"{flag} '{item}': write NAME=VALUE or NAME=FILE.npy, e.g. {flag} sr=16000")
+        values[name] = value
+    return values
 
 
 def spec_from_flags(config: Path | None, **flags: Any) -> Spec:

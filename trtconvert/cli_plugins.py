@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from trtconvert import log
-from trtconvert.cli_options import EPILOG_CODES, emit, setup_logging
+from trtconvert.cli_options import EPILOG_CODES, emit, report_options, setup_logging
 
 
 @click.group("plugins")
@@ -70,12 +70,7 @@ def plugins() -> None:
 @click.option(
     "--werror", is_flag=True, help="Treat warnings in trtconvert's own C++ and CUDA code as errors."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout.")
-@click.option("-v", "--verbose", count=True, help="Echo CMake's and the compiler's output.")
-@click.option(
-    "-q", "--quiet", is_flag=True, help="Only warnings and errors; stdout gets the library path alone."
-)
-@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@report_options
 def build(
     tensorrt_root: Path | None,
     output_dir: Path | None,
@@ -93,7 +88,9 @@ def build(
 
     Needs CMake, the CUDA toolkit (nvcc) and the headers of the TensorRT you run (8.5 to 11); TensorRT's
     libraries and a GPU are not needed to build. The headers' version picks the plugin interface: IPluginV3 for
-    TensorRT 10 and 11, IPluginV2DynamicExt for 8.5 to 9.x (same node, attributes and results). Without TensorRT headers it exits 3 and says how to get them. Load the library with
+    TensorRT 10 and 11, IPluginV2DynamicExt for 8.5 to 9.x (same node, attributes and results). Without TensorRT headers it exits 3
+    and says how to get them; -v echoes CMake's and the compiler's output, and with -q stdout gets the library
+    path alone. Load the library with
     `trtconvert build --plugin`, trtexec --staticPlugins or --dynamicPlugins, polygraphy --plugins, Triton, or
     ctypes.CDLL after `import tensorrt` (see csrc/plugins/README.md).
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from trtconvert.cli_options import EPILOG_CODES, emit, setup_logging
-from trtconvert.verify_cpu import parse_input_flags
+from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, report_options, setup_logging
 
 
 @click.command(epilog=EPILOG_CODES)
@@ -55,10 +54,7 @@ from trtconvert.verify_cpu import parse_input_flags
     show_default=True,
     help="Seed of the random inputs.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout.")
-@click.option("-v", "--verbose", count=True, help="More detail; -vv adds polygraphy's and TensorRT's logs.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
-@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@report_options
 def verify(plan, onnx_path, plugins, atol, rtol, input_values, seed, as_json, verbose, quiet, debug) -> None:
     """Run PLAN (TensorRT, on the GPU) and the original model (onnxruntime, on the CPU) on the same inputs at
     the min, opt and max shapes of every optimization profile, and compare each output.

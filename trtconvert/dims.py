@@ -19,8 +19,6 @@ from typing import Protocol
 
 import onnx
 
-from trtconvert.errors import BadInput
-
 _PLACEHOLDER_RE = re.compile(r"^(|\?|\*|-?\d+|none|null|nil|unknown|unk_*\d*|dynamic|dyn|-)$", re.IGNORECASE)
 
 
@@ -75,41 +73,6 @@ def make_placeholders_unique(model: onnx.ModelProto) -> list[str]:
                 dim.dim_param = _unique_name(value.name, axis, taken)
                 notes.append(f"{value.name}[{axis}] '{old}' -> {dim.dim_param}")
     return notes
-
-
-def _profile_text(profile: Mapping[str, object]) -> str:
-    return ",".join(f"{name}={shape_range}" for name, shape_range in profile.items())
-
-
-def check_ties(profiles: Sequence[Mapping], inputs: Sequence[Tensor]) -> None:
-    """Refuse a profile that gives axes tied by one dim name different values, with a corrected profile."""
-    from trtconvert.profiles import ShapeRange
-
-    ties = tied_axes(inputs)
-    for index, profile in enumerate(profiles):
-        where = f"--profile #{index + 1}" if len(profiles) > 1 else "--profile"
-        for dim_name, axes in ties.items():
-            present = [(name, axis) for name, axis in axes if name in profile]
-            for which in ("min", "opt", "max"):
-                values = [getattr(profile[name], which)[axis] for name, axis in present]
-                if len(set(values)) <= 1:
-                    continue
-                shown = ", ".join(
-                    f"{name}[{axis}]={value}" for (name, axis), value in zip(present, values, strict=True)
-                )
-                fixed = dict(profile)
-                first_name, first_axis = present[0]
-                for name, axis in present[1:]:
-                    shapes = {}
-                    for part in ("min", "opt", "max"):
-                        shape = list(getattr(fixed[name], part))
-                        shape[axis] = getattr(profile[first_name], part)[first_axis]
-                        shapes[part] = tuple(shape)
-                    fixed[name] = ShapeRange(**shapes)
-                raise BadInput(
-                    f"{where}: axes tied by the dim name '{dim_name}' get different {which} values ({shown}); "
-                    f"TensorRT treats them as one dimension: use --profile '{_profile_text(fixed)}'"
-                )
 
 
 def fixed_dims(profiles: Sequence[Mapping], inputs: Sequence[Tensor]) -> dict[Axis, int]:

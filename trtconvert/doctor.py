@@ -134,10 +134,10 @@ def check_nvcc() -> Check:
 def check_plugin_library() -> Check:
     name = "plugin library"
     try:
-        from trtconvert.native_build import default_library_path
+        from trtconvert.native_build import library_path
     except ImportError:
         return Check(name, False, "this trtconvert has no plugin builder", "")
-    path = default_library_path()
+    path = library_path()
     if path is not None and Path(path).is_file():
         return Check(name, True, str(path))
     where = f" at {path}" if path is not None else ""

@@ -26,8 +26,9 @@ import numpy as np
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
-from trtconvert.model_info import ModelInput
+from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Shape, format_shape, parse_shape
+from trtconvert.request import check_plugin_paths
 from trtconvert.tensorrt_log import condense, tensorrt_messages
 from trtconvert.verify_cpu import given_values, random_feed
 
@@ -148,7 +149,7 @@ class _Events:
         self._lib.cudaEventDestroy(event)
 
 
-def _engine_io(engine: Any, trt: Any) -> tuple[list[ModelInput], list[str]]:
+def _engine_io(engine: Any, trt: Any) -> tuple[list[GraphTensor], list[str]]:
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     inputs, outputs = [], []
     for name in names:
@@ -161,11 +162,11 @@ def _engine_io(engine: Any, trt: Any) -> tuple[list[ModelInput], list[str]]:
                 "trtexec --shapes), or rebuild with the shape as a regular input"
             )
         dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
-        inputs.append(ModelInput(name, dtype, tuple(engine.get_tensor_shape(name))))
+        inputs.append(GraphTensor(name, dtype, tuple(engine.get_tensor_shape(name))))
     return inputs, outputs
 
 
-def _engine_profiles(engine: Any, inputs: Sequence[ModelInput]) -> list[dict[str, dict[str, list[int]]]]:
+def _engine_profiles(engine: Any, inputs: Sequence[GraphTensor]) -> list[dict[str, dict[str, list[int]]]]:
     dynamic = [i.name for i in inputs if any(d == -1 for d in i.dims)]
     return [
         {
@@ -261,14 +262,12 @@ def run_bench(
     input_values: Mapping[str, str] | None = None,
     seed: int = 0,
 ) -> dict:
-    from trtconvert.engine_build import check_plugins
-
     if not plan.is_file():
         raise BadInput(f"plan file not found: {plan}; check the path")
     if iterations < 1 or warmup < 0:
         raise BadInput("--iterations must be at least 1 and --warmup at least 0")
     given_shapes = parse_shapes_flag(shapes) if shapes else None
-    plugin_paths = check_plugins(plugins)
+    plugin_paths = check_plugin_paths(plugins)
     trt, reason = import_tensorrt()
     if trt is None:
         raise MissingDependency(f"{reason}, so the plan cannot run; {INSTALL_TENSORRT}")

@@ -8,7 +8,6 @@ the onnxruntime side still runs (it checks the model, the inputs and the shapes)
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,36 +17,22 @@ from typing import Any
 import numpy as np
 
 from trtconvert import log
-from trtconvert.engine_build import check_plugins
 from trtconvert.errors import BadInput, MissingDependency, VerificationFailed
 from trtconvert.freeze import values_from_description
 from trtconvert.load import read_graph
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
-from trtconvert.model_info import ModelInput, graph_inputs
-from trtconvert.plan_io import SidecarError, read_sidecar, sidecar_path
-from trtconvert.profiles import Shape, format_shape
+from trtconvert.model_info import GraphTensor, graph_inputs
+from trtconvert.plan_io import profiles_from_json, read_sidecar, sidecar_path
+from trtconvert.profiles import Profile, Shape, ShapeRange, format_shape
+from trtconvert.request import check_plugin_paths
 from trtconvert.tensorrt_log import condense, tensorrt_messages
+from trtconvert.tolerances import Tolerances, parse_tolerances, sidecar_tolerance_key
 from trtconvert.verify_cpu import (
-    DEFAULT_TOLERANCES,
     OutputComparison,
     compare_outputs,
     given_values,
     random_feed,
 )
-
-# TF32 keeps fp16's 10-bit mantissa, so an fp32 engine built with TF32 (the default, as trtexec) is held to
-# fp16's tolerance; --no-tf32 builds are held to fp32's.
-TF32_TOLERANCES = DEFAULT_TOLERANCES["fp16"]
-
-
-def tolerance_key(sidecar: Mapping[str, Any] | None) -> str:
-    """Which default tolerance fits a plan: its precision, or 'tf32' for an fp32 plan built with TF32."""
-    if sidecar is None:
-        return "tf32"  # unknown: assume TensorRT's usual TF32 default
-    precision = str(sidecar.get("precision", {}).get("precision", "fp32"))
-    if precision == "fp32" and sidecar.get("config", {}).get("tf32", True):
-        return "tf32"
-    return precision
 
 
 @dataclass(frozen=True)
@@ -61,64 +46,18 @@ class ShapeSet:
         return f"profile {self.profile} {self.which}: {text}"
 
 
-@dataclass(frozen=True)
-class Tolerances:
-    """Default atol/rtol and per-output overrides."""
-
-    atol: float
-    rtol: float
-    atol_by_output: Mapping[str, float]
-    rtol_by_output: Mapping[str, float]
-
-    def for_output(self, name: str) -> tuple[float, float]:
-        return self.atol_by_output.get(name, self.atol), self.rtol_by_output.get(name, self.rtol)
-
-
-def parse_tolerances(
-    atol_items: Sequence[str], rtol_items: Sequence[str], precision: str, output_names: Sequence[str]
-) -> Tolerances:
-    """``--atol 1e-3`` sets the default, ``--atol NAME=1e-2`` one output's; the name splits at the last '='."""
-    atol, rtol = (
-        TF32_TOLERANCES
-        if precision == "tf32"
-        else DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp32"])
-    )
-    per: dict[str, dict[str, float]] = {"--atol": {}, "--rtol": {}}
-    defaults = {"--atol": atol, "--rtol": rtol}
-    for flag, items in (("--atol", atol_items), ("--rtol", rtol_items)):
-        for item in items:
-            name, sep, value = str(item).rpartition("=")
-            try:
-                number = float(value)
-            except ValueError:
-                raise BadInput(f"{flag} {item!r}: write a number, or OUTPUT=NUMBER for one output") from None
-            if not (math.isfinite(number) and number >= 0):
-                raise BadInput(f"{flag} {item!r}: a tolerance must be a finite number of at least 0")
-            if not sep:
-                defaults[flag] = number
-            elif name not in output_names:
-                raise BadInput(
-                    f"{flag} {item!r}: the model has no output '{name}' (outputs: {', '.join(output_names)})"
-                )
-            else:
-                per[flag][name] = number
-    return Tolerances(defaults["--atol"], defaults["--rtol"], per["--atol"], per["--rtol"])
-
-
-def _static_shapes(inputs: Sequence[ModelInput]) -> dict[str, Shape]:
+def _static_shapes(inputs: Sequence[GraphTensor]) -> dict[str, Shape]:
     return {i.name: tuple(d for d in i.dims if isinstance(d, int)) for i in inputs if i.is_static}
 
 
-def shape_sets_from_profiles(
-    profiles: Sequence[Mapping[str, Any]], inputs: Sequence[ModelInput]
-) -> list[ShapeSet]:
+def shape_sets_from_profiles(profiles: Sequence[Profile], inputs: Sequence[GraphTensor]) -> list[ShapeSet]:
     """min, opt and max of every profile (a fixed profile once), static inputs filled in."""
     static = _static_shapes(inputs)
     sets: list[ShapeSet] = []
     for index, profile in enumerate(profiles):
         seen: list[dict[str, Shape]] = []
         for which in ("min", "opt", "max"):
-            shapes = {**static, **{name: tuple(r[which]) for name, r in profile.items()}}
+            shapes = {**static, **{name: tuple(getattr(r, which)) for name, r in profile.items()}}
             if shapes not in seen:
                 seen.append(shapes)
                 sets.append(ShapeSet(index, which, shapes))
@@ -127,8 +66,8 @@ def shape_sets_from_profiles(
     return sets
 
 
-def engine_profiles(engine: Any, trt: Any) -> list[dict[str, dict[str, list[int]]]]:
-    """The engine's optimization profiles as {input: {min, opt, max}} (for plans without a sidecar)."""
+def engine_profiles(engine: Any, trt: Any) -> list[Profile]:
+    """The engine's optimization profiles (for plans without a sidecar)."""
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
     profiles = []
@@ -138,19 +77,19 @@ def engine_profiles(engine: Any, trt: Any) -> list[dict[str, dict[str, list[int]
             if engine.is_shape_inference_io(name):
                 continue
             low, mid, high = engine.get_tensor_profile_shape(name, index)
-            profile[name] = {"min": list(low), "opt": list(mid), "max": list(high)}
+            profile[name] = ShapeRange(tuple(low), tuple(mid), tuple(high))
         profiles.append(profile)
     return profiles
 
 
 def _reference_outputs(
     onnx_path: Path,
-    inputs: Sequence[ModelInput],
+    inputs: Sequence[GraphTensor],
     sets: Sequence[ShapeSet],
     given: Mapping[str, np.ndarray],
     seed: int,
 ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]], list[str]]:
-    from trtconvert.ops.ort_session import create_session, user_model_errors
+    from trtconvert.ort_session import create_session, user_model_errors
     from trtconvert.pipeline import original_for_onnxruntime
 
     start = time.perf_counter()
@@ -182,11 +121,12 @@ def run_verify(
     input_values: Mapping[str, str] | None = None,
     seed: int = 0,
 ) -> dict:
+    """`trtconvert verify`: the user's words made typed (sidecar, tolerances, values), then verify_engine."""
     if onnx_path is None:
         raise BadInput("verify needs the original model: add --onnx MODEL.onnx")
     if not plan.is_file():
         raise BadInput(f"plan file not found: {plan}; check the path")
-    plugin_paths = check_plugins(plugins)
+    plugin_paths = check_plugin_paths(plugins)
     graph = read_graph(onnx_path)
     inputs = graph_inputs(graph)
     output_names = [o.name for o in graph.graph.output]
@@ -196,8 +136,8 @@ def run_verify(
         sidecar = read_sidecar(plan)  # a sidecar that no longer matches the plan is an error, not a hint
     else:
         log.LOGGER.info("          %s has no sidecar; profiles come from the engine", plan.name)
-    precision = tolerance_key(sidecar)
-    tolerances = parse_tolerances(atol, rtol, precision, output_names)
+    key = sidecar_tolerance_key(sidecar)
+    tolerances = parse_tolerances(atol, rtol, key, output_names)
     frozen = values_from_description(sidecar.get("frozen", {})) if sidecar is not None else {}
     for name, value in frozen.items():
         if name in given and not np.array_equal(np.broadcast_to(given[name], value.shape), value):
@@ -205,13 +145,31 @@ def run_verify(
                 f"--input {name}: the plan was built with {name} frozen to another value; drop --input {name}"
             )
     given.update(frozen)
-
-    trt, trt_reason = import_tensorrt()
-    sets: list[ShapeSet] = []
+    sets: list[ShapeSet] | None = None
     if sidecar is not None:
-        sets = shape_sets_from_profiles(sidecar.get("profiles", []), inputs)
+        sets = shape_sets_from_profiles(profiles_from_json(sidecar.get("profiles", [])), inputs)
     elif all(i.is_static for i in inputs):
         sets = shape_sets_from_profiles([], inputs)
+    return verify_engine(plan, onnx_path, inputs, plugin_paths, tolerances, key, given, seed, sets)
+
+
+def verify_engine(
+    plan: Path,
+    onnx_path: Path,
+    inputs: Sequence[GraphTensor],
+    plugins: Sequence[Path],
+    tolerances: Tolerances,
+    tolerance_of: str,
+    given: Mapping[str, np.ndarray],
+    seed: int,
+    sets: Sequence[ShapeSet] | None,
+) -> dict:
+    """Run ``plan`` and the original model on the same inputs at each shape set and compare every output.
+
+    ``sets`` None means the engine's own profiles. ``plugins`` are checked paths; ``tolerance_of`` names the
+    defaults the tolerances came from (for the report). Raises VerificationFailed (exit 4) out of tolerance.
+    """
+    trt, trt_reason = import_tensorrt()
     if sets:
         feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
     if trt is None:
@@ -219,14 +177,16 @@ def run_verify(
         raise MissingDependency(f"{trt_reason}, so the plan was not run ({done}); {INSTALL_TENSORRT}")
     require_gpu("the plan cannot run")
 
-    from polygraphy.backend.trt import EngineFromBytes, LoadPlugins, TrtRunner
+    from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+
+    from trtconvert.plugin_loading import load_plugins
 
     start = time.perf_counter()
-    loader = LoadPlugins(plugins=[str(p) for p in plugin_paths], obj=EngineFromBytes(plan.read_bytes()))
+    load_plugins(plugins)
     results = []
     with tensorrt_messages() as messages:
         try:
-            engine = loader()
+            engine = EngineFromBytes(plan.read_bytes())()
         except Exception as err:
             raise BadInput(
                 f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan runs only "
@@ -273,15 +233,8 @@ def run_verify(
         "plan": str(plan),
         "onnx": str(onnx_path),
         "tensorrt": trt.__version__,
-        "default_tolerance_of": precision,
-        "tolerances": {
-            "atol": tolerances.atol,
-            "rtol": tolerances.rtol,
-            "per_output": {
-                name: dict(zip(("atol", "rtol"), tolerances.for_output(name), strict=True))
-                for name in sorted({*tolerances.atol_by_output, *tolerances.rtol_by_output})
-            },
-        },
+        "default_tolerance_of": tolerance_of,
+        "tolerances": tolerances.to_json(),
         "results": [
             {
                 "profile": s.profile,
@@ -299,6 +252,3 @@ def run_verify(
             "or loosen one output with --atol NAME=VALUE if the difference is expected for this precision"
         )
     return report
-
-
-__all__ = ["SidecarError", "Tolerances", "parse_tolerances", "run_verify", "shape_sets_from_profiles"]

@@ -20,9 +20,9 @@ import onnx
 from onnx import helper
 
 from trtconvert import log
-from trtconvert.atomic import EXTERNAL_DATA_THRESHOLD
 from trtconvert.load import LARGE_TENSOR_BYTES, large_initializers_on_disk, read_weights
-from trtconvert.model_info import all_nodes, all_tensors, default_opset
+from trtconvert.model_info import all_initializers, all_nodes, all_tensors, default_opset, node_subgraphs
+from trtconvert.onnx_files import EXTERNAL_DATA_THRESHOLD
 
 # The first IR version that allows each newer data type; older IR versions cannot carry them.
 _TYPE_MIN_IR = {
@@ -205,9 +205,7 @@ def _folding_inputs(model: onnx.ModelProto) -> set[str]:
     constant = {t.name for t in model.graph.initializer}
     needed: set[str] = set()
     for node in model.graph.node:
-        bodies = [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
-        bodies += [g for a in node.attribute if a.type == onnx.AttributeProto.GRAPHS for g in a.graphs]
-        for body in bodies:
+        for body in node_subgraphs(node):
             needed.update(name for inner in all_nodes(body) for name in inner.input)
         inputs = [name for name in node.input if name]
         if all(name in constant for name in inputs):
@@ -247,12 +245,8 @@ def _constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
 
 def _rename_in(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
     """Apply ``renames`` to every reference to an outer name in ``graph``'s nodes and the subgraphs below."""
-    for node in graph.node:
+    for node in all_nodes(graph):
         node.input[:] = [renames.get(name, name) for name in node.input]
-        for attribute in node.attribute:
-            bodies = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
-            for body in bodies:
-                _rename_in(body, renames)
 
 
 def _names_outside(model: onnx.ModelProto, skip: onnx.NodeProto) -> set[str]:
@@ -264,11 +258,9 @@ def _names_outside(model: onnx.ModelProto, skip: onnx.NodeProto) -> set[str]:
         names.update(node.output)
         if node is skip:
             continue
-        for attribute in node.attribute:
-            bodies = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
-            for body in bodies:
-                names.update(name for inner in all_nodes(body) for name in (*inner.input, *inner.output))
-                names.update(t.name for t in body.initializer)
+        for body in node_subgraphs(node):
+            names.update(name for inner in all_nodes(body) for name in (*inner.input, *inner.output))
+            names.update(t.name for t in all_initializers(body))
     return names
 
 

@@ -15,11 +15,11 @@ import onnx
 from onnx import numpy_helper
 
 from trtconvert.errors import BadInput
-from trtconvert.model_info import ModelInput
+from trtconvert.model_info import GraphTensor
 from trtconvert.verify_cpu import given_values
 
 
-def frozen_values(freeze: Mapping[str, str], inputs: Sequence[ModelInput]) -> dict[str, np.ndarray]:
+def frozen_values(freeze: Mapping[str, str], inputs: Sequence[GraphTensor]) -> dict[str, np.ndarray]:
     """The --freeze values as arrays of the inputs' types and final shapes; BadInput for what cannot be."""
     arrays = given_values(freeze, inputs, flag="--freeze")
     by_name = {i.name: i for i in inputs}

@@ -11,6 +11,7 @@ from trtconvert.dims import tied_axes
 from trtconvert.load import external_data_files, read_graph
 from trtconvert.model_info import custom_nodes, graph_inputs, graph_outputs, op_counts, opsets, weight_bytes
 from trtconvert.profiles import example_flag, format_shape, parse_profile
+from trtconvert.tensorrt_target import TensorRTTarget
 
 
 def shape_problem(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
@@ -33,7 +34,7 @@ def shape_problem(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) ->
     return None
 
 
-def describe_onnx(path: Path, target_tensorrt: str | None) -> dict:
+def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
     model = read_graph(path)
     external_data_files(model, path)  # a missing or escaping data file is reported here too
     inputs = graph_inputs(model)
@@ -79,9 +80,7 @@ def describe_onnx(path: Path, target_tensorrt: str | None) -> dict:
                 )
                 break
     from trtconvert.rewrite import plan_rewrites
-    from trtconvert.tensorrt_target import parse_target
 
-    target = parse_target(target_tensorrt)
     report["target_tensorrt"] = str(target)
     report["rewrites"] = [d.to_json() for d in plan_rewrites(model, target, base_dir=path.parent)]
     return report

@@ -6,6 +6,7 @@ Works on a model loaded without its external data, so describing a 10 GB model r
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ Dim = int | str | None
 
 
 @dataclass(frozen=True)
-class ModelInput:
+class GraphTensor:
     """A graph input or output: name, element type and dims (int static, str symbolic, None unknown)."""
 
     name: str
@@ -46,10 +47,10 @@ def _dtype_name(elem_type: int) -> str:
         return onnx.TensorProto.DataType.Name(elem_type).lower()
 
 
-def _value_info(value: onnx.ValueInfoProto) -> ModelInput:
+def _value_info(value: onnx.ValueInfoProto) -> GraphTensor:
     tensor_type = value.type.tensor_type
     if not tensor_type.HasField("shape"):
-        return ModelInput(value.name, _dtype_name(tensor_type.elem_type), (), shape_known=False)
+        return GraphTensor(value.name, _dtype_name(tensor_type.elem_type), (), shape_known=False)
     dims: list[Dim] = []
     for dim in tensor_type.shape.dim:
         if dim.HasField("dim_value") and dim.dim_value > 0:
@@ -59,16 +60,16 @@ def _value_info(value: onnx.ValueInfoProto) -> ModelInput:
         else:
             # -1, 0, placeholder names ('?', 'unk__3', ...) and absent dims all mean "unknown".
             dims.append(None)
-    return ModelInput(value.name, _dtype_name(tensor_type.elem_type), tuple(dims))
+    return GraphTensor(value.name, _dtype_name(tensor_type.elem_type), tuple(dims))
 
 
-def graph_inputs(model: onnx.ModelProto) -> list[ModelInput]:
+def graph_inputs(model: onnx.ModelProto) -> list[GraphTensor]:
     """The inputs a user feeds: graph inputs that are not initializers (old exporters list weights as inputs)."""
     initializers = {i.name for i in model.graph.initializer}
     return [_value_info(v) for v in model.graph.input if v.name not in initializers]
 
 
-def graph_outputs(model: onnx.ModelProto) -> list[ModelInput]:
+def graph_outputs(model: onnx.ModelProto) -> list[GraphTensor]:
     return [_value_info(v) for v in model.graph.output]
 
 
@@ -85,21 +86,61 @@ def _tensor_bytes(tensor: onnx.TensorProto) -> int:
     return count * itemsize
 
 
-def all_nodes(graph: onnx.GraphProto):
-    """Every node, those inside If/Loop/Scan bodies included."""
+DEFAULT_DOMAIN = "ai.onnx"
+STANDARD_DOMAINS = (DEFAULT_DOMAIN, "ai.onnx.ml")
+
+
+def onnx_domain(domain: str | None) -> str:
+    """A node's or opset's domain by its full name: '' (and graph-surgeon's None) is ai.onnx."""
+    return domain or DEFAULT_DOMAIN
+
+
+def is_default_domain(domain: str | None) -> bool:
+    """Whether the domain is ONNX's default operator set (where Resize, Cast, ... live)."""
+    return onnx_domain(domain) == DEFAULT_DOMAIN
+
+
+def is_custom_domain(domain: str | None) -> bool:
+    """Whether ops of this domain are outside the ONNX standard: TensorRT runs them only through a plugin."""
+    return onnx_domain(domain) not in STANDARD_DOMAINS
+
+
+def node_subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The graphs a node holds as attributes: If's branches, Loop's and Scan's bodies."""
+    bodies: list[onnx.GraphProto] = []
+    for attribute in node.attribute:
+        if attribute.type == onnx.AttributeProto.GRAPH:
+            bodies.append(attribute.g)
+        elif attribute.type == onnx.AttributeProto.GRAPHS:
+            bodies.extend(attribute.graphs)
+    return bodies
+
+
+def all_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """``graph`` and every graph nested in it, outer first."""
+    yield graph
+    for node in graph.node:
+        for body in node_subgraphs(node):
+            yield from all_graphs(body)
+
+
+def all_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    """Every node, those inside If/Loop/Scan bodies included (each body right after the node holding it)."""
     for node in graph.node:
         yield node
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from all_nodes(attribute.g)
-            elif attribute.type == onnx.AttributeProto.GRAPHS:
-                for subgraph in attribute.graphs:
-                    yield from all_nodes(subgraph)
+        for body in node_subgraphs(node):
+            yield from all_nodes(body)
 
 
-def all_tensors(model: onnx.ModelProto):
+def all_initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Initializers of ``graph`` and of every nested body, in the order onnx writes external data."""
+    for each in all_graphs(graph):
+        yield from each.initializer
+
+
+def all_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
     """Initializers and the tensors held by node attributes (Constant nodes), subgraphs included."""
-    yield from model.graph.initializer
+    yield from all_initializers(model.graph)
     for node in all_nodes(model.graph):
         for attribute in node.attribute:
             if attribute.type == onnx.AttributeProto.TENSOR:
@@ -114,7 +155,7 @@ def weight_bytes(model: onnx.ModelProto) -> int:
 
 def op_counts(model: onnx.ModelProto) -> dict[str, int]:
     counts = Counter(
-        n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}"
+        n.op_type if is_default_domain(n.domain) else f"{n.domain}::{n.op_type}"
         for n in all_nodes(model.graph)
     )
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -122,12 +163,12 @@ def op_counts(model: onnx.ModelProto) -> dict[str, int]:
 
 def custom_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     """Nodes outside the standard ONNX domains: they need a TensorRT plugin."""
-    return [n for n in all_nodes(model.graph) if n.domain not in ("", "ai.onnx", "ai.onnx.ml")]
+    return [n for n in all_nodes(model.graph) if is_custom_domain(n.domain)]
 
 
 def opsets(model: onnx.ModelProto) -> dict[str, int]:
-    return {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
+    return {onnx_domain(o.domain): int(o.version) for o in model.opset_import}
 
 
 def default_opset(model: onnx.ModelProto) -> int:
-    return opsets(model).get("ai.onnx", 1)
+    return opsets(model).get(DEFAULT_DOMAIN, 1)

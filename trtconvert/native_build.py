@@ -113,9 +113,20 @@ def default_output_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "build" / "lib"
 
 
-def default_library_path() -> Path:
-    """Where `trtconvert plugins build` puts the plugin library when no -o is given."""
-    return default_output_dir() / PLUGIN_LIBRARY
+# Set to a library path, these take the place of the default location for tests, benchmarks and doctor.
+LIBRARY_ENVIRONMENT = {PLUGIN_LIBRARY: "TRTCONVERT_PLUGIN_LIBRARY", KERNEL_LIBRARY: "TRTCONVERT_KERNELS_LIB"}
+
+
+def default_library_path(kernels_only: bool = False) -> Path:
+    """Where `trtconvert plugins build [--kernels-only]` puts its library when no -o is given."""
+    return default_output_dir() / (KERNEL_LIBRARY if kernels_only else PLUGIN_LIBRARY)
+
+
+def library_path(kernels_only: bool = False) -> Path:
+    """The library to use: its environment variable's path where set, else the default location (may not exist)."""
+    name = KERNEL_LIBRARY if kernels_only else PLUGIN_LIBRARY
+    configured = os.environ.get(LIBRARY_ENVIRONMENT[name])
+    return Path(configured) if configured else default_library_path(kernels_only)
 
 
 def _read_version(include_dir: Path) -> str:

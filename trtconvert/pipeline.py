@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 
 from trtconvert import log
-from trtconvert.atomic import check_output_path, needs_external_data, save_onnx, staged_files
+from trtconvert.atomic import check_output_path, staged_files
 from trtconvert.dims import fixed_dims, make_placeholders_unique, pin_dims
 from trtconvert.errors import BadInput, VerificationFailed
 from trtconvert.freeze import freeze_inputs, frozen_values
@@ -25,12 +25,15 @@ from trtconvert.load import (
     read_graph,
     read_weights,
 )
-from trtconvert.model_info import ModelInput, graph_inputs
+from trtconvert.model_info import GraphTensor, graph_inputs
+from trtconvert.onnx_files import needs_external_data, save_onnx
 from trtconvert.parser_checks import check_parser_limits
-from trtconvert.precision import PrecisionResult
+from trtconvert.precision import PrecisionResult, precision_stage
 from trtconvert.profiles import example_flag, opt_shapes, validate_profiles
+from trtconvert.request import Request, resolve
+from trtconvert.rewrite import rewrite_model
 from trtconvert.spec import Spec
-from trtconvert.verify_cpu import DEFAULT_TOLERANCES, ShapeSetResult, compare_models, given_values
+from trtconvert.verify_cpu import ShapeSetResult, compare_models, given_values
 
 
 @dataclass
@@ -38,13 +41,13 @@ class Preflight:
     """What is known about a run before anything slow happens."""
 
     model_path: Path
-    inputs: list[ModelInput]  # the original model's, frozen ones included
+    inputs: list[GraphTensor]  # the original model's, frozen ones included
     given: dict[str, np.ndarray]  # --input values, and the --freeze values (fed to the original)
     data_files: set[Path]
     frozen: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
-    def free_inputs(self) -> list[ModelInput]:
+    def free_inputs(self) -> list[GraphTensor]:
         """The inputs the prepared model keeps: all but the frozen ones."""
         return [i for i in self.inputs if i.name not in self.frozen]
 
@@ -53,16 +56,17 @@ class Preflight:
 class Prepared:
     model: onnx.ModelProto
     preflight: Preflight
+    precision: PrecisionResult
     rewrites: list = field(default_factory=list)
-    precision: PrecisionResult | None = None
 
     @property
     def cpu_verifiable(self) -> bool:
-        return self.precision is None or self.precision.cpu_verifiable
+        return self.precision.cpu_verifiable
 
 
-def preflight(spec: Spec) -> Preflight:
+def preflight(request: Request) -> Preflight:
     """Check the model file, profiles, input values and output path; reads no weights."""
+    spec = request.spec
     if spec.model is None:
         raise BadInput("no model given; pass MODEL.onnx or set 'model:' in the config")
     graph = read_graph(spec.model)
@@ -98,29 +102,27 @@ def preflight(spec: Spec) -> Preflight:
     return Preflight(spec.model, inputs, given, data_files, frozen)
 
 
-def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
+def prepare_model(request: Request, checked: Preflight) -> Prepared:
     """Run the CPU stages and return the TensorRT-ready model, every weight in memory.
 
     Large weights in external data stay on disk through fold and rewrite, which read only what they
     compute with; they are read once, after the rewrite. So a model of several GB is held in memory once,
     not copied by each graph-surgeon export and shape inference.
     """
+    spec = request.spec
     weights_dir = checked.model_path.resolve().parent
     model = load_model(checked.model_path, load_weights=False)
     read_weights(model, weights_dir, leave=large_initializers_on_disk(model))
-    _specialize(spec, checked, model)
+    _specialize(request, checked, model)
     if spec.fold:
         from trtconvert.fold import fold
 
         model = fold(model, weights_dir)
     else:
         log.stage("fold", 0.0, "skipped (--no-fold)")
-    from trtconvert.rewrite import rewrite_model
-    from trtconvert.tensorrt_target import parse_target
-
     # Runs under 'none' too: it keeps every node but still refuses one that nothing can compute.
     start = time.perf_counter()
-    result = rewrite_model(model, spec.rewrite, parse_target(spec.target_tensorrt), base_dir=weights_dir)
+    result = rewrite_model(model, spec.rewrite, request.target, base_dir=weights_dir)
     model, rewrites = result.model, list(result.decisions)
     changed = sum(1 for d in rewrites if d.decision == "rewrite")
     log.stage(
@@ -134,24 +136,24 @@ def prepare_model(spec: Spec, checked: Preflight) -> Prepared:
     # before the weights come in, so that they are the only large thing in memory.
     gc.collect()
     read_weights(model, weights_dir)
-    model, precision = _precision(spec, model)
+    model, precision = precision_stage(model, request.precision, request.plugins)
     renamed = make_placeholders_unique(model)
     if renamed:
         log.stage(
             "dims", 0.0, f"placeholder dim names made unique, so TensorRT ties nothing: {', '.join(renamed)}"
         )
     check_parser_limits(model, enforce=spec.check_parser)
-    return Prepared(model, checked, rewrites, precision)
+    return Prepared(model, checked, precision, rewrites)
 
 
-def _specialize(spec: Spec, checked: Preflight, model: onnx.ModelProto) -> None:
+def _specialize(request: Request, checked: Preflight, model: onnx.ModelProto) -> None:
     """Frozen inputs become constants, and dims every profile fixes become static, before folding."""
     start = time.perf_counter()
     notes = []
     if checked.frozen:
         freeze_inputs(model, checked.frozen)
         notes.append("frozen " + ", ".join(f"{k}={_short(v)}" for k, v in checked.frozen.items()))
-    pinned = pin_dims(model, fixed_dims(spec.profiles, checked.free_inputs))
+    pinned = pin_dims(model, fixed_dims(request.spec.profiles, checked.free_inputs))
     if pinned:
         notes.append("dims every profile fixes made static: " + ", ".join(pinned))
     if notes:
@@ -163,17 +165,6 @@ def _short(value: np.ndarray) -> str:
     if flat.size and bool(np.all(flat == flat[0])):
         return str(flat[0].item()) + (f" (shape {list(np.shape(value))})" if np.ndim(value) else "")
     return f"<{np.asarray(value).dtype} {list(np.shape(value))}>"
-
-
-def _precision(spec: Spec, model: onnx.ModelProto) -> tuple[onnx.ModelProto, PrecisionResult | None]:
-    """fp16/bf16 become builder flags (TensorRT 10) or a converted ONNX (TensorRT 11), after the rewrite so
-    that plugin nodes are known and kept fp32."""
-    from trtconvert.precision import precision_stage
-    from trtconvert.tensorrt_target import parse_target
-
-    if spec.precision == "fp32":
-        return model, None
-    return precision_stage(model, spec.precision, parse_target(spec.target_tensorrt), spec.plugins)
 
 
 def original_for_onnxruntime(path: Path) -> onnx.ModelProto | Path:
@@ -188,10 +179,10 @@ def original_for_onnxruntime(path: Path) -> onnx.ModelProto | Path:
     return model
 
 
-def verify_prepared(spec: Spec, checked: Preflight, prepared_path: Path) -> list[ShapeSetResult]:
-    default_atol, default_rtol = DEFAULT_TOLERANCES[spec.precision]
-    atol = default_atol if spec.atol is None else spec.atol
-    rtol = default_rtol if spec.rtol is None else spec.rtol
+def verify_prepared(request: Request, checked: Preflight, prepared_path: Path) -> list[ShapeSetResult]:
+    """The prepared model against the original in onnxruntime, at each profile's opt shape."""
+    spec, tolerances = request.spec, request.cpu_tolerances
+    atol, rtol = tolerances.atol, tolerances.rtol
     results = compare_models(
         original_for_onnxruntime(checked.model_path),
         prepared_path,
@@ -216,8 +207,9 @@ def run_prepare(spec: Spec) -> dict:
     spec = spec.with_output_file(".onnx")
     if spec.output is None:
         raise BadInput("no output given; pass -o OUT.onnx or set 'output:' in the config")
-    checked = preflight(spec)
-    prepared = prepare_model(spec, checked)
+    request = resolve(spec)
+    checked = preflight(request)
+    prepared = prepare_model(request, checked)
     results: list[ShapeSetResult] = []
     with staged_files(spec.output) as staging:
         start = time.perf_counter()
@@ -236,7 +228,7 @@ def run_prepare(spec: Spec) -> dict:
                 spec.precision,
             )
         elif spec.verify:
-            results = verify_prepared(spec, checked, staged)
+            results = verify_prepared(request, checked, staged)
     return {
         "ok": True,
         "command": "prepare",
@@ -244,7 +236,7 @@ def run_prepare(spec: Spec) -> dict:
         "output": str(spec.output),
         "nodes": len(prepared.model.graph.node),
         "rewrites": [d.to_json() for d in prepared.rewrites],
-        "precision": prepared.precision.to_json() if prepared.precision else {"precision": spec.precision},
+        "precision": prepared.precision.to_json(),
         "verification": [r.to_json() for r in results],
         "verification_skipped": None
         if prepared.cpu_verifiable

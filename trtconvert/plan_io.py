@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,8 +26,8 @@ from typing import Any
 from trtconvert import __version__
 from trtconvert.atomic import staged_files
 from trtconvert.errors import BadInput
-from trtconvert.profiles import Profile
-from trtconvert.spec import Spec
+from trtconvert.profiles import Profile, ShapeRange
+from trtconvert.request import Request
 
 SCHEMA = "trtconvert.plan/1"
 PLAN_SUFFIXES = (".plan", ".engine", ".trt")
@@ -67,10 +67,25 @@ def profiles_json(profiles: Sequence[Profile]) -> list[dict[str, dict[str, list[
     ]
 
 
-def engine_config(spec: Spec) -> dict[str, Any]:
-    """The spec fields that decide the engine, normalised (paths, outputs and verification left out)."""
-    from trtconvert.build_chain import parse_size
+def profiles_from_json(document: Sequence[Mapping[str, Any]]) -> list[Profile]:
+    """A sidecar's profiles as Profiles (the inverse of profiles_json)."""
+    try:
+        return [
+            {
+                name: ShapeRange(tuple(r["min"]), tuple(r["opt"]), tuple(r["max"]))
+                for name, r in profile.items()
+            }
+            for profile in document
+        ]
+    except (AttributeError, KeyError, TypeError):
+        raise SidecarError(
+            "the sidecar's 'profiles' are not {input: {min, opt, max}} mappings; rebuild the plan"
+        ) from None
 
+
+def engine_config(request: Request) -> dict[str, Any]:
+    """The request's choices that decide the engine, normalised (paths, outputs and verification left out)."""
+    spec = request.spec
     return {
         "profiles": profiles_json(spec.profiles),
         # A .npy value counts by its bytes: the same path may hold other values next time.
@@ -82,7 +97,7 @@ def engine_config(spec: Spec) -> dict[str, Any]:
         "rewrite": spec.rewrite,
         "target_tensorrt": spec.target_tensorrt,
         "precision": spec.precision,
-        "workspace_bytes": parse_size(spec.workspace) if spec.workspace is not None else None,
+        "workspace_bytes": request.workspace_bytes,
         "opt_level": spec.opt_level,
         "tf32": spec.tf32,
         "version_compatible": spec.version_compatible,
@@ -126,7 +141,7 @@ class BuildIdentity:
 
 
 def build_identity(
-    spec: Spec,
+    request: Request,
     model_path: Path,
     data_files: Iterable[Path],
     plugins: Sequence[Path],
@@ -135,7 +150,7 @@ def build_identity(
 ) -> BuildIdentity:
     return BuildIdentity(
         onnx_sha256=onnx_sha256(model_path, data_files),
-        config=engine_config(spec),
+        config=engine_config(request),
         plugins=tuple((p.name, sha256_file(p)) for p in plugins),
         tensorrt_version=tensorrt_version,
         compute_capability=compute_capability,
@@ -274,70 +289,3 @@ def store_in_cache(cache_dir: Path, key: str, output: Path) -> Path:
 
 def is_plan_path(path: Path) -> bool:
     return path.suffix.lower() in PLAN_SUFFIXES or sidecar_path(path).is_file()
-
-
-def describe_plan(plan: Path) -> dict[str, Any]:
-    """`inspect PLAN`: the sidecar, with whether the plan's bytes still match it."""
-    document = read_sidecar(plan, check_plan=False)
-    recorded = document.get("plan", {})
-    matches = recorded.get("bytes") == plan.stat().st_size and recorded.get("sha256") == sha256_file(plan)
-    return {
-        "ok": True,
-        "command": "inspect",
-        "kind": "plan",
-        "path": str(plan),
-        "plan_matches_sidecar": matches,
-        **document,
-    }
-
-
-def _shape_text(shape: list[int]) -> str:
-    return "x".join(str(d) for d in shape) or "scalar"
-
-
-def format_plan(report: dict[str, Any]) -> list[str]:
-    def dims(values: list | None) -> str:
-        return (
-            "[unknown]"
-            if values is None
-            else "[" + ", ".join("?" if d is None else str(d) for d in values) + "]"
-        )
-
-    tensorrt, gpu, precision = report.get("tensorrt", {}), report.get("gpu", {}), report.get("precision", {})
-    lines = [
-        f"plan      {report['path']} ({report.get('plan', {}).get('bytes', 0) / 1e6:.1f} MB)"
-        + (
-            ""
-            if report.get("plan_matches_sidecar")
-            else "  WARNING: the plan's bytes differ from its sidecar"
-        ),
-        f"built     {report.get('created')} by trtconvert {report.get('trtconvert_version')} from {report.get('model')}",
-        f"tensorrt  {tensorrt.get('version')}"
-        + (", strongly typed" if tensorrt.get("strongly_typed") else "")
-        + f" on {gpu.get('name')} (compute capability {gpu.get('compute_capability')})",
-        f"precision {precision.get('precision')} ({precision.get('mode')}"
-        + (f", {precision.get('converter')}" if precision.get("converter") else "")
-        + ")",
-        "inputs",
-    ]
-    tensors = report.get("inputs", []) + report.get("outputs", [])
-    width = max([len(t["name"]) for t in tensors] + [4])
-    lines += [
-        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("inputs", [])
-    ]
-    lines.append("outputs")
-    lines += [
-        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("outputs", [])
-    ]
-    for name, entry in report.get("frozen", {}).items():
-        lines.append(f"frozen    {name}={entry['value']} ({entry['dtype']} {_shape_text(entry['shape'])})")
-    for index, profile in enumerate(report.get("profiles", [])):
-        lines.append(f"profile {index}")
-        lines += [
-            f"  {name:<{width}}  min {_shape_text(r['min'])}  opt {_shape_text(r['opt'])}  max {_shape_text(r['max'])}"
-            for name, r in profile.items()
-        ]
-    plugins = report.get("plugins", [])
-    lines.append("plugins   " + (", ".join(f"{p['file']} ({p['sha256'][:12]})" for p in plugins) or "none"))
-    lines.append(f"key       {report.get('cache_key')}")
-    return lines

@@ -28,6 +28,7 @@ import onnx
 from trtconvert import log
 from trtconvert.errors import BadInput
 from trtconvert.model_info import custom_nodes
+from trtconvert.native_build import default_library_path
 
 DEFAULT_PLUGIN_VERSION = "1"
 DEFAULT_PLUGIN_NAMESPACE = ""
@@ -275,3 +276,14 @@ def check_creators(model: onnx.ModelProto, plugin_paths: Sequence[Path]) -> list
     if unresolved:
         raise BadInput(missing_message(unresolved, [Path(p) for p in plugin_paths]))
     return loaded
+
+
+def plugin_hint(model: onnx.ModelProto, plugins: Sequence[Path]) -> str:
+    """What to add to a build failure when the graph holds custom ops and no library was given."""
+    ops = sorted({f"{n.domain}::{n.op_type}" for n in custom_nodes(model)})
+    if not ops or plugins:
+        return ""
+    return (
+        f" (the graph holds {', '.join(ops)} and no --plugin was given: build the library with "
+        f"`trtconvert plugins build` and add --plugin {default_library_path()})"
+    )

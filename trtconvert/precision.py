@@ -30,7 +30,7 @@ import onnx
 
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
-from trtconvert.model_info import all_nodes, custom_nodes
+from trtconvert.model_info import all_nodes, custom_nodes, is_default_domain
 
 FP16_MAX = 65504.0
 
@@ -48,6 +48,7 @@ class PrecisionPlan:
     builder_flags: tuple[str, ...]
     convert_onnx_to: str | None
     strongly_typed: bool
+    tensorrt: str = ""  # the target's MAJOR.MINOR, for the report line
 
     @property
     def mode(self) -> str:
@@ -60,11 +61,12 @@ def precision_plan(precision: str, target: Target) -> PrecisionPlan:
     """The version switch: TensorRT 11 and newer are strongly typed only; older majors take builder flags."""
     if precision not in ("fp32", "fp16", "bf16"):
         raise BadInput(f"--precision {precision!r} is not one of fp32, fp16, bf16")
+    version = f"{target.major}.{target.minor}"
     if target.major >= 11:
         convert = None if precision == "fp32" else precision
-        return PrecisionPlan(precision, (), convert, strongly_typed=True)
+        return PrecisionPlan(precision, (), convert, strongly_typed=True, tensorrt=version)
     flags = () if precision == "fp32" else (precision,)
-    return PrecisionPlan(precision, flags, None, strongly_typed=False)
+    return PrecisionPlan(precision, flags, None, strongly_typed=False, tensorrt=version)
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,12 @@ def _has_modelopt() -> bool:
 
 
 def _count_casts(model: onnx.ModelProto) -> int:
-    return sum(1 for n in all_nodes(model.graph) if n.op_type == "Cast" and n.domain in ("", "ai.onnx"))
+    return sum(1 for n in all_nodes(model.graph) if n.op_type == "Cast" and is_default_domain(n.domain))
 
 
 def _with_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     """Shape-infer the model so that the converter knows every tensor's type; path-based above 2 GB."""
-    from trtconvert.atomic import needs_external_data, save_onnx
+    from trtconvert.onnx_files import needs_external_data, save_onnx
 
     if not needs_external_data(model):
         return onnx.shape_inference.infer_shapes(model)
@@ -177,7 +179,7 @@ def _convert_modelopt(
 ) -> onnx.ModelProto:
     from modelopt.onnx.autocast import convert_to_mixed_precision
 
-    from trtconvert.atomic import needs_external_data, save_onnx
+    from trtconvert.onnx_files import needs_external_data, save_onnx
 
     with tempfile.TemporaryDirectory(prefix="trtconvert-autocast-") as folder:
         path = Path(folder) / "model.onnx"
@@ -221,14 +223,13 @@ def convert_model(
 
 
 def precision_stage(
-    model: onnx.ModelProto, precision: str, target: Target, plugins: Sequence[Path] = ()
+    model: onnx.ModelProto, plan: PrecisionPlan, plugins: Sequence[Path] = ()
 ) -> tuple[onnx.ModelProto, PrecisionResult]:
     """Run the precision stage on a prepared model and print its report line."""
     start = time.perf_counter()
-    plan = precision_plan(precision, target)
-    version = f"{target.major}.{target.minor}"
+    precision, version = plan.precision, plan.tensorrt
     if plan.precision == "fp32":
-        log.stage("precision", 0.0, "fp32: nothing to convert")
+        log.stage("precision", 0.0, f"fp32 on TensorRT {version}: nothing to convert")
         return model, PrecisionResult(plan)
     if plan.convert_onnx_to is None:
         log.stage(

@@ -12,9 +12,9 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from trtconvert.dims import check_ties
+from trtconvert.dims import Tensor, tied_axes
 from trtconvert.errors import BadInput
-from trtconvert.model_info import ModelInput
+from trtconvert.model_info import GraphTensor
 
 Shape = tuple[int, ...]
 MAX_DIM = 2**31 - 1  # TensorRT's dims and element counts are 32-bit
@@ -91,7 +91,7 @@ def _closest(name: str, candidates: Sequence[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else f" (inputs: {', '.join(candidates)})"
 
 
-def example_flag(inputs: Sequence[ModelInput], fixed: Collection[str] = ()) -> str:
+def example_flag(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()) -> str:
     """A ready-to-paste --profile flag for the model's dynamic inputs, with guessed ranges.
 
     Axes that share a dim name get the same values (TensorRT ties them). The inputs named in ``fixed`` get one
@@ -132,7 +132,7 @@ def example_flag(inputs: Sequence[ModelInput], fixed: Collection[str] = ()) -> s
     return f"--profile '{','.join(items)}'"
 
 
-def validate_profiles(profiles: Sequence[Profile], inputs: Sequence[ModelInput]) -> None:
+def validate_profiles(profiles: Sequence[Profile], inputs: Sequence[GraphTensor]) -> None:
     """Check each profile against the model before anything slow runs; raise BadInput on the first problem."""
     by_name = {i.name: i for i in inputs}
     for index, profile in enumerate(profiles):
@@ -152,7 +152,7 @@ def validate_profiles(profiles: Sequence[Profile], inputs: Sequence[ModelInput])
     check_ties(profiles, inputs)
 
 
-def _check_range(where: str, shape_range: ShapeRange, model_input: ModelInput) -> None:
+def _check_range(where: str, shape_range: ShapeRange, model_input: GraphTensor) -> None:
     rank = len(model_input.dims) if model_input.shape_known else len(shape_range.opt)
     declared_dims = model_input.dims if model_input.shape_known else (None,) * rank
     for label, shape in (("min", shape_range.min), ("opt", shape_range.opt), ("max", shape_range.max)):
@@ -186,9 +186,42 @@ def _check_range(where: str, shape_range: ShapeRange, model_input: ModelInput) -
             )
 
 
-def opt_shapes(profiles: Sequence[Profile], inputs: Sequence[ModelInput]) -> list[dict[str, Shape]]:
+def opt_shapes(profiles: Sequence[Profile], inputs: Sequence[GraphTensor]) -> list[dict[str, Shape]]:
     """Shapes to run verification at: each profile's opt shape, or the static shapes when there is none."""
     static = {i.name: tuple(d for d in i.dims if isinstance(d, int)) for i in inputs if i.is_static}
     if not profiles:
         return [dict(static)]
     return [{**static, **{name: r.opt for name, r in profile.items()}} for profile in profiles]
+
+
+def _profile_text(profile: Mapping[str, object]) -> str:
+    return ",".join(f"{name}={shape_range}" for name, shape_range in profile.items())
+
+
+def check_ties(profiles: Sequence[Mapping], inputs: Sequence[Tensor]) -> None:
+    """Refuse a profile that gives axes tied by one dim name different values, with a corrected profile."""
+    ties = tied_axes(inputs)
+    for index, profile in enumerate(profiles):
+        where = f"--profile #{index + 1}" if len(profiles) > 1 else "--profile"
+        for dim_name, axes in ties.items():
+            present = [(name, axis) for name, axis in axes if name in profile]
+            for which in ("min", "opt", "max"):
+                values = [getattr(profile[name], which)[axis] for name, axis in present]
+                if len(set(values)) <= 1:
+                    continue
+                shown = ", ".join(
+                    f"{name}[{axis}]={value}" for (name, axis), value in zip(present, values, strict=True)
+                )
+                fixed = dict(profile)
+                first_name, first_axis = present[0]
+                for name, axis in present[1:]:
+                    shapes = {}
+                    for part in ("min", "opt", "max"):
+                        shape = list(getattr(fixed[name], part))
+                        shape[axis] = getattr(profile[first_name], part)[first_axis]
+                        shapes[part] = tuple(shape)
+                    fixed[name] = ShapeRange(**shapes)
+                raise BadInput(
+                    f"{where}: axes tied by the dim name '{dim_name}' get different {which} values ({shown}); "
+                    f"TensorRT treats them as one dimension: use --profile '{_profile_text(fixed)}'"
+                )

@@ -22,6 +22,7 @@ from trtconvert.profiles import Profile, parse_profile, profile_from_mapping
 
 REWRITE_POLICIES = ("auto", "all", "none")
 PRECISIONS = ("fp32", "fp16", "bf16")
+HARDWARE_COMPATIBILITY_LEVELS = ("none", "ampere_plus", "same_compute_capability")
 
 
 @dataclass
@@ -150,7 +151,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "tf32": _bool,
     "cache_dir": _text,
     "version_compatible": _bool,
-    "hardware_compatibility": _choice(("none", "ampere_plus", "same_compute_capability")),
+    "hardware_compatibility": _choice(HARDWARE_COMPATIBILITY_LEVELS),
     "check_parser": _bool,
 }
 _PATH_KEYS = ("model", "output", "timing_cache", "cache_dir")

@@ -17,7 +17,7 @@ import onnx
 
 from trtconvert import log
 from trtconvert.errors import BadInput
-from trtconvert.model_info import ModelInput
+from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Shape, format_shape
 
 DEFAULT_TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (2e-2, 2e-2), "bf16": (1e-1, 5e-2)}
@@ -58,7 +58,7 @@ class ShapeSetResult:
 
 
 def given_values(
-    values: Mapping[str, str], inputs: Sequence[ModelInput], flag: str = "--input"
+    values: Mapping[str, str], inputs: Sequence[GraphTensor], flag: str = "--input"
 ) -> dict[str, np.ndarray]:
     """Parse NAME=VALUE|FILE.npy (``flag`` names the option in errors) into arrays of the inputs' dtypes; a
     number is a 0-d array that fills the input's shape where it is fed."""
@@ -87,19 +87,8 @@ def given_values(
     return arrays
 
 
-def parse_input_flags(items: Sequence[str], flag: str = "--input") -> dict[str, str]:
-    """``NAME=VALUE`` flags into a mapping; the name is split at the last '='."""
-    values = {}
-    for item in items:
-        name, sep, value = item.rpartition("=")
-        if not sep or not name or not value:
-            raise BadInput(f"{flag} '{item}': write NAME=VALUE or NAME=FILE.npy, e.g. {flag} sr=16000")
-        values[name] = value
-    return values
-
-
 def random_feed(
-    inputs: Sequence[ModelInput], shapes: Mapping[str, Shape], given: Mapping[str, np.ndarray], seed: int
+    inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape], given: Mapping[str, np.ndarray], seed: int
 ) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     feed: dict[str, np.ndarray] = {}
@@ -152,7 +141,7 @@ def compare_outputs(
 def compare_models(
     original: onnx.ModelProto | Path,
     prepared: onnx.ModelProto | Path,
-    inputs: Sequence[ModelInput],
+    inputs: Sequence[GraphTensor],
     shape_sets: Sequence[Mapping[str, Shape]],
     given: Mapping[str, np.ndarray],
     atol: float,
@@ -161,7 +150,7 @@ def compare_models(
 ) -> list[ShapeSetResult]:
     """Run both models on each shape set and compare every output of the original."""
     start = time.perf_counter()
-    from trtconvert.ops.ort_session import create_session, user_model_errors
+    from trtconvert.ort_session import create_session, user_model_errors
 
     drop_verify = "or drop --verify"
     with user_model_errors(

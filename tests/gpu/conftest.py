@@ -11,17 +11,17 @@ from kernel_binding import ERRORS, find_library, load
 @pytest.fixture(scope="session")
 def torch_cuda():
     """The torch module, on a machine with a CUDA GPU."""
-    torch = pytest.importorskip("torch", reason="the GPU kernel tests allocate device memory through PyTorch")
+    torch = pytest.importorskip("torch", reason="PyTorch absent (pip install torch with CUDA to run the GPU tests)")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     return torch
 
 
 @pytest.fixture(scope="session")
-def kernel_lib(torch_cuda, tmp_path_factory) -> ctypes.CDLL:
+def kernel_lib(torch_cuda) -> ctypes.CDLL:
     """The kernel library, built for this GPU when no built copy is found."""
     major, minor = torch_cuda.cuda.get_device_capability()
-    return load(find_library(tmp_path_factory.mktemp("kernels-build"), f"{major}{minor}"))
+    return load(find_library(f"{major}{minor}"))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

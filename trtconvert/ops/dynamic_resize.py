@@ -14,12 +14,13 @@ from fractions import Fraction
 
 import numpy as np
 
+from trtconvert.ops.plugin_contract import DYNAMIC_RESIZE
 from trtconvert.ops.resize_reference import CubicResizeAttributes, cubic_resize_reference
 
-PLUGIN_OP = "DynamicTRTResize"
-PLUGIN_DOMAIN = "Test"
-PLUGIN_VERSION = "1"
-PLUGIN_NAMESPACE = ""
+PLUGIN_OP = DYNAMIC_RESIZE.name
+PLUGIN_DOMAIN = DYNAMIC_RESIZE.onnx_domain
+PLUGIN_VERSION = DYNAMIC_RESIZE.version
+PLUGIN_NAMESPACE = DYNAMIC_RESIZE.namespace
 SHAPE_INPUT_ATTRIBUTE = "tensorrt_plugin_shape_input_indices"
 
 

@@ -48,15 +48,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Order is the contract for integer codes: it matches TrtcCoordinateMode in csrc/kernels/cubic_resize.h.
-COORDINATE_MODES: tuple[str, ...] = (
-    "half_pixel",
-    "pytorch_half_pixel",
-    "align_corners",
-    "asymmetric",
-    "half_pixel_symmetric",
-    "tf_half_pixel_for_nn",
-)
+from trtconvert.ops.plugin_contract import DYNAMIC_RESIZE
+
+# The order gives the integer codes of TrtcCoordinateMode (csrc/kernels/cubic_resize.h) and of the plugin.
+COORDINATE_MODES: tuple[str, ...] = DYNAMIC_RESIZE.coordinate_modes
 
 
 def coordinate_mode_code(mode: str) -> int:

@@ -5,8 +5,9 @@ per matched node; ``plan_rewrites(model, target)`` says what ``auto`` would do w
 live one per module under :mod:`trtconvert.rewrite.rules` and are listed in :mod:`trtconvert.rewrite.registry`.
 """
 
-from trtconvert.rewrite.registry import POLICIES, RewriteDecision, registered_rules
+from trtconvert.rewrite.registry import registered_rules
 from trtconvert.rewrite.stage import RewriteResult, plan_rewrites, rewrite_model
+from trtconvert.rewrite.types import POLICIES, RewriteDecision
 
 __all__ = [
     "POLICIES",

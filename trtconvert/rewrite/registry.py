@@ -1,73 +1,11 @@
-"""The rewrite rules, registered in one place, and the types they share with the stage."""
+"""The rewrite rules, registered in one place: the stage tries them in this order on each node."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
-
-import onnx_graphsurgeon as gs
-
-from trtconvert.rewrite.shapes import ShapeTracer
-from trtconvert.tensorrt_target import TensorRTTarget
-
-POLICIES = ("auto", "all", "none")
-
-
-@dataclass(frozen=True)
-class RewriteDecision:
-    """What the stage does with one node, and why."""
-
-    node: str
-    op: str
-    decision: str  # "rewrite" or "keep"
-    reason: str
-    rule: str = ""
-
-    def line(self) -> str:
-        return f"{self.node} ({self.op}): {self.decision}: {self.reason}"
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "node": self.node,
-            "op": self.op,
-            "decision": self.decision,
-            "reason": self.reason,
-            "rule": self.rule,
-        }
-
-
-@dataclass
-class RuleContext:
-    """What a rule may read while planning: the graph, traced shapes, the target and the policy."""
-
-    graph: gs.Graph
-    tracer: ShapeTracer
-    target: TensorRTTarget
-    policy: str
-
-
-@dataclass
-class Plan:
-    """A rule's decision for one node; ``apply`` edits the graph in place and is set only for rewrites."""
-
-    decision: RewriteDecision
-    apply: Callable[[gs.Graph], None] | None = None
-    owner: gs.Graph | None = None  # the (sub)graph holding the node; the stage fills it in
-
-
-class RewriteRule(Protocol):
-    name: str
-
-    def matches(self, node: gs.Node) -> bool: ...
-
-    def plan(self, node: gs.Node, ctx: RuleContext) -> Plan:
-        """Decide for one matched node; raise BadInput when the node can be computed by nothing."""
-        ...
+from trtconvert.rewrite.rules.cubic_resize import CubicResizeRule
+from trtconvert.rewrite.types import RewriteRule
 
 
 def registered_rules() -> list[RewriteRule]:
     """Every rule, in the order the stage tries them on each node."""
-    from trtconvert.rewrite.rules.cubic_resize import CubicResizeRule
-
     return [CubicResizeRule()]

@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from trtconvert.model_info import is_default_domain
+
 Dims = list[int | str | None]
 
 
@@ -142,7 +144,7 @@ class ShapeTracer:
         if depth > 64 or len(tensor.inputs) != 1:
             return self._runtime(tensor)
         node = tensor.inputs[0]
-        if node.domain not in ("", None, "ai.onnx"):
+        if not is_default_domain(node.domain):
             return self._runtime(tensor)
         handler = getattr(self, f"_op_{node.op}", None)
         result = handler(node, depth + 1) if handler is not None else None

@@ -9,8 +9,9 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from trtconvert.errors import BadInput
-from trtconvert.rewrite.registry import POLICIES, Plan, RewriteDecision, RuleContext, registered_rules
+from trtconvert.rewrite.registry import registered_rules
 from trtconvert.rewrite.shapes import ShapeTracer, infer_static_shapes
+from trtconvert.rewrite.types import POLICIES, Plan, RewriteDecision, RuleContext
 from trtconvert.tensorrt_target import TensorRTTarget
 
 

@@ -63,6 +63,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from trtconvert.model_info import is_default_domain
 from trtconvert.ops.dynamic_resize import (
     PLUGIN_DOMAIN,
     PLUGIN_NAMESPACE,
@@ -72,8 +73,8 @@ from trtconvert.ops.dynamic_resize import (
     output_length_from_scale,
 )
 from trtconvert.ops.resize_reference import COORDINATE_MODES
-from trtconvert.rewrite.registry import Plan, RewriteDecision, RuleContext
 from trtconvert.rewrite.shapes import Const, Dim, Entry, Runtime, ShapeTracer, same_dimension
+from trtconvert.rewrite.types import Plan, RewriteDecision, RuleContext
 from trtconvert.tensorrt_target import CubicResizeFacts, TensorRTTarget
 
 RULE = "cubic_resize"
@@ -114,9 +115,9 @@ class CubicResizeRule:
     name = RULE
 
     def matches(self, node: gs.Node) -> bool:
-        if node.op == "Resize" and node.domain in ("", None, "ai.onnx"):
+        if node.op == "Resize" and is_default_domain(node.domain):
             return _attr_str(node, "mode", "nearest") == "cubic"
-        return node.op == PLUGIN_OP and node.domain not in ("", None, "ai.onnx")
+        return node.op == PLUGIN_OP and not is_default_domain(node.domain)
 
     def plan(self, node: gs.Node, ctx: RuleContext) -> Plan:
         name = node.name or node.outputs[0].name

@@ -24,6 +24,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from trtconvert.errors import BadInput, MissingDependency
+from trtconvert.model_info import all_graphs, all_nodes, is_default_domain
 from trtconvert.ops.dynamic_resize import PLUGIN_OP, DynamicResizeNode
 from trtconvert.ops.resize_reference import CubicResizeAttributes
 
@@ -96,18 +97,11 @@ def _run_cpu_node(x: np.ndarray, size_info: np.ndarray, attrs: dict) -> np.ndarr
 
 
 def is_plugin_node(node: onnx.NodeProto) -> bool:
-    return node.op_type == PLUGIN_OP and node.domain not in ("", "ai.onnx")
+    return node.op_type == PLUGIN_OP and not is_default_domain(node.domain)
 
 
 def _has_plugin_nodes(graph: onnx.GraphProto) -> bool:
-    for node in graph.node:
-        if is_plugin_node(node):
-            return True
-        for attr in node.attribute:
-            subgraphs = list(attr.graphs) + ([attr.g] if attr.HasField("g") else [])
-            if any(_has_plugin_nodes(g) for g in subgraphs):
-                return True
-    return False
+    return any(is_plugin_node(node) for node in all_nodes(graph))
 
 
 def _element_types(model: onnx.ModelProto) -> dict[str, int]:
@@ -117,18 +111,12 @@ def _element_types(model: onnx.ModelProto) -> dict[str, int]:
         inferred = model
     types: dict[str, int] = {}
 
-    def collect(graph: onnx.GraphProto) -> None:
+    for graph in all_graphs(inferred.graph):
         for info in list(graph.input) + list(graph.value_info) + list(graph.output):
             if info.type.HasField("tensor_type"):
                 types[info.name] = info.type.tensor_type.elem_type
         for init in graph.initializer:
             types[init.name] = init.data_type
-        for node in graph.node:
-            for attr in node.attribute:
-                for sub in list(attr.graphs) + ([attr.g] if attr.HasField("g") else []):
-                    collect(sub)
-
-    collect(inferred.graph)
     return types
 
 
@@ -143,20 +131,13 @@ def cpu_graph(model: onnx.ModelProto) -> onnx.ModelProto:
         counter[0] += 1
         return f"{base}__cpu{counter[0]}"
 
-    def convert(graph: onnx.GraphProto) -> None:
+    # Innermost bodies first: rebuilding an outer node list copies the nodes, bodies included.
+    for graph in reversed(list(all_graphs(cpu.graph))):
         new_nodes: list[onnx.NodeProto] = []
         for node in graph.node:
-            for attr in node.attribute:
-                for sub in list(attr.graphs) + ([attr.g] if attr.HasField("g") else []):
-                    convert(sub)
-            if not is_plugin_node(node):
-                new_nodes.append(node)
-                continue
-            new_nodes += _cpu_nodes(node, types, fresh)
+            new_nodes += _cpu_nodes(node, types, fresh) if is_plugin_node(node) else [node]
         del graph.node[:]
         graph.node.extend(new_nodes)
-
-    convert(cpu.graph)
     if not any(op.domain == CPU_DOMAIN for op in cpu.opset_import):
         cpu.opset_import.append(helper.make_opsetid(CPU_DOMAIN, 1))
     return cpu

@@ -1,0 +1,75 @@
+"""`inspect PLAN`: what a built plan is, from its sidecar, as a report and as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trtconvert.plan_io import read_sidecar, sha256_file
+
+
+def describe_plan(plan: Path) -> dict[str, Any]:
+    """`inspect PLAN`: the sidecar, with whether the plan's bytes still match it."""
+    document = read_sidecar(plan, check_plan=False)
+    recorded = document.get("plan", {})
+    matches = recorded.get("bytes") == plan.stat().st_size and recorded.get("sha256") == sha256_file(plan)
+    return {
+        "ok": True,
+        "command": "inspect",
+        "kind": "plan",
+        "path": str(plan),
+        "plan_matches_sidecar": matches,
+        **document,
+    }
+
+
+def _shape_text(shape: list[int]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
+
+
+def format_plan(report: dict[str, Any]) -> list[str]:
+    def dims(values: list | None) -> str:
+        return (
+            "[unknown]"
+            if values is None
+            else "[" + ", ".join("?" if d is None else str(d) for d in values) + "]"
+        )
+
+    tensorrt, gpu, precision = report.get("tensorrt", {}), report.get("gpu", {}), report.get("precision", {})
+    lines = [
+        f"plan      {report['path']} ({report.get('plan', {}).get('bytes', 0) / 1e6:.1f} MB)"
+        + (
+            ""
+            if report.get("plan_matches_sidecar")
+            else "  WARNING: the plan's bytes differ from its sidecar"
+        ),
+        f"built     {report.get('created')} by trtconvert {report.get('trtconvert_version')} from {report.get('model')}",
+        f"tensorrt  {tensorrt.get('version')}"
+        + (", strongly typed" if tensorrt.get("strongly_typed") else "")
+        + f" on {gpu.get('name')} (compute capability {gpu.get('compute_capability')})",
+        f"precision {precision.get('precision')} ({precision.get('mode')}"
+        + (f", {precision.get('converter')}" if precision.get("converter") else "")
+        + ")",
+        "inputs",
+    ]
+    tensors = report.get("inputs", []) + report.get("outputs", [])
+    width = max([len(t["name"]) for t in tensors] + [4])
+    lines += [
+        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("inputs", [])
+    ]
+    lines.append("outputs")
+    lines += [
+        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("outputs", [])
+    ]
+    for name, entry in report.get("frozen", {}).items():
+        lines.append(f"frozen    {name}={entry['value']} ({entry['dtype']} {_shape_text(entry['shape'])})")
+    for index, profile in enumerate(report.get("profiles", [])):
+        lines.append(f"profile {index}")
+        lines += [
+            f"  {name:<{width}}  min {_shape_text(r['min'])}  opt {_shape_text(r['opt'])}  max {_shape_text(r['max'])}"
+            for name, r in profile.items()
+        ]
+    plugins = report.get("plugins", [])
+    lines.append("plugins   " + (", ".join(f"{p['file']} ({p['sha256'][:12]})" for p in plugins) or "none"))
+    lines.append(f"key       {report.get('cache_key')}")
+    return lines
