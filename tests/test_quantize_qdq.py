@@ -181,6 +181,47 @@ def test_small_cnn_gets_tensorrt_style_qdq_and_stays_close_to_float(capsys):
     assert comparison.ok() and comparison.samples == 16 and output.elements == 16 * 4
 
 
+def residual_cnn() -> onnx.ModelProto:
+    """x -> Conv -> Relu (r) -> Conv -> Add(., r) -> y: r feeds a Conv and the residual Add."""
+    rng = fresh_rng("residual cnn")
+    weights = [
+        numpy_helper.from_array(rng.normal(0, 0.3, size=(4, 3, 3, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.3, size=(4, 4, 3, 3)).astype(np.float32), "w2"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r"], name="relu"),
+        helper.make_node("Conv", ["r", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r"], ["y"], name="residual"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "residual",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def test_residual_add_reads_the_float_tensor_unless_add_is_quantized():
+    model = residual_cnn()
+    data = image_data(model, 8, (1, 3, 16, 16), "residual")
+    quantized = quantize_qdq(model, data)
+    assert_tensorrt_qdq(quantized, model)
+    add = next(n for n in quantized.graph.node if n.op_type == "Add")
+    assert list(add.input) == ["c2", "r"]
+    with_add = quantize_qdq(model, data, op_types=(*qdq.DEFAULT_OP_TYPES, "Add"))
+    assert_tensorrt_qdq(with_add, model, op_types=(*qdq.DEFAULT_OP_TYPES, "Add"))
+    producers = _producers(with_add)
+    add = next(n for n in with_add.graph.node if n.op_type == "Add")
+    assert [producers[name].op_type for name in add.input] == ["DequantizeLinear", "DequantizeLinear"]
+    for quantized_model in (quantized, with_add):
+        assert compare_qdq(model, quantized_model, data).ok()
+
+
 def test_quantized_model_runs_on_other_shapes():
     model = small_cnn()
     quantized = quantize_qdq(model, image_data(model, 4, (1, 3, 16, 16), "shapes"))

@@ -87,24 +87,26 @@ def quantize_qdq(
         raise BadInput(f"calibration method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
     prepared = _prepared(model)
     plugins = _plugin_nodes(prepared)
+    own_calibration = _range_cache_supported()
+    if plugins and not own_calibration:
+        raise MissingDependency(
+            f"calibrating through plugin node(s) {_names(plugins)} needs an onnxruntime whose quantize_static "
+            "takes calibration_cache_path; pip install -U onnxruntime"
+        )
     feeds = _feeds(prepared, data)
     with tempfile.TemporaryDirectory(prefix="trtconvert-qdq-") as folder:
         source = Path(folder) / "float.onnx"
         target = Path(folder) / "qdq.onnx"
         _save(prepared, source)
-        if _range_cache_supported():
+        if own_calibration:
             ranges = Path(folder) / "ranges.json"
             _calibrate(source, Path(folder), feeds, method, op_types, ranges)
             _quantize(source, target, method, op_types, plugins, ranges=ranges)
-        elif plugins:
-            raise MissingDependency(
-                f"calibrating through plugin node(s) {_names(plugins)} needs an onnxruntime whose quantize_static "
-                "takes calibration_cache_path; pip install -U onnxruntime"
-            )
         else:
             _quantize(source, target, method, op_types, plugins, reader=_reader(feeds))
         quantized = onnx.load(str(target))
     _float_for_other_consumers(quantized, op_types)
+    _drop_unread_qdq(quantized)
     counts = qdq_counts(quantized)
     weighted = sum(1 for n in prepared.graph.node if n.op_type in op_types)
     detail = (
@@ -260,7 +262,7 @@ def _save(model: onnx.ModelProto, path: Path) -> None:
 
 
 def _range_cache_supported() -> bool:
-    """Whether quantize_static can take precomputed ranges (its calibration cache, onnxruntime 1.25 and later)."""
+    """Whether quantize_static takes precomputed ranges (its calibration cache, new in recent releases)."""
     from onnxruntime.quantization import calibrate, quantize_static
 
     parameters = inspect.signature(quantize_static).parameters
@@ -417,6 +419,24 @@ def _float_for_other_consumers(model: onnx.ModelProto, op_types: Sequence[str]) 
                 node.input[index] = q.input[0]
                 rewired += 1
     return rewired
+
+
+def _drop_unread_qdq(model: onnx.ModelProto) -> int:
+    """Remove Q/DQ nodes whose outputs nothing reads any more; returns how many went."""
+    graph = model.graph
+    removed = 0
+    while True:
+        read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+        unread = [
+            n
+            for n in graph.node
+            if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not any(o in read for o in n.output)
+        ]
+        if not unread:
+            return removed
+        for node in unread:
+            graph.node.remove(node)
+        removed += len(unread)
 
 
 # --- INT8 against float ----------------------------------------------------------------------------------------
