@@ -1,0 +1,172 @@
+"""Engine layer reports from recorded inspector JSON (tests/data/engine_layers_*.json, written by hand in the
+shapes TensorRT 8.5 and 10.x print): precisions, fused ONNX nodes, tactics, names-only plans."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trtconvert.errors import BadInput
+from trtconvert.plan_layers import LayerReport, format_layers, layer_report, summary_line, tensor_dtype
+
+DATA = Path(__file__).parent / "data"
+
+
+def fixture(name: str) -> str:
+    return (DATA / f"engine_layers_{name}.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "dtype"),
+    [
+        ("Row major linear FP32", "FP32"),
+        ("Row major linear FP16 format", "FP16"),
+        ("Channel major FP16 format where channel % 8 == 0", "FP16"),
+        ("Thirty-two wide channel vectorized row major Int8 format", "Int8"),
+        ("Four wide channel vectorized row major Int8 format.", "Int8"),
+        ("Row major linear Int32", "Int32"),
+        ("Row major linear BOOL", "Bool"),
+        ("Float", "FP32"),
+        ("Half", "FP16"),
+        ("BFloat16", "BF16"),
+        ("Row major linear BF16 format", "BF16"),
+        ("UInt8", "UInt8"),
+        ("Int64", "Int64"),
+        ("FP8", "FP8"),
+        ("N/A due to dynamic shapes", None),
+        ("", None),
+    ],
+)
+def test_tensor_types_from_format_text(text, dtype):
+    assert tensor_dtype(text) == dtype
+
+
+def test_fp32_plan_of_tensorrt_8_5():
+    report = layer_report(fixture("fp32_trt85"))
+    assert isinstance(report, LayerReport) and report.detailed
+    assert report.bindings == ("x", "y")
+    conv, plugin, conv3, pointwise = report.layers
+    assert conv.name == "Conv_0 + Relu_1" and conv.layer_type == "CaskConvolution"
+    assert conv.onnx_nodes == ("Conv_0", "Relu_1")  # no Metadata in 8.5: split from the fused name
+    assert conv.tactic.startswith("sm80_xmma_fprop_implicit_gemm_f32f32")
+    assert conv.precision == "FP32"
+    assert conv.inputs[0].dims == (1, 3, 64, 64) and conv.inputs[0].location == "Device"
+    assert (plugin.layer_type, plugin.onnx_nodes, plugin.tactic) == (
+        "PluginV2",
+        ("resize_plugin",),
+        "0x0000000000000000",
+    )
+    assert conv3.onnx_nodes == ("Conv_3",)
+    assert pointwise.onnx_nodes == ("Sigmoid_4", "Mul_5")  # PWN(...) wrapper of 8.x pointwise fusions
+    assert summary_line(report) == "4 layers: 4 FP32"
+
+
+def test_fp16_plan_of_tensorrt_10_takes_nodes_from_metadata():
+    report = layer_report(fixture("fp16_trt10"))
+    reformat_in, conv1, plugin, conv2, reformat_out = report.layers
+    assert reformat_in.layer_type == "Reformat" and reformat_in.onnx_nodes == ()
+    assert reformat_in.precision == "FP16"  # Float in, Half out: the narrower type
+    assert conv1.onnx_nodes == ("/conv1/Conv", "/relu1/Relu")
+    assert conv1.precision == "FP16"  # reads Half, writes Float
+    assert plugin.layer_type == "PluginV3" and plugin.precision == "FP32"
+    assert conv2.onnx_nodes == ("/conv2/Conv", "/act/Sigmoid", "/act/Mul")
+    assert reformat_out.onnx_nodes == ()
+    assert report.precision_counts() == {"FP16": 4, "FP32": 1}
+    assert summary_line(report) == "5 layers: 4 FP16, 1 FP32"
+
+
+def test_int8_plan_counts_int8_layers_and_lists_folded_qdq_nodes():
+    report = layer_report(fixture("int8_trt10"))
+    quantize, conv1, conv2, plugin, sigmoid = report.layers
+    assert quantize.precision == "Int8" and quantize.onnx_nodes == ("/conv1/input_quantizer/QuantizeLinear",)
+    assert conv1.precision == "Int8"
+    assert (
+        "/conv1/weight_quantizer/DequantizeLinear" in conv1.onnx_nodes and "/relu1/Relu" in conv1.onnx_nodes
+    )
+    # An INT8 convolution that writes FP16 for the float tail is an INT8 layer.
+    assert conv2.precision == "Int8" and conv2.outputs[0].dtype == "FP16"
+    assert plugin.precision == "FP16" and sigmoid.precision == "FP16"
+    assert summary_line(report) == "5 layers: 3 Int8, 2 FP16"
+    assert "i8i8_i8i32" in conv1.tactic
+
+
+def test_table_lines():
+    lines = format_layers(layer_report(fixture("int8_trt10")))
+    assert lines[0].split() == ["#", "precision", "type", "layer", "onnx", "nodes", "tactic"]
+    assert len(lines) == 1 + 5 + 1
+    assert lines[-1] == "5 layers: 3 Int8, 2 FP16"
+    row = lines[2]
+    assert row.split()[:3] == ["1", "Int8", "CaskConvolution"] and "/conv1/Conv + /relu1/Relu" in row
+    assert "/conv1/Conv, /relu1/Relu (+3 Q/DQ)" in row  # folded Q/DQ nodes counted, not listed
+    assert lines[1].split()[4] == "/conv1/input_quantizer/QuantizeLinear"  # a layer of Q/DQ alone lists it
+    assert all(len(line) < 200 for line in lines)  # long names and tactics are cut
+    assert row.endswith("...")
+
+
+def test_names_only_plan_says_how_to_rebuild_instead_of_an_empty_table():
+    report = layer_report(fixture("names_only"))
+    assert not report.detailed and len(report.layers) == 5
+    assert report.layers[1].name == "/conv1/Conv + /relu1/Relu" and report.layers[1].precision is None
+    lines = format_layers(report)
+    assert "without detailed profiling verbosity" in lines[0]
+    assert "--profilingVerbosity=detailed" in lines[0] and "ProfilingVerbosity.DETAILED" in lines[0]
+    assert lines[2].strip() == "1  /conv1/Conv + /relu1/Relu"
+    assert lines[-1] == "5 layers, names only (no precisions)"
+    assert report.to_json()["precisions"] == {}
+
+
+def test_no_layer_information_at_all():
+    report = layer_report({"Layers": [], "Bindings": ["x", "y"]})
+    assert not report.detailed
+    (line,) = format_layers(report)
+    assert "no layer information" in line and "detailed profiling verbosity" in line
+
+
+def test_dynamic_shapes_leave_precisions_unknown():
+    layer = {
+        "Name": "Conv_0",
+        "LayerType": "CaskConvolution",
+        "Inputs": [
+            {"Name": "x", "Dimensions": [-1, 3, -1, -1], "Format/Datatype": "N/A due to dynamic shapes"}
+        ],
+        "Outputs": [
+            {"Name": "y", "Dimensions": [-1, 8, -1, -1], "Format/Datatype": "N/A due to dynamic shapes"}
+        ],
+        "TacticValue": "0x1",
+    }
+    report = layer_report({"Layers": [layer]})
+    assert report.layers[0].precision is None and report.layers[0].inputs[0].dims == (-1, 3, -1, -1)
+    lines = format_layers(report)
+    assert lines[1].split()[1] == "?"
+    assert lines[-1].startswith("1 layer: 1 unknown (unknown: formats of dynamic shapes")
+
+
+def test_to_json_round_trips_through_json():
+    report = layer_report(fixture("fp16_trt10"))
+    document = json.loads(json.dumps(report.to_json()))
+    assert document["detailed"] is True and document["bindings"] == ["x", "y"]
+    assert document["precisions"] == {"FP16": 4, "FP32": 1}
+    layer = document["layers"][1]
+    assert layer["onnx_nodes"] == ["/conv1/Conv", "/relu1/Relu"] and layer["type"] == "CaskConvolution"
+    assert layer["inputs"][0]["dtype"] == "FP16" and layer["outputs"][0]["dims"] == [1, 8, 64, 64]
+
+
+def test_text_and_parsed_documents_agree():
+    text = fixture("fp32_trt85")
+    assert layer_report(text) == layer_report(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("not json", "is not JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"Bindings": []}', "no 'Layers' list"),
+        ('{"Layers": [3]}', "layer 0 is neither a name nor an object"),
+    ],
+)
+def test_malformed_documents_are_refused(document, message):
+    with pytest.raises(BadInput, match=message):
+        layer_report(document)
