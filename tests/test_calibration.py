@@ -10,11 +10,11 @@ from seeds import fresh_rng
 
 from trtconvert.calibration import CalibrationData, load_calibration_data, random_calibration_data
 from trtconvert.errors import BadInput
-from trtconvert.model_info import ModelInput
+from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import parse_profile
 
-IMAGE = ModelInput("image", "float32", ("batch", 3, "height", "width"))
-IDS = ModelInput("ids", "int64", (1, 4))
+IMAGE = GraphTensor("image", "float32", ("batch", 3, "height", "width"))
+IDS = GraphTensor("ids", "int64", (1, 4))
 INPUTS = [IMAGE, IDS]
 
 
@@ -72,7 +72,7 @@ def test_batches_of_one_are_input_shaped_in_model_dtypes(tmp_path):
 
 
 def test_larger_batches_join_samples_on_the_dynamic_first_axis():
-    image = ModelInput("image", "float32", ("batch", 3, 4, 4))
+    image = GraphTensor("image", "float32", ("batch", 3, 4, 4))
     values = np.arange(5 * 3 * 16, dtype=np.float32).reshape(5, 1, 3, 4, 4)
     data = CalibrationData({"image": values}, 5, "test", (image,))
     feeds = list(data.batches(2))
@@ -109,7 +109,7 @@ def test_missing_and_unknown_inputs_are_named(tmp_path):
     ],
 )
 def test_dtypes_cast_only_within_their_kind_or_wider(tmp_path, dtype, target, ok):
-    model_input = ModelInput("x", target, (2,))
+    model_input = GraphTensor("x", target, (2,))
     np.savez(tmp_path / "c.npz", x=np.ones((3, 2), dtype=dtype))
     if ok:
         data = load_calibration_data(tmp_path / "c.npz", [model_input])
@@ -122,13 +122,13 @@ def test_dtypes_cast_only_within_their_kind_or_wider(tmp_path, dtype, target, ok
 def test_integers_that_do_not_fit_the_input_type_are_refused(tmp_path):
     np.savez(tmp_path / "c.npz", x=np.array([[1, 2**40]], dtype=np.int64))
     with pytest.raises(BadInput, match=r"do not fit the input's type int32"):
-        load_calibration_data(tmp_path / "c.npz", [ModelInput("x", "int32", (2,))])
+        load_calibration_data(tmp_path / "c.npz", [GraphTensor("x", "int32", (2,))])
 
 
 def test_float_values_beyond_float16_range_are_refused(tmp_path):
     np.savez(tmp_path / "c.npz", x=np.array([[1.0, 1e6]], dtype=np.float32))
     with pytest.raises(BadInput, match="exceed the range of the input's type float16"):
-        load_calibration_data(tmp_path / "c.npz", [ModelInput("x", "float16", (2,))])
+        load_calibration_data(tmp_path / "c.npz", [GraphTensor("x", "float16", (2,))])
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -258,7 +258,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
 def test_unsupported_input_type_is_refused(tmp_path):
     np.savez(tmp_path / "c.npz", x=np.ones((2, 2), np.float32))
     with pytest.raises(BadInput, match="input 'x' of type bfloat16 is not supported"):
-        load_calibration_data(tmp_path / "c.npz", [ModelInput("x", "bfloat16", (2,))])
+        load_calibration_data(tmp_path / "c.npz", [GraphTensor("x", "bfloat16", (2,))])
 
 
 def test_random_data_is_seeded_typed_and_marked_timing_only():

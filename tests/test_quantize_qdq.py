@@ -17,7 +17,7 @@ from trtconvert import quantize_qdq as qdq
 from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.model_info import graph_inputs
-from trtconvert.ops.ort_session import create_session
+from trtconvert.ort_session import create_session
 from trtconvert.quantize_qdq import (
     INT8_TOLERANCES,
     compare_qdq,

@@ -26,7 +26,7 @@ import numpy as np
 
 from trtconvert import log
 from trtconvert.errors import BadInput
-from trtconvert.model_info import ModelInput
+from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Profile, Shape, ShapeRange, format_shape
 
 _LAYOUTS = (
@@ -42,7 +42,7 @@ class CalibrationData:
     arrays: Mapping[str, np.ndarray]
     samples: int
     source: str
-    inputs: tuple[ModelInput, ...] = field(default=())
+    inputs: tuple[GraphTensor, ...] = field(default=())
     timing_only: bool = False
 
     def batches(self, batch_size: int = 1) -> Iterator[dict[str, np.ndarray]]:
@@ -88,7 +88,7 @@ class CalibrationData:
 
 
 def load_calibration_data(
-    path: Path | str, inputs: Sequence[ModelInput], profile: Profile | None = None
+    path: Path | str, inputs: Sequence[GraphTensor], profile: Profile | None = None
 ) -> CalibrationData:
     """Read and check calibration data for ``inputs`` (see the module docstring for the layouts).
 
@@ -104,7 +104,7 @@ def load_calibration_data(
 
 
 def random_calibration_data(
-    inputs: Sequence[ModelInput], shapes: Mapping[str, Shape], samples: int, seed: int
+    inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape], samples: int, seed: int
 ) -> CalibrationData:
     """Seeded random samples of the given shapes (floats uniform in [-1, 1], small integers, random booleans).
 
@@ -250,7 +250,7 @@ def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:
 # --- checking --------------------------------------------------------------------------------------------------
 
 
-def _target_dtype(model_input: ModelInput) -> np.dtype:
+def _target_dtype(model_input: GraphTensor) -> np.dtype:
     try:
         target = np.dtype(model_input.dtype)
     except TypeError:
@@ -264,7 +264,7 @@ def _target_dtype(model_input: ModelInput) -> np.dtype:
     return target
 
 
-def _cast(array: np.ndarray, where: str, model_input: ModelInput, target: np.dtype) -> np.ndarray:
+def _cast(array: np.ndarray, where: str, model_input: GraphTensor, target: np.dtype) -> np.ndarray:
     source = array.dtype
     if source.kind not in "biuf" or not np.can_cast(source, target, casting="same_kind"):
         raise BadInput(
@@ -296,7 +296,7 @@ def _cast(array: np.ndarray, where: str, model_input: ModelInput, target: np.dty
 
 
 def _check_shape(
-    array: np.ndarray, where: str, model_input: ModelInput, shape_range: ShapeRange | None
+    array: np.ndarray, where: str, model_input: GraphTensor, shape_range: ShapeRange | None
 ) -> None:
     if not model_input.shape_known:
         return
@@ -326,7 +326,7 @@ def _check_shape(
 def _checked(
     raw: Mapping[str, list[tuple[str, np.ndarray]]],
     source: str,
-    inputs: Sequence[ModelInput],
+    inputs: Sequence[GraphTensor],
     profile: Profile | None,
 ) -> CalibrationData:
     expected = [i.name for i in inputs]

@@ -19,7 +19,7 @@ TensorRT wants them:
 
 Calibration runs the model in onnxruntime. A plugin node such as ``DynamicTRTResize`` cannot run there on its
 own, so calibration does not use quantize_static's built-in pass (which builds its own session with no way to
-register custom ops): the calibrator's augmented model is run through :func:`trtconvert.ops.ort_session.
+register custom ops): the calibrator's augmented model is run through :func:`trtconvert.ort_session.
 create_session`, which runs plugin nodes with the numpy reference, and the ranges it computes are handed to
 quantize_static as its calibration cache. Plugin nodes without a CPU reference cannot be calibrated through and
 are refused. onnxruntime releases whose quantize_static takes no cache fall back to its built-in pass, which
@@ -187,7 +187,7 @@ def _converted(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
 
 def _plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     """Custom-domain nodes (TensorRT plugins); refused when calibration cannot run them on the CPU."""
-    from trtconvert.ops.ort_session import is_plugin_node
+    from trtconvert.ort_session import is_plugin_node
 
     plugins = [n for n in custom_nodes(model) if not n.domain.startswith(_ORT_DOMAINS)]
     unrunnable = [n for n in plugins if not is_plugin_node(n)]
@@ -253,7 +253,7 @@ def _feeds(model: onnx.ModelProto, data: CalibrationData) -> list[dict[str, np.n
 
 
 def _save(model: onnx.ModelProto, path: Path) -> None:
-    from trtconvert.atomic import needs_external_data, save_onnx
+    from trtconvert.onnx_files import needs_external_data, save_onnx
 
     save_onnx(model, path, external_data=needs_external_data(model))
 
@@ -337,7 +337,7 @@ def _calibrate(
 ) -> None:
     from onnxruntime.quantization import calibrate
 
-    from trtconvert.ops.ort_session import create_session, user_model_errors
+    from trtconvert.ort_session import create_session, user_model_errors
 
     fix = "check that the calibration data fits the model (names, shapes, value ranges)"
     with _quiet(), user_model_errors("run the model on the calibration data", fix):
@@ -360,7 +360,7 @@ def _quantize(
 ) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from trtconvert.ops.ort_session import user_model_errors
+    from trtconvert.ort_session import user_model_errors
 
     methods = {
         "minmax": CalibrationMethod.MinMax,
@@ -494,7 +494,7 @@ def compare_qdq(
     """Run both models on the calibration samples in onnxruntime (plugin nodes through the CPU reference) and
     measure every output of the float model: max abs error, max relative error (where |float| > atol) and the
     share of elements within ``atol + rtol * |float|``."""
-    from trtconvert.ops.ort_session import create_session, user_model_errors
+    from trtconvert.ort_session import create_session, user_model_errors
 
     fix = "check that the calibration data fits the model"
     with user_model_errors("run the float model", fix):

@@ -11,7 +11,9 @@ from kernel_binding import ERRORS, find_library, load
 @pytest.fixture(scope="session")
 def torch_cuda():
     """The torch module, on a machine with a CUDA GPU."""
-    torch = pytest.importorskip("torch", reason="PyTorch absent (pip install torch with CUDA to run the GPU tests)")
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch absent (pip install torch with CUDA to run the GPU tests)"
+    )
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     return torch
