@@ -301,3 +301,55 @@ def test_a_build_shows_it_is_alive(run_cli, example_model: Path, tmp_path: Path,
     assert beats, result.stderr[-3000:]
     # What TensorRT says it is doing: its verbose log on every version, its progress monitor from 10.
     assert any(not line.endswith(": starting") for line in beats), beats[-5:]
+
+
+def _calibration_file(folder: Path, samples: int = 16) -> Path:
+    """Image-like samples at PROFILE_FIXED's shapes (smooth gradients with dark strokes, not noise)."""
+    import numpy as np
+    from seeds import fresh_rng
+
+    rng = fresh_rng("engine-int8")
+    y, x = np.mgrid[0:40, 0:24] / 40.0
+    images = np.empty((samples, 1, 3, 40, 24), np.float32)
+    for index in range(samples):
+        image = (
+            rng.uniform(0.2, 0.8, 3)[:, None, None] + 0.3 * np.sin(6 * x + rng.uniform(0, 6))[None] * y[None]
+        )
+        row = int(rng.integers(3, 37))
+        image[:, row - 1 : row + 1, 2:-2] = 0.05
+        images[index, 0] = image
+    path = folder / "calib.npz"
+    np.savez(path, input=images, factor=np.zeros((samples, 1, 1, 80, 48), np.float32))
+    return path
+
+
+def test_int8_calibrates_writes_the_cache_reuses_it_and_shows_int8_layers(
+    run_cli, example_model: Path, tmp_path: Path
+) -> None:
+    if int(TRT.__version__.split(".")[0]) >= 11:
+        pytest.skip("TensorRT 11 has no calibrator: its INT8 is Q/DQ, checked on the CPU in test_int8.py")
+    calib, cache = _calibration_file(tmp_path), tmp_path / "calib.cache"
+    common = ["--profile", PROFILE_FIXED, "--rewrite", "none", "--precision", "int8", "--calib-data", calib]
+    first = run_cli("build", example_model, "-o", tmp_path / "a.plan", *common, "--calib-cache", cache)
+    assert first.code == 0, first.stderr
+    assert cache.is_file() and cache.read_bytes().startswith(b"TRT-")
+    assert "calibrated;" in first.stderr
+    second = run_cli("build", example_model, "-o", tmp_path / "b.plan", *common, "--calib-cache", cache)
+    assert second.code == 0, second.stderr
+    assert "no calibration run" in second.stderr
+    # Its error against onnxruntime is reported whatever it is; int8's default tolerance judges it.
+    verified = run_cli("verify", tmp_path / "b.plan", "--onnx", example_model, "--json")
+    assert verified.code in (0, 4), verified.stderr
+    assert "max abs" in verified.stderr
+    layers = run_cli("inspect", tmp_path / "b.plan", "--layers", "--json")
+    assert layers.code == 0, layers.stderr
+    report = json.loads(layers.stdout)["layers"]
+    assert report["detailed"] and report["precisions"].get("Int8", 0) > 0
+
+
+def test_layers_of_an_fp32_plan_are_fp32(run_cli, example_model: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "fp32.plan"
+    _build(run_cli, example_model, "-o", plan, "--profile", PROFILE_FIXED, "--rewrite", "none", "--no-tf32")
+    result = run_cli("inspect", plan, "--layers")
+    assert result.code == 0, result.stderr
+    assert " layers: " in result.stdout and "FP32" in result.stdout and "Int8" not in result.stdout

@@ -390,3 +390,41 @@ def test_frozen_inputs_reach_the_key_the_sidecar_and_inspect(files, tmp_path: Pa
     write_plan(plan, plan_bytes, sidecar)
     lines = format_plan(describe_plan(plan))
     assert "frozen    sr=16000 (int64 scalar)" in lines
+
+
+def test_inspect_layers_of_a_plan(run_cli, files, tmp_path, monkeypatch) -> None:
+    from trtconvert import inspect_plan
+    from trtconvert.plan_layers import layer_report
+
+    plan = tmp_path / "int8.plan"
+    identity = _identity(files)
+    data = os.urandom(1000)
+    write_plan(plan, data, _sidecar(identity, data))
+    # Without TensorRT the inspector cannot run: exit 3, naming what is missing.
+    monkeypatch.setattr("trtconvert.machine.import_tensorrt", lambda: (None, "TensorRT is not installed"))
+    missing = run_cli("inspect", plan, "--layers")
+    assert (
+        missing.code == 3
+        and "TensorRT is not installed, so the plan's layers cannot be read" in missing.stderr
+    )
+    # With it, the inspector's JSON (here one recorded from an INT8 engine) becomes the table and the summary.
+    recorded = (Path(__file__).parent / "data" / "engine_layers_int8_trt10.json").read_text()
+    seen = {}
+
+    def fake_layers(path, plugins):
+        seen["args"] = (path, list(plugins))
+        return layer_report(recorded)
+
+    monkeypatch.setattr(inspect_plan, "engine_layers", fake_layers)
+    lib = tmp_path / "lib.so"
+    result = run_cli("inspect", plan, "--layers", "--plugin", lib)
+    assert result.code == 0, result.stderr
+    assert seen["args"] == (plan, [lib])
+    assert "Int8" in result.stdout and " layers: " in result.stdout
+    report = json.loads(run_cli("inspect", plan, "--layers", "--json").stdout)
+    assert report["layers"]["detailed"] and report["layers"]["precisions"].get("Int8", 0) > 0
+
+
+def test_inspect_layers_of_an_onnx_model_is_bad_input(run_cli, example_model) -> None:
+    result = run_cli("inspect", example_model, "--layers")
+    assert result.code == 2 and "--layers describes a built plan" in result.stderr

@@ -55,8 +55,18 @@ def test_plan_modes() -> None:
 
 
 def test_unknown_precision() -> None:
-    with pytest.raises(BadInput, match="int8"):
-        precision_plan("int8", TRT10)
+    with pytest.raises(BadInput, match="'int4' is not one of fp32, fp16, bf16, int8, int8,fp16"):
+        precision_plan("int4", TRT10)
+
+
+def test_int8_is_builder_flags_up_to_10_and_qdq_on_11() -> None:
+    assert precision_plan("int8", TRT10).builder_flags == ("int8",)
+    assert precision_plan("int8,fp16", TRT10).builder_flags == ("int8", "fp16")
+    on_11 = precision_plan("int8", TRT11)
+    assert on_11.convert_onnx_to == "int8" and on_11.strongly_typed and on_11.builder_flags == ()
+    assert on_11.int8 and not precision_plan("fp16", TRT11).int8
+    with pytest.raises(BadInput, match="use --precision int8"):
+        precision_plan("int8,fp16", TRT11)
 
 
 def _plugin_model() -> onnx.ModelProto:

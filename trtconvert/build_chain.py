@@ -21,6 +21,7 @@ and rewrites it, so CI jobs that share one cache file add to it rather than over
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trtconvert import log
+from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, BuildFailed
 from trtconvert.profiles import Profile
 from trtconvert.request import Request
@@ -159,7 +161,21 @@ def make_progress_monitor(trt: Any, sink: ActivitySink) -> Any:
     return BuildProgress()
 
 
-def engine_loader_chain(request: Request, prepared_onnx: Path, progress: ActivitySink | None = None) -> Any:
+def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
+    """polygraphy's entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed one sample at a time.
+
+    The cache lives in memory (``calibrator.cache_contents`` after the build) so that the caller writes the
+    file atomically; given bytes, TensorRT takes its scales from them and asks for no data.
+    """
+    from polygraphy.backend.trt import Calibrator
+
+    batches = list(data.batches(1)) if data is not None else []
+    return Calibrator(data_loader=batches, cache=io.BytesIO(cache or b""))
+
+
+def engine_loader_chain(
+    request: Request, prepared_onnx: Path, progress: ActivitySink | None = None, calibrator: Any = None
+) -> Any:
     """The polygraphy loader that, called, parses ``prepared_onnx`` and returns the serialized engine.
 
     The request's precision plan says how precision reaches this TensorRT (builder flags before 11, a strongly
@@ -182,6 +198,8 @@ def engine_loader_chain(request: Request, prepared_onnx: Path, progress: Activit
         tf32=spec.tf32,
         fp16="fp16" in plan.builder_flags,
         bf16="bf16" in plan.builder_flags,
+        int8="int8" in plan.builder_flags,
+        calibrator=calibrator,
         load_timing_cache=timing_cache,
         builder_optimization_level=spec.opt_level,
         version_compatible=spec.version_compatible or None,

@@ -50,8 +50,32 @@ def cli() -> None:
     default=None,
     help="Say what the rewrite would do for this TensorRT.",
 )
+@click.option(
+    "--layers",
+    is_flag=True,
+    help="For a plan: every layer's type, precision, fused ONNX nodes and tactic, from TensorRT's engine inspector "
+    "(needs TensorRT and a GPU).",
+)
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="LIB.so",
+    help="Plugin library the plan needs, for --layers (repeatable; default: the config's plugins).",
+)
 @common_options
-def inspect(path: Path | None, target_tensorrt: str | None, config, as_json, verbose, quiet, debug) -> None:
+def inspect(
+    path: Path | None,
+    target_tensorrt: str | None,
+    layers: bool,
+    plugins,
+    config,
+    as_json,
+    verbose,
+    quiet,
+    debug,
+) -> None:
     """Describe an ONNX model: inputs with symbolic dims, outputs, opsets, ops, custom ops, weights, and what
     the rewrite stage would do. Given a plan (.plan, .engine, or any file with a PATH.json sidecar), describe
     it from its sidecar: inputs, outputs, profiles, precision, TensorRT, GPU, plugins and cache key.
@@ -63,6 +87,7 @@ def inspect(path: Path | None, target_tensorrt: str | None, config, as_json, ver
       trtconvert inspect --config configs/super_resolution.yaml
       trtconvert inspect model.onnx --json | jq '.inputs'
       trtconvert inspect model.plan
+      trtconvert inspect model.plan --layers --plugin build/lib/libtrtconvert_plugins.so
     """
     setup_logging(verbose, quiet)
     from trtconvert.inspect_plan import describe_plan, format_plan
@@ -70,7 +95,7 @@ def inspect(path: Path | None, target_tensorrt: str | None, config, as_json, ver
     from trtconvert.spec import make_spec
     from trtconvert.tensorrt_target import parse_target
 
-    spec = make_spec(config, {"model": path, "target_tensorrt": target_tensorrt})
+    spec = make_spec(config, {"model": path, "target_tensorrt": target_tensorrt, "plugins": list(plugins)})
     if spec.model is None:
         raise BadInput(
             "inspect needs something to describe: give MODEL.onnx or PLAN, or a --config with 'model:'"
@@ -79,11 +104,21 @@ def inspect(path: Path | None, target_tensorrt: str | None, config, as_json, ver
 
     if is_plan_path(path):
         plan_report = describe_plan(path)
+        lines = format_plan(plan_report)
+        if layers:
+            from trtconvert.inspect_plan import engine_layers
+            from trtconvert.plan_layers import format_layers
+
+            layer_report = engine_layers(path, spec.plugins)
+            plan_report["layers"] = layer_report.to_json()
+            lines += ["", *format_layers(layer_report)]
         if as_json:
             emit(plan_report, True)
         else:
-            click.echo("\n".join(format_plan(plan_report)))
+            click.echo("\n".join(lines))
         return
+    if layers:
+        raise BadInput(f"--layers describes a built plan, and {path} is an ONNX model; give the .plan")
     from trtconvert.inspect_model import describe_onnx, format_onnx
 
     report = describe_onnx(path, parse_target(spec.target_tensorrt))

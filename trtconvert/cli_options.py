@@ -13,7 +13,14 @@ import click
 from trtconvert import log
 from trtconvert.errors import EXIT_CODES, BadInput
 from trtconvert.profiles import parse_profile
-from trtconvert.spec import HARDWARE_COMPATIBILITY_LEVELS, PRECISIONS, REWRITE_POLICIES, Spec, make_spec
+from trtconvert.spec import (
+    CALIBRATION_METHODS,
+    HARDWARE_COMPATIBILITY_LEVELS,
+    PRECISIONS,
+    REWRITE_POLICIES,
+    Spec,
+    make_spec,
+)
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -90,7 +97,41 @@ stage_options = _compose(
         help="TensorRT version the model is prepared for, e.g. 10.8 (default: the installed one, else the newest).",
     ),
     click.option(
-        "--precision", type=click.Choice(PRECISIONS), default=None, help="Engine precision (default: fp32)."
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default=None,
+        help="Engine precision (default: fp32). int8 needs --calib-data; int8,fp16 lets TensorRT 8.5-10 fall back "
+        "to fp16 where int8 is slower. On TensorRT 11 int8 becomes Q/DQ nodes in the prepared ONNX.",
+    ),
+    click.option(
+        "--calib-data",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="PATH",
+        help="INT8 calibration samples from the model's real inputs: FILE.npz with one array per input (first axis = "
+        "samples), a folder of such .npz files, or a folder with NAME.npy per input.",
+    ),
+    click.option(
+        "--calib-cache",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="FILE",
+        help="TensorRT 8.5-10 calibration cache: read if present (no calibration runs), else written after "
+        "calibrating, atomically.",
+    ),
+    click.option(
+        "--calib-method",
+        type=click.Choice(CALIBRATION_METHODS),
+        default=None,
+        help="How the TensorRT 11 Q/DQ scales are chosen from the samples (default: minmax; TensorRT 8.5-10 "
+        "calibrates with its entropy calibrator).",
+    ),
+    click.option(
+        "--calib-random-for-timing-only",
+        "calib_random_for_timing_only",
+        is_flag=True,
+        default=None,
+        help="Calibrate INT8 on random values: the engine's speed is real, its outputs are not. For timing only.",
     ),
     click.option(
         "--check-parser/--no-check-parser",

@@ -14,14 +14,15 @@ from pathlib import Path
 
 from trtconvert import log
 from trtconvert.atomic import check_writable_file, created_folders
-from trtconvert.build_chain import engine_loader_chain, run_chain
+from trtconvert.build_chain import engine_loader_chain, int8_calibrator, run_chain
+from trtconvert.calib_cache import cache_summary, read_cache, write_cache
 from trtconvert.engine_verify import shape_sets_from_profiles, verify_engine
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.freeze import describe_frozen
 from trtconvert.machine import INSTALL_TENSORRT, Gpu, cuda_gpu, import_tensorrt
 from trtconvert.model_info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.onnx_files import needs_external_data, save_onnx
-from trtconvert.pipeline import Preflight, preflight, prepare_model, verify_prepared
+from trtconvert.pipeline import Preflight, preflight, prepare_model, verify_prepared, verify_quantized
 from trtconvert.plan_io import (
     BuildIdentity,
     build_identity,
@@ -59,12 +60,30 @@ def _check_paths(spec: Spec, checked: Preflight) -> None:
     check_writable_file(sidecar, "the plan's sidecar")
     if spec.timing_cache is not None:
         check_writable_file(spec.timing_cache, "--timing-cache")
+    if spec.calib_cache is not None:
+        check_writable_file(spec.calib_cache, "--calib-cache")
     if spec.cache_dir is not None and spec.cache_dir.exists() and not spec.cache_dir.is_dir():
         raise BadInput(f"--cache-dir {spec.cache_dir} is not a folder; give a folder")
 
 
 def _missing_engine_dependency(reason: str, cpu_detail: str) -> MissingDependency:
     return MissingDependency(f"{reason}, so no engine was built ({cpu_detail}); {INSTALL_TENSORRT}")
+
+
+def _report_calibration(cache_path: Path | None, cached: bytes | None, calibrator: object) -> None:
+    """One line on where the INT8 scales came from; a fresh calibration is written to --calib-cache."""
+    if cached:
+        log.stage("calib", 0.0, f"scales from {cache_path} ({cache_summary(cached)}): no calibration run")
+        return
+    produced = getattr(calibrator, "cache_contents", None)
+    if not produced:
+        log.stage("calib", 0.0, "TensorRT calibrated but wrote no cache")
+        return
+    if cache_path is None:
+        log.stage("calib", 0.0, f"calibrated ({cache_summary(produced)}); add --calib-cache FILE to reuse it")
+        return
+    write_cache(cache_path, bytes(produced))
+    log.stage("calib", 0.0, f"calibrated; {cache_path} written ({cache_summary(produced)})")
 
 
 def _engine_check(request: Request, checked: Preflight) -> Callable[[Path], None]:
@@ -136,7 +155,10 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         onnx_path = Path(folder) / "prepared.onnx"
         save_onnx(prepared.model, onnx_path, needs_external_data(prepared.model))
         timings["onnx_save"] = time.perf_counter() - start
-        if spec.verify and prepared.cpu_verifiable:
+        if spec.verify and prepared.before_precision is not None:
+            verify_quantized(request, checked, prepared)
+            cpu_verified = True
+        elif spec.verify and prepared.cpu_verifiable:
             verify_prepared(request, checked, onnx_path)
             cpu_verified = True
         cpu_detail = "the CPU stages passed" + (
@@ -159,8 +181,12 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         )
 
         progress = TensorRTLog() if show_progress else None
+        calibrator, cached_scales = None, None
+        if "int8" in request.precision.builder_flags:
+            cached_scales = read_cache(spec.calib_cache) if spec.calib_cache is not None else None
+            calibrator = int8_calibrator(checked.calibration, cached_scales)
         with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
-            chain = engine_loader_chain(request, onnx_path, progress=progress)
+            chain = engine_loader_chain(request, onnx_path, progress=progress, calibrator=calibrator)
         start = time.perf_counter()
         # The timing cache's folder exists only once a build succeeds with it.
         cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else Path(folder)
@@ -171,6 +197,8 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         timings["parse"] = parse_seconds
         timings["build"] = total - parse_seconds
         log.stage("build", total - parse_seconds, f"engine of {len(engine_bytes) / 1e6:.1f} MB on {gpu.name}")
+        if calibrator is not None:
+            _report_calibration(spec.calib_cache, cached_scales, calibrator)
 
     start = time.perf_counter()
     sidecar = make_sidecar(

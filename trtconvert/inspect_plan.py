@@ -1,11 +1,19 @@
-"""`inspect PLAN`: what a built plan is, from its sidecar, as a report and as text."""
+"""`inspect PLAN`: what a built plan is, from its sidecar, as a report and as text; with --layers, what TensorRT
+made of each layer, from its engine inspector."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from trtconvert.errors import BadInput
+from trtconvert.machine import require_gpu, require_tensorrt
 from trtconvert.plan_io import read_sidecar, sha256_file
+from trtconvert.plan_layers import LayerReport, layer_report
+from trtconvert.plugin_loading import load_plugins
+from trtconvert.request import check_plugin_paths
+from trtconvert.tensorrt_log import condense, tensorrt_messages
 
 
 def describe_plan(plan: Path) -> dict[str, Any]:
@@ -73,3 +81,24 @@ def format_plan(report: dict[str, Any]) -> list[str]:
     lines.append("plugins   " + (", ".join(f"{p['file']} ({p['sha256'][:12]})" for p in plugins) or "none"))
     lines.append(f"key       {report.get('cache_key')}")
     return lines
+
+
+def engine_layers(plan: Path, plugins: Sequence[Path] = ()) -> LayerReport:
+    """`inspect PLAN --layers`: each layer as TensorRT's engine inspector describes it (needs TensorRT, a GPU
+    and the plan's plugin libraries). Plans built without detailed profiling verbosity give names only."""
+    trt = require_tensorrt("the plan's layers cannot be read")
+    require_gpu("the plan cannot be deserialized to read its layers")
+    from polygraphy.backend.trt import EngineFromBytes
+
+    load_plugins(check_plugin_paths(plugins))
+    with tensorrt_messages() as messages:
+        try:
+            engine = EngineFromBytes(plan.read_bytes())()
+        except Exception as err:
+            raise BadInput(
+                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan "
+                "runs only with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"
+            ) from None
+        inspector = engine.create_engine_inspector()
+        text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+    return layer_report(text)

@@ -15,6 +15,7 @@ import onnx
 
 from trtconvert import log
 from trtconvert.atomic import check_output_path, staged_files
+from trtconvert.calibration import CalibrationData
 from trtconvert.dims import fixed_dims, make_placeholders_unique, pin_dims
 from trtconvert.errors import BadInput, VerificationFailed
 from trtconvert.freeze import freeze_inputs, frozen_values
@@ -45,6 +46,7 @@ class Preflight:
     given: dict[str, np.ndarray]  # --input values, and the --freeze values (fed to the original)
     data_files: set[Path]
     frozen: dict[str, np.ndarray] = field(default_factory=dict)
+    calibration: CalibrationData | None = None  # int8 only
 
     @property
     def free_inputs(self) -> list[GraphTensor]:
@@ -58,6 +60,7 @@ class Prepared:
     preflight: Preflight
     precision: PrecisionResult
     rewrites: list = field(default_factory=list)
+    before_precision: onnx.ModelProto | None = None  # kept where the precision stage quantized (int8 Q/DQ)
 
     @property
     def cpu_verifiable(self) -> bool:
@@ -99,7 +102,52 @@ def preflight(request: Request) -> Preflight:
             )
     if spec.output is not None:
         check_output_path(spec.output, [spec.model, *data_files])
-    return Preflight(spec.model, inputs, given, data_files, frozen)
+    calibration = _calibration(request, free) if request.precision.int8 else None
+    return Preflight(spec.model, inputs, given, data_files, frozen, calibration)
+
+
+RANDOM_CALIBRATION_SAMPLES = 8
+
+
+def _check_calibration_shapes(data: CalibrationData, profile: dict, source: Path) -> None:
+    """TensorRT 8.5-10 calibrate at the calibration profile (polygraphy takes the last --profile) and its opt shapes."""
+    for name, shape_range in profile.items():
+        sample = tuple(data.arrays[name].shape[1:]) if name in data.arrays else None
+        if sample is not None and sample != tuple(shape_range.opt):
+            raise BadInput(
+                f"--calib-data {source}: input '{name}' samples have shape {list(sample)}, but TensorRT calibrates at "
+                f"the last --profile's opt shape {list(shape_range.opt)}; give samples of that shape or make it the opt"
+            )
+
+
+def _calibration(request: Request, inputs: list[GraphTensor]) -> CalibrationData | None:
+    """INT8's calibration data, checked before anything slow; None where TensorRT will read a calibration cache."""
+    from trtconvert.calib_cache import read_cache
+    from trtconvert.calibration import load_calibration_data, random_calibration_data
+
+    spec = request.spec
+    profile = spec.profiles[0] if spec.profiles else None
+    builder_int8 = request.precision.convert_onnx_to is None
+    if spec.calib_data is not None:
+        data = load_calibration_data(spec.calib_data, inputs, profile)
+        if builder_int8 and spec.profiles:
+            _check_calibration_shapes(data, spec.profiles[-1], spec.calib_data)
+        return data
+    if spec.calib_random_for_timing_only:
+        log.LOGGER.warning(
+            "          calibrating on random values: the INT8 engine is for timing only, its outputs may be garbage"
+        )
+        shapes = opt_shapes(spec.profiles, inputs)[0]
+        return random_calibration_data(inputs, shapes, RANDOM_CALIBRATION_SAMPLES, spec.seed)
+    if builder_int8 and spec.calib_cache is not None and read_cache(spec.calib_cache) is not None:
+        return None  # TensorRT takes the scales from the cache and calibrates nothing
+    raise BadInput(
+        f"--precision {spec.precision} needs calibration data to choose INT8 scales: add --calib-data FILE.npz "
+        "(one array per input, first axis = samples; or a folder of .npz, or NAME.npy per input) with a few hundred "
+        "samples from the model's real inputs"
+        + (", or an existing --calib-cache" if builder_int8 else "")
+        + "; --calib-random-for-timing-only builds from noise, for timing alone"
+    )
 
 
 def prepare_model(request: Request, checked: Preflight) -> Prepared:
@@ -136,14 +184,17 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     # before the weights come in, so that they are the only large thing in memory.
     gc.collect()
     read_weights(model, weights_dir)
-    model, precision = precision_stage(model, request.precision, request.plugins)
+    before_precision = model if request.precision.convert_onnx_to == "int8" else None
+    model, precision = precision_stage(
+        model, request.precision, request.plugins, checked.calibration, spec.calib_method
+    )
     renamed = make_placeholders_unique(model)
     if renamed:
         log.stage(
             "dims", 0.0, f"placeholder dim names made unique, so TensorRT ties nothing: {', '.join(renamed)}"
         )
     check_parser_limits(model, enforce=spec.check_parser)
-    return Prepared(model, checked, precision, rewrites)
+    return Prepared(model, checked, precision, rewrites, before_precision)
 
 
 def _specialize(request: Request, checked: Preflight, model: onnx.ModelProto) -> None:
@@ -179,13 +230,15 @@ def original_for_onnxruntime(path: Path) -> onnx.ModelProto | Path:
     return model
 
 
-def verify_prepared(request: Request, checked: Preflight, prepared_path: Path) -> list[ShapeSetResult]:
+def verify_prepared(
+    request: Request, checked: Preflight, candidate: onnx.ModelProto | Path
+) -> list[ShapeSetResult]:
     """The prepared model against the original in onnxruntime, at each profile's opt shape."""
     spec, tolerances = request.spec, request.cpu_tolerances
     atol, rtol = tolerances.atol, tolerances.rtol
     results = compare_models(
         original_for_onnxruntime(checked.model_path),
-        prepared_path,
+        candidate,
         checked.inputs,
         opt_shapes(spec.profiles, checked.inputs),
         checked.given,
@@ -202,6 +255,36 @@ def verify_prepared(request: Request, checked: Preflight, prepared_path: Path) -
     return results
 
 
+MAX_QDQ_CHECK_SAMPLES = 64
+
+
+def verify_quantized(request: Request, checked: Preflight, prepared: Prepared) -> dict:
+    """int8 Q/DQ: the float model (fold and rewrite checked against the original first) against its Q/DQ form,
+    on the calibration samples; out of tolerance is more than 1 % of an output's elements beyond it."""
+    from trtconvert.quantize_qdq import compare_qdq, format_comparison
+
+    assert prepared.before_precision is not None and checked.calibration is not None
+    verify_prepared(request, checked, prepared.before_precision)
+    start = time.perf_counter()
+    tolerances = request.int8_tolerances
+    comparison = compare_qdq(
+        prepared.before_precision,
+        prepared.model,
+        checked.calibration,
+        tolerances.atol,
+        tolerances.rtol,
+        max_samples=MAX_QDQ_CHECK_SAMPLES,
+    )
+    log.stage("verify", time.perf_counter() - start, format_comparison(comparison))
+    if not comparison.ok():
+        raise VerificationFailed(
+            "the int8 Q/DQ model is further from the float model than the int8 tolerance on more than 1 % of an "
+            "output's elements; give calibration data closer to the real inputs, try --calib-method entropy or "
+            "percentile, or loosen --atol/--rtol if this error is acceptable"
+        )
+    return comparison.to_json()
+
+
 def run_prepare(spec: Spec) -> dict:
     """prepare: CPU stages, then an atomic save (verified before it replaces anything)."""
     spec = spec.with_output_file(".onnx")
@@ -211,6 +294,7 @@ def run_prepare(spec: Spec) -> dict:
     checked = preflight(request)
     prepared = prepare_model(request, checked)
     results: list[ShapeSetResult] = []
+    int8_check: dict | None = None
     with staged_files(spec.output) as staging:
         start = time.perf_counter()
         staged = staging / spec.output.name
@@ -227,6 +311,8 @@ def run_prepare(spec: Spec) -> dict:
                 "verify    skipped: a %s model cannot run in onnxruntime on the CPU; verify the engine instead",
                 spec.precision,
             )
+        elif spec.verify and prepared.before_precision is not None:
+            int8_check = verify_quantized(request, checked, prepared)
         elif spec.verify:
             results = verify_prepared(request, checked, staged)
     return {
@@ -238,6 +324,7 @@ def run_prepare(spec: Spec) -> dict:
         "rewrites": [d.to_json() for d in prepared.rewrites],
         "precision": prepared.precision.to_json(),
         "verification": [r.to_json() for r in results],
+        "int8_verification": int8_check,
         "verification_skipped": None
         if prepared.cpu_verifiable
         else f"{spec.precision} cannot run in onnxruntime on the CPU",

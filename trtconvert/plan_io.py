@@ -86,7 +86,7 @@ def profiles_from_json(document: Sequence[Mapping[str, Any]]) -> list[Profile]:
 def engine_config(request: Request) -> dict[str, Any]:
     """The request's choices that decide the engine, normalised (paths, outputs and verification left out)."""
     spec = request.spec
-    return {
+    config = {
         "profiles": profiles_json(spec.profiles),
         # A .npy value counts by its bytes: the same path may hold other values next time.
         "freeze": {
@@ -103,6 +103,27 @@ def engine_config(request: Request) -> dict[str, Any]:
         "version_compatible": spec.version_compatible,
         "hardware_compatibility": spec.hardware_compatibility,
     }
+    if request.precision.int8:
+        # The scales come from these: other samples or another cache make another engine.
+        config["calibration"] = {
+            "data_sha256": _path_sha256(spec.calib_data),
+            "cache_sha256": _path_sha256(spec.calib_cache),
+            "method": spec.calib_method,
+            "random_for_timing_only": spec.calib_random_for_timing_only,
+        }
+    return config
+
+
+def _path_sha256(path: Path | None) -> str | None:
+    """sha256 of a file, or of a folder's files in name order; None for no path or nothing there."""
+    if path is None or not path.exists():
+        return None
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(item.name.encode() + b"\0" + sha256_file(item).encode())
+    return digest.hexdigest()
 
 
 def _canonical(value: Any) -> bytes:

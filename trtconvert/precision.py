@@ -29,8 +29,10 @@ from typing import Protocol
 import onnx
 
 from trtconvert import log
+from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.model_info import all_nodes, custom_nodes, is_default_domain
+from trtconvert.spec import PRECISIONS
 
 FP16_MAX = 65504.0
 
@@ -56,16 +58,25 @@ class PrecisionPlan:
             return "fp32"
         return "onnx_conversion" if self.convert_onnx_to else "builder_flags"
 
+    @property
+    def int8(self) -> bool:
+        return self.precision.startswith("int8")
+
 
 def precision_plan(precision: str, target: Target) -> PrecisionPlan:
     """The version switch: TensorRT 11 and newer are strongly typed only; older majors take builder flags."""
-    if precision not in ("fp32", "fp16", "bf16"):
-        raise BadInput(f"--precision {precision!r} is not one of fp32, fp16, bf16")
+    if precision not in PRECISIONS:
+        raise BadInput(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     version = f"{target.major}.{target.minor}"
     if target.major >= 11:
+        if precision == "int8,fp16":
+            raise BadInput(
+                f"--precision int8,fp16 for TensorRT {version}: TensorRT 11 takes INT8 only from Q/DQ nodes and "
+                "trtconvert writes those for int8 alone; use --precision int8 (the layers without Q/DQ stay fp32)"
+            )
         convert = None if precision == "fp32" else precision
         return PrecisionPlan(precision, (), convert, strongly_typed=True, tensorrt=version)
-    flags = () if precision == "fp32" else (precision,)
+    flags = tuple(precision.split(",")) if precision != "fp32" else ()
     return PrecisionPlan(precision, flags, None, strongly_typed=False, tensorrt=version)
 
 
@@ -223,14 +234,34 @@ def convert_model(
 
 
 def precision_stage(
-    model: onnx.ModelProto, plan: PrecisionPlan, plugins: Sequence[Path] = ()
+    model: onnx.ModelProto,
+    plan: PrecisionPlan,
+    plugins: Sequence[Path] = (),
+    calibration: CalibrationData | None = None,
+    calib_method: str = "minmax",
 ) -> tuple[onnx.ModelProto, PrecisionResult]:
-    """Run the precision stage on a prepared model and print its report line."""
+    """Run the precision stage on a prepared model and print its report line.
+
+    ``calibration`` is needed for int8 on TensorRT 11, where the stage writes Q/DQ nodes.
+    """
     start = time.perf_counter()
     precision, version = plan.precision, plan.tensorrt
     if plan.precision == "fp32":
         log.stage("precision", 0.0, f"fp32 on TensorRT {version}: nothing to convert")
         return model, PrecisionResult(plan)
+    if plan.convert_onnx_to == "int8":
+        from trtconvert.quantize_qdq import qdq_counts, quantize_qdq
+
+        assert calibration is not None, "preflight loads the calibration data for int8"
+        quantized = quantize_qdq(model, calibration, calib_method)
+        pairs = qdq_counts(quantized).get("QuantizeLinear", 0)
+        log.stage(
+            "precision",
+            time.perf_counter() - start,
+            f"int8 for TensorRT {version} (strongly typed): {pairs} Q/DQ pair(s) from {calibration.describe()}, "
+            f"{calib_method} calibration with onnxruntime; inputs, outputs and plugin nodes stay float",
+        )
+        return quantized, PrecisionResult(plan, "onnxruntime-quantize-static")
     if plan.convert_onnx_to is None:
         log.stage(
             "precision",

@@ -53,16 +53,16 @@ import onnx
 from trtconvert import log
 from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, MissingDependency
-from trtconvert.model_info import custom_nodes, default_opset, graph_inputs
+from trtconvert.model_info import custom_nodes, default_opset, graph_inputs, is_default_domain
+from trtconvert.spec import CALIBRATION_METHODS
+from trtconvert.tolerances import INT8_TOLERANCES
 
 DEFAULT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QDQ_OPSET = 13
 # INT8 against float, per output element: |int8 - float| <= atol + rtol * |float|. One int8 step is max|x|/127
 # (0.8 % of a tensor's range) at every quantized input, and the steps of a deep network add up, so outputs of
 # order one move by a few hundredths; a few elements where the float output sits on a steep edge (a sigmoid's
 # threshold, a near tie of two classes) move by much more, which is what INT8_MIN_WITHIN leaves room for.
-INT8_TOLERANCES = (5e-2, 5e-2)
 INT8_MIN_WITHIN = 0.99
 # TensorRT's entropy calibrator: 2048 histogram bins, searched for the best 128-level quantization.
 _ENTROPY_BINS, _ENTROPY_QUANTIZED_BINS = 2048, 128
@@ -125,7 +125,7 @@ def qdq_counts(model: onnx.ModelProto) -> dict[str, int]:
     """How many QuantizeLinear and DequantizeLinear nodes the main graph holds."""
     counts = {"QuantizeLinear": 0, "DequantizeLinear": 0}
     for node in model.graph.node:
-        if node.op_type in counts and node.domain in ("", "ai.onnx"):
+        if node.op_type in counts and is_default_domain(node.domain):
             counts[node.op_type] += 1
     return counts
 

@@ -37,8 +37,15 @@ class Request:
 
     @property
     def cpu_tolerances(self) -> Tolerances:
-        """For the prepared model against the original, both in onnxruntime (no TF32 there)."""
-        return with_defaults(self.spec.precision, self.spec.atol, self.spec.rtol)
+        """For the prepared model against the original, both in onnxruntime (no TF32 there). An int8 model is
+        checked in float first (the ONNX stays float, or its float form before Q/DQ), so at fp32's defaults."""
+        key = "fp32" if self.precision.int8 else self.spec.precision
+        return with_defaults(key, self.spec.atol, self.spec.rtol)
+
+    @property
+    def int8_tolerances(self) -> Tolerances:
+        """For a Q/DQ model against its float form."""
+        return with_defaults("int8", self.spec.atol, self.spec.rtol)
 
     @property
     def engine_tolerances(self) -> Tolerances:

@@ -21,7 +21,8 @@ from trtconvert.errors import BadInput
 from trtconvert.profiles import Profile, parse_profile, profile_from_mapping
 
 REWRITE_POLICIES = ("auto", "all", "none")
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8,fp16")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 HARDWARE_COMPATIBILITY_LEVELS = ("none", "ampere_plus", "same_compute_capability")
 
 
@@ -51,6 +52,10 @@ class Spec:
     version_compatible: bool = False
     hardware_compatibility: str = "none"
     check_parser: bool = True
+    calib_data: Path | None = None
+    calib_cache: Path | None = None
+    calib_method: str = "minmax"
+    calib_random_for_timing_only: bool = False
     # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
     output_folder: bool = field(default=False, metadata={"derived": True})
 
@@ -153,8 +158,12 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "version_compatible": _bool,
     "hardware_compatibility": _choice(HARDWARE_COMPATIBILITY_LEVELS),
     "check_parser": _bool,
+    "calib_data": _text,
+    "calib_cache": _text,
+    "calib_method": _choice(CALIBRATION_METHODS),
+    "calib_random_for_timing_only": _bool,
 }
-_PATH_KEYS = ("model", "output", "timing_cache", "cache_dir")
+_PATH_KEYS = ("model", "output", "timing_cache", "cache_dir", "calib_data", "calib_cache")
 assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parser"
 
 

@@ -1,6 +1,6 @@
 """How close is close enough: default tolerances by precision, and the per-output overrides users give.
 
-Defaults: fp32 1e-4 absolute / 1e-3 relative; fp16 2e-2 / 2e-2; bf16 1e-1 / 5e-2. TF32 keeps fp16's 10-bit
+Defaults: fp32 1e-4 absolute / 1e-3 relative; fp16 2e-2 / 2e-2; bf16 1e-1 / 5e-2; int8 5e-2 / 5e-2. TF32 keeps fp16's 10-bit
 mantissa, so an fp32 engine built with TF32 (TensorRT's default, as trtexec's) is held to fp16's tolerance;
 --no-tf32 engines are held to fp32's. The CPU check of a prepared model runs in onnxruntime, where there is no
 TF32, so it uses the precision's own default.
@@ -15,7 +15,16 @@ from typing import Any
 
 from trtconvert.errors import BadInput
 
-DEFAULT_TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (2e-2, 2e-2), "bf16": (1e-1, 5e-2)}
+# INT8's scale steps are 1/127 of each tensor's range, so a few elements near a threshold move much further:
+# INT8 checks also report the share of elements within tolerance (quantize_qdq.INT8_MIN_WITHIN).
+INT8_TOLERANCES = (5e-2, 5e-2)
+DEFAULT_TOLERANCES = {
+    "fp32": (1e-4, 1e-3),
+    "fp16": (2e-2, 2e-2),
+    "bf16": (1e-1, 5e-2),
+    "int8": INT8_TOLERANCES,
+    "int8,fp16": INT8_TOLERANCES,
+}
 TF32_TOLERANCES = DEFAULT_TOLERANCES["fp16"]
 
 

@@ -1,0 +1,249 @@
+"""--precision int8 through the CLI, on the CPU: calibration data is required and checked before any slow stage;
+TensorRT 11 gets Q/DQ nodes verified against the float model; TensorRT 8.5-10 keep a float ONNX and take the
+INT8 builder flag with a calibrator (what TensorRT does with it runs in the tensorrt-marked tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from seeds import fresh_rng
+
+from trtconvert.build_chain import engine_loader_chain, int8_calibrator
+from trtconvert.request import resolve
+from trtconvert.spec import Spec
+
+PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
+
+
+def _images(samples: int, height: int, width: int) -> np.ndarray:
+    """Smooth gradients with dark strokes: image-like, not uniform noise."""
+    rng = fresh_rng("int8-images")
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    images = np.empty((samples, 1, 3, height, width), np.float32)
+    for index in range(samples):
+        base = (
+            rng.uniform(0.2, 0.8, 3)[:, None, None] + 0.3 * np.sin(6 * x + rng.uniform(0, 6))[None] * y[None]
+        )
+        row = rng.integers(2, height - 2)
+        base[:, row - 1 : row + 1, 2:-2] = 0.05
+        images[index, 0] = base
+    return images
+
+
+def _calib_file(tmp_path: Path, height: int = 24, width: int = 20, samples: int = 12) -> Path:
+    path = tmp_path / "calib.npz"
+    factor = np.zeros((samples, 1, 1, 2 * height, 2 * width), np.float32)
+    np.savez(path, input=_images(samples, height, width), factor=factor)
+    return path
+
+
+def test_int8_without_calibration_data_says_what_to_give(run_cli, example_model, tmp_path) -> None:
+    out = tmp_path / "m.onnx"
+    result = run_cli("prepare", example_model, "-o", out, "--profile", PROFILE, "--precision", "int8")
+    assert result.code == 2
+    assert "needs calibration data" in result.stderr and "--calib-data FILE.npz" in result.stderr
+    assert "--calib-random-for-timing-only" in result.stderr
+    assert "\nfold " not in "\n" + result.stderr and not out.exists()  # refused before the slow stages
+
+
+def test_bad_calibration_data_is_refused_up_front(run_cli, example_model, tmp_path) -> None:
+    path = tmp_path / "calib.npz"
+    np.savez(path, input=_images(4, 24, 20))  # no 'factor'
+    result = run_cli(
+        "prepare",
+        example_model,
+        "-o",
+        tmp_path / "m.onnx",
+        "--profile",
+        PROFILE,
+        "--precision",
+        "int8",
+        "--calib-data",
+        path,
+    )
+    assert result.code == 2 and "factor" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tensorrt_11_int8_writes_qdq_and_verifies_it_against_float(run_cli, example_model, tmp_path) -> None:
+    out = tmp_path / "m.int8.onnx"
+    result = run_cli(
+        "prepare",
+        example_model,
+        "-o",
+        out,
+        "--profile",
+        PROFILE,
+        "--precision",
+        "int8",
+        "--target-tensorrt",
+        "11",
+        "--calib-data",
+        _calib_file(tmp_path),
+        "--verify",
+        "--json",
+        "--rewrite",
+        "all",
+    )
+    assert result.code == 0, result.stderr
+    model = onnx.load(out)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") >= 2 and "DynamicTRTResize" in ops  # the plugin stays, in float
+    assert {i.name: i.type.tensor_type.elem_type for i in model.graph.input}[
+        "input"
+    ] == onnx.TensorProto.FLOAT
+    report = json.loads(result.stdout)
+    assert report["precision"]["precision"] == "int8" and report["precision"]["mode"] == "onnx_conversion"
+    check = report["int8_verification"]
+    assert check["samples"] == 12 and check["outputs"][0]["within"] >= 0.99
+    assert "int8 vs float on 12 calibration samples" in result.stderr
+
+
+def test_an_impossible_int8_tolerance_fails_verification(run_cli, example_model, tmp_path) -> None:
+    out = tmp_path / "m.int8.onnx"
+    result = run_cli(
+        "prepare",
+        example_model,
+        "-o",
+        out,
+        "--profile",
+        PROFILE,
+        "--precision",
+        "int8",
+        "--target-tensorrt",
+        "11",
+        "--calib-data",
+        _calib_file(tmp_path),
+        "--verify",
+        "--atol",
+        "1e-7",
+        "--rtol",
+        "0",
+    )
+    assert result.code == 4 and "int8 Q/DQ model is further from the float model" in result.stderr
+    assert not out.exists()
+
+
+def test_tensorrt_10_int8_keeps_the_onnx_float(run_cli, example_model, tmp_path) -> None:
+    out = tmp_path / "m.onnx"
+    result = run_cli(
+        "prepare",
+        example_model,
+        "-o",
+        out,
+        "--profile",
+        PROFILE,
+        "--precision",
+        "int8,fp16",
+        "--target-tensorrt",
+        "10.8",
+        "--calib-data",
+        _calib_file(tmp_path),
+        "--verify",
+        "--json",
+    )
+    assert result.code == 0, result.stderr
+    assert "QuantizeLinear" not in [n.op_type for n in onnx.load(out).graph.node]
+    report = json.loads(result.stdout)
+    assert report["precision"]["builder_flags"] == ["int8", "fp16"]
+    # The float ONNX is held to fp32's tolerance, not int8's.
+    assert "OUT OF TOLERANCE" not in result.stderr and "(atol 0.0001" not in result.stderr
+
+
+def test_builder_int8_samples_must_have_the_calibration_profile_opt_shape(
+    run_cli, example_model, tmp_path
+) -> None:
+    result = run_cli(
+        "prepare",
+        example_model,
+        "-o",
+        tmp_path / "m.onnx",
+        "--profile",
+        PROFILE,
+        "--precision",
+        "int8",
+        "--target-tensorrt",
+        "10.8",
+        "--calib-data",
+        _calib_file(tmp_path, 16, 16),
+    )
+    assert result.code == 2
+    assert "TensorRT calibrates at the last --profile's opt shape [1, 3, 24, 20]" in result.stderr
+
+
+def test_random_calibration_warns_that_it_is_for_timing_only(run_cli, example_model, tmp_path) -> None:
+    result = run_cli(
+        "prepare",
+        example_model,
+        "-o",
+        tmp_path / "m.onnx",
+        "--profile",
+        PROFILE,
+        "--precision",
+        "int8",
+        "--target-tensorrt",
+        "11",
+        "--calib-random-for-timing-only",
+    )
+    assert result.code == 0, result.stderr
+    assert "for timing only" in result.stderr
+
+
+def test_build_without_tensorrt_checks_calibration_then_exits_3(run_cli, example_model, tmp_path) -> None:
+    result = run_cli(
+        "build",
+        example_model,
+        "-o",
+        tmp_path / "m.plan",
+        "--profile",
+        PROFILE,
+        "--precision",
+        "int8",
+        "--calib-data",
+        _calib_file(tmp_path),
+        "--calib-cache",
+        tmp_path / "calib.cache",
+    )
+    assert result.code == 3 and "12 samples from" in result.stderr
+    assert not (tmp_path / "m.plan").exists() and not (tmp_path / "calib.cache").exists()
+
+
+def test_builder_int8_chain_has_the_flag_and_the_calibrator(tmp_path) -> None:
+    from trtconvert.calibration import load_calibration_data
+    from trtconvert.model_info import graph_inputs
+
+    model = tmp_path / "m.onnx"
+    onnx.save(__import__("model_factories").conv_model(), model)
+    inputs = graph_inputs(onnx.load(model))
+    samples = {
+        i.name: fresh_rng(i.name).standard_normal((3, *[d if isinstance(d, int) else 1 for d in i.dims]))
+        for i in inputs
+    }
+    np.savez(tmp_path / "c.npz", **{k: v.astype(np.float32) for k, v in samples.items()})
+    data = load_calibration_data(tmp_path / "c.npz", inputs)
+    request = resolve(Spec(model=model, output=tmp_path / "m.plan", precision="int8,fp16"), "10.8")
+    # polygraphy's calibrator subclasses TensorRT's, so without TensorRT a stand-in takes its place here.
+    calibrator = object()
+    chain = engine_loader_chain(request, tmp_path / "p.onnx", calibrator=calibrator)
+    config = chain._config._config
+    assert config.int8 is True and config.fp16 is True and config.calibrator is calibrator
+    assert [set(b) for b in data.batches(1)] == [{i.name for i in inputs}] * 3
+
+
+def test_fp16_chain_has_no_int8(tmp_path) -> None:
+    request = resolve(Spec(model=tmp_path / "m.onnx", output=tmp_path / "m.plan", precision="fp16"), "10.8")
+    config = engine_loader_chain(request, tmp_path / "p.onnx")._config._config
+    assert config.int8 is False and config.calibrator is None
+
+
+@pytest.mark.tensorrt
+@pytest.mark.parametrize("cache", [None, b"TRT-8503-EntropyCalibration2\ninput: 3c010204\n"])
+def test_the_calibrator_reads_a_given_cache_from_memory(cache) -> None:
+    pytest.importorskip(
+        "tensorrt", reason="TensorRT is not installed: polygraphy's calibrator subclasses its class"
+    )
+    calibrator = int8_calibrator(None, cache)
+    assert calibrator.read_calibration_cache() == cache
