@@ -8,12 +8,15 @@
 #                                               reuse (build times), and bench of the plugin engines against
 #                                               engines of TensorRT's own cubic Resize
 #   benchmarks/tensorrt_checks.sh models  OUT   the shared real models: build --verify
+#   benchmarks/tensorrt_checks.sh int8    OUT   PP-OCRv4 det in FP32, FP16 and INT8 (calibrated on synthetic
+#                                               text images, then again from the calibration cache): verify,
+#                                               bench and inspect --layers of each
 #
 # Run from the repository root with TensorRT importable. TRTCONVERT_PLUGIN_LIBRARY names the plugin library;
 # without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
 # Every command's output goes to OUT/<part>.log; a failing command is reported and the next one still runs.
 set -uo pipefail
-part=${1:?give a part: suite, example or models}
+part=${1:?give a part: suite, example, models or int8}
 OUT=$(mkdir -p "${2:?give an output folder}" && cd "$2" && pwd)
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -74,6 +77,22 @@ models)
   run "ppocr det" trtconvert build ../shared/models/ppocr_v4_det.onnx -o "$WORK/det.plan" --profile 'x=1x3x64x64:1x3x320x320:1x3x640x640' --verify --timing-cache "$cache"
   grep -E "^verify|^###|error" "$LOG"
   ;;
+int8)
+  cache=$WORK/int8.cache det=../shared/models/ppocr_v4_det.onnx shape=1x3x320x320
+  python3 benchmarks/text_images.py --input x --shape $shape --samples 64 -o "$WORK/det_calib.npz" >>"$LOG" 2>&1
+  rm -f "$WORK/det.calib"
+  run "det fp32" trtconvert build $det -o "$WORK/det32.plan" --profile "x=$shape" --timing-cache "$cache"
+  run "det fp16" trtconvert build $det -o "$WORK/det16.plan" --profile "x=$shape" --precision fp16 --timing-cache "$cache"
+  run "det int8, calibrating" trtconvert build $det -o "$WORK/det8.plan" --profile "x=$shape" --precision int8 --calib-data "$WORK/det_calib.npz" --calib-cache "$WORK/det.calib" --timing-cache "$cache"
+  run "det int8, from the cache" trtconvert build $det -o "$WORK/det8b.plan" --profile "x=$shape" --precision int8 --calib-data "$WORK/det_calib.npz" --calib-cache "$WORK/det.calib" --timing-cache "$cache"
+  for plan in det32 det16 det8; do
+    run "verify $plan" trtconvert verify "$WORK/$plan.plan" --onnx $det
+    run "layers $plan" trtconvert inspect "$WORK/$plan.plan" --layers
+    trtconvert bench "$WORK/$plan.plan" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
+  done
+  cat "$OUT/bench.txt"
+  grep -E "^calib|^verify|layers:|^###|error" "$LOG"
+  ;;
 *)
-  echo "unknown part '$part': give suite, example or models"; exit 2 ;;
+  echo "unknown part '$part': give suite, example, models or int8"; exit 2 ;;
 esac

@@ -127,6 +127,15 @@ stage_options = _compose(
         "calibrates with its entropy calibrator).",
     ),
     click.option(
+        "--int8-min-within",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="int8 Q/DQ verification passes when at least this share of each output's elements is within "
+        "--atol/--rtol of the float model (default: 0.99). Sharp outputs, such as a text detector's probability "
+        "map, flip a few elements entirely under INT8.",
+    ),
+    click.option(
         "--calib-random-for-timing-only",
         "calib_random_for_timing_only",
         is_flag=True,

@@ -56,6 +56,7 @@ class Spec:
     calib_cache: Path | None = None
     calib_method: str = "minmax"
     calib_random_for_timing_only: bool = False
+    int8_min_within: float = 0.99
     # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
     output_folder: bool = field(default=False, metadata={"derived": True})
 
@@ -162,6 +163,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "calib_cache": _text,
     "calib_method": _choice(CALIBRATION_METHODS),
     "calib_random_for_timing_only": _bool,
+    "int8_min_within": _float,
 }
 _PATH_KEYS = ("model", "output", "timing_cache", "cache_dir", "calib_data", "calib_cache")
 assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parser"
@@ -263,5 +265,9 @@ def check_numbers(spec: Spec) -> None:
     for flag, value in (("--atol", spec.atol), ("--rtol", spec.rtol)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise BadInput(f"{flag} {value}: a tolerance must be a finite number of at least 0")
+    if not (math.isfinite(spec.int8_min_within) and 0 <= spec.int8_min_within <= 1):
+        raise BadInput(
+            f"--int8-min-within {spec.int8_min_within}: give the share of elements as a fraction, 0 to 1"
+        )
     if not 0 <= spec.seed <= MAX_SEED:
         raise BadInput(f"--seed {spec.seed}: a seed must be between 0 and 2^63 - 1")
