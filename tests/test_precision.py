@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.model_info import graph_inputs
 from trtconvert.precision import precision_plan, precision_stage
-from trtconvert.verify_cpu import DEFAULT_TOLERANCES, compare_models
+from trtconvert.tolerances import DEFAULT_TOLERANCES
+from trtconvert.verify_cpu import compare_models
 
 TRT10 = SimpleNamespace(major=10, minor=13)
 TRT11 = SimpleNamespace(major=11, minor=0)

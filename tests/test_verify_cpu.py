@@ -79,3 +79,29 @@ def test_malformed_input_flags(flag):
 def test_unknown_input_name():
     with pytest.raises(BadInput, match="no input 'rate'"):
         given_values({"rate": "1"}, [GraphTensor("sr", "int64", ())])
+
+
+def test_int8_judges_the_share_within_tolerance():
+    want = np.zeros(1000)
+    got = want.copy()
+    got[:15] = 1.0  # 1.5 % of the elements flip, as glyph-edge pixels do under INT8
+    assert not compare_outputs("y", got, want, 0.05, 0.05).ok  # every element must be within by default
+    assert compare_outputs("y", got, want, 0.05, 0.05, min_within=0.98).ok
+    strict = compare_outputs("y", got, want, 0.05, 0.05, min_within=0.99)
+    assert not strict.ok and strict.within == 0.985 and strict.to_json()["within"] == 0.985
+
+
+def test_int8_tolerances_carry_the_share_and_others_do_not():
+    from pathlib import Path
+
+    from trtconvert.request import resolve
+    from trtconvert.spec import Spec
+    from trtconvert.tolerances import parse_tolerances, with_defaults
+
+    assert with_defaults("fp16", None, None).min_within == 1.0
+    assert with_defaults("int8", None, None).min_within == 0.99
+    assert parse_tolerances(["0.1"], [], "int8,fp16", ["y"], 0.97).min_within == 0.97
+    spec = Spec(model=Path("m.onnx"), precision="int8", int8_min_within=0.95)
+    request = resolve(spec, "10.8")
+    assert request.engine_tolerances.min_within == 0.95 and request.engine_tolerances.atol == 5e-2
+    assert request.cpu_tolerances.min_within == 1.0 and request.cpu_tolerances.atol == 1e-4

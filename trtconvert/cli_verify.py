@@ -48,6 +48,14 @@ from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, report
     help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
 )
 @click.option(
+    "--int8-min-within",
+    type=click.FloatRange(0, 1),
+    default=0.99,
+    show_default=True,
+    metavar="FRACTION",
+    help="For int8 plans: the share of each output's elements that must be within tolerance.",
+)
+@click.option(
     "--seed",
     type=click.IntRange(0, 2**63 - 1),
     default=0,
@@ -55,7 +63,9 @@ from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, report
     help="Seed of the random inputs.",
 )
 @report_options
-def verify(plan, onnx_path, plugins, atol, rtol, input_values, seed, as_json, verbose, quiet, debug) -> None:
+def verify(
+    plan, onnx_path, plugins, atol, rtol, input_values, int8_min_within, seed, as_json, verbose, quiet, debug
+) -> None:
     """Run PLAN (TensorRT, on the GPU) and the original model (onnxruntime, on the CPU) on the same inputs at
     the min, opt and max shapes of every optimization profile, and compare each output.
 
@@ -70,6 +80,13 @@ def verify(plan, onnx_path, plugins, atol, rtol, input_values, seed, as_json, ve
     from trtconvert.engine_verify import run_verify
 
     report = run_verify(
-        plan, onnx_path, list(plugins), list(atol), list(rtol), parse_input_flags(input_values), seed
+        plan,
+        onnx_path,
+        list(plugins),
+        list(atol),
+        list(rtol),
+        parse_input_flags(input_values),
+        seed,
+        int8_min_within,
     )
     emit(report, as_json)

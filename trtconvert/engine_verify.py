@@ -26,7 +26,7 @@ from trtconvert.plan_io import profiles_from_json, read_sidecar, sidecar_path
 from trtconvert.profiles import Profile, Shape, ShapeRange, format_shape
 from trtconvert.request import check_plugin_paths
 from trtconvert.tensorrt_log import condense, tensorrt_messages
-from trtconvert.tolerances import Tolerances, parse_tolerances, sidecar_tolerance_key
+from trtconvert.tolerances import INT8_MIN_WITHIN, Tolerances, parse_tolerances, sidecar_tolerance_key
 from trtconvert.verify_cpu import (
     OutputComparison,
     compare_outputs,
@@ -120,6 +120,7 @@ def run_verify(
     rtol: Sequence[str] = (),
     input_values: Mapping[str, str] | None = None,
     seed: int = 0,
+    int8_min_within: float = INT8_MIN_WITHIN,
 ) -> dict:
     """`trtconvert verify`: the user's words made typed (sidecar, tolerances, values), then verify_engine."""
     if onnx_path is None:
@@ -137,7 +138,7 @@ def run_verify(
     else:
         log.LOGGER.info("          %s has no sidecar; profiles come from the engine", plan.name)
     key = sidecar_tolerance_key(sidecar)
-    tolerances = parse_tolerances(atol, rtol, key, output_names)
+    tolerances = parse_tolerances(atol, rtol, key, output_names, int8_min_within)
     frozen = values_from_description(sidecar.get("frozen", {})) if sidecar is not None else {}
     for name, value in frozen.items():
         if name in given and not np.array_equal(np.broadcast_to(given[name], value.shape), value):
@@ -215,16 +216,23 @@ def verify_engine(
                         )
                         continue
                     out_atol, out_rtol = tolerances.for_output(name)
-                    comparison = compare_outputs(name, np.asarray(got[name]), want[name], out_atol, out_rtol)
+                    least = tolerances.min_within
+                    comparison = compare_outputs(
+                        name, np.asarray(got[name]), want[name], out_atol, out_rtol, least
+                    )
                     comparisons.append(comparison)
+                    share = f", {comparison.within:.2%} within" if least < 1.0 else ""
+                    needed = f", at least {least:.0%} within" if least < 1.0 else ""
                     verdict = (
-                        "ok" if comparison.ok else f"OUT OF TOLERANCE (atol {out_atol:g}, rtol {out_rtol:g})"
+                        "ok"
+                        if comparison.ok
+                        else f"OUT OF TOLERANCE (atol {out_atol:g}, rtol {out_rtol:g}{needed})"
                     )
                     log.stage(
                         "verify",
                         time.perf_counter() - start,
                         f"[{shape_set.label()}] {name}: max abs {comparison.max_abs:.3g}, "
-                        f"max rel {comparison.max_rel:.3g}  {verdict}",
+                        f"max rel {comparison.max_rel:.3g}{share}  {verdict}",
                     )
                 results.append((shape_set, comparisons))
     report = {

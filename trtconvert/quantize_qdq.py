@@ -55,7 +55,7 @@ from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.model_info import custom_nodes, default_opset, graph_inputs, is_default_domain
 from trtconvert.spec import CALIBRATION_METHODS
-from trtconvert.tolerances import INT8_TOLERANCES
+from trtconvert.tolerances import INT8_MIN_WITHIN, INT8_TOLERANCES
 
 DEFAULT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 QDQ_OPSET = 13
@@ -63,7 +63,6 @@ QDQ_OPSET = 13
 # (0.8 % of a tensor's range) at every quantized input, and the steps of a deep network add up, so outputs of
 # order one move by a few hundredths; a few elements where the float output sits on a steep edge (a sigmoid's
 # threshold, a near tie of two classes) move by much more, which is what INT8_MIN_WITHIN leaves room for.
-INT8_MIN_WITHIN = 0.99
 # TensorRT's entropy calibrator: 2048 histogram bins, searched for the best 128-level quantization.
 _ENTROPY_BINS, _ENTROPY_QUANTIZED_BINS = 2048, 128
 _PERCENTILE_BINS, _PERCENTILE = 2048, 99.999

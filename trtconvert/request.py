@@ -51,7 +51,7 @@ class Request:
     def engine_tolerances(self) -> Tolerances:
         """For the engine against the original: an fp32 engine with TF32 is held to fp16's defaults."""
         key = tolerance_key(self.spec.precision, self.spec.tf32)
-        return with_defaults(key, self.spec.atol, self.spec.rtol)
+        return with_defaults(key, self.spec.atol, self.spec.rtol, self.spec.int8_min_within)
 
 
 def resolve(spec: Spec, installed_tensorrt: str | None = None) -> Request:

@@ -19,6 +19,7 @@ import yaml
 
 from trtconvert.errors import BadInput
 from trtconvert.profiles import Profile, parse_profile, profile_from_mapping
+from trtconvert.tolerances import INT8_MIN_WITHIN
 
 REWRITE_POLICIES = ("auto", "all", "none")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8,fp16")
@@ -56,7 +57,7 @@ class Spec:
     calib_cache: Path | None = None
     calib_method: str = "minmax"
     calib_random_for_timing_only: bool = False
-    int8_min_within: float = 0.99
+    int8_min_within: float = INT8_MIN_WITHIN
     # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
     output_folder: bool = field(default=False, metadata={"derived": True})
 

@@ -36,6 +36,7 @@ class Tolerances:
     rtol: float
     atol_by_output: Mapping[str, float] = field(default_factory=dict)
     rtol_by_output: Mapping[str, float] = field(default_factory=dict)
+    min_within: float = 1.0  # share of each output's elements that must be within; below 1 for int8 only
 
     def for_output(self, name: str) -> tuple[float, float]:
         return self.atol_by_output.get(name, self.atol), self.rtol_by_output.get(name, self.rtol)
@@ -45,6 +46,7 @@ class Tolerances:
         return {
             "atol": self.atol,
             "rtol": self.rtol,
+            "min_within": self.min_within,
             "per_output": {
                 name: dict(zip(("atol", "rtol"), self.for_output(name), strict=True)) for name in overridden
             },
@@ -64,22 +66,35 @@ def sidecar_tolerance_key(sidecar: Mapping[str, Any] | None) -> str:
     return tolerance_key(precision, bool(sidecar.get("config", {}).get("tf32", True)))
 
 
-def default_tolerances(key: str) -> Tolerances:
+INT8_MIN_WITHIN = 0.99
+
+
+def default_tolerances(key: str, int8_min_within: float = INT8_MIN_WITHIN) -> Tolerances:
     atol, rtol = TF32_TOLERANCES if key == "tf32" else DEFAULT_TOLERANCES.get(key, DEFAULT_TOLERANCES["fp32"])
-    return Tolerances(atol, rtol)
+    return Tolerances(atol, rtol, min_within=int8_min_within if key.startswith("int8") else 1.0)
 
 
-def with_defaults(key: str, atol: float | None, rtol: float | None) -> Tolerances:
+def with_defaults(
+    key: str, atol: float | None, rtol: float | None, int8_min_within: float = INT8_MIN_WITHIN
+) -> Tolerances:
     """The defaults of ``key`` with the one atol/rtol a config or build flag may give."""
-    defaults = default_tolerances(key)
-    return Tolerances(defaults.atol if atol is None else atol, defaults.rtol if rtol is None else rtol)
+    defaults = default_tolerances(key, int8_min_within)
+    return Tolerances(
+        defaults.atol if atol is None else atol,
+        defaults.rtol if rtol is None else rtol,
+        min_within=defaults.min_within,
+    )
 
 
 def parse_tolerances(
-    atol_items: Sequence[str], rtol_items: Sequence[str], key: str, output_names: Sequence[str]
+    atol_items: Sequence[str],
+    rtol_items: Sequence[str],
+    key: str,
+    output_names: Sequence[str],
+    int8_min_within: float = INT8_MIN_WITHIN,
 ) -> Tolerances:
     """``--atol 1e-3`` sets the default, ``--atol NAME=1e-2`` one output's; the name splits at the last '='."""
-    defaults = default_tolerances(key)
+    defaults = default_tolerances(key, int8_min_within)
     chosen = {"--atol": defaults.atol, "--rtol": defaults.rtol}
     per: dict[str, dict[str, float]] = {"--atol": {}, "--rtol": {}}
     for flag, items in (("--atol", atol_items), ("--rtol", rtol_items)):
@@ -99,4 +114,4 @@ def parse_tolerances(
                 )
             else:
                 per[flag][name] = number
-    return Tolerances(chosen["--atol"], chosen["--rtol"], per["--atol"], per["--rtol"])
+    return Tolerances(chosen["--atol"], chosen["--rtol"], per["--atol"], per["--rtol"], defaults.min_within)
