@@ -287,3 +287,12 @@ def test_ppocr_det_qdq_on_text_like_images(run_cli, shared_models, tmp_path) -> 
     assert result.code == 0, result.stderr
     (output,) = json.loads(result.stdout)["int8_verification"]["outputs"]
     assert output["within"] >= 0.95 and output["mean_abs"] < 0.05
+
+
+def test_calibration_options_a_target_does_not_use_are_named(run_cli, example_model, tmp_path) -> None:
+    calib = _calib_file(tmp_path)
+    base = ["prepare", example_model, "-o", tmp_path / "m.onnx", "--profile", PROFILE, "--precision", "int8"]
+    on_11 = run_cli(*base, "--target-tensorrt", "11", "--calib-data", calib, "--calib-cache", tmp_path / "c")
+    assert on_11.code == 0 and "--calib-cache is not used for TensorRT 11.0" in on_11.stderr
+    on_10 = run_cli(*base, "--target-tensorrt", "10.8", "--calib-data", calib, "--calib-method", "entropy")
+    assert on_10.code == 0 and "--calib-method is not used for TensorRT 10.8" in on_10.stderr

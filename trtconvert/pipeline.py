@@ -128,6 +128,17 @@ def _calibration(request: Request, inputs: list[GraphTensor]) -> CalibrationData
     spec = request.spec
     profile = spec.profiles[0] if spec.profiles else None
     builder_int8 = request.precision.convert_onnx_to is None
+    version = request.precision.tensorrt
+    if not builder_int8 and spec.calib_cache is not None:
+        log.LOGGER.warning(
+            "          --calib-cache is not used for TensorRT %s: it has no calibrator, the scales are Q/DQ nodes",
+            version,
+        )
+    if builder_int8 and spec.calib_method != "minmax":
+        log.LOGGER.warning(
+            "          --calib-method is not used for TensorRT %s: its own entropy calibrator chooses the scales",
+            version,
+        )
     if spec.calib_data is not None:
         data = load_calibration_data(spec.calib_data, inputs, profile)
         if builder_int8 and spec.profiles:
