@@ -26,6 +26,7 @@ import numpy as np
 
 from trtconvert import log
 from trtconvert.errors import BadInput
+from trtconvert.load import require_regular_file
 from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Profile, Shape, ShapeRange, format_shape
 
@@ -128,18 +129,6 @@ def random_calibration_data(
 # --- reading ---------------------------------------------------------------------------------------------------
 
 
-def _require_file(path: Path) -> None:
-    """A regular file that can be read (a FIFO would block the read forever)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as err:
-        raise BadInput(f"calibration data {path}: {err.strerror}; check the path") from None
-    if not stat.S_ISREG(mode):
-        raise BadInput(
-            f"calibration data {path} is not a regular file (a FIFO, socket or device); give {_LAYOUTS}"
-        )
-
-
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -155,7 +144,7 @@ def _magic(path: Path) -> bytes:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    _require_file(path)
+    require_regular_file(path, "calibration data")
     magic = _magic(path)
     if magic.startswith(_NPY_MAGIC):
         raise BadInput(f"calibration data {path} is a single .npy array, not a .npz; give {_LAYOUTS}")
@@ -177,7 +166,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    _require_file(path)
+    require_regular_file(path, "calibration data")
     if not _magic(path).startswith(_NPY_MAGIC):
         raise BadInput(
             f"calibration data {path} is not a .npy file (no NUMPY header); write it with numpy.save"

@@ -20,6 +20,7 @@ from trtconvert.cli_options import (
     common_options,
     emit,
     model_options,
+    plugin_option,
     profile_options,
     setup_logging,
     spec_from_flags,
@@ -56,14 +57,7 @@ def cli() -> None:
     help="For a plan: every layer's type, precision, fused ONNX nodes and tactic, from TensorRT's engine inspector "
     "(needs TensorRT and a GPU).",
 )
-@click.option(
-    "--plugin",
-    "plugins",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="LIB.so",
-    help="Plugin library the plan needs, for --layers (repeatable; default: the config's plugins).",
-)
+@plugin_option("Plugin library the plan needs, for --layers (repeatable; default: the config's plugins).")
 @common_options
 def inspect(
     path: Path | None,

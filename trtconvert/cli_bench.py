@@ -6,19 +6,12 @@ from pathlib import Path
 
 import click
 
-from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, setup_logging
+from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, plugin_option, setup_logging
 
 
 @click.command(epilog=EPILOG_CODES)
 @click.argument("plan", type=click.Path(path_type=Path))
-@click.option(
-    "--plugin",
-    "plugins",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="LIB.so",
-    help="Plugin library the plan needs (repeatable).",
-)
+@plugin_option()
 @click.option(
     "--shapes",
     metavar="NAME=SHAPE[,...]",

@@ -167,14 +167,16 @@ verify_options = _compose(
 )
 
 
+def plugin_option(help: str = "Plugin library the plan needs (repeatable).") -> Decorator:
+    """--plugin LIB.so, repeatable, into ``plugins``."""
+    return click.option(
+        "--plugin", "plugins", multiple=True, type=click.Path(path_type=Path), metavar="LIB.so", help=help
+    )
+
+
 build_options = _compose(
-    click.option(
-        "--plugin",
-        "plugins",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        metavar="LIB.so",
-        help="Plugin library to load before parsing (repeatable), e.g. the one `trtconvert plugins build` makes.",
+    plugin_option(
+        "Plugin library to load before parsing (repeatable), e.g. the one `trtconvert plugins build` makes."
     ),
     click.option(
         "--workspace",

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, report_options, setup_logging
+from trtconvert.cli_options import (
+    EPILOG_CODES,
+    emit,
+    parse_input_flags,
+    plugin_option,
+    report_options,
+    setup_logging,
+)
 
 
 @click.command(epilog=EPILOG_CODES)
@@ -18,14 +25,7 @@ from trtconvert.cli_options import EPILOG_CODES, emit, parse_input_flags, report
     metavar="MODEL.onnx",
     help="The original model the plan was built from (the reference, run by onnxruntime).",
 )
-@click.option(
-    "--plugin",
-    "plugins",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="LIB.so",
-    help="Plugin library the plan needs (repeatable).",
-)
+@plugin_option()
 @click.option(
     "--atol",
     multiple=True,

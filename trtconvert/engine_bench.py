@@ -29,7 +29,7 @@ from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Shape, format_shape, parse_shape
 from trtconvert.request import check_plugin_paths
-from trtconvert.tensorrt_log import condense, tensorrt_messages
+from trtconvert.tensorrt_log import tensorrt_messages
 from trtconvert.verify_cpu import given_values, random_feed
 
 
@@ -273,21 +273,9 @@ def run_bench(
         raise MissingDependency(f"{reason}, so the plan cannot run; {INSTALL_TENSORRT}")
     gpu = require_gpu("the plan cannot run")
 
-    from polygraphy.backend.trt import EngineFromBytes
+    from trtconvert.plan_io import load_engine
 
-    from trtconvert.plugin_loading import load_plugins
-
-    start = time.perf_counter()
-    load_plugins(plugin_paths)
-    with tensorrt_messages() as messages:
-        try:
-            engine = EngineFromBytes(plan.read_bytes())()
-        except Exception as err:
-            raise BadInput(
-                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan "
-                "runs only with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"
-            ) from None
-    log.stage("load", time.perf_counter() - start, f"{plan.name} deserialized")
+    engine = load_engine(plan, plugin_paths, trt)
     inputs, outputs = _engine_io(engine, trt)
     static = {i.name: tuple(int(d) for d in i.dims) for i in inputs if all(d != -1 for d in i.dims)}
     sets = bench_shape_sets(_engine_profiles(engine, inputs), static, given_shapes)

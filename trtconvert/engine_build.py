@@ -15,7 +15,7 @@ from pathlib import Path
 from trtconvert import log
 from trtconvert.atomic import check_writable_file, created_folders
 from trtconvert.build_chain import engine_loader_chain, int8_calibrator, run_chain
-from trtconvert.calib_cache import cache_summary, read_cache, write_cache
+from trtconvert.calib_cache import cache_summary, write_cache
 from trtconvert.engine_verify import shape_sets_from_profiles, verify_engine
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.freeze import describe_frozen
@@ -181,10 +181,9 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         )
 
         progress = TensorRTLog() if show_progress else None
-        calibrator, cached_scales = None, None
+        calibrator = None
         if "int8" in request.precision.builder_flags:
-            cached_scales = read_cache(spec.calib_cache) if spec.calib_cache is not None else None
-            calibrator = int8_calibrator(checked.calibration, cached_scales)
+            calibrator = int8_calibrator(checked.calibration, checked.calibration_cache)
         with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
             chain = engine_loader_chain(request, onnx_path, progress=progress, calibrator=calibrator)
         start = time.perf_counter()
@@ -198,7 +197,7 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         timings["build"] = total - parse_seconds
         log.stage("build", total - parse_seconds, f"engine of {len(engine_bytes) / 1e6:.1f} MB on {gpu.name}")
         if calibrator is not None:
-            _report_calibration(spec.calib_cache, cached_scales, calibrator)
+            _report_calibration(spec.calib_cache, checked.calibration_cache, calibrator)
 
     start = time.perf_counter()
     sidecar = make_sidecar(

@@ -22,10 +22,10 @@ from trtconvert.freeze import values_from_description
 from trtconvert.load import read_graph
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import GraphTensor, graph_inputs
-from trtconvert.plan_io import profiles_from_json, read_sidecar, sidecar_path
+from trtconvert.plan_io import load_engine, profiles_from_json, read_sidecar, sidecar_path
 from trtconvert.profiles import Profile, Shape, ShapeRange, format_shape
 from trtconvert.request import check_plugin_paths
-from trtconvert.tensorrt_log import condense, tensorrt_messages
+from trtconvert.tensorrt_log import tensorrt_messages
 from trtconvert.tolerances import INT8_MIN_WITHIN, Tolerances, parse_tolerances, sidecar_tolerance_key
 from trtconvert.verify_cpu import (
     OutputComparison,
@@ -178,22 +178,12 @@ def verify_engine(
         raise MissingDependency(f"{trt_reason}, so the plan was not run ({done}); {INSTALL_TENSORRT}")
     require_gpu("the plan cannot run")
 
-    from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+    from polygraphy.backend.trt import TrtRunner
 
-    from trtconvert.plugin_loading import load_plugins
-
+    engine = load_engine(plan, plugins, trt)
     start = time.perf_counter()
-    load_plugins(plugins)
     results = []
-    with tensorrt_messages() as messages:
-        try:
-            engine = EngineFromBytes(plan.read_bytes())()
-        except Exception as err:
-            raise BadInput(
-                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan runs only "
-                "with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"
-            ) from None
-        log.stage("load", time.perf_counter() - start, f"{plan.name} deserialized")
+    with tensorrt_messages():
         if not sets:
             sets = shape_sets_from_profiles(engine_profiles(engine, trt), inputs)
             feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)

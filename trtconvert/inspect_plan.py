@@ -7,13 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trtconvert.errors import BadInput
 from trtconvert.machine import require_gpu, require_tensorrt
-from trtconvert.plan_io import read_sidecar, sha256_file
+from trtconvert.plan_io import load_engine, read_sidecar, sha256_file
 from trtconvert.plan_layers import LayerReport, layer_report
-from trtconvert.plugin_loading import load_plugins
 from trtconvert.request import check_plugin_paths
-from trtconvert.tensorrt_log import condense, tensorrt_messages
+from trtconvert.tensorrt_log import tensorrt_messages
 
 
 def describe_plan(plan: Path) -> dict[str, Any]:
@@ -88,17 +86,8 @@ def engine_layers(plan: Path, plugins: Sequence[Path] = ()) -> LayerReport:
     and the plan's plugin libraries). Plans built without detailed profiling verbosity give names only."""
     trt = require_tensorrt("the plan's layers cannot be read")
     require_gpu("the plan cannot be deserialized to read its layers")
-    from polygraphy.backend.trt import EngineFromBytes
-
-    load_plugins(check_plugin_paths(plugins))
-    with tensorrt_messages() as messages:
-        try:
-            engine = EngineFromBytes(plan.read_bytes())()
-        except Exception as err:
-            raise BadInput(
-                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan "
-                "runs only with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"
-            ) from None
+    engine = load_engine(plan, check_plugin_paths(plugins), trt)
+    with tensorrt_messages():
         inspector = engine.create_engine_inspector()
         text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
     return layer_report(text)

@@ -172,3 +172,20 @@ def opsets(model: onnx.ModelProto) -> dict[str, int]:
 
 def default_opset(model: onnx.ModelProto) -> int:
     return opsets(model).get(DEFAULT_DOMAIN, 1)
+
+
+def type_plugin_outputs(model: onnx.ModelProto, typed: onnx.ModelProto | None = None) -> None:
+    """Declare each plugin output of ``model`` with its first input's element type, the contract of this
+    project's plugins: shape inference knows nothing of custom ops, so converters and quantizers would leave
+    everything downstream of a plugin untyped. Types are read from ``typed`` (a shape-inferred copy) if given."""
+    graph = (typed or model).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    for node in custom_nodes(model):
+        elem_type = types.get(node.input[0]) if node.input else None
+        if not elem_type:
+            continue
+        for output in node.output:
+            if output and not types.get(output):
+                model.graph.value_info.append(helper.make_tensor_value_info(output, elem_type, None))
+                types[output] = elem_type

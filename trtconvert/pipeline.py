@@ -47,6 +47,9 @@ class Preflight:
     data_files: set[Path]
     frozen: dict[str, np.ndarray] = field(default_factory=dict)
     calibration: CalibrationData | None = None  # int8 only
+    calibration_cache: bytes | None = (
+        None  # int8 through TensorRT's calibrator: the --calib-cache read, if any
+    )
 
     @property
     def free_inputs(self) -> list[GraphTensor]:
@@ -102,8 +105,8 @@ def preflight(request: Request) -> Preflight:
             )
     if spec.output is not None:
         check_output_path(spec.output, [spec.model, *data_files])
-    calibration = _calibration(request, free) if request.precision.int8 else None
-    return Preflight(spec.model, inputs, given, data_files, frozen, calibration)
+    calibration, cache = _calibration(request, free) if request.precision.int8 else (None, None)
+    return Preflight(spec.model, inputs, given, data_files, frozen, calibration, cache)
 
 
 RANDOM_CALIBRATION_SAMPLES = 8
@@ -120,8 +123,9 @@ def _check_calibration_shapes(data: CalibrationData, profile: dict, source: Path
             )
 
 
-def _calibration(request: Request, inputs: list[GraphTensor]) -> CalibrationData | None:
-    """INT8's calibration data, checked before anything slow; None where TensorRT will read a calibration cache."""
+def _calibration(request: Request, inputs: list[GraphTensor]) -> tuple[CalibrationData | None, bytes | None]:
+    """INT8's calibration data, checked before anything slow, and the calibration cache TensorRT 8.5-10 will
+    read (the data may be absent when the cache is there: TensorRT then calibrates nothing)."""
     from trtconvert.calib_cache import read_cache
     from trtconvert.calibration import load_calibration_data, random_calibration_data
 
@@ -129,6 +133,7 @@ def _calibration(request: Request, inputs: list[GraphTensor]) -> CalibrationData
     profile = spec.profiles[0] if spec.profiles else None
     builder_int8 = request.precision.convert_onnx_to is None
     version = request.precision.tensorrt
+    cache = read_cache(spec.calib_cache) if builder_int8 and spec.calib_cache is not None else None
     if not builder_int8 and spec.calib_cache is not None:
         log.LOGGER.warning(
             "          --calib-cache is not used for TensorRT %s: it has no calibrator, the scales are Q/DQ nodes",
@@ -143,15 +148,15 @@ def _calibration(request: Request, inputs: list[GraphTensor]) -> CalibrationData
         data = load_calibration_data(spec.calib_data, inputs, profile)
         if builder_int8 and spec.profiles:
             _check_calibration_shapes(data, spec.profiles[-1], spec.calib_data)
-        return data
+        return data, cache
     if spec.calib_random_for_timing_only:
         log.LOGGER.warning(
             "          calibrating on random values: the INT8 engine is for timing only, its outputs may be garbage"
         )
         shapes = opt_shapes(spec.profiles, inputs)[0]
-        return random_calibration_data(inputs, shapes, RANDOM_CALIBRATION_SAMPLES, spec.seed)
-    if builder_int8 and spec.calib_cache is not None and read_cache(spec.calib_cache) is not None:
-        return None  # TensorRT takes the scales from the cache and calibrates nothing
+        return random_calibration_data(inputs, shapes, RANDOM_CALIBRATION_SAMPLES, spec.seed), cache
+    if cache is not None:
+        return None, cache
     raise BadInput(
         f"--precision {spec.precision} needs calibration data to choose INT8 scales: add --calib-data FILE.npz "
         "(one array per input, first axis = samples; or a folder of .npz, or NAME.npy per input) with a few hundred "

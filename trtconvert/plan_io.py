@@ -17,17 +17,19 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from trtconvert import __version__
+from trtconvert import __version__, log
 from trtconvert.atomic import staged_files
 from trtconvert.errors import BadInput
 from trtconvert.profiles import Profile, ShapeRange
 from trtconvert.request import Request
+from trtconvert.tensorrt_log import condense, tensorrt_messages
 
 SCHEMA = "trtconvert.plan/1"
 PLAN_SUFFIXES = (".plan", ".engine", ".trt")
@@ -306,6 +308,27 @@ def store_in_cache(cache_dir: Path, key: str, output: Path) -> Path:
     target = cached_plan(cache_dir, key)
     copy_plan(output, target)
     return target
+
+
+def load_engine(plan: Path, plugins: Sequence[Path], trt: Any) -> Any:
+    """Deserialize ``plan`` after loading its plugin libraries; a plan this TensorRT or GPU cannot load is bad
+    input (exit 2) in TensorRT's words."""
+    from polygraphy.backend.trt import EngineFromBytes
+
+    from trtconvert.plugin_loading import load_plugins
+
+    start = time.perf_counter()
+    load_plugins(plugins)
+    with tensorrt_messages() as messages:
+        try:
+            engine = EngineFromBytes(plan.read_bytes())()
+        except Exception as err:
+            raise BadInput(
+                f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan "
+                "runs only with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"
+            ) from None
+    log.stage("load", time.perf_counter() - start, f"{plan.name} deserialized")
+    return engine
 
 
 def is_plan_path(path: Path) -> bool:

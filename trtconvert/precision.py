@@ -31,7 +31,7 @@ import onnx
 from trtconvert import log
 from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, MissingDependency
-from trtconvert.model_info import all_nodes, custom_nodes, is_default_domain
+from trtconvert.model_info import all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
 from trtconvert.spec import PRECISIONS
 
 FP16_MAX = 65504.0
@@ -137,25 +137,6 @@ def _with_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
         return onnx.load(str(inferred))
 
 
-def _type_plugin_outputs(model: onnx.ModelProto) -> None:
-    """Declare plugin outputs with the type of their first input, the contract of this project's plugins.
-
-    Shape inference knows nothing of custom ops, and a converter that does not know a blocked node's output
-    type casts nothing back to fp16 after it, so the next fp16 op would mix fp32 and fp16 inputs.
-    """
-    graph = model.graph
-    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]}
-    types.update({t.name: t.data_type for t in graph.initializer})
-    for node in custom_nodes(model):
-        elem_type = types.get(node.input[0]) if node.input else None
-        if not elem_type:
-            continue
-        for output in node.output:
-            if output and not types.get(output):
-                graph.value_info.append(onnx.helper.make_tensor_value_info(output, elem_type, None))
-                types[output] = elem_type
-
-
 def _convert_onnxconverter_common(model: onnx.ModelProto, keep_fp32_ops: Sequence[str]) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
@@ -163,7 +144,7 @@ def _convert_onnxconverter_common(model: onnx.ModelProto, keep_fp32_ops: Sequenc
     # Shape inference first: without value types the converter leaves blocked nodes' outputs untyped and
     # emits graphs that onnxruntime rejects (fp32 and fp16 mixed in one op).
     typed = _with_shapes(model)
-    _type_plugin_outputs(typed)
+    type_plugin_outputs(typed)
     # The converter warns once per clamped value; a large model would flood the terminal, so count them.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -53,7 +53,13 @@ import onnx
 from trtconvert import log
 from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, MissingDependency
-from trtconvert.model_info import custom_nodes, default_opset, graph_inputs, is_default_domain
+from trtconvert.model_info import (
+    custom_nodes,
+    default_opset,
+    graph_inputs,
+    is_default_domain,
+    type_plugin_outputs,
+)
 from trtconvert.spec import CALIBRATION_METHODS
 from trtconvert.tolerances import INT8_MIN_WITHIN, INT8_TOLERANCES
 
@@ -140,7 +146,11 @@ def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
     if opset < QDQ_OPSET:
         copy = _converted(copy, opset)
     _name_plugin_nodes(copy)
-    _type_plugin_outputs(copy)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(copy, strict_mode=False)
+    except Exception:  # types are best effort: an untyped tensor is only left unquantized
+        inferred = copy
+    type_plugin_outputs(copy, inferred)
     return copy
 
 
@@ -218,29 +228,6 @@ def _name_plugin_nodes(model: onnx.ModelProto) -> None:
             name += "_"
         node.name = name
         taken.add(name)
-
-
-def _type_plugin_outputs(model: onnx.ModelProto) -> None:
-    """Declare each plugin output with its first input's element type (the contract of TensorRT plugins that
-    keep the type, DynamicTRTResize included): shape inference knows nothing of custom ops, and without a type
-    the quantizer would neither calibrate nor quantize anything downstream of a plugin."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-    except Exception:  # types are best effort: an untyped tensor is only left unquantized
-        inferred = model
-    graph = inferred.graph
-    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]}
-    types.update({t.name: t.data_type for t in graph.initializer})
-    for node in model.graph.node:
-        if node.domain in ("", "ai.onnx", "ai.onnx.ml") or not node.input:
-            continue
-        elem_type = types.get(node.input[0])
-        if not elem_type:
-            continue
-        for output in node.output:
-            if output and not types.get(output):
-                model.graph.value_info.append(onnx.helper.make_tensor_value_info(output, elem_type, None))
-                types[output] = elem_type
 
 
 def _feeds(model: onnx.ModelProto, data: CalibrationData) -> list[dict[str, np.ndarray]]:

@@ -27,9 +27,6 @@ class PluginContract:
     def attribute_names(self) -> tuple[str, ...]:
         return tuple(a["name"] for a in self.attributes)
 
-    def default(self, attribute: str) -> Any:
-        return next(a["default"] for a in self.attributes if a["name"] == attribute)
-
 
 def load_contract(path: Path = CONTRACT_FILE) -> PluginContract:
     document = json.loads(path.read_text())
