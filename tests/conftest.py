@@ -8,10 +8,12 @@ from pathlib import Path
 
 import onnx
 import pytest
+from background_builds import BackgroundBuilds, cxx_compiler, kernels_command, resize_logic_command
 from model_factories import conv_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO.parent / "shared" / "models"
+BUILDS = pytest.StashKey[BackgroundBuilds]()
 
 
 def _load_example_module():
@@ -56,6 +58,14 @@ def plugin_library(tmp_path_factory) -> Path:
     return find_plugin_library(tmp_path_factory.mktemp("plugin_build"))
 
 
+@dataclass(frozen=True)
+class ResizeLogicBuild:
+    code: int
+    stderr: str
+    binary: Path
+    sanitized: bool
+
+
 @dataclass
 class KernelBuild:
     code: int
@@ -65,28 +75,91 @@ class KernelBuild:
     lib_dir: Path
 
 
-@pytest.fixture(scope="session")
-def kernel_build(tmp_path_factory) -> KernelBuild:
-    """The CUDA kernels built once per test run, as users build them: `trtconvert plugins build --kernels-only`
-    for sm_80 with warnings as errors (needs cmake and nvcc, no GPU; skipped without them)."""
+KERNELS = "kernels"
+RESIZE_LOGIC = "resize_logic"
+
+
+def _kernel_tools_missing() -> str | None:
     import shutil
-    import subprocess
-    import sys
 
     from trtconvert import native_build
     from trtconvert.errors import MissingDependency
 
     if shutil.which("cmake") is None:
-        pytest.skip("cmake is not on PATH")
+        return "cmake is not on PATH"
     try:
         native_build.find_nvcc()
     except MissingDependency as missing:
-        pytest.skip(str(missing))
-    folder = tmp_path_factory.mktemp("kernels")
-    command = [sys.executable, "-m", "trtconvert", "plugins", "build", "--kernels-only", "--cuda-archs", "80",
-               "--build-dir", str(folder / "b"), "-o", str(folder / "lib"), "--werror", "-q"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
-    return KernelBuild(done.returncode, done.stdout, done.stderr, folder / "b", folder / "lib")
+        return str(missing)
+    return None
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Start the native builds that selected tests need, so that they compile while the Python tests run."""
+    needed = {name for item in items for name in (KERNELS, RESIZE_LOGIC) if _needs(item, name)}
+    if not needed:
+        return
+    builds = BackgroundBuilds()
+    config.stash[BUILDS] = builds
+    if KERNELS in needed and _kernel_tools_missing() is None:
+        folder = builds.folder(KERNELS)
+        builds.start(KERNELS, kernels_command(folder / "b", folder / "lib"), cwd=REPO)
+    compiler = cxx_compiler()
+    if RESIZE_LOGIC in needed and compiler is not None:
+        builds.start(
+            RESIZE_LOGIC, resize_logic_command(compiler, builds.folder(RESIZE_LOGIC) / "sanitized", True)
+        )
+
+
+def _needs(item, name: str) -> bool:
+    fixture = {KERNELS: "kernel_build", RESIZE_LOGIC: "resize_logic_build"}[name]
+    return fixture in getattr(item, "fixturenames", ())
+
+
+def pytest_unconfigure(config) -> None:
+    builds = config.stash.get(BUILDS, None)
+    if builds is not None:
+        builds.close()
+
+
+def _started(request, name: str):
+    builds = request.config.stash.get(BUILDS, None)
+    return builds, (builds.get(name) if builds is not None else None)
+
+
+@pytest.fixture(scope="session")
+def kernel_build(request) -> KernelBuild:
+    """The CUDA kernels built once per test run, as users build them: `trtconvert plugins build --kernels-only`
+    for sm_80 with warnings as errors (needs cmake and nvcc, no GPU; skipped without them). Started in the
+    background at collection."""
+    missing = _kernel_tools_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    builds, build = _started(request, KERNELS)
+    assert build is not None, "the kernel build was not started at collection"
+    done = build.wait()
+    folder = builds.folder(KERNELS)
+    return KernelBuild(done.code, done.stdout, done.stderr, folder / "b", folder / "lib")
+
+
+@pytest.fixture(scope="session")
+def resize_logic_build(request) -> ResizeLogicBuild:
+    """The plugin's TensorRT-free logic with its unit tests, compiled once per run with address and
+    undefined-behaviour sanitizers, or without them on a toolchain that lacks their runtimes."""
+    import subprocess
+
+    compiler = cxx_compiler()
+    if compiler is None:
+        pytest.skip("no C++ compiler (c++, g++ or clang++) on PATH")
+    builds, build = _started(request, RESIZE_LOGIC)
+    assert build is not None, "the C++ unit test build was not started at collection"
+    binary = builds.folder(RESIZE_LOGIC) / "sanitized"
+    done = build.wait()
+    if done.code == 0:
+        return ResizeLogicBuild(0, done.stderr, binary, sanitized=True)
+    binary = builds.folder(RESIZE_LOGIC) / "plain"
+    plain = subprocess.run(resize_logic_command(compiler, binary, False), capture_output=True, text=True)
+    return ResizeLogicBuild(plain.returncode, plain.stderr, binary, sanitized=False)
 
 
 @pytest.fixture(scope="session")

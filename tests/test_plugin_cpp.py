@@ -34,48 +34,16 @@ from trtconvert.errors import MissingDependency
 from trtconvert.machine import cuda_gpu
 
 REPO = Path(__file__).resolve().parents[1]
-LOGIC_DIR = REPO / "csrc" / "plugins" / "dynamic_resize"
-WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Wold-style-cast", "-Werror"]
 
 
-def _compiler() -> str | None:
-    for candidate in (os.environ.get("CXX"), "c++", "g++", "clang++"):
-        if candidate and shutil.which(candidate):
-            return shutil.which(candidate)
-    return None
-
-
-def _compile(compiler: str, output: Path, extra: list[str]) -> subprocess.CompletedProcess:
-    command = [
-        compiler,
-        "-std=c++17",
-        "-O1",
-        "-g",
-        *WARNINGS,
-        *extra,
-        "-I",
-        str(LOGIC_DIR),
-        str(LOGIC_DIR / "resize_config.cpp"),
-        str(LOGIC_DIR / "tests" / "test_resize_config.cpp"),
-        "-o",
-        str(output),
-    ]
-    return subprocess.run(command, capture_output=True, text=True)
-
-
-def test_resize_logic_unit_tests(tmp_path: Path):
-    compiler = _compiler()
-    if compiler is None:
-        pytest.skip("no C++ compiler (c++, g++ or clang++) on PATH")
-    binary = tmp_path / "test_resize_config"
-    built = _compile(compiler, binary, ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
-    sanitized = built.returncode == 0
-    if not sanitized:  # a toolchain without sanitizer runtimes still compiles the plain tests
-        built = _compile(compiler, binary, [])
-    assert built.returncode == 0, f"compile failed:\n{built.stderr[-4000:]}"
+def test_resize_logic_unit_tests(resize_logic_build):
+    built = resize_logic_build
+    assert built.code == 0, f"compile failed:\n{built.stderr[-4000:]}"
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="print_stacktrace=1")
-    run = subprocess.run([str(binary)], capture_output=True, text=True, env=env, timeout=300)
-    assert run.returncode == 0, f"unit tests failed (sanitizers: {sanitized}):\n{run.stdout}\n{run.stderr}"
+    run = subprocess.run([str(built.binary)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, (
+        f"unit tests failed (sanitizers: {built.sanitized}):\n{run.stdout}\n{run.stderr}"
+    )
     summary = re.search(r"(\d+) checks, (\d+) failed", run.stdout)
     assert summary is not None, run.stdout
     assert int(summary.group(2)) == 0
