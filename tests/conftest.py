@@ -94,6 +94,7 @@ def _kernel_tools_missing() -> str | None:
     return None
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what will not run
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Start the native builds that selected tests need, so that they compile while the Python tests run."""
     needed = {name for item in items for name in (KERNELS, RESIZE_LOGIC) if _needs(item, name)}
