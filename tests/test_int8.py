@@ -242,14 +242,64 @@ def test_fp16_chain_has_no_int8(tmp_path) -> None:
     assert config.int8 is False and config.calibrator is None
 
 
-@pytest.mark.tensorrt
-@pytest.mark.parametrize("cache", [None, b"TRT-8503-EntropyCalibration2\ninput: 3c010204\n"])
-def test_the_calibrator_reads_a_given_cache_from_memory(cache) -> None:
-    pytest.importorskip(
-        "tensorrt", reason="TensorRT is not installed: polygraphy's calibrator subclasses its class"
-    )
+@pytest.fixture
+def calibrator_base_classes(monkeypatch):
+    """TensorRT's calibrator classes, which polygraphy's calibrator derives from. Without TensorRT, empty
+    stand-ins of the three that polygraphy names: enough to exercise the Python side of the calibrator (which
+    cache TensorRT would be handed, whether samples were asked for), not anything TensorRT does with it."""
+    import importlib.util
+    import sys
+    import types
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        return
+    stand_in = types.ModuleType("tensorrt")
+
+    class IInt8Calibrator:
+        def __init__(self) -> None:
+            pass
+
+    stand_in.IInt8Calibrator = IInt8Calibrator
+    stand_in.IInt8EntropyCalibrator2 = type("IInt8EntropyCalibrator2", (IInt8Calibrator,), {})
+    stand_in.IInt8LegacyCalibrator = type("IInt8LegacyCalibrator", (IInt8Calibrator,), {})
+    monkeypatch.setitem(sys.modules, "tensorrt", stand_in)
+
+
+CACHE_8503 = b"TRT-8503-EntropyCalibration2\ninput: 3c010204\n"
+
+
+@pytest.mark.parametrize("cache", [None, CACHE_8503])
+def test_the_calibrator_hands_tensorrt_the_given_cache(calibrator_base_classes, cache) -> None:
+    # What TensorRT's read_calibration_cache callback gets: the given bytes, or None to calibrate. (polygraphy
+    # fails on an in-memory file-like cache inside that callback, and TensorRT then calibrates again.)
     calibrator = int8_calibrator(None, cache)
     assert calibrator.read_calibration_cache() == cache
+    assert calibrator.num_batches == 0
+
+
+def test_a_cache_is_called_reused_only_when_no_sample_was_asked_for(
+    calibrator_base_classes, tmp_path, capsys
+) -> None:
+    from trtconvert import log
+    from trtconvert.engine_build import _report_calibration
+
+    log.configure(0)
+
+    cache_file = tmp_path / "calib.cache"
+    cache_file.write_bytes(CACHE_8503)
+    calibrator = int8_calibrator(None, CACHE_8503)
+    _report_calibration(cache_file, CACHE_8503, calibrator)
+    assert "no calibration run" in capsys.readouterr().err
+
+    # TensorRT refused the cache (another version's, say) and calibrated: it asked for samples and handed back
+    # new scales, which replace the file.
+    calibrator.num_batches = 4
+    calibrator.cache_contents = b"TRT-8503-EntropyCalibration2\ninput: 3c020304\n"
+    _report_calibration(cache_file, CACHE_8503, calibrator)
+    said = capsys.readouterr().err
+    assert "no calibration run" not in said
+    assert "did not use the scales" in said and "calibrated; " in said
+    assert cache_file.read_bytes() == calibrator.cache_contents
 
 
 def test_int8_min_within_is_a_fraction(run_cli, example_model, tmp_path) -> None:

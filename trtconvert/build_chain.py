@@ -21,7 +21,6 @@ and rewrites it, so CI jobs that share one cache file add to it rather than over
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -165,12 +164,17 @@ def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
     """polygraphy's entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed one sample at a time.
 
     The cache lives in memory (``calibrator.cache_contents`` after the build) so that the caller writes the
-    file atomically; given bytes, TensorRT takes its scales from them and asks for no data.
+    file atomically; given bytes, TensorRT takes its scales from them and asks for no data
+    (``calibrator.num_batches`` stays 0).
     """
     from polygraphy.backend.trt import Calibrator
 
     batches = list(data.batches(1)) if data is not None else []
-    return Calibrator(data_loader=batches, cache=io.BytesIO(cache or b""))
+    calibrator = Calibrator(data_loader=batches)
+    # polygraphy sizes a file-like cache through fileno(), which an in-memory buffer lacks, and then fails
+    # inside TensorRT's read_calibration_cache; the contents it answers with are set directly instead.
+    calibrator.cache_contents = cache or None
+    return calibrator
 
 
 def engine_loader_chain(

@@ -71,10 +71,21 @@ def _missing_engine_dependency(reason: str, cpu_detail: str) -> MissingDependenc
 
 
 def _report_calibration(cache_path: Path | None, cached: bytes | None, calibrator: object) -> None:
-    """One line on where the INT8 scales came from; a fresh calibration is written to --calib-cache."""
-    if cached:
+    """One line on where the INT8 scales came from; a fresh calibration is written to --calib-cache.
+
+    Whether calibration ran is what the calibrator saw (TensorRT asked it for samples), not whether a cache
+    was given: TensorRT ignores a cache it cannot use and calibrates again.
+    """
+    calibrated = getattr(calibrator, "num_batches", 0) > 0
+    if cached and not calibrated:
         log.stage("calib", 0.0, f"scales from {cache_path} ({cache_summary(cached)}): no calibration run")
         return
+    if cached:
+        log.LOGGER.warning(
+            "          TensorRT did not use the scales in %s (%s) and calibrated again; the cache is replaced",
+            cache_path,
+            cache_summary(cached),
+        )
     produced = getattr(calibrator, "cache_contents", None)
     if not produced:
         log.stage("calib", 0.0, "TensorRT calibrated but wrote no cache")
