@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from trtconvert import log
 from trtconvert.calibration import CalibrationData
 from trtconvert.errors import BadInput, BuildFailed
+from trtconvert.interruptible import call_interruptibly
 from trtconvert.profiles import Profile
 from trtconvert.request import Request
 from trtconvert.spec import HARDWARE_COMPATIBILITY_LEVELS
@@ -232,9 +233,9 @@ def run_chain(chain: Any, hint: str = "", progress: TensorRTLog | None = None) -
         try:
             if progress is not None:
                 with Heartbeat(messages):
-                    engine = chain()
+                    engine = call_interruptibly(chain, "TensorRT build")
             else:
-                engine = chain()
+                engine = call_interruptibly(chain, "TensorRT build")
         except PolygraphyException as err:
             raise BuildFailed(
                 f"TensorRT could not build the engine: {condense(errors, str(err))}{hint}; rerun with -v for "

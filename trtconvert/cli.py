@@ -28,6 +28,7 @@ from trtconvert.cli_options import (
     verify_options,
 )
 from trtconvert.errors import BadInput, TrtConvertError
+from trtconvert.interruptible import end_process
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -212,10 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except (click.Abort, KeyboardInterrupt):
         click.echo("error: interrupted; nothing was written", err=True)
-        sys.exit(130)
+        end_process(130)
     except Terminated as stop:
         click.echo(f"error: stopped by {signal.Signals(stop.signum).name}; nothing was written", err=True)
-        sys.exit(128 + stop.signum)
+        end_process(128 + stop.signum)
     except MemoryError:
         if debug:
             raise
