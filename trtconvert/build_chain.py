@@ -21,6 +21,7 @@ and rewrites it, so CI jobs that share one cache file add to it rather than over
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -231,10 +232,7 @@ def run_chain(chain: Any, hint: str = "", progress: TensorRTLog | None = None) -
     with tensorrt_messages(progress) as messages:
         errors = messages.errors
         try:
-            if progress is not None:
-                with Heartbeat(messages):
-                    engine = call_interruptibly(chain, "TensorRT build")
-            else:
+            with Heartbeat(messages) if progress is not None else contextlib.nullcontext():
                 engine = call_interruptibly(chain, "TensorRT build")
         except PolygraphyException as err:
             raise BuildFailed(
