@@ -94,38 +94,40 @@ def _kernel_tools_missing() -> str | None:
     return None
 
 
+def _builds(config) -> BackgroundBuilds:
+    if BUILDS not in config.stash:
+        config.stash[BUILDS] = BackgroundBuilds()
+    return config.stash[BUILDS]
+
+
+def _start_kernels(config) -> None:
+    builds = _builds(config)
+    folder = builds.folder(KERNELS)
+    builds.start(KERNELS, kernels_command(folder / "b", folder / "lib"), cwd=REPO)
+
+
+def _start_resize_logic(config, compiler: str) -> None:
+    builds = _builds(config)
+    builds.start(
+        RESIZE_LOGIC, resize_logic_command(compiler, builds.folder(RESIZE_LOGIC) / "sanitized", True)
+    )
+
+
 @pytest.hookimpl(trylast=True)  # after -m and -k have deselected what will not run
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Start the native builds that selected tests need, so that they compile while the Python tests run."""
-    needed = {name for item in items for name in (KERNELS, RESIZE_LOGIC) if _needs(item, name)}
-    if not needed:
-        return
-    builds = BackgroundBuilds()
-    config.stash[BUILDS] = builds
-    if KERNELS in needed and _kernel_tools_missing() is None:
-        folder = builds.folder(KERNELS)
-        builds.start(KERNELS, kernels_command(folder / "b", folder / "lib"), cwd=REPO)
+    requested = {name for item in items for name in getattr(item, "fixturenames", ())}
+    if "kernel_build" in requested and _kernel_tools_missing() is None:
+        _start_kernels(config)
     compiler = cxx_compiler()
-    if RESIZE_LOGIC in needed and compiler is not None:
-        builds.start(
-            RESIZE_LOGIC, resize_logic_command(compiler, builds.folder(RESIZE_LOGIC) / "sanitized", True)
-        )
-
-
-def _needs(item, name: str) -> bool:
-    fixture = {KERNELS: "kernel_build", RESIZE_LOGIC: "resize_logic_build"}[name]
-    return fixture in getattr(item, "fixturenames", ())
+    if "resize_logic_build" in requested and compiler is not None:
+        _start_resize_logic(config, compiler)
 
 
 def pytest_unconfigure(config) -> None:
     builds = config.stash.get(BUILDS, None)
     if builds is not None:
         builds.close()
-
-
-def _started(request, name: str):
-    builds = request.config.stash.get(BUILDS, None)
-    return builds, (builds.get(name) if builds is not None else None)
 
 
 @pytest.fixture(scope="session")
@@ -136,9 +138,9 @@ def kernel_build(request) -> KernelBuild:
     missing = _kernel_tools_missing()
     if missing is not None:
         pytest.skip(missing)
-    builds, build = _started(request, KERNELS)
-    assert build is not None, "the kernel build was not started at collection"
-    done = build.wait()
+    _start_kernels(request.config)  # no-op when collection started it
+    builds = _builds(request.config)
+    done = builds.get(KERNELS).wait()
     folder = builds.folder(KERNELS)
     return KernelBuild(done.code, done.stdout, done.stderr, folder / "b", folder / "lib")
 
@@ -146,18 +148,18 @@ def kernel_build(request) -> KernelBuild:
 @pytest.fixture(scope="session")
 def resize_logic_build(request) -> ResizeLogicBuild:
     """The plugin's TensorRT-free logic with its unit tests, compiled once per run with address and
-    undefined-behaviour sanitizers, or without them on a toolchain that lacks their runtimes."""
+    undefined-behaviour sanitizers, or without them on a toolchain that lacks their runtimes. Started in the
+    background at collection."""
     import subprocess
 
     compiler = cxx_compiler()
     if compiler is None:
         pytest.skip("no C++ compiler (c++, g++ or clang++) on PATH")
-    builds, build = _started(request, RESIZE_LOGIC)
-    assert build is not None, "the C++ unit test build was not started at collection"
-    binary = builds.folder(RESIZE_LOGIC) / "sanitized"
-    done = build.wait()
+    _start_resize_logic(request.config, compiler)  # no-op when collection started it
+    builds = _builds(request.config)
+    done = builds.get(RESIZE_LOGIC).wait()
     if done.code == 0:
-        return ResizeLogicBuild(0, done.stderr, binary, sanitized=True)
+        return ResizeLogicBuild(0, done.stderr, builds.folder(RESIZE_LOGIC) / "sanitized", sanitized=True)
     binary = builds.folder(RESIZE_LOGIC) / "plain"
     plain = subprocess.run(resize_logic_command(compiler, binary, False), capture_output=True, text=True)
     return ResizeLogicBuild(plain.returncode, plain.stderr, binary, sanitized=False)
