@@ -346,3 +346,17 @@ def test_calibration_options_a_target_does_not_use_are_named(run_cli, example_mo
     assert on_11.code == 0 and "--calib-cache is not used for TensorRT 11.0" in on_11.stderr
     on_10 = run_cli(*base, "--target-tensorrt", "10.8", "--calib-data", calib, "--calib-method", "entropy")
     assert on_10.code == 0 and "--calib-method is not used for TensorRT 10.8" in on_10.stderr
+
+
+def test_a_build_failure_from_a_cache_alone_says_to_add_calibration_data(tmp_path) -> None:
+    from trtconvert.engine_build import _cache_only_hint
+    from trtconvert.pipeline import Preflight
+
+    def checked(calibration, cache) -> Preflight:
+        return Preflight(tmp_path / "m.onnx", [], {}, set(), calibration=calibration, calibration_cache=cache)
+
+    cache_file = tmp_path / "calib.cache"
+    hint = _cache_only_hint(cache_file, checked(None, CACHE_8503))
+    assert str(cache_file) in hint and "add --calib-data" in hint
+    assert _cache_only_hint(cache_file, checked(object(), CACHE_8503)) == ""  # samples were there to calibrate
+    assert _cache_only_hint(None, checked(None, None)) == ""  # not an INT8 build from a cache

@@ -70,6 +70,17 @@ def _missing_engine_dependency(reason: str, cpu_detail: str) -> MissingDependenc
     return MissingDependency(f"{reason}, so no engine was built ({cpu_detail}); {INSTALL_TENSORRT}")
 
 
+def _cache_only_hint(cache_path: Path | None, checked: Preflight) -> str:
+    """What to add to a build failure when INT8 scales were to come from a cache alone: TensorRT refuses a cache
+    of another version or calibrator and then has no samples to calibrate with."""
+    if checked.calibration is not None or checked.calibration_cache is None:
+        return ""
+    return (
+        f" (the INT8 scales were to come from {cache_path} alone; if this TensorRT refused it, add --calib-data "
+        "to calibrate again)"
+    )
+
+
 def _report_calibration(cache_path: Path | None, cached: bytes | None, calibrator: object) -> None:
     """One line on where the INT8 scales came from; a fresh calibration is written to --calib-cache.
 
@@ -201,7 +212,8 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         # The timing cache's folder exists only once a build succeeds with it.
         cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else Path(folder)
         with created_folders(cache_folder):
-            engine_bytes = run_chain(chain, plugin_hint(prepared.model, request.plugins), progress)
+            hint = plugin_hint(prepared.model, request.plugins) + _cache_only_hint(spec.calib_cache, checked)
+            engine_bytes = run_chain(chain, hint, progress)
         total = time.perf_counter() - start
         parse_seconds = getattr(chain._network, "seconds", None) or 0.0
         timings["parse"] = parse_seconds
