@@ -358,5 +358,7 @@ def test_a_build_failure_from_a_cache_alone_says_to_add_calibration_data(tmp_pat
     cache_file = tmp_path / "calib.cache"
     hint = _cache_only_hint(cache_file, checked(None, CACHE_8503))
     assert str(cache_file) in hint and "add --calib-data" in hint
-    assert _cache_only_hint(cache_file, checked(object(), CACHE_8503)) == ""  # samples were there to calibrate
+    assert (
+        _cache_only_hint(cache_file, checked(object(), CACHE_8503)) == ""
+    )  # samples were there to calibrate
     assert _cache_only_hint(None, checked(None, None)) == ""  # not an INT8 build from a cache
