@@ -25,6 +25,7 @@ BUILD_SCRIPT = textwrap.dedent(
     from trtconvert.interruptible import end_process
 
     def tensorrt_like_build():
+        print("building", flush=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -34,7 +35,6 @@ BUILD_SCRIPT = textwrap.dedent(
         return b"engine"
 
     cli._catch_termination()
-    print("building", flush=True)
     try:
         run_chain(tensorrt_like_build)
     except KeyboardInterrupt:
