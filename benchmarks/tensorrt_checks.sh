@@ -47,7 +47,9 @@ suite)
   # A timing cache kept from an earlier run (TRTCONVERT_TEST_TIMING_CACHE) skips most tactic timing.
   export TRTCONVERT_TEST_RECORD=$OUT TRTCONVERT_TEST_TIMING_CACHE=${TRTCONVERT_TEST_TIMING_CACHE:-$WORK/tests.cache}
   printf '| case | TensorRT native | max abs | auto | auto max abs |\n| --- | --- | --- | --- | --- |\n' >"$OUT/cubic_cases.md"
-  run suite python3 -m pytest -m tensorrt -p no:cacheprovider -rs -q --durations 10 tests
+  # TRTCONVERT_CHECKS_PYTEST_ARGS: more pytest options, e.g. "-n 6" (pytest-xdist) to build several engines
+  # at once: cold builds on TensorRT 8.5 spend most of their time on one CPU core each.
+  run suite python3 -m pytest -m tensorrt -p no:cacheprovider -rs -q --durations 10 ${TRTCONVERT_CHECKS_PYTEST_ARGS:-} tests
   tail -n 30 "$LOG"
   ;;
 example)
