@@ -7,7 +7,6 @@ import struct
 
 import pytest
 
-from trtconvert import calib_cache
 from trtconvert.calib_cache import cache_summary, parse_cache, read_cache, write_cache
 from trtconvert.errors import BadInput
 
@@ -63,7 +62,7 @@ def test_write_replaces_atomically_and_a_failed_write_leaves_the_old_cache(tmp_p
     def fail(_fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(calib_cache.os, "fsync", fail)
+    monkeypatch.setattr(os, "fsync", fail)
     with pytest.raises(OSError, match="No space left"):
         write_cache(path, newer)
     assert path.read_bytes() == CACHE

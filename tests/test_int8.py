@@ -41,9 +41,14 @@ def _calib_file(tmp_path: Path, height: int = 24, width: int = 20, samples: int 
     return path
 
 
+def _run_int8(run_cli, command: str, model: Path, out: Path, *args, precision: str = "int8"):
+    """``trtconvert COMMAND MODEL -o OUT --profile PROFILE --precision PRECISION ARGS...``"""
+    return run_cli(command, model, "-o", out, "--profile", PROFILE, "--precision", precision, *args)
+
+
 def test_int8_without_calibration_data_says_what_to_give(run_cli, example_model, tmp_path) -> None:
     out = tmp_path / "m.onnx"
-    result = run_cli("prepare", example_model, "-o", out, "--profile", PROFILE, "--precision", "int8")
+    result = _run_int8(run_cli, "prepare", example_model, out)
     assert result.code == 2
     assert "needs calibration data" in result.stderr and "--calib-data FILE.npz" in result.stderr
     assert "--calib-random-for-timing-only" in result.stderr
@@ -53,32 +58,17 @@ def test_int8_without_calibration_data_says_what_to_give(run_cli, example_model,
 def test_bad_calibration_data_is_refused_up_front(run_cli, example_model, tmp_path) -> None:
     path = tmp_path / "calib.npz"
     np.savez(path, input=_images(4, 24, 20))  # no 'factor'
-    result = run_cli(
-        "prepare",
-        example_model,
-        "-o",
-        tmp_path / "m.onnx",
-        "--profile",
-        PROFILE,
-        "--precision",
-        "int8",
-        "--calib-data",
-        path,
-    )
+    result = _run_int8(run_cli, "prepare", example_model, tmp_path / "m.onnx", "--calib-data", path)
     assert result.code == 2 and "factor" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_tensorrt_11_int8_writes_qdq_and_verifies_it_against_float(run_cli, example_model, tmp_path) -> None:
     out = tmp_path / "m.int8.onnx"
-    result = run_cli(
+    result = _run_int8(
+        run_cli,
         "prepare",
         example_model,
-        "-o",
         out,
-        "--profile",
-        PROFILE,
-        "--precision",
-        "int8",
         "--target-tensorrt",
         "11",
         "--calib-data",
@@ -104,15 +94,11 @@ def test_tensorrt_11_int8_writes_qdq_and_verifies_it_against_float(run_cli, exam
 
 def test_an_impossible_int8_tolerance_fails_verification(run_cli, example_model, tmp_path) -> None:
     out = tmp_path / "m.int8.onnx"
-    result = run_cli(
+    result = _run_int8(
+        run_cli,
         "prepare",
         example_model,
-        "-o",
         out,
-        "--profile",
-        PROFILE,
-        "--precision",
-        "int8",
         "--target-tensorrt",
         "11",
         "--calib-data",
@@ -132,21 +118,18 @@ def test_an_impossible_int8_tolerance_fails_verification(run_cli, example_model,
 
 def test_tensorrt_10_int8_keeps_the_onnx_float(run_cli, example_model, tmp_path) -> None:
     out = tmp_path / "m.onnx"
-    result = run_cli(
+    result = _run_int8(
+        run_cli,
         "prepare",
         example_model,
-        "-o",
         out,
-        "--profile",
-        PROFILE,
-        "--precision",
-        "int8,fp16",
         "--target-tensorrt",
         "10.8",
         "--calib-data",
         _calib_file(tmp_path),
         "--verify",
         "--json",
+        precision="int8,fp16",
     )
     assert result.code == 0, result.stderr
     assert "QuantizeLinear" not in [n.op_type for n in onnx.load(out).graph.node]
@@ -159,15 +142,11 @@ def test_tensorrt_10_int8_keeps_the_onnx_float(run_cli, example_model, tmp_path)
 def test_builder_int8_samples_must_have_the_calibration_profile_opt_shape(
     run_cli, example_model, tmp_path
 ) -> None:
-    result = run_cli(
+    result = _run_int8(
+        run_cli,
         "prepare",
         example_model,
-        "-o",
         tmp_path / "m.onnx",
-        "--profile",
-        PROFILE,
-        "--precision",
-        "int8",
         "--target-tensorrt",
         "10.8",
         "--calib-data",
@@ -178,15 +157,11 @@ def test_builder_int8_samples_must_have_the_calibration_profile_opt_shape(
 
 
 def test_random_calibration_warns_that_it_is_for_timing_only(run_cli, example_model, tmp_path) -> None:
-    result = run_cli(
+    result = _run_int8(
+        run_cli,
         "prepare",
         example_model,
-        "-o",
         tmp_path / "m.onnx",
-        "--profile",
-        PROFILE,
-        "--precision",
-        "int8",
         "--target-tensorrt",
         "11",
         "--calib-random-for-timing-only",
@@ -196,15 +171,11 @@ def test_random_calibration_warns_that_it_is_for_timing_only(run_cli, example_mo
 
 
 def test_build_without_tensorrt_checks_calibration_then_exits_3(run_cli, example_model, tmp_path) -> None:
-    result = run_cli(
+    result = _run_int8(
+        run_cli,
         "build",
         example_model,
-        "-o",
         tmp_path / "m.plan",
-        "--profile",
-        PROFILE,
-        "--precision",
-        "int8",
         "--calib-data",
         _calib_file(tmp_path),
         "--calib-cache",

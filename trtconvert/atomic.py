@@ -127,3 +127,12 @@ def staged_files(output: Path) -> Iterator[Path]:
                 os.replace(item, output.parent / item.name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_synced(path: Path, data: bytes | memoryview | str) -> None:
+    """Write a staged file and flush it to disk, so that the rename that publishes it never exposes an empty or
+    partial file after a crash."""
+    with open(path, "w" if isinstance(data, str) else "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -10,14 +10,13 @@ calibrate again.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from trtconvert.atomic import check_writable_file, staged_files
+from trtconvert.atomic import check_writable_file, staged_files, write_synced
 from trtconvert.errors import BadInput
 
 _HEADER = re.compile(r"^TRT-(?P<version>\d+)-(?P<calibrator>[A-Za-z][A-Za-z0-9_]*)$")
@@ -109,11 +108,7 @@ def write_cache(path: Path | str, data: bytes) -> None:
         # The bytes come from TensorRT, not from the user: a shape we do not know is our bug.
         raise ValueError(str(error)) from None
     with staged_files(path) as staging:
-        staged = staging / path.name
-        with open(staged, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_synced(staging / path.name, data)
 
 
 def cache_summary(data: bytes) -> str:

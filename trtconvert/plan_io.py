@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from trtconvert import __version__, log
-from trtconvert.atomic import staged_files
+from trtconvert.atomic import staged_files, write_synced
 from trtconvert.errors import BadInput
 from trtconvert.profiles import Profile, ShapeRange
 from trtconvert.request import Request
@@ -236,14 +235,8 @@ def write_plan(
         raise BadInput(f"{sidecar_file} is a directory; the plan's sidecar needs that path")
     with staged_files(output) as staging:
         staged_plan = staging / output.name
-        with open(staged_plan, "wb") as handle:
-            handle.write(plan_bytes)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with open(staging / sidecar_file.name, "w") as handle:
-            handle.write(_dump(sidecar))
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_synced(staged_plan, plan_bytes)
+        write_synced(staging / sidecar_file.name, _dump(sidecar))
         if check is not None:
             check(staged_plan)
 

@@ -62,6 +62,7 @@ from trtconvert.model_info import (
 )
 from trtconvert.spec import CALIBRATION_METHODS
 from trtconvert.tolerances import INT8_MIN_WITHIN, INT8_TOLERANCES
+from trtconvert.verify_cpu import element_errors
 
 DEFAULT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 QDQ_OPSET = 13
@@ -524,14 +525,7 @@ def _errors(got: np.ndarray, want: np.ndarray, atol: float, rtol: float):
     if got.shape != want.shape:
         size = max(want.size, 1)
         return np.full(size, np.inf), np.full(size, np.inf), np.zeros(size, bool)
-    got64, want64 = got.astype(np.float64), want.astype(np.float64)
-    both_nan = np.isnan(got64) & np.isnan(want64)
-    diff = np.where(both_nan, 0.0, np.abs(got64 - want64))
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    magnitude = np.abs(np.nan_to_num(want64))
-    # Relative error only where the reference is above atol: near zero it says nothing (atol covers it).
-    rel = np.where(magnitude > atol, diff / np.maximum(magnitude, np.finfo(np.float64).tiny), 0.0)
-    return diff, rel, diff <= atol + rtol * magnitude
+    return element_errors(got, want, atol, rtol)
 
 
 def format_comparison(comparison: QdqComparison, min_within: float = INT8_MIN_WITHIN) -> str:

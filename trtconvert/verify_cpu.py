@@ -120,13 +120,11 @@ def random_feed(
     return feed
 
 
-def compare_outputs(
-    name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float, min_within: float = 1.0
-) -> OutputComparison:
-    """Errors of ``got`` against the reference ``want``; ok when every element is within atol + rtol * |want|, or,
-    with ``min_within`` below 1 (int8), at least that share of them."""
-    if got.shape != want.shape:
-        return OutputComparison(name, tuple(got.shape), float("inf"), float("inf"), False)
+def element_errors(
+    got: np.ndarray, want: np.ndarray, atol: float, rtol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per element of two same-shape arrays: absolute error (NaN against NaN is 0, any other NaN is inf), relative
+    error, and whether it is within atol + rtol * |want|."""
     got64, want64 = got.astype(np.float64), want.astype(np.float64)
     both_nan = np.isnan(got64) & np.isnan(want64)
     diff = np.where(both_nan, 0.0, np.abs(got64 - want64))
@@ -134,7 +132,17 @@ def compare_outputs(
     # Relative error only where the reference is above atol: near zero it says nothing (atol covers it).
     magnitude = np.abs(np.nan_to_num(want64))
     rel = np.where(magnitude > atol, diff / np.maximum(magnitude, np.finfo(np.float64).tiny), 0.0)
-    inside = diff <= atol + rtol * magnitude
+    return diff, rel, diff <= atol + rtol * magnitude
+
+
+def compare_outputs(
+    name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float, min_within: float = 1.0
+) -> OutputComparison:
+    """Errors of ``got`` against the reference ``want``; ok when every element is within atol + rtol * |want|, or,
+    with ``min_within`` below 1 (int8), at least that share of them."""
+    if got.shape != want.shape:
+        return OutputComparison(name, tuple(got.shape), float("inf"), float("inf"), False)
+    diff, rel, inside = element_errors(got, want, atol, rtol)
     within = float(inside.mean()) if inside.size else 1.0
     ok = bool(np.all(inside)) if min_within >= 1.0 else within >= min_within
     max_abs = float(diff.max()) if diff.size else 0.0
