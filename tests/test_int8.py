@@ -89,6 +89,8 @@ def test_tensorrt_11_int8_writes_qdq_and_verifies_it_against_float(run_cli, exam
     assert report["precision"]["precision"] == "int8" and report["precision"]["mode"] == "onnx_conversion"
     check = report["int8_verification"]
     assert check["samples"] == 12 and check["outputs"][0]["within"] >= 0.99
+    # The float model's check against the original ran first and is reported like any prepare --verify.
+    assert report["verification"] and all(o["ok"] for r in report["verification"] for o in r["outputs"])
     assert "int8 vs float on 12 calibration samples" in result.stderr
 
 
@@ -317,6 +319,16 @@ def test_calibration_options_a_target_does_not_use_are_named(run_cli, example_mo
     assert on_11.code == 0 and "--calib-cache is not used for TensorRT 11.0" in on_11.stderr
     on_10 = run_cli(*base, "--target-tensorrt", "10.8", "--calib-data", calib, "--calib-method", "entropy")
     assert on_10.code == 0 and "--calib-method is not used for TensorRT 10.8" in on_10.stderr
+
+
+def test_calibration_data_and_random_calibration_are_refused_together(
+    run_cli, example_model, tmp_path
+) -> None:
+    out = tmp_path / "m.onnx"
+    base = ["prepare", example_model, "-o", out, "--profile", PROFILE, "--precision", "int8"]
+    result = run_cli(*base, "--calib-data", _calib_file(tmp_path), "--calib-random-for-timing-only")
+    assert result.code == 2 and "contradict each other" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
 
 
 def test_a_build_failure_from_a_cache_alone_says_to_add_calibration_data(tmp_path) -> None:

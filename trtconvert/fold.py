@@ -21,7 +21,14 @@ from onnx import helper
 
 from trtconvert import log
 from trtconvert.load import LARGE_TENSOR_BYTES, large_initializers_on_disk, read_weights
-from trtconvert.model_info import all_initializers, all_nodes, all_tensors, default_opset, node_subgraphs
+from trtconvert.model_info import (
+    all_initializers,
+    all_nodes,
+    all_tensors,
+    default_opset,
+    if_branches,
+    node_subgraphs,
+)
 from trtconvert.onnx_files import EXTERNAL_DATA_THRESHOLD
 
 # The first IR version that allows each newer data type; older IR versions cannot carry them.
@@ -284,10 +291,8 @@ def inline_constant_ifs(model: onnx.ModelProto) -> int:
         if cond is None:
             new_nodes.append(node)
             continue
-        branches = {a.name: a.g for a in node.attribute}
-        branch = branches[
-            "then_branch" if bool(numpy_helper.to_array(cond).reshape(-1)[0]) else "else_branch"
-        ]
+        then_branch, else_branch = if_branches(node)
+        branch = then_branch if bool(numpy_helper.to_array(cond).reshape(-1)[0]) else else_branch
         if taken is None:
             taken = _names_outside(model, node)
         produced = [t.name for t in branch.initializer] + [

@@ -116,6 +116,12 @@ def node_subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
     return bodies
 
 
+def if_branches(node: onnx.NodeProto) -> tuple[onnx.GraphProto, onnx.GraphProto]:
+    """An If node's (then_branch, else_branch)."""
+    branches = {a.name: a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH}
+    return branches["then_branch"], branches["else_branch"]
+
+
 def all_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
     """``graph`` and every graph nested in it, outer first."""
     yield graph

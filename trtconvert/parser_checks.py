@@ -19,6 +19,7 @@ import onnx
 
 from trtconvert import log
 from trtconvert.errors import BadInput
+from trtconvert.model_info import if_branches
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ def find_problems(model: onnx.ModelProto) -> list[ParserProblem]:
     for node in inferred.graph.node:
         if node.op_type != "If":
             continue
-        branches = {a.name: a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH}
-        then_outputs, else_outputs = branches["then_branch"].output, branches["else_branch"].output
+        then_branch, else_branch = if_branches(node)
+        then_outputs, else_outputs = then_branch.output, else_branch.output
         for index, (then_value, else_value) in enumerate(zip(then_outputs, else_outputs, strict=False)):
             then_shape, else_shape = _shape(then_value), _shape(else_value)
             if not _differ(then_shape, else_shape):

@@ -144,6 +144,11 @@ def _calibration(request: Request, inputs: list[GraphTensor]) -> tuple[Calibrati
             "          --calib-method is not used for TensorRT %s: its own entropy calibrator chooses the scales",
             version,
         )
+    if spec.calib_data is not None and spec.calib_random_for_timing_only:
+        raise BadInput(
+            "--calib-data and --calib-random-for-timing-only contradict each other: keep --calib-data for an engine "
+            "whose outputs mean something, or drop it to calibrate on noise for timing alone"
+        )
     if spec.calib_data is not None:
         data = load_calibration_data(spec.calib_data, inputs, profile)
         if builder_int8 and spec.profiles:
@@ -274,14 +279,16 @@ def verify_prepared(
 MAX_QDQ_CHECK_SAMPLES = 64
 
 
-def verify_quantized(request: Request, checked: Preflight, prepared: Prepared) -> dict:
+def verify_quantized(
+    request: Request, checked: Preflight, prepared: Prepared
+) -> tuple[list[ShapeSetResult], dict]:
     """int8 Q/DQ: the float model (fold and rewrite checked against the original first) against its Q/DQ form,
     on the calibration samples; it fails where less than --int8-min-within of an output's elements are within
-    the int8 tolerance."""
+    the int8 tolerance. Returns both checks' results, for the report."""
     from trtconvert.quantize_qdq import compare_qdq, format_comparison
 
     assert prepared.before_precision is not None and checked.calibration is not None
-    verify_prepared(request, checked, prepared.before_precision)
+    float_results = verify_prepared(request, checked, prepared.before_precision)
     start = time.perf_counter()
     tolerances = request.int8_tolerances
     comparison = compare_qdq(
@@ -300,7 +307,7 @@ def verify_quantized(request: Request, checked: Preflight, prepared: Prepared) -
             "output's elements; give calibration data closer to the real inputs, try --calib-method entropy or "
             "percentile, or accept more with --atol/--rtol or --int8-min-within"
         )
-    return comparison.to_json()
+    return float_results, comparison.to_json()
 
 
 def run_prepare(spec: Spec) -> dict:
@@ -330,7 +337,7 @@ def run_prepare(spec: Spec) -> dict:
                 spec.precision,
             )
         elif spec.verify and prepared.before_precision is not None:
-            int8_check = verify_quantized(request, checked, prepared)
+            results, int8_check = verify_quantized(request, checked, prepared)
         elif spec.verify:
             results = verify_prepared(request, checked, staged)
     return {

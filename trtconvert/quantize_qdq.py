@@ -57,6 +57,7 @@ from trtconvert.model_info import (
     custom_nodes,
     default_opset,
     graph_inputs,
+    is_custom_domain,
     is_default_domain,
     type_plugin_outputs,
 )
@@ -163,7 +164,7 @@ def _constants_to_initializers(graph: onnx.GraphProto) -> int:
         value = next((a for a in node.attribute if a.name == "value"), None)
         if (
             node.op_type == "Constant"
-            and node.domain in ("", "ai.onnx")
+            and is_default_domain(node.domain)
             and value is not None
             and value.type == onnx.AttributeProto.TENSOR
             and node.output[0] not in outputs
@@ -222,7 +223,7 @@ def _name_plugin_nodes(model: onnx.ModelProto) -> None:
     """Give unnamed plugin nodes a name: nodes are excluded from quantization by name."""
     taken = {n.name for n in model.graph.node}
     for index, node in enumerate(model.graph.node):
-        if node.name or node.domain in ("", "ai.onnx", "ai.onnx.ml"):
+        if node.name or not is_custom_domain(node.domain):
             continue
         name = f"{node.op_type}_{index}"
         while name in taken:

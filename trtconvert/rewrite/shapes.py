@@ -88,7 +88,7 @@ def constant_value(tensor: gs.Tensor, base_dir: str | None = None) -> np.ndarray
     if (
         len(tensor.inputs) == 1
         and tensor.inputs[0].op == "Constant"
-        and tensor.inputs[0].domain in ("", None)
+        and is_default_domain(tensor.inputs[0].domain)
     ):
         attrs = tensor.inputs[0].attrs
         if "value" in attrs:
