@@ -151,10 +151,24 @@ def test_json_stdout_holds_only_the_report_even_at_full_verbosity(run_cli, share
 EXAMPLE_PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
 
 
+PREPARE_STAGES = {
+    "load",
+    "calib",
+    "freeze",
+    "fold",
+    "rewrite",
+    "precision",
+    "dims",
+    "parser",
+    "save",
+    "verify",
+}
+
+
 @pytest.mark.parametrize("target", ["10.8", "11"])
 def test_every_precision_prints_its_line_and_reports_one_json_shape(run_cli, example_model, tmp_path, target):
     reports = {}
-    for precision in ("fp32", "fp16"):
+    for precision in ("fp32", "fp16", "int8"):
         result = run_cli(
             "prepare",
             example_model,
@@ -167,11 +181,16 @@ def test_every_precision_prints_its_line_and_reports_one_json_shape(run_cli, exa
             "--target-tensorrt",
             target,
             "--json",
+            *(["--calib-random-for-timing-only"] if precision == "int8" else []),
         )
         assert result.code == 0, result.stderr
-        assert "\nprecision " in "\n" + result.stderr and f"{precision}" in result.stderr
+        stages = [line.split()[0] for line in result.stderr.splitlines() if line and not line.startswith(" ")]
+        assert stages.count("precision") == 1 and precision in result.stderr, result.stderr
+        assert len(set(stages)) == len(stages), f"a stage printed more than one line: {stages}"
+        assert set(stages) <= PREPARE_STAGES, f"a line that is no stage's: {stages}"
+        assert {"load", "freeze", "fold", "rewrite", "precision", "parser", "save"} <= set(stages), stages
         reports[precision] = json.loads(result.stdout)["precision"]
-    assert set(reports["fp32"]) == set(reports["fp16"])
+    assert set(reports["fp32"]) == set(reports["fp16"]) == set(reports["int8"])
     assert reports["fp32"]["precision"] == "fp32" and reports["fp16"]["precision"] == "fp16"
     assert reports["fp32"]["mode"] == "fp32"
 

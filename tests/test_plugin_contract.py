@@ -46,6 +46,16 @@ def test_attributes_match_the_advertised_fields() -> None:
     assert advertised == [(a["name"], a["field_type"]) for a in DYNAMIC_RESIZE.attributes]
 
 
+def test_defaults_match_the_config_struct() -> None:
+    body = re.search(r"struct ResizeConfig \{(.*?)\n\};", HEADER, re.S).group(1)
+    members = dict(re.findall(r"^\s*(?:float|int32_t|CoordinateMode) (\w+) = ([^;]+);", body, re.M))
+    mode = re.fullmatch(r"CoordinateMode::k(\w+)", members.pop("mode")).group(1)
+    assert DYNAMIC_RESIZE.default("coordinate_transformation_mode") == mode.lower()
+    assert set(members) == {"cubic_coeff_a", "exclude_outside", "antialias"}
+    for name, text in members.items():
+        assert DYNAMIC_RESIZE.default(name) == float(text.rstrip("f")), name
+
+
 def test_a_changed_contract_is_noticed(tmp_path: Path) -> None:
     # The comparison above reads the file each time: a contract edited alone no longer matches the C++.
     edited = (Path(__file__).resolve().parents[1] / "trtconvert/ops/dynamic_resize_contract.json").read_text()

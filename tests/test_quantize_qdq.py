@@ -334,7 +334,7 @@ def test_report_line_and_root_logging_left_as_found():
     handler.emit = lambda record: records.append(record.getMessage())
     log.LOGGER.addHandler(handler)
     level, root_level = log.LOGGER.level, logging.getLogger().level
-    log.LOGGER.setLevel(logging.INFO)
+    log.LOGGER.setLevel(logging.DEBUG)
     try:
         model = small_cnn()
         data = image_data(model, 2, (1, 3, 16, 16), "report")
@@ -343,7 +343,7 @@ def test_report_line_and_root_logging_left_as_found():
     finally:
         log.LOGGER.removeHandler(handler)
         log.LOGGER.setLevel(level)
-    (line,) = [r for r in records if r.startswith("int8")]
+    (line,) = [r for r in records if "Q/DQ by onnxruntime" in r]
     assert "Q/DQ by onnxruntime (minmax, 2 samples): 3 QuantizeLinear, 6 DequantizeLinear" in line
     assert "for timing only" in line
     assert logging.getLogger().level == root_level

@@ -228,8 +228,8 @@ def _specialize(request: Request, checked: Preflight, model: onnx.ModelProto) ->
     pinned = pin_dims(model, fixed_dims(request.spec.profiles, checked.free_inputs))
     if pinned:
         notes.append("dims every profile fixes made static: " + ", ".join(pinned))
-    if notes:
-        log.stage("freeze", time.perf_counter() - start, "; ".join(notes))
+    detail = "; ".join(notes) or "no input frozen (--freeze), no dim that every profile fixes"
+    log.stage("freeze", time.perf_counter() - start, detail)
 
 
 def _short(value: np.ndarray) -> str:

@@ -29,6 +29,7 @@ from trtconvert import log
 from trtconvert.errors import BadInput
 from trtconvert.model_info import custom_nodes
 from trtconvert.native_build import default_library_path
+from trtconvert.ops.plugin_contract import DYNAMIC_RESIZE
 
 DEFAULT_PLUGIN_VERSION = "1"
 DEFAULT_PLUGIN_NAMESPACE = ""
@@ -125,7 +126,7 @@ def missing_message(missing: Sequence[PluginRequirement], libraries: Sequence[Pa
     fix = (
         "build the bundled library with `trtconvert plugins build` and pass it with --plugin (or `plugins:` in the "
         "config)"
-        if any(requirement.op_type == "DynamicTRTResize" for requirement in missing)
+        if any(requirement.op_type == DYNAMIC_RESIZE.name for requirement in missing)
         else "pass the library that provides them with --plugin (or `plugins:` in the config)"
     )
     noun = "creator" if len(missing) == 1 else "creators"

@@ -124,7 +124,8 @@ def quantize_qdq(
         detail += f"; plugin nodes kept float: {_names(plugins)}"
     if data.timing_only:
         detail += "; scales from random data: for timing only"
-    log.stage("int8", time.perf_counter() - start, detail)
+    # A detail of the precision stage, whose one report line follows; shown with -v.
+    log.LOGGER.debug("          %s (%.2f s)", detail, time.perf_counter() - start)
     return quantized
 
 

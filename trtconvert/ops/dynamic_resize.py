@@ -56,12 +56,16 @@ class DynamicResizeNode:
             # The node as first exported from PyTorch: bicubic with or without align_corners.
             mode = "align_corners" if int(values["align_corners"]) else "pytorch_half_pixel"
         else:
-            mode = "half_pixel"
+            mode = DYNAMIC_RESIZE.default("coordinate_transformation_mode")
+        given = {
+            name: values.get(name, DYNAMIC_RESIZE.default(name))
+            for name in ("cubic_coeff_a", "exclude_outside", "antialias")
+        }
         attrs = CubicResizeAttributes(
             coordinate_transformation_mode=mode,
-            cubic_coeff_a=float(values.get("cubic_coeff_a", -0.75)),
-            exclude_outside=int(values.get("exclude_outside", 0)),
-            antialias=int(values.get("antialias", 0)),
+            cubic_coeff_a=float(given["cubic_coeff_a"]),
+            exclude_outside=int(given["exclude_outside"]),
+            antialias=int(given["antialias"]),
         )
         scales = _pair(values.get("scales"), float, "scales")
         sizes = _pair(values.get("sizes"), int, "sizes")

@@ -27,6 +27,11 @@ class PluginContract:
     def attribute_names(self) -> tuple[str, ...]:
         return tuple(a["name"] for a in self.attributes)
 
+    def default(self, attribute: str) -> Any:
+        """The value the plugin takes for an attribute a node leaves out (None: it has no default)."""
+        (entry,) = [a for a in self.attributes if a["name"] == attribute]
+        return entry["default"]
+
 
 def load_contract(path: Path = CONTRACT_FILE) -> PluginContract:
     document = json.loads(path.read_text())
