@@ -75,3 +75,12 @@ def test_readme_module_table_matches_the_tree() -> None:
     assert {m for m in listed if m.endswith((".py", "/")) and "/" not in m[:-1]} - top_level == set(), (
         "the README lists modules that do not exist"
     )
+
+
+def test_readme_config_keys_are_the_ones_the_loader_takes() -> None:
+    from trtconvert.spec import _PARSERS
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Configs", 1)[1].split("\n## ", 1)[0]
+    paragraph = section.split("Keys are the long flag names", 1)[1].split("An unknown key", 1)[0]
+    assert set(re.findall(r"`([a-z][a-z0-9_]+)`", paragraph)) == set(_PARSERS)
