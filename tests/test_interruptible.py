@@ -58,6 +58,9 @@ def test_a_signal_stops_a_build_whose_callbacks_swallow_exceptions(signum, code,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell without job control starts background jobs with SIGINT ignored, and Python then keeps it
+        # ignored: give the child the default, as an interactive run has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert child.stdout.readline().strip() == "building"
