@@ -228,6 +228,7 @@ def test_engine_settings_name_the_levels_this_tensorrt_offers() -> None:
         ("64K", 65536),
         ("1048576", 1048576),
         ("1T", 2**40),
+        ("1P", 2**50),  # the limit that the refusal below names is itself a size that parses
     ],
 )
 def test_parse_size(text: str, expected: int) -> None:
@@ -238,6 +239,11 @@ def test_parse_size(text: str, expected: int) -> None:
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(BadInput, match="--workspace"):
         parse_size(text)
+
+
+def test_parse_size_names_a_limit_it_accepts() -> None:
+    with pytest.raises(BadInput, match="at most 1P"):
+        parse_size("1025T")
 
 
 @pytest.mark.parametrize(

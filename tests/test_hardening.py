@@ -129,6 +129,70 @@ def test_staging_left_by_a_killed_run_is_removed_by_the_next(run_cli, model: Pat
     assert not stale.exists() and alive.exists() and other.exists()
 
 
+def test_a_long_output_name_is_staged_under_a_short_name(run_cli, model: Path, tmp_path: Path) -> None:
+    name = "m" * 245 + ".onnx"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    result = run_cli("prepare", model, "-o", tmp_path / name)
+    assert result.code == 0, result.stderr
+    assert (tmp_path / name).is_file()
+    # Staging of a killed run on the same long name is found again and removed.
+    staged = [p for p in tmp_path.iterdir() if p.name.startswith(".m")]
+    assert staged == []
+    stale = tmp_path / f".{'m' * 100}~{'0' * 16}.{int(dead.stdout)}.ab.partial"
+    stale.mkdir()
+    result = run_cli("prepare", model, "-o", tmp_path / name)
+    assert result.code == 0 and stale.exists(), "another name's digest: not this output's staging"
+    _clean(run_cli("prepare", model, "-o", tmp_path / ("n" * 256)), 2, "a file name holds at most 255 bytes")
+    _clean(
+        run_cli("build", model, "-o", tmp_path / ("p" * 246 + ".plan"), "--profile", PROFILE),
+        2,
+        "the plan's sidecar",
+    )
+
+
+def test_paths_that_are_not_files_are_named_as_such(run_cli, model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (folder, fifo):
+        for command in (["bench", path], ["verify", path, "--onnx", model]):
+            result = run_cli(*command)
+            _clean(result, 2, "")
+            assert "not found" not in result.stderr
+            assert "is a directory" in result.stderr or "is not a regular file" in result.stderr
+    _clean(run_cli("build", model, "-o", tmp_path / "m.plan", "--profile", PROFILE, "--plugin", folder),
+           2, "--plugin " + str(folder) + " is not a regular file")  # fmt: skip
+    # A cache path that is a folder: no advice to end it with '/', which only -o takes.
+    result = run_cli(
+        "build", model, "-o", tmp_path / "m.plan", "--profile", PROFILE, "--timing-cache", folder
+    )
+    _clean(result, 2, "--timing-cache " + str(folder) + " is a directory; give a file path")
+    assert "'/'" not in result.stderr
+    plan = tmp_path / "m.plan"
+    plan.write_bytes(os.urandom(64))
+    Path(f"{plan}.json").mkdir()
+    _clean(run_cli("inspect", plan), 2, "is not a regular file; remove it and rebuild the plan")
+
+
+def test_external_data_that_is_a_folder_is_named_as_such(run_cli, tmp_path: Path) -> None:
+    model = conv_model()
+    onnx.save(model, tmp_path / "big.onnx", save_as_external_data=True, location="big.data", size_threshold=0)
+    (tmp_path / "big.data").unlink()
+    (tmp_path / "big.data").mkdir()
+    _clean(run_cli("prepare", tmp_path / "big.onnx", "-o", tmp_path / "o.onnx"), 2, "is not a regular file")
+
+
+def test_a_profile_of_many_dims_gives_a_short_error(run_cli, model: Path, tmp_path: Path) -> None:
+    huge = "x".join(["1"] * 60_000)
+    for profile in (f"x={huge}", f"x={huge}:{huge}", "y" * 100_000 + "=1x1"):
+        result = run_cli("prepare", model, "-o", tmp_path / "o.onnx", "--profile", profile)
+        _clean(result, 2, "--profile")
+        assert len(result.stderr) < 500
+
+
 # ---- bad values: exit 2, never 1
 
 
@@ -240,6 +304,64 @@ def test_resize_parameters_onnx_forbids_are_refused_whatever_the_flags(
     assert "node 'resize'" in result.stderr
 
 
+@pytest.mark.parametrize("mode", ["linear", "nearest"])
+@pytest.mark.parametrize("scales", [[1, 1, -2, 2], [1, 1, 1e30, 2]])
+def test_forbidden_scales_are_refused_in_every_resize_mode(run_cli, tmp_path, mode, scales):
+    path = tmp_path / f"{mode}.onnx"
+    onnx.save(single_resize_model([1, 1, 4, 4], opset=13, scales=scales, mode=mode), path)
+    result = run_cli("prepare", path, "-o", tmp_path / "o.onnx")
+    _clean(result, 2, "node 'resize': scale")
+    # inspect lists the node as one nothing can compute, and says why.
+    report = run_cli("inspect", path, "--json")
+    assert report.code == 0, report.stderr
+    decisions = json.loads(report.stdout)["rewrites"]
+    assert [d["decision"] for d in decisions] == ["error"]
+    assert "2^31 - 1" in decisions[0]["reason"] or "finite and positive" in decisions[0]["reason"]
+
+
+def _dynamic_cubic(tmp_path: Path, **kwargs) -> Path:
+    path = tmp_path / "dynamic_resize.onnx"
+    onnx.save(single_resize_model([1, 1, "h", "w"], opset=13, **kwargs), path)
+    return path
+
+
+@pytest.mark.parametrize("policy", ["auto", "all"])
+@pytest.mark.parametrize("profile", [[], ["--profile", "x=1x1x4x4:1x1x8x8:1x1x16x16"]])
+def test_a_scale_that_overflows_at_any_length_is_refused_on_dynamic_inputs(
+    run_cli, tmp_path, policy, profile
+):
+    model = _dynamic_cubic(tmp_path, scales=[1, 1, 1e30, 2])
+    result = run_cli("prepare", model, "-o", tmp_path / "o.onnx", "--rewrite", policy, *profile)
+    _clean(result, 2, "longer than 2^31 - 1")
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_a_scale_that_overflows_at_the_profile_max_is_refused(run_cli, tmp_path):
+    model = _dynamic_cubic(tmp_path, scales=[1, 1, 3e8, 2])
+    args = ["prepare", model, "-o", tmp_path / "o.onnx", "--rewrite", "all"]
+    _clean(
+        run_cli(*args, "--profile", "x=1x1x4x4:1x1x8x8:1x1x16x16"), 2, "at the profile's largest length 16"
+    )
+    # The same scale is fine where the profile keeps the output length in range: 4 * 3e8 < 2^31 - 1 ...
+    small = run_cli(*args, "--profile", "x=1x1x2x2:1x1x3x3:1x1x4x4")
+    assert small.code == 0, small.stderr
+    # ... and the largest over several profiles counts.
+    both = run_cli(
+        *args, "--profile", "x=1x1x2x2:1x1x3x3:1x1x4x4", "--profile", "x=1x1x4x4:1x1x8x8:1x1x16x16"
+    )
+    _clean(both, 2, "largest length 16")
+
+
+def test_runtime_scales_frozen_to_an_overflowing_value_are_refused(run_cli, tmp_path):
+    path = tmp_path / "runtime.onnx"
+    onnx.save(single_resize_model([1, 1, "h", "w"], opset=13, runtime_scales=True), path)
+    result = run_cli(
+        "prepare", path, "-o", tmp_path / "o.onnx", "--freeze", "scales=3e8",
+        "--profile", "x=1x1x4x4:1x1x8x8:1x1x16x16",
+    )  # fmt: skip
+    _clean(result, 2, "longer than 2^31 - 1")
+
+
 # ---- configs
 
 
@@ -253,6 +375,23 @@ def test_yaml_aliases_are_refused_fast(run_cli, tmp_path: Path) -> None:
     result = run_cli("prepare", "--config", config)
     _clean(result, 2, "YAML aliases (*name) are not allowed")
     assert len(result.stderr) < 500
+
+
+@pytest.mark.parametrize("nesting", ["[" * 100_000, "a: " + "{b: " * 50_000 + "1" + "}" * 50_000])
+def test_deeply_nested_configs_are_refused(run_cli, tmp_path: Path, nesting: str) -> None:
+    config = tmp_path / "deep.yaml"
+    config.write_text(nesting + "\n")
+    result = run_cli("prepare", "--config", config)
+    _clean(result, 2, "")
+    assert "not valid YAML" in result.stderr or "nests lists or mappings too deeply" in result.stderr
+
+
+def test_a_deeply_nested_sidecar_is_reported_not_crashed_on(run_cli, tmp_path: Path) -> None:
+    plan = tmp_path / "model.plan"
+    plan.write_bytes(os.urandom(64))
+    Path(f"{plan}.json").write_text("[" * 200_000 + "]" * 200_000)
+    result = run_cli("inspect", plan)
+    _clean(result, 2, "nests JSON too deeply to be a plan sidecar; rebuild the plan")
 
 
 def test_error_messages_echo_little_of_a_huge_value(run_cli, tmp_path: Path) -> None:

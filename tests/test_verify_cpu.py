@@ -105,3 +105,78 @@ def test_int8_tolerances_carry_the_share_and_others_do_not():
     request = resolve(spec, "10.8")
     assert request.engine_tolerances.min_within == 0.95 and request.engine_tolerances.atol == 5e-2
     assert request.cpu_tolerances.min_within == 1.0 and request.cpu_tolerances.atol == 1e-4
+
+
+INPUTS = [
+    GraphTensor("ids", "int64", (3,)),
+    GraphTensor("mask", "bool", (3,)),
+    GraphTensor("x", "float32", (3,)),
+    GraphTensor("h", "float16", (3,)),
+]
+
+
+def _npy(tmp_path, array) -> str:
+    path = tmp_path / "value.npy"
+    np.save(path, array)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "array", "match"),
+    [
+        ("x", np.array(["a", "b", "c"]), "<U1 data cannot be cast safely"),
+        ("x", np.array([1 + 2j, 0, 0]), "complex128 data cannot be cast safely"),
+        ("x", np.zeros(3, dtype=[("a", "f4")]), "cannot be cast safely"),
+        ("ids", np.array([np.nan, 1.0, 2.0]), "float64 data cannot be cast safely to the input's type int64"),
+        ("mask", np.array([2.5, 0.0, 1.0]), "cannot be cast safely to the input's type bool"),
+        ("mask", np.array([0, 1, 2]), "cannot be cast safely to the input's type bool"),
+        ("x", np.array([np.inf, 0.0, 1.0]), "1 value\\(s\\) are NaN or infinite"),
+        ("h", np.array([1e6, 0.0, 1.0]), "exceed the range of the input's type float16"),
+        ("ids", np.array([2**63], dtype=np.uint64), "do not fit the input's type int64"),
+    ],
+)
+def test_npy_values_that_a_cast_would_change_are_refused(tmp_path, name, array, match):
+    with pytest.raises(BadInput, match=match):
+        given_values({name: _npy(tmp_path, array)}, INPUTS)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("ids", "99999999999999999999999", "does not fit the input's type int64"),
+        ("ids", "2.5", "is integer \\(int64\\); give a whole number, not 2.5"),
+        ("mask", "2.5", "is bool; give a whole number"),
+        ("mask", "2", "is bool; give 0 or 1"),
+        ("x", "1e999", "NaN or infinite"),
+        ("x", "nan", "NaN or infinite"),
+        ("x", "-inf", "NaN or infinite"),
+        ("x", "9" * 400, "NaN or infinite"),
+        ("h", "70000", "exceed the range of the input's type float16"),
+        ("x", "seven", "give a number or a path ending in .npy"),
+    ],
+)
+def test_numbers_that_do_not_fit_the_input_are_refused(name, text, match):
+    with pytest.raises(BadInput, match=match):
+        given_values({name: text}, INPUTS)
+
+
+def test_numbers_and_files_that_fit_keep_their_values(tmp_path):
+    given = given_values({"ids": str(2**62), "mask": "1", "x": "-3", "h": "0.25"}, INPUTS)
+    assert given["ids"] == 2**62 and given["ids"].dtype == np.int64
+    assert given["mask"].dtype == np.bool_ and bool(given["mask"])
+    assert given["x"] == np.float32(-3.0) and given["h"] == np.float16(0.25)
+    ids = RNG.integers(-(2**31), 2**31, size=3, dtype=np.int32)
+    assert given_values({"ids": _npy(tmp_path, ids)}, INPUTS)["ids"].tolist() == ids.tolist()
+
+
+def test_a_file_that_is_not_npy_is_named_as_such(tmp_path):
+    path = tmp_path / "noise.npy"
+    path.write_bytes(RNG.bytes(64))
+    with pytest.raises(BadInput, match="is not a .npy file \\(no NUMPY header\\)"):
+        given_values({"x": str(path)}, INPUTS)
+
+
+def test_a_long_value_is_cut_short_in_the_message():
+    with pytest.raises(BadInput) as caught:
+        given_values({"x": "1" * 5000 + "x"}, INPUTS)
+    assert len(str(caught.value)) < 300

@@ -5,6 +5,7 @@ An existing output survives any failure byte-identical, because it is only ever 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -14,12 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, clipped
+
+MAX_NAME_BYTES = 255
 
 
 def check_writable_file(path: Path, what: str) -> None:
     """Refuse a path that exists and is not a regular file (a folder, device, FIFO or socket): replacing it
-    would destroy it, or the write would hang or fail late. Also refuse one whose folder cannot be created."""
+    would destroy it, or the write would hang or fail late. Also refuse one whose folder cannot be created, or
+    whose name no file system holds."""
+    if len(path.name.encode()) > MAX_NAME_BYTES:
+        raise BadInput(
+            f"{what} {clipped(path.name)}: a file name holds at most {MAX_NAME_BYTES} bytes; give a shorter name"
+        )
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -27,9 +35,8 @@ def check_writable_file(path: Path, what: str) -> None:
     except OSError as err:
         raise BadInput(f"{what} {path}: {err.strerror}; check the path and its permissions") from None
     if mode is not None and stat.S_ISDIR(mode):
-        raise BadInput(
-            f"{what} {path} is a directory; give a file path, or end the path with '/' to write into the folder"
-        )
+        into = ", or end the path with '/' to write into the folder" if what == "-o" else ""
+        raise BadInput(f"{what} {path} is a directory; give a file path{into}")
     if mode is not None and not stat.S_ISREG(mode):
         raise BadInput(f"{what} {path} exists and is not a regular file ({_kind(mode)}); give another path")
     folder = path.parent
@@ -84,6 +91,16 @@ def created_folders(folder: Path) -> Iterator[None]:
 _STAGING_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.partial$")
 
 
+def _staging_name(output: Path) -> str:
+    """The output's name as staging names carry it: a long name is cut and given a digest, because the staging
+    name adds about 30 characters and file names end at 255 bytes."""
+    name = output.name
+    if len(name.encode()) <= 160:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return name.encode()[:100].decode(errors="ignore") + "~" + digest
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -101,7 +118,7 @@ def remove_stale_staging(output: Path) -> list[Path]:
         return removed
     for entry in output.parent.iterdir():
         match = _STAGING_RE.match(entry.name)
-        if match and match.group("name") == output.name and not _alive(int(match.group("pid"))):
+        if match and match.group("name") == _staging_name(output) and not _alive(int(match.group("pid"))):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
@@ -117,7 +134,9 @@ def staged_files(output: Path) -> Iterator[Path]:
     with created_folders(output.parent):
         remove_stale_staging(output)
         staging = Path(
-            tempfile.mkdtemp(prefix=f".{output.name}.{os.getpid()}.", suffix=".partial", dir=output.parent)
+            tempfile.mkdtemp(
+                prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
+            )
         )
         try:
             yield staging

@@ -26,6 +26,7 @@ import numpy as np
 
 from trtconvert import log
 from trtconvert.errors import BadInput
+from trtconvert.input_values import NPY_MAGIC, cast_to_input, load_error, load_fix, read_header, read_npy
 from trtconvert.load import require_regular_file
 from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Profile, Shape, ShapeRange, format_shape
@@ -129,24 +130,13 @@ def random_calibration_data(
 # --- reading ---------------------------------------------------------------------------------------------------
 
 
-_NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
-
-
-def _magic(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(6)
-    except OSError as err:
-        raise BadInput(
-            f"calibration data {path}: {err.strerror}; check the file and its permissions"
-        ) from None
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     require_regular_file(path, "calibration data")
-    magic = _magic(path)
-    if magic.startswith(_NPY_MAGIC):
+    magic = read_header(path, "calibration data")
+    if magic.startswith(NPY_MAGIC):
         raise BadInput(f"calibration data {path} is a single .npy array, not a .npz; give {_LAYOUTS}")
     if not magic.startswith(_ZIP_MAGICS):
         # numpy would try to unpickle such a file and report pickled data: name the real problem instead.
@@ -161,36 +151,8 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
             return {name: loaded[name] for name in loaded.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
         raise BadInput(
-            f"calibration data {path} cannot be read as .npz ({_reason(err)}); {_fix(err)}"
+            f"calibration data {path} cannot be read as .npz ({load_error(err)}); {load_fix(err)}"
         ) from None
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    require_regular_file(path, "calibration data")
-    if not _magic(path).startswith(_NPY_MAGIC):
-        raise BadInput(
-            f"calibration data {path} is not a .npy file (no NUMPY header); write it with numpy.save"
-        )
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise BadInput(
-            f"calibration data {path} cannot be read as .npy ({_reason(err)}); {_fix(err)}"
-        ) from None
-    if not isinstance(array, np.ndarray):
-        raise BadInput(f"calibration data {path} is not a .npy array; give {_LAYOUTS}")
-    return array
-
-
-def _reason(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _fix(err: BaseException) -> str:
-    if "pickle" in str(err).lower():
-        return "object arrays are not read (they would run code); save plain numeric arrays with numpy.save/savez"
-    return "check that the file is complete, or write it again with numpy.save/savez"
 
 
 def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:
@@ -232,7 +194,9 @@ def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:
                 )
         return grouped, f"{path} ({len(npz)} .npz files)"
     if npy:
-        return {file.stem: [(file.name, _load_npy(file))] for file in npy}, f"{path} ({len(npy)} .npy files)"
+        return {
+            file.stem: [(file.name, read_npy(file, "calibration data"))] for file in npy
+        }, f"{path} ({len(npy)} .npy files)"
     raise BadInput(f"calibration data folder {path} holds no .npz or .npy files; give {_LAYOUTS}")
 
 
@@ -251,37 +215,6 @@ def _target_dtype(model_input: GraphTensor) -> np.dtype:
             "calibrate a model whose inputs are float, integer or bool"
         )
     return target
-
-
-def _cast(array: np.ndarray, where: str, model_input: GraphTensor, target: np.dtype) -> np.ndarray:
-    source = array.dtype
-    if source.kind not in "biuf" or not np.can_cast(source, target, casting="same_kind"):
-        raise BadInput(
-            f"{where}: {source} data cannot be cast safely to the input's type {target}; "
-            f"save the data for '{model_input.name}' as {target}"
-        )
-    if source.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(array)))
-        if bad:
-            raise BadInput(
-                f"{where}: {bad} value(s) are NaN or infinite; calibration needs finite values, fix the data"
-            )
-    if target.kind in "iu" and source.kind in "iu" and array.size and not np.can_cast(source, target, "safe"):
-        info = np.iinfo(target)
-        low, high = int(array.min()), int(array.max())
-        if low < info.min or high > info.max:
-            raise BadInput(
-                f"{where}: values {low}..{high} do not fit the input's type {target} ({info.min}..{info.max}); "
-                "fix the data"
-            )
-    with np.errstate(over="ignore", invalid="ignore"):
-        cast = array.astype(target, copy=False)
-    if target.kind == "f" and source != target and cast.size and not np.all(np.isfinite(cast)):
-        raise BadInput(
-            f"{where}: values exceed the range of the input's type {target} (max {np.finfo(target).max:g}); "
-            "fix the data"
-        )
-    return cast
 
 
 def _check_shape(
@@ -339,7 +272,7 @@ def _checked(
         for file, array in raw[model_input.name]:
             where = f"calibration data {file}, input '{model_input.name}'"
             _check_shape(array, where, model_input, shape_range)
-            parts.append(_cast(array, where, model_input, target))
+            parts.append(cast_to_input(array, where, model_input.name, target))
         if len(parts) > 1:
             shapes = {p.shape[1:] for p in parts}
             if len(shapes) > 1:

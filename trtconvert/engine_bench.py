@@ -25,6 +25,7 @@ import numpy as np
 
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
+from trtconvert.load import require_regular_file
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Shape, format_shape, parse_shape
@@ -262,8 +263,7 @@ def run_bench(
     input_values: Mapping[str, str] | None = None,
     seed: int = 0,
 ) -> dict:
-    if not plan.is_file():
-        raise BadInput(f"plan file not found: {plan}; check the path")
+    require_regular_file(plan, "plan file")
     if iterations < 1 or warmup < 0:
         raise BadInput("--iterations must be at least 1 and --warmup at least 0")
     given_shapes = parse_shapes_flag(shapes) if shapes else None

@@ -19,7 +19,7 @@ import numpy as np
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency, VerificationFailed
 from trtconvert.freeze import values_from_description
-from trtconvert.load import read_graph
+from trtconvert.load import read_graph, require_regular_file
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import GraphTensor, graph_inputs
 from trtconvert.plan_io import load_engine, profiles_from_json, read_sidecar, sidecar_path
@@ -125,8 +125,7 @@ def run_verify(
     """`trtconvert verify`: the user's words made typed (sidecar, tolerances, values), then verify_engine."""
     if onnx_path is None:
         raise BadInput("verify needs the original model: add --onnx MODEL.onnx")
-    if not plan.is_file():
-        raise BadInput(f"plan file not found: {plan}; check the path")
+    require_regular_file(plan, "plan file")
     plugin_paths = check_plugin_paths(plugins)
     graph = read_graph(onnx_path)
     inputs = graph_inputs(graph)

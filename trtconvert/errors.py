@@ -6,6 +6,8 @@ epilog is made from it. 128 + N is the usual exit status of a run stopped by sig
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_CODES = {
     0: ("ok", "success"),
     1: ("bug", "internal error (a bug: rerun with `--debug` and report the traceback)"),
@@ -47,3 +49,13 @@ class BuildFailed(TrtConvertError):
     """TensorRT could not build the engine."""
 
     exit_code = 5
+
+
+def clipped(text: str, limit: int = 80) -> str:
+    """Text the user gave, cut short for an error message, so that no input can make the message huge."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value for an error message: its repr, cut short."""
+    return clipped(repr(value), limit)

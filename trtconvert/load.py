@@ -43,6 +43,11 @@ def external_data_files(model: onnx.ModelProto, model_path: Path) -> set[Path]:
                 f"tensor '{tensor.name}' points its external data at '{location}', outside the model's folder "
                 f"{base}; keep external data files beside the model and re-save it with relative locations"
             )
+        if target.exists() and not target.is_file():
+            raise BadInput(
+                f"external data file '{location}' of tensor '{tensor.name}' is not a regular file; put the data "
+                f"file itself next to {model_path.name} in {base}"
+            )
         if not target.is_file():
             raise BadInput(
                 f"external data file '{location}' of tensor '{tensor.name}' is missing; copy it next to "

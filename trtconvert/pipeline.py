@@ -30,7 +30,7 @@ from trtconvert.model_info import GraphTensor, graph_inputs
 from trtconvert.onnx_files import needs_external_data, save_onnx
 from trtconvert.parser_checks import check_parser_limits
 from trtconvert.precision import PrecisionResult, precision_stage
-from trtconvert.profiles import example_flag, opt_shapes, validate_profiles
+from trtconvert.profiles import example_flag, largest_shapes, opt_shapes, validate_profiles
 from trtconvert.request import Request, resolve
 from trtconvert.rewrite import rewrite_model
 from trtconvert.spec import Spec
@@ -191,7 +191,13 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
         log.stage("fold", 0.0, "skipped (--no-fold)")
     # Runs under 'none' too: it keeps every node but still refuses one that nothing can compute.
     start = time.perf_counter()
-    result = rewrite_model(model, spec.rewrite, request.target, base_dir=weights_dir)
+    result = rewrite_model(
+        model,
+        spec.rewrite,
+        request.target,
+        base_dir=weights_dir,
+        largest_shapes=largest_shapes(spec.profiles),
+    )
     model, rewrites = result.model, list(result.decisions)
     changed = sum(1 for d in rewrites if d.decision == "rewrite")
     log.stage(

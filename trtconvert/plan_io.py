@@ -26,6 +26,7 @@ from typing import Any
 from trtconvert import __version__, log
 from trtconvert.atomic import staged_files, write_synced
 from trtconvert.errors import BadInput
+from trtconvert.load import require_regular_file
 from trtconvert.profiles import Profile, ShapeRange
 from trtconvert.request import Request
 from trtconvert.tensorrt_log import condense, tensorrt_messages
@@ -247,9 +248,10 @@ class SidecarError(BadInput):
 
 def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
     """Read ``<plan>.json``; with ``check_plan`` the plan's size and sha256 must match what it records."""
-    if not plan.is_file():
-        raise BadInput(f"plan file not found: {plan}; check the path")
+    require_regular_file(plan, "plan file")
     path = sidecar_path(plan)
+    if path.exists() and not path.is_file():
+        raise SidecarError(f"sidecar {path} is not a regular file; remove it and rebuild the plan")
     if not path.is_file():
         raise SidecarError(
             f"{plan} has no sidecar {path.name}; plans built by trtconvert build have one, so rebuild it with "
@@ -259,6 +261,10 @@ def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise SidecarError(f"sidecar {path} is not readable JSON ({err}); rebuild the plan") from None
+    except RecursionError:
+        raise SidecarError(
+            f"sidecar {path} nests JSON too deeply to be a plan sidecar; rebuild the plan"
+        ) from None
     if not isinstance(document, dict) or not str(document.get("schema", "")).startswith("trtconvert.plan/"):
         raise SidecarError(f"{path} is not a trtconvert plan sidecar (no 'schema' key); rebuild the plan")
     if check_plan:

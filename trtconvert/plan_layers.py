@@ -165,6 +165,10 @@ def _document(inspector_json: str | Mapping[str, Any]) -> Mapping[str, Any]:
             f"engine layer information is not JSON ({error.msg} at line {error.lineno}); get it with "
             "LayerInformationFormat.JSON"
         ) from None
+    except RecursionError:
+        raise BadInput(
+            "engine layer information nests JSON too deeply to be TensorRT's layer report"
+        ) from None
     if not isinstance(document, Mapping):
         raise BadInput(
             "engine layer information is not a JSON object with 'Layers'; get it with LayerInformationFormat.JSON"

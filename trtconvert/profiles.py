@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from trtconvert.dims import Tensor, tied_axes
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, clipped
 from trtconvert.model_info import GraphTensor
 
 Shape = tuple[int, ...]
@@ -45,14 +45,16 @@ def parse_shape(text: str, where: str) -> Shape:
     if text in ("", "scalar"):
         return ()
     if not re.fullmatch(r"-?\d+(x-?\d+)*", text):
-        raise BadInput(f"{where}: shape '{text}' is not of the form 1x3x256x256 (integers joined by 'x')")
+        raise BadInput(
+            f"{where}: shape '{clipped(text)}' is not of the form 1x3x256x256 (integers joined by 'x')"
+        )
     return tuple(int(d) for d in text.split("x"))
 
 
 def parse_range(text: str, where: str) -> ShapeRange:
     parts = text.split(":")
     if len(parts) not in (1, 3):
-        raise BadInput(f"{where}: give one shape (fixed) or three, MIN:OPT:MAX; got '{text}'")
+        raise BadInput(f"{where}: give one shape (fixed) or three, MIN:OPT:MAX; got '{clipped(text)}'")
     shapes = [parse_shape(p, where) for p in parts]
     if len(shapes) == 1:
         shapes *= 3
@@ -67,13 +69,13 @@ def parse_profile(text: str) -> Profile:
         name = name.strip()
         if not sep or not name:
             raise BadInput(
-                f"--profile '{item}': write NAME=MIN:OPT:MAX, e.g. input=1x3x64x64:1x3x256x256:1x3x512x512"
+                f"--profile '{clipped(item)}': write NAME=MIN:OPT:MAX, e.g. input=1x3x64x64:1x3x256x256:1x3x512x512"
             )
         if name in profile:
             raise BadInput(
-                f"--profile: input '{name}' appears twice in one profile; give it once per profile"
+                f"--profile: input '{clipped(name)}' appears twice in one profile; give it once per profile"
             )
-        profile[name] = parse_range(shapes, f"--profile {name}")
+        profile[name] = parse_range(shapes, f"--profile {clipped(name)}")
     if not profile:
         raise BadInput(
             "--profile is empty: write NAME=MIN:OPT:MAX, e.g. input=1x3x64x64:1x3x256x256:1x3x512x512"
@@ -83,7 +85,10 @@ def parse_profile(text: str) -> Profile:
 
 def profile_from_mapping(mapping: Mapping[str, object], where: str) -> Profile:
     """Build a profile from a config mapping {name: 'MIN:OPT:MAX'}."""
-    return {str(name): parse_range(str(shapes), f"{where} {name}") for name, shapes in mapping.items()}
+    return {
+        str(name): parse_range(str(shapes), f"{where} {clipped(str(name))}")
+        for name, shapes in mapping.items()
+    }
 
 
 def _closest(name: str, candidates: Sequence[str]) -> str:
@@ -140,8 +145,10 @@ def validate_profiles(profiles: Sequence[Profile], inputs: Sequence[GraphTensor]
         for name, shape_range in profile.items():
             model_input = by_name.get(name)
             if model_input is None:
-                raise BadInput(f"{where}: the model has no input '{name}'{_closest(name, list(by_name))}")
-            _check_range(f"{where} {name}", shape_range, model_input)
+                raise BadInput(
+                    f"{where}: the model has no input '{clipped(name)}'{_closest(name, list(by_name))}"
+                )
+            _check_range(f"{where} {clipped(name)}", shape_range, model_input)
         missing = [i for i in inputs if not i.is_static and i.name not in profile]
         if missing:
             names = ", ".join(f"'{i.name}' {i.dims_text()}" for i in missing)
@@ -158,7 +165,7 @@ def _check_range(where: str, shape_range: ShapeRange, model_input: GraphTensor) 
     for label, shape in (("min", shape_range.min), ("opt", shape_range.opt), ("max", shape_range.max)):
         if len(shape) != rank:
             raise BadInput(
-                f"{where}: {label} shape {format_shape(shape) or 'scalar'} has rank {len(shape)} but the input "
+                f"{where}: {label} shape {clipped(format_shape(shape)) or 'scalar'} has rank {len(shape)} but the input "
                 f"is {model_input.dims_text()} (rank {rank})"
             )
         for axis, (given, declared) in enumerate(zip(shape, declared_dims, strict=True)):
@@ -174,7 +181,7 @@ def _check_range(where: str, shape_range: ShapeRange, model_input: GraphTensor) 
         volume = math.prod(shape)
         if volume > MAX_DIM:
             raise BadInput(
-                f"{where}: {label} shape {format_shape(shape)} has {volume} elements; a TensorRT tensor holds "
+                f"{where}: {label} shape {clipped(format_shape(shape))} has {clipped(str(volume))} elements; a TensorRT tensor holds "
                 "fewer than 2^31"
             )
     for axis in range(rank):
@@ -192,6 +199,19 @@ def opt_shapes(profiles: Sequence[Profile], inputs: Sequence[GraphTensor]) -> li
     if not profiles:
         return [dict(static)]
     return [{**static, **{name: r.opt for name, r in profile.items()}} for profile in profiles]
+
+
+def largest_shapes(profiles: Sequence[Profile]) -> dict[str, Shape]:
+    """Per input, the largest length of each axis over every profile's max shape."""
+    largest: dict[str, Shape] = {}
+    for profile in profiles:
+        for name, shape_range in profile.items():
+            seen = largest.get(name)
+            if seen is None or len(seen) != len(shape_range.max):
+                largest[name] = tuple(shape_range.max)
+            else:
+                largest[name] = tuple(max(a, b) for a, b in zip(seen, shape_range.max, strict=True))
+    return largest
 
 
 def _profile_text(profile: Mapping[str, object]) -> str:

@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from trtconvert.errors import BadInput, MissingDependency
+from trtconvert.errors import BadInput, MissingDependency, shown
 from trtconvert.machine import INSTALL_TENSORRT
 from trtconvert.precision import PrecisionPlan, precision_plan
-from trtconvert.spec import Spec, shown
+from trtconvert.spec import Spec
 from trtconvert.tensorrt_target import SUPPORTED_RANGE, TensorRTTarget, parse_target
 from trtconvert.tolerances import Tolerances, tolerance_key, with_defaults
 
 OPT_LEVELS = range(0, 6)
 MAX_POOL_BYTES = 1 << 50
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,10 @@ def check_plugin_paths(plugins: Sequence[Path]) -> list[Path]:
     """Every --plugin must be an existing file; returns absolute paths."""
     checked = []
     for plugin in plugins:
+        if plugin.exists() and not plugin.is_file():
+            raise BadInput(
+                f"--plugin {plugin} is not a regular file; give the path of the plugin library (.so)"
+            )
         if not plugin.is_file():
             raise BadInput(
                 f"--plugin {plugin}: no such file; build the library with `trtconvert plugins build` or fix the path"

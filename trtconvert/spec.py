@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, shown
 from trtconvert.profiles import Profile, parse_profile, profile_from_mapping
 from trtconvert.tolerances import INT8_MIN_WITHIN
 
@@ -79,12 +79,6 @@ def _bool(value: Any, where: str) -> bool:
     if isinstance(value, bool):
         return value
     raise BadInput(f"{where}: expected true or false, got {value!r}")
-
-
-def shown(value: Any, limit: int = 80) -> str:
-    """A value for an error message: its repr, cut short, so that no input can make the message huge."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _int(value: Any, where: str) -> int:
@@ -207,6 +201,10 @@ def read_config(path: Path) -> dict[str, Any]:
         raise BadInput(f"config {path} is not valid YAML{where}; fix the syntax") from None
     except UnicodeDecodeError:
         raise BadInput(f"config {path} is not a text file; give a YAML file") from None
+    except RecursionError:
+        raise BadInput(
+            f"config {path} nests lists or mappings too deeply; a config is a flat mapping of keys"
+        ) from None
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):

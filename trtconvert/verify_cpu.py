@@ -17,6 +17,7 @@ import onnx
 
 from trtconvert import log
 from trtconvert.errors import BadInput
+from trtconvert.input_values import cast_to_input, parse_number, read_npy
 from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Shape, format_shape
 
@@ -68,23 +69,28 @@ def given_values(
         model_input = by_name.get(name)
         if model_input is None:
             raise BadInput(f"{flag} {name}: the model has no input '{name}' (inputs: {', '.join(by_name)})")
-        if text.endswith(".npy"):
-            from trtconvert.load import require_regular_file
-
-            require_regular_file(Path(text), f"{flag} {name}: file")
-            try:
-                array = np.load(text, allow_pickle=False)
-            except (OSError, ValueError) as err:
-                raise BadInput(f"{flag} {name}={text}: cannot read the .npy file ({err})") from None
+        where = f"{flag} {name}={text if len(text) <= 80 else text[:77] + '...'}"
+        target = np.dtype(model_input.dtype)
+        if target.kind not in "biuf":
+            arrays[name] = _other_type_value(text, where, target, flag, name)
+        elif text.endswith(".npy"):
+            arrays[name] = cast_to_input(read_npy(Path(text), f"{flag} {name}: file"), where, name, target)
         else:
-            try:
-                array = np.array(
-                    float(text) if any(c in text for c in ".eE") or text in ("nan", "inf") else int(text)
-                )
-            except ValueError:
-                raise BadInput(f"{flag} {name}={text}: give a number or a path ending in .npy") from None
-        arrays[name] = array.astype(model_input.dtype, copy=False)
+            arrays[name] = parse_number(text, where, name, target)
     return arrays
+
+
+def _other_type_value(text: str, where: str, target: np.dtype, flag: str, name: str) -> np.ndarray:
+    """A value for an input whose type numpy casts only loosely (bfloat16, float8, string): a .npy already of
+    that type, nothing else."""
+    if not text.endswith(".npy"):
+        raise BadInput(f"{where}: input '{name}' is {target}; give its values as a .npy of that type")
+    array = read_npy(Path(text), f"{flag} {name}: file")
+    if array.dtype != target:
+        raise BadInput(
+            f"{where}: the file holds {array.dtype} but input '{name}' is {target}; save it as {target}"
+        )
+    return array
 
 
 def random_feed(

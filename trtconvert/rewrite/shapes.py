@@ -8,7 +8,7 @@ gives up, entry by entry, at anything else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +68,28 @@ def infer_static_shapes(model: onnx.ModelProto) -> dict[str, Dims]:
     return shapes
 
 
+def largest_input_shapes(model: onnx.ModelProto, shapes: Mapping[str, Sequence[int]]) -> dict[str, Dims]:
+    """:func:`infer_static_shapes` as if the graph inputs had the given static shapes (an optimization profile's
+    largest), for checks that need an upper bound on a dynamic length. The model is left as it was."""
+    saved = {}
+    for graph_input in model.graph.input:
+        shape = shapes.get(graph_input.name)
+        tensor_type = graph_input.type.tensor_type
+        if shape is None or not tensor_type.HasField("shape") or len(tensor_type.shape.dim) != len(shape):
+            continue
+        saved[graph_input.name] = onnx.TypeProto()
+        saved[graph_input.name].CopyFrom(graph_input.type)
+        for dim, length in zip(tensor_type.shape.dim, shape, strict=True):
+            dim.Clear()
+            dim.dim_value = int(length)
+    try:
+        return infer_static_shapes(model) if saved else {}
+    finally:
+        for graph_input in model.graph.input:
+            if graph_input.name in saved:
+                graph_input.type.CopyFrom(saved[graph_input.name])
+
+
 def constant_value(tensor: gs.Tensor, base_dir: str | None = None) -> np.ndarray | None:
     """The value of an initializer or of a Constant node's output; None for anything computed.
 
@@ -106,9 +128,29 @@ def constant_value(tensor: gs.Tensor, base_dir: str | None = None) -> np.ndarray
 class ShapeTracer:
     """Resolves integer vectors of one graph; ``shapes`` come from :func:`infer_static_shapes`."""
 
-    def __init__(self, shapes: dict[str, Dims], base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        shapes: dict[str, Dims],
+        base_dir: str | None = None,
+        largest: Callable[[], dict[str, Dims]] | None = None,
+    ) -> None:
         self.shapes = shapes
         self.base_dir = base_dir
+        self._largest = largest
+        self._largest_shapes: dict[str, Dims] | None = None
+
+    def largest_length(self, tensor: gs.Tensor, axis: int) -> int | None:
+        """The length of a dynamic axis at the largest shapes the profiles allow, if known; computed on first use,
+        since it runs shape inference once more."""
+        if self._largest is None:
+            return None
+        if self._largest_shapes is None:
+            self._largest_shapes = self._largest()
+        dims = self._largest_shapes.get(tensor.name)
+        if dims is None or not -len(dims) <= axis < len(dims):
+            return None
+        length = dims[axis]
+        return length if isinstance(length, int) and length >= 0 else None
 
     def constant(self, tensor: gs.Tensor) -> np.ndarray | None:
         return constant_value(tensor, self.base_dir)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import onnx
 import onnx_graphsurgeon as gs
 
 from trtconvert.errors import BadInput
+from trtconvert.rewrite.onnx_limits import forbidden_parameters
 from trtconvert.rewrite.registry import registered_rules
-from trtconvert.rewrite.shapes import ShapeTracer, infer_static_shapes
+from trtconvert.rewrite.shapes import ShapeTracer, infer_static_shapes, largest_input_shapes
 from trtconvert.rewrite.types import POLICIES, Plan, RewriteDecision, RuleContext
 from trtconvert.tensorrt_target import TensorRTTarget
 
@@ -31,19 +33,33 @@ class RewriteResult:
 
 
 def _plans(
-    model: onnx.ModelProto, policy: str, target: TensorRTTarget, base_dir: str | os.PathLike | None
+    model: onnx.ModelProto,
+    policy: str,
+    target: TensorRTTarget,
+    base_dir: str | os.PathLike | None,
+    largest_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[gs.Graph, list[Plan]]:
     if policy not in POLICIES:
         raise BadInput(f"--rewrite {policy!r} is not a policy; use one of {', '.join(POLICIES)}")
     graph = gs.import_onnx(model)
     # graph-surgeon keeps a reference to the model's opset list and appends to it on export: detach it.
     graph.import_domains = [onnx.helper.make_opsetid(o.domain, o.version) for o in model.opset_import]
-    tracer = ShapeTracer(infer_static_shapes(model), None if base_dir is None else os.fspath(base_dir))
+    tracer = ShapeTracer(
+        infer_static_shapes(model),
+        None if base_dir is None else os.fspath(base_dir),
+        largest=(lambda: largest_input_shapes(model, largest_shapes)) if largest_shapes else None,
+    )
     rules = registered_rules()
     plans: list[Plan] = []
     for owner in [graph, *graph.subgraphs(recursive=True)]:
         ctx = RuleContext(graph=owner, tracer=tracer, target=target, policy=policy)
         for node in list(owner.nodes):
+            forbidden = forbidden_parameters(node, tracer)
+            if forbidden:
+                name = node.name or node.outputs[0].name
+                decision = RewriteDecision(name, node.op, "error", f"node {name!r}: {forbidden}", "onnx")
+                plans.append(Plan(decision, owner=owner))
+                continue
             for rule in rules:
                 if rule.matches(node):
                     plan = rule.plan(node, ctx)
@@ -74,13 +90,16 @@ def rewrite_model(
     policy: str,
     target: TensorRTTarget,
     base_dir: str | os.PathLike | None = None,
+    largest_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> RewriteResult:
     """Apply ``policy`` (auto, all, none) for ``target``; the input model is never modified.
 
     Raises BadInput naming the node and attribute when a node can be computed neither by the target's
     parser nor by the plugin. ``base_dir`` as for :func:`plan_rewrites`; external data stays external.
+    ``largest_shapes`` (input name to the largest shape the profiles allow) bounds dynamic lengths, so that a
+    Resize whose output would overflow at those shapes is refused here rather than by the engine build.
     """
-    graph, plans = _plans(model, policy, target, base_dir)
+    graph, plans = _plans(model, policy, target, base_dir, largest_shapes)
     decisions = [plan.decision for plan in plans]
     for decision in decisions:
         if decision.decision == "error":

@@ -127,9 +127,6 @@ class CubicResizeRule:
                     name, node.op, "keep", f"already a {PLUGIN_OP} plugin node ({node.domain})", RULE
                 )
             )
-        forbidden = _forbidden_parameters(node, ctx.tracer)
-        if forbidden:
-            return Plan(RewriteDecision(name, node.op, "error", f"node {name!r}: {forbidden}", RULE))
         analysis = _analyse(node, ctx.tracer, ctx.target)
         target_ok, target_reason = ctx.target.accepts_cubic_resize(analysis.facts)
         plugin_ok = analysis.form is not None
@@ -172,38 +169,6 @@ class CubicResizeRule:
             RewriteDecision(name, node.op, "rewrite", f"{why}; -> {description}", RULE),
             apply=lambda graph: _apply(graph, node, form),
         )
-
-
-MAX_LENGTH = 2**31 - 1
-
-
-def _forbidden_parameters(node: gs.Node, tracer: ShapeTracer) -> str | None:
-    """What ONNX forbids in the node's constant scales or sizes (whatever the policy: neither TensorRT nor the
-    plugin can compute it), or None."""
-    scales_t = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2].name else None
-    sizes_t = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3].name else None
-    scales = tracer.constant(scales_t) if scales_t is not None else None
-    if scales is not None and scales.size:
-        values = np.asarray(scales, dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            return (
-                f"scales {values.tolist()} are not all finite and positive, which ONNX requires; fix the exporter "
-                "or the model"
-            )
-        dims = tracer.dims(node.inputs[0])
-        axes = node.attrs.get("axes")
-        listed = [int(a) for a in axes] if axes is not None else list(range(len(values)))
-        if dims is not None:
-            for axis, scale in zip(listed, values, strict=False):
-                length = dims[axis] if -len(dims) <= axis < len(dims) else None
-                if isinstance(length, int) and length * scale > MAX_LENGTH:
-                    return f"scale {scale} makes axis {axis} of length {length} longer than 2^31 - 1"
-    sizes = tracer.constant(sizes_t) if sizes_t is not None and scales is None else None
-    if sizes is not None and sizes.size:
-        values = np.asarray(sizes).reshape(-1)
-        if np.any(values <= 0) or np.any(values > MAX_LENGTH):
-            return f"sizes {values.tolist()} must lie between 1 and 2^31 - 1; fix the exporter or the model"
-    return None
 
 
 def _analyse(node: gs.Node, tracer: ShapeTracer, target: TensorRTTarget) -> _Analysis:
