@@ -426,6 +426,33 @@ def test_input_flag_parser(items: list[str]) -> None:
         given_values(parse_input_flags(items), inputs)
 
 
+_NUMBERS = st.one_of(
+    st.integers().map(str),
+    st.integers(min_value=-(2**80), max_value=2**80).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(alphabet="0123456789.eE+-_ naif", max_size=24),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["x", "n", "b", "h"]), _NUMBERS)
+def test_a_number_for_an_input_keeps_its_value_or_is_refused(name: str, text: str) -> None:
+    from trtconvert.model_info import GraphTensor
+    from trtconvert.verify_cpu import given_values
+
+    inputs = [GraphTensor("x", "float32", ()), GraphTensor("n", "int64", ()), GraphTensor("b", "bool", ()),
+              GraphTensor("h", "float16", ())]  # fmt: skip
+    try:
+        value = given_values({name: text}, inputs)[name]
+    except BadInput:
+        return
+    assert value.dtype == np.dtype(next(i.dtype for i in inputs if i.name == name))
+    if value.dtype.kind == "f":
+        assert np.isfinite(value) and abs(float(value) - float(text)) <= 1e-3 * max(1.0, abs(float(text)))
+    else:
+        assert int(value) == int(text)  # an integer never wraps
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=3), st.lists(st.text(max_size=30), max_size=3))
 def test_tolerance_parser(atol: list[str], rtol: list[str]) -> None:
