@@ -8,6 +8,8 @@
 #                                               reuse (build times), and bench of the plugin engines against
 #                                               engines of TensorRT's own cubic Resize
 #   benchmarks/tensorrt_checks.sh models  OUT   the shared real models: build --verify
+#   benchmarks/tensorrt_checks.sh all     OUT   suite, then int8: one after the other, so that the detector's cold
+#                                               builds do not share the CPUs with the suite's
 #   benchmarks/tensorrt_checks.sh int8    OUT   PP-OCRv4 det in FP32, FP16 and INT8 (calibrated on synthetic
 #                                               text images, then again from the calibration cache alone):
 #                                               verify, bench and inspect --layers of each; the timing caches
@@ -17,7 +19,14 @@
 # without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
 # Every command's output goes to OUT/<part>.log; a failing command is reported and the next one still runs.
 set -uo pipefail
-part=${1:?give a part: suite, example, models or int8}
+part=${1:?give a part: suite, example, models, int8 or all}
+case $part in suite|example|models|int8|all) ;; *)
+  echo "unknown part '$part': give suite, example, models, int8 or all"; exit 2 ;;
+esac
+if [ "$part" = all ]; then
+  "$0" suite "${2:?give an output folder}"; "$0" int8 "$2"
+  exit 0
+fi
 OUT=$(mkdir -p "${2:?give an output folder}" && cd "$2" && pwd)
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -115,6 +124,4 @@ int8)
   cat "$OUT/bench.txt"
   grep -E "^calib|^verify|layers:|^###|error" "$LOG"
   ;;
-*)
-  echo "unknown part '$part': give suite, example, models or int8"; exit 2 ;;
 esac
