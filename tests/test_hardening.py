@@ -504,3 +504,34 @@ def test_the_readme_exit_code_table_is_the_one_the_code_follows() -> None:
         2, 3, 4, 5
     ]  # fmt: skip
     assert all(f"{code} {short}" in EPILOG_CODES for code, (short, _) in EXIT_CODES.items())
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [(signal.SIGTERM, 143, "stopped by SIGTERM"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_during_the_plugins_cpu_reference_stops_cleanly(tmp_path: Path, signum, code, said) -> None:
+    # The CPU reference of the plugin node runs as a Python operator inside onnxruntime; the signal's
+    # exception is raised there, where escaping would abort the whole process.
+    path = tmp_path / "resize.onnx"
+    onnx.save(single_resize_model([1, 1, 4, 4], opset=13, scales=[1, 1, 2, 2]), path)
+    out = tmp_path / "new" / "out.onnx"
+    script = (
+        "import os, signal, sys, time\n"
+        "import trtconvert.ort_session as session\n"
+        "def signalled(*args):\n"
+        f"    os.kill(os.getpid(), {int(signum)}); time.sleep(10)\n"
+        "session._run_cpu_node = signalled\n"
+        "from trtconvert.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, "prepare", str(path), "-o", str(out), "--verify", "--rewrite", "all"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.returncode == code, child.stderr
+    assert f"error: {said}" in child.stderr and "nothing was written" in child.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resize.onnx"]

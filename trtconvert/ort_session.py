@@ -32,6 +32,7 @@ CPU_DOMAIN = "trtconvert.reference"
 _TWO_GIB = 2**31
 _registered = False
 _errors: list[str] = []
+_stops: list[BaseException] = []  # KeyboardInterrupt or the CLI's Terminated, raised inside the operator
 _errors_lock = threading.Lock()
 
 
@@ -72,6 +73,10 @@ def _register_python_op() -> None:
         except Exception as error:  # noqa: BLE001 - every error must be carried out, none may escape
             with _errors_lock:
                 _errors.append(f"{PLUGIN_OP}: {error}")
+            return np.full(x.shape, np.nan, dtype=np.float32)
+        except BaseException as stop:  # a signal's exception: re-raised once onnxruntime returns
+            with _errors_lock:
+                _stops.append(stop)
             return np.full(x.shape, np.nan, dtype=np.float32)
 
     _registered = True
@@ -265,10 +270,13 @@ def _session_class():
 
         def run(self, output_names, input_feed, run_options=None):
             with _errors_lock:
-                del _errors[:]
+                del _errors[:], _stops[:]
             outputs = super().run(output_names, input_feed, run_options)
             with _errors_lock:
                 errors, _errors[:] = list(_errors), []
+                stops, _stops[:] = list(_stops), []
+            if stops:
+                raise stops[0]
             if errors:
                 raise RuntimeError("; ".join(dict.fromkeys(errors)))
             return outputs
