@@ -197,12 +197,12 @@ def test_every_precision_prints_its_line_and_reports_one_json_shape(run_cli, exa
 
 def test_inspect_honours_the_config(run_cli, example_model, tmp_path):
     config = tmp_path / "old.yaml"
-    config.write_text(f"model: {example_model}\ntarget_tensorrt: '8.4'\n")
+    config.write_text(f"model: {example_model}\ntarget_tensorrt: '8.6'\n")
     result = run_cli("inspect", "--config", config, "--json")
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["model"] == str(example_model)
-    assert report["target_tensorrt"] == "8.4"
+    assert report["target_tensorrt"] == "8.6"
     # A flag overrides the config, as everywhere.
     flagged = json.loads(run_cli("inspect", "--config", config, "--target-tensorrt", "10.8", "--json").stdout)
     assert flagged["target_tensorrt"] == "10.8"

@@ -535,3 +535,148 @@ def test_a_signal_during_the_plugins_cpu_reference_stops_cleanly(tmp_path: Path,
     assert child.returncode == code, child.stderr
     assert f"error: {said}" in child.stderr and "nothing was written" in child.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resize.onnx"]
+
+
+def test_a_workspace_too_large_for_a_float_is_refused(run_cli, model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.plan"
+    _clean(
+        run_cli("build", model, "-o", out, "--profile", PROFILE, "--workspace", "9" * 400 + "G"),
+        2,
+        "is larger than any GPU's memory",
+    )
+
+
+@pytest.mark.parametrize("key", ["atol", "rtol", "int8_min_within"])
+def test_a_config_number_too_large_for_a_float_is_refused(run_cli, model: Path, tmp_path: Path, key) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"{key}: {'9' * 400}\n")
+    _clean(
+        run_cli("prepare", model, "-o", tmp_path / "p.onnx", "--config", config), 2, "too large for a number"
+    )
+
+
+def test_every_error_line_stays_short_and_keeps_its_fix(run_cli, model: Path, tmp_path: Path) -> None:
+    long_name = "n" * 5000
+    for args in (
+        ("prepare", model, "-o", tmp_path / "p.onnx", "--input", f"{long_name}=1", "--verify"),
+        ("prepare", model, "-o", tmp_path / "p.onnx", "--freeze", f"{long_name}=1"),
+        ("prepare", tmp_path / ("d" * 3000) / "m.onnx", "-o", tmp_path / "p.onnx"),
+    ):
+        result = run_cli(*args)
+        assert result.code == 2, result.stderr
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: ") and len(line) < 1100, len(line)
+    assert "give" in line or "fix" in line or "path" in line, (
+        "the end of the message, where the fix is, stays"
+    )
+
+
+def test_a_number_with_thousands_of_digits_is_named_for_what_it_is(
+    run_cli, model: Path, tmp_path: Path
+) -> None:
+    result = run_cli("prepare", model, "-o", tmp_path / "p.onnx", "--input", "x=" + "7" * 5000, "--verify")
+    _clean(result, 2, "a 5000-digit number does not fit the input's type float32")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("target_tensorrt: 10.10", {"target_tensorrt": "10.10"}),  # a float would read 10.1
+        ("target_tensorrt: 8.5", {"target_tensorrt": "8.5"}),
+        ("atol: 1e-3", {"atol": 0.001}),  # YAML 1.1 reads this as text
+        ("freeze: {x: 1:30}", {"freeze": {"x": "1:30"}}),  # base 60 in YAML 1.1: 90
+        ("freeze: {x: 010}", {"freeze": {"x": "010"}}),  # octal in YAML 1.1: 8
+        ("seed: 12", {"seed": 12}),
+    ],
+)
+def test_config_numbers_mean_what_they_look_like(tmp_path: Path, line, expected) -> None:
+    from trtconvert.spec import read_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text(line + "\n")
+    assert read_config(config) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("verify: true\nverify: false\n", "duplicate key 'verify' at line 2; give each key once"),
+        ("seed: 010\n", "seed: expected an integer, got '010'"),
+        ("seed: 0x10\n", "seed: expected an integer, got '0x10'"),
+    ],
+)
+def test_config_duplicates_and_odd_integers_are_refused(run_cli, model, tmp_path: Path, text, said) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    _clean(run_cli("prepare", model, "-o", tmp_path / "p.onnx", "--config", config), 2, said)
+
+
+@pytest.mark.parametrize("version", ["7", "8.4", "12", "99"])
+def test_a_target_tensorrt_outside_what_trtconvert_targets_is_refused(
+    run_cli, model, tmp_path, version
+) -> None:
+    for command in ("prepare", "build"):
+        result = run_cli(
+            command, model, "-o", tmp_path / "o", "--profile", PROFILE, "--target-tensorrt", version
+        )
+        _clean(result, 2, "trtconvert targets TensorRT 8.5 to 11.x")
+
+
+def test_target_tensorrt_versions_in_range_are_taken() -> None:
+    from trtconvert.tensorrt_target import wanted_target
+
+    assert [str(wanted_target(v)) for v in ("8.5", "9", "10.13.0.35", "11.99")] == [
+        "8.5",
+        "9.0",
+        "10.13",
+        "11.99",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--calib-data", "x.npz"], "--calib-data applies only to --precision int8 (this run is fp32)"),
+        (
+            ["--precision", "fp16", "--calib-cache", "c.cache", "--calib-method", "entropy"],
+            "--calib-cache and --calib-method apply only to --precision int8 (this run is fp16)",
+        ),
+        (["--freeze", "x=1", "--freeze", "x=2"], "--freeze x is given twice; give each input once"),
+        (["--input", "x=1", "--input", "x=2"], "--input x is given twice; give each input once"),
+        (["--profile", PROFILE], "profile 2 repeats profile 1; give each optimization profile once"),
+    ],
+)
+def test_settings_that_would_be_ignored_or_overridden_unseen_are_refused(
+    run_cli, model, tmp_path, extra, said
+):
+    result = run_cli("build", model, "-o", tmp_path / "m.plan", "--profile", PROFILE, *extra)
+    _clean(result, 2, said)
+
+
+@pytest.mark.parametrize(
+    ("output", "extra", "said"),
+    [
+        ("lib.so", ["--plugin", "lib.so"], "-o and --plugin name the same file"),
+        ("m.plan", ["--timing-cache", "m.plan"], "-o and --timing-cache name the same file"),
+        (
+            "m.plan",
+            ["--timing-cache", "m.plan.json"],
+            "the plan's sidecar and --timing-cache name the same file",
+        ),
+        (
+            "m.plan",
+            ["--precision", "int8", "--calib-cache", "m.plan", "--calib-random-for-timing-only"],
+            "-o and --calib-cache name the same file",
+        ),
+    ],
+)
+def test_one_file_for_two_outputs_is_refused_before_building(
+    run_cli, model, tmp_path, monkeypatch, output, extra, said
+):
+    library = tmp_path / "lib.so"
+    library.write_bytes(b"a plugin library")
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("build", model, "-o", output, "--profile", PROFILE, *extra)
+    _clean(result, 2, said)
+    assert library.read_bytes() == b"a plugin library"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conv.onnx", "lib.so"]

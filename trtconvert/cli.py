@@ -88,7 +88,7 @@ def inspect(
     from trtconvert.inspect_plan import describe_plan, format_plan
     from trtconvert.plan_io import is_plan_path
     from trtconvert.spec import make_spec
-    from trtconvert.tensorrt_target import parse_target
+    from trtconvert.tensorrt_target import wanted_target
 
     spec = make_spec(config, {"model": path, "target_tensorrt": target_tensorrt, "plugins": list(plugins)})
     if spec.model is None:
@@ -116,7 +116,7 @@ def inspect(
         raise BadInput(f"--layers describes a built plan, and {path} is an ONNX model; give the .plan")
     from trtconvert.inspect_model import describe_onnx, format_onnx
 
-    report = describe_onnx(path, parse_target(spec.target_tensorrt))
+    report = describe_onnx(path, wanted_target(spec.target_tensorrt))
     if as_json:
         emit(report, True)
     else:
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:
+        err.message = _within_a_line(err.message)
         err.show()
         sys.exit(err.exit_code)
     except (click.Abort, KeyboardInterrupt):
@@ -245,7 +246,20 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
+MAX_MESSAGE_CHARS = 1000
+
+
+def _within_a_line(message: str) -> str:
+    """The message with its middle left out past MAX_MESSAGE_CHARS: whatever the user gave (names, paths,
+    numbers) is echoed somewhere, and the start (what failed) and the end (the fix) are what matter."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    half = MAX_MESSAGE_CHARS // 2
+    return f"{message[:half]} [... {len(message) - 2 * half} characters ...] {message[-half:]}"
+
+
 def _fail(message: str, code: int, as_json: bool) -> None:
+    message = _within_a_line(message)
     click.echo(f"error: {message}", err=True)
     if as_json:
         click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import click
 
 from trtconvert import log
-from trtconvert.errors import EXIT_CODES, BadInput
+from trtconvert.errors import EXIT_CODES, BadInput, clipped, shown
 from trtconvert.profiles import parse_profile
 from trtconvert.spec import (
     CALIBRATION_METHODS,
@@ -233,7 +233,9 @@ def parse_input_flags(items: Sequence[str], flag: str = "--input") -> dict[str, 
     for item in items:
         name, sep, value = item.rpartition("=")
         if not sep or not name or not value:
-            raise BadInput(f"{flag} '{item}': write NAME=VALUE or NAME=FILE.npy, e.g. {flag} sr=16000")
+            raise BadInput(f"{flag} {shown(item)}: write NAME=VALUE or NAME=FILE.npy, e.g. {flag} sr=16000")
+        if name in values:
+            raise BadInput(f"{flag} {clipped(name)} is given twice; give each input once")
         values[name] = value
     return values
 

@@ -58,12 +58,32 @@ def _check_paths(spec: Spec, checked: Preflight) -> None:
         if sidecar.resolve() == source.resolve():
             raise BadInput(f"the plan's sidecar {sidecar} would overwrite an input; choose another -o")
     check_writable_file(sidecar, "the plan's sidecar")
+    _refuse_one_file_for_two_jobs(spec)
     if spec.timing_cache is not None:
         check_writable_file(spec.timing_cache, "--timing-cache")
     if spec.calib_cache is not None:
         check_writable_file(spec.calib_cache, "--calib-cache")
     if spec.cache_dir is not None and spec.cache_dir.exists() and not spec.cache_dir.is_dir():
         raise BadInput(f"--cache-dir {spec.cache_dir} is not a folder; give a folder")
+
+
+def _refuse_one_file_for_two_jobs(spec: Spec) -> None:
+    """Two outputs on one path would leave one of them overwritten by the other, and a plugin library named as
+    an output would be replaced by a plan: refused before anything is built."""
+    assert spec.output is not None
+    roles = [("-o", spec.output), ("the plan's sidecar", sidecar_path(spec.output))]
+    roles += [
+        (f"--{flag.replace('_', '-')}", path)
+        for flag in ("timing_cache", "calib_cache")
+        if (path := getattr(spec, flag)) is not None
+    ]
+    roles += [("--plugin", plugin) for plugin in spec.plugins]
+    seen: dict[Path, str] = {}
+    for role, path in roles:
+        resolved = path.resolve()
+        if resolved in seen and not (role == "--plugin" and seen[resolved] == "--plugin"):
+            raise BadInput(f"{seen[resolved]} and {role} name the same file {path}; give each its own path")
+        seen.setdefault(resolved, role)
 
 
 def _missing_engine_dependency(reason: str, cpu_detail: str) -> MissingDependency:

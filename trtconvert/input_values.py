@@ -8,11 +8,12 @@ token id or a truncated scale gives a wrong verification that looks like the con
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, clipped
 from trtconvert.load import require_regular_file
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -83,10 +84,20 @@ def cast_to_input(array: np.ndarray, where: str, input_name: str, target: np.dty
     return cast
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9_]+")
+_MAX_DIGITS = 400
+
+
 def parse_number(text: str, where: str, input_name: str, target: np.dtype) -> np.ndarray:
     """A 0-d array of ``target`` from a number written as text: integers stay exact (Python ints do not
     overflow), so a value that does not fit the input's type is named instead of wrapped."""
     stripped = text.strip()
+    if _WHOLE_NUMBER.fullmatch(stripped) and len(stripped) > _MAX_DIGITS:
+        # Python refuses to read ints this long; no input type holds such a number anyway.
+        raise BadInput(
+            f"{where}: a {len(stripped.lstrip('+-'))}-digit number does not fit the input's type {target}; "
+            "give a value in its range"
+        )
     try:
         value: int | float = int(stripped)
     except ValueError:
@@ -114,5 +125,5 @@ def parse_number(text: str, where: str, input_name: str, target: np.dtype) -> np
             value = float("inf")
     if target.kind not in "f":
         kind = "bool" if target.kind == "b" else f"integer ({target})"
-        raise BadInput(f"{where}: input '{input_name}' is {kind}; give a whole number, not {text}")
+        raise BadInput(f"{where}: input '{input_name}' is {kind}; give a whole number, not {clipped(text)}")
     return cast_to_input(np.array(value, dtype=np.float64), where, input_name, target)

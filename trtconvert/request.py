@@ -16,7 +16,7 @@ from trtconvert.errors import BadInput, MissingDependency, shown
 from trtconvert.machine import INSTALL_TENSORRT
 from trtconvert.precision import PrecisionPlan, precision_plan
 from trtconvert.spec import Spec
-from trtconvert.tensorrt_target import SUPPORTED_RANGE, TensorRTTarget, parse_target
+from trtconvert.tensorrt_target import SUPPORTED_RANGE, TensorRTTarget, parse_target, wanted_target
 from trtconvert.tolerances import Tolerances, tolerance_key, with_defaults
 
 OPT_LEVELS = range(0, 6)
@@ -69,13 +69,13 @@ def resolve(spec: Spec, installed_tensorrt: str | None = None) -> Request:
 
 def _target(wanted: str | None, installed: str | None) -> TensorRTTarget:
     if installed is None:
-        return parse_target(wanted)
+        return wanted_target(wanted)
     target = parse_target(installed)
     if not target.supported:
         raise MissingDependency(
             f"TensorRT {installed} is installed; trtconvert builds with TensorRT {SUPPORTED_RANGE}: {INSTALL_TENSORRT}"
         )
-    if wanted is not None and parse_target(wanted).major != target.major:
+    if wanted is not None and wanted_target(wanted).major != target.major:
         raise BadInput(
             f"--target-tensorrt {wanted} but TensorRT {installed} is installed and would build the engine; drop "
             "--target-tensorrt (or use `prepare` to make an ONNX for another version)"
@@ -105,10 +105,10 @@ def parse_size(text: str, where: str = "--workspace") -> int:
     if not match:
         raise BadInput(f"{where} {shown(text)} is not a size; write e.g. 4G, 512M or a number of bytes")
     value = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if value > MAX_POOL_BYTES:  # checked first: a number too large for a float is infinite here
+        raise BadInput(f"{where} {shown(text)} is larger than any GPU's memory (at most 1P); e.g. 4G")
     if value < 1 or value != int(value):
         raise BadInput(f"{where} {shown(text)} must be a whole number of bytes of at least 1; e.g. 4G")
-    if value > MAX_POOL_BYTES:
-        raise BadInput(f"{where} {shown(text)} is larger than any GPU's memory (at most 1P); e.g. 4G")
     return int(value)
 
 

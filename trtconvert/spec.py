@@ -10,7 +10,8 @@ import dataclasses
 import difflib
 import math
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ class Spec:
 def _bool(value: Any, where: str) -> bool:
     if isinstance(value, bool):
         return value
-    raise BadInput(f"{where}: expected true or false, got {value!r}")
+    raise BadInput(f"{where}: expected true or false, got {shown(value)}")
 
 
 def _int(value: Any, where: str) -> int:
@@ -87,9 +88,17 @@ def _int(value: Any, where: str) -> int:
     raise BadInput(f"{where}: expected an integer, got {shown(value)}")
 
 
+_EXPONENT_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
 def _float(value: Any, where: str) -> float:
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as text; as a tolerance it means the number
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise BadInput(f"{where}: {shown(value)} is too large for a number; give a small value") from None
     raise BadInput(f"{where}: expected a number, got {shown(value)}")
 
 
@@ -97,6 +106,11 @@ def _text(value: Any, where: str) -> str:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     raise BadInput(f"{where}: expected a string, got {shown(value)}")
+
+
+def _version(value: Any, where: str) -> str:
+    # A YAML float has already lost what was written: 10.10 reads as 10.1. The loader keeps the text.
+    return getattr(value, "written", None) or _text(value, where)
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
@@ -138,7 +152,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "freeze": _inputs,
     "fold": _bool,
     "rewrite": _choice(REWRITE_POLICIES),
-    "target_tensorrt": _text,
+    "target_tensorrt": _version,
     "precision": _choice(PRECISIONS),
     "plugins": lambda v, w: [_text(p, w) for p in (v if isinstance(v, list) else [v])],
     "verify": _bool,
@@ -167,8 +181,45 @@ assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parse
 MAX_CONFIG_BYTES = 1 << 20
 
 
+class _WrittenFloat(float):
+    """A float that remembers how it was written (a version such as 10.10 is not the number 10.1)."""
+
+    written: str
+
+
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
 class _ConfigLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases: a few bytes of nested aliases expand to gigabytes (a config needs none)."""
+    """YAML's safe loader without aliases (a few bytes of nested aliases expand to gigabytes; a config needs
+    none), without duplicate keys (the last one silently winning hides a mistake), and without YAML 1.1's
+    surprising numbers: 010 (octal 8), 1:30 (base 60: 90), 0x10 and 1_000 stay text, which the key then
+    accepts or refuses by name."""
+
+    def construct_yaml_int(self, node):  # type: ignore[no-untyped-def]
+        if not _DECIMAL_INT.fullmatch(node.value):
+            return self.construct_scalar(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):  # type: ignore[no-untyped-def]
+        if ":" in node.value or "_" in node.value:
+            return self.construct_scalar(node)
+        number = _WrittenFloat(super().construct_yaml_float(node))
+        number.written = node.value
+        return number
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # refused later, with the key named
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {shown(key)}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         if self.check_event(yaml.AliasEvent):
@@ -180,6 +231,10 @@ class _ConfigLoader(yaml.SafeLoader):
                 event.start_mark,
             )
         return super().compose_node(parent, index)
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
+_ConfigLoader.add_constructor("tag:yaml.org,2002:float", _ConfigLoader.construct_yaml_float)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -194,10 +249,13 @@ def read_config(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        if "aliases" in str(getattr(err, "problem", "")):
+        problem = str(getattr(err, "problem", ""))
+        if "aliases" in problem:
             raise BadInput(
                 f"config {path}: YAML aliases (*name) are not allowed{where}; write the value out"
             ) from None
+        if problem.startswith("duplicate key"):
+            raise BadInput(f"config {path}: {problem}{where}; give each key once") from None
         raise BadInput(f"config {path} is not valid YAML{where}; fix the syntax") from None
     except UnicodeDecodeError:
         raise BadInput(f"config {path} is not a text file; give a YAML file") from None
@@ -253,7 +311,39 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
     values["plugins"] = [Path(p) for p in values.get("plugins", [])]
     spec = Spec(**values)
     check_numbers(spec)
+    _check_int8_settings(spec)
+    _check_profiles_differ(spec)
     return spec
+
+
+def _check_int8_settings(spec: Spec) -> None:
+    """Calibration settings only act on int8: given with another precision they would be ignored unseen."""
+    if "int8" in spec.precision:
+        return
+    given = [
+        flag
+        for flag, value in (
+            ("--calib-data", spec.calib_data),
+            ("--calib-cache", spec.calib_cache),
+            ("--calib-method", spec.calib_method != Spec.calib_method),
+            ("--calib-random-for-timing-only", spec.calib_random_for_timing_only),
+        )
+        if value
+    ]
+    if given:
+        raise BadInput(
+            f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to --precision int8 (this "
+            f"run is {spec.precision}); drop {'them' if len(given) > 1 else 'it'} or use --precision int8"
+        )
+
+
+def _check_profiles_differ(spec: Spec) -> None:
+    for index, profile in enumerate(spec.profiles):
+        if profile in spec.profiles[:index]:
+            first = spec.profiles.index(profile)
+            raise BadInput(
+                f"profile {index + 1} repeats profile {first + 1}; give each optimization profile once"
+            )
 
 
 MAX_SEED = 2**63 - 1

@@ -29,7 +29,7 @@ import importlib.util
 import re
 from dataclasses import dataclass, field
 
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, shown
 
 NEWEST_MAJOR = 11
 # The TensorRT versions trtconvert builds and runs engines with, and the oldest one's (major, minor).
@@ -227,9 +227,26 @@ def parse_target(value: str | None) -> TensorRTTarget:
     match = _VERSION_RE.match(text)
     if not match:
         raise BadInput(
-            f"--target-tensorrt {value!r} is not a version; write MAJOR or MAJOR.MINOR, e.g. 10 or 8.6"
+            f"--target-tensorrt {shown(value)} is not a version; write MAJOR or MAJOR.MINOR, e.g. 10 or 8.6"
         )
     major, minor = int(match.group(1)), int(match.group(2) or 0)
     if major < 1:
-        raise BadInput(f"--target-tensorrt {value!r}: there is no TensorRT {major}; write e.g. 10 or 8.6")
+        raise BadInput(
+            f"--target-tensorrt {shown(value)}: there is no TensorRT {major}; write e.g. 10 or 8.6"
+        )
     return TensorRTTarget(major, minor, source=source)
+
+
+def wanted_target(value: str | None) -> TensorRTTarget:
+    """``--target-tensorrt`` as the user gave it (None: the installed or newest version), refused outside the
+    versions trtconvert targets. A later minor of a known major is taken as that major: features are known by
+    the version they came in."""
+    target = parse_target(value)
+    if value is not None and not (
+        (target.major, target.minor) >= OLDEST_SUPPORTED and target.major <= NEWEST_MAJOR
+    ):
+        raise BadInput(
+            f"--target-tensorrt {shown(value)}: trtconvert targets TensorRT {SUPPORTED_RANGE}; give a version in "
+            "that range, e.g. 10 or 8.6"
+        )
+    return target
