@@ -680,3 +680,13 @@ def test_one_file_for_two_outputs_is_refused_before_building(
     _clean(result, 2, said)
     assert library.read_bytes() == b"a plugin library"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conv.onnx", "lib.so"]
+
+
+def test_an_output_length_that_onnxruntime_rounds_differently_is_explained(run_cli, tmp_path: Path) -> None:
+    # 10 * 1.3f is 12.99999952...: ONNX's exact floor (the plugin) gives 12, onnxruntime's float32 product 13.
+    path = tmp_path / "resize.onnx"
+    onnx.save(single_resize_model([1, 1, 10, 10], opset=13, scales=[1, 1, 1.3, 1.3]), path)
+    result = run_cli("prepare", path, "-o", tmp_path / "out.onnx", "--rewrite", "all", "--verify")
+    _clean(result, 4, "output y has shape 1x1x12x12 where the original's is 1x1x13x13")
+    assert "give that Resize output sizes instead of scales" in result.stderr
+    assert "SHAPE DIFFERS" in result.stderr and "max abs inf" not in result.stderr

@@ -26,15 +26,16 @@ from trtconvert.load import (
     read_graph,
     read_weights,
 )
-from trtconvert.model_info import GraphTensor, graph_inputs
+from trtconvert.model_info import GraphTensor, all_nodes, graph_inputs
 from trtconvert.onnx_files import needs_external_data, save_onnx
+from trtconvert.ort_session import is_plugin_node
 from trtconvert.parser_checks import check_parser_limits
 from trtconvert.precision import PrecisionResult, precision_stage
-from trtconvert.profiles import example_flag, largest_shapes, opt_shapes, validate_profiles
+from trtconvert.profiles import example_flag, format_shape, largest_shapes, opt_shapes, validate_profiles
 from trtconvert.request import Request, resolve
 from trtconvert.rewrite import rewrite_model
 from trtconvert.spec import Spec
-from trtconvert.verify_cpu import ShapeSetResult, compare_models, given_values
+from trtconvert.verify_cpu import OutputComparison, ShapeSetResult, compare_models, given_values
 
 
 @dataclass
@@ -257,6 +258,23 @@ def original_for_onnxruntime(path: Path) -> onnx.ModelProto | Path:
     return model
 
 
+def _shape_differs_message(comparison: OutputComparison, candidate: onnx.ModelProto | Path) -> str:
+    message = (
+        f"the prepared model's output {comparison.name} has shape {format_shape(comparison.shape)} where the "
+        f"original's is {format_shape(comparison.reference_shape or ())}"
+    )
+    model = candidate if isinstance(candidate, onnx.ModelProto) else read_graph(candidate)
+    if any(is_plugin_node(node) for node in all_nodes(model.graph)):
+        # ONNX defines floor(in * scale) exactly; onnxruntime multiplies in float32 and can round up across a
+        # whole number (10 * 1.3f: 13 there, 12 exactly), and the plugin follows ONNX.
+        return (
+            f"{message}: a Resize by a scale whose in * scale lies within float32 rounding of a whole number has "
+            "no agreed output length (the plugin takes ONNX's exact floor, onnxruntime rounds in float32); give "
+            "that Resize output sizes instead of scales, or use --rewrite auto"
+        )
+    return f"{message}; rerun with -v, or try --no-fold / --rewrite none to find the stage"
+
+
 def verify_prepared(
     request: Request, checked: Preflight, candidate: onnx.ModelProto | Path
 ) -> list[ShapeSetResult]:
@@ -275,6 +293,9 @@ def verify_prepared(
     )
     if not all(r.ok for r in results):
         bad = sorted({o.name for r in results for o in r.outputs if not o.ok})
+        reshaped = [o for r in results for o in r.outputs if o.reference_shape is not None]
+        if reshaped:
+            raise VerificationFailed(_shape_differs_message(reshaped[0], candidate))
         raise VerificationFailed(
             f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) "
             f"{', '.join(bad)}; rerun with -v, or try --no-fold / --rewrite none to find the stage"

@@ -30,6 +30,7 @@ class OutputComparison:
     max_rel: float
     ok: bool
     within: float = 0.0  # share of elements within atol + rtol * |reference|
+    reference_shape: tuple[int, ...] | None = None  # set only when it differs from ``shape``
 
     def to_json(self) -> dict:
         return {
@@ -147,7 +148,9 @@ def compare_outputs(
     """Errors of ``got`` against the reference ``want``; ok when every element is within atol + rtol * |want|, or,
     with ``min_within`` below 1 (int8), at least that share of them."""
     if got.shape != want.shape:
-        return OutputComparison(name, tuple(got.shape), float("inf"), float("inf"), False)
+        return OutputComparison(
+            name, tuple(got.shape), float("inf"), float("inf"), False, reference_shape=tuple(want.shape)
+        )
     diff, rel, inside = element_errors(got, want, atol, rtol)
     within = float(inside.mean()) if inside.size else 1.0
     ok = bool(np.all(inside)) if min_within >= 1.0 else within >= min_within
@@ -198,10 +201,11 @@ def compare_models(
         shape_text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in result.shapes.items())
         for comparison in comparisons:
             verdict = "ok" if comparison.ok else f"OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g})"
-            log.stage(
-                "verify",
-                time.perf_counter() - start,
-                f"[{shape_text}] {comparison.name}: max abs {comparison.max_abs:.3g}, "
-                f"max rel {comparison.max_rel:.3g}  {verdict}",
-            )
+            errors = f"max abs {comparison.max_abs:.3g}, max rel {comparison.max_rel:.3g}  {verdict}"
+            if comparison.reference_shape is not None:
+                errors = (
+                    f"shape {format_shape(comparison.shape)} where the original's is "
+                    f"{format_shape(comparison.reference_shape)}  SHAPE DIFFERS"
+                )
+            log.stage("verify", time.perf_counter() - start, f"[{shape_text}] {comparison.name}: {errors}")
     return results
