@@ -25,8 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from trtconvert import log
-from trtconvert.errors import BadInput
-from trtconvert.input_values import NPY_MAGIC, cast_to_input, load_error, load_fix, read_header, read_npy
+from trtconvert.errors import BadInput, shown
+from trtconvert.input_values import (
+    NPY_MAGIC,
+    UNREADABLE_ARRAY_ERRORS,
+    cast_to_input,
+    load_error,
+    load_fix,
+    read_header,
+    read_npy,
+)
 from trtconvert.load import require_regular_file
 from trtconvert.model_info import GraphTensor
 from trtconvert.profiles import Profile, Shape, ShapeRange, format_shape
@@ -148,11 +156,22 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise BadInput(f"calibration data {path} is a single .npy array, not a .npz; give {_LAYOUTS}")
         with loaded:
-            return {name: loaded[name] for name in loaded.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+            arrays = {name: loaded[name] for name in loaded.files}
+    except (*UNREADABLE_ARRAY_ERRORS, zipfile.BadZipFile, KeyError) as err:
         raise BadInput(
             f"calibration data {path} cannot be read as .npz ({load_error(err)}); {load_fix(err)}"
         ) from None
+    except MemoryError:
+        raise BadInput(
+            f"calibration data {path} declares arrays larger than this machine's memory; fix the file"
+        ) from None
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):  # numpy hands a member that is not a .npy over as raw bytes
+            raise BadInput(
+                f"calibration data {path}: member {shown(name)} is not a .npy array; write the file with "
+                "numpy.savez"
+            )
+    return arrays
 
 
 def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:

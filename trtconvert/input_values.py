@@ -9,6 +9,7 @@ token id or a truncated scale gives a wrong verification that looks like the con
 from __future__ import annotations
 
 import re
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from trtconvert.errors import BadInput, clipped
 from trtconvert.load import require_regular_file
 
 NPY_MAGIC = b"\x93NUMPY"
+# numpy parses a .npy header as Python literal text: a damaged one fails in the tokenizer or the parser.
+UNREADABLE_ARRAY_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError)
 _CASTABLE_KINDS = "biuf"
 
 
@@ -36,8 +39,12 @@ def read_npy(path: Path, what: str) -> np.ndarray:
         raise BadInput(f"{what} {path} is not a .npy file (no NUMPY header); write it with numpy.save")
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+    except UNREADABLE_ARRAY_ERRORS as err:
         raise BadInput(f"{what} {path} cannot be read as .npy ({load_error(err)}); {load_fix(err)}") from None
+    except MemoryError:
+        raise BadInput(
+            f"{what} {path} declares an array larger than this machine's memory; fix the file"
+        ) from None
     if not isinstance(array, np.ndarray):
         raise BadInput(f"{what} {path} is not a .npy array; write one array with numpy.save")
     return array
