@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -428,3 +429,138 @@ def test_inspect_layers_of_a_plan(run_cli, files, tmp_path, monkeypatch) -> None
 def test_inspect_layers_of_an_onnx_model_is_bad_input(run_cli, example_model) -> None:
     result = run_cli("inspect", example_model, "--layers")
     assert result.code == 2 and "--layers describes a built plan" in result.stderr
+
+
+def _plan_with_sidecar(files, tmp_path: Path, **fields) -> Path:
+    """A plan whose sidecar is a real one with ``fields`` replaced (None stays JSON null)."""
+    plan = tmp_path / "model.plan"
+    data = os.urandom(100)
+    write_plan(plan, data, {**_sidecar(_identity(files), data), **fields})
+    return plan
+
+
+_HUGE = 10**400
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("plan", "model.plan", "plan"),
+        ("plan", None, "plan"),
+        ("plan", {"bytes": "100", "sha256": "0" * 64}, "plan.bytes"),
+        ("plan", {"bytes": _HUGE, "sha256": "0" * 64}, "plan.bytes"),
+        ("gpu", "NVIDIA H100", "gpu"),
+        ("gpu", None, "gpu"),
+        ("tensorrt", ["10.8.0.43"], "tensorrt"),
+        ("tensorrt", None, "tensorrt"),
+        ("precision", "fp16", "precision"),
+        ("inputs", "input", "inputs"),
+        ("inputs", None, "inputs"),
+        ("inputs", [1, 2, 3], "inputs[0]"),
+        ("inputs", [{"name": 5, "dtype": "float32", "dims": [1]}], "inputs[0].name"),
+        ("inputs", [{"name": "input", "dtype": "float32", "dims": 7}], "inputs[0].dims"),
+        ("inputs", [{"dtype": "float32"}], "inputs[0].name"),
+        ("outputs", {"output": "float32"}, "outputs"),
+        ("frozen", "sr=16000", "frozen"),
+        ("frozen", None, "frozen"),
+        ("frozen", {"sr": 16000}, "frozen.sr"),
+        ("frozen", {"sr": {"shape": [], "dtype": "int64"}}, "frozen.sr"),
+        ("frozen", {"sr": {"shape": 1, "dtype": "int64", "value": 1}}, "frozen.sr.shape"),
+        ("profiles", "input=1x3x64x64", "profiles"),
+        ("profiles", None, "profiles"),
+        ("profiles", [1, 2], "profiles[0]"),
+        ("profiles", [{"input": [1, 3, 64, 64]}], "profiles[0].input"),
+        ("profiles", [{"input": {"min": [1], "opt": [1]}}], "profiles[0].input.max"),
+        ("plugins", "libplugins.so", "plugins"),
+        ("plugins", None, "plugins"),
+        ("plugins", [1, 2], "plugins[0]"),
+        ("plugins", [{"file": "libplugins.so", "sha256": None}], "plugins[0].sha256"),
+    ],
+)
+def test_inspect_of_a_malformed_sidecar_is_bad_input(
+    run_cli, files, tmp_path: Path, field: str, value, named: str
+) -> None:
+    plan = _plan_with_sidecar(files, tmp_path, **{field: value})
+    result = run_cli("inspect", plan)
+    assert result.code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
+    assert f"error: sidecar {sidecar_path(plan)} is malformed ({named}: " in result.stderr
+    assert result.stderr.rstrip().endswith("; rebuild the plan")
+    assert len(result.stderr) < 1000
+
+
+def test_inspect_of_a_sidecar_with_an_integer_past_json_limits(run_cli, files, tmp_path: Path) -> None:
+    plan = _plan_with_sidecar(files, tmp_path, plan={"bytes": 0, "sha256": "0" * 64})
+    text = sidecar_path(plan).read_text().replace('"bytes": 0', '"bytes": ' + "9" * 5000)
+    sidecar_path(plan).write_text(text)
+    result = run_cli("inspect", plan)
+    assert result.code == 2, result.stderr
+    assert f"sidecar {sidecar_path(plan)} is not readable JSON" in result.stderr
+
+
+def test_inspect_clips_a_huge_frozen_value(run_cli, files, tmp_path: Path) -> None:
+    values = list(range(200_000))
+    plan = _plan_with_sidecar(
+        files, tmp_path, frozen={"w": {"shape": [200_000], "dtype": "int64", "value": values}}
+    )
+    result = run_cli("inspect", plan)
+    assert result.code == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("frozen"))
+    assert line.startswith("frozen    w=[0, 1, 2") and "..." in line
+    assert max(len(line) for line in result.stdout.splitlines()) < 200
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"shape": [2], "dtype": "float99", "value": [1, 2]}, "frozen.w: dtype 'float99'"),
+        ({"shape": [2], "dtype": "str", "value": [1, 2]}, "frozen.w: dtype 'str'"),
+        ({"shape": [3], "dtype": "float32", "value": [1, 2]}, "frozen.w: 2 values for shape [3]"),
+        ({"shape": [2], "dtype": "int64", "value": [_HUGE, 1]}, "frozen.w: value"),
+        ({"shape": [2], "dtype": "float32", "value": [None, 1]}, "frozen.w: value"),
+        ({"shape": [2**40, 2**40], "dtype": "int8", "value": 1}, "frozen.w: shape"),
+        ({"shape": [2000], "dtype": "int8", "sha256": None}, "frozen.w: neither"),
+    ],
+)
+def test_sidecar_frozen_entries_verify_could_not_use_are_malformed(
+    files, tmp_path: Path, entry: dict, named: str
+) -> None:
+    plan = _plan_with_sidecar(files, tmp_path, frozen={"w": entry})
+    with pytest.raises(BadInput, match=r"is malformed \(" + re.escape(named)):
+        read_sidecar(plan)
+
+
+def test_large_frozen_values_are_kept_as_a_sha256_that_verify_checks(run_cli, files, tmp_path: Path) -> None:
+    import numpy as np
+
+    from trtconvert.freeze import FROZEN_VALUES_KEPT, describe_frozen, frozen_feed
+
+    big = np.arange(FROZEN_VALUES_KEPT + 1, dtype=np.float32).reshape(-1, 1)
+    small = np.arange(4, dtype=np.int64)
+    described = json.loads(json.dumps(describe_frozen({"big": big, "small": small})))
+    assert described["small"]["value"] == [0, 1, 2, 3]
+    assert "value" not in described["big"] and len(described["big"]["sha256"]) == 64
+    assert described["big"]["shape"] == [FROZEN_VALUES_KEPT + 1, 1]
+    # verify needs the large value from --input, with the same values.
+    with pytest.raises(
+        BadInput, match="frozen to 1025 values, too many for its sidecar.*--input big=FILE.npy"
+    ):
+        frozen_feed(described, {})
+    with pytest.raises(BadInput, match="--input big: .*frozen to other values"):
+        frozen_feed(described, {"big": big + 1})
+    with pytest.raises(BadInput, match="--input big: .*frozen to other values"):
+        frozen_feed(described, {"big": big.reshape(-1)[:5]})
+    with pytest.raises(BadInput, match="--input small: .*frozen to another value"):
+        frozen_feed(described, {"big": big, "small": small + 1})
+    fed = frozen_feed(described, {"big": big.astype(">f4")})
+    np.testing.assert_array_equal(fed["big"], big)
+    np.testing.assert_array_equal(fed["small"], small)
+    # inspect names the sidecar's summary instead of the values.
+    plan = _plan_with_sidecar(files, tmp_path, frozen=described)
+    result = run_cli("inspect", plan)
+    assert result.code == 0, result.stderr
+    assert (
+        f"frozen    big=<values with sha256 {described['big']['sha256'][:12]}> (float32 1025x1)"
+        in result.stdout
+    )
+    assert "frozen    small=[0, 1, 2, 3] (int64 4)" in result.stdout

@@ -18,7 +18,7 @@ import numpy as np
 
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency, VerificationFailed
-from trtconvert.freeze import values_from_description
+from trtconvert.freeze import frozen_feed
 from trtconvert.load import read_graph, require_regular_file
 from trtconvert.machine import INSTALL_TENSORRT, import_tensorrt, require_gpu
 from trtconvert.model_info import GraphTensor, graph_inputs
@@ -138,13 +138,8 @@ def run_verify(
         log.LOGGER.info("          %s has no sidecar; profiles come from the engine", plan.name)
     key = sidecar_tolerance_key(sidecar)
     tolerances = parse_tolerances(atol, rtol, key, output_names, int8_min_within)
-    frozen = values_from_description(sidecar.get("frozen", {})) if sidecar is not None else {}
-    for name, value in frozen.items():
-        if name in given and not np.array_equal(np.broadcast_to(given[name], value.shape), value):
-            raise BadInput(
-                f"--input {name}: the plan was built with {name} frozen to another value; drop --input {name}"
-            )
-    given.update(frozen)
+    if sidecar is not None:
+        given.update(frozen_feed(sidecar.get("frozen", {}), given))
     sets: list[ShapeSet] | None = None
     if sidecar is not None:
         sets = shape_sets_from_profiles(profiles_from_json(sidecar.get("profiles", [])), inputs)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from trtconvert.errors import shown
 from trtconvert.machine import require_gpu, require_tensorrt
 from trtconvert.plan_io import load_engine, read_sidecar, sha256_file
 from trtconvert.plan_layers import LayerReport, layer_report
@@ -68,7 +69,8 @@ def format_plan(report: dict[str, Any]) -> list[str]:
         f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("outputs", [])
     ]
     for name, entry in report.get("frozen", {}).items():
-        lines.append(f"frozen    {name}={entry['value']} ({entry['dtype']} {_shape_text(entry['shape'])})")
+        value = shown(entry["value"]) if "value" in entry else f"<values with sha256 {entry['sha256'][:12]}>"
+        lines.append(f"frozen    {name}={value} ({entry['dtype']} {_shape_text(entry['shape'])})")
     for index, profile in enumerate(report.get("profiles", [])):
         lines.append(f"profile {index}")
         lines += [

@@ -25,7 +25,8 @@ from typing import Any
 
 from trtconvert import __version__, log
 from trtconvert.atomic import staged_files, write_synced
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, clipped, shown
+from trtconvert.freeze import frozen_entry_problem
 from trtconvert.load import require_regular_file
 from trtconvert.profiles import Profile, ShapeRange
 from trtconvert.request import Request
@@ -246,6 +247,130 @@ class SidecarError(BadInput):
     """The plan has no readable sidecar, or the sidecar describes other bytes."""
 
 
+class Malformed(Exception):
+    """A sidecar field of a JSON type its readers cannot use."""
+
+    def __init__(self, field: str, what: str) -> None:
+        super().__init__(f"{field}: {what}")
+        self.field, self.what = field, what
+
+
+_Check = Callable[[Any, str], None]
+_LIMIT = 2**63  # the plan's size and every dim fit TensorRT's int64
+
+
+def _found(value: Any) -> str:
+    """What a field holds, in JSON's words, cut short."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {int: "a number", float: "a number", str: "a string", list: "a list"}
+    return f"{kinds.get(type(value), 'an object')} {shown(value, 40)}"
+
+
+def _expect(ok: bool, value: Any, field: str, expected: str) -> None:
+    if not ok:
+        raise Malformed(field, f"expected {expected}, got {_found(value)}")
+
+
+def _string(value: Any, field: str) -> None:
+    _expect(isinstance(value, str), value, field, "a string")
+
+
+def _string_or_null(value: Any, field: str) -> None:
+    _expect(value is None or isinstance(value, str), value, field, "a string or null")
+
+
+def _boolean(value: Any, field: str) -> None:
+    _expect(isinstance(value, bool), value, field, "true or false")
+
+
+def _count(value: Any, field: str) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _LIMIT
+    _expect(ok, value, field, "an integer from 0 to 2^63 - 1")
+
+
+def _dim(value: Any, field: str) -> None:
+    # ints for static dims, strings for symbolic ones, null for unknown ones (docs/sidecar.md)
+    if not isinstance(value, (str, type(None))):
+        ok = isinstance(value, int) and not isinstance(value, bool) and -_LIMIT <= value < _LIMIT
+        _expect(ok, value, field, "an integer, a string or null")
+
+
+def _list_of(item: _Check, expected: str = "a list") -> _Check:
+    def check(value: Any, field: str) -> None:
+        _expect(isinstance(value, list), value, field, expected)
+        for index, element in enumerate(value):
+            item(element, f"{field}[{index}]")
+
+    return check
+
+
+def _key(field: str, key: str) -> str:
+    return f"{field}.{key}" if field else key
+
+
+def _object(fields: Mapping[str, _Check], required: Sequence[str] = ()) -> _Check:
+    """An object whose known keys have their types; ``required`` are those its readers index directly."""
+
+    def check(value: Any, field: str) -> None:
+        _expect(isinstance(value, dict), value, field, "an object")
+        for key in required:
+            if key not in value:
+                raise Malformed(_key(field, key), "missing")
+        for key, key_check in fields.items():
+            if key in value:
+                key_check(value[key], _key(field, key))
+
+    return check
+
+
+def _by_name(entry: _Check) -> _Check:
+    def check(value: Any, field: str) -> None:
+        _expect(isinstance(value, dict), value, field, "an object")
+        for name, element in value.items():
+            entry(element, _key(field, clipped(name, 40)))
+
+    return check
+
+
+def _frozen_entry(value: Any, field: str) -> None:
+    _object({"shape": _list_of(_count), "dtype": _string}, required=("shape", "dtype"))(value, field)
+    problem = frozen_entry_problem(value)
+    if problem is not None:
+        raise Malformed(field, problem)
+
+
+_TENSOR = _object(
+    {"name": _string, "dtype": _string, "dims": _list_of(_dim, "a list or null")}, ("name", "dtype")
+)
+_RANGE = _object({key: _list_of(_count) for key in ("min", "opt", "max")}, ("min", "opt", "max"))
+_SIDECAR = _object(
+    {
+        **dict.fromkeys(("cache_key", "created", "trtconvert_version", "model", "onnx_sha256"), _string),
+        "plan": _object({"bytes": _count, "sha256": _string}),
+        "gpu": _object({"name": _string, "compute_capability": _string}),
+        "tensorrt": _object({"version": _string, "strongly_typed": _boolean}),
+        "precision": _object({"precision": _string, "mode": _string, "converter": _string_or_null}),
+        "inputs": _list_of(_TENSOR),
+        "outputs": _list_of(_TENSOR),
+        "frozen": _by_name(_frozen_entry),
+        "profiles": _list_of(_by_name(_RANGE)),
+        "plugins": _list_of(_object({"file": _string, "sha256": _string}, ("file", "sha256"))),
+        "config": _object({}),
+    }
+)
+
+
+def check_sidecar(document: Mapping[str, Any]) -> None:
+    """Raise Malformed for the first field its readers (inspect, verify, the cache) could not use.
+
+    Keys left out are allowed, as readers fall back to defaults for them; ``null`` where a value is expected is
+    not."""
+    _SIDECAR(document, "")
+
+
 def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
     """Read ``<plan>.json``; with ``check_plan`` the plan's size and sha256 must match what it records."""
     require_regular_file(plan, "plan file")
@@ -259,7 +384,8 @@ def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
         )
     try:
         document = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    # ValueError covers bad JSON, bad UTF-8 and integers past Python's 4300-digit limit.
+    except (OSError, ValueError) as err:
         raise SidecarError(f"sidecar {path} is not readable JSON ({err}); rebuild the plan") from None
     except RecursionError:
         raise SidecarError(
@@ -267,6 +393,12 @@ def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
         ) from None
     if not isinstance(document, dict) or not str(document.get("schema", "")).startswith("trtconvert.plan/"):
         raise SidecarError(f"{path} is not a trtconvert plan sidecar (no 'schema' key); rebuild the plan")
+    try:
+        check_sidecar(document)
+    except Malformed as err:
+        raise SidecarError(
+            f"sidecar {path} is malformed ({err.field}: {err.what}); rebuild the plan"
+        ) from None
     if check_plan:
         recorded = document.get("plan", {})
         size = plan.stat().st_size
