@@ -21,10 +21,19 @@ def model(tmp_path: Path) -> Path:
     return path
 
 
-def _npy_with_header(header: str) -> bytes:
+def _npy_with_header(header: str, data: bytes = b"\0" * 64) -> bytes:
     text = header.encode("latin1")
     text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
-    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + b"\0" * 64
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + data
+
+
+def _declared(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
+    """A .npy whose header declares ``shape`` but holds only 64 bytes of data."""
+    return _npy_with_header(f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
+
+
+# Larger than any machine's address space: allocating it fails at once with MemoryError.
+BEYOND_MEMORY = (10**12, 1, 3, 8, 8)
 
 
 DAMAGED_HEADERS = {
@@ -72,6 +81,93 @@ def test_an_npz_member_that_is_not_an_npy_is_refused(run_cli, model, tmp_path) -
         archive.writestr("x", np.random.default_rng(0).random(16).tobytes())
     result = run_cli(*_int8_build(model, tmp_path), "--calib-data", calib)
     _assert_refused(result, "member 'x' is not a .npy array")
+
+
+def test_an_npz_member_with_a_text_name_is_refused(run_cli, model, tmp_path) -> None:
+    calib = tmp_path / "calib.npz"
+    with zipfile.ZipFile(calib, "w") as archive:
+        archive.writestr("x.txt", "1 2 3\n")
+    result = run_cli(*_int8_build(model, tmp_path), "--calib-data", calib)
+    _assert_refused(result, str(calib), "member 'x.txt' is not a .npy array")
+
+
+@pytest.fixture
+def no_array_data_read(monkeypatch) -> None:
+    """Reading any array's data fails the test: checks must refuse from the .npy header alone."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("array data was read")
+
+    monkeypatch.setattr(np.lib.format, "read_array", refuse)
+    monkeypatch.setattr(np, "load", refuse)
+
+
+WRONG_HEADERS = {
+    "declared huge, rank 4": (_declared((100000, 3, 512, 512)), "has rank 4"),
+    "height outside the profile": (
+        _declared((2, 1, 3, 7, 8)),
+        "has 7 on axis 2, outside the profile's 8..32",
+    ),
+    "channels not 3": (_declared((2, 1, 4, 8, 8)), "has 4 on axis 1, but input 'x'"),
+    "complex type": (_declared((2, 1, 3, 8, 8), "<c8"), "complex64 data cannot be cast safely"),
+}
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG_HEADERS))
+def test_a_compressed_npz_member_that_does_not_fit_is_refused_before_its_data_is_read(
+    run_cli, model, tmp_path, wrong, no_array_data_read
+) -> None:
+    content, said = WRONG_HEADERS[wrong]
+    calib = tmp_path / "calib.npz"
+    with zipfile.ZipFile(calib, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", content)
+    result = run_cli(*_int8_build(model, tmp_path), "--calib-data", calib)
+    _assert_refused(result, "calib.npz, input 'x'", said)
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG_HEADERS))
+def test_an_npy_in_a_calibration_folder_that_does_not_fit_is_refused_before_its_data_is_read(
+    run_cli, model, tmp_path, wrong, no_array_data_read
+) -> None:
+    content, said = WRONG_HEADERS[wrong]
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    (folder / "x.npy").write_bytes(content)
+    result = run_cli(*_int8_build(model, tmp_path), "--calib-data", folder)
+    _assert_refused(result, "x.npy, input 'x'", said)
+
+
+def test_a_damaged_deflate_stream_in_calibration_data_is_refused(run_cli, model, tmp_path) -> None:
+    calib = tmp_path / "calib.npz"
+    np.savez_compressed(calib, x=np.random.default_rng(0).random((2, 1, 3, 8, 8), dtype=np.float32))
+    data = bytearray(calib.read_bytes())
+    start = data.index(b"x.npy") + len("x.npy") + 8  # inside the compressed data, past the .npy header
+    data[start : start + 40] = bytes(40)
+    calib.write_bytes(bytes(data))
+    result = run_cli(*_int8_build(model, tmp_path), "--calib-data", calib)
+    _assert_refused(result, str(calib), "cannot be read as .npz")
+
+
+def test_an_input_npy_declaring_more_than_memory_is_refused_naming_the_file(run_cli, model, tmp_path) -> None:
+    value = tmp_path / "x.npy"
+    value.write_bytes(_declared((10**12, 3, 8, 8)))
+    result = run_cli("prepare", model, "-o", tmp_path / "p.onnx", "--input", f"x={value}", "--verify")
+    _assert_refused(result, str(value), "larger than this machine's memory")
+
+
+def test_calibration_data_declaring_more_than_memory_is_refused_naming_the_file(
+    run_cli, model, tmp_path
+) -> None:
+    calib = tmp_path / "calib.npz"
+    with zipfile.ZipFile(calib, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", _declared(BEYOND_MEMORY))
+    result = run_cli(*_int8_build(model, tmp_path), "--calib-data", calib)
+    _assert_refused(result, str(calib), "member 'x.npy' declares an array larger than this machine's memory")
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    (folder / "x.npy").write_bytes(_declared(BEYOND_MEMORY))
+    result = run_cli(*_int8_build(model, tmp_path), "--calib-data", folder)
+    _assert_refused(result, str(folder / "x.npy"), "larger than this machine's memory")
 
 
 def _int8_build(model: Path, tmp_path: Path) -> list:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import stat
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +34,10 @@ from trtconvert.input_values import (
     cast_to_input,
     load_error,
     load_fix,
+    npy_header,
     read_header,
     read_npy,
+    read_npy_header,
 )
 from trtconvert.load import require_regular_file
 from trtconvert.model_info import GraphTensor
@@ -139,9 +143,26 @@ def random_calibration_data(
 
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+# A damaged deflate stream fails in zlib; a truncated one with EOFError.
+_UNREADABLE_NPZ_ERRORS = (*UNREADABLE_ARRAY_ERRORS, zipfile.BadZipFile, KeyError, zlib.error)
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class _Stored:
+    """An array in a calibration file, known by its .npy header until ``load()`` reads the data: a shape or type
+    that does not fit the model is refused before a huge or compressed array is read."""
+
+    file: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    load: Callable[[], np.ndarray]
+
+
+def _npz_error(path: Path, err: BaseException) -> BadInput:
+    return BadInput(f"calibration data {path} cannot be read as .npz ({load_error(err)}); {load_fix(err)}")
+
+
+def _load_npz(path: Path) -> dict[str, _Stored]:
     require_regular_file(path, "calibration data")
     magic = read_header(path, "calibration data")
     if magic.startswith(NPY_MAGIC):
@@ -151,31 +172,45 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise BadInput(
             f"calibration data {path} is not a .npz file (no zip header); write it with numpy.savez"
         )
+    members: dict[str, _Stored] = {}
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise BadInput(f"calibration data {path} is a single .npy array, not a .npz; give {_LAYOUTS}")
-        with loaded:
-            arrays = {name: loaded[name] for name in loaded.files}
-    except (*UNREADABLE_ARRAY_ERRORS, zipfile.BadZipFile, KeyError) as err:
-        raise BadInput(
-            f"calibration data {path} cannot be read as .npz ({load_error(err)}); {load_fix(err)}"
-        ) from None
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")  # as numpy.load names the members
+                with archive.open(info) as stream:
+                    header = npy_header(stream)
+                if header is None:
+                    raise BadInput(
+                        f"calibration data {path}: member {shown(name)} is not a .npy array; write the file "
+                        "with numpy.savez"
+                    )
+                members[name] = _Stored(path.name, *header, partial(_load_member, path, info.filename))
+    except _UNREADABLE_NPZ_ERRORS as err:
+        raise _npz_error(path, err) from None
+    return members
+
+
+def _load_member(path: Path, member: str) -> np.ndarray:
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
+            return np.lib.format.read_array(stream, allow_pickle=False)
+    except _UNREADABLE_NPZ_ERRORS as err:
+        raise _npz_error(path, err) from None
     except MemoryError:
         raise BadInput(
-            f"calibration data {path} declares arrays larger than this machine's memory; fix the file"
+            f"calibration data {path}: member {shown(member)} declares an array larger than this machine's "
+            "memory; fix the file"
         ) from None
-    for name, array in arrays.items():
-        if not isinstance(array, np.ndarray):  # numpy hands a member that is not a .npy over as raw bytes
-            raise BadInput(
-                f"calibration data {path}: member {shown(name)} is not a .npy array; write the file with "
-                "numpy.savez"
-            )
-    return arrays
 
 
-def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:
-    """{input name: [(file, array), ...]} in sample order, and a description of the source."""
+def _npy_file(path: Path) -> _Stored:
+    return _Stored(
+        path.name, *read_npy_header(path, "calibration data"), partial(read_npy, path, "calibration data")
+    )
+
+
+def _read(path: Path) -> tuple[dict[str, list[_Stored]], str]:
+    """{input name: [array, ...]} in sample order, and a description of the source."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -187,8 +222,7 @@ def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:
     if not stat.S_ISDIR(mode):
         if path.suffix.lower() != ".npz":
             raise BadInput(f"calibration data {path}: give {_LAYOUTS}")
-        arrays = _load_npz(path)
-        return {name: [(path.name, array)] for name, array in arrays.items()}, str(path)
+        return {name: [stored] for name, stored in _load_npz(path).items()}, str(path)
     entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
     npz = [p for p in entries if p.suffix.lower() == ".npz"]
     npy = [p for p in entries if p.suffix.lower() == ".npy"]
@@ -197,14 +231,14 @@ def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:
             f"calibration data folder {path} holds both .npz and .npy files; keep one layout: {_LAYOUTS}"
         )
     if npz:
-        grouped: dict[str, list[tuple[str, np.ndarray]]] = {}
+        grouped: dict[str, list[_Stored]] = {}
         for file in npz:
-            for name, array in _load_npz(file).items():
-                grouped.setdefault(name, []).append((file.name, array))
+            for name, stored in _load_npz(file).items():
+                grouped.setdefault(name, []).append(stored)
         names = set(grouped)
         for file in npz:
             # Every file must hold every input: samples are whole feeds, not one input's values.
-            held = {name for name, parts in grouped.items() if any(f == file.name for f, _ in parts)}
+            held = {name for name, parts in grouped.items() if any(p.file == file.name for p in parts)}
             if held != names:
                 lacking = ", ".join(sorted(names - held))
                 raise BadInput(
@@ -213,9 +247,7 @@ def _read(path: Path) -> tuple[dict[str, list[tuple[str, np.ndarray]]], str]:
                 )
         return grouped, f"{path} ({len(npz)} .npz files)"
     if npy:
-        return {
-            file.stem: [(file.name, read_npy(file, "calibration data"))] for file in npy
-        }, f"{path} ({len(npy)} .npy files)"
+        return {file.stem: [_npy_file(file)] for file in npy}, f"{path} ({len(npy)} .npy files)"
     raise BadInput(f"calibration data folder {path} holds no .npz or .npy files; give {_LAYOUTS}")
 
 
@@ -237,18 +269,18 @@ def _target_dtype(model_input: GraphTensor) -> np.dtype:
 
 
 def _check_shape(
-    array: np.ndarray, where: str, model_input: GraphTensor, shape_range: ShapeRange | None
+    shape: tuple[int, ...], where: str, model_input: GraphTensor, shape_range: ShapeRange | None
 ) -> None:
     if not model_input.shape_known:
         return
     rank = len(model_input.dims)
-    if array.ndim != rank + 1:
+    if len(shape) != rank + 1:
         raise BadInput(
-            f"{where}: array of shape {list(array.shape)} has rank {array.ndim}, but input "
+            f"{where}: array of shape {list(shape)} has rank {len(shape)}, but input "
             f"'{model_input.name}' {model_input.dims_text()} needs rank {rank + 1} (samples first, then the "
             "input's axes)"
         )
-    sample = array.shape[1:]
+    sample = shape[1:]
     for axis, (size, dim) in enumerate(zip(sample, model_input.dims, strict=True)):
         if isinstance(dim, int) and size != dim:
             raise BadInput(
@@ -265,7 +297,7 @@ def _check_shape(
 
 
 def _checked(
-    raw: Mapping[str, list[tuple[str, np.ndarray]]],
+    raw: Mapping[str, list[_Stored]],
     source: str,
     inputs: Sequence[GraphTensor],
     profile: Profile | None,
@@ -288,16 +320,20 @@ def _checked(
         target = _target_dtype(model_input)
         shape_range = profile.get(model_input.name) if profile else None
         parts = []
-        for file, array in raw[model_input.name]:
-            where = f"calibration data {file}, input '{model_input.name}'"
-            _check_shape(array, where, model_input, shape_range)
-            parts.append(cast_to_input(array, where, model_input.name, target))
+        for stored in raw[model_input.name]:
+            where = f"calibration data {stored.file}, input '{model_input.name}'"
+            if stored.dtype.hasobject:
+                stored.load()  # refuses object arrays, naming pickling, before reading any data
+            _check_shape(stored.shape, where, model_input, shape_range)
+            # The type check on an empty array of the stored type, before the data is read.
+            cast_to_input(np.empty(0, stored.dtype), where, model_input.name, target)
+            parts.append(cast_to_input(stored.load(), where, model_input.name, target))
         if len(parts) > 1:
             shapes = {p.shape[1:] for p in parts}
             if len(shapes) > 1:
                 listed = ", ".join(
-                    f"{f}: {list(p.shape[1:])}"
-                    for (f, _), p in zip(raw[model_input.name], parts, strict=True)
+                    f"{s.file}: {list(p.shape[1:])}"
+                    for s, p in zip(raw[model_input.name], parts, strict=True)
                 )
                 raise BadInput(
                     f"calibration data {source}: samples of input '{model_input.name}' differ in shape between "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import tokenize
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,12 +32,42 @@ def read_header(path: Path, what: str, size: int = 6) -> bytes:
         raise BadInput(f"{what} {path}: {err.strerror}; check the file and its permissions") from None
 
 
-def read_npy(path: Path, what: str) -> np.ndarray:
-    """One array from a .npy file; ``what`` names the file's role in errors ("calibration data", "--input x")."""
+def npy_header(stream: BinaryIO) -> tuple[tuple[int, ...], np.dtype] | None:
+    """Shape and dtype from the .npy header at the start of ``stream``, leaving it at the data; None if the
+    stream does not start with the NUMPY magic. A damaged header raises one of UNREADABLE_ARRAY_ERRORS."""
+    start = stream.read(8)
+    if not start.startswith(NPY_MAGIC):
+        return None
+    version = (start[6], start[7]) if len(start) == 8 else None
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        # numpy.save writes 3.0 only for structured types with non-latin-1 field names, which are never castable.
+        raise ValueError(f"unsupported .npy format version {version}")
+    return shape, dtype
+
+
+def read_npy_header(path: Path, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a .npy file from its header alone, refused with the errors of ``read_npy``."""
     require_regular_file(path, what)
-    if not read_header(path, what).startswith(NPY_MAGIC):
+    try:
+        with open(path, "rb") as stream:
+            header = npy_header(stream)
+    except OSError as err:
+        raise BadInput(f"{what} {path}: {err.strerror}; check the file and its permissions") from None
+    except UNREADABLE_ARRAY_ERRORS as err:
+        raise BadInput(f"{what} {path} cannot be read as .npy ({load_error(err)}); {load_fix(err)}") from None
+    if header is None:
         # numpy would try to unpickle such a file and report pickled data: name the real problem instead.
         raise BadInput(f"{what} {path} is not a .npy file (no NUMPY header); write it with numpy.save")
+    return header
+
+
+def read_npy(path: Path, what: str) -> np.ndarray:
+    """One array from a .npy file; ``what`` names the file's role in errors ("calibration data", "--input x")."""
+    read_npy_header(path, what)
     try:
         array = np.load(path, allow_pickle=False)
     except UNREADABLE_ARRAY_ERRORS as err:
