@@ -27,7 +27,7 @@ from trtconvert.cli_options import (
     stage_options,
     verify_options,
 )
-from trtconvert.errors import BadInput, TrtConvertError
+from trtconvert.errors import BadInput, TrtConvertError, within_a_line
 from trtconvert.interruptible import end_process
 
 
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:
-        err.message = _within_a_line(err.message)
+        err.message = within_a_line(err.message)
         err.show()
         sys.exit(err.exit_code)
     except (click.Abort, KeyboardInterrupt):
@@ -246,20 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-MAX_MESSAGE_CHARS = 1000
-
-
-def _within_a_line(message: str) -> str:
-    """The message with its middle left out past MAX_MESSAGE_CHARS: whatever the user gave (names, paths,
-    numbers) is echoed somewhere, and the start (what failed) and the end (the fix) are what matter."""
-    if len(message) <= MAX_MESSAGE_CHARS:
-        return message
-    half = MAX_MESSAGE_CHARS // 2
-    return f"{message[:half]} [... {len(message) - 2 * half} characters ...] {message[-half:]}"
-
-
 def _fail(message: str, code: int, as_json: bool) -> None:
-    message = _within_a_line(message)
+    message = within_a_line(message)
     click.echo(f"error: {message}", err=True)
     if as_json:
         click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))

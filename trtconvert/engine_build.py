@@ -71,15 +71,17 @@ def _refuse_one_file_for_two_jobs(spec: Spec) -> None:
     """Two outputs on one path would leave one of them overwritten by the other, and a plugin library named as
     an output would be replaced by a plan: refused before anything is built."""
     assert spec.output is not None
-    roles = [("-o", spec.output), ("the plan's sidecar", sidecar_path(spec.output))]
-    roles += [
-        (f"--{flag.replace('_', '-')}", path)
-        for flag in ("timing_cache", "calib_cache")
-        if (path := getattr(spec, flag)) is not None
+    roles = [
+        ("-o", spec.output),
+        ("the plan's sidecar", sidecar_path(spec.output)),
+        ("--timing-cache", spec.timing_cache),
+        ("--calib-cache", spec.calib_cache),
+        *(("--plugin", plugin) for plugin in spec.plugins),
     ]
-    roles += [("--plugin", plugin) for plugin in spec.plugins]
     seen: dict[Path, str] = {}
     for role, path in roles:
+        if path is None:
+            continue
         resolved = path.resolve()
         if resolved in seen and not (role == "--plugin" and seen[resolved] == "--plugin"):
             raise BadInput(f"{seen[resolved]} and {role} name the same file {path}; give each its own path")

@@ -59,3 +59,15 @@ def clipped(text: str, limit: int = 80) -> str:
 def shown(value: Any, limit: int = 80) -> str:
     """A value for an error message: its repr, cut short."""
     return clipped(repr(value), limit)
+
+
+MAX_MESSAGE_CHARS = 1000
+
+
+def within_a_line(message: str) -> str:
+    """A whole error message with its middle left out past MAX_MESSAGE_CHARS: whatever the user gave (names,
+    paths, numbers) is echoed somewhere, and the start (what failed) and the end (the fix) are what matter."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    half = MAX_MESSAGE_CHARS // 2
+    return f"{message[:half]} [... {len(message) - 2 * half} characters ...] {message[-half:]}"

@@ -24,12 +24,16 @@ UNREADABLE_ARRAY_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.
 _CASTABLE_KINDS = "biuf"
 
 
+def _unopenable(path: Path, what: str, err: OSError) -> BadInput:
+    return BadInput(f"{what} {path}: {err.strerror}; check the file and its permissions")
+
+
 def read_header(path: Path, what: str, size: int = 6) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read(size)
     except OSError as err:
-        raise BadInput(f"{what} {path}: {err.strerror}; check the file and its permissions") from None
+        raise _unopenable(path, what, err) from None
 
 
 def npy_header(stream: BinaryIO) -> tuple[tuple[int, ...], np.dtype] | None:
@@ -56,7 +60,7 @@ def read_npy_header(path: Path, what: str) -> tuple[tuple[int, ...], np.dtype]:
         with open(path, "rb") as stream:
             header = npy_header(stream)
     except OSError as err:
-        raise BadInput(f"{what} {path}: {err.strerror}; check the file and its permissions") from None
+        raise _unopenable(path, what, err) from None
     except UNREADABLE_ARRAY_ERRORS as err:
         raise BadInput(f"{what} {path} cannot be read as .npy ({load_error(err)}); {load_fix(err)}") from None
     if header is None:

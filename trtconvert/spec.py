@@ -339,8 +339,8 @@ def _check_int8_settings(spec: Spec) -> None:
 
 def _check_profiles_differ(spec: Spec) -> None:
     for index, profile in enumerate(spec.profiles):
-        if profile in spec.profiles[:index]:
-            first = spec.profiles.index(profile)
+        first = spec.profiles.index(profile)
+        if first < index:
             raise BadInput(
                 f"profile {index + 1} repeats profile {first + 1}; give each optimization profile once"
             )

@@ -242,9 +242,7 @@ def wanted_target(value: str | None) -> TensorRTTarget:
     versions trtconvert targets. A later minor of a known major is taken as that major: features are known by
     the version they came in."""
     target = parse_target(value)
-    if value is not None and not (
-        (target.major, target.minor) >= OLDEST_SUPPORTED and target.major <= NEWEST_MAJOR
-    ):
+    if value is not None and not (target.supported and target.major <= NEWEST_MAJOR):
         raise BadInput(
             f"--target-tensorrt {shown(value)}: trtconvert targets TensorRT {SUPPORTED_RANGE}; give a version in "
             "that range, e.g. 10 or 8.6"
