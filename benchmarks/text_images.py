@@ -4,7 +4,9 @@ lighting gradients and noise, and lines of dark glyph-like strokes, normalised a
     python benchmarks/text_images.py --input x --shape 1x3x320x320 --samples 32 -o calib.npz
 
 Writes FILE.npz with one array named after the input, shaped (samples, *shape), float32. Calibrating on these
-instead of noise gives the detector activations of the kind it sees on real pages.
+instead of noise gives the detector activations of the kind it sees on real pages. With -o FILE.npy and
+--samples 1 it writes the one sample, shaped as --shape, for `trtconvert verify --input x=FILE.npy`: on noise
+a detector finds no text and its output stays near zero, which any engine matches.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ def main() -> None:
             for _ in range(args.samples)
         ]
     ).astype(np.float32)
-    np.savez(args.output, **{args.input: images})
+    if args.output.suffix == ".npy":
+        if args.samples != 1:
+            parser.error("an .npy output holds one sample: give --samples 1, or write an .npz")
+        np.save(args.output, images[0])
+    else:
+        np.savez(args.output, **{args.input: images})
     print(f"{args.output}: {args.samples} samples of {args.input} {args.shape}")
 
 

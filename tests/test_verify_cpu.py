@@ -180,3 +180,51 @@ def test_a_long_value_is_cut_short_in_the_message():
     with pytest.raises(BadInput) as caught:
         given_values({"x": "1" * 5000 + "x"}, INPUTS)
     assert len(str(caught.value)) < 300
+
+
+def test_a_reference_within_atol_of_zero_has_no_relative_error_to_show():
+    want = RNG.uniform(-5e-4, 5e-4, size=(4, 4))
+    got = want + 3e-4
+    faint = compare_outputs("y", got, want, atol=1e-3, rtol=1e-3)
+    assert faint.ok and faint.near_zero(1e-3)
+    assert faint.reference_max_abs == pytest.approx(np.abs(want).max())
+    assert faint.errors_text(1e-3) == f"max abs {faint.max_abs:.3g}, max rel n/a"
+    # The same errors around a reference that leaves [-atol, atol] are judged relative to it.
+    loud = compare_outputs("y", want + 1.0 + 3e-4, want + 1.0, atol=1e-3, rtol=1e-3)
+    assert not loud.near_zero(1e-3) and "max rel n/a" not in loud.errors_text(1e-3)
+    assert not compare_outputs("y", np.ones((2, 3)), np.zeros((3, 2)), 1.0, 1.0).near_zero(1.0)
+
+
+def _scaled_model(path, scale: float):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "k"], ["y"])],
+        "scaled",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])],
+        [helper.make_tensor("k", TensorProto.FLOAT, [], [scale])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_verify_warns_when_random_inputs_leave_an_output_near_zero(run_cli, tmp_path):
+    # Like a detector on noise: its output stays near zero, so even an engine that returned zeros would pass.
+    faint = _scaled_model(tmp_path / "faint.onnx", 1e-6)
+    result = run_cli("prepare", faint, "-o", tmp_path / "p.onnx", "--verify")
+    assert result.code == 0, result.stderr
+    assert "y: max abs 0, max rel n/a  ok" in result.stderr
+    warnings = [
+        line for line in result.stderr.splitlines() if line.startswith("warning: the original model's 'y'")
+    ]
+    assert len(warnings) == 1 and "--input x=FILE.npy" in warnings[0], result.stderr
+
+    loud = _scaled_model(tmp_path / "loud.onnx", 2.0)
+    result = run_cli("prepare", loud, "-o", tmp_path / "q.onnx", "--verify")
+    assert result.code == 0 and "max rel n/a" not in result.stderr and "warning" not in result.stderr
+
+    # Inputs the user gives are not random: the advice is to check them, not to give some.
+    result = run_cli("prepare", faint, "-o", tmp_path / "r.onnx", "--verify", "--input", "x=0.5")
+    assert "check that the inputs given are like the real ones" in result.stderr, result.stderr

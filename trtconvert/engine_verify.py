@@ -32,6 +32,7 @@ from trtconvert.verify_cpu import (
     compare_outputs,
     given_values,
     random_feed,
+    warn_near_zero,
 )
 
 
@@ -215,10 +216,13 @@ def verify_engine(
                     log.stage(
                         "verify",
                         time.perf_counter() - start,
-                        f"[{shape_set.label()}] {name}: max abs {comparison.max_abs:.3g}, "
-                        f"max rel {comparison.max_rel:.3g}{share}  {verdict}",
+                        f"[{shape_set.label()}] {name}: {comparison.errors_text(out_atol)}{share}  {verdict}",
                     )
                 results.append((shape_set, comparisons))
+    atols = {name: tolerances.for_output(name)[0] for name in names}
+    warn_near_zero(
+        [c for _, cs in results for c in cs], atols, [i.name for i in inputs if i.name not in given]
+    )
     report = {
         "ok": all(c.ok for _, cs in results for c in cs),
         "command": "verify",

@@ -31,6 +31,17 @@ class OutputComparison:
     ok: bool
     within: float = 0.0  # share of elements within atol + rtol * |reference|
     reference_shape: tuple[int, ...] | None = None  # set only when it differs from ``shape``
+    # Largest |reference| element; at or below atol every element passes whatever the engine computes.
+    reference_max_abs: float = float("inf")
+
+    def near_zero(self, atol: float) -> bool:
+        """Whether the reference is within ``atol`` of zero everywhere, so that the comparison checks little."""
+        return self.reference_shape is None and self.reference_max_abs <= atol
+
+    def errors_text(self, atol: float) -> str:
+        """'max abs A, max rel R' for a report line; the relative error is n/a where no element is above atol."""
+        rel = "n/a" if self.near_zero(atol) else f"{self.max_rel:.3g}"
+        return f"max abs {self.max_abs:.3g}, max rel {rel}"
 
     def to_json(self) -> dict:
         return {
@@ -38,9 +49,35 @@ class OutputComparison:
             "shape": list(self.shape),
             "max_abs": self.max_abs,
             "max_rel": self.max_rel,
+            "reference_max_abs": self.reference_max_abs,
             "within": self.within,
             "ok": self.ok,
         }
+
+
+def near_zero_warning(name: str, atol: float, largest: float, random_inputs: Sequence[str]) -> str:
+    """The warning for an output whose reference never left [-atol, atol] on any of the inputs verified."""
+    if random_inputs:
+        fix = f"verify on inputs like the real ones with --input {random_inputs[0]}=FILE.npy"
+    else:
+        fix = "check that the inputs given are like the real ones"
+    return (
+        f"warning: the original model's '{name}' stayed within atol {atol:g} of zero on every input verified "
+        f"(largest |value| {largest:.3g}), so any engine output near zero passes; {fix}"
+    )
+
+
+def warn_near_zero(
+    comparisons: Sequence[OutputComparison], atols: Mapping[str, float], random_inputs: Sequence[str]
+) -> None:
+    """One warning per output that was near zero in every shape set verified."""
+    by_name: dict[str, list[OutputComparison]] = {}
+    for comparison in comparisons:
+        by_name.setdefault(comparison.name, []).append(comparison)
+    for name, seen in by_name.items():
+        if all(c.near_zero(atols[name]) for c in seen):
+            largest = max(c.reference_max_abs for c in seen)
+            log.LOGGER.warning("%s", near_zero_warning(name, atols[name], largest, random_inputs))
 
 
 @dataclass(frozen=True)
@@ -156,7 +193,9 @@ def compare_outputs(
     ok = bool(np.all(inside)) if min_within >= 1.0 else within >= min_within
     max_abs = float(diff.max()) if diff.size else 0.0
     max_rel = float(rel.max()) if rel.size else 0.0
-    return OutputComparison(name, tuple(want.shape), max_abs, max_rel, ok, within)
+    magnitude = np.abs(np.nan_to_num(want.astype(np.float64), nan=0.0))
+    reference_max_abs = float(magnitude.max()) if magnitude.size else 0.0
+    return OutputComparison(name, tuple(want.shape), max_abs, max_rel, ok, within, None, reference_max_abs)
 
 
 def compare_models(
@@ -201,11 +240,13 @@ def compare_models(
         shape_text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in result.shapes.items())
         for comparison in comparisons:
             verdict = "ok" if comparison.ok else f"OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g})"
-            errors = f"max abs {comparison.max_abs:.3g}, max rel {comparison.max_rel:.3g}  {verdict}"
+            errors = f"{comparison.errors_text(atol)}  {verdict}"
             if comparison.reference_shape is not None:
                 errors = (
                     f"shape {format_shape(comparison.shape)} where the original's is "
                     f"{format_shape(comparison.reference_shape)}  SHAPE DIFFERS"
                 )
             log.stage("verify", time.perf_counter() - start, f"[{shape_text}] {comparison.name}: {errors}")
+    random_inputs = [i.name for i in inputs if i.name not in given]
+    warn_near_zero([c for r in results for c in r.outputs], dict.fromkeys(names, atol), random_inputs)
     return results
