@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import onnx
@@ -185,6 +186,24 @@ def test_existing_output_survives_verification_failure(run_cli, conv_model_path,
     )  # fmt: skip  (fp16 cannot match fp32 exactly)
     _assert_clean_failure(result, 4, "differs from the original", folder, {"conv.onnx", "out.onnx"})
     assert output.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["prepare", "build"])
+def test_a_verification_failure_in_json_carries_the_measurements(run_cli, conv_model_path, folder, command):
+    # build checks the prepared model on the CPU before it needs TensorRT, so both fail here the same way.
+    output = folder / ("out.onnx" if command == "prepare" else "out.plan")
+    result = run_cli(
+        command, conv_model_path, "-o", output, "--profile", PROFILE, "--verify", "--precision", "fp16",
+        "--atol", "0", "--rtol", "0", "--json",
+    )  # fmt: skip
+    assert result.code == 4, result.stderr
+    failed = json.loads(result.stdout)
+    assert (
+        failed["ok"] is False and failed["exit_code"] == 4 and "differs from the original" in failed["error"]
+    )
+    outputs = [o for shape_set in failed["verification"] for o in shape_set["outputs"]]
+    assert outputs and not any(o["ok"] for o in outputs) and min(o["max_abs"] for o in outputs) > 0
+    assert not output.exists()
 
 
 def test_existing_output_survives_a_crash_while_writing(run_cli, conv_model_path, folder, monkeypatch):

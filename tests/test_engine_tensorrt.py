@@ -209,20 +209,40 @@ def test_build_verify_flag_checks_the_engine_before_saving(
 ) -> None:
     plan = tmp_path / "sr.plan"
     result = run_cli(
-        "build", example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "none", "--verify"
+        "build",
+        example_model,
+        "-o",
+        plan,
+        "--profile",
+        PROFILE_SMALL,
+        "--rewrite",
+        "none",
+        "--verify",
+        "--json",
     )
     assert result.code == 0, result.stderr
     assert result.stderr.count("OUT OF TOLERANCE") == 0 and "verify" in result.stderr
     assert plan.is_file()
+    # The report carries both checks' measurements: the prepared model on the CPU, then the engine.
+    report = json.loads(result.stdout)
+    cpu = [o for shape_set in report["verification"] for o in shape_set["outputs"]]
+    engine = [o for shape_set in report["engine_verification"]["results"] for o in shape_set["outputs"]]
+    assert cpu and all(o["ok"] for o in cpu) and report["int8_verification"] is None
+    assert engine and all(o["ok"] and o["max_abs"] >= 0 for o in engine)
 
 
 def test_out_of_tolerance_exits_4(run_cli, example_model: Path, tmp_path: Path) -> None:
     plan = tmp_path / "sr.plan"
     _build(run_cli, example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "none")
     # An fp32/TF32 engine cannot match to 1e-12: verification must say so with exit code 4.
-    result = run_cli("verify", plan, "--onnx", example_model, "--atol", "1e-12", "--rtol", "0")
+    result = run_cli("verify", plan, "--onnx", example_model, "--atol", "1e-12", "--rtol", "0", "--json")
     assert result.code == 4, result.stderr
     assert "OUT OF TOLERANCE" in result.stderr
+    # --json gives the measurements with the error, under the keys a passing run uses.
+    failed = json.loads(result.stdout)
+    assert failed["ok"] is False and failed["exit_code"] == 4 and failed["command"] == "verify"
+    outputs = [o for shape_set in failed["results"] for o in shape_set["outputs"]]
+    assert any(not o["ok"] and o["max_abs"] > 1e-12 for o in outputs)
 
 
 @pytest.mark.parametrize("name", list(REAL_MODELS))
@@ -241,10 +261,14 @@ def test_build_verify_failure_replaces_nothing(run_cli, example_model: Path, tmp
     sidecar_path(plan).write_text("{}")
     result = run_cli(
         "build", example_model, "-o", plan, "--profile", PROFILE_SMALL, "--rewrite", "none", "--no-fold",
-        "--verify", "--atol", "1e-12", "--rtol", "0",
+        "--verify", "--atol", "1e-12", "--rtol", "0", "--json",
     )  # fmt: skip
     # The CPU check of the unfolded, unrewritten model is exact; the engine's cannot be.
     assert result.code == 4, result.stderr
+    failed = json.loads(result.stdout)
+    assert all(o["ok"] for shape_set in failed["verification"] for o in shape_set["outputs"])
+    engine = [o for shape_set in failed["engine_verification"]["results"] for o in shape_set["outputs"]]
+    assert any(not o["ok"] for o in engine)
     assert plan.read_bytes() == b"previous plan" and sidecar_path(plan).read_text() == "{}"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 

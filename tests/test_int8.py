@@ -116,6 +116,14 @@ def test_an_impossible_int8_tolerance_fails_verification(run_cli, example_model,
         and "within the int8 tolerance of the float model on less than 99.00%" in result.stderr
     )
     assert not out.exists()
+    # With --json both checks' measurements come with the error: the float model passed, the Q/DQ one did not.
+    result = _run_int8(
+        run_cli, "prepare", example_model, out, "--target-tensorrt", "11", "--calib-data", _calib_file(tmp_path),
+        "--verify", "--atol", "1e-7", "--rtol", "0", "--json",
+    )  # fmt: skip
+    failed = json.loads(result.stdout)
+    assert failed["exit_code"] == 4 and all(o["ok"] for r in failed["verification"] for o in r["outputs"])
+    assert min(o["within"] for o in failed["int8_verification"]["outputs"]) < 0.99
 
 
 def test_tensorrt_10_int8_keeps_the_onnx_float(run_cli, example_model, tmp_path) -> None:

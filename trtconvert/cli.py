@@ -27,7 +27,7 @@ from trtconvert.cli_options import (
     stage_options,
     verify_options,
 )
-from trtconvert.errors import BadInput, TrtConvertError, within_a_line
+from trtconvert.errors import BadInput, TrtConvertError, VerificationFailed, within_a_line
 from trtconvert.interruptible import end_process
 
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     except TrtConvertError as err:
         if debug:
             raise
-        _fail(str(err), err.exit_code, as_json)
+        _fail(str(err), err.exit_code, as_json, err.measured if isinstance(err, VerificationFailed) else None)
     except OSError as err:
         if debug:
             raise
@@ -246,11 +246,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-def _fail(message: str, code: int, as_json: bool) -> None:
+def _fail(message: str, code: int, as_json: bool, measured: dict | None = None) -> None:
     message = within_a_line(message)
     click.echo(f"error: {message}", err=True)
     if as_json:
-        click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
+        click.echo(json.dumps({"ok": False, "error": message, "exit_code": code, **(measured or {})}))
     sys.exit(code)
 
 

@@ -11,13 +11,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from trtconvert import log
 from trtconvert.atomic import check_writable_file, created_folders
 from trtconvert.build_chain import engine_loader_chain, int8_calibrator, run_chain
 from trtconvert.calib_cache import cache_summary, write_cache
 from trtconvert.engine_verify import shape_sets_from_profiles, verify_engine
-from trtconvert.errors import BadInput, MissingDependency
+from trtconvert.errors import BadInput, MissingDependency, VerificationFailed
 from trtconvert.freeze import describe_frozen
 from trtconvert.machine import INSTALL_TENSORRT, Gpu, cuda_gpu, import_tensorrt
 from trtconvert.model_info import GraphTensor, graph_inputs, graph_outputs
@@ -130,22 +131,33 @@ def _report_calibration(cache_path: Path | None, cached: bytes | None, calibrato
     log.stage("calib", 0.0, f"calibrated; {cache_path} written ({cache_summary(produced)})")
 
 
-def _engine_check(request: Request, checked: Preflight) -> Callable[[Path], None]:
-    """build --verify: run the staged plan against onnxruntime before it replaces anything."""
+ENGINE_VERIFICATION_KEYS = ("default_tolerance_of", "tolerances", "results")
+
+
+def _engine_check(
+    request: Request, checked: Preflight, verification: dict[str, Any]
+) -> Callable[[Path], None]:
+    """build --verify: run the staged plan against onnxruntime before it replaces anything. Its measurements go
+    into ``verification`` (the report's engine_verification), or with the failure beside the CPU checks'."""
     spec = request.spec
 
     def check(staged_plan: Path) -> None:
-        verify_engine(
-            staged_plan,
-            checked.model_path,
-            checked.inputs,
-            request.plugins,
-            request.engine_tolerances,
-            tolerance_key(spec.precision, spec.tf32),
-            checked.given,
-            spec.seed,
-            shape_sets_from_profiles(spec.profiles, checked.inputs),
-        )
+        try:
+            report = verify_engine(
+                staged_plan,
+                checked.model_path,
+                checked.inputs,
+                request.plugins,
+                request.engine_tolerances,
+                tolerance_key(spec.precision, spec.tf32),
+                checked.given,
+                spec.seed,
+                shape_sets_from_profiles(spec.profiles, checked.inputs),
+            )
+        except VerificationFailed as failed:
+            measured = {k: failed.measured[k] for k in ENGINE_VERIFICATION_KEYS if k in failed.measured}
+            raise VerificationFailed(str(failed), {**verification, "engine_verification": measured}) from None
+        verification["engine_verification"] = {k: report[k] for k in ENGINE_VERIFICATION_KEYS}
 
     return check
 
@@ -178,14 +190,17 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
             cached = lookup_cache(spec.cache_dir, identity.key)
             if cached is not None:
                 source = cached_plan(spec.cache_dir, identity.key)
+                verification: dict[str, Any] = {}
                 if spec.verify:
                     # The cached plan may come from a build without --verify: check it before it is used.
-                    _engine_check(request, checked)(source)
+                    _engine_check(request, checked, verification)(source)
                 copy_plan(source, spec.output)
                 log.stage(
                     "cache", time.perf_counter() - start, f"reused {source} (same key), no build needed"
                 )
-                return _report(request, identity, "hit", gpu, cached["precision"], [], {}, started)
+                return _report(
+                    request, identity, "hit", gpu, cached["precision"], [], {}, started, verification
+                )
             log.stage("cache", time.perf_counter() - start, f"no plan with key {identity.key[:16]}... yet")
 
     timings: dict[str, float] = {}
@@ -199,11 +214,14 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         onnx_path = Path(folder) / "prepared.onnx"
         save_onnx(prepared.model, onnx_path, needs_external_data(prepared.model))
         timings["onnx_save"] = time.perf_counter() - start
+        verification = {}
         if spec.verify and prepared.before_precision is not None:
-            verify_quantized(request, checked, prepared)
+            results, int8_check = verify_quantized(request, checked, prepared)
+            verification = {"verification": [r.to_json() for r in results], "int8_verification": int8_check}
             cpu_verified = True
         elif spec.verify and prepared.cpu_verifiable:
-            verify_prepared(request, checked, onnx_path)
+            results = verify_prepared(request, checked, onnx_path)
+            verification = {"verification": [r.to_json() for r in results]}
             cpu_verified = True
         cpu_detail = "the CPU stages passed" + (
             " and the prepared model matches on the CPU" if cpu_verified else ""
@@ -257,7 +275,8 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         timings=timings,
         frozen=describe_frozen(checked.frozen),
     )
-    write_plan(spec.output, engine_bytes, sidecar, _engine_check(request, checked) if spec.verify else None)
+    check = _engine_check(request, checked, verification) if spec.verify else None
+    write_plan(spec.output, engine_bytes, sidecar, check)
     timings["save"] = time.perf_counter() - start
     log.stage("save", timings["save"], f"{spec.output} and {sidecar_path(spec.output).name}")
     cache_state = "off"
@@ -266,7 +285,9 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         log.LOGGER.info("          stored in the cache as %s", stored)
         cache_state = "stored"
     rewrites = [d.to_json() for d in prepared.rewrites]
-    return _report(request, identity, cache_state, gpu, sidecar["precision"], rewrites, timings, started)
+    return _report(
+        request, identity, cache_state, gpu, sidecar["precision"], rewrites, timings, started, verification
+    )
 
 
 def _report(
@@ -278,7 +299,9 @@ def _report(
     rewrites: list[dict],
     timings: dict[str, float],
     started: float,
+    verification: dict[str, Any],
 ) -> dict:
+    """The --json report; the verification keys are null where that check did not run."""
     spec = request.spec
     assert spec.output is not None
     return {
@@ -296,4 +319,7 @@ def _report(
         "rewrites": rewrites,
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - started, 3),
+        **{
+            key: verification.get(key) for key in ("verification", "int8_verification", "engine_verification")
+        },
     }

@@ -245,6 +245,7 @@ def verify_engine(
         bad = sorted({c.name for _, cs in results for c in cs if not c.ok})
         raise VerificationFailed(
             f"the engine differs from onnxruntime beyond tolerance on output(s) {', '.join(bad)}; rerun with -v, "
-            "or loosen one output with --atol NAME=VALUE if the difference is expected for this precision"
+            "or loosen one output with --atol NAME=VALUE if the difference is expected for this precision",
+            {k: v for k, v in report.items() if k != "ok"},
         )
     return report

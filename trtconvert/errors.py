@@ -44,6 +44,12 @@ class VerificationFailed(TrtConvertError):
 
     exit_code = 4
 
+    def __init__(self, message: str, measured: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        # The comparisons that failed, under the keys a passing run's --json report gives them: a --json run
+        # prints them beside the error, so that a CI job sees by how much, not only that.
+        self.measured = measured or {}
+
 
 class BuildFailed(TrtConvertError):
     """TensorRT could not build the engine."""

@@ -294,11 +294,13 @@ def verify_prepared(
     if not all(r.ok for r in results):
         bad = sorted({o.name for r in results for o in r.outputs if not o.ok})
         reshaped = [o for r in results for o in r.outputs if o.reference_shape is not None]
+        measured = {"verification": [r.to_json() for r in results]}
         if reshaped:
-            raise VerificationFailed(_shape_differs_message(reshaped[0], candidate))
+            raise VerificationFailed(_shape_differs_message(reshaped[0], candidate), measured)
         raise VerificationFailed(
             f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) "
-            f"{', '.join(bad)}; rerun with -v, or try --no-fold / --rewrite none to find the stage"
+            f"{', '.join(bad)}; rerun with -v, or try --no-fold / --rewrite none to find the stage",
+            measured,
         )
     return results
 
@@ -332,7 +334,8 @@ def verify_quantized(
         raise VerificationFailed(
             f"the int8 Q/DQ model is within the int8 tolerance of the float model on less than {least:.2%} of an "
             "output's elements; give calibration data closer to the real inputs, try --calib-method entropy or "
-            "percentile, or accept more with --atol/--rtol or --int8-min-within"
+            "percentile, or accept more with --atol/--rtol or --int8-min-within",
+            {"verification": [r.to_json() for r in float_results], "int8_verification": comparison.to_json()},
         )
     return float_results, comparison.to_json()
 
