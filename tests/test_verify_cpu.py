@@ -228,3 +228,22 @@ def test_verify_warns_when_random_inputs_leave_an_output_near_zero(run_cli, tmp_
     # Inputs the user gives are not random: the advice is to check them, not to give some.
     result = run_cli("prepare", faint, "-o", tmp_path / "r.onnx", "--verify", "--input", "x=0.5")
     assert "check that the inputs given are like the real ones" in result.stderr, result.stderr
+
+
+def test_infinite_and_nan_errors_are_written_as_strict_json():
+    import json
+
+    from trtconvert.cli_options import json_text
+
+    # An output that came out NaN, or in another shape, has an infinite error; JSON has no such number.
+    report = {
+        "outputs": [{"max_abs": float("inf"), "max_rel": np.float64("nan"), "within": 0.5}],
+        "low": (-np.inf,),
+    }
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} is not JSON")
+
+    for indent in (2, None):
+        parsed = json.loads(json_text(report, indent=indent), parse_constant=refuse)
+        assert parsed == {"outputs": [{"max_abs": "inf", "max_rel": "nan", "within": 0.5}], "low": ["-inf"]}

@@ -6,7 +6,6 @@ Exit codes: trtconvert.errors.EXIT_CODES.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import sys
 import threading
@@ -19,6 +18,7 @@ from trtconvert.cli_options import (
     EPILOG_CODES,
     common_options,
     emit,
+    json_text,
     model_options,
     plugin_option,
     profile_options,
@@ -250,7 +250,9 @@ def _fail(message: str, code: int, as_json: bool, measured: dict | None = None) 
     message = within_a_line(message)
     click.echo(f"error: {message}", err=True)
     if as_json:
-        click.echo(json.dumps({"ok": False, "error": message, "exit_code": code, **(measured or {})}))
+        click.echo(
+            json_text({"ok": False, "error": message, "exit_code": code, **(measured or {})}, indent=None)
+        )
     sys.exit(code)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -261,4 +262,20 @@ report_stream: TextIO | None = None
 
 def emit(report: dict, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str), file=report_stream or sys.stdout)
+        click.echo(json_text(report), file=report_stream or sys.stdout)
+
+
+def json_text(report: dict, indent: int | None = 2) -> str:
+    """The report as strict JSON. An error can be infinite or NaN (an output that came out NaN, or in another
+    shape), which JSON cannot hold: such numbers are written as the strings "inf", "-inf" and "nan"."""
+    return json.dumps(_json_safe(report), indent=indent, default=str, allow_nan=False)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
