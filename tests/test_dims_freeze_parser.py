@@ -277,3 +277,34 @@ def test_inspect_says_when_shape_inference_fails_at_the_suggested_shapes(run_cli
     onnx.save(model, tmp_path / "fixed.onnx")
     report = json.loads(run_cli("inspect", tmp_path / "fixed.onnx", "--json").stdout)
     assert report["profile_check"] and "shape inference fails at the min shapes" in report["profile_check"]
+
+
+def test_a_resize_kept_by_rewrite_none_that_the_target_rejects_is_a_parser_problem(
+    run_cli, tmp_path: Path
+) -> None:
+    from resize_models import single_resize_model
+
+    path = tmp_path / "antialias.onnx"
+    onnx.save(single_resize_model([1, 3, 8, 8], scales=[1.0, 1.0, 0.5, 0.5], antialias=1), path)
+    out = tmp_path / "prepared.onnx"
+    args = ("prepare", path, "-o", out, "--target-tensorrt", "10.8")
+    refused = run_cli(*args, "--rewrite", "none")
+    assert refused.code == 2, refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert (
+        len(errors) == 1
+        and "'resize' was kept by --rewrite none, but TensorRT 10.8 rejects antialias=1" in errors[0]
+    )
+    assert "drop --rewrite none" in errors[0] and "--no-check-parser" in errors[0]
+    assert "nothing the ONNX parser is known to reject" not in refused.stderr and not out.exists()
+
+    tried = run_cli(*args, "--rewrite", "none", "--no-check-parser")
+    assert tried.code == 0 and "warning: node 'resize' was kept by --rewrite none" in tried.stderr
+    assert "1 problem(s), trying anyway" in tried.stderr
+
+    # The default rewrites it; and --rewrite none on a target that computes the node as ONNX does is no problem.
+    assert "nothing the ONNX parser is known to reject" in run_cli(*args).stderr
+    plain = tmp_path / "plain.onnx"
+    onnx.save(single_resize_model([1, 3, 8, 8], scales=[1.0, 1.0, 2.0, 2.0]), plain)
+    kept = run_cli("prepare", plain, "-o", out, "--target-tensorrt", "10.8", "--rewrite", "none")
+    assert kept.code == 0 and "nothing the ONNX parser is known to reject" in kept.stderr, kept.stderr

@@ -6,6 +6,8 @@ before any GPU time is spent, each with the fix.
   these for `x.squeeze(0)` under a dynamic batch and for branches on a mode input. When the condition depends on
   input values, --freeze on those inputs folds the If away; when it depends on input shapes, fixing those dims
   in every profile (min = opt = max) lets folding choose the branch.
+- A node the rewrite stage kept (--rewrite none) although the target TensorRT rejects it or computes it otherwise,
+  as its decision says (a cubic Resize with antialias=1 on TensorRT 10, say); --rewrite auto replaces it.
 
 Problems exit 2 by default; with --no-check-parser they are warnings and the build is tried anyway.
 """
@@ -13,6 +15,7 @@ Problems exit 2 by default; with --no-check-parser they are warnings and the bui
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import onnx
@@ -20,6 +23,7 @@ import onnx
 from trtconvert import log
 from trtconvert.errors import BadInput
 from trtconvert.model_info import if_branches
+from trtconvert.rewrite.types import RewriteDecision
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,26 @@ class ParserProblem:
     fix: str
     value_inputs: tuple[str, ...] = ()  # graph inputs whose values decide it (--freeze them)
     shape_inputs: tuple[str, ...] = ()  # graph inputs whose dynamic dims decide it (fix them in profiles)
+    kept_by_rewrite_none: bool = False
 
     def line(self) -> str:
+        if self.kept_by_rewrite_none:
+            return f"node {self.node!r} was kept by --rewrite none, but {self.what}; {self.fix}"
         return f"TensorRT's ONNX parser will reject node {self.node!r}: {self.what}; {self.fix}"
+
+
+def kept_node_problems(decisions: Sequence[RewriteDecision]) -> list[ParserProblem]:
+    """The nodes --rewrite none kept although the target rejects them or computes them otherwise."""
+    return [
+        ParserProblem(
+            d.node,
+            d.target_refuses,
+            "drop --rewrite none, and the rewrite stage replaces it with a plugin that computes what ONNX computes",
+            kept_by_rewrite_none=True,
+        )
+        for d in decisions
+        if d.decision == "keep" and d.target_refuses
+    ]
 
 
 def _shape(value: onnx.ValueInfoProto) -> list[int | str | None] | None:
@@ -118,10 +139,13 @@ def find_problems(model: onnx.ModelProto) -> list[ParserProblem]:
     return problems
 
 
-def check_parser_limits(model: onnx.ModelProto, enforce: bool) -> list[ParserProblem]:
-    """Report the problems; BadInput (exit 2) naming the first with its fix unless ``enforce`` is off."""
+def check_parser_limits(
+    model: onnx.ModelProto, enforce: bool, decisions: Sequence[RewriteDecision] = ()
+) -> list[ParserProblem]:
+    """Report the problems, with those of the rewrite stage's ``decisions``; BadInput (exit 2) naming the first
+    with its fix unless ``enforce`` is off."""
     start = time.perf_counter()
-    problems = find_problems(model)
+    problems = kept_node_problems(decisions) + find_problems(model)
     if not problems:
         log.stage("parser", time.perf_counter() - start, "nothing the ONNX parser is known to reject")
         return problems

@@ -23,6 +23,8 @@ class RewriteDecision:
     decision: str  # "rewrite" or "keep"
     reason: str
     rule: str = ""
+    # For a node kept although the target TensorRT rejects it or computes it otherwise (--rewrite none): why.
+    target_refuses: str = ""
 
     def line(self) -> str:
         return f"{self.node} ({self.op}): {self.decision}: {self.reason}"
@@ -34,6 +36,7 @@ class RewriteDecision:
             "decision": self.decision,
             "reason": self.reason,
             "rule": self.rule,
+            "target_refuses": self.target_refuses,
         }
 
 

@@ -144,7 +144,8 @@ class CubicResizeRule:
             note = (
                 target_reason if target_ok else f"{target_reason}: the build will fail or compute otherwise"
             )
-            return Plan(RewriteDecision(name, node.op, "keep", f"--rewrite none; {note}", RULE))
+            refuses = "" if target_ok else target_reason
+            return Plan(RewriteDecision(name, node.op, "keep", f"--rewrite none; {note}", RULE, refuses))
         if ctx.policy == "auto" and target_ok:
             return Plan(RewriteDecision(name, node.op, "keep", target_reason, RULE))
         if not plugin_ok:
