@@ -221,6 +221,14 @@ def test_silero_with_a_dynamic_batch_is_refused_with_the_fix(run_cli, shared_mod
     assert result.code == 2, result.stderr
     assert "an If whose branches give output 0 different shapes" in result.stderr
     assert "fix the dynamic dims of input(s) input in every --profile (min = opt = max)" in result.stderr
+    # Two Ifs: the first is the error line, the second a warning above it; neither is said twice.
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert (
+        len(errors) == 1 and "node '/model/decoder/rnn/If'" in errors[0] and "(and 1 more above)" in errors[0]
+    )
+    assert sum("node '/model/decoder/rnn/If'" in line for line in lines) == 1
+    assert sum("node '/model/decoder/rnn/If_1'" in line for line in lines if line.startswith("warning:")) == 1
 
 
 def test_silero_config_prepares_without_if_nodes(run_cli, tmp_path: Path, shared_models: Path) -> None:

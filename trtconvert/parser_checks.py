@@ -149,7 +149,8 @@ def check_parser_limits(
     if not problems:
         log.stage("parser", time.perf_counter() - start, "nothing the ONNX parser is known to reject")
         return problems
-    for problem in problems:
+    # Refused, the first problem is the error line: the others are warnings above it, each said once.
+    for problem in problems[1:] if enforce else problems:
         log.LOGGER.warning("warning: %s", problem.line())
     if enforce:
         more = f" (and {len(problems) - 1} more above)" if len(problems) > 1 else ""
