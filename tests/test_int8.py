@@ -337,6 +337,16 @@ def test_calibration_data_and_random_calibration_are_refused_together(
     result = run_cli(*base, "--calib-data", _calib_file(tmp_path), "--calib-random-for-timing-only")
     assert result.code == 2 and "contradict each other" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
+    # An engine calibrated on noise is for timing: verifying it could only fail, or pass by chance.
+    for command, output in (("prepare", out), ("build", tmp_path / "m.plan")):
+        result = _run_int8(
+            run_cli, command, example_model, output, "--calib-random-for-timing-only", "--verify"
+        )
+        assert result.code == 2, result.stderr
+        assert "--verify and --calib-random-for-timing-only contradict each other" in result.stderr
+        assert (
+            "drop --verify" in result.stderr and "\nfold " not in "\n" + result.stderr and not output.exists()
+        )
 
 
 def test_a_build_failure_from_a_cache_alone_says_to_add_calibration_data(tmp_path) -> None:

@@ -150,6 +150,11 @@ def _calibration(request: Request, inputs: list[GraphTensor]) -> tuple[Calibrati
             "--calib-data and --calib-random-for-timing-only contradict each other: keep --calib-data for an engine "
             "whose outputs mean something, or drop it to calibrate on noise for timing alone"
         )
+    if spec.verify and spec.calib_random_for_timing_only:
+        raise BadInput(
+            "--verify and --calib-random-for-timing-only contradict each other: an engine calibrated on noise is "
+            "for timing, its outputs are not meant to match; drop --verify, or calibrate with --calib-data"
+        )
     if spec.calib_data is not None:
         data = load_calibration_data(spec.calib_data, inputs, profile)
         if builder_int8 and spec.profiles:
