@@ -169,6 +169,19 @@ def test_numbers_and_files_that_fit_keep_their_values(tmp_path):
     assert given_values({"ids": _npy(tmp_path, ids)}, INPUTS)["ids"].tolist() == ids.tolist()
 
 
+def test_integer_data_feeds_any_integer_input_when_its_values_fit(tmp_path):
+    # numpy's default integer is int64: an image saved from a Python list must still feed a uint8 input.
+    image = [GraphTensor("image", "uint8", (4,)), GraphTensor("small", "int8", (4,))]
+    pixels = RNG.integers(0, 256, size=4)
+    given = given_values({"image": _npy(tmp_path, pixels)}, image)["image"]
+    assert given.dtype == np.uint8 and given.tolist() == pixels.tolist()
+    assert given_values({"small": _npy(tmp_path, np.array([0, 127], np.uint64))}, image)[
+        "small"
+    ].tolist() == [0, 127]
+    with pytest.raises(BadInput, match="values -1..255 do not fit the input's type uint8"):
+        given_values({"image": _npy(tmp_path, np.array([-1, 255]))}, image)
+
+
 def test_a_file_that_is_not_npy_is_named_as_such(tmp_path):
     path = tmp_path / "noise.npy"
     path.write_bytes(RNG.bytes(64))

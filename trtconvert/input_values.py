@@ -99,7 +99,9 @@ def load_fix(err: BaseException) -> str:
 def cast_to_input(array: np.ndarray, where: str, input_name: str, target: np.dtype) -> np.ndarray:
     """``array`` as ``target`` (a bool, integer or float type), or BadInput saying what the cast would lose."""
     source = array.dtype
-    if source.kind not in _CASTABLE_KINDS or not np.can_cast(source, target, casting="same_kind"):
+    # Any integer type may feed any other: the values themselves are checked against the target's range below.
+    integers = source.kind in "iu" and target.kind in "iu"
+    if source.kind not in _CASTABLE_KINDS or not (integers or np.can_cast(source, target, casting="same_kind")):
         raise BadInput(
             f"{where}: {source} data cannot be cast safely to the input's type {target}; "
             f"save the data for '{input_name}' as {target}"
