@@ -6,7 +6,7 @@ import pytest
 from trtconvert.cli_options import parse_input_flags
 from trtconvert.errors import BadInput
 from trtconvert.model_info import GraphTensor
-from trtconvert.verify_cpu import compare_outputs, given_values, random_feed
+from trtconvert.verify_cpu import OutputComparison, compare_outputs, given_values, random_feed
 
 RNG = np.random.default_rng(11)
 
@@ -260,3 +260,29 @@ def test_infinite_and_nan_errors_are_written_as_strict_json():
     for indent in (2, None):
         parsed = json.loads(json_text(report, indent=indent), parse_constant=refuse)
         assert parsed == {"outputs": [{"max_abs": "inf", "max_rel": "nan", "within": 0.5}], "low": ["-inf"]}
+
+
+def test_a_report_line_shows_the_share_within_where_it_decides_or_the_output_failed():
+    want = RNG.uniform(1, 2, size=1000)
+    close = compare_outputs("y", want + 1e-6, want, 1e-4, 1e-3)
+    assert close.report_text(1e-4, 1e-3) == f"max abs {close.max_abs:.3g}, max rel {close.max_rel:.3g}  ok"
+    # Three stray elements of a thousand read differently from a wholesale difference.
+    stray = want.copy()
+    stray[:3] += 0.5
+    failed = compare_outputs("y", stray, want, 1e-4, 1e-3)
+    assert failed.report_text(1e-4, 1e-3).endswith(
+        "99.70% within  OUT OF TOLERANCE (atol 0.0001, rtol 0.001)"
+    )
+    int8 = compare_outputs("y", stray, want, 1e-4, 1e-3, min_within=0.99)
+    assert int8.ok and int8.report_text(1e-4, 1e-3, 0.99).endswith("99.70% within  ok")
+    strict = compare_outputs("y", stray, want, 1e-4, 1e-3, min_within=0.999)
+    assert strict.report_text(1e-4, 1e-3, 0.999).endswith(
+        "99.70% within  OUT OF TOLERANCE (atol 0.0001, rtol 0.001, at least 99.9% within)"
+    )
+    reshaped = compare_outputs("y", np.ones((2, 3)), np.ones((3, 2)), 1e-4, 1e-3)
+    assert reshaped.report_text(1e-4, 1e-3) == "shape 2x3 where the original's is 3x2  SHAPE DIFFERS"
+    assert reshaped.to_json()["reference_shape"] == [3, 2]
+    absent = OutputComparison.absent("y", (3, 2))
+    assert (
+        not absent.ok and absent.report_text(1e-4, 1e-3).endswith("MISSING") and absent.to_json()["missing"]
+    )

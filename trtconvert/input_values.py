@@ -101,7 +101,9 @@ def cast_to_input(array: np.ndarray, where: str, input_name: str, target: np.dty
     source = array.dtype
     # Any integer type may feed any other: the values themselves are checked against the target's range below.
     integers = source.kind in "iu" and target.kind in "iu"
-    if source.kind not in _CASTABLE_KINDS or not (integers or np.can_cast(source, target, casting="same_kind")):
+    if source.kind not in _CASTABLE_KINDS or not (
+        integers or np.can_cast(source, target, casting="same_kind")
+    ):
         raise BadInput(
             f"{where}: {source} data cannot be cast safely to the input's type {target}; "
             f"save the data for '{input_name}' as {target}"

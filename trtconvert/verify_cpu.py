@@ -33,6 +33,11 @@ class OutputComparison:
     reference_shape: tuple[int, ...] | None = None  # set only when it differs from ``shape``
     # Largest |reference| element; at or below atol every element passes whatever the engine computes.
     reference_max_abs: float = float("inf")
+    missing: bool = False  # the candidate has no such output
+
+    @classmethod
+    def absent(cls, name: str, reference_shape: tuple[int, ...]) -> OutputComparison:
+        return cls(name, reference_shape, float("inf"), float("inf"), False, missing=True)
 
     def near_zero(self, atol: float) -> bool:
         """Whether the reference is within ``atol`` of zero everywhere, so that the comparison checks little."""
@@ -43,6 +48,23 @@ class OutputComparison:
         rel = "n/a" if self.near_zero(atol) else f"{self.max_rel:.3g}"
         return f"max abs {self.max_abs:.3g}, max rel {rel}"
 
+    def report_text(self, atol: float, rtol: float, min_within: float = 1.0) -> str:
+        """What a verify line says of this output: its errors and verdict. The share of elements within tolerance
+        is shown where it decides (int8) and where the output failed, to tell a few stray elements from a
+        wholesale difference."""
+        if self.missing:
+            return "not among the engine's outputs  MISSING"
+        if self.reference_shape is not None:
+            return (
+                f"shape {format_shape(self.shape)} where the original's is "
+                f"{format_shape(self.reference_shape)}  SHAPE DIFFERS"
+            )
+        share = f", {self.within:.2%} within" if min_within < 1.0 or not self.ok else ""
+        if self.ok:
+            return f"{self.errors_text(atol)}{share}  ok"
+        needed = f", at least {100 * min_within:g}% within" if min_within < 1.0 else ""
+        return f"{self.errors_text(atol)}{share}  OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g}{needed})"
+
     def to_json(self) -> dict:
         return {
             "name": self.name,
@@ -52,6 +74,8 @@ class OutputComparison:
             "reference_max_abs": self.reference_max_abs,
             "within": self.within,
             "ok": self.ok,
+            **({"reference_shape": list(self.reference_shape)} if self.reference_shape is not None else {}),
+            **({"missing": True} if self.missing else {}),
         }
 
 
@@ -239,13 +263,7 @@ def compare_models(
         results.append(result)
         shape_text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in result.shapes.items())
         for comparison in comparisons:
-            verdict = "ok" if comparison.ok else f"OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g})"
-            errors = f"{comparison.errors_text(atol)}  {verdict}"
-            if comparison.reference_shape is not None:
-                errors = (
-                    f"shape {format_shape(comparison.shape)} where the original's is "
-                    f"{format_shape(comparison.reference_shape)}  SHAPE DIFFERS"
-                )
+            errors = comparison.report_text(atol, rtol)
             log.stage("verify", time.perf_counter() - start, f"[{shape_text}] {comparison.name}: {errors}")
     random_inputs = [i.name for i in inputs if i.name not in given]
     warn_near_zero([c for r in results for c in r.outputs], dict.fromkeys(names, atol), random_inputs)
