@@ -335,3 +335,42 @@ def test_plugin_hint_names_the_custom_ops_and_the_library() -> None:
     hint = plugin_hint(model, [])
     assert "Test::DynamicTRTResize" in hint and "trtconvert plugins build" in hint and "--plugin" in hint
     assert plugin_hint(model, [Path("lib.so")]) == ""
+
+
+def test_build_verify_keeps_the_engine_measurements_for_the_report(example_model: Path, monkeypatch) -> None:
+    """The plumbing around verify_engine (which needs TensorRT): a pass fills the report's engine_verification,
+    a failure carries the CPU check's measurements and the engine's together."""
+    from trtconvert import engine_build
+    from trtconvert.errors import VerificationFailed
+    from trtconvert.pipeline import preflight
+    from trtconvert.request import resolve
+    from trtconvert.spec import Spec
+
+    request = resolve(Spec(model=example_model, profiles=[], verify=False), "10.8.0")
+    checked = preflight(request)
+    results = [{"profile": 0, "shapes_from": "min", "shapes": {}, "outputs": [{"name": "y", "ok": True}]}]
+    engine_report = {
+        "ok": True, "command": "verify", "plan": "staged.plan", "onnx": "m.onnx", "tensorrt": "10.8.0",
+        "default_tolerance_of": "tf32", "tolerances": {"atol": 0.02}, "results": results,
+    }  # fmt: skip
+    monkeypatch.setattr(engine_build, "verify_engine", lambda *args: engine_report)
+    verification: dict = {"verification": ["cpu"]}
+    engine_build._engine_check(request, checked, verification)(Path("staged.plan"))
+    assert verification == {
+        "verification": ["cpu"],
+        "engine_verification": {
+            "default_tolerance_of": "tf32",
+            "tolerances": {"atol": 0.02},
+            "results": results,
+        },
+    }
+
+    def fails(*args):
+        raise VerificationFailed("the engine differs", {k: v for k, v in engine_report.items() if k != "ok"})
+
+    monkeypatch.setattr(engine_build, "verify_engine", fails)
+    with pytest.raises(VerificationFailed, match="the engine differs") as failed:
+        engine_build._engine_check(request, checked, {"verification": ["cpu"]})(Path("staged.plan"))
+    assert failed.value.measured["verification"] == ["cpu"]
+    assert failed.value.measured["engine_verification"]["results"] == results
+    assert "plan" not in failed.value.measured["engine_verification"]
