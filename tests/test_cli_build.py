@@ -374,3 +374,23 @@ def test_build_verify_keeps_the_engine_measurements_for_the_report(example_model
     assert failed.value.measured["verification"] == ["cpu"]
     assert failed.value.measured["engine_verification"]["results"] == results
     assert "plan" not in failed.value.measured["engine_verification"]
+
+
+@pytest.mark.parametrize("command", ["build", "prepare", "verify"])
+def test_help_states_the_default_tolerances_the_code_uses(run_cli, command: str) -> None:
+    import re
+
+    from trtconvert.tolerances import DEFAULT_TOLERANCES
+
+    text = " ".join(run_cli(command, "--help").stdout.split())
+    for flag, word, column in (("--atol", "Absolute", 0), ("--rtol", "Relative", 1)):
+        stated = re.search(rf"{flag} \S+ {word} tolerance .*?\((.*?)\)", text).group(1)
+        segments = [
+            segment for segment in re.split(r",\s*", stated) if re.search(r"[0-9.]+e-[0-9]+", segment)
+        ]
+        for precision in ("fp32", "fp16", "bf16", "int8"):
+            # The first segment that names the precision: "2e-2 fp16 and an fp32 engine with TF32" follows fp32's.
+            segment = next(s for s in segments if re.search(rf"\b{precision}\b", s))
+            number = float(re.search(r"[0-9.]+e-[0-9]+", segment).group(0))
+            assert number == DEFAULT_TOLERANCES[precision][column], (flag, precision, stated)
+    assert "--input x=page.npy" in text

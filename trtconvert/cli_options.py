@@ -151,6 +151,11 @@ stage_options = _compose(
     ),
 )
 
+INPUT_HELP = (
+    "Value for an input: a number where random ones are meaningless (--input sr=16000), or real data "
+    "(--input x=page.npy) where random inputs leave an output near zero, as noise does a detector's."
+)
+
 verify_options = _compose(
     click.option(
         "--verify/--no-verify", default=None, help="Compare the result with the original model on the CPU."
@@ -160,10 +165,22 @@ verify_options = _compose(
         "input_values",
         multiple=True,
         metavar="NAME=VALUE|FILE.npy",
-        help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
+        help=INPUT_HELP,
     ),
-    click.option("--atol", type=float, default=None, help="Absolute tolerance (default: 1e-4 for fp32)."),
-    click.option("--rtol", type=float, default=None, help="Relative tolerance (default: 1e-3 for fp32)."),
+    click.option(
+        "--atol",
+        type=float,
+        default=None,
+        help="Absolute tolerance (default by precision: 1e-4 fp32, 2e-2 fp16 and an fp32 engine with TF32, "
+        "1e-1 bf16, 5e-2 int8).",
+    ),
+    click.option(
+        "--rtol",
+        type=float,
+        default=None,
+        help="Relative tolerance (default by precision: 1e-3 fp32, 2e-2 fp16 and an fp32 engine with TF32, "
+        "5e-2 bf16 and int8).",
+    ),
     click.option("--seed", type=int, default=None, help="Seed of the random inputs (default: 0)."),
 )
 

@@ -8,6 +8,7 @@ import click
 
 from trtconvert.cli_options import (
     EPILOG_CODES,
+    INPUT_HELP,
     emit,
     parse_input_flags,
     plugin_option,
@@ -31,21 +32,21 @@ from trtconvert.cli_options import (
     multiple=True,
     metavar="[OUTPUT=]VALUE",
     help="Absolute tolerance for every output, or OUTPUT=VALUE for one (default by the plan's precision: "
-    "1e-4 fp32 built with --no-tf32, 2e-2 fp32 with TF32 and fp16, 1e-1 bf16).",
+    "1e-4 fp32 built with --no-tf32, 2e-2 fp32 with TF32 and fp16, 1e-1 bf16, 5e-2 int8).",
 )
 @click.option(
     "--rtol",
     multiple=True,
     metavar="[OUTPUT=]VALUE",
     help="Relative tolerance for every output, or OUTPUT=VALUE for one (default: 1e-3 fp32 with --no-tf32, "
-    "2e-2 fp32 with TF32 and fp16, 5e-2 bf16).",
+    "2e-2 fp32 with TF32 and fp16, 5e-2 bf16 and int8).",
 )
 @click.option(
     "--input",
     "input_values",
     multiple=True,
     metavar="NAME=VALUE|FILE.npy",
-    help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
+    help=INPUT_HELP,
 )
 @click.option(
     "--int8-min-within",
