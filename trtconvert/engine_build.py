@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,11 @@ def _report_calibration(cache_path: Path | None, cached: bytes | None, calibrato
     log.stage("calib", 0.0, f"calibrated; {cache_path} written ({cache_summary(produced)})")
 
 
-ENGINE_VERIFICATION_KEYS = ("default_tolerance_of", "tolerances", "results")
+def _engine_measurements(verify_report: Mapping[str, Any]) -> dict[str, Any]:
+    """What a build report keeps of verify's report: the plan it names is only the staged copy."""
+    return {
+        k: verify_report[k] for k in ("default_tolerance_of", "tolerances", "results") if k in verify_report
+    }
 
 
 def _engine_check(
@@ -155,9 +159,9 @@ def _engine_check(
                 shape_sets_from_profiles(spec.profiles, checked.inputs),
             )
         except VerificationFailed as failed:
-            measured = {k: failed.measured[k] for k in ENGINE_VERIFICATION_KEYS if k in failed.measured}
-            raise VerificationFailed(str(failed), {**verification, "engine_verification": measured}) from None
-        verification["engine_verification"] = {k: report[k] for k in ENGINE_VERIFICATION_KEYS}
+            measured = {**verification, "engine_verification": _engine_measurements(failed.measured)}
+            raise VerificationFailed(str(failed), measured) from None
+        verification["engine_verification"] = _engine_measurements(report)
 
     return check
 

@@ -60,10 +60,9 @@ class OutputComparison:
                 f"{format_shape(self.reference_shape)}  SHAPE DIFFERS"
             )
         share = f", {self.within:.2%} within" if min_within < 1.0 or not self.ok else ""
-        if self.ok:
-            return f"{self.errors_text(atol)}{share}  ok"
         needed = f", at least {100 * min_within:g}% within" if min_within < 1.0 else ""
-        return f"{self.errors_text(atol)}{share}  OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g}{needed})"
+        verdict = "ok" if self.ok else f"OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g}{needed})"
+        return f"{self.errors_text(atol)}{share}  {verdict}"
 
     def to_json(self) -> dict:
         return {
@@ -79,29 +78,27 @@ class OutputComparison:
         }
 
 
-def near_zero_warning(name: str, atol: float, largest: float, random_inputs: Sequence[str]) -> str:
-    """The warning for an output whose reference never left [-atol, atol] on any of the inputs verified."""
+def warn_near_zero(
+    comparisons: Sequence[OutputComparison], atols: Mapping[str, float], random_inputs: Sequence[str]
+) -> None:
+    """One warning per output whose reference never left [-atol, atol] in any shape set verified."""
     if random_inputs:
         fix = f"verify on inputs like the real ones with --input {random_inputs[0]}=FILE.npy"
     else:
         fix = "check that the inputs given are like the real ones"
-    return (
-        f"warning: the original model's '{name}' stayed within atol {atol:g} of zero on every input verified "
-        f"(largest |value| {largest:.3g}), so any engine output near zero passes; {fix}"
-    )
-
-
-def warn_near_zero(
-    comparisons: Sequence[OutputComparison], atols: Mapping[str, float], random_inputs: Sequence[str]
-) -> None:
-    """One warning per output that was near zero in every shape set verified."""
     by_name: dict[str, list[OutputComparison]] = {}
     for comparison in comparisons:
         by_name.setdefault(comparison.name, []).append(comparison)
     for name, seen in by_name.items():
         if all(c.near_zero(atols[name]) for c in seen):
-            largest = max(c.reference_max_abs for c in seen)
-            log.LOGGER.warning("%s", near_zero_warning(name, atols[name], largest, random_inputs))
+            log.LOGGER.warning(
+                "warning: the original model's '%s' stayed within atol %g of zero on every input verified "
+                "(largest |value| %.3g), so any engine output near zero passes; %s",
+                name,
+                atols[name],
+                max(c.reference_max_abs for c in seen),
+                fix,
+            )
 
 
 @dataclass(frozen=True)
