@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams, load_kernel_library
-from trtconvert.native_build import library_path
+from trtconvert.native.build import library_path
+from trtconvert.native.kernel_abi import DTYPE_CODES, CubicResizeParams, load_kernel_library
 from trtconvert.ops.resize_reference import coordinate_mode_code
 
 REPO = Path(__file__).resolve().parents[1]

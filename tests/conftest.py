@@ -82,8 +82,8 @@ RESIZE_LOGIC = "resize_logic"
 def _kernel_tools_missing() -> str | None:
     import shutil
 
-    from trtconvert import native_build
     from trtconvert.errors import MissingDependency
+    from trtconvert.native import build as native_build
 
     if shutil.which("cmake") is None:
         return "cmake is not on PATH"
@@ -192,7 +192,7 @@ class CliResult:
 @pytest.fixture
 def run_cli(capsys):
     """Run the CLI in-process the way the console script does; returns exit code and both streams."""
-    from trtconvert.cli import main
+    from trtconvert.cli.main import main
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trtconvert.machine import cuda_gpu, import_tensorrt
-from trtconvert.tensorrt_target import parse_target
+from trtconvert.engine.machine import cuda_gpu, import_tensorrt
+from trtconvert.settings.target import parse_target
 
 TRT, _TRT_REASON = import_tensorrt()
 GPU, _GPU_REASON = cuda_gpu() if TRT is not None else (None, "")
@@ -35,8 +35,8 @@ def require_feature(feature: str) -> None:
 def find_plugin_library(folder: Path) -> Path:
     """TRTCONVERT_PLUGIN_LIBRARY, else the library `trtconvert plugins build` left in build/lib, else one built
     into ``folder`` for this GPU (needs cmake, nvcc and TensorRT headers; the test skips without them)."""
-    from trtconvert import native_build
     from trtconvert.errors import MissingDependency
+    from trtconvert.native import build as native_build
 
     found = native_build.library_path()
     if found.is_file():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trtconvert.engine_bench import bench_shape_sets, format_bench, latency_stats, parse_shapes_flag
+from trtconvert.engine.bench import bench_shape_sets, format_bench, latency_stats, parse_shapes_flag
+from trtconvert.engine.machine import import_tensorrt
 from trtconvert.errors import BadInput
-from trtconvert.machine import import_tensorrt
 
 PROFILES = [
     {

@@ -15,11 +15,11 @@ from polygraphy.backend.trt import (
     PostprocessConfig,
 )
 
-from trtconvert.build_chain import EngineSettings, Timed, engine_loader_chain
+from trtconvert.engine.chain import EngineSettings, Timed, engine_loader_chain
 from trtconvert.errors import BadInput
-from trtconvert.profiles import parse_profile
-from trtconvert.request import parse_size, resolve
-from trtconvert.spec import Spec
+from trtconvert.model.profiles import parse_profile
+from trtconvert.settings.request import parse_size, resolve
+from trtconvert.settings.spec import Spec
 
 TRT10 = "10.8"
 TRT11 = "11.1"
@@ -161,11 +161,11 @@ def test_building_the_chain_imports_no_tensorrt(tmp_path: Path) -> None:
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from trtconvert.build_chain import engine_loader_chain
-from trtconvert.request import resolve
-from trtconvert.tensorrt_log import TensorRTLog
-from trtconvert.profiles import parse_profile
-from trtconvert.spec import Spec
+from trtconvert.engine.chain import engine_loader_chain
+from trtconvert.settings.request import resolve
+from trtconvert.engine.tensorrt_log import TensorRTLog
+from trtconvert.model.profiles import parse_profile
+from trtconvert.settings.spec import Spec
 spec = Spec(model=Path("m.onnx"), output=Path("m.plan"), profiles=[parse_profile("x=1x3:2x3:4x3")],
             workspace="1G", timing_cache=Path({str(tmp_path / "t.cache")!r}), opt_level=2,
             hardware_compatibility="ampere_plus", version_compatible=True, precision="fp16")

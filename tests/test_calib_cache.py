@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from trtconvert.calib_cache import cache_summary, parse_cache, read_cache, write_cache
 from trtconvert.errors import BadInput
+from trtconvert.int8.calib_cache import cache_summary, parse_cache, read_cache, write_cache
 
 
 def _hex(value: float) -> str:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from seeds import fresh_rng
 
-from trtconvert.calibration import CalibrationData, load_calibration_data, random_calibration_data
 from trtconvert.errors import BadInput
-from trtconvert.model_info import GraphTensor
-from trtconvert.profiles import parse_profile
+from trtconvert.int8.calibration import CalibrationData, load_calibration_data, random_calibration_data
+from trtconvert.model.info import GraphTensor
+from trtconvert.model.profiles import parse_profile
 
 IMAGE = GraphTensor("image", "float32", ("batch", 3, "height", "width"))
 IDS = GraphTensor("ids", "int64", (1, 4))

@@ -9,17 +9,23 @@ from pathlib import Path
 import onnx
 import pytest
 
-from trtconvert.build_chain import run_chain
-from trtconvert.engine_verify import shape_sets_from_profiles
+from trtconvert.engine.chain import run_chain
+from trtconvert.engine.machine import import_tensorrt
+from trtconvert.engine.plan_files import (
+    build_identity,
+    make_sidecar,
+    profiles_from_json,
+    sidecar_path,
+    write_plan,
+)
+from trtconvert.engine.tensorrt_log import condense, tensorrt_messages
+from trtconvert.engine.verify import shape_sets_from_profiles
 from trtconvert.errors import BadInput, BuildFailed
-from trtconvert.machine import import_tensorrt
-from trtconvert.model_info import GraphTensor
-from trtconvert.plan_io import build_identity, make_sidecar, profiles_from_json, sidecar_path, write_plan
-from trtconvert.profiles import parse_profile
-from trtconvert.request import resolve
-from trtconvert.spec import Spec
-from trtconvert.tensorrt_log import condense, tensorrt_messages
-from trtconvert.tolerances import parse_tolerances
+from trtconvert.model.info import GraphTensor
+from trtconvert.model.profiles import parse_profile
+from trtconvert.settings.request import resolve
+from trtconvert.settings.spec import Spec
+from trtconvert.settings.tolerances import parse_tolerances
 
 PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
 without_tensorrt = pytest.mark.skipif(
@@ -307,7 +313,7 @@ def test_prepared_model_is_unchanged_by_build(run_cli, example_model: Path, tmp_
 
 
 def test_default_tolerance_follows_precision_and_tf32() -> None:
-    from trtconvert.tolerances import sidecar_tolerance_key
+    from trtconvert.settings.tolerances import sidecar_tolerance_key
 
     assert sidecar_tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": True}}) == "tf32"
     assert sidecar_tolerance_key({"precision": {"precision": "fp32"}, "config": {"tf32": False}}) == "fp32"
@@ -320,7 +326,7 @@ def test_default_tolerance_follows_precision_and_tf32() -> None:
 def test_plugin_hint_names_the_custom_ops_and_the_library() -> None:
     from onnx import TensorProto, helper
 
-    from trtconvert.plugin_loading import plugin_hint
+    from trtconvert.engine.plugins import plugin_hint
 
     node = helper.make_node("DynamicTRTResize", ["x", "s"], ["y"], domain="Test", name="r")
     graph = helper.make_graph(
@@ -340,11 +346,11 @@ def test_plugin_hint_names_the_custom_ops_and_the_library() -> None:
 def test_build_verify_keeps_the_engine_measurements_for_the_report(example_model: Path, monkeypatch) -> None:
     """The plumbing around verify_engine (which needs TensorRT): a pass fills the report's engine_verification,
     a failure carries the CPU check's measurements and the engine's together."""
-    from trtconvert import engine_build
+    from trtconvert.engine import build as engine_build
     from trtconvert.errors import VerificationFailed
-    from trtconvert.pipeline import preflight
-    from trtconvert.request import resolve
-    from trtconvert.spec import Spec
+    from trtconvert.prepare.pipeline import preflight
+    from trtconvert.settings.request import resolve
+    from trtconvert.settings.spec import Spec
 
     request = resolve(Spec(model=example_model, profiles=[], verify=False), "10.8.0")
     checked = preflight(request)
@@ -380,7 +386,7 @@ def test_build_verify_keeps_the_engine_measurements_for_the_report(example_model
 def test_help_states_the_default_tolerances_the_code_uses(run_cli, command: str) -> None:
     import re
 
-    from trtconvert.tolerances import DEFAULT_TOLERANCES
+    from trtconvert.settings.tolerances import DEFAULT_TOLERANCES
 
     text = " ".join(run_cli(command, "--help").stdout.split())
     for flag, word, column in (("--atol", "Absolute", 0), ("--rtol", "Relative", 1)):

@@ -213,7 +213,7 @@ def test_existing_output_survives_a_crash_while_writing(run_cli, conv_model_path
         path.write_bytes(b"half a mod")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("trtconvert.pipeline.save_onnx", broken_save)
+    monkeypatch.setattr("trtconvert.prepare.pipeline.save_onnx", broken_save)
     result = run_cli("prepare", conv_model_path, "-o", output, "--profile", PROFILE)
     _assert_clean_failure(result, 2, "No space left on device", folder, {"conv.onnx", "out.onnx"})
     assert output.read_bytes() == before

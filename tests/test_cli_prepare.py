@@ -8,7 +8,7 @@ import onnx
 import pytest
 from model_factories import REAL_MODELS
 
-from trtconvert.model_info import all_nodes
+from trtconvert.model.info import all_nodes
 
 
 @pytest.mark.parametrize("name", list(REAL_MODELS))

@@ -138,7 +138,7 @@ def _native(model, feeds, expected, folder) -> tuple[str, float | None]:
 
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
 def test_auto_policy_agrees_with_the_measured_tensorrt(case, plugin_library: Path, tmp_path: Path) -> None:
-    from trtconvert.rewrite.stage import rewrite_model
+    from trtconvert.prepare.rewrite.stage import rewrite_model
 
     name, model, feeds, expected = case
     native, native_error = _native(model, feeds, expected, tmp_path)

@@ -13,11 +13,11 @@ import pytest
 from model_factories import REAL_MODELS
 from onnx import TensorProto, helper, numpy_helper
 
-from trtconvert.dims import fixed_dims, is_placeholder, make_placeholders_unique, tied_axes
 from trtconvert.errors import BadInput
-from trtconvert.model_info import graph_inputs
-from trtconvert.parser_checks import find_problems
-from trtconvert.profiles import check_ties, parse_profile
+from trtconvert.model.dims import fixed_dims, is_placeholder, make_placeholders_unique, tied_axes
+from trtconvert.model.info import graph_inputs
+from trtconvert.model.profiles import check_ties, parse_profile
+from trtconvert.prepare.parser_checks import find_problems
 
 
 def _two_input_model(x_dims, y_dims, out_dims=None) -> onnx.ModelProto:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from trtconvert import __version__
-from trtconvert.doctor import Check, doctor_report, format_report, run_checks
-from trtconvert.machine import import_tensorrt
+from trtconvert.engine.doctor import Check, doctor_report, format_report, run_checks
+from trtconvert.engine.machine import import_tensorrt
 
 
 def test_doctor_json_lists_versions(run_cli) -> None:
@@ -69,7 +69,7 @@ def test_doctor_exits_0_even_when_every_probe_fails(run_cli, monkeypatch) -> Non
     def broken() -> Check:
         raise OSError("nothing works")
 
-    monkeypatch.setattr("trtconvert.doctor.CHECKS", [broken, broken])
+    monkeypatch.setattr("trtconvert.engine.doctor.CHECKS", [broken, broken])
     result = run_cli("doctor")
     assert result.code == 0
     assert result.stdout.count("probe failed: OSError: nothing works") == 2
@@ -83,7 +83,7 @@ def test_format_marks_missing_components_with_their_hint() -> None:
 
 
 def test_doctor_states_the_supported_range_and_what_a_version_lacks() -> None:
-    from trtconvert.doctor import describe_tensorrt
+    from trtconvert.engine.doctor import describe_tensorrt
 
     old = describe_tensorrt("8.5.3.1", Path("/x"))
     assert old.ok and "supported range 8.5 to 11.x" in old.detail

@@ -18,7 +18,7 @@ import pytest
 from model_factories import REAL_MODELS
 from tensorrt_machine import GPU, NEEDS_TENSORRT_AND_GPU, TRT
 
-from trtconvert.plan_io import read_sidecar, sidecar_path
+from trtconvert.engine.plan_files import read_sidecar, sidecar_path
 
 pytestmark = NEEDS_TENSORRT_AND_GPU
 

@@ -5,8 +5,8 @@ import onnx
 import pytest
 from model_factories import conv_model
 
-from trtconvert.fold import fold, foldable_ir_version, onnxruntime_max_ir_version
-from trtconvert.ort_session import create_session
+from trtconvert.checks.ort_session import create_session
+from trtconvert.prepare.fold import fold, foldable_ir_version, onnxruntime_max_ir_version
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ def test_nested_multi_output_ifs_are_inlined_without_breaking_the_graph(shared_m
 
 
 def test_ifs_on_a_static_batch_fold_away(shared_models):
-    from trtconvert.dims import pin_dims
+    from trtconvert.model.dims import pin_dims
 
     model = onnx.load(shared_models / "silero_vad_16k_op15.onnx")
     pinned = onnx.load(shared_models / "silero_vad_16k_op15.onnx")

@@ -105,7 +105,7 @@ def test_sigterm_while_writing_removes_the_staging_and_keeps_the_old_output(
         path.write_bytes(b"half a model")
         os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr("trtconvert.pipeline.save_onnx", terminated_while_saving)
+    monkeypatch.setattr("trtconvert.prepare.pipeline.save_onnx", terminated_while_saving)
     result = run_cli("prepare", model, "-o", out)
     assert result.code == 128 + signal.SIGTERM, result.stderr
     assert "error: stopped by SIGTERM; nothing was written" in result.stderr
@@ -408,7 +408,7 @@ def test_error_messages_echo_little_of_a_huge_value(run_cli, tmp_path: Path) -> 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60))
 def test_profile_parser(text: str) -> None:
-    from trtconvert.profiles import parse_profile
+    from trtconvert.model.profiles import parse_profile
 
     with contextlib.suppress(BadInput):
         parse_profile(text)
@@ -417,9 +417,9 @@ def test_profile_parser(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=4))
 def test_input_flag_parser(items: list[str]) -> None:
-    from trtconvert.cli_options import parse_input_flags
-    from trtconvert.model_info import GraphTensor
-    from trtconvert.verify_cpu import given_values
+    from trtconvert.checks.compare import given_values
+    from trtconvert.cli.options import parse_input_flags
+    from trtconvert.model.info import GraphTensor
 
     inputs = [GraphTensor("x", "float32", (1, 3)), GraphTensor("n", "int64", ())]
     with contextlib.suppress(BadInput):
@@ -437,8 +437,8 @@ _NUMBERS = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(st.sampled_from(["x", "n", "b", "h"]), _NUMBERS)
 def test_a_number_for_an_input_keeps_its_value_or_is_refused(name: str, text: str) -> None:
-    from trtconvert.model_info import GraphTensor
-    from trtconvert.verify_cpu import given_values
+    from trtconvert.checks.compare import given_values
+    from trtconvert.model.info import GraphTensor
 
     inputs = [GraphTensor("x", "float32", ()), GraphTensor("n", "int64", ()), GraphTensor("b", "bool", ()),
               GraphTensor("h", "float16", ())]  # fmt: skip
@@ -456,7 +456,7 @@ def test_a_number_for_an_input_keeps_its_value_or_is_refused(name: str, text: st
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=3), st.lists(st.text(max_size=30), max_size=3))
 def test_tolerance_parser(atol: list[str], rtol: list[str]) -> None:
-    from trtconvert.tolerances import parse_tolerances
+    from trtconvert.settings.tolerances import parse_tolerances
 
     with contextlib.suppress(BadInput):
         parse_tolerances(atol, rtol, "fp32", ["out", "out:0"])
@@ -465,7 +465,7 @@ def test_tolerance_parser(atol: list[str], rtol: list[str]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
 def test_workspace_parser(text: str) -> None:
-    from trtconvert.request import parse_size
+    from trtconvert.settings.request import parse_size
 
     with contextlib.suppress(BadInput):
         assert 1 <= parse_size(text) <= 1 << 50
@@ -474,7 +474,7 @@ def test_workspace_parser(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=30))
 def test_target_tensorrt_parser(text: str) -> None:
-    from trtconvert.tensorrt_target import parse_target
+    from trtconvert.settings.target import parse_target
 
     with contextlib.suppress(BadInput):
         parse_target(text)
@@ -483,7 +483,7 @@ def test_target_tensorrt_parser(text: str) -> None:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=200))
 def test_config_loader(tmp_path: Path, text: str) -> None:
-    from trtconvert.spec import make_spec
+    from trtconvert.settings.spec import make_spec
 
     config = tmp_path / "c.yaml"
     config.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -494,7 +494,7 @@ def test_config_loader(tmp_path: Path, text: str) -> None:
 def test_the_readme_exit_code_table_is_the_one_the_code_follows() -> None:
     import re
 
-    from trtconvert.cli_options import EPILOG_CODES
+    from trtconvert.cli.options import EPILOG_CODES
     from trtconvert.errors import EXIT_CODES, BadInput, BuildFailed, MissingDependency, VerificationFailed
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -518,11 +518,11 @@ def test_a_signal_during_the_plugins_cpu_reference_stops_cleanly(tmp_path: Path,
     out = tmp_path / "new" / "out.onnx"
     script = (
         "import os, signal, sys, time\n"
-        "import trtconvert.ort_session as session\n"
+        "import trtconvert.checks.ort_session as session\n"
         "def signalled(*args):\n"
         f"    os.kill(os.getpid(), {int(signum)}); time.sleep(10)\n"
         "session._run_cpu_node = signalled\n"
-        "from trtconvert.cli import main\n"
+        "from trtconvert.cli.main import main\n"
         "main(sys.argv[1:])\n"
     )
     child = subprocess.run(
@@ -590,7 +590,7 @@ def test_a_number_with_thousands_of_digits_is_named_for_what_it_is(
     ],
 )
 def test_config_numbers_mean_what_they_look_like(tmp_path: Path, line, expected) -> None:
-    from trtconvert.spec import read_config
+    from trtconvert.settings.spec import read_config
 
     config = tmp_path / "c.yaml"
     config.write_text(line + "\n")
@@ -623,7 +623,7 @@ def test_a_target_tensorrt_outside_what_trtconvert_targets_is_refused(
 
 
 def test_target_tensorrt_versions_in_range_are_taken() -> None:
-    from trtconvert.tensorrt_target import wanted_target
+    from trtconvert.settings.target import wanted_target
 
     assert [str(wanted_target(v)) for v in ("8.5", "9", "10.13.0.35", "11.99")] == [
         "8.5",

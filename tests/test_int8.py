@@ -12,9 +12,9 @@ import onnx
 import pytest
 from seeds import fresh_rng
 
-from trtconvert.build_chain import engine_loader_chain, int8_calibrator
-from trtconvert.request import resolve
-from trtconvert.spec import Spec
+from trtconvert.engine.chain import engine_loader_chain, int8_calibrator
+from trtconvert.settings.request import resolve
+from trtconvert.settings.spec import Spec
 
 PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
 
@@ -196,8 +196,8 @@ def test_build_without_tensorrt_checks_calibration_then_exits_3(run_cli, example
 
 
 def test_builder_int8_chain_has_the_flag_and_the_calibrator(tmp_path) -> None:
-    from trtconvert.calibration import load_calibration_data
-    from trtconvert.model_info import graph_inputs
+    from trtconvert.int8.calibration import load_calibration_data
+    from trtconvert.model.info import graph_inputs
 
     model = tmp_path / "m.onnx"
     onnx.save(__import__("model_factories").conv_model(), model)
@@ -262,7 +262,7 @@ def test_a_cache_is_called_reused_only_when_no_sample_was_asked_for(
     calibrator_base_classes, tmp_path, capsys
 ) -> None:
     from trtconvert import log
-    from trtconvert.engine_build import _report_calibration
+    from trtconvert.engine.build import _report_calibration
 
     log.configure(0)
 
@@ -350,8 +350,8 @@ def test_calibration_data_and_random_calibration_are_refused_together(
 
 
 def test_a_build_failure_from_a_cache_alone_says_to_add_calibration_data(tmp_path) -> None:
-    from trtconvert.engine_build import _cache_only_hint
-    from trtconvert.pipeline import Preflight
+    from trtconvert.engine.build import _cache_only_hint
+    from trtconvert.prepare.pipeline import Preflight
 
     def checked(calibration, cache) -> Preflight:
         return Preflight(tmp_path / "m.onnx", [], {}, set(), calibration=calibration, calibration_cache=cache)

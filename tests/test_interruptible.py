@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from trtconvert.interruptible import abandoned, call_interruptibly
+from trtconvert.engine.interruptible import abandoned, call_interruptibly
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from trtconvert import cli
-    from trtconvert.build_chain import run_chain
-    from trtconvert.interruptible import end_process
+    from trtconvert.cli import main as cli
+    from trtconvert.engine.chain import run_chain
+    from trtconvert.engine.interruptible import end_process
 
     def tensorrt_like_build():
         print("building", flush=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams, load_kernel_library
+from trtconvert.native.kernel_abi import DTYPE_CODES, CubicResizeParams, load_kernel_library
 
 REPO = Path(__file__).resolve().parents[1]
 CUDA_ERROR_INVALID_VALUE = 1

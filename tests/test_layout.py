@@ -1,5 +1,7 @@
-"""The package's shape: the README's module table matches the tree, and no module imports one that imports it
-back (imports inside functions count: a lazy cycle is still a cycle)."""
+"""The package's shape, as the README describes it. Which layer may import which, "only the TensorRT layer
+imports tensorrt" and "no import cycles" are import-linter contracts (pyproject.toml, run as `lint-imports`);
+what is checked here is what a newcomer reads: the README's layer table against the tree, each layer's
+docstring, and the few modules at the top."""
 
 from __future__ import annotations
 
@@ -7,78 +9,68 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "trtconvert"
+MAX_TOP_LEVEL_MODULES = 8
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports() -> dict[str, set[str]]:
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*anchor, *([node.module] if node.module else [])])
-                for alias in node.names:
-                    target = f"{base}.{alias.name}"
-                    found.add(target if target in modules else base)
-            elif isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-        graph[name] = {m for m in found if m in modules and m != name}
-    return graph
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    cycles, state = [], {}
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = "open"
-        for target in sorted(graph[node]):
-            if state.get(target) == "open":
-                cycles.append(path[path.index(target) :] + [target])
-            elif target not in state:
-                visit(target, [*path, target])
-        state[node] = "done"
-
-    for start in sorted(graph):
-        if start not in state:
-            visit(start, [start])
-    return cycles
-
-
-def test_no_import_cycles() -> None:
-    assert _cycles(_imports()) == []
-
-
-def test_the_cycle_finder_finds_one() -> None:
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
-
-
-def test_readme_module_table_matches_the_tree() -> None:
+def _layer_table() -> dict[str, set[str]]:
+    """The README's table: each layer (or `base`) and the module names its row lists."""
     readme = (ROOT / "README.md").read_text()
     table = readme.split("<!-- module-layout -->", 1)[1].split("\n\n", 1)[0]
-    listed: set[str] = set()
-    for cell in re.findall(r"^\| (.+?) \|", table, re.M)[2:]:
-        listed.update(re.findall(r"`([^`]+)`", cell))
-    top_level = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
-    top_level |= {f"{p.name}/" for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert top_level - listed == set(), "modules the README does not list"
-    assert {m for m in listed if m.endswith((".py", "/")) and "/" not in m[:-1]} - top_level == set(), (
-        "the README lists modules that do not exist"
-    )
+    rows: dict[str, set[str]] = {}
+    for line in [line for line in table.splitlines() if line.startswith("|")][2:]:
+        layer, _job, modules = (cell.strip() for cell in line.strip("|").split("|"))
+        names = set(re.findall(r"`([a-z_]+(?:\.py|/))`", modules))
+        rows[layer.strip("`")] = names
+    return rows
+
+
+def _subpackages() -> list[Path]:
+    return sorted(p for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def test_readme_layer_table_matches_the_tree() -> None:
+    rows = _layer_table()
+    assert {f"{p.name}/" for p in _subpackages()} == {layer for layer in rows if layer != "base"}
+    for package in _subpackages():
+        children = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+        children |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+        # A row may also name the modules of a nested package (rewrite/'s stage.py): they must exist below.
+        below = {p.name for p in package.rglob("*.py")} | {
+            f"{p.parent.name}/" for p in package.rglob("__init__.py")
+        }
+        listed = rows[f"{package.name}/"]
+        assert children - listed == set(), f"{package.name}/: modules the README does not list"
+        assert listed - below == set(), f"{package.name}/: the README lists modules that do not exist"
+    top = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    assert top == rows["base"]
+
+
+def test_few_modules_at_the_top() -> None:
+    assert len(list(PACKAGE.glob("*.py"))) <= MAX_TOP_LEVEL_MODULES
+
+
+def test_every_layer_says_its_job_and_what_it_may_import() -> None:
+    for package in _subpackages():
+        doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
+        assert "Layer:" in doc, f"{package.name}/__init__.py: no 'Layer:' line in its docstring"
+
+
+def test_every_layer_is_in_the_import_contract() -> None:
+    """A new subpackage outside the layers contract would be checked by nothing."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    named = {name.strip() for layer in layers for name in layer.split("|")}
+    assert {f"trtconvert.{p.name}" for p in _subpackages()} <= named
+    assert {f"trtconvert.{p.stem}" for p in PACKAGE.glob("*.py") if not p.stem.startswith("__")} <= named
 
 
 def test_readme_config_keys_are_the_ones_the_loader_takes() -> None:
-    from trtconvert.spec import _PARSERS
+    from trtconvert.settings.spec import _PARSERS
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Configs", 1)[1].split("\n## ", 1)[0]

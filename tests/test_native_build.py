@@ -1,4 +1,4 @@
-"""`trtconvert plugins build` and its CMake driver, trtconvert.native_build.
+"""`trtconvert plugins build` and its CMake driver, trtconvert.native.build.
 
 Header discovery, argument checks, the commands handed to CMake and the install step run everywhere with a
 recording runner instead of CMake. The CLI is checked end to end for its refusals (exit 3 without TensorRT
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from trtconvert import native_build
-from trtconvert.cli_plugins import plugins
+from trtconvert.cli.plugins import plugins
 from trtconvert.errors import BadInput, BuildFailed, MissingDependency
+from trtconvert.native import build as native_build
 
 
 def _headers(folder: Path, version: tuple[int, int, int], enterprise: bool = False) -> Path:
@@ -262,7 +262,7 @@ def test_default_paths_live_in_the_checkout():
 def trtconvert(run_cli, monkeypatch):
     """`trtconvert ARGS` through the real entry point (error lines and exit codes included), with the plugins
     group registered as the main CLI registers it."""
-    from trtconvert import cli as cli_module
+    from trtconvert.cli import main as cli_module
 
     if "plugins" not in cli_module.cli.commands:
         monkeypatch.setitem(cli_module.cli.commands, "plugins", plugins)

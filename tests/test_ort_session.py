@@ -12,10 +12,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from seeds import fresh_rng
 
-from trtconvert import ort_session
+from trtconvert.checks import ort_session
+from trtconvert.checks.ort_session import cpu_graph, create_session
 from trtconvert.errors import BadInput
 from trtconvert.ops.resize_reference import CubicResizeAttributes, cubic_resize_reference
-from trtconvert.ort_session import cpu_graph, create_session
 
 
 def _plugin_model(

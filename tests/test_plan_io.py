@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trtconvert.errors import BadInput
-from trtconvert.inspect_plan import describe_plan, format_plan
-from trtconvert.plan_io import (
+from trtconvert.engine.inspect_plan import describe_plan, format_plan
+from trtconvert.engine.plan_files import (
     SCHEMA,
     build_identity,
     cached_plan,
@@ -27,9 +26,10 @@ from trtconvert.plan_io import (
     store_in_cache,
     write_plan,
 )
-from trtconvert.profiles import parse_profile
-from trtconvert.request import resolve
-from trtconvert.spec import Spec
+from trtconvert.errors import BadInput
+from trtconvert.model.profiles import parse_profile
+from trtconvert.settings.request import resolve
+from trtconvert.settings.spec import Spec
 
 
 @pytest.fixture
@@ -369,7 +369,7 @@ def test_inspect_of_a_plan_without_sidecar(run_cli, tmp_path: Path) -> None:
 def test_frozen_inputs_reach_the_key_the_sidecar_and_inspect(files, tmp_path: Path) -> None:
     import numpy as np
 
-    from trtconvert.freeze import describe_frozen, values_from_description
+    from trtconvert.prepare.freeze import describe_frozen, values_from_description
 
     plain = _identity(files)
     frozen = _identity(files, _spec(freeze={"sr": "16000"}))
@@ -394,15 +394,17 @@ def test_frozen_inputs_reach_the_key_the_sidecar_and_inspect(files, tmp_path: Pa
 
 
 def test_inspect_layers_of_a_plan(run_cli, files, tmp_path, monkeypatch) -> None:
-    from trtconvert import inspect_plan
-    from trtconvert.plan_layers import layer_report
+    from trtconvert.engine import inspect_plan
+    from trtconvert.engine.layers import layer_report
 
     plan = tmp_path / "int8.plan"
     identity = _identity(files)
     data = os.urandom(1000)
     write_plan(plan, data, _sidecar(identity, data))
     # Without TensorRT the inspector cannot run: exit 3, naming what is missing.
-    monkeypatch.setattr("trtconvert.machine.import_tensorrt", lambda: (None, "TensorRT is not installed"))
+    monkeypatch.setattr(
+        "trtconvert.engine.machine.import_tensorrt", lambda: (None, "TensorRT is not installed")
+    )
     missing = run_cli("inspect", plan, "--layers")
     assert (
         missing.code == 3
@@ -533,7 +535,7 @@ def test_sidecar_frozen_entries_verify_could_not_use_are_malformed(
 def test_large_frozen_values_are_kept_as_a_sha256_that_verify_checks(run_cli, files, tmp_path: Path) -> None:
     import numpy as np
 
-    from trtconvert.freeze import FROZEN_VALUES_KEPT, describe_frozen, frozen_feed
+    from trtconvert.prepare.freeze import FROZEN_VALUES_KEPT, describe_frozen, frozen_feed
 
     big = np.arange(FROZEN_VALUES_KEPT + 1, dtype=np.float32).reshape(-1, 1)
     small = np.arange(4, dtype=np.int64)

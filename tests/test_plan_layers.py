@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from trtconvert.engine.layers import LayerReport, format_layers, layer_report, summary_line, tensor_dtype
 from trtconvert.errors import BadInput
-from trtconvert.plan_layers import LayerReport, format_layers, layer_report, summary_line, tensor_dtype
 
 DATA = Path(__file__).parent / "data"
 

@@ -10,8 +10,8 @@ import numpy as np
 import onnx
 
 from trtconvert.ops.plugin_contract import DYNAMIC_RESIZE, load_contract
-from trtconvert.rewrite import rewrite_model
-from trtconvert.tensorrt_target import parse_target
+from trtconvert.prepare.rewrite import rewrite_model
+from trtconvert.settings.target import parse_target
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "csrc" / "plugins" / "dynamic_resize"
 HEADER = (PLUGIN_DIR / "resize_config.h").read_text()

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trtconvert import native_build
+from trtconvert.engine.machine import cuda_gpu
 from trtconvert.errors import MissingDependency
-from trtconvert.machine import cuda_gpu
+from trtconvert.native import build as native_build
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The plugin-loading stage, trtconvert.plugin_loading, without TensorRT.
+"""The plugin-loading stage, trtconvert.engine.plugins, without TensorRT.
 
 The graph walk (which creators a prepared model needs) and the refusal message run on the real code. The
 loading flow (register while loading, late registration, IPluginRegistry.load_library, refusals) runs against
@@ -16,9 +16,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from trtconvert import plugin_loading
+from trtconvert.engine import plugins as plugin_loading
+from trtconvert.engine.plugins import PluginRequirement, check_creators, load_plugins, plugin_requirements
 from trtconvert.errors import BadInput, MissingDependency
-from trtconvert.plugin_loading import PluginRequirement, check_creators, load_plugins, plugin_requirements
 
 
 def _node(op: str, domain: str, name: str, **attrs) -> onnx.NodeProto:

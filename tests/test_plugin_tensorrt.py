@@ -50,8 +50,8 @@ _TIMING_CACHE: Path | None = None
 
 def _prepare(model: onnx.ModelProto) -> onnx.ModelProto:
     """The rewrite stage with every cubic Resize turned into the plugin, for the installed TensorRT."""
-    from trtconvert.rewrite.stage import rewrite_model
-    from trtconvert.tensorrt_target import parse_target
+    from trtconvert.prepare.rewrite.stage import rewrite_model
+    from trtconvert.settings.target import parse_target
 
     result = rewrite_model(model, "all", parse_target(TRT.__version__))
     assert result.rewritten >= 1, result.lines()
@@ -101,7 +101,7 @@ def _build(
         Profile,
     )
 
-    from trtconvert.plugin_loading import check_creators
+    from trtconvert.engine.plugins import check_creators
 
     path = folder / "prepared.onnx"
     onnx.save(model, path)
@@ -392,7 +392,7 @@ _CHECK_CREATORS = textwrap.dedent(
     from pathlib import Path
     import onnx
     from trtconvert.errors import BadInput
-    from trtconvert.plugin_loading import check_creators
+    from trtconvert.engine.plugins import check_creators
     model = onnx.load(sys.argv[1])
     libraries = [Path(p) for p in sys.argv[2:]]
     try:
@@ -427,7 +427,7 @@ def test_the_loading_stage_refuses_missing_creators_and_accepts_the_library(
 
 
 def test_load_plugins_reports_what_the_library_registered(plugin_library: Path):
-    from trtconvert.plugin_loading import load_plugins
+    from trtconvert.engine.plugins import load_plugins
 
     (loaded,) = load_plugins([plugin_library])
     # Earlier tests of this process may have loaded it already; either way its creator is registered.

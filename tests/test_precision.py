@@ -11,11 +11,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from trtconvert.checks.compare import compare_models
 from trtconvert.errors import BadInput, MissingDependency
-from trtconvert.model_info import graph_inputs
-from trtconvert.precision import precision_plan, precision_stage
-from trtconvert.tolerances import DEFAULT_TOLERANCES
-from trtconvert.verify_cpu import compare_models
+from trtconvert.model.info import graph_inputs
+from trtconvert.prepare.precision import precision_stage
+from trtconvert.settings.precision_plan import precision_plan
+from trtconvert.settings.tolerances import DEFAULT_TOLERANCES
 
 TRT10 = SimpleNamespace(major=10, minor=13)
 TRT11 = SimpleNamespace(major=11, minor=0)
@@ -175,7 +176,7 @@ def test_tensorrt_11_fp16_of_the_bundled_example(example_model: Path) -> None:
 
 def test_bf16_for_tensorrt_11_without_modelopt_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setattr(
-        "trtconvert.precision.available_converters",
+        "trtconvert.prepare.precision.available_converters",
         lambda: {"onnxconverter-common": HAS_FP16_CONVERTER, "modelopt": False},
     )
     with pytest.raises(MissingDependency, match=r"pip install nvidia-modelopt\[onnx\]"):
@@ -184,7 +185,7 @@ def test_bf16_for_tensorrt_11_without_modelopt_says_what_to_install(monkeypatch)
 
 def test_fp16_for_tensorrt_11_without_any_converter_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setattr(
-        "trtconvert.precision.available_converters",
+        "trtconvert.prepare.precision.available_converters",
         lambda: {"onnxconverter-common": False, "modelopt": False},
     )
     with pytest.raises(MissingDependency, match="pip install onnxconverter-common.*--target-tensorrt 10"):
@@ -192,7 +193,7 @@ def test_fp16_for_tensorrt_11_without_any_converter_says_what_to_install(monkeyp
 
 
 def test_bf16_conversion_is_marked_not_cpu_verifiable() -> None:
-    from trtconvert.precision import PrecisionResult
+    from trtconvert.prepare.precision import PrecisionResult
 
     assert not PrecisionResult(precision_plan("bf16", TRT11), "modelopt-autocast").cpu_verifiable
     assert PrecisionResult(precision_plan("bf16", TRT10)).cpu_verifiable

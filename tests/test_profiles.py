@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from trtconvert.errors import BadInput
-from trtconvert.model_info import GraphTensor
-from trtconvert.profiles import ShapeRange, example_flag, opt_shapes, parse_profile, validate_profiles
+from trtconvert.model.info import GraphTensor
+from trtconvert.model.profiles import ShapeRange, example_flag, opt_shapes, parse_profile, validate_profiles
 
 IMAGE = GraphTensor("input", "float32", ("batch", 3, "height", "width"))
 FACTOR = GraphTensor("factor", "float32", (1, 1, "out_h", "out_w"))

@@ -13,18 +13,18 @@ from onnx import TensorProto, helper, numpy_helper
 from seeds import fresh_rng
 
 from trtconvert import log
-from trtconvert import quantize_qdq as qdq
-from trtconvert.calibration import CalibrationData
+from trtconvert.checks.ort_session import create_session
 from trtconvert.errors import BadInput, MissingDependency
-from trtconvert.model_info import graph_inputs
-from trtconvert.ort_session import create_session
-from trtconvert.quantize_qdq import (
+from trtconvert.int8 import qdq
+from trtconvert.int8.calibration import CalibrationData
+from trtconvert.int8.qdq import (
     INT8_TOLERANCES,
     compare_qdq,
     format_comparison,
     qdq_counts,
     quantize_qdq,
 )
+from trtconvert.model.info import graph_inputs
 
 PLUGIN_DOMAIN = "trt.plugins"
 

@@ -17,11 +17,11 @@ from onnx.reference import ReferenceEvaluator
 from resize_models import run_onnxruntime, shape_sized_model, single_resize_model
 from seeds import fresh_rng
 
+from trtconvert.checks.ort_session import create_session
 from trtconvert.errors import BadInput
-from trtconvert.fold import fold
-from trtconvert.ort_session import create_session
-from trtconvert.rewrite import plan_rewrites, registered_rules, rewrite_model
-from trtconvert.tensorrt_target import parse_target
+from trtconvert.prepare.fold import fold
+from trtconvert.prepare.rewrite import plan_rewrites, registered_rules, rewrite_model
+from trtconvert.settings.target import parse_target
 
 ATOL, RTOL = 2e-5, 1e-5
 T84, T10, T101, T11 = (parse_target(v) for v in ("8.4", "10.0", "10.1", "11"))

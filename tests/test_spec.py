@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from trtconvert.errors import BadInput
-from trtconvert.profiles import ShapeRange, parse_profile
-from trtconvert.spec import Spec, make_spec
+from trtconvert.model.profiles import ShapeRange, parse_profile
+from trtconvert.settings.spec import Spec, make_spec
 
 
 def _config(tmp_path: Path, text: str) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from trtconvert import tensorrt_target
 from trtconvert.errors import BadInput
-from trtconvert.tensorrt_target import NEWEST_MAJOR, CubicResizeFacts, TensorRTTarget, parse_target
+from trtconvert.settings import target as tensorrt_target
+from trtconvert.settings.target import NEWEST_MAJOR, CubicResizeFacts, TensorRTTarget, parse_target
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ def test_the_8_5_rules_measured_on_tensorrt_8_5_3():
 def test_scale_inexact_is_read_from_the_graph():
     from resize_models import single_resize_model
 
-    from trtconvert.rewrite.stage import rewrite_model
+    from trtconvert.prepare.rewrite.stage import rewrite_model
 
     def decision(model):
         (only,) = rewrite_model(model, "auto", parse_target("8.5")).decisions
@@ -178,3 +178,20 @@ def test_scale_inexact_is_read_from_the_graph():
         [1, 1, "h", "w"], scales=[1, 1, 0.8, 0.8], coordinate_transformation_mode="align_corners", opset=13
     )
     assert (decision(fractional), decision(whole), decision(dynamic)) == ("rewrite", "keep", "keep")
+
+
+def test_installed_version_from_a_package_without_metadata_is_read_not_imported(tmp_path, monkeypatch):
+    """A TensorRT on PYTHONPATH without a dist-info (a tar install) has its version read from the literal its
+    packaging writes into __init__.py; importing it would load libnvinfer in a layer that must not."""
+    import importlib
+    import sys
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("a real tensorrt is importable here")
+    package = tmp_path / "tensorrt"
+    package.mkdir()
+    (package / "__init__.py").write_text('raise RuntimeError("imported")\n__version__ = "10.3.0.26"\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    assert tensorrt_target._installed_version() == "10.3.0.26"
+    assert "tensorrt" not in sys.modules

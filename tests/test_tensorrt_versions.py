@@ -14,14 +14,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from trtconvert import engine_build, log
-from trtconvert.build_chain import EngineSettings, make_progress_monitor, phase_text
+from trtconvert import log
+from trtconvert.engine import build as engine_build
+from trtconvert.engine.chain import EngineSettings, make_progress_monitor, phase_text
+from trtconvert.engine.tensorrt_log import Heartbeat, TensorRTLog, activity_of, tensorrt_messages
 from trtconvert.errors import BadInput
-from trtconvert.profiles import parse_profile
-from trtconvert.request import check_build_settings
-from trtconvert.spec import Spec
-from trtconvert.tensorrt_log import Heartbeat, TensorRTLog, activity_of, tensorrt_messages
-from trtconvert.tensorrt_target import parse_target
+from trtconvert.model.profiles import parse_profile
+from trtconvert.settings.request import check_build_settings
+from trtconvert.settings.spec import Spec
+from trtconvert.settings.target import parse_target
 
 PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64x64"
 

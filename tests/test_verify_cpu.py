@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trtconvert.cli_options import parse_input_flags
+from trtconvert.checks.compare import OutputComparison, compare_outputs, given_values, random_feed
+from trtconvert.cli.options import parse_input_flags
 from trtconvert.errors import BadInput
-from trtconvert.model_info import GraphTensor
-from trtconvert.verify_cpu import OutputComparison, compare_outputs, given_values, random_feed
+from trtconvert.model.info import GraphTensor
 
 RNG = np.random.default_rng(11)
 
@@ -94,9 +94,9 @@ def test_int8_judges_the_share_within_tolerance():
 def test_int8_tolerances_carry_the_share_and_others_do_not():
     from pathlib import Path
 
-    from trtconvert.request import resolve
-    from trtconvert.spec import Spec
-    from trtconvert.tolerances import parse_tolerances, with_defaults
+    from trtconvert.settings.request import resolve
+    from trtconvert.settings.spec import Spec
+    from trtconvert.settings.tolerances import parse_tolerances, with_defaults
 
     assert with_defaults("fp16", None, None).min_within == 1.0
     assert with_defaults("int8", None, None).min_within == 0.99
@@ -246,7 +246,7 @@ def test_verify_warns_when_random_inputs_leave_an_output_near_zero(run_cli, tmp_
 def test_infinite_and_nan_errors_are_written_as_strict_json():
     import json
 
-    from trtconvert.cli_options import json_text
+    from trtconvert.cli.options import json_text
 
     # An output that came out NaN, or in another shape, has an infinite error; JSON has no such number.
     report = {

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from trtconvert.load import LARGE_TENSOR_BYTES
+from trtconvert.model.load import LARGE_TENSOR_BYTES
 
 HIDDEN = 1024  # 4 MiB float32 weights: over LARGE_TENSOR_BYTES, so they stay on disk
 
@@ -122,7 +122,7 @@ def test_large_external_weights_fold_and_verify(run_cli, tmp_path, fold):
 def test_fold_reads_every_weight_when_a_needed_one_was_left_on_disk(run_cli, tmp_path, monkeypatch):
     rng = np.random.default_rng(8)
     source = save_external(dense_model(rng), tmp_path / "src")
-    monkeypatch.setattr("trtconvert.fold._folding_inputs", lambda model: set())
+    monkeypatch.setattr("trtconvert.prepare.fold._folding_inputs", lambda model: set())
     output = tmp_path / "out" / "prepared.onnx"
     code, _, err = _run(run_cli, "prepare", source, "-o", output, "--verify", *PROFILE)
     assert code == 0, err
@@ -139,7 +139,7 @@ def test_no_inference_failure_logged(run_cli, tmp_path):
 
 
 def test_folding_reads_only_what_it_computes_with(tmp_path):
-    from trtconvert.fold import _folding_inputs
+    from trtconvert.prepare.fold import _folding_inputs
 
     model = dense_model(np.random.default_rng(9))
     assert _folding_inputs(model) >= {"w0_t", "w_flat", "w_then", "w_else", "a", "b", "one", "minus_one"}
@@ -196,7 +196,7 @@ def test_fp16_conversion_with_weights_on_disk(run_cli, tmp_path):
 
 
 def test_prepare_in_the_models_folder_with_the_same_output_name(run_cli, tmp_path, monkeypatch):
-    from trtconvert import onnx_files
+    from trtconvert.model import save as onnx_files
 
     rng = np.random.default_rng(13)
     source = save_external(dense_model(rng), tmp_path / "src")
@@ -210,7 +210,7 @@ def test_prepare_in_the_models_folder_with_the_same_output_name(run_cli, tmp_pat
 
 
 def test_external_save_matches_onnx_layout(tmp_path):
-    from trtconvert.onnx_files import save_onnx
+    from trtconvert.model.save import save_onnx
 
     model = dense_model(np.random.default_rng(14))
     ours, theirs = tmp_path / "ours" / "m.onnx", tmp_path / "theirs" / "m.onnx"

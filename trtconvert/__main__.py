@@ -1,3 +1,3 @@
-from trtconvert.cli import main
+from trtconvert.cli.main import main
 
 main()

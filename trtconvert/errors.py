@@ -21,6 +21,13 @@ EXIT_CODES = {
 }
 
 
+# The fix that every "TensorRT is missing" error names (exit 3).
+INSTALL_TENSORRT = (
+    "on a Linux machine with an NVIDIA GPU and driver run: pip install 'trtconvert[tensorrt]' "
+    "(TensorRT 10 or 11 and cuda-python from PyPI; TensorRT 8.5 to 9.x from NVIDIA's packages work too)"
+)
+
+
 class TrtConvertError(Exception):
     """Base of every expected failure; the message is one line that names the problem and the fix."""
 

@@ -1,6 +1,6 @@
 """ctypes binding of the CUDA kernel library's C ABI (csrc/kernels/cubic_resize.h), for the GPU tests.
 
-The library is the one trtconvert.native_build.library_path names (``TRTCONVERT_KERNELS_LIB``, else where
+The library is the one trtconvert.native.build.library_path names (``TRTCONVERT_KERNELS_LIB``, else where
 `trtconvert plugins build --kernels-only` puts it); failing both, that build runs for the GPU at hand.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import ctypes
 from pathlib import Path
 
-from trtconvert import native_build
-from trtconvert.kernel_abi import load_kernel_library
+from trtconvert.native import build as native_build
+from trtconvert.native.kernel_abi import load_kernel_library
 
 REPO = Path(__file__).resolve().parents[2]
 LIB_NAME = "libtrtconvert_kernels.so"

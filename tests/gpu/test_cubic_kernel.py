@@ -15,7 +15,7 @@ import pytest
 from kernel_binding import ERRORS
 from seeds import fresh_rng
 
-from trtconvert.kernel_abi import DTYPE_CODES, CubicResizeParams
+from trtconvert.native.kernel_abi import DTYPE_CODES, CubicResizeParams
 from trtconvert.ops.resize_reference import (
     COORDINATE_MODES,
     CubicResizeAttributes,

@@ -1,7 +1,7 @@
 """The DynamicTRTResize node as the CPU sees it: its attributes, its output size rule, and its computation.
 
 The node contract itself (inputs, attributes, types) is written down in
-:mod:`trtconvert.rewrite.rules.cubic_resize`, the rule that emits these nodes; this module reads such nodes,
+:mod:`trtconvert.prepare.rewrite.rules.cubic_resize`, the rule that emits these nodes; this module reads such nodes,
 including ones exported before this project with only the ``align_corners`` attribute.
 """
 

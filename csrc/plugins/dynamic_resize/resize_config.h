@@ -56,7 +56,7 @@ enum class CoordinateMode : int32_t {
 
 char const* coordinate_mode_name(CoordinateMode mode);
 
-// What the node's attributes say (the node contract is written down in trtconvert/rewrite/rules/cubic_resize.py).
+// What the node's attributes say (the node contract is written down in trtconvert/prepare/rewrite/rules/cubic_resize.py).
 // `sizes` and `scales` are empty or hold [height, width].
 struct ResizeConfig {
     CoordinateMode mode = CoordinateMode::kHALF_PIXEL;

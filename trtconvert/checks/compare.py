@@ -1,0 +1,267 @@
+"""CPU verification: run the original and the prepared model through onnxruntime on the same inputs.
+
+Plugin nodes in the prepared model run through the reference implementation (trtconvert.ops). Inputs are
+seeded random numbers at each profile's opt shape unless the user gives values (``--input NAME=VALUE``,
+``NAME=FILE.npy``) for inputs where random numbers are meaningless (a sample rate, token ids).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trtconvert import log
+from trtconvert.checks.input_values import cast_to_input, parse_number, read_npy
+from trtconvert.errors import BadInput
+from trtconvert.model.info import GraphTensor
+from trtconvert.model.profiles import Shape, format_shape
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    ok: bool
+    within: float = 0.0  # share of elements within atol + rtol * |reference|
+    reference_shape: tuple[int, ...] | None = None  # set only when it differs from ``shape``
+    # Largest |reference| element; at or below atol every element passes whatever the engine computes.
+    reference_max_abs: float = float("inf")
+    missing: bool = False  # the candidate has no such output
+
+    @classmethod
+    def absent(cls, name: str, reference_shape: tuple[int, ...]) -> OutputComparison:
+        return cls(name, reference_shape, float("inf"), float("inf"), False, missing=True)
+
+    def near_zero(self, atol: float) -> bool:
+        """Whether the reference is within ``atol`` of zero everywhere, so that the comparison checks little."""
+        return self.reference_shape is None and self.reference_max_abs <= atol
+
+    def errors_text(self, atol: float) -> str:
+        """'max abs A, max rel R' for a report line; the relative error is n/a where no element is above atol."""
+        rel = "n/a" if self.near_zero(atol) else f"{self.max_rel:.3g}"
+        return f"max abs {self.max_abs:.3g}, max rel {rel}"
+
+    def report_text(self, atol: float, rtol: float, min_within: float = 1.0) -> str:
+        """What a verify line says of this output: its errors and verdict. The share of elements within tolerance
+        is shown where it decides (int8) and where the output failed, to tell a few stray elements from a
+        wholesale difference."""
+        if self.missing:
+            return "not among the engine's outputs  MISSING"
+        if self.reference_shape is not None:
+            return (
+                f"shape {format_shape(self.shape)} where the original's is "
+                f"{format_shape(self.reference_shape)}  SHAPE DIFFERS"
+            )
+        share = f", {self.within:.2%} within" if min_within < 1.0 or not self.ok else ""
+        needed = f", at least {100 * min_within:g}% within" if min_within < 1.0 else ""
+        verdict = "ok" if self.ok else f"OUT OF TOLERANCE (atol {atol:g}, rtol {rtol:g}{needed})"
+        return f"{self.errors_text(atol)}{share}  {verdict}"
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "reference_max_abs": self.reference_max_abs,
+            "within": self.within,
+            "ok": self.ok,
+            **({"reference_shape": list(self.reference_shape)} if self.reference_shape is not None else {}),
+            **({"missing": True} if self.missing else {}),
+        }
+
+
+def warn_near_zero(
+    comparisons: Sequence[OutputComparison], atols: Mapping[str, float], random_inputs: Sequence[str]
+) -> None:
+    """One warning per output whose reference never left [-atol, atol] in any shape set verified."""
+    if random_inputs:
+        fix = f"verify on inputs like the real ones with --input {random_inputs[0]}=FILE.npy"
+    else:
+        fix = "check that the inputs given are like the real ones"
+    by_name: dict[str, list[OutputComparison]] = {}
+    for comparison in comparisons:
+        by_name.setdefault(comparison.name, []).append(comparison)
+    for name, seen in by_name.items():
+        if all(c.near_zero(atols[name]) for c in seen):
+            log.LOGGER.warning(
+                "warning: the original model's '%s' stayed within atol %g of zero on every input verified "
+                "(largest |value| %.3g), so any engine output near zero passes; %s",
+                name,
+                atols[name],
+                max(c.reference_max_abs for c in seen),
+                fix,
+            )
+
+
+@dataclass(frozen=True)
+class ShapeSetResult:
+    shapes: dict[str, Shape]
+    outputs: list[OutputComparison]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outputs)
+
+    def to_json(self) -> dict:
+        return {
+            "shapes": {k: list(v) for k, v in self.shapes.items()},
+            "outputs": [o.to_json() for o in self.outputs],
+        }
+
+
+def given_values(
+    values: Mapping[str, str], inputs: Sequence[GraphTensor], flag: str = "--input"
+) -> dict[str, np.ndarray]:
+    """Parse NAME=VALUE|FILE.npy (``flag`` names the option in errors) into arrays of the inputs' dtypes; a
+    number is a 0-d array that fills the input's shape where it is fed."""
+    by_name = {i.name: i for i in inputs}
+    arrays: dict[str, np.ndarray] = {}
+    for name, text in values.items():
+        model_input = by_name.get(name)
+        if model_input is None:
+            raise BadInput(f"{flag} {name}: the model has no input '{name}' (inputs: {', '.join(by_name)})")
+        where = f"{flag} {name}={text if len(text) <= 80 else text[:77] + '...'}"
+        target = np.dtype(model_input.dtype)
+        if target.kind not in "biuf":
+            arrays[name] = _other_type_value(text, where, target, flag, name)
+        elif text.endswith(".npy"):
+            arrays[name] = cast_to_input(read_npy(Path(text), f"{flag} {name}: file"), where, name, target)
+        else:
+            arrays[name] = parse_number(text, where, name, target)
+    return arrays
+
+
+def _other_type_value(text: str, where: str, target: np.dtype, flag: str, name: str) -> np.ndarray:
+    """A value for an input whose type numpy casts only loosely (bfloat16, float8, string): a .npy already of
+    that type, nothing else."""
+    if not text.endswith(".npy"):
+        raise BadInput(f"{where}: input '{name}' is {target}; give its values as a .npy of that type")
+    array = read_npy(Path(text), f"{flag} {name}: file")
+    if array.dtype != target:
+        raise BadInput(
+            f"{where}: the file holds {array.dtype} but input '{name}' is {target}; save it as {target}"
+        )
+    return array
+
+
+def random_feed(
+    inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape], given: Mapping[str, np.ndarray], seed: int
+) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feed: dict[str, np.ndarray] = {}
+    for model_input in inputs:
+        if model_input.name in given:
+            value = given[model_input.name]
+            shape = shapes.get(model_input.name, value.shape)
+            if value.ndim and tuple(value.shape) != tuple(shape):
+                raise BadInput(
+                    f"--input {model_input.name}: the value has shape {list(value.shape)} but the run needs "
+                    f"{list(shape)} (the profile's shape for it); give a .npy of that shape, or a number"
+                )
+            feed[model_input.name] = np.broadcast_to(value, shape).copy() if value.ndim == 0 else value
+            continue
+        shape = shapes[model_input.name]
+        dtype = np.dtype(model_input.dtype)
+        # np.asarray: for a rank-0 input numpy's generators return scalars, which onnxruntime does not take.
+        if dtype.kind == "f":
+            feed[model_input.name] = np.asarray(rng.uniform(-1.0, 1.0, size=shape), dtype=dtype)
+        elif dtype.kind in "iu":
+            feed[model_input.name] = np.asarray(rng.integers(0, 8, size=shape), dtype=dtype)
+        elif dtype.kind == "b":
+            feed[model_input.name] = np.asarray(rng.random(size=shape) < 0.5)
+        else:
+            raise BadInput(
+                f"cannot make random values for input '{model_input.name}' of type {model_input.dtype}; "
+                f"give them with --input {model_input.name}=FILE.npy"
+            )
+    return feed
+
+
+def element_errors(
+    got: np.ndarray, want: np.ndarray, atol: float, rtol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per element of two same-shape arrays: absolute error (NaN against NaN is 0, any other NaN is inf), relative
+    error, and whether it is within atol + rtol * |want|."""
+    got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    both_nan = np.isnan(got64) & np.isnan(want64)
+    diff = np.where(both_nan, 0.0, np.abs(got64 - want64))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    # Relative error only where the reference is above atol: near zero it says nothing (atol covers it).
+    magnitude = np.abs(np.nan_to_num(want64))
+    rel = np.where(magnitude > atol, diff / np.maximum(magnitude, np.finfo(np.float64).tiny), 0.0)
+    return diff, rel, diff <= atol + rtol * magnitude
+
+
+def compare_outputs(
+    name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float, min_within: float = 1.0
+) -> OutputComparison:
+    """Errors of ``got`` against the reference ``want``; ok when every element is within atol + rtol * |want|, or,
+    with ``min_within`` below 1 (int8), at least that share of them."""
+    if got.shape != want.shape:
+        return OutputComparison(
+            name, tuple(got.shape), float("inf"), float("inf"), False, reference_shape=tuple(want.shape)
+        )
+    diff, rel, inside = element_errors(got, want, atol, rtol)
+    within = float(inside.mean()) if inside.size else 1.0
+    ok = bool(np.all(inside)) if min_within >= 1.0 else within >= min_within
+    max_abs = float(diff.max()) if diff.size else 0.0
+    max_rel = float(rel.max()) if rel.size else 0.0
+    magnitude = np.abs(np.nan_to_num(want.astype(np.float64), nan=0.0))
+    reference_max_abs = float(magnitude.max()) if magnitude.size else 0.0
+    return OutputComparison(name, tuple(want.shape), max_abs, max_rel, ok, within, None, reference_max_abs)
+
+
+def compare_models(
+    original: onnx.ModelProto | Path,
+    prepared: onnx.ModelProto | Path,
+    inputs: Sequence[GraphTensor],
+    shape_sets: Sequence[Mapping[str, Shape]],
+    given: Mapping[str, np.ndarray],
+    atol: float,
+    rtol: float,
+    seed: int = 0,
+) -> list[ShapeSetResult]:
+    """Run both models on each shape set and compare every output of the original."""
+    start = time.perf_counter()
+    from trtconvert.checks.ort_session import create_session, user_model_errors
+
+    drop_verify = "or drop --verify"
+    with user_model_errors(
+        "load the original model", f"verification runs it in onnxruntime: fix the model, {drop_verify}"
+    ):
+        reference = create_session(original)
+    candidate = create_session(prepared)
+    names = [o.name for o in reference.get_outputs()]
+    candidate_names = {o.name for o in candidate.get_outputs()}
+    missing = [n for n in names if n not in candidate_names]
+    if missing:
+        raise RuntimeError(f"the prepared model lost outputs {missing}")
+    results = []
+    reference_inputs = {i.name for i in reference.get_inputs()}
+    candidate_inputs = {i.name for i in candidate.get_inputs()}
+    for index, shapes in enumerate(shape_sets):
+        shown = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in shapes.items())
+        fix = "check the --profile shapes and the --input values, or drop --verify"
+        with user_model_errors(f"run the original model at {shown}", fix):
+            feed = random_feed(inputs, shapes, given, seed + index)
+            # Frozen inputs are constants of the prepared model: only the original takes them.
+            want = reference.run(names, {k: v for k, v in feed.items() if k in reference_inputs})
+        got = candidate.run(names, {k: v for k, v in feed.items() if k in candidate_inputs})
+        comparisons = [compare_outputs(n, g, w, atol, rtol) for n, g, w in zip(names, got, want, strict=True)]
+        result = ShapeSetResult({k: tuple(v.shape) for k, v in feed.items()}, comparisons)
+        results.append(result)
+        shape_text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in result.shapes.items())
+        for comparison in comparisons:
+            errors = comparison.report_text(atol, rtol)
+            log.stage("verify", time.perf_counter() - start, f"[{shape_text}] {comparison.name}: {errors}")
+    random_inputs = [i.name for i in inputs if i.name not in given]
+    warn_near_zero([c for r in results for c in r.outputs], dict.fromkeys(names, atol), random_inputs)
+    return results

@@ -1,0 +1,69 @@
+"""`trtconvert bench`: latency and throughput of a plan at each profile's opt shape or at given shapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trtconvert.cli.options import EPILOG_CODES, emit, parse_input_flags, plugin_option, setup_logging
+
+
+@click.command(epilog=EPILOG_CODES)
+@click.argument("plan", type=click.Path(path_type=Path))
+@plugin_option()
+@click.option(
+    "--shapes",
+    metavar="NAME=SHAPE[,...]",
+    default=None,
+    help="Time these input shapes, e.g. 'input=1x3x512x512,factor=1x1x1024x1024' (default: the opt shape of "
+    "every optimization profile).",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(1, None),
+    default=200,
+    show_default=True,
+    help="Timed inferences per shape set.",
+)
+@click.option(
+    "--warmup", type=click.IntRange(0, None), default=20, show_default=True, help="Untimed inferences first."
+)
+@click.option(
+    "--input",
+    "input_values",
+    multiple=True,
+    metavar="NAME=VALUE|FILE.npy",
+    help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the random inputs.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON report on stdout.")
+@click.option("-v", "--verbose", count=True, help="More detail; -vv adds polygraphy's and TensorRT's logs.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the table (or the JSON report), warnings and errors.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+def bench(
+    plan, plugins, shapes, iterations, warmup, input_values, seed, as_json, verbose, quiet, debug
+) -> None:
+    """Time PLAN on the GPU: per-inference GPU time (median, p90, p99, mean, min, max, from CUDA events around
+    each inference after a warm-up) and throughput (inferences enqueued back to back), at the opt shape of each
+    optimization profile or at --shapes.
+
+    \b
+    Example:
+      trtconvert bench model.plan
+      trtconvert bench model.plan --plugin libtrtconvert_plugins.so --shapes 'input=1x3x512x512' --json
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.engine.bench import format_bench, run_bench
+
+    report = run_bench(plan, list(plugins), shapes, iterations, warmup, parse_input_flags(input_values), seed)
+    if as_json:
+        emit(report, True)
+    else:
+        click.echo("\n".join(format_bench(report)))

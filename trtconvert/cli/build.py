@@ -1,0 +1,46 @@
+"""`trtconvert build`: every stage from ONNX to a serialized TensorRT plan with its sidecar."""
+
+from __future__ import annotations
+
+import click
+
+from trtconvert.cli.options import (
+    EPILOG_CODES,
+    build_options,
+    common_options,
+    emit,
+    model_options,
+    profile_options,
+    setup_logging,
+    spec_from_flags,
+    stage_options,
+    verify_options,
+)
+
+
+@click.command(epilog=EPILOG_CODES)
+@model_options
+@profile_options
+@stage_options
+@build_options
+@verify_options
+@common_options
+def build(config, as_json, verbose, quiet, debug, **flags) -> None:
+    """Build a TensorRT engine (a serialized plan) and its JSON sidecar from an ONNX model.
+
+    Runs every CPU stage of `prepare`, loads the plugin libraries, and builds with one optimization profile
+    per --profile. The plan and OUT.plan.json are written together, atomically. With --verify the prepared
+    model is checked on the CPU and the engine against onnxruntime before the plan replaces anything. Where
+    TensorRT or a GPU is absent it stops after the CPU stages with exit code 3 and writes nothing.
+
+    \b
+    Example:
+      trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512'
+      trtconvert build model.onnx -o model.plan --profile ... --precision fp16 --plugin libtrtconvert_plugins.so \\
+          --timing-cache ci/timing.cache --cache-dir ~/.cache/trtconvert --verify
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.engine.build import run_build
+
+    report = run_build(spec_from_flags(config, **flags), show_progress=not quiet)
+    emit(report, as_json)

@@ -1,0 +1,261 @@
+"""The trtconvert command line: one group, one module per command, one place that maps errors to exit codes.
+
+Exit codes: trtconvert.errors.EXIT_CODES.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from trtconvert import __version__
+from trtconvert.cli import options as cli_options
+from trtconvert.cli.options import (
+    EPILOG_CODES,
+    common_options,
+    emit,
+    json_text,
+    model_options,
+    plugin_option,
+    profile_options,
+    setup_logging,
+    spec_from_flags,
+    stage_options,
+    verify_options,
+)
+from trtconvert.engine.interruptible import end_process
+from trtconvert.errors import BadInput, TrtConvertError, VerificationFailed, within_a_line
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, "--version", prog_name="trtconvert")
+def cli() -> None:
+    """Turn ONNX models into TensorRT engines that build the first time and compute what the ONNX computes.
+
+    \b
+    Typical use:
+      trtconvert inspect model.onnx
+      trtconvert prepare model.onnx -o model.prepared.onnx --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512' --verify
+      trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512'
+    """
+
+
+@cli.command(epilog=EPILOG_CODES)
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--target-tensorrt",
+    metavar="VERSION",
+    default=None,
+    help="Say what the rewrite would do for this TensorRT.",
+)
+@click.option(
+    "--layers",
+    is_flag=True,
+    help="For a plan: every layer's type, precision, fused ONNX nodes and tactic, from TensorRT's engine inspector "
+    "(needs TensorRT and a GPU).",
+)
+@plugin_option("Plugin library the plan needs, for --layers (repeatable; default: the config's plugins).")
+@common_options
+def inspect(
+    path: Path | None,
+    target_tensorrt: str | None,
+    layers: bool,
+    plugins,
+    config,
+    as_json,
+    verbose,
+    quiet,
+    debug,
+) -> None:
+    """Describe an ONNX model: inputs with symbolic dims, outputs, opsets, ops, custom ops, weights, and what
+    the rewrite stage would do. Given a plan (.plan, .engine, or any file with a PATH.json sidecar), describe
+    it from its sidecar: inputs, outputs, profiles, precision, TensorRT, GPU, plugins and cache key.
+    With --config, PATH defaults to the config's model and the config's target_tensorrt applies.
+
+    \b
+    Example:
+      trtconvert inspect model.onnx
+      trtconvert inspect --config configs/super_resolution.yaml
+      trtconvert inspect model.onnx --json | jq '.inputs'
+      trtconvert inspect model.plan
+      trtconvert inspect model.plan --layers --plugin build/lib/libtrtconvert_plugins.so
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.engine.inspect_plan import describe_plan, format_plan
+    from trtconvert.engine.plan_files import is_plan_path
+    from trtconvert.settings.spec import make_spec
+    from trtconvert.settings.target import wanted_target
+
+    spec = make_spec(config, {"model": path, "target_tensorrt": target_tensorrt, "plugins": list(plugins)})
+    if spec.model is None:
+        raise BadInput(
+            "inspect needs something to describe: give MODEL.onnx or PLAN, or a --config with 'model:'"
+        )
+    path = spec.model
+
+    if is_plan_path(path):
+        plan_report = describe_plan(path)
+        lines = format_plan(plan_report)
+        if layers:
+            from trtconvert.engine.inspect_plan import engine_layers
+            from trtconvert.engine.layers import format_layers
+
+            layer_report = engine_layers(path, spec.plugins)
+            plan_report["layers"] = layer_report.to_json()
+            lines += ["", *format_layers(layer_report)]
+        if as_json:
+            emit(plan_report, True)
+        else:
+            click.echo("\n".join(lines))
+        return
+    if layers:
+        raise BadInput(f"--layers describes a built plan, and {path} is an ONNX model; give the .plan")
+    from trtconvert.prepare.inspect_model import describe_onnx, format_onnx
+
+    report = describe_onnx(path, wanted_target(spec.target_tensorrt))
+    if as_json:
+        emit(report, True)
+    else:
+        click.echo("\n".join(format_onnx(report)))
+
+
+@cli.command(epilog=EPILOG_CODES)
+@model_options
+@profile_options
+@stage_options
+@verify_options
+@common_options
+def prepare(config, as_json, verbose, quiet, debug, **flags) -> None:
+    """Run the CPU stages (load, fold, rewrite, precision) and write a TensorRT-ready ONNX.
+
+    Needs no GPU and no TensorRT. With --verify, the original and the prepared model run through
+    onnxruntime on the same seeded random inputs at each profile's opt shape; out of tolerance exits 4
+    and writes nothing.
+
+    \b
+    Example:
+      trtconvert prepare model.onnx -o model.prepared.onnx \\
+          --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512' --verify
+      trtconvert prepare --config configs/super_resolution.yaml
+    """
+    setup_logging(verbose, quiet)
+    from trtconvert.prepare.pipeline import run_prepare
+
+    report = run_prepare(spec_from_flags(config, **flags))
+    emit(report, as_json)
+
+
+def _register_commands() -> None:
+    from trtconvert.cli.bench import bench
+    from trtconvert.cli.build import build
+    from trtconvert.cli.doctor import doctor
+    from trtconvert.cli.plugins import plugins
+    from trtconvert.cli.verify import verify
+
+    for command in (build, verify, bench, doctor, plugins):
+        cli.add_command(command)
+
+
+_register_commands()
+
+
+def _flag_in_argv(argv: list[str], flag: str) -> bool:
+    return any(arg == flag for arg in argv)
+
+
+def _run(args: list[str], as_json: bool) -> None:
+    if not as_json:
+        cli.main(args=args, prog_name="trtconvert", standalone_mode=False)
+        return
+    cli_options.report_stream = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            cli.main(args=args, prog_name="trtconvert", standalone_mode=False)
+    finally:
+        cli_options.report_stream = None
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that staged outputs are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _catch_termination() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread (e.g. not under some test runners)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the CLI and turns every failure into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug, as_json = _flag_in_argv(args, "--debug"), _flag_in_argv(args, "--json")
+    _catch_termination()
+    try:
+        _run(args, as_json)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.message = within_a_line(err.message)
+        err.show()
+        sys.exit(err.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("error: interrupted; nothing was written", err=True)
+        end_process(130)
+    except Terminated as stop:
+        click.echo(f"error: stopped by {signal.Signals(stop.signum).name}; nothing was written", err=True)
+        end_process(128 + stop.signum)
+    except MemoryError:
+        if debug:
+            raise
+        _fail("out of memory; use smaller --profile shapes or a machine with more memory", 2, as_json)
+    except TrtConvertError as err:
+        if debug:
+            raise
+        _fail(str(err), err.exit_code, as_json, err.measured if isinstance(err, VerificationFailed) else None)
+    except OSError as err:
+        if debug:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        _fail(
+            f"{err.strerror or err}{where}; check the path, its permissions and the free disk space",
+            2,
+            as_json,
+        )
+    except Exception as err:
+        if debug:
+            raise
+        _fail(
+            f"internal error: {type(err).__name__}: {err}; rerun with --debug and report the traceback",
+            1,
+            as_json,
+        )
+    sys.exit(0)
+
+
+def _fail(message: str, code: int, as_json: bool, measured: dict | None = None) -> None:
+    message = within_a_line(message)
+    click.echo(f"error: {message}", err=True)
+    if as_json:
+        click.echo(
+            json_text({"ok": False, "error": message, "exit_code": code, **(measured or {})}, indent=None)
+        )
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""`inspect PLAN`: what a built plan is, from its sidecar, as a report and as text; with --layers, what TensorRT
+made of each layer, from its engine inspector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trtconvert.engine.layers import LayerReport, layer_report
+from trtconvert.engine.machine import require_gpu, require_tensorrt
+from trtconvert.engine.plan_files import load_engine, read_sidecar, sha256_file
+from trtconvert.engine.tensorrt_log import tensorrt_messages
+from trtconvert.errors import shown
+from trtconvert.settings.request import check_plugin_paths
+
+
+def describe_plan(plan: Path) -> dict[str, Any]:
+    """`inspect PLAN`: the sidecar, with whether the plan's bytes still match it."""
+    document = read_sidecar(plan, check_plan=False)
+    recorded = document.get("plan", {})
+    matches = recorded.get("bytes") == plan.stat().st_size and recorded.get("sha256") == sha256_file(plan)
+    return {
+        "ok": True,
+        "command": "inspect",
+        "kind": "plan",
+        "path": str(plan),
+        "plan_matches_sidecar": matches,
+        **document,
+    }
+
+
+def _shape_text(shape: list[int]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
+
+
+def format_plan(report: dict[str, Any]) -> list[str]:
+    def dims(values: list | None) -> str:
+        return (
+            "[unknown]"
+            if values is None
+            else "[" + ", ".join("?" if d is None else str(d) for d in values) + "]"
+        )
+
+    tensorrt, gpu, precision = report.get("tensorrt", {}), report.get("gpu", {}), report.get("precision", {})
+    lines = [
+        f"plan      {report['path']} ({report.get('plan', {}).get('bytes', 0) / 1e6:.1f} MB)"
+        + (
+            ""
+            if report.get("plan_matches_sidecar")
+            else "  WARNING: the plan's bytes differ from its sidecar"
+        ),
+        f"built     {report.get('created')} by trtconvert {report.get('trtconvert_version')} from {report.get('model')}",
+        f"tensorrt  {tensorrt.get('version')}"
+        + (", strongly typed" if tensorrt.get("strongly_typed") else "")
+        + f" on {gpu.get('name')} (compute capability {gpu.get('compute_capability')})",
+        f"precision {precision.get('precision')} ({precision.get('mode')}"
+        + (f", {precision.get('converter')}" if precision.get("converter") else "")
+        + ")",
+        "inputs",
+    ]
+    tensors = report.get("inputs", []) + report.get("outputs", [])
+    width = max([len(t["name"]) for t in tensors] + [4])
+    lines += [
+        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("inputs", [])
+    ]
+    lines.append("outputs")
+    lines += [
+        f"  {t['name']:<{width}}  {t['dtype']:<8} {dims(t.get('dims'))}" for t in report.get("outputs", [])
+    ]
+    for name, entry in report.get("frozen", {}).items():
+        value = shown(entry["value"]) if "value" in entry else f"<values with sha256 {entry['sha256'][:12]}>"
+        lines.append(f"frozen    {name}={value} ({entry['dtype']} {_shape_text(entry['shape'])})")
+    for index, profile in enumerate(report.get("profiles", [])):
+        lines.append(f"profile {index}")
+        lines += [
+            f"  {name:<{width}}  min {_shape_text(r['min'])}  opt {_shape_text(r['opt'])}  max {_shape_text(r['max'])}"
+            for name, r in profile.items()
+        ]
+    plugins = report.get("plugins", [])
+    lines.append("plugins   " + (", ".join(f"{p['file']} ({p['sha256'][:12]})" for p in plugins) or "none"))
+    lines.append(f"key       {report.get('cache_key')}")
+    return lines
+
+
+def engine_layers(plan: Path, plugins: Sequence[Path] = ()) -> LayerReport:
+    """`inspect PLAN --layers`: each layer as TensorRT's engine inspector describes it (needs TensorRT, a GPU
+    and the plan's plugin libraries). Plans built without detailed profiling verbosity give names only."""
+    trt = require_tensorrt("the plan's layers cannot be read")
+    require_gpu("the plan cannot be deserialized to read its layers")
+    engine = load_engine(plan, check_plugin_paths(plugins), trt)
+    with tensorrt_messages():
+        inspector = engine.create_engine_inspector()
+        text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+    return layer_report(text)

@@ -1,0 +1,247 @@
+"""`verify PLAN --onnx MODEL`: the engine (polygraphy's TrtRunner) against the original model (onnxruntime).
+
+Both run on the same seeded random inputs at the min, opt and max shapes of every optimization profile (read
+from the plan's sidecar, or from the engine where there is none). Each output has its tolerance: defaults by
+the plan's precision, ``--atol 1e-3`` for all outputs, ``--atol NAME=1e-2`` for one. Where TensorRT is absent
+the onnxruntime side still runs (it checks the model, the inputs and the shapes), then verify exits 3.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trtconvert import log
+from trtconvert.checks.compare import (
+    OutputComparison,
+    compare_outputs,
+    given_values,
+    random_feed,
+    warn_near_zero,
+)
+from trtconvert.engine.machine import import_tensorrt, require_gpu
+from trtconvert.engine.plan_files import load_engine, profiles_from_json, read_sidecar, sidecar_path
+from trtconvert.engine.tensorrt_log import tensorrt_messages
+from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, VerificationFailed
+from trtconvert.model.info import GraphTensor, graph_inputs
+from trtconvert.model.load import read_graph, require_regular_file
+from trtconvert.model.profiles import Profile, Shape, ShapeRange, format_shape
+from trtconvert.prepare.freeze import frozen_feed
+from trtconvert.settings.request import check_plugin_paths
+from trtconvert.settings.tolerances import (
+    INT8_MIN_WITHIN,
+    Tolerances,
+    parse_tolerances,
+    sidecar_tolerance_key,
+)
+
+
+@dataclass(frozen=True)
+class ShapeSet:
+    profile: int
+    which: str  # "min", "opt" or "max"
+    shapes: dict[str, Shape]
+
+    def label(self) -> str:
+        text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in self.shapes.items())
+        return f"profile {self.profile} {self.which}: {text}"
+
+
+def _static_shapes(inputs: Sequence[GraphTensor]) -> dict[str, Shape]:
+    return {i.name: tuple(d for d in i.dims if isinstance(d, int)) for i in inputs if i.is_static}
+
+
+def shape_sets_from_profiles(profiles: Sequence[Profile], inputs: Sequence[GraphTensor]) -> list[ShapeSet]:
+    """min, opt and max of every profile (a fixed profile once), static inputs filled in."""
+    static = _static_shapes(inputs)
+    sets: list[ShapeSet] = []
+    for index, profile in enumerate(profiles):
+        seen: list[dict[str, Shape]] = []
+        for which in ("min", "opt", "max"):
+            shapes = {**static, **{name: tuple(getattr(r, which)) for name, r in profile.items()}}
+            if shapes not in seen:
+                seen.append(shapes)
+                sets.append(ShapeSet(index, which, shapes))
+    if not sets:
+        sets.append(ShapeSet(0, "static", static))
+    return sets
+
+
+def engine_profiles(engine: Any, trt: Any) -> list[Profile]:
+    """The engine's optimization profiles (for plans without a sidecar)."""
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+    profiles = []
+    for index in range(engine.num_optimization_profiles):
+        profile = {}
+        for name in inputs:
+            if engine.is_shape_inference_io(name):
+                continue
+            low, mid, high = engine.get_tensor_profile_shape(name, index)
+            profile[name] = ShapeRange(tuple(low), tuple(mid), tuple(high))
+        profiles.append(profile)
+    return profiles
+
+
+def _reference_outputs(
+    onnx_path: Path,
+    inputs: Sequence[GraphTensor],
+    sets: Sequence[ShapeSet],
+    given: Mapping[str, np.ndarray],
+    seed: int,
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]], list[str]]:
+    from trtconvert.checks.ort_session import create_session, user_model_errors
+    from trtconvert.prepare.pipeline import original_for_onnxruntime
+
+    start = time.perf_counter()
+    with user_model_errors("load the original model", "the reference runs it in onnxruntime: fix the model"):
+        session = create_session(original_for_onnxruntime(onnx_path))
+    names = [o.name for o in session.get_outputs()]
+    feeds, wants = [], []
+    for index, shape_set in enumerate(sets):
+        with user_model_errors(
+            f"run the original model at {shape_set.label()}", "check the shapes and --input values"
+        ):
+            feed = random_feed(inputs, shape_set.shapes, given, seed + index)
+            feeds.append(feed)
+            wants.append(dict(zip(names, session.run(names, feed), strict=True)))
+    log.stage(
+        "reference",
+        time.perf_counter() - start,
+        f"onnxruntime ran {onnx_path.name} on {len(sets)} shape set(s)",
+    )
+    return feeds, wants, names
+
+
+def run_verify(
+    plan: Path,
+    onnx_path: Path | None,
+    plugins: Sequence[Path] = (),
+    atol: Sequence[str] = (),
+    rtol: Sequence[str] = (),
+    input_values: Mapping[str, str] | None = None,
+    seed: int = 0,
+    int8_min_within: float = INT8_MIN_WITHIN,
+) -> dict:
+    """`trtconvert verify`: the user's words made typed (sidecar, tolerances, values), then verify_engine."""
+    if onnx_path is None:
+        raise BadInput("verify needs the original model: add --onnx MODEL.onnx")
+    require_regular_file(plan, "plan file")
+    plugin_paths = check_plugin_paths(plugins)
+    graph = read_graph(onnx_path)
+    inputs = graph_inputs(graph)
+    output_names = [o.name for o in graph.graph.output]
+    given = given_values(input_values or {}, inputs)
+    sidecar: dict | None = None
+    if sidecar_path(plan).is_file():
+        sidecar = read_sidecar(plan)  # a sidecar that no longer matches the plan is an error, not a hint
+    else:
+        log.LOGGER.info("          %s has no sidecar; profiles come from the engine", plan.name)
+    key = sidecar_tolerance_key(sidecar)
+    tolerances = parse_tolerances(atol, rtol, key, output_names, int8_min_within)
+    if sidecar is not None:
+        given.update(frozen_feed(sidecar.get("frozen", {}), given))
+    sets: list[ShapeSet] | None = None
+    if sidecar is not None:
+        sets = shape_sets_from_profiles(profiles_from_json(sidecar.get("profiles", [])), inputs)
+    elif all(i.is_static for i in inputs):
+        sets = shape_sets_from_profiles([], inputs)
+    return verify_engine(plan, onnx_path, inputs, plugin_paths, tolerances, key, given, seed, sets)
+
+
+def verify_engine(
+    plan: Path,
+    onnx_path: Path,
+    inputs: Sequence[GraphTensor],
+    plugins: Sequence[Path],
+    tolerances: Tolerances,
+    tolerance_of: str,
+    given: Mapping[str, np.ndarray],
+    seed: int,
+    sets: Sequence[ShapeSet] | None,
+) -> dict:
+    """Run ``plan`` and the original model on the same inputs at each shape set and compare every output.
+
+    ``sets`` None means the engine's own profiles. ``plugins`` are checked paths; ``tolerance_of`` names the
+    defaults the tolerances came from (for the report). Raises VerificationFailed (exit 4) out of tolerance.
+    """
+    trt, trt_reason = import_tensorrt()
+    if sets:
+        feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
+    if trt is None:
+        done = f"the onnxruntime reference ran on {len(sets)} shape set(s)" if sets else "nothing could run"
+        raise MissingDependency(f"{trt_reason}, so the plan was not run ({done}); {INSTALL_TENSORRT}")
+    require_gpu("the plan cannot run")
+
+    from polygraphy.backend.trt import TrtRunner
+
+    engine = load_engine(plan, plugins, trt)
+    start = time.perf_counter()
+    results = []
+    with tensorrt_messages():
+        if not sets:
+            sets = shape_sets_from_profiles(engine_profiles(engine, trt), inputs)
+            feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
+        engine_inputs = {
+            engine.get_tensor_name(i)
+            for i in range(engine.num_io_tensors)
+            if engine.get_tensor_mode(engine.get_tensor_name(i)) == trt.TensorIOMode.INPUT
+        }
+        with TrtRunner(engine) as runner:
+            for shape_set, feed, want in zip(sets, feeds, wants, strict=True):
+                if engine.num_optimization_profiles > 1:
+                    runner.set_profile(shape_set.profile)
+                # Frozen inputs are constants inside the engine: only the original model takes them.
+                got = runner.infer({k: v for k, v in feed.items() if k in engine_inputs})
+                comparisons = []
+                for name in names:
+                    out_atol, out_rtol = tolerances.for_output(name)
+                    least = tolerances.min_within
+                    if name in got:
+                        comparison = compare_outputs(
+                            name, np.asarray(got[name]), want[name], out_atol, out_rtol, least
+                        )
+                    else:
+                        comparison = OutputComparison.absent(name, tuple(want[name].shape))
+                    comparisons.append(comparison)
+                    log.stage(
+                        "verify",
+                        time.perf_counter() - start,
+                        f"[{shape_set.label()}] {name}: {comparison.report_text(out_atol, out_rtol, least)}",
+                    )
+                results.append((shape_set, comparisons))
+    atols = {name: tolerances.for_output(name)[0] for name in names}
+    warn_near_zero(
+        [c for _, cs in results for c in cs], atols, [i.name for i in inputs if i.name not in given]
+    )
+    report = {
+        "ok": all(c.ok for _, cs in results for c in cs),
+        "command": "verify",
+        "plan": str(plan),
+        "onnx": str(onnx_path),
+        "tensorrt": trt.__version__,
+        "default_tolerance_of": tolerance_of,
+        "tolerances": tolerances.to_json(),
+        "results": [
+            {
+                "profile": s.profile,
+                "shapes_from": s.which,
+                "shapes": {k: list(v) for k, v in s.shapes.items()},
+                "outputs": [c.to_json() for c in cs],
+            }
+            for s, cs in results
+        ],
+    }
+    if not report["ok"]:
+        bad = sorted({c.name for _, cs in results for c in cs if not c.ok})
+        raise VerificationFailed(
+            f"the engine differs from onnxruntime beyond tolerance on output(s) {', '.join(bad)}; rerun with -v, "
+            "or loosen one output with --atol NAME=VALUE if the difference is expected for this precision",
+            {k: v for k, v in report.items() if k != "ok"},
+        )
+    return report

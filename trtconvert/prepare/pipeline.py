@@ -1,0 +1,397 @@
+"""The CPU half of the pipeline: preflight -> load -> fold -> rewrite -> precision, then save and verify.
+
+`prepare` runs all of it; `build` runs it and hands the prepared model to the engine stages.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trtconvert import log
+from trtconvert.atomic import check_output_path, staged_files
+from trtconvert.checks.compare import OutputComparison, ShapeSetResult, compare_models, given_values
+from trtconvert.checks.ort_session import is_plugin_node
+from trtconvert.errors import BadInput, VerificationFailed
+from trtconvert.int8.calibration import CalibrationData
+from trtconvert.model.dims import fixed_dims, make_placeholders_unique, pin_dims
+from trtconvert.model.info import GraphTensor, all_nodes, graph_inputs
+from trtconvert.model.load import (
+    external_data_files,
+    large_initializers_on_disk,
+    load_model,
+    read_graph,
+    read_weights,
+)
+from trtconvert.model.profiles import (
+    example_flag,
+    format_shape,
+    largest_shapes,
+    opt_shapes,
+    validate_profiles,
+)
+from trtconvert.model.save import needs_external_data, save_onnx
+from trtconvert.prepare.freeze import freeze_inputs, frozen_values
+from trtconvert.prepare.parser_checks import check_parser_limits
+from trtconvert.prepare.precision import PrecisionResult, precision_stage
+from trtconvert.prepare.rewrite import rewrite_model
+from trtconvert.settings.request import Request, resolve
+from trtconvert.settings.spec import Spec
+
+
+@dataclass
+class Preflight:
+    """What is known about a run before anything slow happens."""
+
+    model_path: Path
+    inputs: list[GraphTensor]  # the original model's, frozen ones included
+    given: dict[str, np.ndarray]  # --input values, and the --freeze values (fed to the original)
+    data_files: set[Path]
+    frozen: dict[str, np.ndarray] = field(default_factory=dict)
+    calibration: CalibrationData | None = None  # int8 only
+    calibration_cache: bytes | None = (
+        None  # int8 through TensorRT's calibrator: the --calib-cache read, if any
+    )
+
+    @property
+    def free_inputs(self) -> list[GraphTensor]:
+        """The inputs the prepared model keeps: all but the frozen ones."""
+        return [i for i in self.inputs if i.name not in self.frozen]
+
+
+@dataclass
+class Prepared:
+    model: onnx.ModelProto
+    preflight: Preflight
+    precision: PrecisionResult
+    rewrites: list = field(default_factory=list)
+    before_precision: onnx.ModelProto | None = None  # kept where the precision stage quantized (int8 Q/DQ)
+
+    @property
+    def cpu_verifiable(self) -> bool:
+        return self.precision.cpu_verifiable
+
+
+def preflight(request: Request) -> Preflight:
+    """Check the model file, profiles, input values and output path; reads no weights."""
+    spec = request.spec
+    if spec.model is None:
+        raise BadInput("no model given; pass MODEL.onnx or set 'model:' in the config")
+    graph = read_graph(spec.model)
+    data_files = external_data_files(graph, spec.model)
+    inputs = graph_inputs(graph)
+    frozen = frozen_values(spec.freeze, inputs)
+    for name in frozen:
+        if name in spec.inputs:
+            raise BadInput(f"input '{name}' is given both --freeze and --input; keep one of them")
+        for profile in spec.profiles:
+            if name in profile:
+                raise BadInput(
+                    f"input '{name}' is frozen (--freeze), so it takes no --profile; drop it there"
+                )
+    free = [i for i in inputs if i.name not in frozen]
+    validate_profiles(spec.profiles, free)
+    given = {**given_values(spec.inputs, inputs), **frozen}
+    for shapes in opt_shapes(spec.profiles, free) if spec.verify else []:
+        for name, value in given.items():
+            if value.ndim and name in shapes and tuple(value.shape) != tuple(shapes[name]):
+                raise BadInput(
+                    f"--input {name}: the value has shape {list(value.shape)} but verification runs the profile's "
+                    f"shape {list(shapes[name])}; give a .npy of that shape, or a number"
+                )
+    if spec.verify and not spec.profiles:
+        uncovered = [i.name for i in inputs if not i.is_static and i.name not in given]
+        if uncovered:
+            raise BadInput(
+                f"--verify needs shapes for dynamic input(s) {', '.join(uncovered)}; add {example_flag(inputs)}"
+            )
+    if spec.output is not None:
+        check_output_path(spec.output, [spec.model, *data_files])
+    calibration, cache = _calibration(request, free) if request.precision.int8 else (None, None)
+    return Preflight(spec.model, inputs, given, data_files, frozen, calibration, cache)
+
+
+RANDOM_CALIBRATION_SAMPLES = 8
+
+
+def _check_calibration_shapes(data: CalibrationData, profile: dict, source: Path) -> None:
+    """TensorRT 8.5-10 calibrate at the calibration profile (polygraphy takes the last --profile) and its opt shapes."""
+    for name, shape_range in profile.items():
+        sample = tuple(data.arrays[name].shape[1:]) if name in data.arrays else None
+        if sample is not None and sample != tuple(shape_range.opt):
+            raise BadInput(
+                f"--calib-data {source}: input '{name}' samples have shape {list(sample)}, but TensorRT calibrates at "
+                f"the last --profile's opt shape {list(shape_range.opt)}; give samples of that shape or make it the opt"
+            )
+
+
+def _calibration(request: Request, inputs: list[GraphTensor]) -> tuple[CalibrationData | None, bytes | None]:
+    """INT8's calibration data, checked before anything slow, and the calibration cache TensorRT 8.5-10 will
+    read (the data may be absent when the cache is there: TensorRT then calibrates nothing)."""
+    from trtconvert.int8.calib_cache import read_cache
+    from trtconvert.int8.calibration import load_calibration_data, random_calibration_data
+
+    spec = request.spec
+    profile = spec.profiles[0] if spec.profiles else None
+    builder_int8 = request.precision.convert_onnx_to is None
+    version = request.precision.tensorrt
+    cache = read_cache(spec.calib_cache) if builder_int8 and spec.calib_cache is not None else None
+    if not builder_int8 and spec.calib_cache is not None:
+        log.LOGGER.warning(
+            "          --calib-cache is not used for TensorRT %s: it has no calibrator, the scales are Q/DQ nodes",
+            version,
+        )
+    if builder_int8 and spec.calib_method != "minmax":
+        log.LOGGER.warning(
+            "          --calib-method is not used for TensorRT %s: its own entropy calibrator chooses the scales",
+            version,
+        )
+    if spec.calib_data is not None and spec.calib_random_for_timing_only:
+        raise BadInput(
+            "--calib-data and --calib-random-for-timing-only contradict each other: keep --calib-data for an engine "
+            "whose outputs mean something, or drop it to calibrate on noise for timing alone"
+        )
+    if spec.verify and spec.calib_random_for_timing_only:
+        raise BadInput(
+            "--verify and --calib-random-for-timing-only contradict each other: an engine calibrated on noise is "
+            "for timing, its outputs are not meant to match; drop --verify, or calibrate with --calib-data"
+        )
+    if spec.calib_data is not None:
+        data = load_calibration_data(spec.calib_data, inputs, profile)
+        if builder_int8 and spec.profiles:
+            _check_calibration_shapes(data, spec.profiles[-1], spec.calib_data)
+        return data, cache
+    if spec.calib_random_for_timing_only:
+        log.LOGGER.warning(
+            "          calibrating on random values: the INT8 engine is for timing only, its outputs may be garbage"
+        )
+        shapes = opt_shapes(spec.profiles, inputs)[0]
+        return random_calibration_data(inputs, shapes, RANDOM_CALIBRATION_SAMPLES, spec.seed), cache
+    if cache is not None:
+        return None, cache
+    raise BadInput(
+        f"--precision {spec.precision} needs calibration data to choose INT8 scales: add --calib-data FILE.npz "
+        "(one array per input, first axis = samples; or a folder of .npz, or NAME.npy per input) with a few hundred "
+        "samples from the model's real inputs"
+        + (", or an existing --calib-cache" if builder_int8 else "")
+        + "; --calib-random-for-timing-only builds from noise, for timing alone"
+    )
+
+
+def prepare_model(request: Request, checked: Preflight) -> Prepared:
+    """Run the CPU stages and return the TensorRT-ready model, every weight in memory.
+
+    Large weights in external data stay on disk through fold and rewrite, which read only what they
+    compute with; they are read once, after the rewrite. So a model of several GB is held in memory once,
+    not copied by each graph-surgeon export and shape inference.
+    """
+    spec = request.spec
+    weights_dir = checked.model_path.resolve().parent
+    model = load_model(checked.model_path, load_weights=False)
+    read_weights(model, weights_dir, leave=large_initializers_on_disk(model))
+    _specialize(request, checked, model)
+    if spec.fold:
+        from trtconvert.prepare.fold import fold
+
+        model = fold(model, weights_dir)
+    else:
+        log.stage("fold", 0.0, "skipped (--no-fold)")
+    # Runs under 'none' too: it keeps every node but still refuses one that nothing can compute.
+    start = time.perf_counter()
+    result = rewrite_model(
+        model,
+        spec.rewrite,
+        request.target,
+        base_dir=weights_dir,
+        largest_shapes=largest_shapes(spec.profiles),
+    )
+    model, rewrites = result.model, list(result.decisions)
+    changed = sum(1 for d in rewrites if d.decision == "rewrite")
+    log.stage(
+        "rewrite",
+        time.perf_counter() - start,
+        f"{changed} of {len(rewrites)} candidate node(s) rewritten (policy {spec.rewrite})",
+    )
+    for decision in rewrites:
+        log.LOGGER.info("          %s", decision.line())
+    # The rewrite's graph-surgeon graph is a web of reference cycles holding the previous model: free it
+    # before the weights come in, so that they are the only large thing in memory.
+    gc.collect()
+    read_weights(model, weights_dir)
+    before_precision = model if request.precision.convert_onnx_to == "int8" else None
+    model, precision = precision_stage(
+        model, request.precision, request.plugins, checked.calibration, spec.calib_method
+    )
+    renamed = make_placeholders_unique(model)
+    if renamed:
+        log.stage(
+            "dims", 0.0, f"placeholder dim names made unique, so TensorRT ties nothing: {', '.join(renamed)}"
+        )
+    check_parser_limits(model, enforce=spec.check_parser, decisions=rewrites)
+    return Prepared(model, checked, precision, rewrites, before_precision)
+
+
+def _specialize(request: Request, checked: Preflight, model: onnx.ModelProto) -> None:
+    """Frozen inputs become constants, and dims every profile fixes become static, before folding."""
+    start = time.perf_counter()
+    notes = []
+    if checked.frozen:
+        freeze_inputs(model, checked.frozen)
+        notes.append("frozen " + ", ".join(f"{k}={_short(v)}" for k, v in checked.frozen.items()))
+    pinned = pin_dims(model, fixed_dims(request.spec.profiles, checked.free_inputs))
+    if pinned:
+        notes.append("dims every profile fixes made static: " + ", ".join(pinned))
+    detail = "; ".join(notes) or "no input frozen (--freeze), no dim that every profile fixes"
+    log.stage("freeze", time.perf_counter() - start, detail)
+
+
+def _short(value: np.ndarray) -> str:
+    flat = np.asarray(value).reshape(-1)
+    if flat.size and bool(np.all(flat == flat[0])):
+        return str(flat[0].item()) + (f" (shape {list(np.shape(value))})" if np.ndim(value) else "")
+    return f"<{np.asarray(value).dtype} {list(np.shape(value))}>"
+
+
+def original_for_onnxruntime(path: Path) -> onnx.ModelProto | Path:
+    """The original model as onnxruntime can run it: its path, or a copy at a readable IR version."""
+    from trtconvert.prepare.fold import onnxruntime_max_ir_version
+
+    graph = read_graph(path)
+    if graph.ir_version <= onnxruntime_max_ir_version():
+        return path
+    model = load_model(path)
+    model.ir_version = onnxruntime_max_ir_version()
+    return model
+
+
+def _shape_differs_message(comparison: OutputComparison, candidate: onnx.ModelProto | Path) -> str:
+    message = (
+        f"the prepared model's output {comparison.name} has shape {format_shape(comparison.shape)} where the "
+        f"original's is {format_shape(comparison.reference_shape or ())}"
+    )
+    model = candidate if isinstance(candidate, onnx.ModelProto) else read_graph(candidate)
+    if any(is_plugin_node(node) for node in all_nodes(model.graph)):
+        # ONNX defines floor(in * scale) exactly; onnxruntime multiplies in float32 and can round up across a
+        # whole number (10 * 1.3f: 13 there, 12 exactly), and the plugin follows ONNX.
+        return (
+            f"{message}: a Resize by a scale whose in * scale lies within float32 rounding of a whole number has "
+            "no agreed output length (the plugin takes ONNX's exact floor, onnxruntime rounds in float32); give "
+            "that Resize output sizes instead of scales, or use --rewrite auto"
+        )
+    return f"{message}; rerun with -v, or try --no-fold / --rewrite none to find the stage"
+
+
+def verify_prepared(
+    request: Request, checked: Preflight, candidate: onnx.ModelProto | Path
+) -> list[ShapeSetResult]:
+    """The prepared model against the original in onnxruntime, at each profile's opt shape."""
+    spec, tolerances = request.spec, request.cpu_tolerances
+    atol, rtol = tolerances.atol, tolerances.rtol
+    results = compare_models(
+        original_for_onnxruntime(checked.model_path),
+        candidate,
+        checked.inputs,
+        opt_shapes(spec.profiles, checked.inputs),
+        checked.given,
+        atol,
+        rtol,
+        spec.seed,
+    )
+    if not all(r.ok for r in results):
+        bad = sorted({o.name for r in results for o in r.outputs if not o.ok})
+        reshaped = [o for r in results for o in r.outputs if o.reference_shape is not None]
+        measured = {"verification": [r.to_json() for r in results]}
+        if reshaped:
+            raise VerificationFailed(_shape_differs_message(reshaped[0], candidate), measured)
+        raise VerificationFailed(
+            f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) "
+            f"{', '.join(bad)}; rerun with -v, or try --no-fold / --rewrite none to find the stage",
+            measured,
+        )
+    return results
+
+
+MAX_QDQ_CHECK_SAMPLES = 64
+
+
+def verify_quantized(
+    request: Request, checked: Preflight, prepared: Prepared
+) -> tuple[list[ShapeSetResult], dict]:
+    """int8 Q/DQ: the float model (fold and rewrite checked against the original first) against its Q/DQ form,
+    on the calibration samples; it fails where less than --int8-min-within of an output's elements are within
+    the int8 tolerance. Returns both checks' results, for the report."""
+    from trtconvert.int8.qdq import compare_qdq, format_comparison
+
+    assert prepared.before_precision is not None and checked.calibration is not None
+    float_results = verify_prepared(request, checked, prepared.before_precision)
+    start = time.perf_counter()
+    tolerances = request.int8_tolerances
+    comparison = compare_qdq(
+        prepared.before_precision,
+        prepared.model,
+        checked.calibration,
+        tolerances.atol,
+        tolerances.rtol,
+        max_samples=MAX_QDQ_CHECK_SAMPLES,
+    )
+    least = request.spec.int8_min_within
+    log.stage("verify", time.perf_counter() - start, format_comparison(comparison, least))
+    if not comparison.ok(least):
+        raise VerificationFailed(
+            f"the int8 Q/DQ model is within the int8 tolerance of the float model on less than {least:.2%} of an "
+            "output's elements; give calibration data closer to the real inputs, try --calib-method entropy or "
+            "percentile, or accept more with --atol/--rtol or --int8-min-within",
+            {"verification": [r.to_json() for r in float_results], "int8_verification": comparison.to_json()},
+        )
+    return float_results, comparison.to_json()
+
+
+def run_prepare(spec: Spec) -> dict:
+    """prepare: CPU stages, then an atomic save (verified before it replaces anything)."""
+    spec = spec.with_output_file(".onnx")
+    if spec.output is None:
+        raise BadInput("no output given; pass -o OUT.onnx or set 'output:' in the config")
+    request = resolve(spec)
+    checked = preflight(request)
+    prepared = prepare_model(request, checked)
+    results: list[ShapeSetResult] = []
+    int8_check: dict | None = None
+    with staged_files(spec.output) as staging:
+        start = time.perf_counter()
+        staged = staging / spec.output.name
+        external = needs_external_data(prepared.model)
+        save_onnx(prepared.model, staged, external)
+        size = sum(p.stat().st_size for p in staging.iterdir())
+        log.stage(
+            "save",
+            time.perf_counter() - start,
+            f"{spec.output} ({size / 1e6:.1f} MB{', external data' if external else ''})",
+        )
+        if spec.verify and not prepared.cpu_verifiable:
+            log.LOGGER.warning(
+                "verify    skipped: a %s model cannot run in onnxruntime on the CPU; verify the engine instead",
+                spec.precision,
+            )
+        elif spec.verify and prepared.before_precision is not None:
+            results, int8_check = verify_quantized(request, checked, prepared)
+        elif spec.verify:
+            results = verify_prepared(request, checked, staged)
+    return {
+        "ok": True,
+        "command": "prepare",
+        "model": str(spec.model),
+        "output": str(spec.output),
+        "nodes": len(prepared.model.graph.node),
+        "rewrites": [d.to_json() for d in prepared.rewrites],
+        "precision": prepared.precision.to_json(),
+        "verification": [r.to_json() for r in results],
+        "int8_verification": int8_check,
+        "verification_skipped": None
+        if prepared.cpu_verifiable
+        else f"{spec.precision} cannot run in onnxruntime on the CPU",
+    }

@@ -1,0 +1,226 @@
+"""Stage `precision`: how --precision reaches TensorRT, which depends on its major version.
+
+TensorRT 10 keeps the ONNX in fp32 and takes builder flags (FP16, BF16) that let it pick lower-precision
+kernels. TensorRT 11 builds every network strongly typed and has no such flags, so the ONNX itself is converted
+to mixed precision before parsing: graph inputs and outputs keep their types, and plugin nodes stay fp32 behind
+Cast nodes so that their creators see the types they were written for.
+
+Converters, first that is installed wins:
+
+- fp16: onnxconverter-common's float16 converter (the one ``polygraphy convert --fp-to-fp16`` uses), with its
+  default block list of ops that onnxruntime cannot run in fp16 (they stay fp32, so the converted model can be
+  checked on the CPU); else ModelOpt AutoCast.
+- bf16: ModelOpt AutoCast only. onnxruntime has no CPU kernels for bf16 Conv, MatMul or even Add, so a bf16
+  model cannot be verified on the CPU; `trtconvert verify` checks the engine on the GPU instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from trtconvert import log
+from trtconvert.errors import BadInput, MissingDependency
+from trtconvert.int8.calibration import CalibrationData
+from trtconvert.model.info import all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
+from trtconvert.settings.precision_plan import PrecisionPlan
+
+FP16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class PrecisionResult:
+    """What the stage did, for the report and for deciding whether CPU verification can run."""
+
+    plan: PrecisionPlan
+    converter: str | None = None
+    casts_added: int = 0
+    kept_fp32: tuple[str, ...] = ()
+
+    @property
+    def cpu_verifiable(self) -> bool:
+        return self.plan.convert_onnx_to != "bf16"
+
+    def to_json(self) -> dict:
+        return {
+            "precision": self.plan.precision,
+            "mode": self.plan.mode,
+            "builder_flags": list(self.plan.builder_flags),
+            "converted_to": self.plan.convert_onnx_to,
+            "converter": self.converter,
+            "casts_added": self.casts_added,
+            "kept_fp32": list(self.kept_fp32),
+        }
+
+
+def available_converters() -> dict[str, bool]:
+    """Which ONNX mixed-precision converters this machine has (for doctor and for error messages)."""
+    return {
+        "onnxconverter-common": importlib.util.find_spec("onnxconverter_common") is not None,
+        "modelopt": _has_modelopt(),
+    }
+
+
+def _has_modelopt() -> bool:
+    try:
+        return importlib.util.find_spec("modelopt.onnx.autocast") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _count_casts(model: onnx.ModelProto) -> int:
+    return sum(1 for n in all_nodes(model.graph) if n.op_type == "Cast" and is_default_domain(n.domain))
+
+
+def _with_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape-infer the model so that the converter knows every tensor's type; path-based above 2 GB."""
+    from trtconvert.model.save import needs_external_data, save_onnx
+
+    if not needs_external_data(model):
+        return onnx.shape_inference.infer_shapes(model)
+    with tempfile.TemporaryDirectory(prefix="trtconvert-shapes-") as folder:
+        source, inferred = Path(folder) / "model.onnx", Path(folder) / "inferred.onnx"
+        save_onnx(model, source, external_data=True)
+        onnx.shape_inference.infer_shapes_path(str(source), str(inferred))
+        return onnx.load(str(inferred))
+
+
+def _convert_onnxconverter_common(model: onnx.ModelProto, keep_fp32_ops: Sequence[str]) -> onnx.ModelProto:
+    from onnxconverter_common import float16
+
+    block = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(keep_fp32_ops))
+    # Shape inference first: without value types the converter leaves blocked nodes' outputs untyped and
+    # emits graphs that onnxruntime rejects (fp32 and fp16 mixed in one op).
+    typed = _with_shapes(model)
+    type_plugin_outputs(typed)
+    # The converter warns once per clamped value; a large model would flood the terminal, so count them.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        converted = float16.convert_float_to_float16(
+            typed,
+            min_positive_val=1e-7,
+            max_finite_val=FP16_MAX,
+            keep_io_types=True,
+            disable_shape_infer=True,
+            op_block_list=block,
+        )
+    clamped = sum(1 for w in caught if "truncated" in str(w.message))
+    if clamped:
+        log.LOGGER.info(
+            "          %d weight value(s) outside fp16's range clamped to it (|x| < 1e-7 or > %g)",
+            clamped,
+            FP16_MAX,
+        )
+    return converted
+
+
+def _convert_modelopt(
+    model: onnx.ModelProto, to: str, keep_fp32_nodes: Sequence[str], plugins: Sequence[Path]
+) -> onnx.ModelProto:
+    from modelopt.onnx.autocast import convert_to_mixed_precision
+
+    from trtconvert.model.save import needs_external_data, save_onnx
+
+    with tempfile.TemporaryDirectory(prefix="trtconvert-autocast-") as folder:
+        path = Path(folder) / "model.onnx"
+        save_onnx(model, path, needs_external_data(model))
+        return convert_to_mixed_precision(
+            onnx_path=str(path),
+            low_precision_type=to,
+            nodes_to_exclude=[f"^{re.escape(name)}$" for name in keep_fp32_nodes],
+            keep_io_types=True,
+            trt_plugins=[str(p) for p in plugins],
+        )
+
+
+def convert_model(
+    model: onnx.ModelProto, to: str, plugins: Sequence[Path] = ()
+) -> tuple[onnx.ModelProto, str, tuple[str, ...]]:
+    """Convert to mixed ``to`` precision; returns the model, the converter's name and the nodes kept fp32."""
+    plugin_nodes = custom_nodes(model)
+    kept = tuple(sorted({n.name or n.op_type for n in plugin_nodes}))
+    converters = available_converters()
+    if to == "fp16" and converters["onnxconverter-common"]:
+        ops = sorted({n.op_type for n in plugin_nodes})
+        return _convert_onnxconverter_common(model, ops), "onnxconverter-common", kept
+    if converters["modelopt"]:
+        unnamed = [n for n in plugin_nodes if not n.name]
+        if unnamed:
+            raise BadInput(
+                f"{len(unnamed)} plugin node(s) of type {unnamed[0].op_type} have no name, so AutoCast cannot "
+                "keep them fp32; give every node a name (re-export, or run prepare with --rewrite all)"
+            )
+        return (
+            _convert_modelopt(model, to, [n.name for n in plugin_nodes], plugins),
+            "modelopt-autocast",
+            kept,
+        )
+    package = "onnxconverter-common" if to == "fp16" else "nvidia-modelopt[onnx]"
+    raise MissingDependency(
+        f"--precision {to} for TensorRT 11 converts the ONNX to {to} before parsing, which needs a converter; "
+        f"pip install {package} (or build for TensorRT 10, which takes builder flags: --target-tensorrt 10)"
+    )
+
+
+def precision_stage(
+    model: onnx.ModelProto,
+    plan: PrecisionPlan,
+    plugins: Sequence[Path] = (),
+    calibration: CalibrationData | None = None,
+    calib_method: str = "minmax",
+) -> tuple[onnx.ModelProto, PrecisionResult]:
+    """Run the precision stage on a prepared model and print its report line.
+
+    ``calibration`` is needed for int8 on TensorRT 11, where the stage writes Q/DQ nodes.
+    """
+    start = time.perf_counter()
+    precision, version = plan.precision, plan.tensorrt
+    if plan.precision == "fp32":
+        log.stage("precision", 0.0, f"fp32 on TensorRT {version}: nothing to convert")
+        return model, PrecisionResult(plan)
+    if plan.convert_onnx_to == "int8":
+        from trtconvert.int8.qdq import qdq_counts, quantize_qdq
+
+        assert calibration is not None, "preflight loads the calibration data for int8"
+        quantized = quantize_qdq(model, calibration, calib_method)
+        pairs = qdq_counts(quantized).get("QuantizeLinear", 0)
+        log.stage(
+            "precision",
+            time.perf_counter() - start,
+            f"int8 for TensorRT {version} (strongly typed): {pairs} Q/DQ pair(s) from {calibration.describe()}, "
+            f"{calib_method} calibration with onnxruntime; inputs, outputs and plugin nodes stay float",
+        )
+        return quantized, PrecisionResult(plan, "onnxruntime-quantize-static")
+    if plan.convert_onnx_to is None:
+        log.stage(
+            "precision",
+            0.0,
+            f"{precision} through builder flags on TensorRT {version}; the ONNX stays fp32",
+        )
+        return model, PrecisionResult(plan)
+    before = _count_casts(model)
+    converted, converter, kept = convert_model(model, plan.convert_onnx_to, plugins)
+    result = PrecisionResult(plan, converter, max(_count_casts(converted) - before, 0), kept)
+    detail = (
+        f"converted to {plan.convert_onnx_to} for TensorRT {version} (strongly typed) with {converter}: "
+        f"{result.casts_added} Cast node(s) added, inputs and outputs keep their types"
+    )
+    if kept:
+        detail += f", plugin node(s) kept fp32: {', '.join(kept)}"
+    log.stage("precision", time.perf_counter() - start, detail)
+    if not result.cpu_verifiable:
+        log.LOGGER.warning(
+            "          %s cannot be verified on the CPU: onnxruntime has no CPU kernels for %s Conv, MatMul or "
+            "Add; check the engine on a GPU with `trtconvert verify PLAN --onnx MODEL`",
+            plan.convert_onnx_to,
+            plan.convert_onnx_to,
+        )
+    return converted, result

@@ -1,0 +1,1 @@
+"""Rewrite rules, one module each; trtconvert.prepare.rewrite.registry lists them."""

@@ -1,1 +1,0 @@
-"""Rewrite rules, one module each; trtconvert.rewrite.registry lists them."""

@@ -1,0 +1,362 @@
+"""One spec for everything a run needs, filled from a YAML config and overridden by command-line flags.
+
+Config keys are the field names below (``-`` and ``_`` are the same). Paths in a config are relative to the
+config file's folder; paths on the command line are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trtconvert.errors import BadInput, shown
+from trtconvert.model.profiles import Profile, parse_profile, profile_from_mapping
+from trtconvert.settings.tolerances import INT8_MIN_WITHIN
+
+REWRITE_POLICIES = ("auto", "all", "none")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8,fp16")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+HARDWARE_COMPATIBILITY_LEVELS = ("none", "ampere_plus", "same_compute_capability")
+
+
+@dataclass
+class Spec:
+    """Everything one run of prepare or build needs."""
+
+    model: Path | None = None
+    output: Path | None = None
+    profiles: list[Profile] = field(default_factory=list)
+    freeze: dict[str, str] = field(default_factory=dict)
+    fold: bool = True
+    rewrite: str = "auto"
+    target_tensorrt: str | None = None
+    precision: str = "fp32"
+    plugins: list[Path] = field(default_factory=list)
+    verify: bool = False
+    inputs: dict[str, str] = field(default_factory=dict)
+    atol: float | None = None
+    rtol: float | None = None
+    seed: int = 0
+    workspace: str | None = None
+    timing_cache: Path | None = None
+    opt_level: int | None = None
+    tf32: bool = True
+    cache_dir: Path | None = None
+    version_compatible: bool = False
+    hardware_compatibility: str = "none"
+    check_parser: bool = True
+    calib_data: Path | None = None
+    calib_cache: Path | None = None
+    calib_method: str = "minmax"
+    calib_random_for_timing_only: bool = False
+    int8_min_within: float = INT8_MIN_WITHIN
+    # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
+    output_folder: bool = field(default=False, metadata={"derived": True})
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The config keys: every field but the derived ones."""
+        return [f.name for f in dataclasses.fields(cls) if not f.metadata.get("derived")]
+
+    def with_output_file(self, suffix: str) -> Spec:
+        """This spec with ``output`` a file path: MODEL_STEM + suffix inside the folder that '-o DIR/' names."""
+        if not self.output_folder or self.output is None or self.model is None:
+            return self
+        return dataclasses.replace(
+            self, output=self.output / f"{self.model.stem}{suffix}", output_folder=False
+        )
+
+
+def _bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise BadInput(f"{where}: expected true or false, got {shown(value)}")
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise BadInput(f"{where}: expected an integer, got {shown(value)}")
+
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def _float(value: Any, where: str) -> float:
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as text; as a tolerance it means the number
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise BadInput(f"{where}: {shown(value)} is too large for a number; give a small value") from None
+    raise BadInput(f"{where}: expected a number, got {shown(value)}")
+
+
+def _text(value: Any, where: str) -> str:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise BadInput(f"{where}: expected a string, got {shown(value)}")
+
+
+def _version(value: Any, where: str) -> str:
+    # A YAML float has already lost what was written: 10.10 reads as 10.1. The loader keeps the text.
+    return getattr(value, "written", None) or _text(value, where)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def parse(value: Any, where: str) -> str:
+        text = _text(value, where).lower()
+        if text not in choices:
+            raise BadInput(f"{where}: {shown(value)} is not one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _profiles(value: Any, where: str) -> list[Profile]:
+    items = value if isinstance(value, list) else [value]
+    profiles = []
+    for index, item in enumerate(items):
+        label = f"{where}[{index}]"
+        if isinstance(item, str):
+            profiles.append(parse_profile(item))
+        elif isinstance(item, Mapping) and item:
+            profiles.append(profile_from_mapping(item, label))
+        else:
+            raise BadInput(f"{label}: expected a mapping of input name to 'MIN:OPT:MAX', got {shown(item)}")
+    return profiles
+
+
+def _inputs(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise BadInput(
+            f"{where}: expected a mapping of input name to a value or a .npy file, got {shown(value)}"
+        )
+    return {str(k): _text(v, f"{where}.{k}") for k, v in value.items()}
+
+
+_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "model": _text,
+    "output": _text,
+    "profiles": _profiles,
+    "freeze": _inputs,
+    "fold": _bool,
+    "rewrite": _choice(REWRITE_POLICIES),
+    "target_tensorrt": _version,
+    "precision": _choice(PRECISIONS),
+    "plugins": lambda v, w: [_text(p, w) for p in (v if isinstance(v, list) else [v])],
+    "verify": _bool,
+    "inputs": _inputs,
+    "atol": _float,
+    "rtol": _float,
+    "seed": _int,
+    "workspace": _text,
+    "timing_cache": _text,
+    "opt_level": _int,
+    "tf32": _bool,
+    "cache_dir": _text,
+    "version_compatible": _bool,
+    "hardware_compatibility": _choice(HARDWARE_COMPATIBILITY_LEVELS),
+    "check_parser": _bool,
+    "calib_data": _text,
+    "calib_cache": _text,
+    "calib_method": _choice(CALIBRATION_METHODS),
+    "calib_random_for_timing_only": _bool,
+    "int8_min_within": _float,
+}
+_PATH_KEYS = ("model", "output", "timing_cache", "cache_dir", "calib_data", "calib_cache")
+assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parser"
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _WrittenFloat(float):
+    """A float that remembers how it was written (a version such as 10.10 is not the number 10.1)."""
+
+    written: str
+
+
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases (a few bytes of nested aliases expand to gigabytes; a config needs
+    none), without duplicate keys (the last one silently winning hides a mistake), and without YAML 1.1's
+    surprising numbers: 010 (octal 8), 1:30 (base 60: 90), 0x10 and 1_000 stay text, which the key then
+    accepts or refuses by name."""
+
+    def construct_yaml_int(self, node):  # type: ignore[no-untyped-def]
+        if not _DECIMAL_INT.fullmatch(node.value):
+            return self.construct_scalar(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):  # type: ignore[no-untyped-def]
+        if ":" in node.value or "_" in node.value:
+            return self.construct_scalar(node)
+        number = _WrittenFloat(super().construct_yaml_float(node))
+        number.written = node.value
+        return number
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # refused later, with the key named
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {shown(key)}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "aliases (*name) are not allowed in a trtconvert config; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
+_ConfigLoader.add_constructor("tag:yaml.org,2002:float", _ConfigLoader.construct_yaml_float)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Read and check a YAML config; returns the parsed values with paths made absolute."""
+    from trtconvert.model.load import require_regular_file
+
+    require_regular_file(path, "config file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise BadInput(f"config {path} is over 1 MB; a config holds a few keys, give the YAML file")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_ConfigLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = str(getattr(err, "problem", ""))
+        if "aliases" in problem:
+            raise BadInput(
+                f"config {path}: YAML aliases (*name) are not allowed{where}; write the value out"
+            ) from None
+        if problem.startswith("duplicate key"):
+            raise BadInput(f"config {path}: {problem}{where}; give each key once") from None
+        raise BadInput(f"config {path} is not valid YAML{where}; fix the syntax") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"config {path} is not a text file; give a YAML file") from None
+    except RecursionError:
+        raise BadInput(
+            f"config {path} nests lists or mappings too deeply; a config is a flat mapping of keys"
+        ) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise BadInput(
+            f"config {path} must be a mapping of keys to values (key: value), not {type(raw).__name__}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = str(key).replace("-", "_")
+        if name not in _PARSERS:
+            match = difflib.get_close_matches(name, list(_PARSERS), n=1, cutoff=0.5)
+            hint = f"did you mean '{match[0]}'?" if match else f"valid keys: {', '.join(_PARSERS)}"
+            raise BadInput(f"config {path}: unknown key {shown(key)}; {hint}")
+        if value is None:
+            continue
+        parsed = _PARSERS[name](value, f"config {path.name}: {key}")
+        if name in _PATH_KEYS:
+            trailing = "/" if name == "output" and str(parsed).endswith("/") else ""
+            parsed = f"{path.parent / parsed}{trailing}"
+        elif name == "plugins":
+            parsed = [path.parent / p for p in parsed]
+        elif name in ("inputs", "freeze"):
+            parsed = {k: _config_relative_file(path.parent, v) for k, v in parsed.items()}
+        values[name] = parsed
+    return values
+
+
+def _config_relative_file(folder: Path, value: str) -> str:
+    return str(folder / value) if value.endswith(".npy") else value
+
+
+def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
+    """Config values first, then every flag that was given (None means the flag was not given)."""
+    values = read_config(config) if config else {}
+    given = {k: v for k, v in overrides.items() if v is not None and v != [] and v != {}}
+    for key in ("inputs", "freeze"):
+        if key in values and key in given:
+            given[key] = {**values[key], **given[key]}
+    values.update(given)
+    output = values.get("output")
+    if output is not None and str(output).endswith(("/", os.sep)):
+        values["output_folder"] = True
+    for key in _PATH_KEYS:
+        if key in values:
+            values[key] = Path(values[key])
+    values["plugins"] = [Path(p) for p in values.get("plugins", [])]
+    spec = Spec(**values)
+    check_numbers(spec)
+    _check_int8_settings(spec)
+    _check_profiles_differ(spec)
+    return spec
+
+
+def _check_int8_settings(spec: Spec) -> None:
+    """Calibration settings only act on int8: given with another precision they would be ignored unseen."""
+    if "int8" in spec.precision:
+        return
+    given = [
+        flag
+        for flag, value in (
+            ("--calib-data", spec.calib_data),
+            ("--calib-cache", spec.calib_cache),
+            ("--calib-method", spec.calib_method != Spec.calib_method),
+            ("--calib-random-for-timing-only", spec.calib_random_for_timing_only),
+        )
+        if value
+    ]
+    if given:
+        raise BadInput(
+            f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to --precision int8 (this "
+            f"run is {spec.precision}); drop {'them' if len(given) > 1 else 'it'} or use --precision int8"
+        )
+
+
+def _check_profiles_differ(spec: Spec) -> None:
+    for index, profile in enumerate(spec.profiles):
+        first = spec.profiles.index(profile)
+        if first < index:
+            raise BadInput(
+                f"profile {index + 1} repeats profile {first + 1}; give each optimization profile once"
+            )
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_numbers(spec: Spec) -> None:
+    """Numbers that no run can use: negative or non-finite tolerances, seeds outside numpy's range."""
+    for flag, value in (("--atol", spec.atol), ("--rtol", spec.rtol)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise BadInput(f"{flag} {value}: a tolerance must be a finite number of at least 0")
+    if not (math.isfinite(spec.int8_min_within) and 0 <= spec.int8_min_within <= 1):
+        raise BadInput(
+            f"--int8-min-within {spec.int8_min_within}: give the share of elements as a fraction, 0 to 1"
+        )
+    if not 0 <= spec.seed <= MAX_SEED:
+        raise BadInput(f"--seed {spec.seed}: a seed must be between 0 and 2^63 - 1")
