@@ -12,10 +12,9 @@ from polygraphy.backend.trt import (
     CreateConfig,
     EngineBytesFromNetwork,
     NetworkFromOnnxPath,
-    PostprocessConfig,
 )
 
-from trtconvert.engine.chain import EngineSettings, Timed, engine_loader_chain
+from trtconvert.engine.chain import EngineChain, EngineSettings, Timed, engine_loader_chain
 from trtconvert.errors import BadInput
 from trtconvert.model.profiles import parse_profile
 from trtconvert.settings.request import parse_size, resolve
@@ -51,21 +50,42 @@ def _libraries(folder: Path, *names: str) -> list[Path]:
     return [folder / name for name in names]
 
 
-def _parts(chain):
-    """Unwrap the chain into its loaders, asserting the shape of the composition on the way."""
-    assert isinstance(chain, EngineBytesFromNetwork)
-    timed = chain._network
-    assert isinstance(timed, Timed) and timed.stage == "parse"
+def _parts(chain: EngineChain) -> EngineChain:
+    """The chain's parts, asserting what each is: the build composes exactly these loaders."""
+    assert isinstance(chain.network, NetworkFromOnnxPath)
     # The plugins stage loads the libraries before the chain runs: the chain itself loads none.
-    network = timed.loader
-    assert isinstance(network, NetworkFromOnnxPath)
-    post = chain._config
-    assert isinstance(post, PostprocessConfig)
-    config = post._config
-    assert isinstance(config, CreateConfig)
-    settings = post._func
-    assert isinstance(settings, EngineSettings)
-    return SimpleNamespace(network=network, config=config, settings=settings, engine=chain)
+    assert (
+        isinstance(chain.parse, Timed)
+        and chain.parse.stage == "parse"
+        and chain.parse.loader is chain.network
+    )
+    assert isinstance(chain.config, CreateConfig)
+    assert isinstance(chain.settings, EngineSettings)
+    assert isinstance(chain.engine, EngineBytesFromNetwork)
+    return chain
+
+
+def test_the_engine_loader_is_composed_of_the_named_parts(tmp_path: Path, monkeypatch) -> None:
+    """What EngineBytesFromNetwork and PostprocessConfig are constructed with, recorded through their public
+    constructors: the timed parse, the config post-processed by the settings, the timing cache to merge into."""
+    import polygraphy.backend.trt as polygraphy_trt
+
+    made: dict = {}
+
+    def recorder(kind):
+        def make(*args, **kwargs):
+            made[kind] = (args, kwargs)
+            return kind
+
+        return make
+
+    monkeypatch.setattr(polygraphy_trt, "EngineBytesFromNetwork", recorder("engine"))
+    monkeypatch.setattr(polygraphy_trt, "PostprocessConfig", recorder("postprocess"))
+    cache = tmp_path / "t.cache"
+    chain = engine_loader_chain(resolve(_spec(timing_cache=cache), TRT10), tmp_path / "p.onnx")
+    assert made["postprocess"] == ((chain.config, chain.settings), {})
+    assert made["engine"] == ((chain.parse,), {"config": "postprocess", "save_timing_cache": str(cache)})
+    assert chain.engine == "engine"
 
 
 def test_profiles_are_handed_over_with_exact_shapes(tmp_path: Path) -> None:

@@ -212,14 +212,14 @@ def test_builder_int8_chain_has_the_flag_and_the_calibrator(tmp_path) -> None:
     # polygraphy's calibrator subclasses TensorRT's, so without TensorRT a stand-in takes its place here.
     calibrator = object()
     chain = engine_loader_chain(request, tmp_path / "p.onnx", calibrator=calibrator)
-    config = chain._config._config
+    config = chain.config
     assert config.int8 is True and config.fp16 is True and config.calibrator is calibrator
     assert [set(b) for b in data.batches(1)] == [{i.name for i in inputs}] * 3
 
 
 def test_fp16_chain_has_no_int8(tmp_path) -> None:
     request = resolve(Spec(model=tmp_path / "m.onnx", output=tmp_path / "m.plan", precision="fp16"), "10.8")
-    config = engine_loader_chain(request, tmp_path / "p.onnx")._config._config
+    config = engine_loader_chain(request, tmp_path / "p.onnx").config
     assert config.int8 is False and config.calibrator is None
 
 

@@ -1,4 +1,5 @@
-"""`build`: the CPU stages, then plugins, the TensorRT build with profiles, and the atomic save with a sidecar.
+"""`build`: the CPU stages of `prepare`, then plugins, the TensorRT build with profiles, and the atomic save
+of the plan with its sidecar, as the named steps of `run_build`.
 
 Where TensorRT (or a GPU) is absent, every CPU stage still runs, then the build stops with exit code 3 and
 writes nothing. With --cache-dir, a plan whose key matches is copied instead of built (the key needs
@@ -10,7 +11,9 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from trtconvert import log
@@ -30,17 +33,225 @@ from trtconvert.engine.plan_files import (
 )
 from trtconvert.engine.plugins import check_creators, plugin_hint
 from trtconvert.engine.tensorrt_log import TensorRTLog, tensorrt_messages
-from trtconvert.engine.verify import shape_sets_from_profiles, verify_engine
+from trtconvert.engine.verify import EngineCheck, shape_sets_from_profiles, verify_engine
 from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, VerificationFailed
 from trtconvert.int8.calib_cache import cache_summary, write_cache
 from trtconvert.model.info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.model.profiles import example_flag
-from trtconvert.model.save import needs_external_data, save_onnx
 from trtconvert.prepare.freeze import describe_frozen
-from trtconvert.prepare.pipeline import Preflight, preflight, prepare_model, verify_prepared, verify_quantized
+from trtconvert.prepare.pipeline import Preflight, Prepared, preflight, prepare_model, save_and_verify
 from trtconvert.settings.request import Request, resolve
 from trtconvert.settings.spec import Spec
 from trtconvert.settings.tolerances import tolerance_key
+
+
+@dataclass(frozen=True)
+class BuildMachine:
+    """What this machine offers a build: TensorRT and a GPU, or why not (the CPU stages run either way)."""
+
+    tensorrt: ModuleType | None
+    tensorrt_missing: str
+    gpu: Gpu | None = None
+    gpu_missing: str = ""
+
+    @property
+    def tensorrt_version(self) -> str | None:
+        return self.tensorrt.__version__ if self.tensorrt is not None else None
+
+    @property
+    def can_build(self) -> bool:
+        return self.tensorrt is not None and self.gpu is not None
+
+    def require(self, cpu_detail: str) -> Gpu:
+        """The GPU to build on, or MissingDependency (exit 3) saying what did run and how to get the rest."""
+        if self.tensorrt is None:
+            raise MissingDependency(
+                f"{self.tensorrt_missing}, so no engine was built ({cpu_detail}); {INSTALL_TENSORRT}"
+            )
+        if self.gpu is None:
+            raise MissingDependency(
+                f"{self.gpu_missing}, so no engine was built ({cpu_detail}); run on a machine with an NVIDIA GPU"
+            )
+        return self.gpu
+
+
+def this_machine() -> BuildMachine:
+    trt, trt_missing = import_tensorrt()
+    if trt is None:
+        return BuildMachine(None, trt_missing)
+    gpu, gpu_missing = cuda_gpu()
+    return BuildMachine(trt, trt_missing, gpu, gpu_missing)
+
+
+@dataclass
+class BuildRecord:
+    """What the steps of a build add to its report, step by step."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    verification: dict[str, Any] = field(default_factory=dict)  # CPU checks; the engine's once it ran
+
+
+def run_build(spec: Spec, show_progress: bool = True) -> dict:
+    """build: resolve and check, reuse a cached plan, the CPU stages, plugins, TensorRT, the atomic save."""
+    started = time.perf_counter()
+    spec = _with_plan_output(spec)
+    machine = this_machine()
+    request = resolve(spec, machine.tensorrt_version)
+    checked = preflight(request)
+    _check_build_inputs(spec, checked)
+    identity = _identity(request, checked, machine)
+    record = BuildRecord()
+    if identity is not None and spec.cache_dir is not None:
+        reused = _reuse_cached_plan(request, checked, identity, record)
+        if reused is not None:
+            return _report(request, identity, "hit", machine.require(""), reused, record, started)
+
+    start = time.perf_counter()
+    prepared = prepare_model(request, checked)
+    record.timings["cpu_stages"] = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="trtconvert-build-") as folder:
+        onnx_path = Path(folder) / "prepared.onnx"
+        cpu_check = save_and_verify(request, checked, prepared, onnx_path, announce=False)
+        record.timings["onnx_save"] = cpu_check.save_seconds
+        if cpu_check.ran:
+            record.verification = cpu_check.to_json()
+        gpu = machine.require(
+            "the CPU stages passed" + (" and the prepared model matches on the CPU" if cpu_check.ran else "")
+        )
+        assert identity is not None  # a machine that can build has one
+        engine_bytes = _build_engine(request, checked, prepared, onnx_path, gpu, record, show_progress)
+    sidecar = _save_plan(request, checked, prepared, identity, gpu, engine_bytes, record)
+    cache_state = _store_in_cache(spec, identity)
+    return _report(request, identity, cache_state, gpu, sidecar["precision"], record, started, prepared)
+
+
+def _with_plan_output(spec: Spec) -> Spec:
+    spec = spec.with_output_file(".plan")
+    if spec.output is None:
+        raise BadInput("no output given; pass -o OUT.plan or set 'output:' in the config")
+    return spec
+
+
+def _check_build_inputs(spec: Spec, checked: Preflight) -> None:
+    """What an engine needs beyond prepare's checks: shapes for every dynamic input, and output paths that
+    collide with nothing."""
+    _require_profiles(checked.free_inputs, spec)
+    _check_paths(spec, checked)
+
+
+def _identity(request: Request, checked: Preflight, machine: BuildMachine) -> BuildIdentity | None:
+    """The plan's content key, where this machine can build (it needs TensorRT's version and the GPU)."""
+    if not machine.can_build:
+        return None
+    assert machine.gpu is not None and machine.tensorrt_version is not None
+    return build_identity(
+        request,
+        checked.model_path,
+        checked.data_files,
+        request.plugins,
+        machine.tensorrt_version,
+        machine.gpu.compute_capability,
+    )
+
+
+def _reuse_cached_plan(
+    request: Request, checked: Preflight, identity: BuildIdentity, record: BuildRecord
+) -> dict | None:
+    """--cache-dir: copy the plan built with the same key (verified first with --verify); its precision, or
+    None where there is none yet."""
+    spec = request.spec
+    assert spec.cache_dir is not None and spec.output is not None
+    start = time.perf_counter()
+    cached = lookup_cache(spec.cache_dir, identity.key)
+    if cached is None:
+        log.stage("cache", time.perf_counter() - start, f"no plan with key {identity.key[:16]}... yet")
+        return None
+    source = cached_plan(spec.cache_dir, identity.key)
+    if spec.verify:
+        # The cached plan may come from a build without --verify: check it before it is used.
+        _engine_check(request, checked, record.verification)(source)
+    copy_plan(source, spec.output)
+    log.stage("cache", time.perf_counter() - start, f"reused {source} (same key), no build needed")
+    return cached["precision"]
+
+
+def _build_engine(
+    request: Request,
+    checked: Preflight,
+    prepared: Prepared,
+    onnx_path: Path,
+    gpu: Gpu,
+    record: BuildRecord,
+    show_progress: bool,
+) -> bytes:
+    """Plugins, then the polygraphy chain: parse, build (with INT8 calibration where asked), the timing cache."""
+    spec = request.spec
+    start = time.perf_counter()
+    check_creators(prepared.model, request.plugins)
+    log.stage(
+        "plugins", time.perf_counter() - start, ", ".join(p.name for p in request.plugins) or "none needed"
+    )
+    progress = TensorRTLog() if show_progress else None
+    calibrator = None
+    if "int8" in request.precision.builder_flags:
+        calibrator = int8_calibrator(checked.calibration, checked.calibration_cache)
+    with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
+        chain = engine_loader_chain(request, onnx_path, progress=progress, calibrator=calibrator)
+    start = time.perf_counter()
+    # The timing cache's folder exists only once a build succeeds with it.
+    cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else onnx_path.parent
+    with created_folders(cache_folder):
+        hint = plugin_hint(prepared.model, request.plugins) + _cache_only_hint(spec.calib_cache, checked)
+        engine_bytes = run_chain(chain, hint, progress)
+    total = time.perf_counter() - start
+    parse_seconds = chain.parse.seconds or 0.0
+    record.timings["parse"] = parse_seconds
+    record.timings["build"] = total - parse_seconds
+    log.stage("build", total - parse_seconds, f"engine of {len(engine_bytes) / 1e6:.1f} MB on {gpu.name}")
+    if calibrator is not None:
+        _report_calibration(spec.calib_cache, checked.calibration_cache, calibrator)
+    return engine_bytes
+
+
+def _save_plan(
+    request: Request,
+    checked: Preflight,
+    prepared: Prepared,
+    identity: BuildIdentity,
+    gpu: Gpu,
+    engine_bytes: bytes,
+    record: BuildRecord,
+) -> dict:
+    """The plan and its sidecar, written together; with --verify the staged plan is checked first."""
+    spec = request.spec
+    assert spec.output is not None
+    start = time.perf_counter()
+    sidecar = make_sidecar(
+        identity,
+        engine_bytes,
+        model=str(spec.model),
+        inputs=[i.to_json() for i in graph_inputs(prepared.model)],
+        outputs=[o.to_json() for o in graph_outputs(prepared.model)],
+        precision=prepared.precision.to_json(),
+        gpu=gpu.to_json(),
+        strongly_typed=request.precision.strongly_typed,
+        timings=record.timings,
+        frozen=describe_frozen(checked.frozen),
+    )
+    check = _engine_check(request, checked, record.verification) if spec.verify else None
+    write_plan(spec.output, engine_bytes, sidecar, check)
+    record.timings["save"] = time.perf_counter() - start
+    log.stage("save", record.timings["save"], f"{spec.output} and {sidecar_path(spec.output).name}")
+    return sidecar
+
+
+def _store_in_cache(spec: Spec, identity: BuildIdentity) -> str:
+    if spec.cache_dir is None:
+        return "off"
+    assert spec.output is not None
+    stored = store_in_cache(spec.cache_dir, identity.key, spec.output)
+    log.LOGGER.info("          stored in the cache as %s", stored)
+    return "stored"
 
 
 def _require_profiles(inputs: list[GraphTensor], spec: Spec) -> None:
@@ -87,10 +298,6 @@ def _refuse_one_file_for_two_jobs(spec: Spec) -> None:
         if resolved in seen and not (role == "--plugin" and seen[resolved] == "--plugin"):
             raise BadInput(f"{seen[resolved]} and {role} name the same file {path}; give each its own path")
         seen.setdefault(resolved, role)
-
-
-def _missing_engine_dependency(reason: str, cpu_detail: str) -> MissingDependency:
-    return MissingDependency(f"{reason}, so no engine was built ({cpu_detail}); {INSTALL_TENSORRT}")
 
 
 def _cache_only_hint(cache_path: Path | None, checked: Preflight) -> str:
@@ -144,20 +351,20 @@ def _engine_check(
     """build --verify: run the staged plan against onnxruntime before it replaces anything. Its measurements go
     into ``verification`` (the report's engine_verification), or with the failure beside the CPU checks'."""
     spec = request.spec
+    against = EngineCheck(
+        onnx=checked.model_path,
+        inputs=checked.inputs,
+        plugins=request.plugins,
+        tolerances=request.engine_tolerances,
+        tolerance_of=tolerance_key(spec.precision, spec.tf32),
+        given=checked.given,
+        seed=spec.seed,
+        sets=shape_sets_from_profiles(spec.profiles, checked.inputs),
+    )
 
     def check(staged_plan: Path) -> None:
         try:
-            report = verify_engine(
-                staged_plan,
-                checked.model_path,
-                checked.inputs,
-                request.plugins,
-                request.engine_tolerances,
-                tolerance_key(spec.precision, spec.tf32),
-                checked.given,
-                spec.seed,
-                shape_sets_from_profiles(spec.profiles, checked.inputs),
-            )
+            report = verify_engine(staged_plan, against)
         except VerificationFailed as failed:
             measured = {**verification, "engine_verification": _engine_measurements(failed.measured)}
             raise VerificationFailed(str(failed), measured) from None
@@ -166,144 +373,15 @@ def _engine_check(
     return check
 
 
-def run_build(spec: Spec, show_progress: bool = True) -> dict:
-    """build: resolve, preflight, cache lookup, CPU stages, plugins, TensorRT build, atomic save of plan and sidecar."""
-    started = time.perf_counter()
-    spec = spec.with_output_file(".plan")
-    if spec.output is None:
-        raise BadInput("no output given; pass -o OUT.plan or set 'output:' in the config")
-    trt, trt_reason = import_tensorrt()
-    request = resolve(spec, trt.__version__ if trt is not None else None)
-    checked = preflight(request)
-    _require_profiles(checked.free_inputs, spec)
-    _check_paths(spec, checked)
-    gpu, gpu_reason = cuda_gpu() if trt is not None else (None, "")
-
-    identity: BuildIdentity | None = None
-    if trt is not None and gpu is not None:
-        start = time.perf_counter()
-        identity = build_identity(
-            request,
-            checked.model_path,
-            checked.data_files,
-            request.plugins,
-            trt.__version__,
-            gpu.compute_capability,
-        )
-        if spec.cache_dir is not None:
-            cached = lookup_cache(spec.cache_dir, identity.key)
-            if cached is not None:
-                source = cached_plan(spec.cache_dir, identity.key)
-                verification: dict[str, Any] = {}
-                if spec.verify:
-                    # The cached plan may come from a build without --verify: check it before it is used.
-                    _engine_check(request, checked, verification)(source)
-                copy_plan(source, spec.output)
-                log.stage(
-                    "cache", time.perf_counter() - start, f"reused {source} (same key), no build needed"
-                )
-                return _report(
-                    request, identity, "hit", gpu, cached["precision"], [], {}, started, verification
-                )
-            log.stage("cache", time.perf_counter() - start, f"no plan with key {identity.key[:16]}... yet")
-
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    prepared = prepare_model(request, checked)
-    timings["cpu_stages"] = time.perf_counter() - start
-    cpu_verified = False
-
-    with tempfile.TemporaryDirectory(prefix="trtconvert-build-") as folder:
-        start = time.perf_counter()
-        onnx_path = Path(folder) / "prepared.onnx"
-        save_onnx(prepared.model, onnx_path, needs_external_data(prepared.model))
-        timings["onnx_save"] = time.perf_counter() - start
-        verification = {}
-        if spec.verify and prepared.before_precision is not None:
-            results, int8_check = verify_quantized(request, checked, prepared)
-            verification = {"verification": [r.to_json() for r in results], "int8_verification": int8_check}
-            cpu_verified = True
-        elif spec.verify and prepared.cpu_verifiable:
-            results = verify_prepared(request, checked, onnx_path)
-            verification = {"verification": [r.to_json() for r in results]}
-            cpu_verified = True
-        cpu_detail = "the CPU stages passed" + (
-            " and the prepared model matches on the CPU" if cpu_verified else ""
-        )
-        if trt is None:
-            raise _missing_engine_dependency(trt_reason, cpu_detail)
-        if gpu is None:
-            raise MissingDependency(
-                f"{gpu_reason}, so no engine was built ({cpu_detail}); run on a machine with an NVIDIA GPU"
-            )
-        assert identity is not None
-
-        start = time.perf_counter()
-        check_creators(prepared.model, request.plugins)
-        log.stage(
-            "plugins",
-            time.perf_counter() - start,
-            ", ".join(p.name for p in request.plugins) or "none needed",
-        )
-
-        progress = TensorRTLog() if show_progress else None
-        calibrator = None
-        if "int8" in request.precision.builder_flags:
-            calibrator = int8_calibrator(checked.calibration, checked.calibration_cache)
-        with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
-            chain = engine_loader_chain(request, onnx_path, progress=progress, calibrator=calibrator)
-        start = time.perf_counter()
-        # The timing cache's folder exists only once a build succeeds with it.
-        cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else Path(folder)
-        with created_folders(cache_folder):
-            hint = plugin_hint(prepared.model, request.plugins) + _cache_only_hint(spec.calib_cache, checked)
-            engine_bytes = run_chain(chain, hint, progress)
-        total = time.perf_counter() - start
-        parse_seconds = getattr(chain._network, "seconds", None) or 0.0
-        timings["parse"] = parse_seconds
-        timings["build"] = total - parse_seconds
-        log.stage("build", total - parse_seconds, f"engine of {len(engine_bytes) / 1e6:.1f} MB on {gpu.name}")
-        if calibrator is not None:
-            _report_calibration(spec.calib_cache, checked.calibration_cache, calibrator)
-
-    start = time.perf_counter()
-    sidecar = make_sidecar(
-        identity,
-        engine_bytes,
-        model=str(spec.model),
-        inputs=[i.to_json() for i in graph_inputs(prepared.model)],
-        outputs=[o.to_json() for o in graph_outputs(prepared.model)],
-        precision=prepared.precision.to_json(),
-        gpu=gpu.to_json(),
-        strongly_typed=request.precision.strongly_typed,
-        timings=timings,
-        frozen=describe_frozen(checked.frozen),
-    )
-    check = _engine_check(request, checked, verification) if spec.verify else None
-    write_plan(spec.output, engine_bytes, sidecar, check)
-    timings["save"] = time.perf_counter() - start
-    log.stage("save", timings["save"], f"{spec.output} and {sidecar_path(spec.output).name}")
-    cache_state = "off"
-    if spec.cache_dir is not None:
-        stored = store_in_cache(spec.cache_dir, identity.key, spec.output)
-        log.LOGGER.info("          stored in the cache as %s", stored)
-        cache_state = "stored"
-    rewrites = [d.to_json() for d in prepared.rewrites]
-    return _report(
-        request, identity, cache_state, gpu, sidecar["precision"], rewrites, timings, started, verification
-    )
-
-
 def _report(
     request: Request,
     identity: BuildIdentity,
     cache: str,
     gpu: Gpu,
     precision: dict,
-    rewrites: list[dict],
-    timings: dict[str, float],
+    record: BuildRecord,
     started: float,
-    verification: dict[str, Any],
+    prepared: Prepared | None = None,
 ) -> dict:
     """The --json report; the verification keys are null where that check did not run."""
     spec = request.spec
@@ -320,10 +398,11 @@ def _report(
         "tensorrt": identity.tensorrt_version,
         "gpu": gpu.to_json(),
         "precision": precision,
-        "rewrites": rewrites,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "rewrites": [d.to_json() for d in prepared.rewrites] if prepared is not None else [],
+        "timings": {k: round(v, 3) for k, v in record.timings.items()},
         "seconds": round(time.perf_counter() - started, 3),
         **{
-            key: verification.get(key) for key in ("verification", "int8_verification", "engine_verification")
+            key: record.verification.get(key)
+            for key in ("verification", "int8_verification", "engine_verification")
         },
     }

@@ -1,8 +1,9 @@
 """The engine build as a chain of polygraphy loaders, composed from a Request without importing TensorRT.
 
 polygraphy's loaders are lazy: constructing them records their arguments, and TensorRT is imported only when
-the chain is called. So this module builds the whole chain on any machine, tests read its attributes, and only
-`engine.build` calls it where TensorRT is installed:
+the chain is called. So this module builds the whole chain on any machine, and only `engine.build` calls it
+where TensorRT is installed. The chain keeps each loader under its own name (EngineChain), so that the build
+reads the parse time and tests read what is handed to polygraphy without unwrapping polygraphy's objects:
 
     EngineBytesFromNetwork(
         network=Timed("parse", NetworkFromOnnxPath(prepared.onnx, strongly_typed)),
@@ -179,10 +180,24 @@ def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
     return calibrator
 
 
+@dataclass(frozen=True)
+class EngineChain:
+    """One engine build as polygraphy loaders, each part under its name; calling it builds the engine."""
+
+    network: Any  # polygraphy NetworkFromOnnxPath: what parses the prepared ONNX
+    parse: Timed  # the same loader, timed: ``parse.seconds`` once the chain has run
+    config: Any  # polygraphy CreateConfig: profiles, precision flags, calibrator, timing cache, ...
+    settings: EngineSettings  # what needs TensorRT's enums, applied when the config is created
+    engine: Any  # polygraphy EngineBytesFromNetwork over the three above; merges the timing cache after
+
+    def __call__(self) -> bytes:
+        return self.engine()
+
+
 def engine_loader_chain(
     request: Request, prepared_onnx: Path, progress: ActivitySink | None = None, calibrator: Any = None
-) -> Any:
-    """The polygraphy loader that, called, parses ``prepared_onnx`` and returns the serialized engine.
+) -> EngineChain:
+    """The loaders that, called, parse ``prepared_onnx`` and return the serialized engine.
 
     The request's precision plan says how precision reaches this TensorRT (builder flags before 11, a strongly
     typed network of an already converted ONNX from 11). The plugin libraries must be loaded before the chain
@@ -216,12 +231,13 @@ def engine_loader_chain(
         plugins_to_serialize=tuple(str(p) for p in request.plugins) if spec.version_compatible else (),
         progress=progress,
     )
-    return EngineBytesFromNetwork(
+    engine = EngineBytesFromNetwork(
         parse, config=PostprocessConfig(config, settings), save_timing_cache=timing_cache
     )
+    return EngineChain(network=network, parse=parse, config=config, settings=settings, engine=engine)
 
 
-def run_chain(chain: Any, hint: str = "", progress: TensorRTLog | None = None) -> bytes:
+def run_chain(chain: Callable[[], Any], hint: str = "", progress: TensorRTLog | None = None) -> bytes:
     """Call the loader chain, turning TensorRT's failures into BuildFailed with its own words.
 
     With ``progress`` (the sink the chain's progress monitor writes to, if any) a heartbeat shows the elapsed

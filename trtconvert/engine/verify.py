@@ -88,6 +88,31 @@ def engine_profiles(engine: Any, trt: Any) -> list[Profile]:
     return profiles
 
 
+def _compare_output(
+    name: str, got: Mapping[str, Any], want: Mapping[str, np.ndarray], tolerances: Tolerances
+) -> OutputComparison:
+    """One output of the engine against the reference's (an output the engine lacks is named as such)."""
+    if name not in got:
+        return OutputComparison.absent(name, tuple(want[name].shape))
+    out_atol, out_rtol = tolerances.for_output(name)
+    return compare_outputs(name, np.asarray(got[name]), want[name], out_atol, out_rtol, tolerances.min_within)
+
+
+@dataclass(frozen=True)
+class EngineCheck:
+    """Everything a plan is checked against, except the plan: the original model run by onnxruntime on the same
+    inputs, and how close each output must be."""
+
+    onnx: Path
+    inputs: Sequence[GraphTensor]
+    plugins: Sequence[Path]  # checked paths, loaded before the engine is deserialized
+    tolerances: Tolerances
+    tolerance_of: str  # the precision whose defaults the tolerances came from, for the report
+    given: Mapping[str, np.ndarray]
+    seed: int
+    sets: Sequence[ShapeSet] | None  # None: the engine's own profiles
+
+
 def _reference_outputs(
     onnx_path: Path,
     inputs: Sequence[GraphTensor],
@@ -151,28 +176,23 @@ def run_verify(
         sets = shape_sets_from_profiles(profiles_from_json(sidecar.get("profiles", [])), inputs)
     elif all(i.is_static for i in inputs):
         sets = shape_sets_from_profiles([], inputs)
-    return verify_engine(plan, onnx_path, inputs, plugin_paths, tolerances, key, given, seed, sets)
+    return verify_engine(
+        plan, EngineCheck(onnx_path, inputs, plugin_paths, tolerances, key, given, seed, sets)
+    )
 
 
-def verify_engine(
-    plan: Path,
-    onnx_path: Path,
-    inputs: Sequence[GraphTensor],
-    plugins: Sequence[Path],
-    tolerances: Tolerances,
-    tolerance_of: str,
-    given: Mapping[str, np.ndarray],
-    seed: int,
-    sets: Sequence[ShapeSet] | None,
-) -> dict:
+def verify_engine(plan: Path, against: EngineCheck) -> dict:
     """Run ``plan`` and the original model on the same inputs at each shape set and compare every output.
 
-    ``sets`` None means the engine's own profiles. ``plugins`` are checked paths; ``tolerance_of`` names the
-    defaults the tolerances came from (for the report). Raises VerificationFailed (exit 4) out of tolerance.
+    Raises VerificationFailed (exit 4) out of tolerance, MissingDependency (exit 3) without TensorRT or a GPU
+    (after the onnxruntime side ran, where the shape sets are known without the engine).
     """
     trt, trt_reason = import_tensorrt()
+    sets = against.sets
     if sets:
-        feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
+        feeds, wants, names = _reference_outputs(
+            against.onnx, against.inputs, sets, against.given, against.seed
+        )
     if trt is None:
         done = f"the onnxruntime reference ran on {len(sets)} shape set(s)" if sets else "nothing could run"
         raise MissingDependency(f"{trt_reason}, so the plan was not run ({done}); {INSTALL_TENSORRT}")
@@ -180,13 +200,15 @@ def verify_engine(
 
     from polygraphy.backend.trt import TrtRunner
 
-    engine = load_engine(plan, plugins, trt)
+    engine = load_engine(plan, against.plugins, trt)
     start = time.perf_counter()
     results = []
     with tensorrt_messages():
         if not sets:
-            sets = shape_sets_from_profiles(engine_profiles(engine, trt), inputs)
-            feeds, wants, names = _reference_outputs(onnx_path, inputs, sets, given, seed)
+            sets = shape_sets_from_profiles(engine_profiles(engine, trt), against.inputs)
+            feeds, wants, names = _reference_outputs(
+                against.onnx, against.inputs, sets, against.given, against.seed
+            )
         engine_inputs = {
             engine.get_tensor_name(i)
             for i in range(engine.num_io_tensors)
@@ -198,35 +220,28 @@ def verify_engine(
                     runner.set_profile(shape_set.profile)
                 # Frozen inputs are constants inside the engine: only the original model takes them.
                 got = runner.infer({k: v for k, v in feed.items() if k in engine_inputs})
-                comparisons = []
-                for name in names:
-                    out_atol, out_rtol = tolerances.for_output(name)
-                    least = tolerances.min_within
-                    if name in got:
-                        comparison = compare_outputs(
-                            name, np.asarray(got[name]), want[name], out_atol, out_rtol, least
-                        )
-                    else:
-                        comparison = OutputComparison.absent(name, tuple(want[name].shape))
-                    comparisons.append(comparison)
+                comparisons = [_compare_output(name, got, want, against.tolerances) for name in names]
+                for comparison in comparisons:
+                    out_atol, out_rtol = against.tolerances.for_output(comparison.name)
+                    least = against.tolerances.min_within
                     log.stage(
                         "verify",
                         time.perf_counter() - start,
-                        f"[{shape_set.label()}] {name}: {comparison.report_text(out_atol, out_rtol, least)}",
+                        f"[{shape_set.label()}] {comparison.name}: "
+                        f"{comparison.report_text(out_atol, out_rtol, least)}",
                     )
                 results.append((shape_set, comparisons))
-    atols = {name: tolerances.for_output(name)[0] for name in names}
-    warn_near_zero(
-        [c for _, cs in results for c in cs], atols, [i.name for i in inputs if i.name not in given]
-    )
+    atols = {name: against.tolerances.for_output(name)[0] for name in names}
+    random_inputs = [i.name for i in against.inputs if i.name not in against.given]
+    warn_near_zero([c for _, cs in results for c in cs], atols, random_inputs)
     report = {
         "ok": all(c.ok for _, cs in results for c in cs),
         "command": "verify",
         "plan": str(plan),
-        "onnx": str(onnx_path),
+        "onnx": str(against.onnx),
         "tensorrt": trt.__version__,
-        "default_tolerance_of": tolerance_of,
-        "tolerances": tolerances.to_json(),
+        "default_tolerance_of": against.tolerance_of,
+        "tolerances": against.tolerances.to_json(),
         "results": [
             {
                 "profile": s.profile,

@@ -1,6 +1,8 @@
-"""The CPU half of the pipeline: preflight -> load -> fold -> rewrite -> precision, then save and verify.
+"""The CPU half of the pipeline: preflight -> freeze -> fold -> rewrite -> precision -> dims -> parser checks
+(`prepare_model`), then save and verify (`save_and_verify`).
 
-`prepare` runs all of it; `build` runs it and hands the prepared model to the engine stages.
+`prepare` runs all of it into its output; `build` runs the same stages into a temporary file and hands the
+prepared model to the engine stages.
 """
 
 from __future__ import annotations
@@ -351,6 +353,55 @@ def verify_quantized(
     return float_results, comparison.to_json()
 
 
+@dataclass
+class CpuCheck:
+    """What save_and_verify did: how long the save took, and the CPU check's results (empty where it did not
+    run)."""
+
+    save_seconds: float
+    results: list[ShapeSetResult] = field(default_factory=list)
+    int8_check: dict | None = None
+
+    @property
+    def ran(self) -> bool:
+        return bool(self.results)
+
+    def to_json(self) -> dict:
+        return {"verification": [r.to_json() for r in self.results], "int8_verification": self.int8_check}
+
+
+def save_and_verify(
+    request: Request, checked: Preflight, prepared: Prepared, path: Path, announce: bool = True
+) -> CpuCheck:
+    """Save the prepared model to ``path`` and, with --verify, check it against the original on the CPU: the
+    float model then its Q/DQ form for int8, else the saved model itself. `prepare` saves into its staging
+    folder and announces the output; `build` saves into a temporary folder: both then run the same check."""
+    spec = request.spec
+    start = time.perf_counter()
+    external = needs_external_data(prepared.model)
+    save_onnx(prepared.model, path, external)
+    save_seconds = time.perf_counter() - start
+    if announce:
+        size = sum(f.stat().st_size for f in path.parent.iterdir())
+        log.stage(
+            "save",
+            save_seconds,
+            f"{spec.output} ({size / 1e6:.1f} MB{', external data' if external else ''})",
+        )
+    if not spec.verify:
+        return CpuCheck(save_seconds)
+    if not prepared.cpu_verifiable:
+        log.LOGGER.warning(
+            "verify    skipped: a %s model cannot run in onnxruntime on the CPU; verify the engine instead",
+            spec.precision,
+        )
+        return CpuCheck(save_seconds)
+    if prepared.before_precision is not None:
+        results, int8_check = verify_quantized(request, checked, prepared)
+        return CpuCheck(save_seconds, results, int8_check)
+    return CpuCheck(save_seconds, verify_prepared(request, checked, path))
+
+
 def run_prepare(spec: Spec) -> dict:
     """prepare: CPU stages, then an atomic save (verified before it replaces anything)."""
     spec = spec.with_output_file(".onnx")
@@ -359,28 +410,8 @@ def run_prepare(spec: Spec) -> dict:
     request = resolve(spec)
     checked = preflight(request)
     prepared = prepare_model(request, checked)
-    results: list[ShapeSetResult] = []
-    int8_check: dict | None = None
     with staged_files(spec.output) as staging:
-        start = time.perf_counter()
-        staged = staging / spec.output.name
-        external = needs_external_data(prepared.model)
-        save_onnx(prepared.model, staged, external)
-        size = sum(p.stat().st_size for p in staging.iterdir())
-        log.stage(
-            "save",
-            time.perf_counter() - start,
-            f"{spec.output} ({size / 1e6:.1f} MB{', external data' if external else ''})",
-        )
-        if spec.verify and not prepared.cpu_verifiable:
-            log.LOGGER.warning(
-                "verify    skipped: a %s model cannot run in onnxruntime on the CPU; verify the engine instead",
-                spec.precision,
-            )
-        elif spec.verify and prepared.before_precision is not None:
-            results, int8_check = verify_quantized(request, checked, prepared)
-        elif spec.verify:
-            results = verify_prepared(request, checked, staged)
+        check = save_and_verify(request, checked, prepared, staging / spec.output.name)
     return {
         "ok": True,
         "command": "prepare",
@@ -389,8 +420,7 @@ def run_prepare(spec: Spec) -> dict:
         "nodes": len(prepared.model.graph.node),
         "rewrites": [d.to_json() for d in prepared.rewrites],
         "precision": prepared.precision.to_json(),
-        "verification": [r.to_json() for r in results],
-        "int8_verification": int8_check,
+        **check.to_json(),
         "verification_skipped": None
         if prepared.cpu_verifiable
         else f"{spec.precision} cannot run in onnxruntime on the CPU",
