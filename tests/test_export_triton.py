@@ -103,7 +103,7 @@ def test_batched_detector_with_plans_for_two_gpus(tmp_path: Path) -> None:
     assert (version / "model.sm89.plan").read_bytes() == l4.read_bytes()
     # Each plan keeps its sidecar, so that trtconvert verify/inspect work on the repository's copy.
     assert read_sidecar(version / "model.sm89.plan")["gpu"]["compute_capability"] == "8.9"
-    assert report["max_batch_size"] == 8
+    assert report["command"] == "export triton" and report["max_batch_size"] == 8
     assert [p["file"] for p in report["plans"]] == ["1/model.sm90.plan", "1/model.sm89.plan"]
     assert report["load_plugins"] is None
     assert sorted(p.name for p in repository.iterdir()) == ["det"]  # no staging folder left
@@ -388,3 +388,20 @@ def test_help_has_an_example(run_cli) -> None:
     result = run_cli("export", "triton", "--help")
     assert result.code == 0
     assert "Example:" in result.stdout and "trtconvert export triton" in result.stdout
+
+
+def test_a_compute_capability_that_is_not_major_minor(run_cli, tmp_path: Path) -> None:
+    """It names a file under 1/, so it must not carry a path."""
+    a = _plan(tmp_path / "a", "det.plan")
+    b = _plan(tmp_path / "b", "det.plan", compute_capability="../../x")
+    assert "not MAJOR.MINOR" in _bad(run_cli, tmp_path, a, b, "-o", tmp_path / "repo", "--name", "det")
+
+
+def test_a_plugin_file_name_with_a_path_is_refused(tmp_path: Path) -> None:
+    plan = _plan(tmp_path / "p", "sr.plan")
+    sidecar = json.loads(sidecar_path(plan).read_text())
+    sidecar["plugins"] = [{"file": "../../libevil.so", "sha256": "0" * 64}]
+    sidecar_path(plan).write_text(json.dumps(sidecar))
+    with pytest.raises(BadInput, match="not a file name"):
+        export_triton([plan], tmp_path / "repo", "sr")
+    assert not (tmp_path / "repo").exists()

@@ -38,6 +38,7 @@ MODEL_VERSION = "1"
 PLUGIN_FOLDER = "plugins"
 # Triton serves a model under /v2/models/NAME and keeps it in a folder of that name.
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_COMPUTE_CAPABILITY = re.compile(r"^[0-9]{1,2}\.[0-9]{1,2}$")
 
 # The sidecar's dtype names (numpy's) as Triton's data types.
 TRITON_TYPES = {
@@ -171,24 +172,29 @@ def _check_one_model(plans: list[_Plan]) -> None:
     for other in plans[1:]:
         if _signature(other) != _signature(first):
             raise BadInput(
-                f"{first.path.name} and {other.path.name} are plans of different models (their inputs or outputs "
+                f"{first.path} and {other.path} are plans of different models (their inputs or outputs "
                 "differ); export each model under its own --name"
             )
         if other.sidecar.get("profiles") != first.sidecar.get("profiles"):
             raise BadInput(
-                f"{first.path.name} and {other.path.name} were built with different profiles; one Triton model "
+                f"{first.path} and {other.path} were built with different profiles; one Triton model "
                 "has one set of profiles, so build every GPU's plan from the same config"
             )
         if other.tensorrt_version != first.tensorrt_version:
             raise BadInput(
-                f"{first.path.name} needs TensorRT {first.tensorrt_version} and {other.path.name} TensorRT "
+                f"{first.path} needs TensorRT {first.tensorrt_version} and {other.path} TensorRT "
                 f"{other.tensorrt_version}; one Triton server runs one TensorRT, so build both with the same one"
             )
     seen: dict[str, _Plan] = {}
     for plan in plans:
+        if len(plans) > 1 and not _COMPUTE_CAPABILITY.match(plan.compute_capability):
+            raise BadInput(
+                f"the sidecar of {plan.path} gives compute capability {clipped(plan.compute_capability)!r}, not "
+                "MAJOR.MINOR; Triton picks a plan by compute capability, so rebuild the plan"
+            )
         if plan.compute_capability in seen:
             raise BadInput(
-                f"{seen[plan.compute_capability].path.name} and {plan.path.name} are both built for compute "
+                f"{seen[plan.compute_capability].path} and {plan.path} are both built for compute "
                 f"capability {plan.compute_capability}; Triton picks one file per compute capability, so give one"
             )
         seen[plan.compute_capability] = plan
@@ -378,6 +384,11 @@ def _find_plugins(plans: list[_Plan], given: Sequence[Path]) -> dict[str, Path]:
     for plan in plans:
         for entry in plan.sidecar.get("plugins", []):
             file, digest = entry["file"], entry["sha256"]
+            if Path(file).name != file or file in ("", ".", ".."):
+                raise BadInput(
+                    f"the sidecar of {plan.path} names the plugin library {clipped(file)!r}, which is not a file "
+                    "name; rebuild the plan"
+                )
             if wanted.get(file, digest) != digest:
                 raise BadInput(
                     f"the plans record two different libraries named {clipped(file)}; Triton loads one library "
@@ -487,6 +498,7 @@ def export_triton(
         )
     return {
         "ok": True,
+        "command": "export triton",
         "model": name,
         "model_folder": str(model_folder),
         "config": str(model_folder / "config.pbtxt"),
