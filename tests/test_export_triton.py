@@ -405,3 +405,40 @@ def test_a_plugin_file_name_with_a_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="not a file name"):
         export_triton([plan], tmp_path / "repo", "sr")
     assert not (tmp_path / "repo").exists()
+
+
+def test_readme_shows_the_config_of_the_bundled_example(run_cli, example_model: Path, tmp_path: Path) -> None:
+    """The README's config is what the export writes for the example's plan: a sidecar with the prepared model's
+    inputs and outputs and the config's profile, as build records them, with TensorRT 8.5.3.1 and the plugin."""
+    import onnx
+
+    from trtconvert.model.info import graph_inputs, graph_outputs
+
+    root = Path(__file__).resolve().parents[1]
+    prepared = tmp_path / "sr.prepared.onnx"
+    config = root / "configs" / "super_resolution.yaml"
+    result = run_cli("prepare", example_model, "--config", config, "-o", prepared)
+    assert result.code == 0, result.stderr
+    model = onnx.load(prepared)
+    io = {
+        "inputs": [t.to_json() for t in graph_inputs(model)],
+        "outputs": [t.to_json() for t in graph_outputs(model)],
+    }
+    library = tmp_path / "lib" / "libtrtconvert_plugins.so"
+    library.parent.mkdir()
+    library.write_bytes(os.urandom(256))
+    profile = "input=1x3x64x64:1x3x128x128:1x3x256x256,factor=1x1x128x128:1x1x256x256:1x1x512x512"
+    assert profile.replace(",", "\n    ").replace("=", ": ") in config.read_text()
+    plan = _plan(
+        tmp_path / "build",
+        "super_resolution.plan",
+        io=io,
+        profiles=(profile,),
+        tensorrt="8.5.3.1",
+        plugins=(library,),
+    )
+    export_triton([plan], tmp_path / "model_repository", "super_resolution", plugins=[library])
+    written = (tmp_path / "model_repository" / "super_resolution" / "config.pbtxt").read_text()
+    readme = (root / "README.md").read_text().split("## Deploy", 1)[1]
+    shown = readme.split("```\n# Written by", 1)[1].split("```", 1)[0]
+    assert "# Written by" + shown == written
