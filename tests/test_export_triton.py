@@ -137,11 +137,13 @@ def test_dynamic_axis_0_that_is_not_a_batch_axis_keeps_full_dims(tmp_path: Path)
     assert list(config.input[0].dims) == [-1, 3, -1, -1]
 
 
-def test_two_profiles_get_an_instance_group_each(tmp_path: Path) -> None:
+def test_two_profiles_get_an_instance_group_each(tmp_path: Path, caplog) -> None:
     small = "x=1x3x64x64:2x3x128x128:4x3x256x256"
     large = "x=1x3x256x256:8x3x512x512:16x3x1024x1024"
     plan = _plan(tmp_path, "det.plan", profiles=(small, large))
     export_triton([plan], tmp_path / "repo", "det", instances=2)
+    # The first profile's instances take at most 4: said, with the flag that makes every instance take every batch.
+    assert "--max-batch-size 4" in caplog.text
     config, _ = _config(tmp_path / "repo", "det")
     assert [(g.count, list(g.profile)) for g in config.instance_group] == [(2, ["0"]), (2, ["1"])]
     assert config.max_batch_size == 16
@@ -245,6 +247,20 @@ def test_scalar_output_is_reshaped_and_names_are_escaped(tmp_path: Path) -> None
     assert config.max_batch_size == 0  # the scalar output has no batch axis
     assert list(config.output[0].dims) == [1]
     assert config.output[0].HasField("reshape") and list(config.output[0].reshape.shape) == []
+
+
+def test_batched_scalar_per_item_output_is_reshaped(tmp_path: Path) -> None:
+    io = {
+        "inputs": [{"name": "x", "dtype": "float32", "dims": ["n", 3, 48, 192]}],
+        "outputs": [{"name": "score", "dtype": "float32", "dims": ["n"]}],
+    }
+    plan = _plan(tmp_path, "cls.plan", io=io, profiles=("x=1x3x48x192:8x3x48x192:32x3x48x192",))
+    export_triton([plan], tmp_path / "repo", "cls")
+    config, _ = _config(tmp_path / "repo", "cls")
+    assert config.max_batch_size == 32
+    assert list(config.input[0].dims) == [3, 48, 192]
+    assert list(config.output[0].dims) == [1] and list(config.output[0].reshape.shape) == []
+    assert list(config.dynamic_batching.preferred_batch_size) == [8]
 
 
 def test_adds_a_model_beside_others_and_replaces_only_with_replace(run_cli, tmp_path: Path) -> None:
