@@ -323,7 +323,7 @@ def _plugin_commands(repository: Path, name: str, plugins: list[str]) -> dict[st
     }
 
 
-def config_text(
+def _config_text(
     name: str,
     plans: list[_Plan],
     layout: _Layout,
@@ -461,7 +461,7 @@ def export_triton(
     if existed and not model_folder.is_dir():
         raise BadInput(f"{model_folder} exists and is not a model folder; remove it or give another --name")
     layout = _layout(read)
-    text = config_text(name, read, layout, batch_size, instances, sorted(library_files))
+    text = _config_text(name, read, layout, batch_size, instances, sorted(library_files))
     log.stage(
         "read",
         time.perf_counter() - start,
