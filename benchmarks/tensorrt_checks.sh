@@ -8,6 +8,10 @@
 #                                               reuse (build times), and bench of the plugin engines against
 #                                               engines of TensorRT's own cubic Resize
 #   benchmarks/tensorrt_checks.sh models  OUT   the shared real models: build --verify
+#   benchmarks/tensorrt_checks.sh triton  OUT   the bundled example (with the plugin) and PP-OCR cls built from
+#                                               their configs, exported into one Triton model repository
+#                                               (OUT/model_repository's configs copied to OUT), and each
+#                                               plan verified from the repository
 #   benchmarks/tensorrt_checks.sh all     OUT   suite, then int8: one after the other, so that the detector's cold
 #                                               builds do not share the CPUs with the suite's
 #   benchmarks/tensorrt_checks.sh int8    OUT   PP-OCRv4 det in FP32, FP16 and INT8 (calibrated on synthetic
@@ -20,9 +24,9 @@
 # without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
 # Every command's output goes to OUT/<part>.log; a failing command is reported and the next one still runs.
 set -uo pipefail
-part=${1:?give a part: suite, example, models, int8 or all}
-case $part in suite|example|models|int8|all) ;; *)
-  echo "unknown part '$part': give suite, example, models, int8 or all"; exit 2 ;;
+part=${1:?give a part: suite, example, models, triton, int8 or all}
+case $part in suite|example|models|triton|int8|all) ;; *)
+  echo "unknown part '$part': give suite, example, models, triton, int8 or all"; exit 2 ;;
 esac
 if [ "$part" = all ]; then
   "$0" suite "${2:?give an output folder}"; "$0" int8 "$2"
@@ -89,6 +93,22 @@ models)
   run "inspect silero plan" trtconvert inspect "$WORK/silero.plan"
   run "ppocr det" trtconvert build ../shared/models/ppocr_v4_det.onnx -o "$WORK/det.plan" --profile 'x=1x3x64x64:1x3x320x320:1x3x640x640' --verify --timing-cache "$cache"
   grep -E "^verify|^###|error" "$LOG"
+  ;;
+triton)
+  python3 examples/super_resolution.py -o examples/super_resolution.onnx >>"$LOG" 2>&1
+  cache=$WORK/triton.cache repo=$WORK/model_repository
+  rm -rf "$repo"
+  run "build example (plugin)" trtconvert build --config configs/super_resolution.yaml -o "$WORK/triton_sr.plan" --plugin "$LIB" --timing-cache "$cache"
+  run "build ppocr cls" trtconvert build --config configs/ppocr_mobile_v2_cls.yaml -o "$WORK/triton_cls.plan" --timing-cache "$cache"
+  run "export example" trtconvert export triton "$WORK/triton_sr.plan" -o "$repo" --name super_resolution --plugin "$LIB"
+  run "export ppocr cls" trtconvert export triton "$WORK/triton_cls.plan" -o "$repo" --name ppocr_cls
+  run "verify example from the repository" trtconvert verify "$repo/super_resolution/1/model.plan" --onnx examples/super_resolution.onnx --plugin "$repo/super_resolution/plugins/$(basename "$LIB")"
+  run "verify ppocr cls from the repository" trtconvert verify "$repo/ppocr_cls/1/model.plan" --onnx ../shared/models/ppocr_mobile_v2_cls.onnx
+  (cd "$repo" && find . -type f | sort) >>"$LOG"
+  for model in super_resolution ppocr_cls; do
+    [ -f "$repo/$model/config.pbtxt" ] && cp "$repo/$model/config.pbtxt" "$OUT/$model.config.pbtxt"
+  done
+  grep -E "^verify|^###|error|^plugins|^tensorrt" "$LOG"
   ;;
 int8)
   # Timing caches live in TRTCONVERT_CHECKS_CACHES when given (to carry them between machines), else in WORK;

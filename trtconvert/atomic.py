@@ -155,3 +155,51 @@ def write_synced(path: Path, data: bytes | memoryview | str) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+@contextmanager
+def staged_folder(output: Path, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty private folder beside ``output``; on success it becomes ``output`` by one rename.
+
+    A folder already at ``output`` is refused unless ``replace``; then it is moved aside, the new one renamed into
+    place and the old one removed, and if that rename fails the old folder is moved back. A missing parent is
+    created, and removed again if the run fails; stale staging folders of the same output are removed first.
+    """
+    with created_folders(output.parent):
+        remove_stale_staging(output)
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
+            )
+        )
+        try:
+            content = staging / "content"
+            content.mkdir()
+            yield content
+            if not output.exists() and not output.is_symlink():
+                os.rename(content, output)
+                return
+            if not replace:
+                raise BadInput(f"{output} appeared while it was being written; run again")
+            previous = staging / "previous"
+            os.rename(output, previous)
+            try:
+                os.rename(content, output)
+            except BaseException:
+                os.rename(previous, output)
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def copy_synced(source: Path, target: Path) -> str:
+    """Copy a file into a staging folder, flushed to disk; returns the sha256 of the bytes written, so that the
+    caller can check that they are the bytes it expected."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        for chunk in iter(lambda: reader.read(1 << 20), b""):
+            digest.update(chunk)
+            writer.write(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    return digest.hexdigest()

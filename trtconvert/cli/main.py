@@ -154,10 +154,11 @@ def _register_commands() -> None:
     from trtconvert.cli.bench import bench
     from trtconvert.cli.build import build
     from trtconvert.cli.doctor import doctor
+    from trtconvert.cli.export import export
     from trtconvert.cli.plugins import plugins
     from trtconvert.cli.verify import verify
 
-    for command in (build, verify, bench, doctor, plugins):
+    for command in (build, verify, bench, doctor, plugins, export):
         cli.add_command(command)
 
 
