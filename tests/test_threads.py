@@ -1,0 +1,107 @@
+"""Preparations and verifications running at once in threads, as a worker pool runs them, on the CPU.
+
+Both models hold DynamicTRTResize nodes, which the CPU verification runs through the Python operator that every
+onnxruntime session of the process shares: one thread's results and errors must stay its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from resize_models import single_resize_model
+
+from trtconvert.errors import BadInput
+from trtconvert.model.profiles import parse_profile
+from trtconvert.prepare.pipeline import run_prepare
+from trtconvert.settings.spec import Spec
+
+ROUNDS = 3
+
+
+def _cubic_model(path: Path) -> Path:
+    """A cubic Resize that --rewrite all turns into a DynamicTRTResize node."""
+    onnx.save(single_resize_model([1, 3, 8, 8], scales=[1, 1, 2, 2], mode="cubic"), path)
+    return path
+
+
+def _sized_plugin_model(path: Path) -> Path:
+    """A DynamicTRTResize node (as exported) whose output size is the graph input ``hw``, then a Mul."""
+    weight = numpy_helper.from_array(np.full((1, 2, 1, 1), 0.5, dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "DynamicTRTResize",
+                ["x", "hw"],
+                ["r"],
+                name="plugin",
+                domain="Test",
+                plugin_version="1",
+                plugin_namespace="",
+                tensorrt_plugin_shape_input_indices=[1],
+            ),
+            helper.make_node("Mul", ["r", "w"], ["y"]),
+        ],
+        "sized",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, "h", "w"]),
+            helper.make_tensor_value_info("hw", TensorProto.INT64, ["k"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)],
+        [weight],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("Test", 1)]
+    )
+    onnx.save(model, path)
+    return path
+
+
+def test_two_prepare_verify_runs_in_threads_keep_their_results_and_errors_apart(tmp_path: Path) -> None:
+    good = Spec(
+        model=_cubic_model(tmp_path / "cubic.onnx"),
+        verify=True,
+        rewrite="all",
+        target_tensorrt="8.5.3",
+    )
+    bad_size = tmp_path / "hw.npy"
+    np.save(bad_size, np.array([4, 5, 6], dtype=np.int64))  # the plugin wants [height, width]
+    bad = Spec(
+        model=_sized_plugin_model(tmp_path / "sized.onnx"),
+        verify=True,
+        inputs={"hw": str(bad_size)},
+        profiles=[parse_profile("x=1x2x3x3:1x2x3x3:1x2x3x3,hw=3:3:3")],
+    )
+    start = threading.Barrier(2)
+    outcomes: dict[str, list] = {"good": [], "bad": []}
+
+    def prepare(name: str, spec: Spec) -> None:
+        start.wait()
+        for round_ in range(ROUNDS):
+            output = tmp_path / f"{name}_{round_}.onnx"
+            try:
+                outcomes[name].append(run_prepare(Spec(**{**vars(spec), "output": output})))
+            except BadInput as error:
+                outcomes[name].append(error)
+
+    threads = [threading.Thread(target=prepare, args=item) for item in (("good", good), ("bad", bad))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(outcomes["good"]) == len(outcomes["bad"]) == ROUNDS
+    for report in outcomes["good"]:
+        assert not isinstance(report, Exception), report
+        assert [r["decision"] for r in report["rewrites"]] == ["rewrite"]
+        (checked,) = report["verification"]
+        (output,) = checked["outputs"]
+        assert output["ok"] and output["shape"] == [1, 3, 16, 16]
+        assert output["max_abs"] <= 1e-5  # the plugin's reference against onnxruntime's cubic Resize
+        assert Path(report["output"]).is_file()
+    for error in outcomes["bad"]:
+        assert isinstance(error, BadInput) and error.exit_code == 2
+        assert "shape input must hold 2 values" in str(error) and "[4, 5, 6]" in str(error)
