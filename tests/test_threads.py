@@ -1,20 +1,27 @@
 """Preparations and verifications running at once in threads, as a worker pool runs them, on the CPU.
 
-Both models hold DynamicTRTResize nodes, which the CPU verification runs through the Python operator that every
-onnxruntime session of the process shares: one thread's results and errors must stay its own.
+The models hold DynamicTRTResize nodes, which the CPU verification and INT8 calibration run through the Python
+operator that every onnxruntime session of the process shares, and the quantizer's chatter is muted per thread:
+one thread's results, errors and output must stay its own.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from resize_models import single_resize_model
+from test_quantize_qdq import image_data, small_cnn
 
+from trtconvert import log
 from trtconvert.errors import BadInput
+from trtconvert.int8.qdq import quantize_qdq
 from trtconvert.model.profiles import parse_profile
 from trtconvert.prepare.pipeline import run_prepare
 from trtconvert.settings.spec import Spec
@@ -105,3 +112,70 @@ def test_two_prepare_verify_runs_in_threads_keep_their_results_and_errors_apart(
     for error in outcomes["bad"]:
         assert isinstance(error, BadInput) and error.exit_code == 2
         assert "shape input must hold 2 values" in str(error) and "[4, 5, 6]" in str(error)
+
+
+def test_a_muted_thread_leaves_the_output_of_other_threads_alone(capsys) -> None:
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    stdout, filters = sys.stdout, list(root.filters)
+    lines = 200
+    start = threading.Barrier(2)
+
+    def chatter(name: str) -> None:
+        start.wait()
+        for index in range(lines):
+            print(f"{name} {index}")
+            logging.warning("%s %d", name, index)  # the root logger, as onnxruntime's quantizer logs
+            time.sleep(0)
+
+    def muted() -> None:
+        with log.muted_in_this_thread():
+            chatter("muted")
+
+    threads = [threading.Thread(target=muted), threading.Thread(target=chatter, args=("loud",))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        root.removeHandler(handler)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"loud {i}" for i in range(lines)]
+    assert records == [f"loud {i}" for i in range(lines)]
+    assert sys.stdout is stdout and root.filters == filters
+
+
+def test_two_int8_quantizations_in_threads_give_what_each_gives_alone() -> None:
+    models = {
+        "plain": small_cnn(),
+        "plugin": small_cnn(plugin="DynamicTRTResize"),
+    }
+    data = {name: image_data(model, 4, (1, 3, 16, 16), f"threads {name}") for name, model in models.items()}
+    alone = {name: quantize_qdq(models[name], data[name]).SerializeToString() for name in models}
+    start = threading.Barrier(2)
+    together: dict[str, bytes | BaseException] = {}
+
+    def quantize(name: str) -> None:
+        start.wait()
+        try:
+            together[name] = quantize_qdq(
+                models[name], data[name], "entropy" if name == "plain" else "minmax"
+            )
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            together[name] = error
+
+    threads = [threading.Thread(target=quantize, args=(name,)) for name in models]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not isinstance(together["plugin"], BaseException), together["plugin"]
+    assert together["plugin"].SerializeToString() == alone["plugin"]
+    entropy_alone = quantize_qdq(models["plain"], data["plain"], "entropy").SerializeToString()
+    assert not isinstance(together["plain"], BaseException), together["plain"]
+    assert together["plain"].SerializeToString() == entropy_alone
+    assert alone["plain"] != entropy_alone  # the methods differ, so the comparison above means something
