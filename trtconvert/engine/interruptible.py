@@ -6,6 +6,10 @@ TensorRT's logger callback, whose binding catches and drops every exception: the
 thread waits, where the signal's exception is raised and unwinds as usual (staged outputs and temporary
 folders removed). The abandoned worker cannot be stopped; the process then ends at once, without waiting
 for it (`end_process`).
+
+Signals reach the main thread only, so a call made on any other thread (a worker pool's build) runs right
+there. Abandoned workers are one registry for the whole process, guarded by a lock, because what they block is
+the process's own exit.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+_abandoned_lock = threading.Lock()
 _abandoned: list[threading.Thread] = []
 
 
 def call_interruptibly(function: Callable[[], T], name: str = "native call") -> T:
-    """``function()`` on a worker thread; its result or its exception, or the main thread's signal."""
+    """``function()`` on a worker thread; its result or its exception, or the main thread's signal.
+    Off the main thread, which no signal interrupts, ``function()`` runs on the calling thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return function()
     outcome: dict[str, object] = {}
 
     def work() -> None:
@@ -39,7 +47,8 @@ def call_interruptibly(function: Callable[[], T], name: str = "native call") -> 
             worker.join(0.2)
     except BaseException:
         if worker.is_alive():
-            _abandoned.append(worker)
+            with _abandoned_lock:
+                _abandoned[:] = [w for w in _abandoned if w.is_alive()] + [worker]
         raise
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
@@ -48,7 +57,8 @@ def call_interruptibly(function: Callable[[], T], name: str = "native call") -> 
 
 def abandoned() -> bool:
     """Whether a native call is still running that the process gave up waiting for."""
-    return any(worker.is_alive() for worker in _abandoned)
+    with _abandoned_lock:
+        return any(worker.is_alive() for worker in _abandoned)
 
 
 def end_process(code: int) -> None:
