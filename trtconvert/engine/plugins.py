@@ -46,6 +46,7 @@ from trtconvert.errors import BadInput
 from trtconvert.model.info import custom_nodes
 from trtconvert.native.build import default_library_path
 from trtconvert.ops.plugin_contract import DYNAMIC_RESIZE
+from trtconvert.settings.target import BUILDER_FEATURES
 
 DEFAULT_PLUGIN_VERSION = "1"
 DEFAULT_PLUGIN_NAMESPACE = ""
@@ -172,7 +173,7 @@ def _registry_creators(registry: Any, version: tuple[int, int]) -> set[tuple[str
 
 
 def _has_load_library(version: tuple[int, int]) -> bool:
-    return version >= (8, 6)
+    return version >= BUILDER_FEATURES["plugin_load_library"][0]
 
 
 def _open_library(path: Path) -> Any:
