@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from resize_models import single_resize_model
+from tensorrt_machine import NEEDS_TENSORRT_AND_GPU
 from test_quantize_qdq import image_data, small_cnn
 
 from trtconvert import log
@@ -179,3 +180,64 @@ def test_two_int8_quantizations_in_threads_give_what_each_gives_alone() -> None:
     assert not isinstance(together["plain"], BaseException), together["plain"]
     assert together["plain"].SerializeToString() == entropy_alone
     assert alone["plain"] != entropy_alone  # the methods differ, so the comparison above means something
+
+
+def _on_tensorrt(test):
+    for mark in NEEDS_TENSORRT_AND_GPU:
+        test = mark(test)
+    return test
+
+
+@_on_tensorrt
+def test_two_builds_with_verify_in_threads_keep_their_reports_apart(
+    example_model: Path, plugin_library: Path, timing_cache: Path, tmp_path: Path
+) -> None:
+    """Two `build --verify` of the bundled example at once, one through the plugin and one through TensorRT's
+    own Resize, sharing the timing cache as a worker pool's builds would: each plan, sidecar and report its own."""
+    from trtconvert.engine.build import run_build
+    from trtconvert.engine.plan_files import read_sidecar
+
+    profile = [parse_profile("input=1x3x16x16:1x3x32x32:2x3x48x48,factor=1x1x32x32:1x1x64x64:1x1x96x96")]
+    specs = {
+        "plugin": Spec(
+            model=example_model,
+            output=tmp_path / "plugin.plan",
+            profiles=profile,
+            rewrite="all",
+            plugins=[plugin_library],
+            verify=True,
+            timing_cache=timing_cache,
+        ),
+        "builtin": Spec(
+            model=example_model,
+            output=tmp_path / "builtin.plan",
+            profiles=profile,
+            rewrite="none",
+            verify=True,
+            timing_cache=timing_cache,
+        ),
+    }
+    start = threading.Barrier(2)
+    reports: dict[str, dict | BaseException] = {}
+
+    def build(name: str) -> None:
+        start.wait()
+        try:
+            reports[name] = run_build(specs[name], show_progress=False)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertions below
+            reports[name] = error
+
+    threads = [threading.Thread(target=build, args=(name,)) for name in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, report in reports.items():
+        assert not isinstance(report, BaseException), f"{name}: {report!r}"
+        assert report["ok"] is True and Path(report["output"]) == specs[name].output
+        engine = [o for s in report["engine_verification"]["results"] for o in s["outputs"]]
+        assert engine and all(o["ok"] for o in engine), name
+    assert [d["decision"] for d in reports["plugin"]["rewrites"]] == ["rewrite"]
+    assert [d["decision"] for d in reports["builtin"]["rewrites"]] == ["keep"]
+    assert [p["file"] for p in read_sidecar(specs["plugin"].output)["plugins"]] == [plugin_library.name]
+    assert read_sidecar(specs["builtin"].output)["plugins"] == []
