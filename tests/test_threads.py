@@ -241,3 +241,58 @@ def test_two_builds_with_verify_in_threads_keep_their_reports_apart(
     assert [d["decision"] for d in reports["builtin"]["rewrites"]] == ["keep"]
     assert [p["file"] for p in read_sidecar(specs["plugin"].output)["plugins"]] == [plugin_library.name]
     assert read_sidecar(specs["builtin"].output)["plugins"] == []
+
+
+def test_tensorrt_messages_of_captures_open_at_once_stay_apart() -> None:
+    """polygraphy's logger is the process's: errors logged in each thread reach that thread's capture only, a
+    build moved to a worker by call_interruptibly keeps its caller's capture, and the logger is put back."""
+    from polygraphy.logger import G_LOGGER
+
+    from trtconvert.engine.interruptible import call_interruptibly
+    from trtconvert.engine.tensorrt_log import tensorrt_messages
+
+    before = (G_LOGGER.module_severity.get(), G_LOGGER.use_python_logging_system)
+    handlers = logging.getLogger("Polygraphy").handlers[:]
+    opened, main_done = threading.Barrier(2), threading.Event()
+    errors: dict[str, list[str]] = {}
+
+    def other_thread() -> None:
+        with tensorrt_messages() as messages:
+            opened.wait()
+            for index in range(50):
+                G_LOGGER.error(f"other {index}")
+                time.sleep(0)
+            main_done.wait(10)
+        errors["other"] = messages.errors
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    with tensorrt_messages() as messages:
+        opened.wait()
+        for index in range(50):
+            G_LOGGER.error(f"main {index}")
+            time.sleep(0)
+        # On the main thread the call runs on a worker thread, in a copy of this context.
+        call_interruptibly(lambda: G_LOGGER.error("main's build"), "TensorRT build")
+    main_done.set()
+    thread.join()
+    errors["main"] = messages.errors
+    assert errors["main"] == [f"main {i}" for i in range(50)] + ["main's build"]
+    assert errors["other"] == [f"other {i}" for i in range(50)]
+    assert (G_LOGGER.module_severity.get(), G_LOGGER.use_python_logging_system) == before
+    assert logging.getLogger("Polygraphy").handlers == handlers
+
+
+def test_a_message_whose_capture_cannot_be_told_reaches_every_open_capture() -> None:
+    """A line from a thread TensorRT started itself (no context of ours) is shown to each open capture."""
+    from polygraphy.logger import G_LOGGER
+
+    from trtconvert.engine.tensorrt_log import tensorrt_messages
+
+    with tensorrt_messages() as outer, tensorrt_messages() as inner:
+        foreign = threading.Thread(target=lambda: G_LOGGER.error("from TensorRT's own thread"))
+        foreign.start()
+        foreign.join()
+        G_LOGGER.error("from the inner capture's context")
+    assert inner.errors == ["from TensorRT's own thread", "from the inner capture's context"]
+    assert outer.errors == ["from TensorRT's own thread"]

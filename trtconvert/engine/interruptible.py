@@ -15,6 +15,7 @@ the process's own exit.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sys
 import threading
@@ -40,7 +41,10 @@ def call_interruptibly(function: Callable[[], T], name: str = "native call") -> 
         except BaseException as err:  # handed to the waiting thread, which re-raises it
             outcome["error"] = err
 
-    worker = threading.Thread(target=work, name=name, daemon=True)
+    # The worker runs in a copy of this context: what the call's context holds (whose TensorRT messages these
+    # are, see tensorrt_log) holds there too.
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(work,), name=name, daemon=True)
     worker.start()
     try:
         while worker.is_alive():
