@@ -331,7 +331,8 @@ _RUN_PLAN = textwrap.dedent(
         ctypes.CDLL(library)
         assert trt.get_plugin_registry().load_library(library) is not None, "load_library refused the library"
     registry = trt.get_plugin_registry()
-    lookup = getattr(registry, "get_creator", None) or registry.get_plugin_creator
+    # get_creator from 10.0, get_plugin_creator before (pyPlugin.cpp at v10.0.1 and 8.5.3; 11 has no other)
+    lookup = registry.get_creator if int(trt.__version__.split(".")[0]) >= 10 else registry.get_plugin_creator
     assert how == "none" or lookup("DynamicTRTResize", "1", "") is not None
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
     with open(plan, "rb") as f:
@@ -433,7 +434,7 @@ def test_load_plugins_reports_what_the_library_registered(plugin_library: Path):
     # Earlier tests of this process may have loaded it already; either way its creator is registered.
     assert ("DynamicTRTResize", "1", "") in loaded.creators or loaded.how == "already loaded"
     registry = TRT.get_plugin_registry()
-    lookup = getattr(registry, "get_creator", None) or registry.get_plugin_creator
+    lookup = registry.get_creator if int(TRT.__version__.split(".")[0]) >= 10 else registry.get_plugin_creator
     assert lookup("DynamicTRTResize", "1", "") is not None
 
 
