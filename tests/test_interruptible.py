@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -84,4 +85,24 @@ def test_the_result_and_the_exception_of_the_call_reach_the_caller() -> None:
 
     with pytest.raises(ValueError, match="no engine"):
         call_interruptibly(failing)
+    assert not abandoned()
+
+
+def test_off_the_main_thread_the_call_runs_where_it_is_made() -> None:
+    """Two builds in worker threads at once: each gets its own result, computed on its own thread."""
+    start = threading.Barrier(2)
+    results: dict[str, tuple[str, str]] = {}
+
+    def build(name: str) -> None:
+        start.wait()
+        results[name] = call_interruptibly(lambda: (name, threading.current_thread().name), "TensorRT build")
+
+    threads = [threading.Thread(target=build, args=(name,), name=f"worker {name}") for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"a": ("a", "worker a"), "b": ("b", "worker b")}
+    # On the main thread the call moves to a worker of the given name, so that signals can stop the wait.
+    assert call_interruptibly(lambda: threading.current_thread().name, "TensorRT build") == "TensorRT build"
     assert not abandoned()

@@ -6,6 +6,11 @@ Plugin outputs are the float64 reference cast to float32, so they are compared w
 
 from __future__ import annotations
 
+import gc
+import tempfile
+import threading
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -162,3 +167,57 @@ def test_the_model_handed_in_is_not_changed():
     before = model.SerializeToString()
     create_session(model)
     assert model.SerializeToString() == before
+
+
+def test_sessions_running_at_once_in_threads_keep_their_errors_apart():
+    """Each session raises only what its own plugin nodes raised, while another session runs beside it."""
+    hw = helper.make_tensor_value_info("hw", TensorProto.INT64, [None])
+    model, weight = _plugin_model([hw], ("x", "hw"), tensorrt_plugin_shape_input_indices=[1])
+    failing, working = create_session(model), create_session(model)
+    x = _randn(1, 2, 3, 3)
+    want = cubic_resize_reference(x, (4, 5), CubicResizeAttributes()) * weight
+    rounds = 40
+    start = threading.Barrier(2)
+    outcomes: dict[str, list] = {"failing": [], "working": []}
+
+    def run(name: str, session, size: list[int]) -> None:
+        start.wait()
+        for _ in range(rounds):
+            try:
+                outcomes[name].append(session.run(None, {"x": x, "hw": np.array(size, dtype=np.int64)})[0])
+            except RuntimeError as error:
+                outcomes[name].append(error)
+
+    threads = [
+        threading.Thread(target=run, args=("failing", failing, [4, 5, 6])),
+        threading.Thread(target=run, args=("working", working, [4, 5])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes["failing"]) == len(outcomes["working"]) == rounds
+    assert all(isinstance(o, RuntimeError) and "2 values" in str(o) for o in outcomes["failing"])
+    for got in outcomes["working"]:
+        assert not isinstance(got, Exception), got
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_the_temporary_copy_of_a_large_proto_goes_with_its_session(monkeypatch):
+    model, _ = _plugin_model(scales=[0.5, 0.5])
+    monkeypatch.setattr(ort_session, "_byte_size", lambda _: 2**31)
+    folders: list[Path] = []
+    make_folder = tempfile.TemporaryDirectory
+
+    def recorded(*args, **kwargs):
+        folder = make_folder(*args, **kwargs)
+        folders.append(Path(folder.name))
+        return folder
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", recorded)
+    session = create_session(model)
+    (folder,) = folders
+    assert (folder / "model.onnx").is_file()
+    del session
+    gc.collect()
+    assert not folder.exists()

@@ -2,13 +2,21 @@
 
 The graph walk (which creators a prepared model needs) and the refusal message run on the real code. The
 loading flow (register while loading, late registration, IPluginRegistry.load_library, refusals) runs against
-a stand-in registry and stand-in libraries: it checks this module's decisions, not TensorRT; the tests marked
-tensorrt in test_plugin_tensorrt.py load the real library into real TensorRT.
+stand-in registries and stand-in libraries: it checks this module's decisions, not TensorRT; the tests marked
+tensorrt in test_plugin_tensorrt.py load the real library into real TensorRT and check that the registry
+members picked for the installed version exist.
+
+Each stand-in registry offers exactly the members that version's Python bindings define, read in NVIDIA/TensorRT
+python/src/infer/pyPlugin.cpp (the IPluginRegistry and creator classes) and python/docstrings/infer/
+pyPluginDoc.h (load_library) at the tags named on each class; a member the code used where the bindings lack
+it fails these tests with AttributeError.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,23 +157,38 @@ def test_without_tensorrt_loading_exits_3(tmp_path: Path):
 
 
 class _Creator(SimpleNamespace):
-    pass
+    """A listed creator: IPluginCreator (V1/V2), IPluginCreatorV3One (10.0+) and IPluginCreatorV3Quick (10.7+)
+    each bind name, plugin_version and plugin_namespace (pyPlugin.cpp, 8.5.3 to v11.1)."""
 
 
 class _Registry:
+    """TensorRT 10's registry (pyPlugin.cpp at v10.0.1 and v10.16): all_creators lists V1 and V3 creators,
+    plugin_creator_list the V1 ones only; get_creator and get_plugin_creator; load_library returns None when any
+    of the library's creators is already registered (pyPluginDoc.h at v10.0.1)."""
+
     def __init__(self):
         self.creators: dict[tuple[str, str, str], _Creator] = {}
         self.libraries: dict[str, list[tuple[str, str, str]]] = {}
+        self.unlistable = False  # a creator of a kind the bindings cannot show is registered
 
-    def add(self, key: tuple[str, str, str]) -> None:
-        self.creators[key] = _Creator(name=key[0], plugin_version=key[1], plugin_namespace=key[2])
+    def add(self, key: tuple[str, str, str], kind: str = "v1") -> None:
+        self.creators[key] = _Creator(name=key[0], plugin_version=key[1], plugin_namespace=key[2], kind=kind)
 
     @property
     def all_creators(self):
-        return list(self.creators.values())
+        # The binding catches its own "Unknown plugin creator type" and returns null: None in Python.
+        return None if self.unlistable else list(self.creators.values())
+
+    @property
+    def plugin_creator_list(self):
+        return [c for c in self.creators.values() if c.kind == "v1"]
 
     def get_creator(self, name: str, version: str, namespace: str = ""):
         return self.creators.get((name, version, namespace))
+
+    def get_plugin_creator(self, name: str, version: str, namespace: str = ""):
+        creator = self.creators.get((name, version, namespace))
+        return creator if creator is not None and creator.kind == "v1" else None
 
     def load_library(self, path: str):
         keys = self.libraries.get(path)
@@ -174,6 +197,17 @@ class _Registry:
         for key in keys:
             self.add(key)
         return object()
+
+
+class _Registry11(_Registry):
+    """TensorRT 11's registry (pyPlugin.cpp at v11.0 and v11.1): no plugin_creator_list, no get_plugin_creator."""
+
+    @property
+    def plugin_creator_list(self):
+        raise AttributeError("TensorRT 11's IPluginRegistry has no plugin_creator_list")
+
+    def get_plugin_creator(self, *args):
+        raise AttributeError("TensorRT 11's IPluginRegistry has no get_plugin_creator")
 
 
 class _Symbol:
@@ -319,7 +353,8 @@ def test_ops_the_parser_imports_itself_are_not_reported(stand_in, monkeypatch):
 
 
 class _Registry85:
-    """TensorRT 8.5's registry as its Python bindings show it: V2 creators only, no load_library."""
+    """TensorRT 8.5's registry (pyPlugin.cpp at 8.5.3): plugin_creator_list and get_plugin_creator (V2 creators
+    only); no all_creators, get_creator or load_library."""
 
     def __init__(self):
         self.creators: dict[tuple[str, str, str], _Creator] = {}
@@ -333,6 +368,16 @@ class _Registry85:
 
     def get_plugin_creator(self, name: str, version: str, namespace: str = ""):
         return self.creators.get((name, version, namespace))
+
+
+class _Registry86(_Registry85):
+    """TensorRT 8.6 adds load_library (pyPlugin.cpp and pyPluginDoc.h at v8.6.1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.libraries: dict[str, list[tuple[str, str, str]]] = {}
+
+    load_library = _Registry.load_library
 
 
 def test_tensorrt_8_5_registry_and_the_v2_library(stand_in, monkeypatch):
@@ -380,3 +425,96 @@ def test_a_creators_only_library_without_load_library_registers_nothing(stand_in
     model = _model([_node("RoiAlign_TRT", "Test", "roi")])
     with pytest.raises(BadInput, match="no TensorRT plugin creator registered for RoiAlign_TRT"):
         check_creators(model, [path])
+
+
+def _use_registry(monkeypatch, registry, version: str) -> None:
+    trt = SimpleNamespace(__version__=version, get_plugin_registry=lambda: registry)
+    monkeypatch.setattr(plugin_loading, "_tensorrt", lambda: trt)
+
+
+def test_tensorrt_10_reports_v3_creators_which_only_all_creators_lists(stand_in):
+    v3 = ("RoiAlignV3_TRT", "1", "")
+    path = stand_in.library(
+        "libv3.so",
+        lambda registry: registry.add(v3, kind="v3") or SimpleNamespace(getCreators=_Symbol(lambda: 1)),
+    )
+    (loaded,) = load_plugins([path])
+    assert loaded.creators == (v3,) and loaded.how == "registered while loading"
+    model = _model([_node("RoiAlignV3_TRT", "Test", "roi")])
+    assert [p.path for p in check_creators(model, [path])] == [path.resolve()]  # found through get_creator
+
+
+@pytest.mark.parametrize("version", ["10.9.0", "11.1.0"])
+def test_the_loading_flow_on_the_registries_of_10_and_11(stand_in, monkeypatch, version):
+    registry = _Registry() if version.startswith("10") else _Registry11()
+    _use_registry(monkeypatch, registry, version)
+    compiled = 100900 if version.startswith("10") else 110100
+    ours = stand_in.library(
+        "libtrtconvert_plugins.so", lambda r: _trtconvert_library(True, compiled)(registry)
+    )
+    creators_only = stand_in.library("libvc.so", lambda r: SimpleNamespace(getCreators=_Symbol(lambda: 1)))
+    registry.libraries[str(creators_only.resolve())] = [("RoiAlign_TRT", "2", "")]
+    first, second = load_plugins([ours, creators_only])
+    assert first.creators == (RESIZE,) and first.how == "registered while loading"
+    assert second.creators == (("RoiAlign_TRT", "2", ""),) and second.how == "IPluginRegistry.load_library"
+    model = _model(
+        [_node("DynamicTRTResize", "Test", "r"), _node("RoiAlign_TRT", "Test", "roi", plugin_version="2")]
+    )
+    assert len(check_creators(model, [ours, creators_only])) == 2
+
+
+def test_an_unlistable_creator_on_10_falls_back_to_the_v2_list(stand_in):
+    stand_in.registry.unlistable = True
+    path = stand_in.library("libtrtconvert_plugins.so", _trtconvert_library(register_on_load=True))
+    (loaded,) = load_plugins([path])
+    assert loaded.creators == (RESIZE,)
+
+
+def test_an_unlistable_creator_on_11_lists_nothing_but_lookups_still_work(stand_in, monkeypatch):
+    registry = _Registry11()
+    registry.unlistable = True
+    _use_registry(monkeypatch, registry, "11.1.0")
+    path = stand_in.library("libtrtconvert_plugins.so", lambda r: _trtconvert_library(True, 110100)(registry))
+    (loaded,) = load_plugins([path])
+    assert loaded.creators == ()
+    model = _model([_node("DynamicTRTResize", "Test", "r")])
+    assert [p.path for p in check_creators(model, [path])] == [path.resolve()]
+
+
+def test_tensorrt_8_6_hands_a_creators_only_library_to_load_library(stand_in, monkeypatch):
+    registry = _Registry86()
+    _use_registry(monkeypatch, registry, "8.6.1.6")
+    path = stand_in.library("libvc.so", lambda r: SimpleNamespace(getPluginCreators=_Symbol(lambda: 1)))
+    registry.libraries[str(path.resolve())] = [("RoiAlign_TRT", "1", "")]
+    (loaded,) = load_plugins([path])
+    assert loaded.how == "IPluginRegistry.load_library" and loaded.creators == (("RoiAlign_TRT", "1", ""),)
+
+
+def test_libraries_loaded_in_two_threads_each_report_their_own_creators(stand_in):
+    """The creators a library added are the registry's difference across its loading: a library loading in
+    another thread meanwhile must not show up in it."""
+    loading = threading.Barrier(2)
+
+    def slow_library(key):
+        def load(registry):
+            registry.add(key)
+            time.sleep(0.05)  # still loading while the other thread's library registers
+            return SimpleNamespace()
+
+        return load
+
+    keys = {"a": ("PluginA", "1", ""), "b": ("PluginB", "1", "")}
+    paths = {name: stand_in.library(f"lib{name}.so", slow_library(key)) for name, key in keys.items()}
+    loaded: dict[str, tuple] = {}
+
+    def load(name: str) -> None:
+        loading.wait()
+        (result,) = load_plugins([paths[name]])
+        loaded[name] = result.creators
+
+    threads = [threading.Thread(target=load, args=(name,)) for name in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert loaded == {name: (key,) for name, key in keys.items()}

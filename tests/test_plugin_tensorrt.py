@@ -331,7 +331,8 @@ _RUN_PLAN = textwrap.dedent(
         ctypes.CDLL(library)
         assert trt.get_plugin_registry().load_library(library) is not None, "load_library refused the library"
     registry = trt.get_plugin_registry()
-    lookup = getattr(registry, "get_creator", None) or registry.get_plugin_creator
+    # get_creator from 10.0, get_plugin_creator before (pyPlugin.cpp at v10.0.1 and 8.5.3; 11 has no other)
+    lookup = registry.get_creator if int(trt.__version__.split(".")[0]) >= 10 else registry.get_plugin_creator
     assert how == "none" or lookup("DynamicTRTResize", "1", "") is not None
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
     with open(plan, "rb") as f:
@@ -433,5 +434,30 @@ def test_load_plugins_reports_what_the_library_registered(plugin_library: Path):
     # Earlier tests of this process may have loaded it already; either way its creator is registered.
     assert ("DynamicTRTResize", "1", "") in loaded.creators or loaded.how == "already loaded"
     registry = TRT.get_plugin_registry()
-    lookup = getattr(registry, "get_creator", None) or registry.get_plugin_creator
+    lookup = registry.get_creator if int(TRT.__version__.split(".")[0]) >= 10 else registry.get_plugin_creator
     assert lookup("DynamicTRTResize", "1", "") is not None
+
+
+def test_the_registry_members_picked_for_this_version_are_in_the_installed_bindings(plugin_library: Path):
+    """What trtconvert.engine.plugins reads of the installed bindings, per version, as read in NVIDIA/TensorRT
+    python/src/infer/pyPlugin.cpp at 8.5.3, v8.6.1, v10.0.1, v10.16, v11.0 and v11.1."""
+    from trtconvert.engine import plugins
+
+    plugins.load_plugins([plugin_library])
+    registry = TRT.get_plugin_registry()
+    version = plugins._version(TRT)
+    if version >= (10, 0):
+        assert hasattr(registry, "all_creators") and hasattr(registry, "get_creator")
+        assert hasattr(registry, "plugin_creator_list") == (version < (11, 0))
+    else:  # 8.5.3 and 8.6.1: the V2 members only
+        assert hasattr(registry, "plugin_creator_list") and hasattr(registry, "get_plugin_creator")
+        assert not hasattr(registry, "all_creators") and not hasattr(registry, "get_creator")
+    assert hasattr(registry, "load_library") == plugins._has_load_library(version)
+    listed = registry.all_creators if version >= (10, 0) else registry.plugin_creator_list
+    assert listed is not None
+    for creator in listed:  # every listed creator binds the three names the stage reads
+        assert isinstance(creator.name, str) and isinstance(creator.plugin_version, str)
+        assert isinstance(creator.plugin_namespace, str)
+    assert ("DynamicTRTResize", "1", "") in plugins._registry_creators(registry, version)
+    requirement = plugins.PluginRequirement("DynamicTRTResize", "1", "", ("Test",), ("r",))
+    assert plugins._has_creator(registry, requirement, version)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LOGGER = logging.getLogger("trtconvert")
 
@@ -44,3 +47,67 @@ def _quiet_dependencies(verbosity: int) -> None:
 def stage(name: str, seconds: float, detail: str) -> None:
     """Print one stage's report line: name, wall time, what it did."""
     LOGGER.info("%-9s %7.2f s  %s", name, seconds, detail)
+
+
+# sys.stdout and the root logger belong to the whole process; muting one thread's chatter (onnxruntime's
+# quantizer prints progress to stdout, which --json owns, and logs advice through the root logger) must leave
+# other threads' output alone, so muted threads are kept in one guarded registry and a stand-in stdout and a
+# root-logger filter consult it while any thread is muted.
+_mute_lock = threading.Lock()
+_muted: dict[int, int] = {}  # thread id -> nesting depth
+
+
+class _StdoutUnlessMuted:
+    """Stands in for sys.stdout while some thread is muted: that thread's writes are dropped."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() in _muted:
+            return len(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        if threading.get_ident() not in _muted:
+            self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+class _RootUnlessMuted(logging.Filter):
+    """Drops records below ERROR that a muted thread logs through the root logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or record.thread not in _muted
+
+
+_ROOT_FILTER = _RootUnlessMuted()
+_stdout_stand_in: _StdoutUnlessMuted | None = None
+
+
+@contextmanager
+def muted_in_this_thread() -> Iterator[None]:
+    """Drop what this thread prints to stdout and logs below ERROR through the root logger; other threads
+    print and log as usual. Everything is put back when the last muted thread leaves."""
+    global _stdout_stand_in
+    me = threading.get_ident()
+    with _mute_lock:
+        if not _muted:
+            logging.getLogger().addFilter(_ROOT_FILTER)
+            _stdout_stand_in = _StdoutUnlessMuted(sys.stdout)
+            sys.stdout = _stdout_stand_in
+        _muted[me] = _muted.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        with _mute_lock:
+            _muted[me] -= 1
+            if not _muted[me]:
+                del _muted[me]
+            if not _muted:
+                logging.getLogger().removeFilter(_ROOT_FILTER)
+                if sys.stdout is _stdout_stand_in:  # else someone replaced it since: theirs stays
+                    sys.stdout = _stdout_stand_in.stream
+                _stdout_stand_in = None

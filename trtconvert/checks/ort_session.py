@@ -7,6 +7,13 @@ float32 and an int64 vector that carries the output size (the carrier's shape, t
 the data's shape when the size is in the attributes). Casts around it keep float16/bfloat16 graphs typed.
 Everything else runs in onnxruntime as usual. Models over 2 GB are read through their path: the graph is
 loaded without its weights, and onnxruntime reads the external data from the model's folder.
+
+Sessions may run at once in several threads (builds and verifications of a worker pool). An exception must not
+escape the Python operator (it would abort the process inside onnxruntime-extensions), so the operator parks
+it for the session's ``run`` to raise. The operator is registered once per process, in onnxruntime-extensions'
+global table, and cannot be told which session calls it; so each session's graph carries its own key as an
+attribute of its plugin nodes, and a registry guarded by a lock maps the key to that session's parked errors.
+The registry holds them weakly: an entry goes with its session.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import os
 import re
 import tempfile
 import threading
+import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,17 +39,53 @@ from trtconvert.ops.resize_reference import CubicResizeAttributes
 
 CPU_DOMAIN = "trtconvert.reference"
 _TWO_GIB = 2**31
+
+
+class PluginNodeError(RuntimeError):
+    """A plugin node's CPU reference refused the values it was given (the model's or the user's)."""
+
+
+class _ParkedErrors:
+    """What the Python operator raised during the current run of one session."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.stops: list[BaseException] = []  # KeyboardInterrupt or the CLI's Terminated
+
+    def take(self) -> tuple[list[str], list[BaseException]]:
+        with _registry_lock:
+            taken = (self.errors, self.stops)
+            self.errors, self.stops = [], []
+        return taken
+
+
+# Process-wide by nature (see the module docstring): the operator's registration and the key -> errors map.
+_registry_lock = threading.Lock()
 _registered = False
-_errors: list[str] = []
-_stops: list[BaseException] = []  # KeyboardInterrupt or the CLI's Terminated, raised inside the operator
-_errors_lock = threading.Lock()
+_parked: weakref.WeakValueDictionary[str, _ParkedErrors] = weakref.WeakValueDictionary()
+
+
+def _park(session_key: str, error: str | None = None, stop: BaseException | None = None) -> None:
+    with _registry_lock:
+        parked = _parked.get(session_key)
+        if parked is None:  # the graph was run outside create_session's session: nobody to tell
+            return
+        if error is not None:
+            parked.errors.append(error)
+        if stop is not None:
+            parked.stops.append(stop)
 
 
 def _register_python_op() -> None:
     """Register the Python operator once per process (onnxruntime-extensions keeps a global table)."""
     global _registered
-    if _registered:
-        return
+    with _registry_lock:
+        if not _registered:
+            _define_python_op()
+            _registered = True
+
+
+def _define_python_op() -> None:
     try:
         from onnxruntime_extensions import PyOp, onnx_op
     except ImportError as error:  # pragma: no cover - a declared dependency
@@ -63,23 +108,21 @@ def _register_python_op() -> None:
             "out_h": PyOp.dt_int64,
             "out_w": PyOp.dt_int64,
             "size_source": PyOp.dt_string,
+            "session_key": PyOp.dt_string,
         },
     )
     def _dynamic_trt_resize(x: np.ndarray, size_info: np.ndarray, **attrs: object) -> np.ndarray:
         # An exception escaping a Python operator aborts the process inside onnxruntime-extensions, so errors
-        # are parked here and raised by _PluginSession.run once onnxruntime returns.
+        # are parked for the calling session, whose run() raises them once onnxruntime returns.
+        session_key = str(attrs.get("session_key", ""))
         try:
             return _run_cpu_node(x, size_info, attrs)
         except Exception as error:  # noqa: BLE001 - every error must be carried out, none may escape
-            with _errors_lock:
-                _errors.append(f"{PLUGIN_OP}: {error}")
+            _park(session_key, error=f"{PLUGIN_OP}: {error}")
             return np.full(x.shape, np.nan, dtype=np.float32)
         except BaseException as stop:  # a signal's exception: re-raised once onnxruntime returns
-            with _errors_lock:
-                _stops.append(stop)
+            _park(session_key, stop=stop)
             return np.full(x.shape, np.nan, dtype=np.float32)
-
-    _registered = True
 
 
 def _run_cpu_node(x: np.ndarray, size_info: np.ndarray, attrs: dict) -> np.ndarray:
@@ -125,8 +168,9 @@ def _element_types(model: onnx.ModelProto) -> dict[str, int]:
     return types
 
 
-def cpu_graph(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` whose plugin nodes run as the Python reference operator (see module docstring)."""
+def cpu_graph(model: onnx.ModelProto, session_key: str = "") -> onnx.ModelProto:
+    """A copy of ``model`` whose plugin nodes run as the Python reference operator (see module docstring);
+    ``session_key`` names the session whose run() raises what the operator could not."""
     types = _element_types(model)
     cpu = onnx.ModelProto()
     cpu.CopyFrom(model)
@@ -140,7 +184,7 @@ def cpu_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     for graph in reversed(list(all_graphs(cpu.graph))):
         new_nodes: list[onnx.NodeProto] = []
         for node in graph.node:
-            new_nodes += _cpu_nodes(node, types, fresh) if is_plugin_node(node) else [node]
+            new_nodes += _cpu_nodes(node, types, fresh, session_key) if is_plugin_node(node) else [node]
         del graph.node[:]
         graph.node.extend(new_nodes)
     if not any(op.domain == CPU_DOMAIN for op in cpu.opset_import):
@@ -148,7 +192,7 @@ def cpu_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     return cpu
 
 
-def _cpu_nodes(node: onnx.NodeProto, types: dict[str, int], fresh) -> list[onnx.NodeProto]:
+def _cpu_nodes(node: onnx.NodeProto, types: dict[str, int], fresh, session_key: str) -> list[onnx.NodeProto]:
     values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     name = node.name or node.output[0]
     try:
@@ -198,6 +242,7 @@ def _cpu_nodes(node: onnx.NodeProto, types: dict[str, int], fresh) -> list[onnx.
             out_h=int(meaning.sizes[0]) if meaning.sizes else -1,
             out_w=int(meaning.sizes[1]) if meaning.sizes else -1,
             size_source=source,
+            session_key=session_key,
         )
     )
     if elem != TensorProto.FLOAT:
@@ -218,7 +263,7 @@ def create_session(model: onnx.ModelProto | str | os.PathLike, providers: list[s
         if _byte_size(model) < _TWO_GIB:
             if not _has_plugin_nodes(model.graph):
                 return onnxruntime.InferenceSession(model.SerializeToString(), providers=providers)
-            return _plugin_session(cpu_graph(model), None, providers)
+            return _plugin_session(model, None, providers)
         # Too large for one protobuf: write it with external data and read it back through its path.
         keep_alive = tempfile.TemporaryDirectory(prefix="trtconvert-ort-")
         path = Path(keep_alive.name) / "model.onnx"
@@ -229,9 +274,10 @@ def create_session(model: onnx.ModelProto | str | os.PathLike, providers: list[s
     if not _has_plugin_nodes(graph_only.graph):
         session = onnxruntime.InferenceSession(os.fspath(path), providers=providers)
     else:
-        session = _plugin_session(cpu_graph(graph_only), path.parent, providers)
+        session = _plugin_session(graph_only, path.parent, providers)
     if keep_alive is not None:
-        session._trtconvert_tmpdir = keep_alive  # the session may map the external data lazily
+        # The session may map the external data lazily: the folder goes when the session does.
+        weakref.finalize(session, keep_alive.cleanup)
     return session
 
 
@@ -242,8 +288,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def is_onnxruntime_error(error: BaseException) -> bool:
-    """onnxruntime's own exception types (Fail, InvalidArgument, InvalidGraph, NotImplemented, ...)."""
-    return type(error).__module__.startswith("onnxruntime")
+    """onnxruntime's own exception types (Fail, InvalidArgument, InvalidGraph, NotImplemented, ...), and what
+    a plugin node's CPU reference raised while onnxruntime ran it."""
+    return type(error).__module__.startswith("onnxruntime") or isinstance(error, PluginNodeError)
 
 
 @contextmanager
@@ -266,19 +313,25 @@ def _session_class():
     import onnxruntime
 
     class PluginSession(onnxruntime.InferenceSession):
-        """An InferenceSession whose run() raises the errors the Python operator could not raise itself."""
+        """An InferenceSession whose run() raises the errors the Python operator parked for it.
+
+        Runs of one session take turns, so that each run raises its own errors; sessions run at once.
+        """
+
+        def __init__(self, model_bytes: bytes, options, providers: list[str], parked: _ParkedErrors) -> None:
+            super().__init__(model_bytes, options, providers=providers)
+            self.plugin_errors = parked
+            self.plugin_run_lock = threading.Lock()
 
         def run(self, output_names, input_feed, run_options=None):
-            with _errors_lock:
-                del _errors[:], _stops[:]
-            outputs = super().run(output_names, input_feed, run_options)
-            with _errors_lock:
-                errors, _errors[:] = list(_errors), []
-                stops, _stops[:] = list(_stops), []
+            with self.plugin_run_lock:
+                self.plugin_errors.take()
+                outputs = super().run(output_names, input_feed, run_options)
+                errors, stops = self.plugin_errors.take()
             if stops:
                 raise stops[0]
             if errors:
-                raise RuntimeError("; ".join(dict.fromkeys(errors)))
+                raise PluginNodeError("; ".join(dict.fromkeys(errors)))
             return outputs
 
     return PluginSession
@@ -290,13 +343,18 @@ def _plugin_session(model: onnx.ModelProto, data_folder: Path | None, providers:
     _register_python_op()
     from onnxruntime_extensions import get_library_path
 
+    session_key = uuid.uuid4().hex
+    graph = cpu_graph(model, session_key)
     options = onnxruntime.SessionOptions()
     options.register_custom_ops_library(get_library_path())
     if data_folder is not None:
         options.add_session_config_entry(
             "session.model_external_initializers_file_folder_path", str(data_folder)
         )
-    return _session_class()(model.SerializeToString(), options, providers=providers)
+    parked = _ParkedErrors()
+    with _registry_lock:
+        _parked[session_key] = parked
+    return _session_class()(graph.SerializeToString(), options, providers, parked)
 
 
 def _byte_size(model: onnx.ModelProto) -> int:

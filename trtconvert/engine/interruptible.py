@@ -6,11 +6,16 @@ TensorRT's logger callback, whose binding catches and drops every exception: the
 thread waits, where the signal's exception is raised and unwinds as usual (staged outputs and temporary
 folders removed). The abandoned worker cannot be stopped; the process then ends at once, without waiting
 for it (`end_process`).
+
+Signals reach the main thread only, so a call made on any other thread (a worker pool's build) runs right
+there. Abandoned workers are one registry for the whole process, guarded by a lock, because what they block is
+the process's own exit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sys
 import threading
@@ -19,11 +24,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+_abandoned_lock = threading.Lock()
 _abandoned: list[threading.Thread] = []
 
 
 def call_interruptibly(function: Callable[[], T], name: str = "native call") -> T:
-    """``function()`` on a worker thread; its result or its exception, or the main thread's signal."""
+    """``function()`` on a worker thread; its result or its exception, or the main thread's signal.
+    Off the main thread, which no signal interrupts, ``function()`` runs on the calling thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return function()
     outcome: dict[str, object] = {}
 
     def work() -> None:
@@ -32,14 +41,18 @@ def call_interruptibly(function: Callable[[], T], name: str = "native call") -> 
         except BaseException as err:  # handed to the waiting thread, which re-raises it
             outcome["error"] = err
 
-    worker = threading.Thread(target=work, name=name, daemon=True)
+    # The worker runs in a copy of this context: what the call's context holds (whose TensorRT messages these
+    # are, see tensorrt_log) holds there too.
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(work,), name=name, daemon=True)
     worker.start()
     try:
         while worker.is_alive():
             worker.join(0.2)
     except BaseException:
         if worker.is_alive():
-            _abandoned.append(worker)
+            with _abandoned_lock:
+                _abandoned[:] = [w for w in _abandoned if w.is_alive()] + [worker]
         raise
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
@@ -48,7 +61,8 @@ def call_interruptibly(function: Callable[[], T], name: str = "native call") -> 
 
 def abandoned() -> bool:
     """Whether a native call is still running that the process gave up waiting for."""
-    return any(worker.is_alive() for worker in _abandoned)
+    with _abandoned_lock:
+        return any(worker.is_alive() for worker in _abandoned)
 
 
 def end_process(code: int) -> None:

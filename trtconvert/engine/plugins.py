@@ -11,6 +11,21 @@ creators while loading), after TensorRT itself so that they find its registry. A
 nothing that way but exports ``getCreators`` or ``getPluginCreators`` is handed to TensorRT's
 ``IPluginRegistry.load_library`` (TensorRT 8.6 and newer).
 
+The registry is asked through what each TensorRT's Python bindings provide (NVIDIA/TensorRT
+``python/src/infer/pyPlugin.cpp`` and ``python/docstrings/infer/pyPluginDoc.h`` at tags 8.5.3, v8.6.1, v10.0.1,
+v10.16, v11.0, v11.1):
+
+- listing: before 10, ``plugin_creator_list`` (IPluginCreator, V2 only); from 10.0, ``all_creators`` (V1 and
+  V3One creators; V3Quick from 10.7), which is None when a creator of a kind those bindings do not know is
+  registered (the binding catches its own error and returns null); 11 drops ``plugin_creator_list``. Every
+  creator class listed binds ``name``, ``plugin_version`` and ``plugin_namespace``;
+- lookup: ``get_plugin_creator`` before 10, ``get_creator`` from 10.0 (11 drops ``get_plugin_creator``);
+- ``load_library`` from 8.6: it returns None "if any of the plugins are already registered".
+
+A dlopen'ed library and TensorRT's registry belong to the whole process, so what was loaded is one registry
+here too, and loading holds its lock: the creators a library added are read as the registry's difference
+across its loading, which another thread loading at the same time would spoil.
+
 The graph walk (:func:`plugin_requirements`) needs no TensorRT; TensorRT is imported inside the functions that
 talk to it.
 """
@@ -18,6 +33,7 @@ talk to it.
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +46,7 @@ from trtconvert.errors import BadInput
 from trtconvert.model.info import custom_nodes
 from trtconvert.native.build import default_library_path
 from trtconvert.ops.plugin_contract import DYNAMIC_RESIZE
+from trtconvert.settings.target import BUILDER_FEATURES
 
 DEFAULT_PLUGIN_VERSION = "1"
 DEFAULT_PLUGIN_NAMESPACE = ""
@@ -72,6 +89,7 @@ class LoadedPlugin:
 class _LoadState:
     loaded: dict[Path, LoadedPlugin] = field(default_factory=dict)
     handles: list[Any] = field(default_factory=list)  # libraries stay loaded for the life of the process
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _STATE = _LoadState()
@@ -133,16 +151,29 @@ def missing_message(missing: Sequence[PluginRequirement], libraries: Sequence[Pa
     return f"no TensorRT plugin {noun} registered for {what}; libraries tried: {tried}; {fix}"
 
 
-def _registry_creators(registry: Any) -> set[tuple[str, str, str]]:
-    # all_creators (10+) lists V2 and V3 creators; before 10 there are only V2 ones, in plugin_creator_list.
-    listed = registry.all_creators if hasattr(registry, "all_creators") else registry.plugin_creator_list
-    creators = set()
-    for creator in listed or []:
-        try:
-            creators.add((str(creator.name), str(creator.plugin_version), str(creator.plugin_namespace)))
-        except AttributeError:  # a creator kind these bindings cannot describe
-            continue
-    return creators
+def _version(trt: Any) -> tuple[int, int]:
+    major, minor = str(trt.__version__).split(".")[:2]
+    return int(major), int(minor)
+
+
+def _registry_creators(registry: Any, version: tuple[int, int]) -> set[tuple[str, str, str]]:
+    """(name, version, namespace) of every creator the registry lists (see the module docstring)."""
+    if version >= (10, 0):
+        listed = registry.all_creators
+        if listed is None and version < (11, 0):
+            listed = registry.plugin_creator_list  # a creator kind these bindings cannot show: the V2 ones
+        elif listed is None:
+            log.LOGGER.debug("          the plugin registry lists a creator kind these bindings cannot show")
+    else:
+        listed = registry.plugin_creator_list
+    return {
+        (str(creator.name), str(creator.plugin_version), str(creator.plugin_namespace))
+        for creator in listed or []
+    }
+
+
+def _has_load_library(version: tuple[int, int]) -> bool:
+    return version >= BUILDER_FEATURES["plugin_load_library"][0]
 
 
 def _open_library(path: Path) -> Any:
@@ -187,50 +218,51 @@ def load_plugins(paths: Iterable[Path]) -> list[LoadedPlugin]:
                 f"plugin library {given}: no such file; build it with `trtconvert plugins build` or fix the path"
             )
     trt = _tensorrt()
+    with _STATE.lock:
+        return [_load_one(trt, given.resolve()) for given in paths]
+
+
+def _load_one(trt: Any, path: Path) -> LoadedPlugin:
+    """Load one library (the caller holds _STATE.lock) and return what it registered."""
+    if path in _STATE.loaded:
+        return LoadedPlugin(path, _STATE.loaded[path].creators, "already loaded")
     registry = trt.get_plugin_registry()
-    results: list[LoadedPlugin] = []
-    for given in paths:
-        path = given.resolve()
-        if path in _STATE.loaded:
-            previous = _STATE.loaded[path]
-            results.append(LoadedPlugin(path, previous.creators, "already loaded"))
-            continue
-        before = _registry_creators(registry)
-        try:
-            # dlopen needs a path with a slash to skip the library search path; resolve() gives an absolute one.
-            library = _open_library(path)
-        except OSError as err:
+    version = _version(trt)
+    before = _registry_creators(registry, version)
+    try:
+        # dlopen needs a path with a slash to skip the library search path; resolve() gives an absolute one.
+        library = _open_library(path)
+    except OSError as err:
+        raise BadInput(
+            f"cannot load plugin library {path}: {err}; rebuild it for this machine and TensorRT "
+            f"{trt.__version__} with `trtconvert plugins build`"
+        ) from None
+    _STATE.handles.append(library)
+    _check_compiled_version(library, path, str(trt.__version__))
+    how = "registered while loading"
+    added = _registry_creators(registry, version) - before
+    register = getattr(library, "trtconvert_register_plugins", None)
+    if not added and register is not None:
+        # Loaded before TensorRT in this process (e.g. by another module): register now.
+        register.restype = ctypes.c_int32
+        register()
+        added = _registry_creators(registry, version) - before
+    exports_creators = hasattr(library, "getCreators") or hasattr(library, "getPluginCreators")
+    if not added and register is None and exports_creators and _has_load_library(version):
+        handle = registry.load_library(str(path))
+        if handle is None:
             raise BadInput(
-                f"cannot load plugin library {path}: {err}; rebuild it for this machine and TensorRT "
-                f"{trt.__version__} with `trtconvert plugins build`"
-            ) from None
-        _STATE.handles.append(library)
-        _check_compiled_version(library, path, str(trt.__version__))
-        how = "registered while loading"
-        added = _registry_creators(registry) - before
-        register = getattr(library, "trtconvert_register_plugins", None)
-        if not added and register is not None:
-            # Loaded before TensorRT in this process (e.g. by another module): register now.
-            register.restype = ctypes.c_int32
-            register()
-            added = _registry_creators(registry) - before
-        exports_creators = hasattr(library, "getCreators") or hasattr(library, "getPluginCreators")
-        if not added and register is None and exports_creators and hasattr(registry, "load_library"):
-            handle = registry.load_library(str(path))
-            if handle is None:
-                raise BadInput(
-                    f"TensorRT refused plugin library {path} (IPluginRegistry.load_library failed, often because "
-                    "its creators are already registered by another library); load only one of them"
-                )
-            _STATE.handles.append(handle)
-            how = "IPluginRegistry.load_library"
-            added = _registry_creators(registry) - before
-        loaded = LoadedPlugin(path, tuple(sorted(added)), how)
-        _STATE.loaded[path] = loaded
-        names = ", ".join(f"{name} v{version}" for name, version, _ in loaded.creators) or "no new creators"
-        log.LOGGER.debug("          loaded %s (%s): %s", path, how, names)
-        results.append(loaded)
-    return results
+                f"TensorRT refused plugin library {path} (IPluginRegistry.load_library returns nothing when any "
+                "of its creators is already registered, e.g. by another library); load only one of them"
+            )
+        _STATE.handles.append(handle)
+        how = "IPluginRegistry.load_library"
+        added = _registry_creators(registry, version) - before
+    loaded = LoadedPlugin(path, tuple(sorted(added)), how)
+    _STATE.loaded[path] = loaded
+    names = ", ".join(f"{name} v{v}" for name, v, _ in loaded.creators) or "no new creators"
+    log.LOGGER.debug("          loaded %s (%s): %s", path, how, names)
+    return loaded
 
 
 def _parser_supports(trt: Any) -> Callable[[str], bool] | None:
@@ -251,8 +283,8 @@ def _parser_supports(trt: Any) -> Callable[[str], bool] | None:
     return supports
 
 
-def _has_creator(registry: Any, requirement: PluginRequirement) -> bool:
-    lookup = getattr(registry, "get_creator", None) or registry.get_plugin_creator
+def _has_creator(registry: Any, requirement: PluginRequirement, version: tuple[int, int]) -> bool:
+    lookup = registry.get_creator if version >= (10, 0) else registry.get_plugin_creator
     return lookup(requirement.op_type, requirement.version, requirement.namespace) is not None
 
 
@@ -268,7 +300,7 @@ def check_creators(model: onnx.ModelProto, plugin_paths: Sequence[Path]) -> list
         return loaded
     trt = _tensorrt()
     registry = trt.get_plugin_registry()
-    unresolved = [r for r in requirements if not _has_creator(registry, r)]
+    unresolved = [r for r in requirements if not _has_creator(registry, r, _version(trt))]
     if unresolved:
         # Only now pay for a parser: some custom-domain op types are the parser's own (e.g. trt::TRT_*).
         supports = _parser_supports(trt)

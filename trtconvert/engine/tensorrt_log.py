@@ -3,6 +3,12 @@ the build's heartbeat, and everything else only at -vv.
 
 TensorRT logs through polygraphy's logger (polygraphy installs one TensorRT logger per process), so a capture
 swaps that logger's output into a handler of ours for the duration of a call and puts it back afterwards.
+That logger is the process's, and captures may be open at once in several threads (a worker pool's builds):
+the first capture routes it into one handler and the last puts it back, with one guarded registry of the open
+captures between them. Each record goes to the capture of the context that logged it (a context variable,
+which ``call_interruptibly`` carries to the thread that runs a build); a record from a thread TensorRT started
+itself, whose capture cannot be told, goes to every open capture. Polygraphy's severity is the most verbose
+that an open capture asks for, and each capture keeps only what it asked for.
 
 A heartbeat shows that a long build is alive on every TensorRT version, also before 10 where TensorRT has no
 progress monitor: the elapsed time and TensorRT's latest message ("timing Conv_12 (CaskConvolution)"), as one
@@ -19,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from trtconvert import log
@@ -71,10 +78,11 @@ class TensorRTLog:
 
 
 class _Collect(logging.Handler):
-    def __init__(self, sink: TensorRTLog, echo_from: int | None) -> None:
-        super().__init__(level=1)
+    def __init__(self, sink: TensorRTLog, echo_from: int | None, severity: int) -> None:
+        super().__init__(level=_python_level(severity))
         self.sink = sink
         self.echo_from = echo_from  # python logging level from which lines are shown, None: none
+        self.severity = severity  # polygraphy's severity this capture asks for
 
     def emit(self, record: logging.LogRecord) -> None:
         message = _PREFIX_RE.sub("", record.getMessage()).strip()
@@ -90,43 +98,94 @@ class _Collect(logging.Handler):
             log.LOGGER.debug("          %s", message)
 
 
+def _python_level(severity: int) -> int:
+    """The Python logging level polygraphy logs a severity at (its levels at or below 0 become 2, 4 and 6)."""
+    return severity if severity > 0 else {-20: 2, -10: 4, 0: 6}.get(severity, 1)
+
+
+class _Route(logging.Handler):
+    """The one handler of polygraphy's Python logger while captures are open (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=1)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        capture = _current.get()
+        if capture is not None:
+            targets = [capture]
+        else:
+            with _route_lock:
+                targets = list(_routing.captures) if _routing is not None else []
+        for target in targets:
+            if record.levelno >= target.level:
+                target.handle(record)
+
+
+@dataclass
+class _Routing:
+    saved: tuple  # polygraphy's severity, use_python_logging_system, and its Python logger's state, before
+    captures: list[_Collect]
+
+
+_route_lock = threading.Lock()
+_routing: _Routing | None = None
+_current: ContextVar[_Collect | None] = ContextVar("trtconvert_tensorrt_capture", default=None)
+
+
 @contextmanager
 def tensorrt_messages(activity: TensorRTLog | None = None) -> Iterator[TensorRTLog]:
-    """Capture TensorRT's and polygraphy's messages during a call.
+    """Capture TensorRT's and polygraphy's messages during a call, in this context (see the module docstring).
 
     Errors are kept for a one-line failure message. Given ``activity``, messages go there and TensorRT's verbose
     lines are read too, for the heartbeat. Nothing is printed below -v.
     """
+    global _routing
     from polygraphy.logger import G_LOGGER
 
     sink = activity if activity is not None else TensorRTLog()
     python_logger = logging.getLogger("Polygraphy")
-    saved = (
-        G_LOGGER.module_severity,
-        G_LOGGER.use_python_logging_system,
-        python_logger.handlers[:],
-        python_logger.propagate,
-        python_logger.level,
-    )
-    # -v shows warnings, -vv (polygraphy's severity lowered by log.configure) everything it lowered to.
-    shown = (
-        min(saved[0].get(), G_LOGGER.WARNING) if log.LOGGER.isEnabledFor(logging.DEBUG) else G_LOGGER.ERROR
-    )
-    # With activity, TensorRT's VERBOSE lines (its tactic timing) are read but not shown.
-    G_LOGGER.module_severity = G_LOGGER.EXTRA_VERBOSE if activity is not None else shown
-    G_LOGGER.use_python_logging_system = True
-    echo_from = max(shown, 1) if log.LOGGER.isEnabledFor(logging.DEBUG) else None
-    python_logger.handlers = [_Collect(sink, echo_from)]
-    python_logger.propagate = False
-    python_logger.setLevel(1)
+    with _route_lock:
+        saved = (
+            _routing.saved
+            if _routing is not None
+            else (
+                G_LOGGER.module_severity,
+                G_LOGGER.use_python_logging_system,
+                python_logger.handlers[:],
+                python_logger.propagate,
+                python_logger.level,
+            )
+        )
+        # -v shows warnings, -vv (polygraphy's severity lowered by log.configure) everything it lowered to.
+        debug = log.LOGGER.isEnabledFor(logging.DEBUG)
+        shown = min(saved[0].get(), G_LOGGER.WARNING) if debug else G_LOGGER.ERROR
+        # With activity, TensorRT's VERBOSE lines (its tactic timing) are read but not shown.
+        severity = G_LOGGER.EXTRA_VERBOSE if activity is not None else shown
+        capture = _Collect(sink, max(shown, 1) if debug else None, severity)
+        if _routing is None:
+            _routing = _Routing(saved, [])
+            G_LOGGER.use_python_logging_system = True
+            python_logger.handlers = [_Route()]
+            python_logger.propagate = False
+            python_logger.setLevel(1)
+        _routing.captures.append(capture)
+        G_LOGGER.module_severity = min(c.severity for c in _routing.captures)
+    token = _current.set(capture)
     try:
         yield sink
     finally:
-        G_LOGGER.module_severity = saved[0]
-        G_LOGGER.use_python_logging_system = saved[1]
-        python_logger.handlers = saved[2]
-        python_logger.propagate = saved[3]
-        python_logger.setLevel(saved[4])
+        _current.reset(token)
+        with _route_lock:
+            _routing.captures.remove(capture)
+            if _routing.captures:
+                G_LOGGER.module_severity = min(c.severity for c in _routing.captures)
+            else:
+                G_LOGGER.module_severity = saved[0]
+                G_LOGGER.use_python_logging_system = saved[1]
+                python_logger.handlers = saved[2]
+                python_logger.propagate = saved[3]
+                python_logger.setLevel(saved[4])
+                _routing = None
 
 
 def _clock(seconds: float) -> str:

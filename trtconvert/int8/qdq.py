@@ -20,7 +20,8 @@ TensorRT wants them:
 Calibration runs the model in onnxruntime. A plugin node such as ``DynamicTRTResize`` cannot run there on its
 own, so calibration does not use quantize_static's built-in pass (which builds its own session with no way to
 register custom ops): the calibrator's augmented model is run through :func:`trtconvert.checks.ort_session.
-create_session`, which runs plugin nodes with the numpy reference, and the ranges it computes are handed to
+create_session`, which runs plugin nodes with the numpy reference (the calibrator's internals this needs are
+confined to :mod:`trtconvert.int8.ort_calibrator`, which checks them), and the ranges it computes are handed to
 quantize_static as its calibration cache. Plugin nodes without a CPU reference cannot be calibrated through and
 are refused. onnxruntime releases whose quantize_static takes no cache fall back to its built-in pass, which
 works for models without plugin nodes only. Entropy calibration uses 2048 histogram bins like TensorRT's
@@ -37,10 +38,7 @@ is not switched to when present). The TensorRT rules that matter here are applie
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import io
-import logging
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -302,20 +300,6 @@ def _calibrator(source: Path, folder: Path, method: str, op_types: Sequence[str]
     )
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """onnxruntime's quantizer prints progress to stdout (which --json owns) and advice through the root
-    logger; keep both out of the report."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.setLevel(level)
-
-
 def _calibrate(
     source: Path,
     folder: Path,
@@ -327,15 +311,14 @@ def _calibrate(
     from onnxruntime.quantization import calibrate
 
     from trtconvert.checks.ort_session import create_session, user_model_errors
+    from trtconvert.int8.ort_calibrator import calibrate_through
 
     fix = "check that the calibration data fits the model (names, shapes, value ranges)"
-    with _quiet(), user_model_errors("run the model on the calibration data", fix):
+    with log.muted_in_this_thread(), user_model_errors("run the model on the calibration data", fix):
         calibrator = _calibrator(source, folder, method, op_types)
-        calibrator.augment_graph()
         # The calibrator's own session could not run plugin nodes; ours runs them with the CPU reference.
-        calibrator.infer_session = create_session(Path(calibrator.augmented_model_path))
-        calibrator.collect_data(_reader(feeds))
-        calibrate.save_tensors_data(calibrator.compute_data(), ranges)
+        computed = calibrate_through(calibrator, create_session, _reader(feeds), len(feeds))
+        calibrate.save_tensors_data(computed, ranges)
 
 
 def _quantize(
@@ -368,7 +351,7 @@ def _quantize(
     cache = {"calibration_cache_path": str(ranges)} if ranges is not None else {}
     large = source.with_name(source.name + ".data").exists()
     fix = "check that the calibration data fits the model (names, shapes, value ranges)"
-    with _quiet(), user_model_errors("quantize the model", fix):
+    with log.muted_in_this_thread(), user_model_errors("quantize the model", fix):
         quantize_static(
             str(source),
             str(target),
