@@ -39,3 +39,30 @@ REAL_MODELS = {
     "ppocr_mobile_v2_cls.onnx": ["--profile", "x=1x3x48x192:4x3x48x192:8x3x48x192"],
     "silero_vad_16k_op15.onnx": ["--profile", "input=1x512,state=2x1x128", "--freeze", "sr=16000"],
 }
+
+
+def overflow_model(batch: int = 4) -> onnx.ModelProto:
+    """x (in [-1, 1]) -> Add 2 -> MatMul to about 1.6e5 (past fp16's 65504) -> Mul 1e-4 -> Relu: in fp32 the output
+    is about 16; in fp16 the MatMul's output is inf, and so is everything after it."""
+    rng = np.random.default_rng(24)
+    weight = numpy_helper.from_array(
+        (5000 * rng.uniform(0.9, 1.1, size=(16, 8))).astype(np.float32), "weight"
+    )
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    scale = numpy_helper.from_array(np.array(1e-4, np.float32), "scale")
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["shifted"], name="shift"),
+        helper.make_node("MatMul", ["shifted", "weight"], ["large"], name="big_matmul"),
+        helper.make_node("Mul", ["large", "scale"], ["scaled"], name="scale_back"),
+        helper.make_node("Relu", ["scaled"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "overflow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 8])],
+        [weight, two, scale],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

@@ -16,6 +16,7 @@ from typing import Any
 from trtconvert import log
 from trtconvert.atomic import check_writable_file, created_folders
 from trtconvert.engine.chain import engine_loader_chain, int8_calibrator, run_chain
+from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.machine import Gpu, cuda_gpu, import_tensorrt
 from trtconvert.engine.plan_files import (
     BuildIdentity,
@@ -251,7 +252,8 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
         if "int8" in request.precision.builder_flags:
             calibrator = int8_calibrator(checked.calibration, checked.calibration_cache)
         with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
-            chain = engine_loader_chain(request, onnx_path, progress=progress, calibrator=calibrator)
+            keep = KeepLayersFp32.from_model(prepared.model, prepared.precision.keep_fp32.nodes)
+            chain = engine_loader_chain(request, onnx_path, progress, calibrator, keep)
         start = time.perf_counter()
         # The timing cache's folder exists only once a build succeeds with it.
         cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else Path(folder)

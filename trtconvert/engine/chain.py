@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from trtconvert import log
 from trtconvert.engine.interruptible import call_interruptibly
+from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.tensorrt_log import Heartbeat, TensorRTLog, condense, tensorrt_messages
 from trtconvert.errors import BadInput, BuildFailed
 from trtconvert.int8.calibration import CalibrationData
@@ -180,23 +181,32 @@ def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
 
 
 def engine_loader_chain(
-    request: Request, prepared_onnx: Path, progress: ActivitySink | None = None, calibrator: Any = None
+    request: Request,
+    prepared_onnx: Path,
+    progress: ActivitySink | None = None,
+    calibrator: Any = None,
+    keep_fp32: KeepLayersFp32 | None = None,
 ) -> Any:
     """The polygraphy loader that, called, parses ``prepared_onnx`` and returns the serialized engine.
 
     The request's precision plan says how precision reaches this TensorRT (builder flags before 11, a strongly
     typed network of an already converted ONNX from 11). The plugin libraries must be loaded before the chain
-    is called (the plugins stage does it). Constructing the chain imports no TensorRT.
+    is called (the plugins stage does it). Constructing the chain imports no TensorRT. ``keep_fp32`` (--keep-fp32
+    with builder flags) sets the kept nodes' layers to fp32 after parsing, and the builder obeys it.
     """
     from polygraphy.backend.trt import (
         CreateConfig,
         EngineBytesFromNetwork,
         NetworkFromOnnxPath,
         PostprocessConfig,
+        PostprocessNetwork,
     )
 
     spec, plan = request.spec, request.precision
     network = NetworkFromOnnxPath(str(prepared_onnx), strongly_typed=plan.strongly_typed)
+    keeps = keep_fp32 is not None and bool(keep_fp32.nodes) and not plan.strongly_typed
+    if keeps:
+        network = PostprocessNetwork(network, keep_fp32, name="keep fp32")
     parse = Timed("parse", network, f"{prepared_onnx.name} parsed")
     timing_cache = str(spec.timing_cache) if spec.timing_cache else None
     config = CreateConfig(
@@ -209,6 +219,7 @@ def engine_loader_chain(
         load_timing_cache=timing_cache,
         builder_optimization_level=spec.opt_level,
         version_compatible=spec.version_compatible or None,
+        precision_constraints="obey" if keeps else None,
     )
     settings = EngineSettings(
         workspace_bytes=request.workspace_bytes,

@@ -106,6 +106,8 @@ def engine_config(request: Request) -> dict[str, Any]:
         "version_compatible": spec.version_compatible,
         "hardware_compatibility": spec.hardware_compatibility,
     }
+    if spec.keep_fp32:
+        config["keep_fp32"] = list(spec.keep_fp32)
     if request.precision.int8:
         # The scales come from these: other samples or another cache make another engine.
         config["calibration"] = {

@@ -225,7 +225,7 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     read_weights(model, weights_dir)
     before_precision = model if request.precision.convert_onnx_to == "int8" else None
     model, precision = precision_stage(
-        model, request.precision, request.plugins, checked.calibration, spec.calib_method
+        model, request.precision, request.plugins, checked.calibration, spec.calib_method, spec.keep_fp32
     )
     renamed = make_placeholders_unique(model)
     if renamed:
