@@ -37,8 +37,16 @@ from trtconvert.int8.calib_cache import cache_summary, write_cache
 from trtconvert.model.info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.model.profiles import example_flag
 from trtconvert.model.save import needs_external_data, save_onnx
+from trtconvert.prepare.fp16_check import find_out_of_range, suggestion
 from trtconvert.prepare.freeze import describe_frozen
-from trtconvert.prepare.pipeline import Preflight, preflight, prepare_model, verify_prepared, verify_quantized
+from trtconvert.prepare.pipeline import (
+    Preflight,
+    original_for_onnxruntime,
+    preflight,
+    prepare_model,
+    verify_prepared,
+    verify_quantized,
+)
 from trtconvert.settings.request import Request, resolve
 from trtconvert.settings.spec import Spec
 from trtconvert.settings.tolerances import tolerance_key
@@ -139,6 +147,19 @@ def _engine_measurements(verify_report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _out_of_range_hint(request: Request, checked: Preflight, measured: dict[str, Any]) -> str:
+    """After a failing engine check of builder-flag precision: the overflow finder's flag set, as warned before
+    the build (the CPU ran fp32 there, so only the finder saw what fp16 does)."""
+    if request.precision.mode != "builder_flags":
+        return ""
+    original = original_for_onnxruntime(checked.model_path)
+    found = find_out_of_range(request, original, checked.inputs, checked.given)
+    if not found:
+        return ""
+    measured["out_of_range"] = found.to_json()
+    return f"; {suggestion(request, found)}"
+
+
 def _engine_check(
     request: Request, checked: Preflight, verification: dict[str, Any]
 ) -> Callable[[Path], None]:
@@ -161,7 +182,9 @@ def _engine_check(
             )
         except VerificationFailed as failed:
             measured = {**verification, "engine_verification": _engine_measurements(failed.measured)}
-            raise VerificationFailed(str(failed), measured) from None
+            raise VerificationFailed(
+                str(failed) + _out_of_range_hint(request, checked, measured), measured
+            ) from None
         verification["engine_verification"] = _engine_measurements(report)
 
     return check

@@ -36,6 +36,7 @@ from trtconvert.model.profiles import (
     validate_profiles,
 )
 from trtconvert.model.save import needs_external_data, save_onnx
+from trtconvert.prepare.fp16_check import NARROW_FLOAT, emulated_candidate, find_out_of_range, suggestion
 from trtconvert.prepare.freeze import freeze_inputs, frozen_values
 from trtconvert.prepare.parser_checks import check_parser_limits
 from trtconvert.prepare.precision import PrecisionResult, precision_stage
@@ -289,12 +290,17 @@ def _shape_differs_message(comparison: OutputComparison, candidate: onnx.ModelPr
 def verify_prepared(
     request: Request, checked: Preflight, candidate: onnx.ModelProto | Path
 ) -> list[ShapeSetResult]:
-    """The prepared model against the original in onnxruntime, at each profile's opt shape."""
+    """The prepared model against the original in onnxruntime, at each profile's opt shape.
+
+    An fp16 conversion runs with every fp16 tensor rounded as on a GPU. With a reduced float precision the
+    overflow finder names the tensors out of its range: with a failure of a converted model, or as a warning
+    where TensorRT's builder flags will lower the precision (the CPU runs fp32 there)."""
     spec, tolerances = request.spec, request.cpu_tolerances
     atol, rtol = tolerances.atol, tolerances.rtol
+    original = original_for_onnxruntime(checked.model_path)
     results = compare_models(
-        original_for_onnxruntime(checked.model_path),
-        candidate,
+        original,
+        emulated_candidate(request, candidate),
         checked.inputs,
         opt_shapes(spec.profiles, checked.inputs),
         checked.given,
@@ -302,17 +308,37 @@ def verify_prepared(
         rtol,
         spec.seed,
     )
+    converted = request.precision.convert_onnx_to in NARROW_FLOAT
     if not all(r.ok for r in results):
         bad = sorted({o.name for r in results for o in r.outputs if not o.ok})
         reshaped = [o for r in results for o in r.outputs if o.reference_shape is not None]
-        measured = {"verification": [r.to_json() for r in results]}
+        measured: dict = {"verification": [r.to_json() for r in results]}
         if reshaped:
             raise VerificationFailed(_shape_differs_message(reshaped[0], candidate), measured)
+        differs = f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) {', '.join(bad)}"
+        if converted:
+            found = find_out_of_range(request, original, checked.inputs, checked.given)
+            if found:
+                measured["out_of_range"] = found.to_json()
+                raise VerificationFailed(f"{differs}; {suggestion(request, found)}", measured)
+            raise VerificationFailed(
+                f"{differs}; no intermediate tensor leaves {request.precision.convert_onnx_to}'s range in fp32, so "
+                "the difference is its precision: keep the sensitive nodes in fp32 with --keep-fp32 NAME|op:TYPE, "
+                "or accept more with --atol/--rtol",
+                measured,
+            )
         raise VerificationFailed(
-            f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) "
-            f"{', '.join(bad)}; rerun with -v, or try --no-fold / --rewrite none to find the stage",
+            f"{differs}; rerun with -v, or try --no-fold / --rewrite none to find the stage",
             measured,
         )
+    if request.precision.mode == "builder_flags":
+        found = find_out_of_range(request, original, checked.inputs, checked.given)
+        if found:
+            log.LOGGER.warning(
+                "warning: TensorRT %s would compute out of range here: %s",
+                request.spec.precision,
+                suggestion(request, found),
+            )
     return results
 
 
