@@ -66,3 +66,40 @@ def overflow_model(batch: int = 4) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def qdq_conv_model() -> onnx.ModelProto:
+    """A small conv net quantized explicitly, as ModelOpt or onnxruntime's quantizer write it: the activation
+    through QuantizeLinear -> DequantizeLinear, the int8 weights through a per-channel DequantizeLinear, then
+    Conv -> Relu. Symmetric (zero points 0)."""
+    rng = np.random.default_rng(5)
+    weight = rng.normal(0, 0.3, size=(8, 3, 3, 3)).astype(np.float32)
+    weight_scale = (np.abs(weight).reshape(8, -1).max(axis=1) / 127).astype(np.float32)
+    weight_q = np.clip(np.round(weight / weight_scale[:, None, None, None]), -127, 127).astype(np.int8)
+    initializers = [
+        numpy_helper.from_array(np.array(1.0 / 127, np.float32), "x_scale"),
+        numpy_helper.from_array(np.array(0, np.int8), "x_zero"),
+        numpy_helper.from_array(weight_q, "w_q"),
+        numpy_helper.from_array(weight_scale, "w_scale"),
+        numpy_helper.from_array(np.zeros(8, np.int8), "w_zero"),
+        numpy_helper.from_array(rng.normal(0, 0.1, size=(8,)).astype(np.float32), "bias"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"], name="x_quantize"),
+        helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"], name="x_dequantize"),
+        helper.make_node(
+            "DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w"], name="w_dequantize", axis=0
+        ),
+        helper.make_node("Conv", ["x_dq", "w", "bias"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qdq_conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
-from model_factories import overflow_model
-from tensorrt_machine import NEEDS_TENSORRT_AND_GPU
+from model_factories import conv_model, overflow_model, qdq_conv_model
+from tensorrt_machine import NEEDS_TENSORRT_AND_GPU, require_feature
 
 pytestmark = NEEDS_TENSORRT_AND_GPU
 
@@ -41,3 +42,68 @@ def test_kept_nodes_build_as_fp32_layers_and_the_engine_verifies(
     kept = [row for row in rows if {"big_matmul", "scale_back"} & set(row["onnx_nodes"])]
     assert kept, rows
     assert all(row["precision"] == "FP32" for row in kept), kept
+
+
+def _layers(run_cli, plan: Path) -> dict:
+    result = run_cli("inspect", plan, "--layers", "--json")
+    assert result.code == 0, result.stderr
+    return json.loads(result.stdout)["layers"]
+
+
+def test_a_qdq_conv_net_builds_as_explicit_int8_without_calibration(
+    run_cli, tmp_path: Path, timing_cache: Path
+) -> None:
+    model, plan = tmp_path / "qdq.onnx", tmp_path / "qdq.plan"
+    onnx.save(qdq_conv_model(), model)
+    built = run_cli(
+        "build",
+        model,
+        "-o",
+        plan,
+        "--precision",
+        "int8",
+        "--timing-cache",
+        timing_cache,
+        "--verify",
+        "--json",
+    )
+    assert built.code == 0, built.stderr
+    assert "explicit quantization" in built.stderr and "calibrated" not in built.stderr
+    report = json.loads(built.stdout)
+    assert report["precision"]["converter"] == "explicit-qdq"
+    assert all(o["ok"] for r in report["engine_verification"]["results"] for o in r["outputs"])
+    assert _layers(run_cli, plan)["precisions"].get("Int8", 0) > 0
+
+
+def test_our_tensorrt_11_qdq_output_builds_here_as_explicit_int8(
+    run_cli, tmp_path: Path, timing_cache: Path
+) -> None:
+    """The Q/DQ ONNX that `prepare --target-tensorrt 11 --precision int8` writes, built by this TensorRT."""
+    source, qdq, plan = tmp_path / "conv.onnx", tmp_path / "conv.qdq.onnx", tmp_path / "conv.plan"
+    onnx.save(conv_model(dynamic=False), source)
+    rng = np.random.default_rng(8)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=rng.uniform(-1, 1, size=(16, 1, 3, 8, 8)).astype(np.float32))
+    prepared = run_cli(
+        "prepare", source, "-o", qdq, "--target-tensorrt", "11", "--precision", "int8", "--calib-data", calib
+    )
+    assert prepared.code == 0, prepared.stderr
+    built = run_cli(
+        "build", qdq, "-o", plan, "--precision", "int8", "--timing-cache", timing_cache, "--verify", "--json"
+    )
+    assert built.code == 0, built.stderr
+    assert "explicit quantization" in built.stderr
+    assert _layers(run_cli, plan)["precisions"].get("Int8", 0) > 0
+
+
+def test_strongly_typed_fp16_on_9_and_10(run_cli, tmp_path: Path, timing_cache: Path) -> None:
+    require_feature("strongly_typed")
+    source, plan = tmp_path / "conv.onnx", tmp_path / "typed.plan"
+    onnx.save(conv_model(dynamic=False), source)
+    built = run_cli(
+        "build", source, "-o", plan, "--precision", "fp16", "--strongly-typed", "--timing-cache", timing_cache,
+        "--verify", "--json",
+    )  # fmt: skip
+    assert built.code == 0, built.stderr
+    assert json.loads(built.stdout)["precision"]["mode"] == "onnx_conversion"
+    assert _layers(run_cli, plan)["precisions"].get("FP16", 0) > 0

@@ -114,6 +114,14 @@ stage_options = _compose(
         "their layers; for TensorRT 11 the ONNX conversion leaves them fp32.",
     ),
     click.option(
+        "--strongly-typed",
+        "strongly_typed",
+        is_flag=True,
+        default=None,
+        help="TensorRT 9.0-10.x: build a strongly typed network, the ONNX converted before parsing as for TensorRT "
+        "11 (which builds nothing else), instead of builder precision flags.",
+    ),
+    click.option(
         "--calib-data",
         type=click.Path(path_type=Path),
         default=None,

@@ -164,7 +164,8 @@ def make_progress_monitor(trt: Any, sink: ActivitySink) -> Any:
 
 
 def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
-    """polygraphy's entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed one sample at a time.
+    """None for a model with Q/DQ nodes (neither samples nor a cache: preflight asks for them otherwise); else
+    polygraphy's entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed one sample at a time.
 
     The cache lives in memory (``calibrator.cache_contents`` after the build) so that the caller writes the
     file atomically; given bytes, TensorRT takes its scales from them and asks for no data
@@ -172,6 +173,8 @@ def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
     """
     from polygraphy.backend.trt import Calibrator
 
+    if data is None and cache is None:
+        return None  # explicit quantization: the network's Q/DQ nodes carry the scales
     batches = list(data.batches(1)) if data is not None else []
     calibrator = Calibrator(data_loader=batches)
     # polygraphy sizes a file-like cache through fileno(), which an in-memory buffer lacks, and then fails

@@ -108,6 +108,8 @@ def engine_config(request: Request) -> dict[str, Any]:
     }
     if spec.keep_fp32:
         config["keep_fp32"] = list(spec.keep_fp32)
+    if spec.strongly_typed:
+        config["strongly_typed"] = True
     if request.precision.int8:
         # The scales come from these: other samples or another cache make another engine.
         config["calibration"] = {

@@ -19,6 +19,7 @@ from trtconvert.checks.compare import OutputComparison, ShapeSetResult, compare_
 from trtconvert.checks.ort_session import is_plugin_node
 from trtconvert.errors import BadInput, VerificationFailed
 from trtconvert.int8.calibration import CalibrationData
+from trtconvert.int8.qdq import qdq_counts
 from trtconvert.model.dims import fixed_dims, make_placeholders_unique, pin_dims
 from trtconvert.model.info import GraphTensor, all_nodes, graph_inputs
 from trtconvert.model.load import (
@@ -58,6 +59,7 @@ class Preflight:
     calibration_cache: bytes | None = (
         None  # int8 through TensorRT's calibrator: the --calib-cache read, if any
     )
+    qdq_nodes: int = 0  # QuantizeLinear and DequantizeLinear nodes the model holds: explicit quantization
 
     @property
     def free_inputs(self) -> list[GraphTensor]:
@@ -113,8 +115,42 @@ def preflight(request: Request) -> Preflight:
             )
     if spec.output is not None:
         check_output_path(spec.output, [spec.model, *data_files])
-    calibration, cache = _calibration(request, free) if request.precision.int8 else (None, None)
-    return Preflight(spec.model, inputs, given, data_files, frozen, calibration, cache)
+    qdq_nodes = sum(qdq_counts(graph).values())
+    _check_explicit_quantization(request, qdq_nodes)
+    calibration, cache = (None, None)
+    if request.precision.int8 and not qdq_nodes:
+        calibration, cache = _calibration(request, free)
+    return Preflight(spec.model, inputs, given, data_files, frozen, calibration, cache, qdq_nodes)
+
+
+def _check_explicit_quantization(request: Request, qdq_nodes: int) -> None:
+    """A model that holds Q/DQ nodes carries its own INT8 scales: TensorRT 8.5-10 build it with the INT8 flag and
+    no calibrator (a weakly typed network with Q/DQ and no INT8 flag is refused by the builder), and nothing
+    calibrates it again."""
+    if not qdq_nodes:
+        return
+    spec, plan = request.spec, request.precision
+    if not plan.int8 and not plan.strongly_typed:
+        raise BadInput(
+            f"the model holds {qdq_nodes} QuantizeLinear/DequantizeLinear node(s) (explicit quantization), which "
+            f"TensorRT {plan.tensorrt} builds only with its INT8 flag; add --precision int8 (or int8,fp16 to let "
+            "the layers without Q/DQ run in fp16)"
+        )
+    unused = [
+        flag
+        for flag, given in (
+            ("--calib-data", spec.calib_data is not None),
+            ("--calib-cache", spec.calib_cache is not None),
+            ("--calib-random-for-timing-only", spec.calib_random_for_timing_only),
+        )
+        if given
+    ]
+    if plan.int8 and unused:
+        log.LOGGER.warning(
+            "          %s not used: the model's %d Q/DQ node(s) already carry the INT8 scales",
+            " and ".join(unused),
+            qdq_nodes,
+        )
 
 
 RANDOM_CALIBRATION_SAMPLES = 8
@@ -224,7 +260,8 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     # before the weights come in, so that they are the only large thing in memory.
     gc.collect()
     read_weights(model, weights_dir)
-    before_precision = model if request.precision.convert_onnx_to == "int8" else None
+    quantizes = request.precision.convert_onnx_to == "int8" and not checked.qdq_nodes
+    before_precision = model if quantizes else None
     model, precision = precision_stage(
         model, request.precision, request.plugins, checked.calibration, spec.calib_method, spec.keep_fp32
     )

@@ -178,6 +178,12 @@ def convert_model(
     )
 
 
+def _qdq_nodes(model: onnx.ModelProto) -> int:
+    from trtconvert.int8.qdq import qdq_counts
+
+    return sum(qdq_counts(model).values())
+
+
 def _log_kept(kept: KeptFp32) -> None:
     for pattern, names in kept.matches.items():
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
@@ -204,6 +210,16 @@ def precision_stage(
     if plan.precision == "fp32":
         log.stage("precision", 0.0, f"fp32 on TensorRT {version}: nothing to convert")
         return model, PrecisionResult(plan)
+    explicit = _qdq_nodes(model) if plan.int8 else 0
+    if explicit:
+        how = "builder flags" if plan.builder_flags else "a strongly typed network"
+        log.stage(
+            "precision",
+            0.0,
+            f"{precision} through {how} on TensorRT {version}: the model's {explicit} Q/DQ node(s) set the INT8 "
+            "scales (explicit quantization), no calibration",
+        )
+        return model, PrecisionResult(plan, "explicit-qdq", kept_fp32=kept.nodes, keep_fp32=kept)
     if plan.convert_onnx_to == "int8":
         from trtconvert.int8.qdq import qdq_counts, quantize_qdq
 

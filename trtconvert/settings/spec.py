@@ -60,6 +60,7 @@ class Spec:
     calib_random_for_timing_only: bool = False
     int8_min_within: float = INT8_MIN_WITHIN
     keep_fp32: list[str] = field(default_factory=list)
+    strongly_typed: bool = False
     # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
     output_folder: bool = field(default=False, metadata={"derived": True})
 
@@ -189,6 +190,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "calib_method": _choice(CALIBRATION_METHODS),
     "calib_random_for_timing_only": _bool,
     "int8_min_within": _float,
+    "strongly_typed": _bool,
     "keep_fp32": lambda v, w: [_keep_fp32_pattern(p, w) for p in (v if isinstance(v, list) else [v])],
 }
 _PATH_KEYS = ("model", "output", "timing_cache", "cache_dir", "calib_data", "calib_cache")
