@@ -17,8 +17,9 @@
 #                                               timing caches are copied to OUT
 #   benchmarks/tensorrt_checks.sh precision OUT PP-OCRv4 det in FP16 on a text image: the plain build --verify
 #                                               (the overflow finder's warning and its line after a failing
-#                                               check), builds with the --keep-fp32 set it printed and with the
-#                                               detection head kept, their verify, inspect --layers and bench
+#                                               check), builds with the --keep-fp32 set it printed, with the
+#                                               detection head kept and with --auto-keep-fp32 (its builds and
+#                                               the set it kept), their verify, inspect --layers and bench
 #                                               against plain FP16 and FP32; then the detector's own TensorRT 11
 #                                               Q/DQ model built here as explicit INT8 and verified
 #
@@ -159,7 +160,9 @@ precision)
   fi
   # The detection head (the transposed convolutions and the sigmoid that make the probability map) in fp32.
   build p16h "det fp16, head kept fp32" --precision fp16 --keep-fp32 'op:ConvTranspose' --keep-fp32 'op:Sigmoid' --verify "${page[@]}" -v
-  for plan in p16k p16h; do
+  # The search: rebuilds keeping the finder's set first, then nodes by their fp32 magnitude, at most 8 builds.
+  build p16a "det fp16 --auto-keep-fp32" --precision fp16 --auto-keep-fp32 --verify "${page[@]}" -v
+  for plan in p16k p16h p16a; do
     [ -f "$WORK/$plan.plan" ] || continue
     run "inspect $plan" trtconvert inspect "$WORK/$plan.plan"
     run "layers $plan" trtconvert inspect "$WORK/$plan.plan" --layers
@@ -171,13 +174,13 @@ precision)
   run "verify explicit int8 against the float detector, a text image" trtconvert verify "$WORK/pq8.plan" --onnx $det "${page[@]}" --int8-min-within 0.98
   run "layers pq8" trtconvert inspect "$WORK/pq8.plan" --layers
   rm -f "$OUT/bench.txt"
-  for plan in p32 p16 p16k p16h pq8; do
+  for plan in p32 p16 p16k p16h p16a pq8; do
     [ -f "$WORK/$plan.plan" ] || continue
     echo "## $plan" >>"$OUT/bench.txt"
     trtconvert bench "$WORK/$plan.plan" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
   done
   cp "$caches"/p*.timing.cache "$OUT/" 2>/dev/null
   cat "$OUT/bench.txt"
-  grep -E "^precision|^ranges|^verify|^warning|keep fp32|layers:|^###|error" "$LOG"
+  grep -E "^precision|^ranges|^verify|^warning|keep fp32|auto-keep|layers:|^###|error" "$LOG"
   ;;
 esac

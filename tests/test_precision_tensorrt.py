@@ -107,3 +107,19 @@ def test_strongly_typed_fp16_on_9_and_10(run_cli, tmp_path: Path, timing_cache: 
     assert built.code == 0, built.stderr
     assert json.loads(built.stdout)["precision"]["mode"] == "onnx_conversion"
     assert _layers(run_cli, plan)["precisions"].get("FP16", 0) > 0
+
+
+def test_auto_keep_fp32_finds_a_set_that_passes(run_cli, tmp_path: Path, timing_cache: Path) -> None:
+    model, plan = _overflow_onnx(tmp_path), tmp_path / "auto.plan"
+    built = run_cli(
+        "build", model, "-o", plan, "--precision", "fp16", "--auto-keep-fp32", "--max-builds", "4",
+        "--timing-cache", timing_cache, "--verify", "--json",
+    )  # fmt: skip
+    assert built.code == 0, built.stderr
+    report = json.loads(built.stdout)
+    searched = report["auto_keep_fp32"]
+    assert searched["passed"] and searched["builds"] <= 4
+    if searched["builds"] > 1:  # this TensorRT's fp16 engine overflowed: the set kept must hold the MatMul
+        assert "big_matmul" in searched["kept"]
+        assert report["precision"]["keep_fp32"]
+        assert "to make it permanent" in built.stderr
