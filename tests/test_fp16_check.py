@@ -214,3 +214,27 @@ def test_a_failing_engine_check_prints_the_set_again(tmp_path: Path, monkeypatch
     assert "engine output y differs; in fp32 on the verify inputs" in str(failed.value)
     assert str(failed.value).endswith("--keep-fp32 big_matmul --keep-fp32 scale_back")
     assert failed.value.measured["out_of_range"]["keep_fp32"] == ["big_matmul", "scale_back"]
+
+
+@needs_converter
+def test_a_finder_that_cannot_run_leaves_the_checks_verdict(run_cli, tmp_path: Path, monkeypatch) -> None:
+    def cannot(*args, **kwargs):
+        raise ValueError("Message onnx.ModelProto exceeds maximum protobuf size of 2GB")
+
+    monkeypatch.setattr("trtconvert.prepare.fp16_check.intermediate_ranges", cannot)
+    source = tmp_path / "overflow.onnx"
+    onnx.save(overflow_model(), source)
+    result = run_cli(
+        "prepare",
+        source,
+        "-o",
+        tmp_path / "o.onnx",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "11",
+        "--verify",
+    )
+    assert result.code == 4
+    assert "the overflow finder could not run: Message onnx.ModelProto exceeds" in result.stderr
+    assert "try --no-fold / --rewrite none" in result.stderr and "is its precision" not in result.stderr

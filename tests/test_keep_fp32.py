@@ -256,3 +256,11 @@ def test_random_inputs_of_the_overflow_model_really_overflow_fp16() -> None:
     x = np.random.default_rng(0).uniform(-1, 1, size=(4, 16)).astype(np.float32)
     y, large = session.run(None, {"x": x})
     assert np.abs(large).min() > 65504 and 5 < np.abs(y).max() < 50
+
+
+def test_a_sidecar_with_a_malformed_keep_list_is_refused() -> None:
+    from trtconvert.engine.plan_files import Malformed, check_sidecar
+
+    check_sidecar({"precision": {"keep_fp32": {"op:MatMul": ["a"]}}})
+    with pytest.raises(Malformed, match="keep_fp32"):
+        check_sidecar({"precision": {"keep_fp32": ["a"]}})

@@ -60,9 +60,7 @@ def format_plan(report: dict[str, Any]) -> list[str]:
     ]
     for pattern, nodes in (precision.get("keep_fp32") or {}).items():
         lines.append(f"keep fp32 {pattern}: {', '.join(nodes)}")
-    lines += [
-        "inputs",
-    ]
+    lines.append("inputs")
     tensors = report.get("inputs", []) + report.get("outputs", [])
     width = max([len(t["name"]) for t in tensors] + [4])
     lines += [

@@ -356,7 +356,14 @@ _SIDECAR = _object(
         "plan": _object({"bytes": _count, "sha256": _string}),
         "gpu": _object({"name": _string, "compute_capability": _string}),
         "tensorrt": _object({"version": _string, "strongly_typed": _boolean}),
-        "precision": _object({"precision": _string, "mode": _string, "converter": _string_or_null}),
+        "precision": _object(
+            {
+                "precision": _string,
+                "mode": _string,
+                "converter": _string_or_null,
+                "keep_fp32": _by_name(_list_of(_string)),
+            }
+        ),
         "inputs": _list_of(_TENSOR),
         "outputs": _list_of(_TENSOR),
         "frozen": _by_name(_frozen_entry),

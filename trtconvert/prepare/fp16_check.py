@@ -69,8 +69,16 @@ def find_out_of_range(
         return None
     start = time.perf_counter()
     spec = request.spec
-    model = onnx.load(str(original)) if isinstance(original, Path) else original
-    ranges = intermediate_ranges(model, inputs, opt_shapes(spec.profiles, inputs), given, spec.seed)
+    try:
+        model = onnx.load(str(original)) if isinstance(original, Path) else original
+        ranges = intermediate_ranges(model, inputs, opt_shapes(spec.profiles, inputs), given, spec.seed)
+    except (ValueError, RuntimeError, MemoryError, onnx.checker.ValidationError) as error:
+        # The finder only advises: a model it cannot run this way (over 2 GB for shape inference, say) keeps
+        # the check's own verdict.
+        log.LOGGER.warning(
+            "          the overflow finder could not run: %s", str(error).splitlines()[0][:200]
+        )
+        return None
     found = out_of_range(ranges, target, sorted(matching_nodes(model, spec.keep_fp32)))
     detail = f"{len(ranges)} computed tensor(s) in fp32: " + (
         f"{len(found.tensors)} out of {target}'s range" if found else f"all within {target}'s range"

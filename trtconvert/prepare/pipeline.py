@@ -346,6 +346,7 @@ def verify_prepared(
         spec.seed,
     )
     converted = request.precision.convert_onnx_to in NARROW_FLOAT
+    found = None
     if not all(r.ok for r in results):
         bad = sorted({o.name for r in results for o in r.outputs if not o.ok})
         reshaped = [o for r in results for o in r.outputs if o.reference_shape is not None]
@@ -358,6 +359,7 @@ def verify_prepared(
             if found:
                 measured["out_of_range"] = found.to_json()
                 raise VerificationFailed(f"{differs}; {suggestion(request, found)}", measured)
+        if converted and found is not None:
             raise VerificationFailed(
                 f"{differs}; no intermediate tensor leaves {request.precision.convert_onnx_to}'s range in fp32, so "
                 "the difference is its precision: keep the sensitive nodes in fp32 with --keep-fp32 NAME|op:TYPE, "
