@@ -238,3 +238,29 @@ def test_a_finder_that_cannot_run_leaves_the_checks_verdict(run_cli, tmp_path: P
     assert result.code == 4
     assert "the overflow finder could not run: Message onnx.ModelProto exceeds" in result.stderr
     assert "try --no-fold / --rewrite none" in result.stderr and "is its precision" not in result.stderr
+
+
+def test_build_warns_before_the_build(run_cli, tmp_path: Path) -> None:
+    """On a machine without TensorRT the CPU stages and checks run, then build stops with exit 3: the warning
+    came before anything was built."""
+    from tensorrt_machine import TRT
+
+    if TRT is not None:
+        pytest.skip("TensorRT is installed here: the build would run (test_precision_tensorrt.py covers it)")
+    source = tmp_path / "overflow.onnx"
+    onnx.save(overflow_model(), source)
+    result = run_cli(
+        "build",
+        source,
+        "-o",
+        tmp_path / "m.plan",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "10",
+        "--verify",
+    )
+    assert result.code == 3, result.stderr
+    warned = result.stderr.index("warning: TensorRT fp16 would compute out of range here")
+    assert warned < result.stderr.index("error:")
+    assert _flags(result.stderr) == ["--keep-fp32", "big_matmul", "--keep-fp32", "scale_back"]
