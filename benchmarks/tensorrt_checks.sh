@@ -19,14 +19,21 @@
 #                                               verify (on random inputs and on a text image that is not in
 #                                               the calibration set), bench and inspect --layers of each; the
 #                                               timing caches are copied to OUT
+#   benchmarks/tensorrt_checks.sh precision OUT PP-OCRv4 det in FP16 on a text image: the plain build --verify
+#                                               (the overflow finder's warning and its line after a failing
+#                                               check), builds with the --keep-fp32 set it printed, with the
+#                                               detection head kept and with --auto-keep-fp32 (its builds and
+#                                               the set it kept), their verify, inspect --layers and bench
+#                                               against plain FP16 and FP32; then the detector's own TensorRT 11
+#                                               Q/DQ model built here as explicit INT8 and verified
 #
 # Run from the repository root with TensorRT importable. TRTCONVERT_PLUGIN_LIBRARY names the plugin library;
 # without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
 # Every command's output goes to OUT/<part>.log; a failing command is reported and the next one still runs.
 set -uo pipefail
-part=${1:?give a part: suite, example, models, triton, int8 or all}
-case $part in suite|example|models|triton|int8|all) ;; *)
-  echo "unknown part '$part': give suite, example, models, triton, int8 or all"; exit 2 ;;
+part=${1:?give a part: suite, example, models, triton, int8, precision or all}
+case $part in suite|example|models|triton|int8|precision|all) ;; *)
+  echo "unknown part '$part': give suite, example, models, triton, int8, precision or all"; exit 2 ;;
 esac
 if [ "$part" = all ]; then
   "$0" suite "${2:?give an output folder}"; "$0" int8 "$2"
@@ -148,5 +155,52 @@ int8)
   cp "$caches"/det*.timing.cache "$OUT/" 2>/dev/null
   cat "$OUT/bench.txt"
   grep -E "^calib|^verify|^warning|layers:|^###|error" "$LOG"
+  ;;
+precision)
+  caches=${TRTCONVERT_CHECKS_CACHES:-$WORK}; mkdir -p "$caches"
+  det=../shared/models/ppocr_v4_det.onnx shape=${TRTCONVERT_CHECKS_DET_SHAPE:-1x3x320x320}
+  [ -f "$WORK/det_calib.npz" ] || python3 benchmarks/text_images.py --input x --shape $shape --samples 64 -o "$WORK/det_calib.npz" >>"$LOG" 2>&1
+  [ -f "$WORK/det_check.npy" ] || python3 benchmarks/text_images.py --input x --shape $shape --samples 1 --seed 1 -o "$WORK/det_check.npy" >>"$LOG" 2>&1
+  page=(--input x="$WORK/det_check.npy")
+  build() {  # build NAME LABEL ARGS...: the detector at $shape, verified on the text image, its own log too
+    local name=$1 label=$2; shift 2
+    rm -f "$WORK/$name.plan" "$WORK/$name.log"
+    LOG=$WORK/$name.log run "$label" trtconvert build $det -o "$WORK/$name.plan" --profile "x=$shape" "$@" \
+      --timing-cache "$caches/$name.timing.cache"
+    cat "$WORK/$name.log" >>"$LOG"
+  }
+  build p32 "det fp32, verify on a text image" --verify "${page[@]}" -v
+  build p16 "det fp16, verify on a text image" --precision fp16 --verify "${page[@]}" -v
+  # The set the overflow finder printed (before the build, and again after a failing check), if any.
+  flags=$(grep -ho "keep them and their readers in fp32: .*" "$WORK/p16.log" | tail -n 1 | sed 's/^keep them and their readers in fp32: //')
+  echo "### finder's set: ${flags:-none, nothing past the fp16 range in fp32}" | tee -a "$LOG"
+  if [ -n "$flags" ]; then
+    eval "set -- $flags"
+    build p16k "det fp16, the finder's set kept fp32" --precision fp16 "$@" --verify "${page[@]}" -v
+  fi
+  # The detection head (the transposed convolutions and the sigmoid that make the probability map) in fp32.
+  build p16h "det fp16, head kept fp32" --precision fp16 --keep-fp32 'op:ConvTranspose' --keep-fp32 'op:Sigmoid' --verify "${page[@]}" -v
+  # The search: rebuilds keeping the finder's set first, then nodes by their fp32 magnitude, at most 8 builds.
+  build p16a "det fp16 --auto-keep-fp32" --precision fp16 --auto-keep-fp32 --verify "${page[@]}" -v
+  for plan in p16k p16h p16a; do
+    [ -f "$WORK/$plan.plan" ] || continue
+    run "inspect $plan" trtconvert inspect "$WORK/$plan.plan"
+    run "layers $plan" trtconvert inspect "$WORK/$plan.plan" --layers
+  done
+  # Explicit INT8: the Q/DQ model trtconvert writes for TensorRT 11, built by this TensorRT without calibration.
+  run "det int8 Q/DQ for TensorRT 11" trtconvert prepare $det -o "$WORK/det.qdq.onnx" --profile "x=$shape" --target-tensorrt 11 --precision int8 --calib-data "$WORK/det_calib.npz" --verify --int8-min-within 0.98
+  rm -f "$WORK/pq8.plan"
+  run "det explicit int8 from the Q/DQ model" trtconvert build "$WORK/det.qdq.onnx" -o "$WORK/pq8.plan" --profile "x=$shape" --precision int8 --verify "${page[@]}" --int8-min-within 0.98 --timing-cache "$caches/pq8.timing.cache"
+  run "verify explicit int8 against the float detector, a text image" trtconvert verify "$WORK/pq8.plan" --onnx $det "${page[@]}" --int8-min-within 0.98
+  run "layers pq8" trtconvert inspect "$WORK/pq8.plan" --layers
+  rm -f "$OUT/bench.txt"
+  for plan in p32 p16 p16k p16h p16a pq8; do
+    [ -f "$WORK/$plan.plan" ] || continue
+    echo "## $plan" >>"$OUT/bench.txt"
+    trtconvert bench "$WORK/$plan.plan" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
+  done
+  cp "$caches"/p*.timing.cache "$OUT/" 2>/dev/null
+  cat "$OUT/bench.txt"
+  grep -E "^precision|^ranges|^verify|^warning|keep fp32|auto-keep|layers:|^###|error" "$LOG"
   ;;
 esac

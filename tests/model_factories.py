@@ -39,3 +39,67 @@ REAL_MODELS = {
     "ppocr_mobile_v2_cls.onnx": ["--profile", "x=1x3x48x192:4x3x48x192:8x3x48x192"],
     "silero_vad_16k_op15.onnx": ["--profile", "input=1x512,state=2x1x128", "--freeze", "sr=16000"],
 }
+
+
+def overflow_model(batch: int = 4) -> onnx.ModelProto:
+    """x (in [-1, 1]) -> Add 2 -> MatMul to about 1.6e5 (past fp16's 65504) -> Mul 1e-4 -> Relu: in fp32 the output
+    is about 16; in fp16 the MatMul's output is inf, and so is everything after it."""
+    rng = np.random.default_rng(24)
+    weight = numpy_helper.from_array(
+        (5000 * rng.uniform(0.9, 1.1, size=(16, 8))).astype(np.float32), "weight"
+    )
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    scale = numpy_helper.from_array(np.array(1e-4, np.float32), "scale")
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["shifted"], name="shift"),
+        helper.make_node("MatMul", ["shifted", "weight"], ["large"], name="big_matmul"),
+        helper.make_node("Mul", ["large", "scale"], ["scaled"], name="scale_back"),
+        helper.make_node("Relu", ["scaled"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "overflow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 8])],
+        [weight, two, scale],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def qdq_conv_model() -> onnx.ModelProto:
+    """A small conv net quantized explicitly, as ModelOpt or onnxruntime's quantizer write it: the activation
+    through QuantizeLinear -> DequantizeLinear, the int8 weights through a per-channel DequantizeLinear, then
+    Conv -> Relu. Symmetric (zero points 0)."""
+    rng = np.random.default_rng(5)
+    weight = rng.normal(0, 0.3, size=(8, 3, 3, 3)).astype(np.float32)
+    weight_scale = (np.abs(weight).reshape(8, -1).max(axis=1) / 127).astype(np.float32)
+    weight_q = np.clip(np.round(weight / weight_scale[:, None, None, None]), -127, 127).astype(np.int8)
+    initializers = [
+        numpy_helper.from_array(np.array(1.0 / 127, np.float32), "x_scale"),
+        numpy_helper.from_array(np.array(0, np.int8), "x_zero"),
+        numpy_helper.from_array(weight_q, "w_q"),
+        numpy_helper.from_array(weight_scale, "w_scale"),
+        numpy_helper.from_array(np.zeros(8, np.int8), "w_zero"),
+        numpy_helper.from_array(rng.normal(0, 0.1, size=(8,)).astype(np.float32), "bias"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"], name="x_quantize"),
+        helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"], name="x_dequantize"),
+        helper.make_node(
+            "DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w"], name="w_dequantize", axis=0
+        ),
+        helper.make_node("Conv", ["x_dq", "w", "bias"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qdq_conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model

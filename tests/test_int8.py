@@ -253,9 +253,17 @@ CACHE_8503 = b"TRT-8503-EntropyCalibration2\ninput: 3c010204\n"
 def test_the_calibrator_hands_tensorrt_the_given_cache(calibrator_base_classes, cache) -> None:
     # What TensorRT's read_calibration_cache callback gets: the given bytes, or None to calibrate. (polygraphy
     # fails on an in-memory file-like cache inside that callback, and TensorRT then calibrates again.)
-    calibrator = int8_calibrator(None, cache)
+    from trtconvert.int8.calibration import CalibrationData
+
+    data = CalibrationData({"x": np.zeros((2, 1, 3), np.float32)}, 2, "test") if cache is None else None
+    calibrator = int8_calibrator(data, cache)
     assert calibrator.read_calibration_cache() == cache
     assert calibrator.num_batches == 0
+
+
+def test_no_calibrator_without_samples_or_cache() -> None:
+    """A model with Q/DQ nodes (explicit quantization): preflight asks for neither, TensorRT gets no calibrator."""
+    assert int8_calibrator(None, None) is None
 
 
 def test_a_cache_is_called_reused_only_when_no_sample_was_asked_for(

@@ -23,7 +23,7 @@ def _layer_table() -> dict[str, set[str]]:
     rows: dict[str, set[str]] = {}
     for line in [line for line in table.splitlines() if line.startswith("|")][2:]:
         layer, _job, modules = (cell.strip() for cell in line.strip("|").split("|"))
-        names = set(re.findall(r"`([a-z_]+(?:\.py|/))`", modules))
+        names = set(re.findall(r"`([a-z0-9_]+(?:\.py|/))`", modules))
         rows[layer.strip("`")] = names
     return rows
 

@@ -23,6 +23,24 @@ from trtconvert.cli.options import (
 @profile_options
 @stage_options
 @build_options
+@click.option(
+    "--auto-keep-fp32",
+    "auto_keep_fp32",
+    is_flag=True,
+    default=None,
+    help="With --precision fp16, bf16 or int8,fp16 and --verify: when the engine check fails, rebuild keeping a "
+    "small set of nodes in fp32 (the overflow finder's first, then by their fp32 magnitude) until it passes, and "
+    "print the --keep-fp32 flags and config lines that make it permanent.",
+)
+@click.option(
+    "--max-builds",
+    "max_builds",
+    type=int,
+    default=None,
+    metavar="N",
+    help="At most N builds for --auto-keep-fp32, the first included (default: 8); the rebuilds share one timing "
+    "cache.",
+)
 @verify_options
 @common_options
 def build(config, as_json, verbose, quiet, debug, **flags) -> None:
@@ -38,9 +56,16 @@ def build(config, as_json, verbose, quiet, debug, **flags) -> None:
       trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512'
       trtconvert build model.onnx -o model.plan --profile ... --precision fp16 --plugin libtrtconvert_plugins.so \\
           --timing-cache ci/timing.cache --cache-dir ~/.cache/trtconvert --verify
+      trtconvert build model.onnx -o model.plan --precision fp16 --verify --input x=page.npy --auto-keep-fp32
     """
     setup_logging(verbose, quiet)
     from trtconvert.engine.build import run_build
 
-    report = run_build(spec_from_flags(config, **flags), show_progress=not quiet)
+    spec = spec_from_flags(config, **flags)
+    if spec.auto_keep_fp32:
+        from trtconvert.engine.auto_keep import run_build_keeping_fp32
+
+        report = run_build_keeping_fp32(spec, lambda trial: run_build(trial, show_progress=not quiet))
+    else:
+        report = run_build(spec, show_progress=not quiet)
     emit(report, as_json)

@@ -146,7 +146,12 @@ def prepare(config, as_json, verbose, quiet, debug, **flags) -> None:
     setup_logging(verbose, quiet)
     from trtconvert.prepare.pipeline import run_prepare
 
-    report = run_prepare(spec_from_flags(config, **flags))
+    spec = spec_from_flags(config, **flags)
+    if spec.auto_keep_fp32:
+        raise BadInput(
+            "auto_keep_fp32 applies to `build`, which has an engine to check; drop it from the config"
+        )
+    report = run_prepare(spec)
     emit(report, as_json)
 
 

@@ -105,6 +105,23 @@ stage_options = _compose(
         "to fp16 where int8 is slower. On TensorRT 11 int8 becomes Q/DQ nodes in the prepared ONNX.",
     ),
     click.option(
+        "--keep-fp32",
+        "keep_fp32",
+        multiple=True,
+        metavar="NAME|op:TYPE",
+        help="Keep these ONNX nodes in fp32 under --precision fp16, bf16 or int8,fp16 (repeatable; globs allowed): "
+        "a node name ('/blocks.3/norm/*'), or op:TYPE (op:Softmax). TensorRT 8.5-10 is told to obey fp32 for "
+        "their layers; for TensorRT 11 the ONNX conversion leaves them fp32.",
+    ),
+    click.option(
+        "--strongly-typed",
+        "strongly_typed",
+        is_flag=True,
+        default=None,
+        help="TensorRT 9.0-10.x: build a strongly typed network, the ONNX converted before parsing as for TensorRT "
+        "11 (which builds nothing else), instead of builder precision flags.",
+    ),
+    click.option(
         "--calib-data",
         type=click.Path(path_type=Path),
         default=None,
@@ -267,6 +284,8 @@ def spec_from_flags(config: Path | None, **flags: Any) -> Spec:
         overrides["plugins"] = list(overrides["plugins"]) or None
     if "input_values" in overrides:
         overrides["inputs"] = parse_input_flags(overrides.pop("input_values")) or None
+    if "keep_fp32" in overrides:
+        overrides["keep_fp32"] = list(overrides["keep_fp32"]) or None
     if "freeze_values" in overrides:
         overrides["freeze"] = parse_input_flags(overrides.pop("freeze_values"), "--freeze") or None
     return make_spec(config, overrides)

@@ -19,6 +19,7 @@ from typing import Any
 from trtconvert import log
 from trtconvert.atomic import check_writable_file, created_folders
 from trtconvert.engine.chain import engine_loader_chain, int8_calibrator, run_chain
+from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.machine import Gpu, cuda_gpu, import_tensorrt
 from trtconvert.engine.plan_files import (
     BuildIdentity,
@@ -38,8 +39,16 @@ from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, Ver
 from trtconvert.int8.calib_cache import cache_summary, write_cache
 from trtconvert.model.info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.model.profiles import example_flag
+from trtconvert.prepare.fp16_check import find_out_of_range, suggestion
 from trtconvert.prepare.freeze import describe_frozen
-from trtconvert.prepare.pipeline import Preflight, Prepared, preflight, prepare_model, save_and_verify
+from trtconvert.prepare.pipeline import (
+    Preflight,
+    Prepared,
+    original_for_onnxruntime,
+    preflight,
+    prepare_model,
+    save_and_verify,
+)
 from trtconvert.settings.request import Request, resolve
 from trtconvert.settings.spec import Spec
 from trtconvert.settings.tolerances import tolerance_key
@@ -196,7 +205,8 @@ def _build_engine(
     if "int8" in request.precision.builder_flags:
         calibrator = int8_calibrator(checked.calibration, checked.calibration_cache)
     with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
-        chain = engine_loader_chain(request, onnx_path, progress=progress, calibrator=calibrator)
+        keep = KeepLayersFp32.from_model(prepared.model, prepared.precision.keep_fp32.nodes)
+        chain = engine_loader_chain(request, onnx_path, progress, calibrator, keep)
     start = time.perf_counter()
     # The timing cache's folder exists only once a build succeeds with it.
     cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else onnx_path.parent
@@ -345,6 +355,19 @@ def _engine_measurements(verify_report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _out_of_range_hint(request: Request, checked: Preflight, measured: dict[str, Any]) -> str:
+    """After a failing engine check of builder-flag precision: the overflow finder's flag set, as warned before
+    the build (the CPU ran fp32 there, so only the finder saw what fp16 does)."""
+    if request.precision.mode != "builder_flags":
+        return ""
+    original = original_for_onnxruntime(checked.model_path)
+    found = find_out_of_range(request, original, checked.inputs, checked.given)
+    if not found:
+        return ""
+    measured["out_of_range"] = found.to_json()
+    return f"; {suggestion(request, found)}"
+
+
 def _engine_check(
     request: Request, checked: Preflight, verification: dict[str, Any]
 ) -> Callable[[Path], None]:
@@ -367,7 +390,9 @@ def _engine_check(
             report = verify_engine(staged_plan, against)
         except VerificationFailed as failed:
             measured = {**verification, "engine_verification": _engine_measurements(failed.measured)}
-            raise VerificationFailed(str(failed), measured) from None
+            raise VerificationFailed(
+                str(failed) + _out_of_range_hint(request, checked, measured), measured
+            ) from None
         verification["engine_verification"] = _engine_measurements(report)
 
     return check

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from trtconvert import log
 from trtconvert.engine.interruptible import call_interruptibly
+from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.tensorrt_log import Heartbeat, TensorRTLog, condense, tensorrt_messages
 from trtconvert.errors import BadInput, BuildFailed
 from trtconvert.int8.calibration import CalibrationData
@@ -164,7 +165,8 @@ def make_progress_monitor(trt: Any, sink: ActivitySink) -> Any:
 
 
 def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
-    """polygraphy's entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed one sample at a time.
+    """None for a model with Q/DQ nodes (neither samples nor a cache: preflight asks for them otherwise); else
+    polygraphy's entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed one sample at a time.
 
     The cache lives in memory (``calibrator.cache_contents`` after the build) so that the caller writes the
     file atomically; given bytes, TensorRT takes its scales from them and asks for no data
@@ -172,6 +174,8 @@ def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
     """
     from polygraphy.backend.trt import Calibrator
 
+    if data is None and cache is None:
+        return None  # explicit quantization: the network's Q/DQ nodes carry the scales
     batches = list(data.batches(1)) if data is not None else []
     calibrator = Calibrator(data_loader=batches)
     # polygraphy sizes a file-like cache through fileno(), which an in-memory buffer lacks, and then fails
@@ -185,7 +189,9 @@ class EngineChain:
     """One engine build as polygraphy loaders, each part under its name; calling it builds the engine."""
 
     network: Any  # polygraphy NetworkFromOnnxPath: what parses the prepared ONNX
-    parse: Timed  # the same loader, timed: ``parse.seconds`` once the chain has run
+    parse: (
+        Timed  # the same loader (then --keep-fp32's layer precisions), timed: ``parse.seconds`` after a build
+    )
     config: Any  # polygraphy CreateConfig: profiles, precision flags, calibrator, timing cache, ...
     settings: EngineSettings  # what needs TensorRT's enums, applied when the config is created
     engine: Any  # polygraphy EngineBytesFromNetwork over the three above; merges the timing cache after
@@ -195,24 +201,32 @@ class EngineChain:
 
 
 def engine_loader_chain(
-    request: Request, prepared_onnx: Path, progress: ActivitySink | None = None, calibrator: Any = None
+    request: Request,
+    prepared_onnx: Path,
+    progress: ActivitySink | None = None,
+    calibrator: Any = None,
+    keep_fp32: KeepLayersFp32 | None = None,
 ) -> EngineChain:
     """The loaders that, called, parse ``prepared_onnx`` and return the serialized engine.
 
     The request's precision plan says how precision reaches this TensorRT (builder flags before 11, a strongly
     typed network of an already converted ONNX from 11). The plugin libraries must be loaded before the chain
-    is called (the plugins stage does it). Constructing the chain imports no TensorRT.
+    is called (the plugins stage does it). Constructing the chain imports no TensorRT. ``keep_fp32`` (--keep-fp32
+    with builder flags) sets the kept nodes' layers to fp32 after parsing, and the builder obeys it.
     """
     from polygraphy.backend.trt import (
         CreateConfig,
         EngineBytesFromNetwork,
         NetworkFromOnnxPath,
         PostprocessConfig,
+        PostprocessNetwork,
     )
 
     spec, plan = request.spec, request.precision
     network = NetworkFromOnnxPath(str(prepared_onnx), strongly_typed=plan.strongly_typed)
-    parse = Timed("parse", network, f"{prepared_onnx.name} parsed")
+    keeps = keep_fp32 is not None and bool(keep_fp32.nodes) and not plan.strongly_typed
+    parsed = PostprocessNetwork(network, keep_fp32, name="keep fp32") if keeps else network
+    parse = Timed("parse", parsed, f"{prepared_onnx.name} parsed")
     timing_cache = str(spec.timing_cache) if spec.timing_cache else None
     config = CreateConfig(
         profiles=polygraphy_profiles(spec.profiles) or None,
@@ -224,6 +238,7 @@ def engine_loader_chain(
         load_timing_cache=timing_cache,
         builder_optimization_level=spec.opt_level,
         version_compatible=spec.version_compatible or None,
+        precision_constraints="obey" if keeps else None,
     )
     settings = EngineSettings(
         workspace_bytes=request.workspace_bytes,

@@ -57,8 +57,10 @@ def format_plan(report: dict[str, Any]) -> list[str]:
         f"precision {precision.get('precision')} ({precision.get('mode')}"
         + (f", {precision.get('converter')}" if precision.get("converter") else "")
         + ")",
-        "inputs",
     ]
+    for pattern, nodes in (precision.get("keep_fp32") or {}).items():
+        lines.append(f"keep fp32 {pattern}: {', '.join(nodes)}")
+    lines.append("inputs")
     tensors = report.get("inputs", []) + report.get("outputs", [])
     width = max([len(t["name"]) for t in tensors] + [4])
     lines += [

@@ -106,6 +106,10 @@ def engine_config(request: Request) -> dict[str, Any]:
         "version_compatible": spec.version_compatible,
         "hardware_compatibility": spec.hardware_compatibility,
     }
+    if spec.keep_fp32:
+        config["keep_fp32"] = list(spec.keep_fp32)
+    if spec.strongly_typed:
+        config["strongly_typed"] = True
     if request.precision.int8:
         # The scales come from these: other samples or another cache make another engine.
         config["calibration"] = {
@@ -352,7 +356,14 @@ _SIDECAR = _object(
         "plan": _object({"bytes": _count, "sha256": _string}),
         "gpu": _object({"name": _string, "compute_capability": _string}),
         "tensorrt": _object({"version": _string, "strongly_typed": _boolean}),
-        "precision": _object({"precision": _string, "mode": _string, "converter": _string_or_null}),
+        "precision": _object(
+            {
+                "precision": _string,
+                "mode": _string,
+                "converter": _string_or_null,
+                "keep_fp32": _by_name(_list_of(_string)),
+            }
+        ),
         "inputs": _list_of(_TENSOR),
         "outputs": _list_of(_TENSOR),
         "frozen": _by_name(_frozen_entry),

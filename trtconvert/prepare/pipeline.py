@@ -21,6 +21,7 @@ from trtconvert.checks.compare import OutputComparison, ShapeSetResult, compare_
 from trtconvert.checks.ort_session import is_plugin_node
 from trtconvert.errors import BadInput, VerificationFailed
 from trtconvert.int8.calibration import CalibrationData
+from trtconvert.int8.qdq import qdq_counts
 from trtconvert.model.dims import fixed_dims, make_placeholders_unique, pin_dims
 from trtconvert.model.info import GraphTensor, all_nodes, graph_inputs
 from trtconvert.model.load import (
@@ -38,6 +39,7 @@ from trtconvert.model.profiles import (
     validate_profiles,
 )
 from trtconvert.model.save import needs_external_data, save_onnx
+from trtconvert.prepare.fp16_check import NARROW_FLOAT, emulated_candidate, find_out_of_range, suggestion
 from trtconvert.prepare.freeze import freeze_inputs, frozen_values
 from trtconvert.prepare.parser_checks import check_parser_limits
 from trtconvert.prepare.precision import PrecisionResult, precision_stage
@@ -59,6 +61,7 @@ class Preflight:
     calibration_cache: bytes | None = (
         None  # int8 through TensorRT's calibrator: the --calib-cache read, if any
     )
+    qdq_nodes: int = 0  # QuantizeLinear and DequantizeLinear nodes the model holds: explicit quantization
 
     @property
     def free_inputs(self) -> list[GraphTensor]:
@@ -114,8 +117,42 @@ def preflight(request: Request) -> Preflight:
             )
     if spec.output is not None:
         check_output_path(spec.output, [spec.model, *data_files])
-    calibration, cache = _calibration(request, free) if request.precision.int8 else (None, None)
-    return Preflight(spec.model, inputs, given, data_files, frozen, calibration, cache)
+    qdq_nodes = sum(qdq_counts(graph).values())
+    _check_explicit_quantization(request, qdq_nodes)
+    calibration, cache = (None, None)
+    if request.precision.int8 and not qdq_nodes:
+        calibration, cache = _calibration(request, free)
+    return Preflight(spec.model, inputs, given, data_files, frozen, calibration, cache, qdq_nodes)
+
+
+def _check_explicit_quantization(request: Request, qdq_nodes: int) -> None:
+    """A model that holds Q/DQ nodes carries its own INT8 scales: TensorRT 8.5-10 build it with the INT8 flag and
+    no calibrator (a weakly typed network with Q/DQ and no INT8 flag is refused by the builder), and nothing
+    calibrates it again."""
+    if not qdq_nodes:
+        return
+    spec, plan = request.spec, request.precision
+    if not plan.int8 and not plan.strongly_typed:
+        raise BadInput(
+            f"the model holds {qdq_nodes} QuantizeLinear/DequantizeLinear node(s) (explicit quantization), which "
+            f"TensorRT {plan.tensorrt} builds only with its INT8 flag; add --precision int8 (or int8,fp16 to let "
+            "the layers without Q/DQ run in fp16)"
+        )
+    unused = [
+        flag
+        for flag, given in (
+            ("--calib-data", spec.calib_data is not None),
+            ("--calib-cache", spec.calib_cache is not None),
+            ("--calib-random-for-timing-only", spec.calib_random_for_timing_only),
+        )
+        if given
+    ]
+    if plan.int8 and unused:
+        log.LOGGER.warning(
+            "          %s not used: the model's %d Q/DQ node(s) already carry the INT8 scales",
+            " and ".join(unused),
+            qdq_nodes,
+        )
 
 
 RANDOM_CALIBRATION_SAMPLES = 8
@@ -225,9 +262,10 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     # before the weights come in, so that they are the only large thing in memory.
     gc.collect()
     read_weights(model, weights_dir)
-    before_precision = model if request.precision.convert_onnx_to == "int8" else None
+    quantizes = request.precision.convert_onnx_to == "int8" and not checked.qdq_nodes
+    before_precision = model if quantizes else None
     model, precision = precision_stage(
-        model, request.precision, request.plugins, checked.calibration, spec.calib_method
+        model, request.precision, request.plugins, checked.calibration, spec.calib_method, spec.keep_fp32
     )
     renamed = make_placeholders_unique(model)
     if renamed:
@@ -291,12 +329,17 @@ def _shape_differs_message(comparison: OutputComparison, candidate: onnx.ModelPr
 def verify_prepared(
     request: Request, checked: Preflight, candidate: onnx.ModelProto | Path
 ) -> list[ShapeSetResult]:
-    """The prepared model against the original in onnxruntime, at each profile's opt shape."""
+    """The prepared model against the original in onnxruntime, at each profile's opt shape.
+
+    An fp16 conversion runs with every fp16 tensor rounded as on a GPU. With a reduced float precision the
+    overflow finder names the tensors out of its range: with a failure of a converted model, or as a warning
+    where TensorRT's builder flags will lower the precision (the CPU runs fp32 there)."""
     spec, tolerances = request.spec, request.cpu_tolerances
     atol, rtol = tolerances.atol, tolerances.rtol
+    original = original_for_onnxruntime(checked.model_path)
     results = compare_models(
-        original_for_onnxruntime(checked.model_path),
-        candidate,
+        original,
+        emulated_candidate(request, candidate),
         checked.inputs,
         opt_shapes(spec.profiles, checked.inputs),
         checked.given,
@@ -304,17 +347,39 @@ def verify_prepared(
         rtol,
         spec.seed,
     )
+    converted = request.precision.convert_onnx_to in NARROW_FLOAT
+    found = None
     if not all(r.ok for r in results):
         bad = sorted({o.name for r in results for o in r.outputs if not o.ok})
         reshaped = [o for r in results for o in r.outputs if o.reference_shape is not None]
-        measured = {"verification": [r.to_json() for r in results]}
+        measured: dict = {"verification": [r.to_json() for r in results]}
         if reshaped:
             raise VerificationFailed(_shape_differs_message(reshaped[0], candidate), measured)
+        differs = f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) {', '.join(bad)}"
+        if converted:
+            found = find_out_of_range(request, original, checked.inputs, checked.given)
+            if found:
+                measured["out_of_range"] = found.to_json()
+                raise VerificationFailed(f"{differs}; {suggestion(request, found)}", measured)
+        if converted and found is not None:
+            raise VerificationFailed(
+                f"{differs}; no intermediate tensor leaves {request.precision.convert_onnx_to}'s range in fp32, so "
+                "the difference is its precision: keep the sensitive nodes in fp32 with --keep-fp32 NAME|op:TYPE, "
+                "or accept more with --atol/--rtol",
+                measured,
+            )
         raise VerificationFailed(
-            f"prepared model differs from the original beyond atol {atol:g}, rtol {rtol:g} on output(s) "
-            f"{', '.join(bad)}; rerun with -v, or try --no-fold / --rewrite none to find the stage",
+            f"{differs}; rerun with -v, or try --no-fold / --rewrite none to find the stage",
             measured,
         )
+    if request.precision.mode == "builder_flags":
+        found = find_out_of_range(request, original, checked.inputs, checked.given)
+        if found:
+            log.LOGGER.warning(
+                "warning: TensorRT %s would compute out of range here: %s",
+                request.spec.precision,
+                suggestion(request, found),
+            )
     return results
 
 

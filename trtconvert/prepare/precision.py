@@ -31,6 +31,7 @@ from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.int8.calibration import CalibrationData
 from trtconvert.model.info import all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
+from trtconvert.prepare.keep_fp32 import KeptFp32, resolve_keep_fp32
 from trtconvert.settings.precision_plan import PrecisionPlan
 
 FP16_MAX = 65504.0
@@ -43,7 +44,8 @@ class PrecisionResult:
     plan: PrecisionPlan
     converter: str | None = None
     casts_added: int = 0
-    kept_fp32: tuple[str, ...] = ()
+    kept_fp32: tuple[str, ...] = ()  # every node left in fp32: plugin nodes and those --keep-fp32 matched
+    keep_fp32: KeptFp32 = KeptFp32({})  # what each --keep-fp32 pattern matched
 
     @property
     def cpu_verifiable(self) -> bool:
@@ -58,6 +60,7 @@ class PrecisionResult:
             "converter": self.converter,
             "casts_added": self.casts_added,
             "kept_fp32": list(self.kept_fp32),
+            "keep_fp32": self.keep_fp32.to_json(),
         }
 
 
@@ -93,7 +96,9 @@ def _with_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
         return onnx.load(str(inferred))
 
 
-def _convert_onnxconverter_common(model: onnx.ModelProto, keep_fp32_ops: Sequence[str]) -> onnx.ModelProto:
+def _convert_onnxconverter_common(
+    model: onnx.ModelProto, keep_fp32_ops: Sequence[str], keep_fp32_nodes: Sequence[str] = ()
+) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
     block = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(keep_fp32_ops))
@@ -111,6 +116,7 @@ def _convert_onnxconverter_common(model: onnx.ModelProto, keep_fp32_ops: Sequenc
             keep_io_types=True,
             disable_shape_infer=True,
             op_block_list=block,
+            node_block_list=list(keep_fp32_nodes) or None,
         )
     clamped = sum(1 for w in caught if "truncated" in str(w.message))
     if clamped:
@@ -142,15 +148,17 @@ def _convert_modelopt(
 
 
 def convert_model(
-    model: onnx.ModelProto, to: str, plugins: Sequence[Path] = ()
+    model: onnx.ModelProto, to: str, plugins: Sequence[Path] = (), keep_fp32_nodes: Sequence[str] = ()
 ) -> tuple[onnx.ModelProto, str, tuple[str, ...]]:
-    """Convert to mixed ``to`` precision; returns the model, the converter's name and the nodes kept fp32."""
+    """Convert to mixed ``to`` precision, leaving plugin nodes and ``keep_fp32_nodes`` in fp32; returns the
+    model, the converter's name and the nodes kept fp32."""
     plugin_nodes = custom_nodes(model)
-    kept = tuple(sorted({n.name or n.op_type for n in plugin_nodes}))
+    kept = tuple(sorted({n.name or n.op_type for n in plugin_nodes})) + tuple(keep_fp32_nodes)
     converters = available_converters()
     if to == "fp16" and converters["onnxconverter-common"]:
         ops = sorted({n.op_type for n in plugin_nodes})
-        return _convert_onnxconverter_common(model, ops), "onnxconverter-common", kept
+        converted = _convert_onnxconverter_common(model, ops, keep_fp32_nodes)
+        return converted, "onnxconverter-common", kept
     if converters["modelopt"]:
         unnamed = [n for n in plugin_nodes if not n.name]
         if unnamed:
@@ -159,7 +167,7 @@ def convert_model(
                 "keep them fp32; give every node a name (re-export, or run prepare with --rewrite all)"
             )
         return (
-            _convert_modelopt(model, to, [n.name for n in plugin_nodes], plugins),
+            _convert_modelopt(model, to, [n.name for n in plugin_nodes] + list(keep_fp32_nodes), plugins),
             "modelopt-autocast",
             kept,
         )
@@ -170,22 +178,48 @@ def convert_model(
     )
 
 
+def _qdq_nodes(model: onnx.ModelProto) -> int:
+    from trtconvert.int8.qdq import qdq_counts
+
+    return sum(qdq_counts(model).values())
+
+
+def _log_kept(kept: KeptFp32) -> None:
+    for pattern, names in kept.matches.items():
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        log.LOGGER.info("          keep fp32 %s: %s", pattern, shown)
+
+
 def precision_stage(
     model: onnx.ModelProto,
     plan: PrecisionPlan,
     plugins: Sequence[Path] = (),
     calibration: CalibrationData | None = None,
     calib_method: str = "minmax",
+    keep_fp32: Sequence[str] = (),
 ) -> tuple[onnx.ModelProto, PrecisionResult]:
     """Run the precision stage on a prepared model and print its report line.
 
-    ``calibration`` is needed for int8 on TensorRT 11, where the stage writes Q/DQ nodes.
+    ``calibration`` is needed for int8 on TensorRT 11, where the stage writes Q/DQ nodes. ``keep_fp32`` holds
+    the --keep-fp32 patterns: resolved here, on the graph TensorRT will parse; unnamed nodes an op: pattern
+    reaches are named in place.
     """
     start = time.perf_counter()
     precision, version = plan.precision, plan.tensorrt
+    kept = resolve_keep_fp32(model, keep_fp32)
     if plan.precision == "fp32":
         log.stage("precision", 0.0, f"fp32 on TensorRT {version}: nothing to convert")
         return model, PrecisionResult(plan)
+    explicit = _qdq_nodes(model) if plan.int8 else 0
+    if explicit:
+        how = "builder flags" if plan.builder_flags else "a strongly typed network"
+        log.stage(
+            "precision",
+            0.0,
+            f"{precision} through {how} on TensorRT {version}: the model's {explicit} Q/DQ node(s) set the INT8 "
+            "scales (explicit quantization), no calibration",
+        )
+        return model, PrecisionResult(plan, "explicit-qdq", kept_fp32=kept.nodes, keep_fp32=kept)
     if plan.convert_onnx_to == "int8":
         from trtconvert.int8.qdq import qdq_counts, quantize_qdq
 
@@ -200,22 +234,28 @@ def precision_stage(
         )
         return quantized, PrecisionResult(plan, "onnxruntime-quantize-static")
     if plan.convert_onnx_to is None:
-        log.stage(
-            "precision",
-            0.0,
-            f"{precision} through builder flags on TensorRT {version}; the ONNX stays fp32",
-        )
-        return model, PrecisionResult(plan)
+        detail = f"{precision} through builder flags on TensorRT {version}; the ONNX stays fp32"
+        if kept:
+            detail += f"; {len(kept.nodes)} node(s) to be built in fp32 (--keep-fp32)"
+        log.stage("precision", 0.0, detail)
+        _log_kept(kept)
+        return model, PrecisionResult(plan, kept_fp32=kept.nodes, keep_fp32=kept)
     before = _count_casts(model)
-    converted, converter, kept = convert_model(model, plan.convert_onnx_to, plugins)
-    result = PrecisionResult(plan, converter, max(_count_casts(converted) - before, 0), kept)
+    converted, converter, kept_nodes = convert_model(model, plan.convert_onnx_to, plugins, kept.nodes)
+    result = PrecisionResult(
+        plan, converter, max(_count_casts(converted) - before, 0), kept_nodes, keep_fp32=kept
+    )
     detail = (
         f"converted to {plan.convert_onnx_to} for TensorRT {version} (strongly typed) with {converter}: "
         f"{result.casts_added} Cast node(s) added, inputs and outputs keep their types"
     )
+    plugin_kept = [n for n in kept_nodes if n not in kept.nodes]
+    if plugin_kept:
+        detail += f", plugin node(s) kept fp32: {', '.join(plugin_kept)}"
     if kept:
-        detail += f", plugin node(s) kept fp32: {', '.join(kept)}"
+        detail += f", {len(kept.nodes)} node(s) kept fp32 (--keep-fp32)"
     log.stage("precision", time.perf_counter() - start, detail)
+    _log_kept(kept)
     if not result.cpu_verifiable:
         log.LOGGER.warning(
             "          %s cannot be verified on the CPU: onnxruntime has no CPU kernels for %s Conv, MatMul or "

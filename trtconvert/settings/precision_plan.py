@@ -38,15 +38,17 @@ class PrecisionPlan:
         return self.precision.startswith("int8")
 
 
-def precision_plan(precision: str, target: Target) -> PrecisionPlan:
-    """The version switch: TensorRT 11 and newer are strongly typed only; older majors take builder flags."""
+def precision_plan(precision: str, target: Target, strongly_typed: bool = False) -> PrecisionPlan:
+    """The version switch: TensorRT 11 and newer are strongly typed only; older majors take builder flags, or,
+    asked for a strongly typed network (--strongly-typed, 9.0 and newer), convert the ONNX as 11 does."""
     if precision not in PRECISIONS:
         raise BadInput(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     version = f"{target.major}.{target.minor}"
-    if target.major >= 11:
+    if target.major >= 11 or strongly_typed:
         if precision == "int8,fp16":
+            who = "TensorRT 11" if target.major >= 11 else "A strongly typed network"
             raise BadInput(
-                f"--precision int8,fp16 for TensorRT {version}: TensorRT 11 takes INT8 only from Q/DQ nodes and "
+                f"--precision int8,fp16 for TensorRT {version}: {who} takes INT8 only from Q/DQ nodes and "
                 "trtconvert writes those for int8 alone; use --precision int8 (the layers without Q/DQ stay fp32)"
             )
         convert = None if precision == "fp32" else precision

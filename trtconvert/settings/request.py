@@ -60,7 +60,7 @@ def resolve(spec: Spec, installed_tensorrt: str | None = None) -> Request:
     return Request(
         spec=spec,
         target=target,
-        precision=precision_plan(spec.precision, target),
+        precision=precision_plan(spec.precision, target, spec.strongly_typed),
         plugins=tuple(check_plugin_paths(spec.plugins)),
         workspace_bytes=parse_size(spec.workspace) if spec.workspace is not None else None,
     )
@@ -120,6 +120,7 @@ def check_build_settings(spec: Spec, target: TensorRTTarget) -> None:
         "version_compatible": (spec.version_compatible, "drop --version-compatible"),
         "hardware_compatibility": (spec.hardware_compatibility != "none", "drop --hardware-compatibility"),
         "bf16": (spec.precision == "bf16", "use --precision fp16"),
+        "strongly_typed": (spec.strongly_typed, "drop --strongly-typed"),
     }
     for feature, (wanted, fix) in asked.items():
         if wanted and not target.has(feature):

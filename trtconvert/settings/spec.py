@@ -59,6 +59,10 @@ class Spec:
     calib_method: str = "minmax"
     calib_random_for_timing_only: bool = False
     int8_min_within: float = INT8_MIN_WITHIN
+    keep_fp32: list[str] = field(default_factory=list)
+    strongly_typed: bool = False
+    auto_keep_fp32: bool = False
+    max_builds: int = 8
     # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
     output_folder: bool = field(default=False, metadata={"derived": True})
 
@@ -123,6 +127,21 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
     return parse
 
 
+# --keep-fp32 works where some layers would otherwise run in a narrower float type.
+KEEP_FP32_PRECISIONS = ("fp16", "bf16", "int8,fp16")
+OP_PREFIX = "op:"
+
+
+def _keep_fp32_pattern(value: Any, where: str) -> str:
+    text = _text(value, where).strip()
+    if not text or text == OP_PREFIX:
+        raise BadInput(
+            f"{where}: {shown(value)} names no node; write a node name, a glob such as 'blocks.*.norm', or "
+            "op:TYPE such as op:Softmax"
+        )
+    return text
+
+
 def _profiles(value: Any, where: str) -> list[Profile]:
     items = value if isinstance(value, list) else [value]
     profiles = []
@@ -173,6 +192,10 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "calib_method": _choice(CALIBRATION_METHODS),
     "calib_random_for_timing_only": _bool,
     "int8_min_within": _float,
+    "strongly_typed": _bool,
+    "auto_keep_fp32": _bool,
+    "max_builds": _int,
+    "keep_fp32": lambda v, w: [_keep_fp32_pattern(p, w) for p in (v if isinstance(v, list) else [v])],
 }
 _PATH_KEYS = ("model", "output", "timing_cache", "cache_dir", "calib_data", "calib_cache")
 assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parser"
@@ -312,6 +335,8 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
     spec = Spec(**values)
     check_numbers(spec)
     _check_int8_settings(spec)
+    _check_keep_fp32(spec)
+    _check_auto_keep(spec)
     _check_profiles_differ(spec)
     return spec
 
@@ -334,6 +359,37 @@ def _check_int8_settings(spec: Spec) -> None:
         raise BadInput(
             f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to --precision int8 (this "
             f"run is {spec.precision}); drop {'them' if len(given) > 1 else 'it'} or use --precision int8"
+        )
+
+
+def _check_keep_fp32(spec: Spec) -> None:
+    """--keep-fp32 only means something where layers would otherwise run narrower than fp32."""
+    spec.keep_fp32 = [_keep_fp32_pattern(pattern, "--keep-fp32") for pattern in spec.keep_fp32]
+    if spec.keep_fp32 and spec.precision not in KEEP_FP32_PRECISIONS:
+        raise BadInput(
+            f"--keep-fp32 applies only to a reduced float precision ({', '.join(KEEP_FP32_PRECISIONS)}), and this "
+            f"run is {spec.precision}; add --precision fp16, or drop --keep-fp32"
+        )
+
+
+def _check_auto_keep(spec: Spec) -> None:
+    """--auto-keep-fp32 searches with engine checks, so it needs --verify and a precision that keeping can help."""
+    if not spec.auto_keep_fp32:
+        if spec.max_builds != Spec.max_builds:
+            raise BadInput("--max-builds applies only to --auto-keep-fp32; add it, or drop --max-builds")
+        return
+    if spec.precision not in KEEP_FP32_PRECISIONS:
+        raise BadInput(
+            f"--auto-keep-fp32 applies only to a reduced float precision ({', '.join(KEEP_FP32_PRECISIONS)}), and "
+            f"this run is {spec.precision}; add --precision fp16, or drop --auto-keep-fp32"
+        )
+    if not spec.verify:
+        raise BadInput(
+            "--auto-keep-fp32 needs --verify: the engine check decides which set passes; add --verify"
+        )
+    if spec.max_builds < 2:
+        raise BadInput(
+            f"--max-builds {spec.max_builds}: give at least 2 (the first build, then one with nodes kept fp32)"
         )
 
 

@@ -1,0 +1,266 @@
+"""What fp16 does to intermediate tensors, on the CPU: the per-node fp16 emulation of the TensorRT 11 check, and
+the overflow finder's fp32 ranges with its pasteable --keep-fp32 set (for converted models a failing check, for
+builder flags a warning before the build and a line after a failing engine check)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from model_factories import overflow_model
+from onnx import TensorProto, helper, numpy_helper
+
+from trtconvert.checks.fp16_emulation import CannotEmulate, emulate_fp16
+from trtconvert.checks.ranges import TensorRange, intermediate_ranges, out_of_range
+from trtconvert.model.info import graph_inputs
+from trtconvert.prepare.precision import precision_stage
+from trtconvert.settings.precision_plan import precision_plan
+from trtconvert.settings.target import TensorRTTarget
+
+needs_converter = pytest.mark.skipif(
+    importlib.util.find_spec("onnxconverter_common") is None, reason="onnxconverter-common is not installed"
+)
+FP16_FOR_11 = precision_plan("fp16", TensorRTTarget(11, 0))
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+def _x(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, size=(4, 16)).astype(np.float32)
+
+
+@needs_converter
+def test_onnxruntime_hides_the_fp16_overflow_and_the_emulation_shows_it() -> None:
+    converted, _ = precision_stage(overflow_model(), FP16_FOR_11)
+    # onnxruntime runs the fp16 MatMul and Mul in fp32 and drops the fp16 tensor between them.
+    assert np.all(np.isfinite(_run(converted, _x())))
+    assert np.all(np.isinf(_run(emulate_fp16(converted), _x())))
+
+
+@needs_converter
+def test_the_emulation_matches_fp32_within_fp16_where_nothing_overflows() -> None:
+    model = overflow_model()
+    model.graph.initializer[0].CopyFrom(
+        numpy_helper.from_array(numpy_helper.to_array(model.graph.initializer[0]) / 100, "weight")
+    )
+    converted, _ = precision_stage(model, FP16_FOR_11)
+    want, got = _run(model, _x(1)), _run(emulate_fp16(converted), _x(1))
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-3)
+    assert not np.array_equal(got, want)  # the fp16 rounding is really there
+
+
+def test_the_emulation_rounds_cast_and_constant_outputs_to_fp16() -> None:
+    nodes = [
+        helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
+        helper.make_node(
+            "Constant", [], ["c"], value=numpy_helper.from_array(np.array(1e-4, np.float16), "c")
+        ),
+        helper.make_node("Mul", ["h", "c"], ["small"]),
+        helper.make_node("Cast", ["small"], ["y"], to=TensorProto.FLOAT),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "casts",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 16])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = _x(2) * 1e-3  # times 1e-4: about 1e-7, at fp16's subnormal spacing (6e-8)
+    got = _run(emulate_fp16(model), x)
+    expected = (x.astype(np.float16).astype(np.float32) * np.float32(np.float16(1e-4))).astype(np.float16)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+def test_fp16_graph_inputs_are_not_emulated() -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "io16",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])],
+    )
+    with pytest.raises(CannotEmulate, match="graph input or output"):
+        emulate_fp16(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_ranges_name_producers_and_readers_and_skip_constants() -> None:
+    model = overflow_model()
+    # A constant product past fp16's range: fold turns it into a weight, it is no runtime tensor.
+    big = numpy_helper.from_array(np.array(400.0, np.float32), "big")
+    model.graph.initializer.append(big)
+    model.graph.node.insert(0, helper.make_node("Mul", ["big", "big"], ["big_sq"], name="const_square"))
+    inputs = graph_inputs(model)
+    ranges = intermediate_ranges(model, inputs, [{"x": (4, 16)}, {"x": (4, 16)}], {}, seed=7)
+    assert "big_sq" not in ranges
+    assert set(ranges) == {"shifted", "large", "scaled", "y"}
+    assert ranges["large"].producer == "big_matmul" and ranges["large"].consumers == ("scale_back",)
+    assert ranges["large"].max_abs > 65504 and ranges["y"].max_abs < 50
+    found = out_of_range(ranges, "fp16")
+    assert [t.name for t, _ in found.tensors] == ["large"]
+    assert found.nodes == ("big_matmul", "scale_back")
+    assert not out_of_range(ranges, "bf16")
+    assert not out_of_range(ranges, "fp16", kept=["big_matmul", "scale_back"])
+    # A producer kept but a reader not: the reader would still read it in fp16.
+    assert out_of_range(ranges, "fp16", kept=["big_matmul"]).nodes == ("big_matmul", "scale_back")
+
+
+def test_a_tensor_that_fp16_flushes_to_zero_is_out_of_range() -> None:
+    tiny = TensorRange("t", "p", ("c",))
+    tiny.add(np.array([0.0, 3e-8, -1e-8], np.float32))
+    assert "makes it zero" in tiny.problem("fp16")
+    fine = TensorRange("f", "p", ())
+    fine.add(np.array([0.0, 1e-8, 1e-3], np.float32))  # some values survive: precision, not range
+    assert fine.problem("fp16") is None
+    zero = TensorRange("z", "p", ())
+    zero.add(np.zeros(3, np.float32))
+    assert zero.problem("fp16") is None
+
+
+def _flags(stderr: str) -> list[str]:
+    line = next(line for line in stderr.splitlines() if "keep them and their readers in fp32:" in line)
+    return shlex.split(line.split("keep them and their readers in fp32:", 1)[1])
+
+
+@needs_converter
+def test_tensorrt_11_fp16_check_fails_on_the_overflow_and_the_printed_flags_pass(
+    run_cli, tmp_path: Path
+) -> None:
+    source = tmp_path / "overflow.onnx"
+    onnx.save(overflow_model(), source)
+    out = tmp_path / "fp16.onnx"
+    args = ["prepare", source, "-o", out, "--precision", "fp16", "--target-tensorrt", "11", "--verify"]
+    failed = run_cli(*args, "--json")
+    assert failed.code == 4, failed.stderr
+    assert not out.exists()
+    assert "tensor 'large' from big_matmul reaches" in failed.stderr and "past fp16's 65504" in failed.stderr
+    flags = _flags(failed.stderr)
+    assert flags == ["--keep-fp32", "big_matmul", "--keep-fp32", "scale_back"]
+    report = json.loads(failed.stdout)
+    assert report["exit_code"] == 4 and report["out_of_range"]["keep_fp32"] == ["big_matmul", "scale_back"]
+    passed = run_cli(*args, *flags)
+    assert passed.code == 0, passed.stderr
+    assert re.search(r"y: max abs [0-9.e-]+, max rel [0-9.e-]+  ok", passed.stderr)
+
+
+@needs_converter
+def test_a_failure_without_overflow_says_it_is_precision(run_cli, tmp_path: Path) -> None:
+    source = tmp_path / "m.onnx"
+    onnx.save(overflow_model(), source)
+    result = run_cli(
+        "prepare", source, "-o", tmp_path / "o.onnx", "--precision", "fp16", "--target-tensorrt", "11",
+        "--keep-fp32", "big_matmul", "--keep-fp32", "scale_back", "--verify", "--atol", "1e-6", "--rtol", "1e-6",
+    )  # fmt: skip
+    assert result.code == 4
+    assert (
+        "no intermediate tensor leaves fp16's range in fp32, so the difference is its precision"
+        in result.stderr
+    )
+
+
+def test_builder_flags_warn_with_the_same_set_before_the_build(run_cli, tmp_path: Path) -> None:
+    source = tmp_path / "overflow.onnx"
+    onnx.save(overflow_model(), source)
+    result = run_cli(
+        "prepare",
+        source,
+        "-o",
+        tmp_path / "o.onnx",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "10",
+        "--verify",
+    )
+    assert result.code == 0, result.stderr
+    assert "warning: TensorRT fp16 would compute out of range here" in result.stderr
+    assert _flags(result.stderr) == ["--keep-fp32", "big_matmul", "--keep-fp32", "scale_back"]
+    kept = run_cli(
+        "prepare", source, "-o", tmp_path / "o.onnx", "--precision", "fp16", "--target-tensorrt", "10",
+        "--verify", "--keep-fp32", "big_matmul", "--keep-fp32", "scale_back",
+    )  # fmt: skip
+    assert kept.code == 0 and "out of range" not in kept.stderr
+
+
+def test_a_failing_engine_check_prints_the_set_again(tmp_path: Path, monkeypatch) -> None:
+    """The plumbing after verify_engine (which needs TensorRT): its failure gains the finder's flags."""
+    from trtconvert.engine import build as engine_build
+    from trtconvert.errors import VerificationFailed
+    from trtconvert.prepare.pipeline import preflight
+    from trtconvert.settings.request import resolve
+    from trtconvert.settings.spec import Spec
+
+    source = tmp_path / "overflow.onnx"
+    onnx.save(overflow_model(), source)
+    request = resolve(Spec(model=source, precision="fp16", verify=True), "8.5.3")
+    checked = preflight(request)
+
+    def fails(*args):
+        raise VerificationFailed("engine output y differs", {"results": []})
+
+    monkeypatch.setattr(engine_build, "verify_engine", fails)
+    with pytest.raises(VerificationFailed) as failed:
+        engine_build._engine_check(request, checked, {})(tmp_path / "staged.plan")
+    assert "engine output y differs; in fp32 on the verify inputs" in str(failed.value)
+    assert str(failed.value).endswith("--keep-fp32 big_matmul --keep-fp32 scale_back")
+    assert failed.value.measured["out_of_range"]["keep_fp32"] == ["big_matmul", "scale_back"]
+
+
+@needs_converter
+def test_a_finder_that_cannot_run_leaves_the_checks_verdict(run_cli, tmp_path: Path, monkeypatch) -> None:
+    def cannot(*args, **kwargs):
+        raise ValueError("Message onnx.ModelProto exceeds maximum protobuf size of 2GB")
+
+    monkeypatch.setattr("trtconvert.prepare.fp16_check.intermediate_ranges", cannot)
+    source = tmp_path / "overflow.onnx"
+    onnx.save(overflow_model(), source)
+    result = run_cli(
+        "prepare",
+        source,
+        "-o",
+        tmp_path / "o.onnx",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "11",
+        "--verify",
+    )
+    assert result.code == 4
+    assert "the overflow finder could not run: Message onnx.ModelProto exceeds" in result.stderr
+    assert "try --no-fold / --rewrite none" in result.stderr and "is its precision" not in result.stderr
+
+
+def test_build_warns_before_the_build(run_cli, tmp_path: Path) -> None:
+    """On a machine without TensorRT the CPU stages and checks run, then build stops with exit 3: the warning
+    came before anything was built."""
+    from tensorrt_machine import TRT
+
+    if TRT is not None:
+        pytest.skip("TensorRT is installed here: the build would run (test_precision_tensorrt.py covers it)")
+    source = tmp_path / "overflow.onnx"
+    onnx.save(overflow_model(), source)
+    result = run_cli(
+        "build",
+        source,
+        "-o",
+        tmp_path / "m.plan",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "10",
+        "--verify",
+    )
+    assert result.code == 3, result.stderr
+    warned = result.stderr.index("warning: TensorRT fp16 would compute out of range here")
+    assert warned < result.stderr.index("error:")
+    assert _flags(result.stderr) == ["--keep-fp32", "big_matmul", "--keep-fp32", "scale_back"]

@@ -1,0 +1,125 @@
+"""Precision control on a real TensorRT: --keep-fp32 layers built in fp32 and shown so by the engine inspector,
+and explicit INT8 from an ONNX that already holds Q/DQ nodes. Needs TensorRT and a GPU (skips without them);
+the models are tiny and the builds share the test run's timing cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from model_factories import conv_model, overflow_model, qdq_conv_model
+from tensorrt_machine import NEEDS_TENSORRT_AND_GPU, require_feature
+
+pytestmark = NEEDS_TENSORRT_AND_GPU
+
+
+def _overflow_onnx(folder: Path) -> Path:
+    path = folder / "overflow.onnx"
+    onnx.save(overflow_model(), path)
+    return path
+
+
+def test_kept_nodes_build_as_fp32_layers_and_the_engine_verifies(
+    run_cli, tmp_path: Path, timing_cache: Path
+) -> None:
+    model, plan = _overflow_onnx(tmp_path), tmp_path / "kept.plan"
+    built = run_cli(
+        "build", model, "-o", plan, "--precision", "fp16", "--keep-fp32", "op:MatMul", "--keep-fp32", "scale_back",
+        "--timing-cache", timing_cache, "--verify", "--json", "-v",
+    )  # fmt: skip
+    assert built.code == 0, built.stderr
+    report = json.loads(built.stdout)
+    assert report["precision"]["keep_fp32"] == {"op:MatMul": ["big_matmul"], "scale_back": ["scale_back"]}
+    assert "keep fp32: " in built.stderr and "precision constraints obeyed" in built.stderr
+    assert all(o["ok"] for r in report["engine_verification"]["results"] for o in r["outputs"])
+    described = run_cli("inspect", plan)
+    assert "keep fp32 op:MatMul: big_matmul" in described.stdout
+    layers = run_cli("inspect", plan, "--layers", "--json")
+    assert layers.code == 0, layers.stderr
+    rows = json.loads(layers.stdout)["layers"]["layers"]
+    kept = [row for row in rows if {"big_matmul", "scale_back"} & set(row["onnx_nodes"])]
+    assert kept, rows
+    assert all(row["precision"] == "FP32" for row in kept), kept
+
+
+def _layers(run_cli, plan: Path) -> dict:
+    result = run_cli("inspect", plan, "--layers", "--json")
+    assert result.code == 0, result.stderr
+    return json.loads(result.stdout)["layers"]
+
+
+def test_a_qdq_conv_net_builds_as_explicit_int8_without_calibration(
+    run_cli, tmp_path: Path, timing_cache: Path
+) -> None:
+    model, plan = tmp_path / "qdq.onnx", tmp_path / "qdq.plan"
+    onnx.save(qdq_conv_model(), model)
+    built = run_cli(
+        "build",
+        model,
+        "-o",
+        plan,
+        "--precision",
+        "int8",
+        "--timing-cache",
+        timing_cache,
+        "--verify",
+        "--json",
+    )
+    assert built.code == 0, built.stderr
+    assert "explicit quantization" in built.stderr and "calibrated" not in built.stderr
+    report = json.loads(built.stdout)
+    assert report["precision"]["converter"] == "explicit-qdq"
+    assert all(o["ok"] for r in report["engine_verification"]["results"] for o in r["outputs"])
+    assert _layers(run_cli, plan)["precisions"].get("Int8", 0) > 0
+
+
+def test_our_tensorrt_11_qdq_output_builds_here_as_explicit_int8(
+    run_cli, tmp_path: Path, timing_cache: Path
+) -> None:
+    """The Q/DQ ONNX that `prepare --target-tensorrt 11 --precision int8` writes, built by this TensorRT."""
+    source, qdq, plan = tmp_path / "conv.onnx", tmp_path / "conv.qdq.onnx", tmp_path / "conv.plan"
+    onnx.save(conv_model(dynamic=False), source)
+    rng = np.random.default_rng(8)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=rng.uniform(-1, 1, size=(16, 1, 3, 8, 8)).astype(np.float32))
+    prepared = run_cli(
+        "prepare", source, "-o", qdq, "--target-tensorrt", "11", "--precision", "int8", "--calib-data", calib
+    )
+    assert prepared.code == 0, prepared.stderr
+    built = run_cli(
+        "build", qdq, "-o", plan, "--precision", "int8", "--timing-cache", timing_cache, "--verify", "--json"
+    )
+    assert built.code == 0, built.stderr
+    assert "explicit quantization" in built.stderr
+    assert _layers(run_cli, plan)["precisions"].get("Int8", 0) > 0
+
+
+def test_strongly_typed_fp16_on_9_and_10(run_cli, tmp_path: Path, timing_cache: Path) -> None:
+    require_feature("strongly_typed")
+    source, plan = tmp_path / "conv.onnx", tmp_path / "typed.plan"
+    onnx.save(conv_model(dynamic=False), source)
+    built = run_cli(
+        "build", source, "-o", plan, "--precision", "fp16", "--strongly-typed", "--timing-cache", timing_cache,
+        "--verify", "--json",
+    )  # fmt: skip
+    assert built.code == 0, built.stderr
+    assert json.loads(built.stdout)["precision"]["mode"] == "onnx_conversion"
+    assert _layers(run_cli, plan)["precisions"].get("FP16", 0) > 0
+
+
+def test_auto_keep_fp32_finds_a_set_that_passes(run_cli, tmp_path: Path, timing_cache: Path) -> None:
+    model, plan = _overflow_onnx(tmp_path), tmp_path / "auto.plan"
+    built = run_cli(
+        "build", model, "-o", plan, "--precision", "fp16", "--auto-keep-fp32", "--max-builds", "4",
+        "--timing-cache", timing_cache, "--verify", "--json",
+    )  # fmt: skip
+    assert built.code == 0, built.stderr
+    report = json.loads(built.stdout)
+    searched = report["auto_keep_fp32"]
+    assert searched["passed"] and searched["builds"] <= 4
+    if searched["builds"] > 1:  # this TensorRT's fp16 engine overflowed: the set kept must hold the MatMul
+        assert "big_matmul" in searched["kept"]
+        assert report["precision"]["keep_fp32"]
+        assert "to make it permanent" in built.stderr

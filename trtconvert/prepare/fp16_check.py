@@ -1,0 +1,101 @@
+"""What fp16 (or bf16) does to a model's intermediate tensors, for the CPU checks of prepare and build.
+
+- The CPU check of an fp16-converted model (TensorRT 11) runs the model with every fp16 tensor rounded as a GPU
+  stores it (trtconvert.checks.fp16_emulation), so that an overflow between two nodes fails the check.
+- The overflow finder runs the original model in fp32 on the verify inputs and names the tensors the narrower
+  type cannot hold, their producing nodes and the nodes that read them: one pasteable --keep-fp32 flag set.
+  For a converted model it explains a failing check; for builder flags (TensorRT 8.5-10, where the CPU runs
+  fp32 and the check cannot see fp16) it is a warning before the build, and it is printed again after a
+  failing engine check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trtconvert import log
+from trtconvert.checks.fp16_emulation import CannotEmulate, emulate_fp16
+from trtconvert.checks.ranges import OutOfRange, intermediate_ranges, out_of_range
+from trtconvert.model.info import GraphTensor
+from trtconvert.model.profiles import opt_shapes
+from trtconvert.model.save import needs_external_data
+from trtconvert.prepare.keep_fp32 import keep_fp32_flags, matching_nodes
+from trtconvert.settings.request import Request
+
+# The narrower float type a precision computes in, for the finder.
+NARROW_FLOAT = {"fp16": "fp16", "int8,fp16": "fp16", "bf16": "bf16"}
+
+
+def emulated_candidate(request: Request, candidate: onnx.ModelProto | Path) -> onnx.ModelProto | Path:
+    """The model the CPU check runs for ``candidate``: an fp16 conversion with every fp16 tensor rounded as on a
+    GPU; anything else as it is."""
+    if request.precision.convert_onnx_to != "fp16":
+        return candidate
+    model = onnx.load(str(candidate)) if isinstance(candidate, Path) else candidate
+    if needs_external_data(model):
+        log.LOGGER.warning(
+            "          the fp16 model is over 2 GB: checked with onnxruntime's own fp16, which skips the fp16 "
+            "rounding between some nodes (an overflow there shows only on the GPU)"
+        )
+        return candidate
+    try:
+        emulated = emulate_fp16(model)
+    except CannotEmulate as reason:
+        log.LOGGER.warning(
+            "          the fp16 model has %s: checked with onnxruntime's own fp16, which skips the fp16 rounding "
+            "between some nodes (an overflow there shows only on the GPU)",
+            reason,
+        )
+        return candidate
+    log.LOGGER.info("          fp16 emulated node by node: every fp16 tensor is rounded as the GPU stores it")
+    return emulated
+
+
+def find_out_of_range(
+    request: Request,
+    original: onnx.ModelProto | Path,
+    inputs: Sequence[GraphTensor],
+    given: Mapping[str, np.ndarray],
+) -> OutOfRange | None:
+    """The overflow finder on the original model as onnxruntime runs it (module docstring); None where the
+    precision has no narrower float type."""
+    target = NARROW_FLOAT.get(request.spec.precision)
+    if target is None:
+        return None
+    start = time.perf_counter()
+    spec = request.spec
+    try:
+        model = onnx.load(str(original)) if isinstance(original, Path) else original
+        ranges = intermediate_ranges(model, inputs, opt_shapes(spec.profiles, inputs), given, spec.seed)
+    except (ValueError, RuntimeError, MemoryError, onnx.checker.ValidationError) as error:
+        # The finder only advises: a model it cannot run this way (over 2 GB for shape inference, say) keeps
+        # the check's own verdict.
+        log.LOGGER.warning(
+            "          the overflow finder could not run: %s", str(error).splitlines()[0][:200]
+        )
+        return None
+    found = out_of_range(ranges, target, sorted(matching_nodes(model, spec.keep_fp32)))
+    detail = f"{len(ranges)} computed tensor(s) in fp32: " + (
+        f"{len(found.tensors)} out of {target}'s range" if found else f"all within {target}'s range"
+    )
+    log.stage("ranges", time.perf_counter() - start, detail)
+    for tensor, why in found.tensors[:10]:
+        log.LOGGER.info("          %s (from %s): %s", tensor.name, tensor.producer, why)
+    return found
+
+
+def suggestion(request: Request, found: OutOfRange) -> str:
+    """One line: which tensors, made by which nodes, and the flags (the ones given, then the new ones)."""
+    first, why = found.tensors[0]
+    more = f" and {len(found.tensors) - 1} more tensor(s)" if len(found.tensors) > 1 else ""
+    flags = keep_fp32_flags([*request.spec.keep_fp32, *found.nodes])
+    producers = ", ".join(found.producers[:6]) + (" ..." if len(found.producers) > 6 else "")
+    return (
+        f"in fp32 on the verify inputs, tensor '{first.name}' from {first.producer} {why}{more} (made by "
+        f"{producers}); keep them and their readers in fp32: {flags}"
+    )
