@@ -16,7 +16,6 @@ Converters, first that is installed wins:
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import tempfile
 import time
@@ -31,7 +30,7 @@ from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.int8.calibration import CalibrationData
 from trtconvert.model.info import all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
-from trtconvert.settings.precision_plan import PrecisionPlan
+from trtconvert.settings.precision_plan import PrecisionPlan, available_converters
 
 FP16_MAX = 65504.0
 
@@ -59,21 +58,6 @@ class PrecisionResult:
             "casts_added": self.casts_added,
             "kept_fp32": list(self.kept_fp32),
         }
-
-
-def available_converters() -> dict[str, bool]:
-    """Which ONNX mixed-precision converters this machine has (for doctor and for error messages)."""
-    return {
-        "onnxconverter-common": importlib.util.find_spec("onnxconverter_common") is not None,
-        "modelopt": _has_modelopt(),
-    }
-
-
-def _has_modelopt() -> bool:
-    try:
-        return importlib.util.find_spec("modelopt.onnx.autocast") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _count_casts(model: onnx.ModelProto) -> int:
