@@ -56,11 +56,12 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
         "parser_problems": [],
         "profile_check": None,
     }
-    from trtconvert.prepare.parser_checks import find_problems
+    # The parser check finds problems only at If nodes of the main graph; its shape inference is slow.
+    problems = []
+    if any(node.op_type == "If" for node in model.graph.node):
+        from trtconvert.prepare.parser_checks import find_problems
 
-    # Its problems are all at If nodes of the main graph, and its shape inference is the slow part of inspect.
-    has_if = any(node.op_type == "If" for node in model.graph.node)
-    problems = find_problems(read_graph(path)) if has_if else []
+        problems = find_problems(read_graph(path))
     report["parser_problems"] = [p.line() for p in problems]
     decided_by_shapes = {name for p in problems for name in p.shape_inputs}
     dynamic = any(not i.is_static for i in inputs)
