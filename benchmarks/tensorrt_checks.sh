@@ -6,15 +6,17 @@
 #   benchmarks/tensorrt_checks.sh example OUT   the bundled example end to end: build --verify in FP32 and FP16
 #                                               with the plugin, verify, inspect, plan cache and timing cache
 #                                               reuse (build times), and bench of the plugin engines against
-#                                               engines of TensorRT's own cubic Resize
+#                                               engines of TensorRT's own cubic Resize (--compare, with and
+#                                               without --cuda-graph, and --layers)
 #   benchmarks/tensorrt_checks.sh models  OUT   the shared real models: build --verify
 #   benchmarks/tensorrt_checks.sh all     OUT   suite, then int8: one after the other, so that the detector's cold
 #                                               builds do not share the CPUs with the suite's
 #   benchmarks/tensorrt_checks.sh int8    OUT   PP-OCRv4 det in FP32, FP16 and INT8 (calibrated on synthetic
 #                                               text images, then again from the calibration cache alone):
 #                                               verify (on random inputs and on a text image that is not in
-#                                               the calibration set), bench and inspect --layers of each; the
-#                                               timing caches are copied to OUT
+#                                               the calibration set), bench and inspect --layers of each, bench
+#                                               --layers of FP32, --cuda-graph against without, FP16 --compare
+#                                               FP32; the timing caches are copied to OUT
 #
 # Run from the repository root with TensorRT importable. TRTCONVERT_PLUGIN_LIBRARY names the plugin library;
 # without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
@@ -80,6 +82,15 @@ example)
     run "bench $plan" trtconvert bench "$WORK/$plan.plan" --plugin "$LIB" --iterations 500 --warmup 50 --json
     trtconvert bench "$WORK/$plan.plan" --plugin "$LIB" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
   done
+  # Where the time goes: the plugin against TensorRT's cubic Resize on the same inputs, layer by layer, then as
+  # CUDA graph launches (no host enqueue time).
+  for flags in "--layers" "--cuda-graph"; do
+    for pair in sr:native sr16:native16; do
+      mine=${pair%%:*} theirs=${pair##*:}
+      echo "### bench $mine --compare $theirs $flags" >>"$OUT/bench.txt"
+      trtconvert bench "$WORK/$mine.plan" --compare "$WORK/$theirs.plan" --plugin "$LIB" $flags --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
+    done
+  done
   cat "$OUT/bench.txt"
   ;;
 models)
@@ -125,6 +136,10 @@ int8)
   for plan in det32 det16 det8; do
     trtconvert bench "$WORK/$plan.plan" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
   done
+  echo "### det32 as CUDA graph launches (against the plain runs above)" >>"$OUT/bench.txt"
+  trtconvert bench "$WORK/det32.plan" --cuda-graph --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
+  echo "### det16 --compare det32 --layers" >>"$OUT/bench.txt"
+  trtconvert bench "$WORK/det16.plan" --compare "$WORK/det32.plan" --layers --iterations 200 --warmup 20 -q >>"$OUT/bench.txt" 2>&1
   cp "$caches"/det*.timing.cache "$OUT/" 2>/dev/null
   cat "$OUT/bench.txt"
   grep -E "^calib|^verify|^warning|layers:|^###|error" "$LOG"
