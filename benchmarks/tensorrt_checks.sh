@@ -6,7 +6,8 @@
 #   benchmarks/tensorrt_checks.sh example OUT   the bundled example end to end: build --verify in FP32 and FP16
 #                                               with the plugin, verify, inspect, plan cache and timing cache
 #                                               reuse (build times), and bench of the plugin engines against
-#                                               engines of TensorRT's own cubic Resize
+#                                               engines of TensorRT's own cubic Resize (--compare, with and
+#                                               without --cuda-graph, and --layers)
 #   benchmarks/tensorrt_checks.sh models  OUT   the shared real models: build --verify
 #   benchmarks/tensorrt_checks.sh triton  OUT   the bundled example (with the plugin) and PP-OCR cls built from
 #                                               their configs, exported into one Triton model repository
@@ -17,8 +18,9 @@
 #   benchmarks/tensorrt_checks.sh int8    OUT   PP-OCRv4 det in FP32, FP16 and INT8 (calibrated on synthetic
 #                                               text images, then again from the calibration cache alone):
 #                                               verify (on random inputs and on a text image that is not in
-#                                               the calibration set), bench and inspect --layers of each; the
-#                                               timing caches are copied to OUT
+#                                               the calibration set), bench and inspect --layers of each, bench
+#                                               --layers of FP32, --cuda-graph against without, FP16 --compare
+#                                               FP32; the timing caches are copied to OUT
 #   benchmarks/tensorrt_checks.sh precision OUT PP-OCRv4 det in FP16 on a text image: the plain build --verify
 #                                               (the overflow finder's warning and its line after a failing
 #                                               check), builds with the --keep-fp32 set it printed, with the
@@ -91,6 +93,15 @@ example)
     run "bench $plan" trtconvert bench "$WORK/$plan.plan" --plugin "$LIB" --iterations 500 --warmup 50 --json
     trtconvert bench "$WORK/$plan.plan" --plugin "$LIB" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
   done
+  # Where the time goes: the plugin against TensorRT's cubic Resize on the same inputs, layer by layer, then as
+  # CUDA graph launches (no host enqueue time).
+  for flags in "--layers" "--cuda-graph"; do
+    for pair in sr:native sr16:native16; do
+      mine=${pair%%:*} theirs=${pair##*:}
+      echo "### bench $mine --compare $theirs $flags" >>"$OUT/bench.txt"
+      trtconvert bench "$WORK/$mine.plan" --compare "$WORK/$theirs.plan" --plugin "$LIB" $flags --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
+    done
+  done
   cat "$OUT/bench.txt"
   ;;
 models)
@@ -152,6 +163,10 @@ int8)
   for plan in det32 det16 det8; do
     trtconvert bench "$WORK/$plan.plan" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
   done
+  echo "### det32 as CUDA graph launches (against the plain runs above)" >>"$OUT/bench.txt"
+  trtconvert bench "$WORK/det32.plan" --cuda-graph --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
+  echo "### det16 --compare det32 --layers" >>"$OUT/bench.txt"
+  trtconvert bench "$WORK/det16.plan" --compare "$WORK/det32.plan" --layers --iterations 200 --warmup 20 -q >>"$OUT/bench.txt" 2>&1
   cp "$caches"/det*.timing.cache "$OUT/" 2>/dev/null
   cat "$OUT/bench.txt"
   grep -E "^calib|^verify|^warning|layers:|^###|error" "$LOG"

@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from trtconvert.engine.bench import bench_shape_sets, format_bench, latency_stats, parse_shapes_flag
+from trtconvert.engine.bench import (
+    bench_shape_sets,
+    check_comparable,
+    format_bench,
+    latency_stats,
+    layer_table,
+    parse_shapes_flag,
+    profile_holding,
+)
 from trtconvert.engine.machine import import_tensorrt
 from trtconvert.errors import BadInput
+from trtconvert.model.info import GraphTensor
 
 PROFILES = [
     {
@@ -124,3 +133,134 @@ def test_bench_bad_input_before_tensorrt(run_cli, tmp_path: Path) -> None:
     assert result.code == 2 and "write NAME=SHAPE" in result.stderr
     result = run_cli("bench", plan, "--iterations", "0")
     assert result.code == 2
+
+
+# --layers, --compare and --cuda-graph: what is computed from TensorRT's reports and what is refused, on the CPU.
+# The timing and the profiler themselves run on a real engine in test_engine_tensorrt.py.
+
+
+def test_layer_table_sorts_by_time_with_shares_and_marks_plugins() -> None:
+    summed = {"conv1": 3.0, "resize_plugin": 9.0, "Reformatting CopyNode": 0.5, "relu": 3.0}
+    types = {"conv1": "CaskConvolution", "resize_plugin": "PluginV2", "relu": "PointWiseV2"}
+    table = layer_table(summed, 10, types)
+    assert [row["name"] for row in table["layers"]] == [
+        "resize_plugin",
+        "conv1",
+        "relu",
+        "Reformatting CopyNode",
+    ]
+    plugin, conv = table["layers"][0], table["layers"][1]
+    assert plugin["mean_ms"] == pytest.approx(0.9) and plugin["share"] == pytest.approx(9.0 / 15.5)
+    assert plugin["plugin"] is True and conv["plugin"] is False
+    assert table["layers"][3]["type"] is None  # a layer the inspector did not list keeps no type
+    assert table["total_ms"] == pytest.approx(1.55)
+    assert sum(row["share"] for row in table["layers"]) == pytest.approx(1.0, abs=1e-5)
+    assert table["types_known"] is True
+
+
+def test_layer_table_without_types_marks_nothing() -> None:
+    table = layer_table({"a": 1.0, "b": 2.0}, 4, None)
+    assert table["types_known"] is False
+    assert [(row["name"], row["plugin"]) for row in table["layers"]] == [("b", False), ("a", False)]
+    assert table["layers"][0]["mean_ms"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        layer_table({"a": 1.0}, 0)
+
+
+def _inputs(*specs: tuple[str, str, tuple]) -> list[GraphTensor]:
+    return [GraphTensor(name, dtype, dims) for name, dtype, dims in specs]
+
+
+def test_compare_accepts_plans_with_the_same_inputs_in_any_order() -> None:
+    first = _inputs(("input", "float32", (-1, 3, -1, -1)), ("factor", "float32", (1, 1, -1, -1)))
+    second = _inputs(("factor", "float32", (1, 1, -1, -1)), ("input", "float32", (-1, 3, 64, 64)))
+    check_comparable(first, second, "a.plan", "b.plan")  # a static dim where the other is dynamic is fine
+
+
+@pytest.mark.parametrize(
+    ("second", "words"),
+    [
+        (_inputs(("input", "float32", (1, 3, 8, 8)), ("scale", "float32", (1,))), ["only a.plan has factor",
+                                                                                   "only b.plan has scale"]),
+        (_inputs(("input", "float16", (1, 3, 8, 8)), ("factor", "float32", (1, 1, 8, 8))), ["'input' is float32",
+                                                                                            "float16"]),
+        (_inputs(("input", "float32", (3, 8, 8)), ("factor", "float32", (1, 1, 8, 8))), ["rank 4", "rank 3"]),
+    ],
+)  # fmt: skip
+def test_compare_refuses_plans_with_other_inputs(second, words) -> None:
+    first = _inputs(("input", "float32", (1, 3, 8, 8)), ("factor", "float32", (1, 1, 8, 8)))
+    with pytest.raises(BadInput) as refused:
+        check_comparable(first, second, "a.plan", "b.plan")
+    assert refused.value.exit_code == 2
+    for word in words:
+        assert word in str(refused.value)
+
+
+def test_compare_finds_the_second_plans_profile_for_the_shapes() -> None:
+    shapes = {"input": (4, 3, 64, 64), "factor": (1, 1, 128, 128)}
+    assert profile_holding(PROFILES, {}, shapes, "b.plan") == 1
+    assert profile_holding(PROFILES, {}, {"input": (1, 3, 20, 20), "factor": (1, 1, 40, 40)}, "b.plan") == 0
+    # A plan of static shapes has no profiles to choose; its shapes must equal the ones timed.
+    assert profile_holding([], shapes, shapes, "b.plan") == 0
+
+
+def test_compare_refuses_shapes_the_second_plan_cannot_run() -> None:
+    with pytest.raises(BadInput, match="no optimization profile of b.plan holds input=8x3x64x64"):
+        profile_holding(PROFILES, {}, {"input": (8, 3, 64, 64), "factor": (1, 1, 128, 128)}, "b.plan")
+    with pytest.raises(BadInput, match="b.plan fixes input 'input' to 1x3x32x32"):
+        profile_holding([], {"input": (1, 3, 32, 32)}, {"input": (1, 3, 48, 48)}, "b.plan")
+
+
+def _result(median: float, layers: dict | None = None) -> dict:
+    row = {"profile": 0, "shapes_from": "opt", "shapes": {"input": [1, 3, 32, 32]}, "median_ms": median,
+           "p90_ms": median, "p99_ms": median, "mean_ms": median, "min_ms": median, "max_ms": median,
+           "throughput_qps": 1000.0 / median, "cuda_graph": True}  # fmt: skip
+    if layers is not None:
+        row["layers"] = layers
+    return row
+
+
+def test_table_with_compare_layers_and_cuda_graph() -> None:
+    layers = layer_table({"conv": 0.25, "DynamicTRTResize_0": 0.75}, 1, {"conv": "CaskConvolution",
+                                                                         "DynamicTRTResize_0": "PluginV2"})  # fmt: skip
+    report = {
+        "plan": "plugin.plan",
+        "tensorrt": "8.5.3.1",
+        "gpu": {"name": "NVIDIA H100"},
+        "cuda_graph": True,
+        "results": [_result(0.2, layers)],
+        "compare": {"plan": "native.plan", "results": [_result(0.3)], "median_ratios": [1.5]},
+    }
+    lines = format_bench(report)
+    assert lines[0].endswith("(times in ms, each inference a CUDA graph launch)")
+    assert "native.plan on the same inputs" in lines
+    assert "median native.plan / plugin.plan at input=1x3x32x32: 1.500x" in lines
+    layer_lines = [line for line in lines if line.strip().startswith(("0.7500", "0.2500"))]
+    assert layer_lines[0].split() == ["0.7500", "75.0%", "PluginV2", "DynamicTRTResize_0", "<-", "plugin"]
+    assert layer_lines[1].split() == ["0.2500", "25.0%", "CaskConvolution", "conv"]
+
+
+def test_bench_compare_is_checked_before_tensorrt(run_cli, tmp_path: Path) -> None:
+    plan = tmp_path / "m.plan"
+    plan.write_bytes(b"x")
+    result = run_cli("bench", plan, "--compare", plan)
+    assert result.code == 2 and "is the plan being timed" in result.stderr
+    result = run_cli("bench", plan, "--compare", tmp_path / "other.plan")
+    assert result.code == 2 and "not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_flags_reach_the_timing(run_cli, tmp_path: Path, monkeypatch) -> None:
+    # Argument level: what the command hands to the engine layer (the timing itself needs TensorRT).
+    seen = {}
+
+    def fake_run_bench(plan, plugins, shapes, iterations, warmup, inputs, seed, **options):
+        seen.update(options, plan=plan, iterations=iterations)
+        return {"ok": True, "command": "bench", "results": []}
+
+    monkeypatch.setattr("trtconvert.engine.bench.run_bench", fake_run_bench)
+    result = run_cli("bench", tmp_path / "a.plan", "--cuda-graph", "--layers", "--compare", tmp_path / "b.plan",
+                     "--iterations", "7", "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert seen == {"cuda_graph": True, "layers": True, "compare": tmp_path / "b.plan", "plan": tmp_path / "a.plan",
+                    "iterations": 7}  # fmt: skip

@@ -314,6 +314,69 @@ def test_bench_times_a_plan_with_the_plugin(
     assert outside.code == 2 and "outside every optimization profile" in outside.stderr
 
 
+def test_bench_cuda_graph_layers_and_compare(
+    run_cli, example_model: Path, plugin_library: Path, tmp_path: Path
+):
+    """--cuda-graph times graph launches, --layers lists every layer with the plugin marked, --compare times the
+    plugin plan against TensorRT's own cubic Resize on the same inputs (TensorRT 8.5 computes this Resize)."""
+    plugin_plan, native_plan = tmp_path / "sr_plugin.plan", tmp_path / "sr_native.plan"
+    _build(run_cli, example_model, "-o", plugin_plan, "--profile", PROFILE_SMALL, "--rewrite", "all",
+           "--plugin", plugin_library)  # fmt: skip
+    _build(run_cli, example_model, "-o", native_plan, "--profile", PROFILE_SMALL, "--rewrite", "none")
+    result = run_cli("bench", plugin_plan, "--plugin", plugin_library, "--cuda-graph", "--layers",
+                     "--compare", native_plan, "--iterations", "20", "--warmup", "3", "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["cuda_graph"] is True
+    (mine,) = report["results"]
+    (theirs,) = report["compare"]["results"]
+    assert mine["shapes"] == theirs["shapes"] == {"input": [1, 3, 32, 32], "factor": [1, 1, 64, 64]}
+    for row in (mine, theirs):
+        assert row["cuda_graph"] is True and row["iterations"] == 20
+        assert 0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
+    assert report["compare"]["median_ratios"][0] == pytest.approx(
+        theirs["median_ms"] / mine["median_ms"], rel=1e-3
+    )
+    layers = mine["layers"]
+    assert layers["types_known"] is True and layers["runs"] == 20
+    times = [row["mean_ms"] for row in layers["layers"]]
+    assert times == sorted(times, reverse=True) and times[0] > 0
+    assert sum(row["share"] for row in layers["layers"]) == pytest.approx(1.0, abs=1e-3)
+    plugins = [row for row in layers["layers"] if row["plugin"]]
+    assert len(plugins) == 1 and "plugin" in plugins[0]["type"].lower(), layers["layers"]
+    assert not any(row["plugin"] for row in theirs["layers"]["layers"])  # the native plan has no plugin layer
+    table = run_cli("bench", plugin_plan, "--plugin", plugin_library, "--layers", "--iterations", "5")
+    assert table.code == 0, table.stderr
+    assert sum(line.endswith("<- plugin") for line in table.stdout.splitlines()) == 1, table.stdout
+
+
+def test_bench_with_and_without_cuda_graph_time_the_same_work(run_cli, conv_model_path: Path, tmp_path: Path):
+    plan = tmp_path / "conv.plan"
+    _build(run_cli, conv_model_path, "-o", plan, "--profile", "x=1x3x16x16:1x3x32x32:1x3x64x64")
+    plain = run_cli("bench", plan, "--iterations", "50", "--json")
+    graph = run_cli("bench", plan, "--iterations", "50", "--cuda-graph", "--json")
+    assert plain.code == 0 and graph.code == 0, plain.stderr + graph.stderr
+    plain_row, graph_row = json.loads(plain.stdout)["results"][0], json.loads(graph.stdout)["results"][0]
+    assert plain_row["cuda_graph"] is False and graph_row["cuda_graph"] is True
+    # The same kernels either way: a graph launch saves host time, it cannot take several times as long.
+    assert 0 < graph_row["median_ms"] < 3 * plain_row["median_ms"] + 0.05
+
+
+def test_bench_compare_refuses_plans_with_other_inputs(
+    run_cli, example_model: Path, example_module, tmp_path: Path
+):
+    import onnx
+
+    fixed = tmp_path / "sr_fixed_scales.onnx"
+    onnx.save(example_module.build_model(seed=0, constant_scales=2.0), fixed)
+    factor_plan, scales_plan = tmp_path / "factor.plan", tmp_path / "scales.plan"
+    _build(run_cli, example_model, "-o", factor_plan, "--profile", PROFILE_FIXED, "--rewrite", "none")
+    _build(run_cli, fixed, "-o", scales_plan, "--profile", "input=1x3x40x24", "--rewrite", "none")
+    result = run_cli("bench", factor_plan, "--compare", scales_plan, "--iterations", "2")
+    assert result.code == 2
+    assert "--compare needs plans with the same inputs" in result.stderr and "factor" in result.stderr
+
+
 def test_a_build_shows_it_is_alive(run_cli, example_model: Path, tmp_path: Path, monkeypatch) -> None:
     # A heartbeat every 0.2 s instead of 30 s, and no timing cache, so that the build takes long enough to show.
     monkeypatch.setenv("TRTCONVERT_HEARTBEAT_SECONDS", "0.2")

@@ -14,15 +14,20 @@ from contextlib import contextmanager
 LOGGER = logging.getLogger("trtconvert")
 
 
-def configure(verbosity: int) -> None:
-    """Set up stderr logging: -1 quiet (warnings and errors), 0 normal, 1+ verbose (debug)."""
+def configure(verbosity: int, libraries: bool = True) -> None:
+    """Set up stderr logging: -1 quiet (warnings and errors), 0 normal, 1+ verbose (debug).
+
+    ``libraries``: also set polygraphy's and onnxruntime's own log levels, which imports them; a command that
+    never runs them passes False and starts without their import time.
+    """
     level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(level)
     LOGGER.propagate = False
-    _quiet_dependencies(verbosity)
+    if libraries:
+        _quiet_dependencies(verbosity)
 
 
 def _quiet_dependencies(verbosity: int) -> None:

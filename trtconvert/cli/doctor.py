@@ -20,7 +20,7 @@ def doctor(as_json: bool, verbose: int, quiet: bool, debug: bool) -> None:
     """
     from trtconvert.engine.doctor import doctor_report, format_report
 
-    setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet, libraries=False)
     report = doctor_report()
     if as_json:
         emit(report, True)

@@ -85,11 +85,9 @@ def inspect(
       trtconvert inspect model.plan
       trtconvert inspect model.plan --layers --plugin build/lib/libtrtconvert_plugins.so
     """
-    setup_logging(verbose, quiet)
-    from trtconvert.engine.inspect_plan import describe_plan, format_plan
-    from trtconvert.engine.plan_files import is_plan_path
+    # Only a plan's --layers runs polygraphy; describing an ONNX model runs neither it nor onnxruntime.
+    setup_logging(verbose, quiet, libraries=layers)
     from trtconvert.settings.spec import make_spec
-    from trtconvert.settings.target import wanted_target
 
     spec = make_spec(config, {"model": path, "target_tensorrt": target_tensorrt, "plugins": list(plugins)})
     if spec.model is None:
@@ -97,8 +95,11 @@ def inspect(
             "inspect needs something to describe: give MODEL.onnx or PLAN, or a --config with 'model:'"
         )
     path = spec.model
+    from trtconvert.engine.plan_files import is_plan_path
 
     if is_plan_path(path):
+        from trtconvert.engine.inspect_plan import describe_plan, format_plan
+
         plan_report = describe_plan(path)
         lines = format_plan(plan_report)
         if layers:
@@ -116,6 +117,7 @@ def inspect(
     if layers:
         raise BadInput(f"--layers describes a built plan, and {path} is an ONNX model; give the .plan")
     from trtconvert.prepare.inspect_model import describe_onnx, format_onnx
+    from trtconvert.settings.target import wanted_target
 
     report = describe_onnx(path, wanted_target(spec.target_tensorrt))
     if as_json:

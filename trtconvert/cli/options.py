@@ -258,8 +258,8 @@ build_options = _compose(
 )
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
-    log.configure(-1 if quiet else verbose)
+def setup_logging(verbose: int, quiet: bool, libraries: bool = True) -> None:
+    log.configure(-1 if quiet else verbose, libraries)
 
 
 def parse_input_flags(items: Sequence[str], flag: str = "--input") -> dict[str, str]:

@@ -6,6 +6,16 @@ p99, mean, min and max. Throughput is measured apart, from ``iterations`` infere
 between two events. Inputs are seeded random values of each input's type (``--input`` gives others), copied to
 the GPU once; nothing is copied back while timing.
 
+With ``cuda_graph`` the inference is captured once in a CUDA graph (after the warm-up, as trtexec does by
+default) and each timed run launches the graph: what is left is the GPU's work without the host's enqueue.
+With ``layers`` a separate pass after the timing runs the engine with TensorRT's IProfiler attached and reports
+each layer's mean time, sorted, with its share of the total; the layers TensorRT's engine inspector calls
+plugins are marked (the profiler's events between layers slow the run, so these times are not the timed ones).
+With ``compare`` a second plan runs on the same inputs at the same shapes, shape set by shape set after the
+first, so that two builds of one model (plugin against TensorRT's own cubic Resize, fp16 against fp32) are
+timed side by side; plans whose inputs differ in name, type or rank, or whose profiles cannot hold the
+shapes, are refused.
+
 Works on TensorRT 8.5 and newer (the name-based execution API: set_input_shape, set_tensor_address,
 execute_async_v3). Engines whose inputs are shape tensors are refused: their values decide the shapes, and
 bench has no way to be told them yet.
@@ -16,7 +26,7 @@ from __future__ import annotations
 import ctypes
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +35,7 @@ import numpy as np
 
 from trtconvert import log
 from trtconvert.checks.compare import given_values, random_feed
+from trtconvert.engine.layers import REBUILD_HINT, layer_report
 from trtconvert.engine.machine import import_tensorrt, require_gpu
 from trtconvert.engine.tensorrt_log import tensorrt_messages
 from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency
@@ -184,22 +195,145 @@ def _engine_profiles(engine: Any, inputs: Sequence[GraphTensor]) -> list[dict[st
     ]
 
 
+class _CudaGraph:
+    """One enqueue captured in a CUDA graph on a stream, launched as a whole (the CUDA runtime polygraphy uses)."""
+
+    _CAPTURE_THREAD_LOCAL = 1  # cudaStreamCaptureModeThreadLocal, as trtexec captures
+
+    def __init__(self, stream: Any, enqueue: Callable[[], bool]) -> None:
+        from polygraphy import cuda
+
+        self._lib = cuda.wrapper().handle
+        self._stream = ctypes.c_void_p(stream)
+        self._graph = ctypes.c_void_p()
+        self._exec = ctypes.c_void_p()
+        status = self._lib.cudaStreamBeginCapture(self._stream, ctypes.c_int(self._CAPTURE_THREAD_LOCAL))
+        if status != 0:
+            raise _not_capturable(f"cudaStreamBeginCapture error {status}")
+        enqueued = False
+        try:
+            enqueued = enqueue()
+        finally:
+            # Always leave capture mode, or the stream stays unusable; the graph holds what was enqueued.
+            ended = self._lib.cudaStreamEndCapture(self._stream, ctypes.byref(self._graph))
+        if not enqueued:
+            self.destroy()
+            raise _not_capturable("TensorRT's enqueue failed while being captured")
+        if ended != 0:
+            self.destroy()
+            raise _not_capturable(f"cudaStreamEndCapture error {ended}")
+        status = self._lib.cudaGraphInstantiateWithFlags(
+            ctypes.byref(self._exec), self._graph, ctypes.c_ulonglong(0)
+        )
+        if status != 0:
+            self.destroy()
+            raise _not_capturable(f"cudaGraphInstantiateWithFlags error {status}")
+
+    def launch(self) -> bool:
+        return self._lib.cudaGraphLaunch(self._exec, self._stream) == 0
+
+    def destroy(self) -> None:
+        if self._exec.value:
+            self._lib.cudaGraphExecDestroy(self._exec)
+            self._exec = ctypes.c_void_p()
+        if self._graph.value:
+            self._lib.cudaGraphDestroy(self._graph)
+            self._graph = ctypes.c_void_p()
+
+
+def _not_capturable(why: str) -> BadInput:
+    return BadInput(
+        f"the engine's inference cannot be captured in a CUDA graph ({why}); time it without --cuda-graph"
+    )
+
+
+def _layer_profiler(trt: Any) -> Any:
+    """A TensorRT IProfiler that adds up each layer's reported time over the runs it sees."""
+
+    class LayerTimes(trt.IProfiler):
+        def __init__(self) -> None:
+            trt.IProfiler.__init__(self)
+            self.total_ms: dict[str, float] = {}
+            self.reports: dict[str, int] = {}
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            self.total_ms[layer_name] = self.total_ms.get(layer_name, 0.0) + float(ms)
+            self.reports[layer_name] = self.reports.get(layer_name, 0) + 1
+
+    return LayerTimes()
+
+
+def layer_table(
+    total_ms: Mapping[str, float], runs: int, layer_types: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Per-layer times summed over ``runs`` into each layer's mean per inference, slowest first, with its share of
+    the sum of all layers; ``layer_types`` (from the engine inspector, absent for plans that recorded names only)
+    gives each layer's type, and plugin layers are marked."""
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    everything = sum(total_ms.values())
+    rows = []
+    for order, (name, summed) in enumerate(total_ms.items()):
+        layer_type = (layer_types or {}).get(name)
+        rows.append(
+            {
+                "name": name,
+                "type": layer_type,
+                "plugin": bool(layer_type) and "plugin" in layer_type.lower(),
+                "mean_ms": summed / runs,
+                "share": summed / everything if everything > 0 else 0.0,
+                "_order": order,
+            }
+        )
+    rows.sort(key=lambda row: (-row["mean_ms"], row["_order"]))
+    for row in rows:
+        del row["_order"]
+        row["mean_ms"] = round(row["mean_ms"], 6)
+        row["share"] = round(row["share"], 6)
+    return {
+        "runs": runs,
+        "total_ms": round(everything / runs, 6),
+        "types_known": layer_types is not None,
+        "layers": rows,
+    }
+
+
+def _inspector_layer_types(engine: Any, trt: Any) -> dict[str, str] | None:
+    inspector = engine.create_engine_inspector()
+    report = layer_report(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+    if not report.detailed:
+        return None
+    return {layer.name: layer.layer_type for layer in report.layers}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How each shape set is timed."""
+
+    iterations: int = 200
+    warmup: int = 20
+    cuda_graph: bool = False
+    layers: bool = False
+
+
 def _time_shape_set(
     engine: Any,
     trt: Any,
     shape_set: BenchShapes,
     feed: Mapping[str, np.ndarray],
     outputs: Sequence[str],
-    iterations: int,
-    warmup: int,
+    options: BenchOptions,
+    layer_types: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     from polygraphy import cuda
 
     events = _Events()
+    layers = None
     with cuda.Stream() as stream, engine.create_execution_context() as context:
         if engine.num_optimization_profiles > 1:
             context.set_optimization_profile_async(shape_set.profile, stream.ptr)
         buffers = []
+        graph: _CudaGraph | None = None
         try:
             for name, value in feed.items():
                 if not context.set_input_shape(name, value.shape):
@@ -220,38 +354,158 @@ def _time_shape_set(
                 if not context.execute_async_v3(stream.ptr):
                     raise BadInput(f"TensorRT could not run the engine at {shape_set.label()}; rerun with -v")
 
-            for _ in range(warmup):
+            for _ in range(options.warmup):
                 enqueue()
             stream.synchronize()
+            run = enqueue
+            if options.cuda_graph:
+                # TensorRT sets up a new shape on its first enqueue, which a capture must not contain.
+                enqueue()
+                stream.synchronize()
+                graph = _CudaGraph(stream.ptr, lambda: bool(context.execute_async_v3(stream.ptr)))
+                captured = graph
+
+                def launch() -> None:
+                    if not captured.launch():
+                        raise BadInput(
+                            f"the CUDA graph of the engine at {shape_set.label()} failed to launch"
+                        )
+
+                run = launch
+                run()
+                stream.synchronize()
             start, end = events.create(), events.create()
             try:
                 samples = []
-                for _ in range(iterations):
+                for _ in range(options.iterations):
                     events.record(start, stream.ptr)
-                    enqueue()
+                    run()
                     events.record(end, stream.ptr)
                     samples.append(events.elapsed_ms(start, end))
                 events.record(start, stream.ptr)
-                for _ in range(iterations):
-                    enqueue()
+                for _ in range(options.iterations):
+                    run()
                 events.record(end, stream.ptr)
                 back_to_back = events.elapsed_ms(start, end)
             finally:
                 events.destroy(start)
                 events.destroy(end)
+            if options.layers:
+                layers = _profile_layers(context, trt, enqueue, stream, options.iterations, layer_types)
         finally:
+            if graph is not None:
+                graph.destroy()
             for device in buffers:
                 device.free()
     stats = latency_stats(samples)
-    return {
+    result = {
         "profile": shape_set.profile,
         "shapes_from": shape_set.source,
         "shapes": {name: list(shape) for name, shape in shape_set.shapes.items()},
-        "iterations": iterations,
-        "warmup": warmup,
+        "iterations": options.iterations,
+        "warmup": options.warmup,
+        "cuda_graph": options.cuda_graph,
         **{key: round(value, 5) for key, value in stats.items()},
-        "throughput_qps": round(iterations / (back_to_back / 1000.0), 2) if back_to_back > 0 else None,
+        "throughput_qps": round(options.iterations / (back_to_back / 1000.0), 2)
+        if back_to_back > 0
+        else None,
     }
+    if layers is not None:
+        result["layers"] = layers
+    return result
+
+
+def _profile_layers(
+    context: Any,
+    trt: Any,
+    enqueue: Callable[[], None],
+    stream: Any,
+    runs: int,
+    layer_types: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    profiler = _layer_profiler(trt)
+    context.profiler = profiler  # the context is destroyed after this pass, so it is never unset
+    for _ in range(runs):
+        enqueue()
+        stream.synchronize()  # TensorRT reports a run's layer times once its work is done
+    if not profiler.total_ms:
+        raise BadInput("TensorRT reported no layer times for this engine; time it without --layers")
+    # TensorRT reports each layer once per run; counting its reports keeps the mean right if it ever does not.
+    counted = max(profiler.reports.values())
+    return layer_table(profiler.total_ms, counted, layer_types)
+
+
+@dataclass
+class _LoadedPlan:
+    path: Path
+    engine: Any
+    inputs: list[GraphTensor]
+    outputs: list[str]
+    static: dict[str, Shape]
+    profiles: list[dict[str, dict[str, list[int]]]]
+    layer_types: dict[str, str] | None = None
+
+
+def _load_plan(plan: Path, plugin_paths: Sequence[Path], trt: Any, layers: bool) -> _LoadedPlan:
+    from trtconvert.engine.plan_files import load_engine
+
+    engine = load_engine(plan, plugin_paths, trt)
+    inputs, outputs = _engine_io(engine, trt)
+    static = {i.name: tuple(int(d) for d in i.dims) for i in inputs if all(d != -1 for d in i.dims)}
+    loaded = _LoadedPlan(plan, engine, inputs, outputs, static, _engine_profiles(engine, inputs))
+    if layers:
+        with tensorrt_messages():
+            loaded.layer_types = _inspector_layer_types(engine, trt)
+    return loaded
+
+
+def check_comparable(
+    first: Sequence[GraphTensor], second: Sequence[GraphTensor], first_name: str, second_name: str
+) -> None:
+    """Two plans can be timed on the same inputs only if they take inputs of the same names, types and ranks."""
+    ours = {i.name: i for i in first}
+    theirs = {i.name: i for i in second}
+    if set(ours) != set(theirs):
+        only_first = sorted(set(ours) - set(theirs))
+        only_second = sorted(set(theirs) - set(ours))
+        parts = [f"only {first_name} has {', '.join(only_first)}" if only_first else "",
+                 f"only {second_name} has {', '.join(only_second)}" if only_second else ""]  # fmt: skip
+        raise BadInput(
+            f"--compare needs plans with the same inputs, and {'; '.join(p for p in parts if p)}; compare builds "
+            "of one model"
+        )
+    for name, mine in ours.items():
+        other = theirs[name]
+        if mine.dtype != other.dtype or len(mine.dims) != len(other.dims):
+            raise BadInput(
+                f"--compare needs plans with the same inputs, and input '{name}' is {mine.dtype} of rank "
+                f"{len(mine.dims)} in {first_name} but {other.dtype} of rank {len(other.dims)} in {second_name}; "
+                "compare builds of one model"
+            )
+
+
+def profile_holding(
+    profiles: Sequence[Mapping[str, Mapping[str, Sequence[int]]]],
+    static: Mapping[str, Shape],
+    shapes: Mapping[str, Shape],
+    plan_name: str,
+) -> int:
+    """The first optimization profile of a plan that holds ``shapes`` (its static inputs must equal them)."""
+    for name, shape in static.items():
+        if tuple(shapes.get(name, shape)) != tuple(shape):
+            raise BadInput(
+                f"--compare: {plan_name} fixes input '{name}' to {format_shape(tuple(shape))}, and the shapes to "
+                f"time give {format_shape(tuple(shapes[name]))}; give --shapes that both plans accept"
+            )
+    for index, profile in enumerate(profiles):
+        if all(_contains(r["min"], tuple(shapes[name]), r["max"]) for name, r in profile.items()):
+            return index
+    if not profiles:
+        return 0
+    label = ",".join(f"{name}={format_shape(tuple(shape))}" for name, shape in shapes.items())
+    raise BadInput(
+        f"--compare: no optimization profile of {plan_name} holds {label}; give --shapes that both plans accept"
+    )
 
 
 def run_bench(
@@ -262,8 +516,15 @@ def run_bench(
     warmup: int = 20,
     input_values: Mapping[str, str] | None = None,
     seed: int = 0,
+    cuda_graph: bool = False,
+    layers: bool = False,
+    compare: Path | None = None,
 ) -> dict:
     require_regular_file(plan, "plan file")
+    if compare is not None:
+        require_regular_file(compare, "--compare plan file")
+        if compare.resolve() == plan.resolve():
+            raise BadInput(f"--compare {compare} is the plan being timed; give a second plan to compare with")
     if iterations < 1 or warmup < 0:
         raise BadInput("--iterations must be at least 1 and --warmup at least 0")
     given_shapes = parse_shapes_flag(shapes) if shapes else None
@@ -273,40 +534,65 @@ def run_bench(
         raise MissingDependency(f"{reason}, so the plan cannot run; {INSTALL_TENSORRT}")
     gpu = require_gpu("the plan cannot run")
 
-    from trtconvert.engine.plan_files import load_engine
-
-    engine = load_engine(plan, plugin_paths, trt)
-    inputs, outputs = _engine_io(engine, trt)
-    static = {i.name: tuple(int(d) for d in i.dims) for i in inputs if all(d != -1 for d in i.dims)}
-    sets = bench_shape_sets(_engine_profiles(engine, inputs), static, given_shapes)
-    given = given_values(input_values or {}, inputs)
-    results = []
+    options = BenchOptions(iterations, warmup, cuda_graph, layers)
+    first = _load_plan(plan, plugin_paths, trt, layers)
+    second = _load_plan(compare, plugin_paths, trt, layers) if compare is not None else None
+    sets = bench_shape_sets(first.profiles, first.static, given_shapes)
+    second_sets: list[BenchShapes] = []
+    if second is not None:
+        check_comparable(first.inputs, second.inputs, str(plan), str(compare))
+        second_sets = [
+            BenchShapes(
+                profile_holding(second.profiles, second.static, s.shapes, str(compare)), s.source, s.shapes
+            )
+            for s in sets
+        ]
+    given = given_values(input_values or {}, first.inputs)
+    results, compared = [], []
     with tensorrt_messages():
         for index, shape_set in enumerate(sets):
             begun = time.perf_counter()
-            feed = random_feed(inputs, shape_set.shapes, given, seed + index)
-            result = _time_shape_set(engine, trt, shape_set, feed, outputs, iterations, warmup)
-            results.append(result)
-            log.stage(
-                "bench",
-                time.perf_counter() - begun,
-                f"[profile {shape_set.profile} {shape_set.source}: {shape_set.label()}] median "
-                f"{result['median_ms']:.4f} ms, p99 {result['p99_ms']:.4f} ms, {result['throughput_qps']} qps",
+            feed = random_feed(first.inputs, shape_set.shapes, given, seed + index)
+            result = _time_shape_set(
+                first.engine, trt, shape_set, feed, first.outputs, options, first.layer_types
             )
-    return {
+            results.append(result)
+            line = (
+                f"[profile {shape_set.profile} {shape_set.source}: {shape_set.label()}] median "
+                f"{result['median_ms']:.4f} ms, p99 {result['p99_ms']:.4f} ms, {result['throughput_qps']} qps"
+            )
+            if second is not None:
+                other = _time_shape_set(
+                    second.engine, trt, second_sets[index], feed, second.outputs, options, second.layer_types
+                )
+                compared.append(other)
+                line += f"; {compare.name} median {other['median_ms']:.4f} ms"
+            log.stage("bench", time.perf_counter() - begun, line)
+    report: dict[str, Any] = {
         "ok": True,
         "command": "bench",
         "plan": str(plan),
         "tensorrt": trt.__version__,
         "gpu": gpu.to_json(),
+        "cuda_graph": cuda_graph,
         "results": results,
     }
+    if second is not None:
+        report["compare"] = {
+            "plan": str(compare),
+            "results": compared,
+            # Above 1: the compared plan takes longer than PLAN at these shapes.
+            "median_ratios": [
+                round(other["median_ms"] / mine["median_ms"], 4) if mine["median_ms"] > 0 else None
+                for mine, other in zip(results, compared, strict=True)
+            ],
+        }
+    return report
 
 
-def format_bench(report: Mapping[str, Any]) -> list[str]:
-    """The results as a table (milliseconds, throughput in inferences per second)."""
+def _results_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = [("profile", "shapes", "median", "p90", "p99", "mean", "min", "max", "qps")]
-    for result in report["results"]:
+    for result in results:
         shapes = ",".join(f"{n}={format_shape(tuple(s)) or 'scalar'}" for n, s in result["shapes"].items())
         rows.append(
             (
@@ -320,12 +606,55 @@ def format_bench(report: Mapping[str, Any]) -> list[str]:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [f"{report['plan']} on {report['gpu']['name']}, TensorRT {report['tensorrt']} (times in ms)"]
-    for row in rows:
-        lines.append(
-            "  ".join(
-                cell.ljust(width) if i < 2 else cell.rjust(width)
-                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-            )
+    return [
+        "  ".join(
+            cell.ljust(width) if i < 2 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         )
+        for row in rows
+    ]
+
+
+def format_layers_table(plan: str, result: Mapping[str, Any]) -> list[str]:
+    """One shape set's per-layer times, slowest first; plugin layers end in '<- plugin'."""
+    table = result["layers"]
+    shapes = ",".join(f"{n}={format_shape(tuple(s)) or 'scalar'}" for n, s in result["shapes"].items())
+    lines = [
+        f"layers of {plan} at profile {result['profile']} {result['shapes_from']} ({shapes}): "
+        f"{len(table['layers'])} layers, {table['total_ms']:.4f} ms in all, mean of {table['runs']} profiled runs"
+    ]
+    if not table["types_known"]:
+        lines.append(f"  (layer types unknown: the plan recorded layer names only; {REBUILD_HINT})")
+    lines.append(f"  {'ms':>9}  {'share':>6}  {'type':<16}  layer")
+    for row in table["layers"]:
+        mark = "  <- plugin" if row["plugin"] else ""
+        lines.append(
+            f"  {row['mean_ms']:9.4f}  {row['share'] * 100:5.1f}%  {(row['type'] or '-'):<16}  {row['name']}{mark}"
+        )
+    return lines
+
+
+def format_bench(report: Mapping[str, Any]) -> list[str]:
+    """The results as a table (milliseconds, throughput in inferences per second), then with --compare the
+    second plan's table and the ratio of medians, then with --layers each shape set's layers."""
+    graph = ", each inference a CUDA graph launch" if report.get("cuda_graph") else ""
+    lines = [
+        f"{report['plan']} on {report['gpu']['name']}, TensorRT {report['tensorrt']} (times in ms{graph})"
+    ]
+    lines += _results_table(report["results"])
+    compare = report.get("compare")
+    if compare:
+        lines += ["", f"{compare['plan']} on the same inputs"]
+        lines += _results_table(compare["results"])
+        lines.append("")
+        for mine, ratio in zip(report["results"], compare["median_ratios"], strict=True):
+            shapes = ",".join(f"{n}={format_shape(tuple(s)) or 'scalar'}" for n, s in mine["shapes"].items())
+            shown_ratio = f"{ratio:.3f}x" if ratio is not None else "-"
+            lines.append(f"median {compare['plan']} / {report['plan']} at {shapes}: {shown_ratio}")
+    for plan, results in [(report["plan"], report["results"])] + (
+        [(compare["plan"], compare["results"])] if compare else []
+    ):
+        for result in results:
+            if "layers" in result:
+                lines += ["", *format_layers_table(plan, result)]
     return lines

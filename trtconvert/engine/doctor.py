@@ -6,6 +6,7 @@ Every probe is isolated: a probe that fails reports why and the others still run
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import platform
 import re
 import sys
@@ -36,12 +37,13 @@ def _package(name: str, import_name: str | None = None, hint: str = "") -> Check
     except importlib.metadata.PackageNotFoundError:
         return Check(name, False, "not installed", hint or f"pip install {name}")
     if import_name is not None:
+        # Found, not imported: importing onnx, onnxruntime and polygraphy would take doctor a second or more.
         try:
-            __import__(import_name)
-        except Exception as err:  # a package that is installed but broken is worth a line of its own
-            return Check(
-                name, False, f"{version} installed but does not import ({type(err).__name__}: {err})", hint
-            )
+            found = importlib.util.find_spec(import_name) is not None
+        except (ImportError, ValueError) as err:
+            return Check(name, False, f"{version} installed but its module cannot be found ({err})", hint)
+        if not found:
+            return Check(name, False, f"{version} installed but module {import_name!r} is missing", hint)
     return Check(name, True, version)
 
 
@@ -88,7 +90,7 @@ def describe_tensorrt(version: str, where: Path) -> Check:
 
 
 def check_converters() -> Check:
-    from trtconvert.prepare.precision import available_converters
+    from trtconvert.settings.precision_plan import available_converters
 
     found = [name for name, present in available_converters().items() if present]
     if found:

@@ -21,16 +21,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trtconvert import __version__, log
 from trtconvert.atomic import staged_files, write_synced
-from trtconvert.engine.tensorrt_log import condense, tensorrt_messages
 from trtconvert.errors import BadInput, clipped, shown
 from trtconvert.model.load import require_regular_file
 from trtconvert.model.profiles import Profile, ShapeRange
-from trtconvert.prepare.freeze import frozen_entry_problem
-from trtconvert.settings.request import Request
+
+if TYPE_CHECKING:  # `inspect MODEL.onnx` imports this module to tell plans apart; it needs no request
+    from trtconvert.settings.request import Request
 
 SCHEMA = "trtconvert.plan/1"
 PLAN_SUFFIXES = (".plan", ".engine", ".trt")
@@ -341,6 +341,8 @@ def _by_name(entry: _Check) -> _Check:
 
 def _frozen_entry(value: Any, field: str) -> None:
     _object({"shape": _list_of(_count), "dtype": _string}, required=("shape", "dtype"))(value, field)
+    from trtconvert.prepare.freeze import frozen_entry_problem
+
     problem = frozen_entry_problem(value)
     if problem is not None:
         raise Malformed(field, problem)
@@ -458,6 +460,7 @@ def load_engine(plan: Path, plugins: Sequence[Path], trt: Any) -> Any:
     from polygraphy.backend.trt import EngineFromBytes
 
     from trtconvert.engine.plugins import load_plugins
+    from trtconvert.engine.tensorrt_log import condense, tensorrt_messages
 
     start = time.perf_counter()
     load_plugins(plugins)

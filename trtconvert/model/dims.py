@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import onnx
+if TYPE_CHECKING:  # annotations only: importing onnx costs most of a second, and --help needs this module
+    import onnx
 
 _PLACEHOLDER_RE = re.compile(r"^(|\?|\*|-?\d+|none|null|nil|unknown|unk_*\d*|dynamic|dyn|-)$", re.IGNORECASE)
 

@@ -11,10 +11,13 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from trtconvert.errors import BadInput, clipped
 from trtconvert.model.dims import Tensor, tied_axes
-from trtconvert.model.info import GraphTensor
+
+if TYPE_CHECKING:  # annotations only: model.info imports numpy and onnx, which parsing a flag does not need
+    from trtconvert.model.info import GraphTensor
 
 Shape = tuple[int, ...]
 MAX_DIM = 2**31 - 1  # TensorRT's dims and element counts are 32-bit

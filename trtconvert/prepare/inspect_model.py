@@ -14,12 +14,12 @@ from trtconvert.model.profiles import example_flag, format_shape, parse_profile
 from trtconvert.settings.target import TensorRTTarget
 
 
-def shape_problem(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
+def shape_problem(light: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
     """What onnx's strict shape inference finds wrong at these input shapes (a Reshape to a fixed size, a
-    Concat or Add of lengths that cannot meet), or None. Needs no weights; finds much, not everything."""
-    from trtconvert.prepare.fold import _without_large_data
+    Concat or Add of lengths that cannot meet), or None. Needs no weights; finds much, not everything.
 
-    light, _ = _without_large_data(model, empty=False)
+    ``light`` is a copy of the model without its large weights, which this sets the inputs' dims of: one copy
+    serves every call."""
     for value in light.graph.input:
         if value.name in shapes:
             dims = value.type.tensor_type.shape.dim
@@ -56,9 +56,12 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
         "parser_problems": [],
         "profile_check": None,
     }
-    from trtconvert.prepare.parser_checks import find_problems
+    # The parser check finds problems only at If nodes of the main graph; its shape inference is slow.
+    problems = []
+    if any(node.op_type == "If" for node in model.graph.node):
+        from trtconvert.prepare.parser_checks import find_problems
 
-    problems = find_problems(read_graph(path))
+        problems = find_problems(read_graph(path))
     report["parser_problems"] = [p.line() for p in problems]
     decided_by_shapes = {name for p in problems for name in p.shape_inputs}
     dynamic = any(not i.is_static for i in inputs)
@@ -69,9 +72,12 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
         or None
     )
     if report["profile_example"]:
+        from trtconvert.prepare.fold import _without_large_data
+
         profile = parse_profile(report["profile_example"].split("'")[1])
+        light, _ = _without_large_data(model, empty=False)
         for which in ("min", "opt", "max"):
-            problem = shape_problem(model, {name: getattr(r, which) for name, r in profile.items()})
+            problem = shape_problem(light, {name: getattr(r, which) for name, r in profile.items()})
             if problem:
                 shown = ",".join(f"{n}={format_shape(getattr(r, which))}" for n, r in profile.items())
                 report["profile_check"] = (

@@ -16,7 +16,6 @@ Converters, first that is installed wins:
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import tempfile
 import time
@@ -32,7 +31,7 @@ from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.int8.calibration import CalibrationData
 from trtconvert.model.info import all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
 from trtconvert.prepare.keep_fp32 import KeptFp32, resolve_keep_fp32
-from trtconvert.settings.precision_plan import PrecisionPlan
+from trtconvert.settings.precision_plan import PrecisionPlan, available_converters
 
 FP16_MAX = 65504.0
 
@@ -62,21 +61,6 @@ class PrecisionResult:
             "kept_fp32": list(self.kept_fp32),
             "keep_fp32": self.keep_fp32.to_json(),
         }
-
-
-def available_converters() -> dict[str, bool]:
-    """Which ONNX mixed-precision converters this machine has (for doctor and for error messages)."""
-    return {
-        "onnxconverter-common": importlib.util.find_spec("onnxconverter_common") is not None,
-        "modelopt": _has_modelopt(),
-    }
-
-
-def _has_modelopt() -> bool:
-    try:
-        return importlib.util.find_spec("modelopt.onnx.autocast") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _count_casts(model: onnx.ModelProto) -> int:

@@ -5,6 +5,7 @@ carries it out.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,3 +56,19 @@ def precision_plan(precision: str, target: Target, strongly_typed: bool = False)
         return PrecisionPlan(precision, (), convert, strongly_typed=True, tensorrt=version)
     flags = tuple(precision.split(",")) if precision != "fp32" else ()
     return PrecisionPlan(precision, flags, None, strongly_typed=False, tensorrt=version)
+
+
+def available_converters() -> dict[str, bool]:
+    """Which ONNX mixed-precision converters this machine has (for doctor and for error messages);
+    found without importing them, so that doctor stays instant."""
+    return {
+        "onnxconverter-common": importlib.util.find_spec("onnxconverter_common") is not None,
+        "modelopt": _has_modelopt(),
+    }
+
+
+def _has_modelopt() -> bool:
+    try:
+        return importlib.util.find_spec("modelopt.onnx.autocast") is not None
+    except (ImportError, ValueError):
+        return False

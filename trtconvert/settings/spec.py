@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import os
 import re
@@ -15,8 +16,6 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from trtconvert.errors import BadInput, shown
 from trtconvert.model.profiles import Profile, parse_profile, profile_from_mapping
@@ -213,51 +212,56 @@ class _WrittenFloat(float):
 _DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases (a few bytes of nested aliases expand to gigabytes; a config needs
-    none), without duplicate keys (the last one silently winning hides a mistake), and without YAML 1.1's
-    surprising numbers: 010 (octal 8), 1:30 (base 60: 90), 0x10 and 1_000 stay text, which the key then
-    accepts or refuses by name."""
+@functools.cache
+def _config_loader() -> type:
+    # Built on first use: PyYAML is needed only when a config is read, not for --help.
+    import yaml
 
-    def construct_yaml_int(self, node):  # type: ignore[no-untyped-def]
-        if not _DECIMAL_INT.fullmatch(node.value):
-            return self.construct_scalar(node)
-        return super().construct_yaml_int(node)
+    class _ConfigLoader(yaml.SafeLoader):
+        """YAML's safe loader without aliases (a few bytes of nested aliases expand to gigabytes; a config needs
+        none), without duplicate keys (the last one silently winning hides a mistake), and without YAML 1.1's
+        surprising numbers: 010 (octal 8), 1:30 (base 60: 90), 0x10 and 1_000 stay text, which the key then
+        accepts or refuses by name."""
 
-    def construct_yaml_float(self, node):  # type: ignore[no-untyped-def]
-        if ":" in node.value or "_" in node.value:
-            return self.construct_scalar(node)
-        number = _WrittenFloat(super().construct_yaml_float(node))
-        number.written = node.value
-        return number
+        def construct_yaml_int(self, node):  # type: ignore[no-untyped-def]
+            if not _DECIMAL_INT.fullmatch(node.value):
+                return self.construct_scalar(node)
+            return super().construct_yaml_int(node)
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue  # refused later, with the key named
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {shown(key)}", key_node.start_mark
+        def construct_yaml_float(self, node):  # type: ignore[no-untyped-def]
+            if ":" in node.value or "_" in node.value:
+                return self.construct_scalar(node)
+            number = _WrittenFloat(super().construct_yaml_float(node))
+            number.written = node.value
+            return number
+
+        def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    continue  # refused later, with the key named
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {shown(key)}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    "aliases (*name) are not allowed in a trtconvert config; write the value out",
+                    event.start_mark,
                 )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+            return super().compose_node(parent, index)
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                "aliases (*name) are not allowed in a trtconvert config; write the value out",
-                event.start_mark,
-            )
-        return super().compose_node(parent, index)
-
-
-_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
-_ConfigLoader.add_constructor("tag:yaml.org,2002:float", _ConfigLoader.construct_yaml_float)
+    _ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
+    _ConfigLoader.add_constructor("tag:yaml.org,2002:float", _ConfigLoader.construct_yaml_float)
+    return _ConfigLoader
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -267,8 +271,10 @@ def read_config(path: Path) -> dict[str, Any]:
     require_regular_file(path, "config file")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise BadInput(f"config {path} is over 1 MB; a config holds a few keys, give the YAML file")
+    import yaml
+
     try:
-        raw = yaml.load(path.read_text(), Loader=_ConfigLoader)
+        raw = yaml.load(path.read_text(), Loader=_config_loader())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -10,6 +10,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from trtconvert.errors import BadInput
+from trtconvert.model.info import all_nodes, is_default_domain
 from trtconvert.prepare.rewrite.onnx_limits import forbidden_parameters
 from trtconvert.prepare.rewrite.registry import registered_rules
 from trtconvert.prepare.rewrite.shapes import ShapeTracer, infer_static_shapes, largest_input_shapes
@@ -81,8 +82,15 @@ def plan_rewrites(
     ``base_dir`` is the model's folder, for a model loaded without its external data: the few small constants
     the rules read (scales, sizes, slice bounds) are then read from there.
     """
+    if policy in POLICIES and not any(_may_concern_a_rule(node) for node in all_nodes(model.graph)):
+        return []  # importing the graph into graph-surgeon would cost more than the rest of `inspect`
     _, plans = _plans(model, policy, target, base_dir)
     return [plan.decision for plan in plans]
+
+
+def _may_concern_a_rule(node: onnx.NodeProto) -> bool:
+    # What the registered rules match (cubic Resize, our plugin's nodes) and the ONNX limits check (Resize).
+    return node.op_type == "Resize" or not is_default_domain(node.domain)
 
 
 def rewrite_model(
