@@ -161,6 +161,10 @@ def test_expansion_config_overrides_lists_and_gpu_kinds(tmp_path: Path, example_
         ({"store": "s", "gpus": ["H100"], "jobs": [{"config": "missing.yaml"}]}, "missing.yaml"),
         ({"store": "s", "gpus": ["H100"], "jobs": []}, "jobs: must be a list"),
         (
+            {"store": "s", "gpus": ["H100"], "jobs": [{"model": "m.onnx", "calib_method": "entropy"}]},
+            "--calib-method",
+        ),
+        (
             {"store": "s", "gpus": ["H100"], "jobs": [{"model": "m.onnx"}], "triton": {"repo": "r"}},
             "repository",
         ),
@@ -244,6 +248,7 @@ def test_the_fleet_key_is_the_key_of_build_cache_dir(tmp_path: Path, example_mod
     checked = preflight(request)
     expected = build_identity(request, checked.model_path, checked.data_files, [], "8.5.3.1", "9.0").key
     assert key == expected
+    assert _sidecar_as_built(example_model, H100, "H100", b"plan")["cache_key"] == key
     assert _key_of(manifest, "super_resolution-fp32", "A10G", A10G, tmp_path) != key
     assert _key_of(manifest, "super_resolution-fp16", "H100", H100, tmp_path) != key
 
@@ -412,23 +417,54 @@ def test_cancel_stops_a_running_build_and_stores_nothing(
     assert not Path(store).exists()
 
 
-def test_triton_export_of_the_fleet(run_cli, scheduler: str, tmp_path: Path, example_model: Path) -> None:
-    pytest.importorskip("trtconvert.deploy.triton")
-    store = str(tmp_path / "store")
-    manifest = _manifest(
-        tmp_path,
-        store,
-        ["H100", "A10G"],
-        [{"model": example_model.name, "profiles": [PROFILE]}],
-        triton="repo",
+def _sidecar_as_built(model: Path, machine: WorkerMachine, gpu: str, plan: bytes) -> dict:
+    """The sidecar a build of ``model`` at PROFILE on ``machine`` writes (the plan bytes are not an engine)."""
+    from trtconvert.engine.plan_files import make_sidecar
+    from trtconvert.model.info import graph_inputs, graph_outputs
+    from trtconvert.model.load import read_graph
+    from trtconvert.model.profiles import parse_profile
+
+    request = resolve(
+        make_spec(None, {"model": model, "profiles": [parse_profile(PROFILE)]}), machine.tensorrt_version
     )
+    checked = preflight(request)
+    assert machine.tensorrt_version is not None and machine.compute_capability is not None
+    identity = build_identity(
+        request, checked.model_path, [], [], machine.tensorrt_version, machine.compute_capability
+    )
+    graph = read_graph(model)
+    return make_sidecar(
+        identity,
+        plan,
+        model=str(model),
+        inputs=[i.to_json() for i in graph_inputs(graph)],
+        outputs=[o.to_json() for o in graph_outputs(graph)],
+        precision={"precision": "fp32", "mode": "builder_flags", "builder_flags": [], "converter": None},
+        gpu={
+            "name": f"NVIDIA {gpu}",
+            "compute_capability": machine.compute_capability,
+        },
+        strongly_typed=False,
+        timings={},
+    )
+
+
+def test_triton_export_of_the_fleet(run_cli, scheduler: str, tmp_path: Path, example_model: Path) -> None:
+    """With triton: set, each job's plans (one per GPU kind) are handed to the Triton export as one model."""
+    pytest.importorskip("trtconvert.deploy.triton")
+    store = Store(str(tmp_path / "store"))
+    jobs = [{"model": example_model.name, "profiles": [PROFILE]}]
+    manifest = _manifest(tmp_path, store.url, ["H100", "A10G"], jobs, triton="repo")
     for gpu, machine in (("H100", H100), ("A10G", A10G)):
-        _put_cached(
-            Store(store), _key_of(manifest, "super_resolution", gpu, machine, tmp_path), os.urandom(64)
-        )
+        plan = os.urandom(64)
+        sidecar = _sidecar_as_built(example_model, machine, gpu, plan)
+        store.put_plan(plan, json.dumps(sidecar).encode(), *cache_parts(sidecar["cache_key"]))
     code, report, stderr = _fleet(run_cli, manifest, "--scheduler", scheduler)
-    assert "triton" in report and report["triton"]["repository"] == str(tmp_path / "repo")
-    assert "super_resolution" in report["triton"]["models"]
+    assert code == 0, stderr
+    assert [e["state"] for e in report["jobs"]] == ["cached", "cached"]
+    assert report["triton"]["repository"] == str(tmp_path / "repo")
+    assert report["triton"]["models"]["super_resolution"]["exported"] is True
+    assert (tmp_path / "repo" / "super_resolution").is_dir()
 
 
 # --- without the extra -----------------------------------------------------------------------------------------

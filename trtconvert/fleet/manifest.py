@@ -14,6 +14,7 @@ import difflib
 import itertools
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from trtconvert.errors import BadInput, shown
 from trtconvert.settings.spec import (
     Spec,
     load_config_yaml,
+    make_spec,
     parse_config_value,
     read_config,
     relative_to_folder,
@@ -232,6 +234,18 @@ def _expand(settings: dict[str, Any], folder: Path, where: str) -> list[tuple[st
     return expanded
 
 
+def _check_together(job: Job, where: str) -> None:
+    """The checks that look at several keys at once (calibration keys without int8, the same profile twice),
+    as the build would run them: a bad combination is the manifest's error, before any task is sent."""
+    with tempfile.TemporaryDirectory(prefix="trtconvert-fleet-check-") as folder:
+        config = Path(folder) / "job.yaml"
+        config.write_text(job.config_yaml(Path(folder) / job.plan_name, None))
+        try:
+            make_spec(config, {})
+        except BadInput as err:
+            raise BadInput(f"{where}: {str(err).replace(f'config {config}: ', '')}") from None
+
+
 def read_manifest(path: Path) -> Manifest:
     """Read, check and expand a manifest; every problem is BadInput naming the key and the fix."""
     raw = _read_yaml(path)
@@ -266,6 +280,7 @@ def read_manifest(path: Path) -> Manifest:
                 raise BadInput(
                     f"{job_where}: two jobs are named '{name}'; give one of them another name: key"
                 )
+            _check_together(Job(name, "", one), f"{job_where} ({name})")
             named[name] = one
     jobs = tuple(Job(name, gpu, settings) for name, settings in named.items() for gpu in gpus)
     triton = _triton(raw["triton"], folder, f"{where}: triton") if raw.get("triton") is not None else None

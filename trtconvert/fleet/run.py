@@ -152,6 +152,10 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
             if not plans:
                 exported[name] = {"exported": False, "reason": "no GPU kind built it"}
                 continue
+            # The plans' plugin libraries, where the job names them: Triton loads them beside the model.
+            plugins = [
+                Path(p) for j in manifest.jobs if j.name == name for p in j.settings.get("plugins", [])
+            ]
             try:
                 result = export_triton(
                     plans,
@@ -160,6 +164,7 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
                     max_batch_size=manifest.triton.max_batch_size,
                     instances=manifest.triton.instances,
                     replace=manifest.triton.replace,
+                    **({"plugins": list(dict.fromkeys(plugins))} if plugins else {}),
                 )
             except TrtConvertError as err:
                 exported[name] = {"exported": False, "reason": str(err), "exit_code": err.exit_code}
