@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from tensorrt_machine import NEEDS_TENSORRT_AND_GPU, TRT
 distributed = pytest.importorskip("distributed")
 fsspec = pytest.importorskip("fsspec")
 
+from trtconvert.engine.machine import cuda_gpus  # noqa: E402
 from trtconvert.engine.plan_files import SCHEMA, build_identity, read_sidecar  # noqa: E402
 from trtconvert.fleet.cluster import gpu_kind  # noqa: E402
 from trtconvert.fleet.job_task import (  # noqa: E402
@@ -394,6 +396,9 @@ def test_a_real_build_without_tensorrt_fails_with_exit_3(
     assert code == 3, stderr
     assert entry["state"] == "failed" and entry["exit_code"] == 3 and entry["cache_key"] is None
     assert "TensorRT" in entry["error"] and entry["seconds"] > 0
+    # A line when the job started on the worker, from the worker's event, then the line of its end.
+    assert re.search(r"running +super_resolution on T4 \[", stderr)
+    assert re.search(r"failed +super_resolution on T4 \[", stderr)
     assert not Path(store).exists() or not list(Path(store).rglob("*.plan"))
 
 
@@ -488,6 +493,12 @@ def test_without_the_fleet_extra_the_cli_works_and_fleet_exits_3(tmp_path: Path)
     # Every other command still loads: build runs its checks and refuses the missing model (exit 2, not 3).
     build = cli("build", str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "m.plan"))
     assert build.returncode == 2 and "missing.onnx" in build.stderr
+
+
+@pytest.mark.skipif(bool(cuda_gpus()), reason="this machine has a GPU, so fleet worker would serve it")
+def test_fleet_worker_without_a_gpu_exits_3(run_cli) -> None:
+    result = run_cli("fleet", "worker", "tcp://127.0.0.1:9")
+    assert result.code == 3 and "no NVIDIA GPU" in result.stderr
 
 
 def test_fleet_help_teaches_the_manifest(run_cli) -> None:

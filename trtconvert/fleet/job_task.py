@@ -143,7 +143,9 @@ def _run_build(
 
 
 def build_job(job: Job, store_url: str, cancel: str | None = None) -> dict[str, Any]:
-    """Build one job on this worker, or copy it from the plan cache; the report entry of the job."""
+    """Build one job on this worker, or copy it from the plan cache; the report entry of the job.
+
+    ``cancel`` names the fleet's run: the Dask Event that stops it, and the topic its progress goes to."""
     started = time.monotonic()
     worker = get_worker()
     machine = _machine_of(worker.name)
@@ -164,6 +166,9 @@ def build_job(job: Job, store_url: str, cancel: str | None = None) -> dict[str, 
             entry["error"] = error
         return entry
 
+    if cancel is not None:
+        # The client prints a line for it: the job left the queue and runs on this worker.
+        worker.log_event(cancel, {**entry, "state": "running", "exit_code": None, "seconds": 0.0})
     with tempfile.TemporaryDirectory(prefix="trtconvert-fleet-") as name:
         folder = Path(name)
         plan = folder / job.plan_name

@@ -79,7 +79,9 @@ def run_fleet(
     offered = wait_for_kinds(client, set(manifest.gpus), wait_seconds)
     entries: dict[tuple[str, str], dict[str, Any]] = {}
     futures = {}
-    cancel = f"trtconvert-fleet-cancel-{uuid.uuid4().hex}"
+    # One name for this run: the Event that cancels its tasks and the topic of their "running" events.
+    cancel = f"trtconvert-fleet-{uuid.uuid4().hex}"
+    client.subscribe_topic(cancel, lambda event: on_change(event[1]))
     for job in manifest.jobs:
         if job.gpu not in offered:
             entry = _entry(
@@ -119,6 +121,8 @@ def run_fleet(
         client.cancel(list(futures))
         _drain(client, _DRAIN_SECONDS)
         raise
+    finally:
+        client.unsubscribe_topic(cancel)
     return [entries[(job.name, job.gpu)] for job in manifest.jobs]
 
 
