@@ -50,7 +50,7 @@ NO_TENSORRT = WorkerMachine(None, None)
 def scheduler() -> str:
     """A LocalCluster with one H100, one A10G (both keyed as above) and one T4 worker without TensorRT."""
     cluster = distributed.LocalCluster(
-        n_workers=0, processes=False, protocol="tcp", threads_per_worker=1, dashboard_address=None
+        n_workers=0, processes=False, protocol="tcp", threads_per_worker=1, dashboard_address=":0"
     )
     base = cluster.new_spec
     for count, (kind, machine) in enumerate([("H100", H100), ("A10G", A10G), ("T4", NO_TENSORRT)], start=1):
@@ -331,6 +331,34 @@ def test_routing_and_plan_cache(
         assert pair is not None and pair[0] == plans[(entry["name"], entry["gpu"])]
         assert entry["plan"] == store.location(entry["name"], entry["gpu"], "super_resolution.plan")
     assert report["summary"] == {"cached": 4}
+
+
+@pytest.mark.skipif(bool(cuda_gpus()), reason="this machine has a GPU: the local cluster would offer it")
+def test_local_scheduler_without_a_gpu_finds_every_kind_unschedulable(run_cli, tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, str(tmp_path / "s"), ["H100"], [{"model": "m.onnx"}])
+    code, report, stderr = _fleet(run_cli, manifest)
+    assert code == 3 and [e["state"] for e in report["jobs"]] == ["unschedulable"]
+    assert "local cluster: 0 worker(s), this machine shows no GPU" in stderr
+
+
+def test_the_local_cluster_has_one_worker_per_gpu_offering_its_kind() -> None:
+    """Given two GPUs (kind, device), the local cluster starts two single-threaded workers, each offering its
+    kind once; each worker's builds get its device (here without TensorRT, so no key)."""
+    import socket
+
+    from trtconvert.fleet.cluster import start_local_cluster
+    from trtconvert.fleet.job_task import _MACHINES
+
+    cluster = start_local_cluster([("H100", "0"), ("A10G", "1")])
+    try:
+        with distributed.Client(cluster.scheduler_address) as client:
+            workers = client.scheduler_info(n_workers=-1)["workers"].values()
+            offered = sorted((w["name"], w["nthreads"], tuple(w["resources"].items())) for w in workers)
+    finally:
+        cluster.close()
+    host = socket.gethostname()
+    assert offered == [(f"{host}-gpu0", 1, (("gpu-H100", 1),)), (f"{host}-gpu1", 1, (("gpu-A10G", 1),))]
+    assert [_MACHINES[f"{host}-gpu0"].device, _MACHINES[f"{host}-gpu1"].device] == ["0", "1"]
 
 
 def test_unschedulable_kind_is_reported_at_once(

@@ -145,8 +145,7 @@ def _run_on_cluster(
                 f" ({', '.join(f'{k} on device {d}' for k, d in gpus)})"
                 if gpus
                 else ", this machine shows no GPU"
-            ),
-            err=True,
+            )
         )
         cluster = start_local_cluster(gpus)
         address = cluster.scheduler_address

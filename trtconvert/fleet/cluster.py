@@ -55,21 +55,25 @@ def local_gpus(kind: str | None = None) -> list[tuple[str, str]]:
     ]
 
 
+def worker_name(host: str, device: str) -> str:
+    """The name of the worker of one GPU: unique in a cluster, and the key of the device its builds get."""
+    return f"{host}-gpu{device}"
+
+
 def start_local_cluster(gpus: Iterable[tuple[str, str]]) -> LocalCluster:
     """A LocalCluster on this machine with one single-threaded worker per GPU, advertising its kind. Workers
     are threads of this process (the builds are processes of their own)."""
-    cluster = LocalCluster(n_workers=0, processes=False, threads_per_worker=1, dashboard_address=None)
+    cluster = LocalCluster(n_workers=0, processes=False, threads_per_worker=1, dashboard_address=":0")
     base = cluster.new_spec
+    host = socket.gethostname()
     for count, (kind, device) in enumerate(gpus, start=1):
+        name = worker_name(host, device)
+        register_worker_machine(name, probe_machine(device))
         # Each worker gets its own options: SpecCluster copies new_spec for every worker it adds.
-        cluster.new_spec = {
-            "cls": base["cls"],
-            "options": {**base["options"], "resources": {resource_name(kind): 1}},
-        }
+        options = {**base["options"], "resources": {resource_name(kind): 1}, "name": name}
+        cluster.new_spec = {"cls": base["cls"], "options": options}
         cluster.scale(count)
         cluster.wait_for_workers(count)
-        newest = max(cluster.workers, key=lambda name: int(name) if str(name).isdigit() else -1)
-        register_worker_machine(newest, probe_machine(device))
     return cluster
 
 
@@ -106,7 +110,7 @@ def wait_for_kinds(client: Client, kinds: set[str], seconds: float) -> set[str]:
 async def _serve(address: str, gpus: list[tuple[str, str]], host: str) -> None:
     workers = []
     for kind, device in gpus:
-        name = f"{host}-gpu{device}"
+        name = worker_name(host, device)
         register_worker_machine(name, probe_machine(device))
         workers.append(Worker(address, nthreads=1, resources={resource_name(kind): 1}, name=name))
     await asyncio.gather(*workers)

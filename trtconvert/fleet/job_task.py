@@ -125,7 +125,7 @@ def _run_build(
         env["CUDA_VISIBLE_DEVICES"] = machine.device
     argv = [sys.executable, "-m", "trtconvert", "build", "--config", str(config), "--json", "-q"]
     with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
-        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=folder)
+        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
         while True:
             try:
                 process.wait(timeout=_POLL_SECONDS)
