@@ -534,6 +534,8 @@ def test_fleet_help_teaches_the_manifest(run_cli) -> None:
     assert result.code == 0
     for text in ("store:", "gpus:", "jobs:", "precision: [fp32, fp16]", "trtconvert fleet worker tcp://"):
         assert text in result.stdout
+    missing = run_cli("fleet")
+    assert missing.code == 2 and "Missing argument 'FLEET.yaml'" in missing.stderr
 
 
 # --- on a GPU machine with TensorRT --------------------------------------------------------------------------

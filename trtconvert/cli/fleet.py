@@ -36,7 +36,7 @@ class _FleetGroup(click.Group):
     """`fleet MANIFEST` runs a manifest; `fleet worker ADDRESS` starts a worker."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
