@@ -110,9 +110,8 @@ def run_fleet(
             job = futures[future]
             try:
                 entry = future.result()
-            except (
-                Exception
-            ) as err:  # the task itself broke (a bug, or its worker died): this job alone fails
+            # The task itself broke (a bug, or its worker died): this job alone fails.
+            except Exception as err:
                 entry = _entry(job, "failed", 1, f"the task failed: {type(err).__name__}: {err}")
             entries[(job.name, job.gpu)] = entry
             on_change(entry)
