@@ -29,7 +29,7 @@ from trtconvert.cli.options import (
     verify_options,
 )
 from trtconvert.engine.interruptible import end_process
-from trtconvert.errors import BadInput, TrtConvertError, VerificationFailed, within_a_line
+from trtconvert.errors import BadInput, TrtConvertError, within_a_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -162,10 +162,11 @@ def _register_commands() -> None:
     from trtconvert.cli.build import build
     from trtconvert.cli.doctor import doctor
     from trtconvert.cli.export import export
+    from trtconvert.cli.fleet import fleet
     from trtconvert.cli.plugins import plugins
     from trtconvert.cli.verify import verify
 
-    for command in (build, verify, bench, doctor, plugins, export):
+    for command in (build, verify, bench, doctor, plugins, export, fleet):
         cli.add_command(command)
 
 
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     except TrtConvertError as err:
         if debug:
             raise
-        _fail(str(err), err.exit_code, as_json, err.measured if isinstance(err, VerificationFailed) else None)
+        _fail(str(err), err.exit_code, as_json, getattr(err, "measured", None))
     except OSError as err:
         if debug:
             raise

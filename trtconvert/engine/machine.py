@@ -89,6 +89,28 @@ def cuda_gpu() -> tuple[Gpu | None, str]:
     return gpu, f"{gpu.name} (compute capability {gpu.compute_capability})"
 
 
+def cuda_gpus() -> list[Gpu]:
+    """Every CUDA device the driver shows (after CUDA_VISIBLE_DEVICES), in device order; empty where none."""
+    lib = _libcuda()
+    if lib is None or lib.cuInit(0) != 0:
+        return []
+    count = ctypes.c_int(0)
+    if lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return []
+    gpus = []
+    for index in range(count.value):
+        device = ctypes.c_int(0)
+        if lib.cuDeviceGet(ctypes.byref(device), index) != 0:
+            continue
+        name = ctypes.create_string_buffer(256)
+        lib.cuDeviceGetName(name, 256, device)
+        major, minor = ctypes.c_int(0), ctypes.c_int(0)
+        lib.cuDeviceGetAttribute(ctypes.byref(major), 75, device)
+        lib.cuDeviceGetAttribute(ctypes.byref(minor), 76, device)
+        gpus.append(Gpu(name.value.decode(errors="replace"), f"{major.value}.{minor.value}"))
+    return gpus
+
+
 def require_gpu(what: str) -> Gpu:
     gpu, reason = cuda_gpu()
     if gpu is None:

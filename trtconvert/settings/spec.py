@@ -274,7 +274,7 @@ def read_config(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        raw = yaml.load(path.read_text(), Loader=_config_loader())
+        raw = load_config_yaml(path.read_text())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -308,15 +308,32 @@ def read_config(path: Path) -> dict[str, Any]:
         if value is None:
             continue
         parsed = _PARSERS[name](value, f"config {path.name}: {key}")
-        if name in _PATH_KEYS:
-            trailing = "/" if name == "output" and str(parsed).endswith("/") else ""
-            parsed = f"{path.parent / parsed}{trailing}"
-        elif name == "plugins":
-            parsed = [path.parent / p for p in parsed]
-        elif name in ("inputs", "freeze"):
-            parsed = {k: _config_relative_file(path.parent, v) for k, v in parsed.items()}
-        values[name] = parsed
+        values[name] = relative_to_folder(name, parsed, path.parent)
     return values
+
+
+def parse_config_value(name: str, value: Any, where: str) -> Any:
+    """One config key's value checked and parsed as a config file's would be (BadInput naming ``where``)."""
+    return _PARSERS[name](value, where)
+
+
+def relative_to_folder(name: str, value: Any, folder: Path) -> Any:
+    """A config key's value with the paths it holds read relative to ``folder`` (a config file's folder)."""
+    if name in _PATH_KEYS:
+        trailing = "/" if name == "output" and str(value).endswith("/") else ""
+        return f"{folder / value}{trailing}"
+    if name == "plugins":
+        return [str(folder / p) for p in (value if isinstance(value, list) else [value])]
+    if name in ("inputs", "freeze"):
+        return {k: _config_relative_file(folder, str(v)) for k, v in value.items()}
+    return value
+
+
+def load_config_yaml(text: str) -> Any:
+    """YAML read as configs are: no aliases, no duplicate keys, numbers as written (yaml.YAMLError if not)."""
+    import yaml
+
+    return yaml.load(text, Loader=_config_loader())
 
 
 def _config_relative_file(folder: Path, value: str) -> str:

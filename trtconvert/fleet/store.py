@@ -1,0 +1,127 @@
+"""The fleet's store: a folder or any fsspec URL holding plans, sidecars, timing caches and the plan cache.
+
+Layout under the store's root:
+
+    <job>/<gpu>/<model>.plan (+ .plan.json)    each job's result
+    cache/<content key>.plan (+ .plan.json)    the plan cache, keyed as `build --cache-dir` keys it
+    timing/tensorrt-<version>/<gpu>.cache      one TensorRT timing cache per TensorRT version and GPU kind
+
+Every file is written under a temporary name beside its destination, then moved into place: a local rename is
+atomic; on an object store the move is a copy, so a reader may see a plan whose sidecar is not there yet.
+Plans are therefore written before their sidecars, and a plan counts as a result only with a sidecar that
+records its size and sha256 (`find_cached`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from trtconvert.engine.plan_files import Malformed, check_sidecar
+
+
+def timing_cache_parts(tensorrt_version: str, gpu: str) -> tuple[str, str, str]:
+    return ("timing", f"tensorrt-{tensorrt_version}", f"{gpu}.cache")
+
+
+def cache_parts(key: str) -> tuple[str, str]:
+    return ("cache", f"{key}.plan")
+
+
+class Store:
+    """Atomic file access to the store through fsspec."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.fs, root = fsspec.core.url_to_fs(url)
+        self.root = root.rstrip("/")
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def location(self, *parts: str) -> str:
+        """Where a file is, as a user would write it: a local path or a URL."""
+        path = self.path(*parts)
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return path if protocol in ("file", "local") else f"{protocol}://{path.lstrip('/')}"
+
+    def exists(self, *parts: str) -> bool:
+        return bool(self.fs.exists(self.path(*parts)))
+
+    def read_bytes(self, *parts: str) -> bytes | None:
+        try:
+            return self.fs.cat_file(self.path(*parts))
+        except FileNotFoundError:
+            return None
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        self._move_into_place(lambda staged: self.fs.pipe_file(staged, data), parts)
+
+    def put_file(self, local: Path, *parts: str) -> None:
+        self._move_into_place(lambda staged: self.fs.put_file(str(local), staged), parts)
+
+    def get_file(self, local: Path, *parts: str) -> bool:
+        """Copy a store file to ``local``; False where the store has none."""
+        data = self.read_bytes(*parts)
+        if data is None:
+            return False
+        local.write_bytes(data)
+        return True
+
+    def _move_into_place(self, write: Any, parts: tuple[str, ...]) -> None:
+        final = self.path(*parts)
+        staged = f"{final}.partial-{uuid.uuid4().hex[:12]}"
+        parent = final.rsplit("/", 1)[0]
+        with contextlib.suppress(FileExistsError):
+            self.fs.makedirs(parent, exist_ok=True)
+        try:
+            write(staged)
+            self.fs.mv(staged, final)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm(staged)
+            raise
+
+    def put_plan(self, plan: bytes, sidecar: bytes, *parts: str) -> None:
+        """A plan and its sidecar: the plan first, so that a sidecar is never seen without its plan."""
+        *folder, name = parts
+        self.write_bytes(plan, *parts)
+        self.write_bytes(sidecar, *folder, f"{name}.json")
+
+    def read_plan(self, *parts: str) -> tuple[bytes, bytes] | None:
+        """A plan and its sidecar, if both are there and the sidecar describes these plan bytes."""
+        *folder, name = parts
+        sidecar = self.read_bytes(*folder, f"{name}.json")
+        plan = self.read_bytes(*parts) if sidecar is not None else None
+        if plan is None or sidecar is None:
+            return None
+        document = _sidecar_document(sidecar)
+        if document is None:
+            return None
+        recorded = document.get("plan", {})
+        if recorded.get("bytes") != len(plan) or recorded.get("sha256") != hashlib.sha256(plan).hexdigest():
+            return None
+        return plan, sidecar
+
+    def find_cached(self, key: str) -> tuple[bytes, bytes] | None:
+        """The cached plan pair with this content key, or None (absent, incomplete, or another key's)."""
+        pair = self.read_plan(*cache_parts(key))
+        if pair is None:
+            return None
+        document = _sidecar_document(pair[1])
+        return pair if document is not None and document.get("cache_key") == key else None
+
+
+def _sidecar_document(data: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(data)
+        check_sidecar(document)
+    except (ValueError, RecursionError, Malformed):
+        return None
+    return document if isinstance(document, dict) else None
