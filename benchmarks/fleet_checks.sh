@@ -14,7 +14,7 @@
 # fsspec). The plugin library is build/lib/libtrtconvert_plugins.so, where the manifest looks for it: copied
 # from TRTCONVERT_PLUGIN_LIBRARY, or built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT
 # headers). FLEET OPTIONS go to both runs, e.g. --gpu-kind H100 on a card whose name gives another kind than
-# the manifest's gpus.
+# the manifest's gpus. TRTCONVERT_CHECKS_TIMING_CACHE: a timing cache of an earlier run to start the store with.
 set -uo pipefail
 part=${1:?give a part: tests or example}
 case $part in tests|example) ;; *) echo "unknown part '$part': give tests or example"; exit 2 ;; esac
@@ -52,6 +52,15 @@ if [ "$part" = tests ]; then
   exit 0
 fi
 rm -rf build/fleet_store build/fleet_triton
+if [ -n "${TRTCONVERT_CHECKS_TIMING_CACHE:-}" ]; then
+  # A timing cache kept from an earlier run on this GPU kind skips most tactic timing in the first run's builds:
+  # put where the store keeps the cache of this TensorRT and GPU kind (FLEET options may name the kind).
+  kind=$(python3 -c "from trtconvert.fleet.cluster import gpu_kind; from trtconvert.engine.machine import cuda_gpu; print(gpu_kind(cuda_gpu()[0].name))")
+  for ((i = 1; i <= $#; i++)); do [ "${!i}" = --gpu-kind ] && { j=$((i + 1)); kind=${!j}; }; done
+  version=$(python3 -c "import tensorrt; print(tensorrt.__version__)")
+  mkdir -p "build/fleet_store/timing/tensorrt-$version"
+  cp "$TRTCONVERT_CHECKS_TIMING_CACHE" "build/fleet_store/timing/tensorrt-$version/$kind.cache"
+fi
 run "dry run" trtconvert fleet benchmarks/fleet_example.yaml --dry-run "$@"
 fleet_json() {  # fleet_json REPORT OPTIONS...: a run whose --json report goes to REPORT, its log to the log
   local report=$1; shift
