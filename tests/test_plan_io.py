@@ -440,7 +440,7 @@ def test_inspect_layers_of_a_plan(run_cli, files, tmp_path, monkeypatch) -> None
 
     def fake_layers(path, plugins):
         seen["args"] = (path, list(plugins))
-        return layer_report(recorded)
+        return [layer_report(recorded)]
 
     monkeypatch.setattr(inspect_plan, "engine_layers", fake_layers)
     lib = tmp_path / "lib.so"
