@@ -494,3 +494,33 @@ def test_runtime_sizes_for_tensorrt_8_5_exit_2_naming_the_node(run_cli, tmp_path
         and "TensorRT 8.5 has no plugin shape inputs (10.1+)" in result.stderr
     )
     assert not (tmp_path / "out.onnx").exists()
+
+
+def _resize_inputs(model: onnx.ModelProto):
+    import onnx_graphsurgeon as gs
+
+    from trtconvert.prepare.rewrite.rules.cubic_resize import _ResizeInputs
+    from trtconvert.prepare.rewrite.shapes import ShapeTracer, infer_static_shapes
+
+    node = next(n for n in gs.import_onnx(model).nodes if n.op == "Resize")
+    return _ResizeInputs.read(node, ShapeTracer(infer_static_shapes(model)))
+
+
+def test_the_analysis_of_constant_scales_on_the_inner_axes():
+    inputs = _resize_inputs(single_resize_model([1, 3, 4, 7], scales=[1, 1, 0.5, 2.0]))
+    assert inputs.rank == 4 and inputs.listed == [0, 1, 2, 3] and not inputs.runtime_scales
+    assert inputs.states() == {0: True, 1: True, 2: False, 3: False}
+    assert [inputs.out_length(a) for a in range(4)] == [1, 3, 2, 14]
+    assert inputs.outer_axes_resized() is False and inputs.output_length_one() is False
+    assert inputs.scale_inexact(2) is False and inputs.inner_scale_inexact() is False
+    fractional = _resize_inputs(single_resize_model([1, 3, 5, 7], scales=[1, 1, 0.5, 2.0]))
+    assert fractional.scale_inexact(2) is True and fractional.inner_scale_inexact() is True
+
+
+def test_the_analysis_of_runtime_scales_and_of_axes_on_an_outer_axis():
+    runtime = _resize_inputs(single_resize_model(["n", 3, 5, 7], runtime_scales=True))
+    assert runtime.runtime_scales and runtime.states() == {0: None, 1: None, 2: None, 3: None}
+    assert runtime.outer_axes_resized() is None and runtime.output_length_one() is None
+    outer = _resize_inputs(single_resize_model([1, 3, 5, 7], sizes=[6, 10], axes=[1, 3]))
+    assert outer.listed == [1, 3] and outer.states() == {0: True, 1: False, 2: True, 3: False}
+    assert outer.outer_axes_resized() is True and outer.out_length(1) == 6
