@@ -133,7 +133,7 @@ def test_example_plan_per_target(example_module):
     [new] = plan_rewrites(model, T11)
     assert (old.decision, new.decision) == ("rewrite", "keep")
     assert "rejects cubic Resize" in old.reason and "DynamicTRTResize(input, factor)" in old.reason
-    assert "only runtime sizes decide" in new.reason
+    assert "imports it and computes what ONNX computes" in new.reason and "except" not in new.reason
 
 
 # --- a model that already holds the plugin node --------------------------------------------------------------
@@ -240,7 +240,6 @@ def test_auto_rewrites_a_plain_cubic_resize_for_8_4_and_keeps_it_for_10():
             },
             "tf_half_pixel_for_nn differently",
         ),
-        ({"coordinate_transformation_mode": "pytorch_half_pixel", "sizes": [1, 3, 1, 12]}, "output length 1"),
     ],
 )
 def test_auto_rewrites_what_tensorrt_10_rejects_or_miscomputes(kwargs, words):
@@ -253,12 +252,26 @@ def test_auto_rewrites_what_tensorrt_10_rejects_or_miscomputes(kwargs, words):
     _assert_same_outputs(model, result.model, {"x": _randn(1, 3, 9, 8)})
 
 
-def test_auto_keeps_pytorch_half_pixel_with_known_lengths_above_one():
+@pytest.mark.parametrize(
+    "sizes", [[1, 3, 4, 12], [1, 3, 1, 12]], ids=["lengths above one", "output length 1"]
+)
+def test_auto_keeps_pytorch_half_pixel_on_10(sizes):
+    # The 10.x parser maps it as 8.5's does (kUPPER at output length 1: ONNX's coordinate 0), see target.py.
     model = single_resize_model(
-        [1, 3, 9, 8], sizes=[1, 3, 4, 12], coordinate_transformation_mode="pytorch_half_pixel"
+        [1, 3, 9, 8], sizes=sizes, coordinate_transformation_mode="pytorch_half_pixel"
     )
     [decision] = plan_rewrites(model, T10)
     assert decision.decision == "keep" and "except" not in decision.reason
+
+
+def test_auto_refuses_runtime_scales_with_axes_on_10():
+    # The 10.x parser takes a scales tensor only with trivial axes, and the plugin takes constant scales only.
+    model = single_resize_model([1, 3, 9, 8], axes=[2, 3], runtime_scales=True)
+    [decision] = plan_rewrites(model, T10)
+    assert decision.decision == "error"
+    assert (
+        "rejects axes=[2, 3] with runtime scales" in decision.reason and "constant scales" in decision.reason
+    )
 
 
 def test_align_corners_with_fractional_length_follows_onnx_not_onnxruntime():

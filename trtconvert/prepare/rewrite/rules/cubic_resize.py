@@ -317,6 +317,7 @@ def _analyse(node: gs.Node, tracer: ShapeTracer, target: TensorRTTarget) -> _Ana
         outer_axes_resized=inputs.outer_axes_resized(),
         output_length_one=inputs.output_length_one(),
         scale_inexact=inputs.inner_scale_inexact(),
+        runtime_scales=inputs.runtime_scales,
     )
     try:
         form = _choose_form(node, facts, inputs, tracer, target)
