@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -146,3 +148,20 @@ def test_a_bug_in_our_code_is_not_taken_for_a_folding_failure(monkeypatch):
     monkeypatch.setattr("trtconvert.prepare.fold.all_tensors", lambda graph: [None])
     with pytest.raises(AttributeError, match="data_location"):
         fold(conv_model())
+
+
+def test_prepare_folds_at_the_lowered_ir_version_and_verifies(onnxruntime_reads_older_ir, run_cli, tmp_path):
+    # The whole `prepare --verify` path with a model newer than onnxruntime reads (the limit lowered as above):
+    # folded at the lowered version, which the prepared model keeps, and the original verified at it too.
+    source = tmp_path / "new_ir.onnx"
+    onnx.save(conv_model(ir_version=onnx.IR_VERSION), source)
+    out = tmp_path / "prepared.onnx"
+    profile = "x=1x3x8x8:2x3x16x16:2x3x24x24"
+    result = run_cli("prepare", source, "-o", out, "--profile", profile, "--verify", "--json")
+    assert result.code == 0, result.stderr
+    assert f"IR {onnx.IR_VERSION} lowered to {onnxruntime_reads_older_ir}" in result.stderr
+    assert json.loads(result.stdout)["verification"], "prepare --verify reported no comparison"
+    prepared = onnx.load(out)
+    assert prepared.ir_version == onnxruntime_reads_older_ir
+    assert "fold_me" not in {n.name for n in prepared.graph.node}
+    assert onnx.load(source).ir_version == onnx.IR_VERSION, "the input model was changed"
