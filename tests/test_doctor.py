@@ -96,3 +96,44 @@ def test_doctor_states_the_supported_range_and_what_a_version_lacks() -> None:
     assert new.ok and "plugin interface IPluginV3" in new.detail and "lacks" not in new.detail
     too_old = describe_tensorrt("8.4.3.1", Path("/x"))
     assert not too_old.ok and "older than trtconvert supports (8.5 to 11.x)" in too_old.detail
+
+
+@pytest.mark.parametrize(
+    ("installed", "says", "never"),
+    [
+        ("8.5.3.1", ["TensorRT 8.5 - 8.6 (installed: 8.5)", "measured: 8.5.3.1 on an H200"], "from sources"),
+        (
+            "10.16.0.72",
+            [
+                "TensorRT 10.x, 11.x (installed: 10.16)",
+                "measured: nothing",
+                "argument level:",
+                "from sources:",
+            ],
+            "measured: 8.5",
+        ),
+        (None, ["default target, none installed: 11.0", "measured: nothing"], "measured: 8.5"),
+    ],
+)
+def test_doctor_says_how_the_installed_version_was_verified(monkeypatch, installed, says, never) -> None:
+    from trtconvert.engine.doctor import check_evidence
+    from trtconvert.settings import target
+
+    monkeypatch.setattr(target, "_installed_version", lambda: installed)
+    check = check_evidence()
+    assert check.ok and check.name == "how verified"
+    for words in says:
+        assert words in check.detail
+    assert never not in check.detail
+
+
+def test_the_readme_version_table_is_the_evidence_table() -> None:
+    from trtconvert.settings.target import EVIDENCE, parse_target
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("<!-- tensorrt-evidence -->", 1)[1].strip().split("\n\n", 1)[0].splitlines()[2:]
+    rows = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in table]
+    assert rows == [
+        [row.versions, parse_target(f"{row.first[0]}.{row.first[1]}").plugin_interface, row.summary()]
+        for row in EVIDENCE
+    ]

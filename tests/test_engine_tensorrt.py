@@ -445,3 +445,33 @@ def test_layers_of_an_fp32_plan_are_fp32(run_cli, example_model: Path, tmp_path:
     result = run_cli("inspect", plan, "--layers")
     assert result.code == 0, result.stderr
     assert " layers: " in result.stdout and "FP32" in result.stdout and "Int8" not in result.stdout
+
+
+def test_layers_of_a_two_profile_fp16_plan_show_precisions(
+    run_cli, example_model: Path, tmp_path: Path
+) -> None:
+    # The inspector resolves a dynamic plan's formats only through an execution context holding input shapes:
+    # without one every layer of this plan came out "unknown" on TensorRT 8.5.
+    if int(TRT.__version__.split(".")[0]) >= 11:
+        pytest.skip("TensorRT 11 fp16 converts the ONNX first; the builder-flag FP16 plan is 8.5 to 10")
+    plan = tmp_path / "sr16x2.plan"
+    profiles = ["--profile", PROFILE_SMALL, "--profile", PROFILE_FIXED]
+    _build(run_cli, example_model, "-o", plan, *profiles, "--rewrite", "none", "--precision", "fp16")
+    result = run_cli("inspect", plan, "--layers", "--json")
+    assert result.code == 0, result.stderr
+    layers = json.loads(result.stdout)["layers"]
+    by_profile = layers["profiles"]
+    assert [p["profile"] for p in by_profile] == [0, 1]
+    assert by_profile[0]["opt_shapes"] == {"input": [1, 3, 32, 32], "factor": [1, 1, 64, 64]}
+    assert by_profile[1]["opt_shapes"] == {"input": [1, 3, 40, 24], "factor": [1, 1, 80, 48]}
+    for report in by_profile:
+        counts = report["precisions"]
+        print(f"profile {report['profile']}: {len(report['layers'])} layers, {counts}")
+        assert report["detailed"] and report["layers"]
+        assert counts.get("FP16", 0) > 0, counts
+        known = sum(n for precision, n in counts.items() if precision != "unknown")
+        assert known > counts.get("unknown", 0), counts
+    text = run_cli("inspect", plan, "--layers")
+    assert text.code == 0, text.stderr
+    assert "profile 1 at its opt shapes (input=1x3x40x24, factor=1x1x80x48)" in text.stdout
+    assert "FP16" in text.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from seeds import fresh_rng
+from seeds import fresh_rng, tuned_rng
 
 from trtconvert.engine.chain import engine_loader_chain, int8_calibrator
 from trtconvert.settings.request import resolve
@@ -21,7 +21,7 @@ PROFILE = "input=1x3x16x16:1x3x24x20:1x3x32x32,factor=1x1x32x32:1x1x48x40:1x1x64
 
 def _images(samples: int, height: int, width: int) -> np.ndarray:
     """Smooth gradients with dark strokes: image-like, not uniform noise."""
-    rng = fresh_rng("int8-images")
+    rng = tuned_rng("int8-images")
     y, x = np.mgrid[0:height, 0:width] / max(height, width)
     images = np.empty((samples, 1, 3, height, width), np.float32)
     for index in range(samples):
@@ -303,7 +303,7 @@ def test_ppocr_det_qdq_on_text_like_images(run_cli, shared_models, tmp_path) -> 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from text_images import MEAN, STD, text_image
 
-    rng = fresh_rng("det-text")
+    rng = tuned_rng("det-text")
     images = np.stack([((text_image(rng, 64, 64) - MEAN) / STD)[None] for _ in range(6)]).astype(np.float32)
     np.savez(tmp_path / "text.npz", x=images)
     out = tmp_path / "det.int8.onnx"

@@ -95,7 +95,6 @@ def test_key_is_stable_for_the_same_inputs(files) -> None:
         "fold",
         "hardware compatibility",
         "version compatible",
-        "target",
     ],
 )
 def test_key_changes_with_everything_that_decides_the_engine(files, change: str) -> None:
@@ -129,8 +128,6 @@ def test_key_changes_with_everything_that_decides_the_engine(files, change: str)
         spec = _spec(hardware_compatibility="ampere_plus")
     elif change == "version compatible":
         spec = _spec(version_compatible=True)
-    elif change == "target":
-        spec = _spec(target_tensorrt="10.8")
     assert _identity(files, spec, trt, cc).key != before
 
 
@@ -151,6 +148,33 @@ def test_key_changes_with_everything_that_decides_the_engine(files, change: str)
 def test_key_ignores_what_does_not_reach_the_engine(files, fields: dict) -> None:
     base = _identity(files, _spec(workspace="1G")).key
     assert _identity(files, _spec(**{"workspace": "1G", **fields})).key == base
+
+
+@pytest.mark.parametrize("written", [None, "10.8", "10.8.0", "10.8.0.43"])
+def test_key_is_the_same_for_every_way_of_writing_the_resolved_target(files, written: str | None) -> None:
+    # The installed TensorRT decides the target when the flag is absent; the flag names the same version.
+    unset = build_identity(
+        resolve(_spec(), "10.8.0.43"), files["model"], [files["data"]], [files["plugin"]], "10.8.0.43", "9.0"
+    )
+    flagged = build_identity(
+        resolve(_spec(target_tensorrt=written), "10.8.0.43"),
+        files["model"],
+        [files["data"]],
+        [files["plugin"]],
+        "10.8.0.43",
+        "9.0",
+    )
+    assert flagged.key == unset.key
+    assert flagged.config["target_tensorrt"] == "10.8"
+
+
+def test_key_changes_with_the_resolved_target(files) -> None:
+    # Without an installed TensorRT (a prepared model's identity), the flag alone decides the target.
+    keys = {
+        build_identity(resolve(_spec(target_tensorrt=target)), files["model"], [], [], "10.8.0.43", "9.0").key
+        for target in ("10.8", "10.9", "11.1")
+    }
+    assert len(keys) == 3
 
 
 def test_plugin_path_does_not_matter_only_its_bytes(files, tmp_path: Path) -> None:
@@ -416,7 +440,7 @@ def test_inspect_layers_of_a_plan(run_cli, files, tmp_path, monkeypatch) -> None
 
     def fake_layers(path, plugins):
         seen["args"] = (path, list(plugins))
-        return layer_report(recorded)
+        return [layer_report(recorded)]
 
     monkeypatch.setattr(inspect_plan, "engine_layers", fake_layers)
     lib = tmp_path / "lib.so"
@@ -566,3 +590,49 @@ def test_large_frozen_values_are_kept_as_a_sha256_that_verify_checks(run_cli, fi
         in result.stdout
     )
     assert "frozen    small=[0, 1, 2, 3] (int64 4)" in result.stdout
+
+
+class _EngineLoaderStandIn:
+    """Stands in for polygraphy's EngineFromBytes (argument level: no TensorRT here); raises ``error``."""
+
+    error: Exception
+
+    def __init__(self, plan_bytes: bytes) -> None:
+        self.plan_bytes = plan_bytes
+
+    def __call__(self):
+        raise self.error
+
+
+class _TensorRTStandIn:
+    __version__ = "8.5.3.1"
+
+
+def _plan_loading_raises(monkeypatch, error: Exception) -> None:
+    loader = type("Loader", (_EngineLoaderStandIn,), {"error": error})
+    monkeypatch.setattr("polygraphy.backend.trt.EngineFromBytes", loader)
+
+
+def test_a_plan_tensorrt_cannot_deserialize_is_bad_input(tmp_path: Path, monkeypatch) -> None:
+    from polygraphy.exception import PolygraphyException
+
+    from trtconvert.engine.plan_files import load_engine
+
+    plan = tmp_path / "model.plan"
+    plan.write_bytes(b"not an engine")
+    # What polygraphy raises when TensorRT's deserialize_cuda_engine returns no engine.
+    _plan_loading_raises(
+        monkeypatch, PolygraphyException("Could not deserialize engine. See log for details.")
+    )
+    with pytest.raises(BadInput, match="TensorRT 8.5.3.1 cannot load model.plan"):
+        load_engine(plan, [], _TensorRTStandIn())
+
+
+def test_a_bug_while_loading_a_plan_is_not_taken_for_a_bad_plan(tmp_path: Path, monkeypatch) -> None:
+    from trtconvert.engine.plan_files import load_engine
+
+    plan = tmp_path / "model.plan"
+    plan.write_bytes(b"not an engine")
+    _plan_loading_raises(monkeypatch, AttributeError("'NoneType' object has no attribute 'deserialize'"))
+    with pytest.raises(AttributeError, match="deserialize"):
+        load_engine(plan, [], _TensorRTStandIn())

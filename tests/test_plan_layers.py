@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from trtconvert.engine.layers import LayerReport, format_layers, layer_report, summary_line, tensor_dtype
+from trtconvert.engine.layers import (
+    LayerReport,
+    format_layers,
+    format_profile_layers,
+    layer_report,
+    layers_json,
+    of_profile,
+    summary_line,
+    tensor_dtype,
+)
 from trtconvert.errors import BadInput
 
 DATA = Path(__file__).parent / "data"
@@ -170,3 +179,129 @@ def test_text_and_parsed_documents_agree():
 def test_malformed_documents_are_refused(document, message):
     with pytest.raises(BadInput, match=message):
         layer_report(document)
+
+
+# What `inspect --layers` hands TensorRT for a dynamic plan, checked on the CPU with stand-ins for the engine,
+# its execution contexts and its inspector (argument level: that TensorRT then resolves the formats is checked
+# on a real plan by test_engine_tensorrt.py::test_layers_of_a_two_profile_fp16_plan_show_precisions).
+_DYNAMIC_LAYER = {
+    "Name": "conv",
+    "LayerType": "CaskConvolution",
+    "Inputs": [{"Name": "x", "Dimensions": [-1, 3, -1, -1], "Format/Datatype": "N/A due to dynamic shapes"}],
+    "Outputs": [{"Name": "y", "Dimensions": [-1, 8, -1, -1], "Format/Datatype": "N/A due to dynamic shapes"}],
+}
+
+
+class _Context:
+    def __init__(self, calls: list) -> None:
+        self.calls, self.profile, self.shapes = calls, 0, {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.calls.append(("context closed",))
+
+    def set_optimization_profile_async(self, index: int, stream: int) -> bool:
+        self.calls.append(("profile", index, stream))
+        self.profile = index
+        return True
+
+    def set_input_shape(self, name: str, shape) -> bool:
+        self.calls.append(("shape", name, tuple(shape)))
+        self.shapes[name] = tuple(shape)
+        return True
+
+
+class _Inspector:
+    """Resolves formats (FP16) only while a context holding every input's shape is set, as TensorRT documents."""
+
+    def __init__(self, calls: list) -> None:
+        self.calls, self.execution_context = calls, None
+
+    def get_engine_information(self, fmt) -> str:
+        context = self.execution_context
+        self.calls.append(
+            ("information", None if context is None else (context.profile, dict(context.shapes)))
+        )
+        layer = json.loads(json.dumps(_DYNAMIC_LAYER))
+        if context is not None and "x" in context.shapes:
+            for tensor in (*layer["Inputs"], *layer["Outputs"]):
+                tensor["Format/Datatype"] = "Row major linear FP16 format"
+        return json.dumps({"Layers": [layer]})
+
+
+class _TensorRT:
+    class TensorIOMode:
+        INPUT, OUTPUT = "input", "output"
+
+    class LayerInformationFormat:
+        JSON = "json"
+
+
+class _Engine:
+    PROFILES = [((1, 3, 16, 16), (1, 3, 32, 32), (2, 3, 48, 48)), ((1, 3, 40, 24),) * 3]
+
+    def __init__(self, calls: list, dims=(-1, 3, -1, -1)) -> None:
+        self.calls, self.dims = calls, dims
+        self.num_io_tensors, self.num_optimization_profiles = 2, len(self.PROFILES)
+
+    def get_tensor_name(self, index: int) -> str:
+        return ["x", "y"][index]
+
+    def get_tensor_mode(self, name: str) -> str:
+        return "input" if name == "x" else "output"
+
+    def is_shape_inference_io(self, name: str) -> bool:
+        return False
+
+    def get_tensor_shape(self, name: str):
+        return self.dims
+
+    def get_tensor_profile_shape(self, name: str, profile: int):
+        return self.PROFILES[profile]
+
+    def create_execution_context(self) -> _Context:
+        return _Context(self.calls)
+
+    def create_engine_inspector(self) -> _Inspector:
+        return _Inspector(self.calls)
+
+
+def test_a_dynamic_plan_is_inspected_per_profile_at_its_opt_shapes():
+    from trtconvert.engine.inspect_plan import inspect_layers
+
+    calls: list = []
+    reports = inspect_layers(_Engine(calls), _TensorRT, stream_handle=77)
+    assert [r.profile for r in reports] == [0, 1]
+    assert [dict(r.opt_shapes) for r in reports] == [{"x": (1, 3, 32, 32)}, {"x": (1, 3, 40, 24)}]
+    assert [c for c in calls if c[0] == "information"] == [
+        ("information", (0, {"x": (1, 3, 32, 32)})),
+        ("information", (1, {"x": (1, 3, 40, 24)})),
+    ]
+    assert ("profile", 1, 77) in calls and calls.count(("context closed",)) == 2
+    assert all(r.precision_counts() == {"FP16": 1} for r in reports)
+    text = "\n".join(format_profile_layers(reports))
+    assert "profile 1 at its opt shapes (x=1x3x40x24)" in text and "unknown" not in text
+    document = layers_json(reports)
+    assert document["profile"] == 0 and [p["opt_shapes"] for p in document["profiles"]] == [
+        {"x": [1, 3, 32, 32]},
+        {"x": [1, 3, 40, 24]},
+    ]
+
+
+def test_a_static_plan_is_inspected_once_without_a_context():
+    from trtconvert.engine.inspect_plan import inspect_layers
+
+    calls: list = []
+    reports = inspect_layers(_Engine(calls, dims=(1, 3, 40, 24)), _TensorRT, stream_handle=77)
+    assert len(reports) == 1 and reports[0].profile is None
+    assert calls == [("information", None)]
+    assert "profiles" not in layers_json(reports) and "profile" not in layers_json(reports)
+
+
+def test_each_profile_keeps_its_own_layers_where_the_inspector_lists_every_profile():
+    document = {"Layers": [dict(_DYNAMIC_LAYER, Name=name) for name in ("conv", "conv [profile 1]")]}
+    report = layer_report(document)
+    assert [layer.name for layer in of_profile(report, 0, {"x": (1, 3, 8, 8)}).layers] == ["conv"]
+    assert [layer.name for layer in of_profile(report, 1, {"x": (1, 3, 8, 8)}).layers] == ["conv [profile 1]"]

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from calibration_images import text_images
 from onnx import TensorProto, helper, numpy_helper
-from seeds import fresh_rng
+from seeds import fresh_rng, tuned_rng
 
 from trtconvert import log
 from trtconvert.checks.ort_session import create_session
@@ -33,7 +33,7 @@ def small_cnn(
     opset: int = 13, constant_weights: bool = False, plugin: str | None = None, size: int = 16
 ) -> onnx.ModelProto:
     """x[N,3,H,W] -> Conv+bias -> Relu -> (plugin) -> Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm."""
-    rng = fresh_rng(f"small cnn {opset} {constant_weights} {plugin}")
+    rng = tuned_rng(f"small cnn {opset} {constant_weights} {plugin}")
     tensors = {
         "w1": rng.normal(0, 0.4, size=(8, 3, 3, 3)).astype(np.float32),
         "b1": rng.normal(0, 0.1, size=8).astype(np.float32),
@@ -99,7 +99,7 @@ def small_cnn(
 
 
 def image_data(model: onnx.ModelProto, samples: int, shape: tuple[int, ...], label: str) -> CalibrationData:
-    images = text_images(samples * shape[0], shape[2], shape[3], fresh_rng(label))
+    images = text_images(samples * shape[0], shape[2], shape[3], tuned_rng(label))
     arrays = {"x": images.reshape(samples, *shape)}
     return CalibrationData(arrays, samples, f"text-like images ({label})", tuple(graph_inputs(model)))
 
@@ -183,7 +183,7 @@ def test_small_cnn_gets_tensorrt_style_qdq_and_stays_close_to_float(capsys):
 
 def residual_cnn() -> onnx.ModelProto:
     """x -> Conv -> Relu (r) -> Conv -> Add(., r) -> y: r feeds a Conv and the residual Add."""
-    rng = fresh_rng("residual cnn")
+    rng = tuned_rng("residual cnn")
     weights = [
         numpy_helper.from_array(rng.normal(0, 0.3, size=(4, 3, 3, 3)).astype(np.float32), "w1"),
         numpy_helper.from_array(rng.normal(0, 0.3, size=(4, 4, 3, 3)).astype(np.float32), "w2"),

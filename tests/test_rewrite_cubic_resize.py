@@ -133,7 +133,7 @@ def test_example_plan_per_target(example_module):
     [new] = plan_rewrites(model, T11)
     assert (old.decision, new.decision) == ("rewrite", "keep")
     assert "rejects cubic Resize" in old.reason and "DynamicTRTResize(input, factor)" in old.reason
-    assert "only runtime sizes decide" in new.reason
+    assert "imports it and computes what ONNX computes" in new.reason and "except" not in new.reason
 
 
 # --- a model that already holds the plugin node --------------------------------------------------------------
@@ -240,7 +240,6 @@ def test_auto_rewrites_a_plain_cubic_resize_for_8_4_and_keeps_it_for_10():
             },
             "tf_half_pixel_for_nn differently",
         ),
-        ({"coordinate_transformation_mode": "pytorch_half_pixel", "sizes": [1, 3, 1, 12]}, "output length 1"),
     ],
 )
 def test_auto_rewrites_what_tensorrt_10_rejects_or_miscomputes(kwargs, words):
@@ -253,12 +252,26 @@ def test_auto_rewrites_what_tensorrt_10_rejects_or_miscomputes(kwargs, words):
     _assert_same_outputs(model, result.model, {"x": _randn(1, 3, 9, 8)})
 
 
-def test_auto_keeps_pytorch_half_pixel_with_known_lengths_above_one():
+@pytest.mark.parametrize(
+    "sizes", [[1, 3, 4, 12], [1, 3, 1, 12]], ids=["lengths above one", "output length 1"]
+)
+def test_auto_keeps_pytorch_half_pixel_on_10(sizes):
+    # The 10.x parser maps it as 8.5's does (kUPPER at output length 1: ONNX's coordinate 0), see target.py.
     model = single_resize_model(
-        [1, 3, 9, 8], sizes=[1, 3, 4, 12], coordinate_transformation_mode="pytorch_half_pixel"
+        [1, 3, 9, 8], sizes=sizes, coordinate_transformation_mode="pytorch_half_pixel"
     )
     [decision] = plan_rewrites(model, T10)
     assert decision.decision == "keep" and "except" not in decision.reason
+
+
+def test_auto_refuses_runtime_scales_with_axes_on_10():
+    # The 10.x parser takes a scales tensor only with trivial axes, and the plugin takes constant scales only.
+    model = single_resize_model([1, 3, 9, 8], axes=[2, 3], runtime_scales=True)
+    [decision] = plan_rewrites(model, T10)
+    assert decision.decision == "error"
+    assert (
+        "rejects axes=[2, 3] with runtime scales" in decision.reason and "constant scales" in decision.reason
+    )
 
 
 def test_align_corners_with_fractional_length_follows_onnx_not_onnxruntime():
@@ -494,3 +507,33 @@ def test_runtime_sizes_for_tensorrt_8_5_exit_2_naming_the_node(run_cli, tmp_path
         and "TensorRT 8.5 has no plugin shape inputs (10.1+)" in result.stderr
     )
     assert not (tmp_path / "out.onnx").exists()
+
+
+def _resize_inputs(model: onnx.ModelProto):
+    import onnx_graphsurgeon as gs
+
+    from trtconvert.prepare.rewrite.rules.cubic_resize import _ResizeInputs
+    from trtconvert.prepare.rewrite.shapes import ShapeTracer, infer_static_shapes
+
+    node = next(n for n in gs.import_onnx(model).nodes if n.op == "Resize")
+    return _ResizeInputs.read(node, ShapeTracer(infer_static_shapes(model)))
+
+
+def test_the_analysis_of_constant_scales_on_the_inner_axes():
+    inputs = _resize_inputs(single_resize_model([1, 3, 4, 7], scales=[1, 1, 0.5, 2.0]))
+    assert inputs.rank == 4 and inputs.listed == [0, 1, 2, 3] and not inputs.runtime_scales
+    assert inputs.states() == {0: True, 1: True, 2: False, 3: False}
+    assert [inputs.out_length(a) for a in range(4)] == [1, 3, 2, 14]
+    assert inputs.outer_axes_resized() is False and inputs.output_length_one() is False
+    assert inputs.scale_inexact(2) is False and inputs.inner_scale_inexact() is False
+    fractional = _resize_inputs(single_resize_model([1, 3, 5, 7], scales=[1, 1, 0.5, 2.0]))
+    assert fractional.scale_inexact(2) is True and fractional.inner_scale_inexact() is True
+
+
+def test_the_analysis_of_runtime_scales_and_of_axes_on_an_outer_axis():
+    runtime = _resize_inputs(single_resize_model(["n", 3, 5, 7], runtime_scales=True))
+    assert runtime.runtime_scales and runtime.states() == {0: None, 1: None, 2: None, 3: None}
+    assert runtime.outer_axes_resized() is None and runtime.output_length_one() is None
+    outer = _resize_inputs(single_resize_model([1, 3, 5, 7], sizes=[6, 10], axes=[1, 3]))
+    assert outer.listed == [1, 3] and outer.states() == {0: True, 1: False, 2: True, 3: False}
+    assert outer.outer_axes_resized() is True and outer.out_length(1) == 6

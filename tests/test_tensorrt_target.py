@@ -102,18 +102,6 @@ PLAIN = CubicResizeFacts(rank=4)
         ("11.1", CubicResizeFacts(rank=4, outer_axes_resized=True), False, "two innermost"),
         ("11.1", CubicResizeFacts(rank=4, outer_axes_resized=None), True, "provided the runtime sizes"),
         ("10.8", CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel"), True, "imports"),
-        (
-            "10.8",
-            CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel", output_length_one=True),
-            False,
-            "output length 1",
-        ),
-        (
-            "10.8",
-            CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel", output_length_one=None),
-            True,
-            "only runtime sizes decide",
-        ),
         ("12.0", CubicResizeFacts(rank=4, antialias=1), False, "rejects antialias"),
         ("12.0", PLAIN, True, "imports"),
     ],
@@ -147,10 +135,9 @@ def test_the_8_5_rules_measured_on_tensorrt_8_5_3():
         CubicResizeFacts(coordinate_transformation_mode="align_corners", scale_inexact=None)
     )
     assert ok and "whole number at runtime" in reason
-    # pytorch_half_pixel at output length 1 matches on 8.5 (unlike 10 and 11).
+    # pytorch_half_pixel at output length 1 matches on 8.5.
     length_one = CubicResizeFacts(coordinate_transformation_mode="pytorch_half_pixel", output_length_one=True)
     assert trt85.accepts_cubic_resize(length_one)[0]
-    assert not parse_target("10.8").accepts_cubic_resize(length_one)[0]
     # exclude_outside, A and the other modes are imported and match.
     for mode in ("half_pixel", "asymmetric", "pytorch_half_pixel"):
         assert trt85.accepts_cubic_resize(
@@ -195,3 +182,84 @@ def test_installed_version_from_a_package_without_metadata_is_read_not_imported(
     importlib.invalidate_caches()
     assert tensorrt_target._installed_version() == "10.3.0.26"
     assert "tensorrt" not in sys.modules
+
+
+# The TensorRT 10 and 11 rows are read from the ONNX parser's sources, not measured: each case names the
+# onnx/onnx-tensorrt tag, file and check it comes from (release/10.0-GA and release/10.1-GA agree on each; the
+# parser sources of later 10.x and of 11.x were not available to check). What a fact means for a node is held
+# here; whether TensorRT then builds and computes it is for a TensorRT 10/11 machine.
+_PARSER_10 = "onnx-tensorrt release/10.1-GA"
+
+
+@pytest.mark.parametrize(
+    "facts,accepted,words",
+    [
+        pytest.param(
+            CubicResizeFacts(rank=4, antialias=1),
+            False,
+            "rejects antialias",
+            id=f"{_PARSER_10} onnxOpCheckers.cpp Resize: antialias == 0",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, keep_aspect_ratio_policy="not_larger"),
+            False,
+            "rejects keep_aspect_ratio_policy",
+            id=f"{_PARSER_10} onnxOpCheckers.cpp Resize: keep_aspect_ratio_policy == stretch",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, axes=(3, 3)),
+            False,
+            "duplicate axes",
+            id=f"{_PARSER_10} onnxOpCheckers.cpp Resize: axes must have unique elements",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, coordinate_transformation_mode="half_pixel_symmetric"),
+            False,
+            "rejects coordinate_transformation_mode=half_pixel_symmetric",
+            id=f"{_PARSER_10} onnxOpCheckers.cpp Resize: the five coordinate modes it supports",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, coordinate_transformation_mode="tf_crop_and_resize"),
+            False,
+            "tf_crop_and_resize",
+            id=f"{_PARSER_10} onnxOpImporters.cpp Resize: tf_crop_and_resize not supported",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, outer_axes_resized=True),
+            False,
+            "two innermost",
+            id=f"{_PARSER_10} onnxOpImporters.cpp Resize: cubic scales only on 2 dims (canUseNDResize)",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, axes=(2, 3), runtime_scales=True),
+            False,
+            "rejects axes=[2, 3] with runtime scales",
+            id=f"{_PARSER_10} onnxOpImporters.cpp Resize: a scales tensor only with trivial axes",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, axes=(2, 3)),
+            True,
+            "imports",
+            id=f"{_PARSER_10} onnxOpImporters.cpp Resize: constant scales or sizes interlaced with axes",
+        ),
+        pytest.param(
+            CubicResizeFacts(rank=4, coordinate_transformation_mode="tf_half_pixel_for_nn"),
+            False,
+            "differently",
+            id=f"{_PARSER_10} onnxOpImporters.cpp Resize: tf_half_pixel_for_nn imported as kHALF_PIXEL",
+        ),
+        pytest.param(
+            CubicResizeFacts(
+                rank=4, coordinate_transformation_mode="pytorch_half_pixel", output_length_one=True
+            ),
+            True,
+            "imports",
+            id=f"{_PARSER_10} onnxOpImporters.cpp Resize: pytorch_half_pixel as kHALF_PIXEL + ResizeSelector::kUPPER",
+        ),
+    ],
+)
+@pytest.mark.parametrize("version", ["10.0", "10.16", "11.1"])
+def test_the_10_and_11_rows_follow_the_parser_sources(version, facts, accepted, words):
+    ok, reason = parse_target(version).accepts_cubic_resize(facts)
+    assert ok is accepted, reason
+    assert words in reason

@@ -6,6 +6,7 @@ epilog is made from it. 128 + N is the usual exit status of a run stopped by sig
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 EXIT_CODES = {
@@ -84,3 +85,21 @@ def within_a_line(message: str) -> str:
         return message
     half = MAX_MESSAGE_CHARS // 2
     return f"{message[:half]} [... {len(message) - 2 * half} characters ...] {message[-half:]}"
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def raised_in_trtconvert(error: BaseException) -> bool:
+    """Whether ``error`` was raised by trtconvert's own code (the innermost frame of its traceback is ours).
+
+    A library may fail on any model it is given, with whatever type it likes (onnx-graphsurgeon re-raises
+    whatever its passes met), so a stage that falls back on a library's failure tells the two apart by where
+    the error was raised: an error of ours is a deliberate one or a bug, and neither may be swallowed.
+    """
+    traceback = error.__traceback__
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return os.path.abspath(traceback.tb_frame.f_code.co_filename).startswith(_PACKAGE_DIR)

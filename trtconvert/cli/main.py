@@ -104,11 +104,11 @@ def inspect(
         lines = format_plan(plan_report)
         if layers:
             from trtconvert.engine.inspect_plan import engine_layers
-            from trtconvert.engine.layers import format_layers
+            from trtconvert.engine.layers import format_profile_layers, layers_json
 
-            layer_report = engine_layers(path, spec.plugins)
-            plan_report["layers"] = layer_report.to_json()
-            lines += ["", *format_layers(layer_report)]
+            layer_reports = engine_layers(path, spec.plugins)
+            plan_report["layers"] = layers_json(layer_reports)
+            lines += ["", *format_profile_layers(layer_reports)]
         if as_json:
             emit(plan_report, True)
         else:

@@ -89,6 +89,21 @@ def describe_tensorrt(version: str, where: Path) -> Check:
     return Check("tensorrt", True, detail)
 
 
+def check_evidence() -> Check:
+    """How trtconvert was verified on the installed TensorRT's versions (else on the default target's): what was
+    measured with real engines, what only at argument level, compiled, or read from sources."""
+    from trtconvert.settings.target import evidence_for, parse_target
+
+    target = parse_target(None)  # the installed version, read without importing TensorRT
+    which = "installed" if target.source == "installed" else "default target, none installed"
+    row = evidence_for(target)
+    if row is None:
+        return Check("how verified", True, f"TensorRT {target.version} ({which}): outside {SUPPORTED_RANGE}")
+    return Check(
+        "how verified", True, f"TensorRT {row.versions} ({which}: {target.version}): {row.summary()}"
+    )
+
+
 def check_converters() -> Check:
     from trtconvert.settings.precision_plan import available_converters
 
@@ -157,6 +172,7 @@ CHECKS: list[Callable[[], Check]] = [
     lambda: _package("polygraphy", "polygraphy"),
     lambda: _package("numpy", "numpy"),
     check_tensorrt,
+    check_evidence,
     check_converters,
     check_gpu,
     check_nvcc,

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trtconvert.engine.layers import LayerReport, layer_report
+from trtconvert.engine.layers import LayerReport, layer_report, of_profile
 from trtconvert.engine.machine import require_gpu, require_tensorrt
 from trtconvert.engine.plan_files import load_engine, read_sidecar, sha256_file
 from trtconvert.engine.tensorrt_log import tensorrt_messages
-from trtconvert.errors import shown
+from trtconvert.errors import BadInput, shown
 from trtconvert.settings.request import check_plugin_paths
 
 
@@ -85,13 +85,56 @@ def format_plan(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def engine_layers(plan: Path, plugins: Sequence[Path] = ()) -> LayerReport:
+def engine_layers(plan: Path, plugins: Sequence[Path] = ()) -> list[LayerReport]:
     """`inspect PLAN --layers`: each layer as TensorRT's engine inspector describes it (needs TensorRT, a GPU
-    and the plan's plugin libraries). Plans built without detailed profiling verbosity give names only."""
+    and the plan's plugin libraries), one report per optimization profile of a dynamic plan. Plans built without
+    detailed profiling verbosity give names only."""
+    from polygraphy import cuda
+
     trt = require_tensorrt("the plan's layers cannot be read")
     require_gpu("the plan cannot be deserialized to read its layers")
     engine = load_engine(plan, check_plugin_paths(plugins), trt)
-    with tensorrt_messages():
-        inspector = engine.create_engine_inspector()
-        text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
-    return layer_report(text)
+    with tensorrt_messages(), cuda.Stream() as stream:
+        return inspect_layers(engine, trt, stream.ptr)
+
+
+def _dynamic_inputs(engine: Any, trt: Any) -> list[str]:
+    """The engine's inputs with a dim that only an execution context fixes (shape tensors left out: their
+    values, not their shapes, would be needed)."""
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    return [
+        name
+        for name in names
+        if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+        and not engine.is_shape_inference_io(name)
+        and -1 in tuple(engine.get_tensor_shape(name))
+    ]
+
+
+def inspect_layers(engine: Any, trt: Any, stream_handle: int) -> list[LayerReport]:
+    """The inspector's report of a deserialized engine; for a dynamic one, one report per profile read through an
+    execution context set to that profile with its opt shapes (without input shapes the inspector writes no
+    formats for dynamic dims, so no layer would have a precision)."""
+    inspector = engine.create_engine_inspector()
+    dynamic = _dynamic_inputs(engine, trt)
+    if not dynamic:
+        return [layer_report(inspector.get_engine_information(trt.LayerInformationFormat.JSON))]
+    reports = []
+    for profile in range(engine.num_optimization_profiles):
+        opt_shapes = {name: tuple(engine.get_tensor_profile_shape(name, profile)[1]) for name in dynamic}
+        with engine.create_execution_context() as context:
+            if engine.num_optimization_profiles > 1:
+                context.set_optimization_profile_async(profile, stream_handle)
+            for name, shape in opt_shapes.items():
+                if not context.set_input_shape(name, shape):
+                    raise BadInput(
+                        f"TensorRT refused profile {profile}'s opt shape {shape} for input '{name}'; the plan "
+                        "may be damaged: rebuild it"
+                    )
+            inspector.execution_context = context
+            try:
+                text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+            finally:
+                inspector.execution_context = None
+        reports.append(of_profile(layer_report(text), profile, opt_shapes))
+    return reports

@@ -16,7 +16,9 @@ A layer's precision is the narrowest floating or quantized type among its tensor
 FP32): an INT8 convolution that writes FP16 for the next layer counts as Int8, a reformat that quantizes FP32
 to Int8 too. Layers whose tensors are all integer or bool (shape arithmetic, indices) take their output's type.
 Without an execution context holding input shapes, the inspector cannot resolve dynamic dims and writes
-"N/A due to dynamic shapes" instead of a format: such layers have no precision.
+"N/A due to dynamic shapes" instead of a format: such layers have no precision. So a dynamic plan is read once
+per optimization profile, through a context set to that profile with its opt shapes (inspect_plan.py), giving
+one report per profile.
 
 The ONNX nodes of a layer come from its Metadata where TensorRT writes it, else from its name: TensorRT names
 a fused layer by joining its nodes' names with " + " (and wraps pointwise fusions of 8.x as ``PWN(a, b)``);
@@ -101,11 +103,17 @@ class LayerInfo:
 
 @dataclass(frozen=True)
 class LayerReport:
-    """The engine's layers; ``detailed`` is False when the plan recorded layer names only (or nothing)."""
+    """The engine's layers; ``detailed`` is False when the plan recorded layer names only (or nothing).
+
+    ``profile`` and ``opt_shapes`` say which optimization profile and input shapes resolved the formats of a
+    dynamic plan; None and empty for a static one.
+    """
 
     detailed: bool
     layers: tuple[LayerInfo, ...]
     bindings: tuple[str, ...] = ()
+    profile: int | None = None
+    opt_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def precision_counts(self) -> dict[str, int]:
         """Layers per precision, most frequent first ("unknown" for layers whose formats were not resolved)."""
@@ -114,12 +122,57 @@ class LayerReport:
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order)), kv[0])))
 
     def to_json(self) -> dict:
-        return {
+        document = {
             "detailed": self.detailed,
             "layers": [layer.to_json() for layer in self.layers],
             "bindings": list(self.bindings),
             "precisions": self.precision_counts() if self.detailed else {},
         }
+        if self.profile is not None:
+            document["profile"] = self.profile
+            document["opt_shapes"] = {name: list(shape) for name, shape in self.opt_shapes}
+        return document
+
+
+_PROFILE_SUFFIX = re.compile(r" \[profile (\d+)\]$")
+
+
+def of_profile(report: LayerReport, profile: int, opt_shapes: Mapping[str, Sequence[int]]) -> LayerReport:
+    """``report`` as read through a context of ``profile``, keeping that profile's layers only.
+
+    Where the inspector lists the layers of every profile, those of profile N > 0 carry TensorRT's
+    " [profile N]" name suffix (as its bindings do) and the others belong to profile 0.
+    """
+    layers = report.layers
+    if any(_PROFILE_SUFFIX.search(layer.name) for layer in layers):
+
+        def owner(layer: LayerInfo) -> int:
+            match = _PROFILE_SUFFIX.search(layer.name)
+            return int(match.group(1)) if match else 0
+
+        layers = tuple(layer for layer in layers if owner(layer) == profile)
+    shapes = tuple((name, tuple(int(d) for d in shape)) for name, shape in opt_shapes.items())
+    return LayerReport(report.detailed, layers, report.bindings, profile, shapes)
+
+
+def layers_json(reports: Sequence[LayerReport]) -> dict:
+    """`inspect --layers --json`'s "layers": the first profile's report as it always was, and with several
+    profiles every profile's report under "profiles"."""
+    document = reports[0].to_json()
+    if len(reports) > 1:
+        document["profiles"] = [report.to_json() for report in reports]
+    return document
+
+
+def format_profile_layers(reports: Sequence[LayerReport]) -> list[str]:
+    """The layer table of each report, headed by its profile and opt shapes where the plan is dynamic."""
+    lines: list[str] = []
+    for report in reports:
+        if report.profile is not None:
+            shapes = ", ".join(f"{name}={'x'.join(map(str, shape))}" for name, shape in report.opt_shapes)
+            lines += [*([""] if lines else []), f"profile {report.profile} at its opt shapes ({shapes})"]
+        lines += format_layers(report)
+    return lines
 
 
 def tensor_dtype(format_text: str) -> str | None:

@@ -98,7 +98,8 @@ def engine_config(request: Request) -> dict[str, Any]:
         },
         "fold": spec.fold,
         "rewrite": spec.rewrite,
-        "target_tensorrt": spec.target_tensorrt,
+        # The resolved version, not the flag as written: 10.8, 10.8.0 and the installed default are one target.
+        "target_tensorrt": request.target.version,
         "precision": spec.precision,
         "workspace_bytes": request.workspace_bytes,
         "opt_level": spec.opt_level,
@@ -458,16 +459,20 @@ def load_engine(plan: Path, plugins: Sequence[Path], trt: Any) -> Any:
     """Deserialize ``plan`` after loading its plugin libraries; a plan this TensorRT or GPU cannot load is bad
     input (exit 2) in TensorRT's words."""
     from polygraphy.backend.trt import EngineFromBytes
+    from polygraphy.exception import PolygraphyException
 
     from trtconvert.engine.plugins import load_plugins
     from trtconvert.engine.tensorrt_log import condense, tensorrt_messages
 
     start = time.perf_counter()
     load_plugins(plugins)
+    plan_bytes = plan.read_bytes()
     with tensorrt_messages() as messages:
         try:
-            engine = EngineFromBytes(plan.read_bytes())()
-        except Exception as err:
+            engine = EngineFromBytes(plan_bytes)()
+        # polygraphy raises its own exception when TensorRT returns no engine; RuntimeError is what
+        # TensorRT's bindings raise for a C++ exception. Anything else is a bug and must show as one.
+        except (PolygraphyException, RuntimeError) as err:
             raise BadInput(
                 f"TensorRT {trt.__version__} cannot load {plan.name}: {condense(messages.errors, str(err))}; a plan "
                 "runs only with the TensorRT version and GPU it was built for, and with its plugin libraries (--plugin)"

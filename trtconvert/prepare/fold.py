@@ -20,6 +20,7 @@ import onnx
 from onnx import helper
 
 from trtconvert import log
+from trtconvert.errors import raised_in_trtconvert
 from trtconvert.model.info import (
     all_initializers,
     all_nodes,
@@ -369,14 +370,18 @@ def fold(model: onnx.ModelProto, weights_dir: Path | None = None) -> onnx.ModelP
     try:
         try:
             folded = _fold_checked(model, notes)
-        except Exception:
-            if weights_dir is None or not large_initializers_on_disk(model, 0):
+        except Exception as err:
+            if raised_in_trtconvert(err) or weights_dir is None or not large_initializers_on_disk(model, 0):
                 raise
             # onnxruntime met a weight still on disk, which it cannot read from a model held in memory:
             # fold again with every weight read.
             read_weights(model, weights_dir)
             folded = _fold_checked(model, notes)
-    except Exception as err:  # folding is an optimisation: a failure must not stop the conversion
+    except Exception as err:
+        # Folding is an optimisation: a library's failure on this model must not stop the conversion, but an
+        # error of ours (a bug, or a deliberate one) is not a folding failure and must not become one.
+        if raised_in_trtconvert(err):
+            raise
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         log.LOGGER.warning(
             "warning: constant folding failed (%s); continuing with the unfolded model", reason

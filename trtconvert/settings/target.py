@@ -14,12 +14,25 @@ TensorRT      cubic Resize in the ONNX parser
               where input length x scale is fractional; everything else matches ONNX
 9.x           imported, but antialias, axes and keep_aspect_ratio_policy are silently ignored
 10.0 - 11.x   rejected: antialias != 0, keep_aspect_ratio_policy != stretch, half_pixel_symmetric,
-              tf_crop_and_resize, resizing an axis other than the two innermost, duplicate axes;
-              imported but computed differently: tf_half_pixel_for_nn, pytorch_half_pixel at output length 1
+              tf_crop_and_resize, resizing an axis other than the two innermost, duplicate axes, axes other
+              than all of them in order with runtime scales;
+              imported but computed differently: tf_half_pixel_for_nn
 ============  ==========================================================================================
 
-Every TensorRT resizes with cubic only over the two innermost axes; versions newer than the newest known major
-are assumed to behave like it.
+Every TensorRT resizes with cubic only over the two innermost axes (``InterpolationMode::kCUBIC``, "bicubic (2D)",
+in NvInfer.h of 8.5.3, 10.x and 11.1); versions newer than the newest known major are assumed to behave like it.
+
+Where the 10.0 - 11.x row comes from: it is read from the ONNX parser's sources, not measured (no TensorRT 10
+or 11 engine has been built for it). The sources read are onnx/onnx-tensorrt at ``release/10.0-GA`` and
+``release/10.1-GA``: the Resize checker in ``onnxOpCheckers.cpp`` (antialias, keep_aspect_ratio_policy, the
+coordinate modes it knows, unique axes) and the Resize importer in ``onnxOpImporters.cpp`` (half_pixel_symmetric
+and tf_crop_and_resize refused; constant scales may resize only the two innermost axes; a scales tensor only with
+trivial axes; tf_half_pixel_for_nn imported as half_pixel, whose source coordinate is 0.5 below ONNX's). The
+parser sources of 10.2 to 10.16 and 11.x were not available to check: the row assumes they keep this behaviour.
+pytorch_half_pixel is imported as half_pixel with ``ResizeSelector::kUPPER`` at output length 1 (the first
+pixel, ONNX's source coordinate 0), the same mapping as 8.5's ``builtin_op_importers.cpp``, which the 8.5.3
+measurements found to match ONNX; so it is not rewritten. tests/test_tensorrt_target.py holds each fact to its
+source line.
 """
 
 from __future__ import annotations
@@ -49,6 +62,88 @@ BUILDER_FEATURES = {
     "plugin_load_library": ((8, 6), "IPluginRegistry.load_library"),
     "plugin_shape_inputs": ((10, 1), "plugin shape inputs (tensorrt_plugin_shape_input_indices)"),
 }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How trtconvert's support of a range of TensorRT versions was checked, layer by layer.
+
+    ``measured``: real engines built and run; ``argument_level``: tests that check what trtconvert hands to
+    polygraphy and TensorRT, on stand-ins, without TensorRT; ``compiled``: the plugin compiled against the
+    headers and driven by a stand-in registry, no TensorRT library; ``sources``: facts read from TensorRT's
+    sources, not run. The README's version table is these rows (tested), and `doctor` prints the installed
+    version's.
+    """
+
+    versions: str
+    first: tuple[int, int]
+    last_major: int
+    measured: str
+    argument_level: str
+    compiled: str
+    sources: str
+
+    def covers(self, target: TensorRTTarget) -> bool:
+        return (target.major, target.minor) >= self.first and target.major <= self.last_major
+
+    def summary(self) -> str:
+        layers = [
+            ("measured", self.measured),
+            ("argument level", self.argument_level),
+            ("compiled", self.compiled),
+            ("from sources", self.sources),
+        ]
+        return "; ".join(f"{name}: {text}" for name, text in layers if text)
+
+
+_NONE_MEASURED = "nothing (no engine has been built with it)"
+EVIDENCE = (
+    Evidence(
+        "8.5 - 8.6",
+        (8, 5),
+        8,
+        measured=(
+            "8.5.3.1 on an H200 (the tensorrt test suite: engines with and without the plugin, FP32, FP16 and INT8, "
+            "plans in fresh processes, the shared real models, the cubic Resize cases; the bundled example end to "
+            "end; bench); 8.6 has not been run"
+        ),
+        argument_level="",
+        compiled="the plugin against the 8.5.3 and 8.6.1 headers, -Werror",
+        sources="",
+    ),
+    Evidence(
+        "9.x",
+        (9, 0),
+        9,
+        measured=_NONE_MEASURED,
+        argument_level="the version rules (what it lacks, its plugin interface), on stand-in tensorrt modules",
+        compiled="the plugin against the 9.3 headers, -Werror, with a stand-in registry",
+        sources="",
+    ),
+    Evidence(
+        "10.x, 11.x",
+        (10, 0),
+        NEWEST_MAJOR,
+        measured=_NONE_MEASURED,
+        argument_level=(
+            "what is handed to polygraphy and TensorRT's Python bindings on the paths that differ from 8.5 "
+            "(strongly typed networks, the progress monitor, precision by ONNX conversion for 11, plugin loading), "
+            "on stand-ins; the FP16 ONNX conversion itself is verified on the CPU against onnxruntime"
+        ),
+        compiled="the plugin against the 10.0 to 10.16 and 11.1 headers, -Werror, with a stand-in registry",
+        sources=(
+            "the cubic Resize table, from onnx-tensorrt's Resize checker and importer at release/10.0-GA and "
+            "release/10.1-GA (later parsers assumed to match)"
+        ),
+    ),
+)
+
+
+def evidence_for(target: TensorRTTarget) -> Evidence | None:
+    """The Evidence row of ``target``'s version; None outside the supported versions."""
+    return next((row for row in EVIDENCE if row.covers(target)), None)
+
+
 _VERSION_LINE_RE = re.compile(r"^__version__\s*=\s*[\"']([0-9][^\"']*)[\"']", re.M)
 _VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.\d+){0,2}$")
 
@@ -58,7 +153,8 @@ class CubicResizeFacts:
     """What the parser's decision depends on, for one cubic Resize.
 
     ``outer_axes_resized`` and ``output_length_one`` are True or False where the graph proves it and None where
-    only runtime values decide.
+    only runtime values decide. No parser generation is known to decide by ``output_length_one`` (see the
+    module docstring on pytorch_half_pixel); it stays a fact so that a measured difference can use it.
     """
 
     name: str = ""
@@ -73,6 +169,8 @@ class CubicResizeFacts:
     output_length_one: bool | None = False
     # Constant scales with which input length times scale is not a whole number on a resized axis.
     scale_inexact: bool | None = False
+    # The scales are a runtime tensor (not constant, not sizes).
+    runtime_scales: bool = False
 
     @property
     def axes_trivial(self) -> bool:
@@ -170,6 +268,8 @@ class TensorRTTarget:
             return False, f"{trt} rejects duplicate axes {list(node.axes or ())}"
         if not node.axes_trivial and era != "rejects":
             return False, f"{trt} {verb} axes={list(node.axes or ())}"
+        if not node.axes_trivial and node.runtime_scales:
+            return False, f"{trt} rejects axes={list(node.axes or ())} with runtime scales"
         if node.outer_axes_resized:
             return False, f"{trt} resizes with cubic only over the two innermost axes"
         if mode == "tf_half_pixel_for_nn":
@@ -188,11 +288,7 @@ class TensorRTTarget:
                 False,
                 f"{trt} computes align_corners differently from ONNX when input length x scale is fractional",
             )
-        if self.major >= 10 and mode == "pytorch_half_pixel" and node.output_length_one:
-            return False, f"{trt} computes pytorch_half_pixel differently from ONNX at output length 1"
         notes = []
-        if self.major >= 10 and mode == "pytorch_half_pixel" and node.output_length_one is None:
-            notes.append("except at output length 1, which only runtime sizes decide")
         if self.major == 8 and mode == "align_corners" and node.scale_inexact is None:
             notes.append("provided input length x scale is a whole number at runtime")
         if node.outer_axes_resized is None:

@@ -106,6 +106,136 @@ class _Analysis:
     refusal: str | None
 
 
+# Where one axis's output length comes from: a constant scale, a traced size entry, or None (runtime/untraced).
+_AxisSource = tuple[str, float] | Entry | None
+
+
+@dataclass
+class _ResizeInputs:
+    """What a Resize's inputs and attributes say about each axis, as far as the graph proves it."""
+
+    x: gs.Tensor
+    x_dims: tuple | None
+    rank: int | None
+    listed: list[int] | None  # the resized axes, normalised to 0..rank-1 where the rank is known
+    scales_t: gs.Tensor | None
+    sizes_t: gs.Tensor | None
+    runtime_scales: bool
+    unread_scales: bool  # constant scales still in external data
+    per_axis: dict[int, _AxisSource]
+
+    @classmethod
+    def read(cls, node: gs.Node, tracer: ShapeTracer) -> _ResizeInputs:
+        axes_attr = node.attrs.get("axes")
+        x = node.inputs[0]
+        rank = tracer.rank(x)
+        scales_t = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2].name else None
+        sizes_t = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3].name else None
+
+        scales = tracer.constant(scales_t) if scales_t is not None else None
+        if scales is not None and scales.size == 0:
+            scales_t, scales = None, None
+        unread_scales = isinstance(scales_t, gs.Constant) and scales is None
+        runtime_scales = scales_t is not None and scales is None and not unread_scales
+        size_entries = tracer.resolve(sizes_t) if sizes_t is not None and scales_t is None else None
+        if size_entries is not None and len(size_entries) == 0:
+            size_entries = None
+
+        if rank is None and axes_attr is None:
+            if scales is not None:
+                rank = int(scales.size)
+            elif size_entries is not None:
+                rank = len(size_entries)
+        axes = [int(a) for a in axes_attr] if axes_attr is not None else None
+        if axes is not None and rank is not None:
+            axes = [a % rank if -rank <= a < rank else a for a in axes]
+        listed = axes if axes is not None else (list(range(rank)) if rank is not None else None)
+
+        per_axis: dict[int, _AxisSource] = {}
+        if listed is not None and rank is not None:
+            for position, axis in enumerate(listed):
+                if scales is not None and position < scales.size:
+                    per_axis[axis] = ("scale", float(np.float32(scales.reshape(-1)[position])))
+                elif size_entries is not None and position < len(size_entries):
+                    per_axis[axis] = size_entries[position]
+                else:
+                    per_axis[axis] = None
+        return cls(
+            x, tracer.dims(x), rank, listed, scales_t, sizes_t, runtime_scales, unread_scales, per_axis
+        )
+
+    def _in_dim(self, axis: int) -> Dim | int | str | None:
+        return self.x_dims[axis] if self.x_dims is not None and 0 <= axis < len(self.x_dims) else None
+
+    def unchanged(self, axis: int) -> bool | None:
+        """True if the axis provably keeps its length (and scale), False if provably resized, else None."""
+        if axis not in self.per_axis:
+            return True
+        source = self.per_axis[axis]
+        if isinstance(source, tuple):
+            return source[1] == 1.0
+        if source is None or isinstance(source, Runtime):
+            return None
+        if same_dimension(source, self.x_dims, self.x.name, axis):
+            return True
+        if isinstance(source, Const) and self.x_dims is not None and isinstance(self.x_dims[axis], int):
+            return False
+        return None
+
+    def states(self) -> dict[int, bool | None]:
+        """unchanged() of every axis; empty where the rank is unknown."""
+        return {axis: self.unchanged(axis) for axis in range(self.rank)} if self.rank is not None else {}
+
+    def out_length(self, axis: int) -> int | None:
+        source = self.per_axis.get(axis, "same")
+        in_dim = self._in_dim(axis)
+        if source == "same" or (not isinstance(source, tuple) and self.unchanged(axis)):
+            return in_dim if isinstance(in_dim, int) else None
+        if isinstance(source, tuple):
+            return output_length_from_scale(in_dim, source[1]) if isinstance(in_dim, int) else None
+        return source.value if isinstance(source, Const) else None
+
+    def scale_inexact(self, axis: int) -> bool | None:
+        """Whether a constant scale leaves in * scale fractional on this axis (None: the length is dynamic)."""
+        source = self.per_axis.get(axis)
+        if not isinstance(source, tuple):
+            return False
+        scale = source[1]
+        in_dim = self._in_dim(axis)
+        if isinstance(in_dim, int):
+            return not float(in_dim * scale).is_integer()
+        return None if not float(scale).is_integer() else False
+
+    def outer_axes_resized(self) -> bool | None:
+        states = self.states()
+        outer = [a for a in states if self.rank is not None and a < self.rank - 2]
+        if any(states[a] is False for a in outer):
+            return True
+        if all(states[a] is True for a in outer) and self.rank is not None and not self.runtime_scales:
+            return False
+        return None
+
+    def output_length_one(self) -> bool | None:
+        if self.rank is None or self.rank < 2:
+            return None
+        inner = (self.rank - 2, self.rank - 1)
+        lengths = [self.out_length(a) for a in inner]
+        if any(n == 1 for n in lengths):
+            return True
+        if all(n is not None for n in lengths):
+            return False
+        scale_sources = [self.per_axis.get(a) for a in inner]
+        if all(isinstance(s, tuple) and s[1] >= 2.0 for s in scale_sources):
+            return False
+        return None
+
+    def inner_scale_inexact(self) -> bool | None:
+        if self.rank is None or self.rank < 2:
+            return None
+        states = [self.scale_inexact(a) for a in (self.rank - 2, self.rank - 1)]
+        return True if True in states else (None if None in states else False)
+
+
 def _attr_str(node: gs.Node, name: str, default: str) -> str:
     value = node.attrs.get(name, default)
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -173,150 +303,37 @@ class CubicResizeRule:
 
 
 def _analyse(node: gs.Node, tracer: ShapeTracer, target: TensorRTTarget) -> _Analysis:
-    mode = _attr_str(node, "coordinate_transformation_mode", "half_pixel")
-    policy = _attr_str(node, "keep_aspect_ratio_policy", "stretch")
+    inputs = _ResizeInputs.read(node, tracer)
     axes_attr = node.attrs.get("axes")
-    x = node.inputs[0]
-    rank = tracer.rank(x)
-    scales_t = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2].name else None
-    sizes_t = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3].name else None
-
-    scales = tracer.constant(scales_t) if scales_t is not None else None
-    if scales is not None and scales.size == 0:
-        scales_t, scales = None, None
-    unread_scales = isinstance(scales_t, gs.Constant) and scales is None
-    runtime_scales = scales_t is not None and scales is None and not unread_scales
-    size_entries = tracer.resolve(sizes_t) if sizes_t is not None and scales_t is None else None
-    if sizes_t is not None and scales_t is None and size_entries is not None and len(size_entries) == 0:
-        size_entries = None
-
-    if rank is None and axes_attr is None:
-        if scales is not None:
-            rank = int(scales.size)
-        elif size_entries is not None:
-            rank = len(size_entries)
-    axes = [int(a) for a in axes_attr] if axes_attr is not None else None
-    if axes is not None and rank is not None:
-        axes = [a % rank if -rank <= a < rank else a for a in axes]
-    listed = axes if axes is not None else (list(range(rank)) if rank is not None else None)
-
-    # Per axis: ("scale", s) for constant scales, an Entry for traced sizes, None for runtime or untraced.
-    per_axis: dict[int, object] = {}
-    if listed is not None and rank is not None:
-        for position, axis in enumerate(listed):
-            if scales is not None and position < scales.size:
-                per_axis[axis] = ("scale", float(np.float32(scales.reshape(-1)[position])))
-            elif size_entries is not None and position < len(size_entries):
-                per_axis[axis] = size_entries[position]
-            else:
-                per_axis[axis] = None
-    x_dims = tracer.dims(x)
-
-    def unchanged(axis: int) -> bool | None:
-        """True if the axis provably keeps its length (and scale), False if provably resized, else None."""
-        if axis not in per_axis:
-            return True
-        source = per_axis[axis]
-        if isinstance(source, tuple):
-            return source[1] == 1.0
-        if source is None or isinstance(source, Runtime):
-            return None
-        if same_dimension(source, x_dims, x.name, axis):
-            return True
-        if isinstance(source, Const) and x_dims is not None and isinstance(x_dims[axis], int):
-            return False
-        return None
-
-    def out_length(axis: int) -> int | None:
-        source = per_axis.get(axis, "same")
-        in_dim = x_dims[axis] if x_dims is not None and 0 <= axis < len(x_dims) else None
-        if source == "same" or (not isinstance(source, tuple) and unchanged(axis)):
-            return in_dim if isinstance(in_dim, int) else None
-        if isinstance(source, tuple):
-            if isinstance(in_dim, int):
-                return output_length_from_scale(in_dim, source[1])
-            return None
-        return source.value if isinstance(source, Const) else None
-
-    states = {axis: unchanged(axis) for axis in range(rank)} if rank is not None else {}
-    outer = [a for a in states if rank is not None and a < rank - 2]
-    if any(states[a] is False for a in outer):
-        outer_resized: bool | None = True
-    elif all(states[a] is True for a in outer) and rank is not None and not runtime_scales:
-        outer_resized = False
-    else:
-        outer_resized = None
-    if rank is not None and rank >= 2:
-        lengths = [out_length(a) for a in (rank - 2, rank - 1)]
-        if any(n == 1 for n in lengths):
-            length_one: bool | None = True
-        elif all(n is not None for n in lengths):
-            length_one = False
-        else:
-            length_one = None
-            scale_sources = [per_axis.get(a) for a in (rank - 2, rank - 1)]
-            if all(isinstance(s, tuple) and s[1] >= 2.0 for s in scale_sources):
-                length_one = False
-    else:
-        length_one = None
-
-    def scale_inexact(axis: int) -> bool | None:
-        """Whether a constant scale leaves in * scale fractional on this axis (None: the length is dynamic)."""
-        source = per_axis.get(axis)
-        if not isinstance(source, tuple):
-            return False
-        scale = source[1]
-        in_dim = x_dims[axis] if x_dims is not None and 0 <= axis < len(x_dims) else None
-        if isinstance(in_dim, int):
-            return not float(in_dim * scale).is_integer()
-        return None if not float(scale).is_integer() else False
-
-    inexact_states = (
-        [scale_inexact(a) for a in (rank - 2, rank - 1)] if rank is not None and rank >= 2 else [None]
-    )
-    inexact = True if True in inexact_states else (None if None in inexact_states else False)
-
     facts = CubicResizeFacts(
         name=node.name,
-        coordinate_transformation_mode=mode,
+        coordinate_transformation_mode=_attr_str(node, "coordinate_transformation_mode", "half_pixel"),
         cubic_coeff_a=float(node.attrs.get("cubic_coeff_a", -0.75)),
         exclude_outside=int(node.attrs.get("exclude_outside", 0)),
         antialias=int(node.attrs.get("antialias", 0)),
-        keep_aspect_ratio_policy=policy,
+        keep_aspect_ratio_policy=_attr_str(node, "keep_aspect_ratio_policy", "stretch"),
         axes=tuple(int(a) for a in axes_attr) if axes_attr is not None else None,
-        rank=rank,
-        outer_axes_resized=outer_resized,
-        output_length_one=length_one,
-        scale_inexact=inexact,
+        rank=inputs.rank,
+        outer_axes_resized=inputs.outer_axes_resized(),
+        output_length_one=inputs.output_length_one(),
+        scale_inexact=inputs.inner_scale_inexact(),
+        runtime_scales=inputs.runtime_scales,
     )
     try:
-        if unread_scales:
-            raise _Refusal(
-                f"input scales ({scales_t.name}) is in external data that was not loaded; "
-                "give the model's folder (base_dir) or load the model with its data"
-            )
-        form = _choose_form(
-            node, facts, rank, listed, per_axis, states, scales_t, sizes_t, runtime_scales, tracer, target
-        )
+        form = _choose_form(node, facts, inputs, tracer, target)
     except _Refusal as refusal:
         return _Analysis(facts, None, str(refusal))
     return _Analysis(facts, form, None)
 
 
-def _choose_form(
-    node: gs.Node,
-    facts: CubicResizeFacts,
-    rank: int | None,
-    listed: list[int] | None,
-    per_axis: dict[int, object],
-    states: dict[int, bool | None],
-    scales_t: gs.Tensor | None,
-    sizes_t: gs.Tensor | None,
-    runtime_scales: bool,
-    tracer: ShapeTracer,
-    target: TensorRTTarget,
-) -> _SizeForm:
+def _check_plugin_can_take(facts: CubicResizeFacts, inputs: _ResizeInputs) -> None:
+    """Raise _Refusal for attributes and inputs the plugin cannot compute, whatever the output size."""
     mode = facts.coordinate_transformation_mode
+    if inputs.unread_scales:
+        raise _Refusal(
+            f"input scales ({inputs.scales_t.name}) is in external data that was not loaded; "  # type: ignore[union-attr]
+            "give the model's folder (base_dir) or load the model with its data"
+        )
     if facts.keep_aspect_ratio_policy != "stretch":
         raise _Refusal(
             f"keep_aspect_ratio_policy={facts.keep_aspect_ratio_policy} (only stretch is supported)"
@@ -327,20 +344,26 @@ def _choose_form(
         raise _Refusal("exclude_outside and antialias must be 0 or 1")
     if not math.isfinite(facts.cubic_coeff_a):
         raise _Refusal(f"cubic_coeff_a={facts.cubic_coeff_a}")
-    if runtime_scales:
+    if inputs.runtime_scales:
         raise _Refusal(
-            f"its scales ({scales_t.name}) are a runtime value; the plugin takes constant scales only: "
+            f"its scales ({inputs.scales_t.name}) are a runtime value; the plugin takes constant scales only: "  # type: ignore[union-attr]
             "make them constant, or export with sizes"
         )
+    rank, listed = inputs.rank, inputs.listed
     if rank is None or listed is None:
         raise _Refusal("the rank of the input and the resized axes cannot be determined")
     if rank < 2:
         raise _Refusal(f"input rank {rank}; the plugin resizes the two innermost axes of a rank >= 2 tensor")
     if facts.duplicate_axes or any(not 0 <= a < rank for a in listed):
         raise _Refusal(f"axes={list(facts.axes or ())}")
-    if scales_t is None and sizes_t is None:
+    if inputs.scales_t is None and inputs.sizes_t is None:
         raise _Refusal("the node has neither scales nor sizes")
 
+
+def _resized_pair(inputs: _ResizeInputs, states: dict[int, bool | None]) -> tuple[int, int]:
+    """The two axes the plugin resizes: the innermost ones unless the node may resize others."""
+    rank = inputs.rank
+    assert rank is not None
     maybe_resized = [a for a in range(rank) if states.get(a) is not True]
     if len(maybe_resized) > 2:
         unknown = [a for a in maybe_resized if states.get(a) is None]
@@ -348,12 +371,25 @@ def _choose_form(
         raise _Refusal(f"it may resize {what}; the plugin resizes two axes")
     inner = (rank - 2, rank - 1)
     if all(a in inner for a in maybe_resized):
-        pair = inner
-    elif len(maybe_resized) == 2:
-        pair = (maybe_resized[0], maybe_resized[1])
-    else:
-        pair = (maybe_resized[0], rank - 1)
-    if scales_t is not None:
+        return inner
+    if len(maybe_resized) == 2:
+        return (maybe_resized[0], maybe_resized[1])
+    return (maybe_resized[0], rank - 1)
+
+
+def _choose_form(
+    node: gs.Node,
+    facts: CubicResizeFacts,
+    inputs: _ResizeInputs,
+    tracer: ShapeTracer,
+    target: TensorRTTarget,
+) -> _SizeForm:
+    _check_plugin_can_take(facts, inputs)
+    rank, listed, per_axis = inputs.rank, inputs.listed, inputs.per_axis
+    assert rank is not None and listed is not None
+    states = inputs.states()
+    pair = _resized_pair(inputs, states)
+    if inputs.scales_t is not None:
         scale_pair = tuple(per_axis[a][1] if a in per_axis else 1.0 for a in pair)  # type: ignore[index]
         return _SizeForm("scales", pair, rank, scales=scale_pair)  # type: ignore[arg-type]
 
@@ -373,22 +409,13 @@ def _choose_form(
     if isinstance(first, Dim) and isinstance(second, Dim) and first.tensor == second.tensor:
         carrier = _find_tensor(node, first.tensor)
         carrier_rank = tracer.rank(carrier) if carrier is not None else None
-        if (
-            carrier is not None
-            and carrier_rank is not None
-            and (first.axis, second.axis)
-            == (
-                carrier_rank - 2,
-                carrier_rank - 1,
-            )
-        ):
+        if carrier_rank is not None and (first.axis, second.axis) == (carrier_rank - 2, carrier_rank - 1):
             return _SizeForm("carrier", pair, rank, carrier=carrier)
     if not target.supports_shape_inputs:
         raise _Refusal(
-            f"its output size is a runtime value ({sizes_t.name}); TensorRT {target.version} has no plugin shape "
-            "inputs (10.1+): pass --target-tensorrt 10.1 or newer, or make the sizes constant"
+            f"its output size is a runtime value ({inputs.sizes_t.name}); TensorRT {target.version} has no plugin "  # type: ignore[union-attr]
+            "shape inputs (10.1+): pass --target-tensorrt 10.1 or newer, or make the sizes constant"
         )
-    assert listed is not None
     pieces = []
     for axis, entry in zip(pair, entries, strict=True):
         if isinstance(entry, Const):
