@@ -1,6 +1,7 @@
 """The one logger of trtconvert and the report line every stage prints.
 
-Human output goes to stderr so that `--json` can own stdout.
+Stage lines, warnings and errors go to stderr so that `--json` can own stdout (what `inspect` and `doctor`
+describe is their output, on stdout).
 """
 
 from __future__ import annotations

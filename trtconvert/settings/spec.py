@@ -20,6 +20,8 @@ import yaml
 
 from trtconvert.errors import BadInput, shown
 from trtconvert.model.profiles import Profile, parse_profile, profile_from_mapping
+from trtconvert.numbers import MAX_DIGITS
+from trtconvert.paths import checked_path
 from trtconvert.settings.tolerances import INT8_MIN_WITHIN
 
 REWRITE_POLICIES = ("auto", "all", "none")
@@ -37,6 +39,7 @@ class Spec:
     profiles: list[Profile] = field(default_factory=list)
     freeze: dict[str, str] = field(default_factory=dict)
     fold: bool = True
+    fold_max_size: str | None = None
     rewrite: str = "auto"
     target_tensorrt: str | None = None
     precision: str = "fp32"
@@ -82,7 +85,13 @@ def _bool(value: Any, where: str) -> bool:
     raise BadInput(f"{where}: expected true or false, got {shown(value)}")
 
 
+def _refuse_huge(value: Any, where: str) -> None:
+    if isinstance(value, _HugeNumber):
+        raise BadInput(f"{where}: {shown(value)} is too large for a number; give a small value")
+
+
 def _int(value: Any, where: str) -> int:
+    _refuse_huge(value, where)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise BadInput(f"{where}: expected an integer, got {shown(value)}")
@@ -92,6 +101,7 @@ _EXPONENT_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
 def _float(value: Any, where: str) -> float:
+    _refuse_huge(value, where)
     if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
         value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as text; as a tolerance it means the number
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -103,6 +113,7 @@ def _float(value: Any, where: str) -> float:
 
 
 def _text(value: Any, where: str) -> str:
+    _refuse_huge(value, where)
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     raise BadInput(f"{where}: expected a string, got {shown(value)}")
@@ -151,6 +162,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "profiles": _profiles,
     "freeze": _inputs,
     "fold": _bool,
+    "fold_max_size": _text,
     "rewrite": _choice(REWRITE_POLICIES),
     "target_tensorrt": _version,
     "precision": _choice(PRECISIONS),
@@ -181,6 +193,10 @@ assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parse
 MAX_CONFIG_BYTES = 1 << 20
 
 
+class _HugeNumber(str):
+    """An integer of more digits than any setting takes (Python will not even convert one past 4300 digits)."""
+
+
 class _WrittenFloat(float):
     """A float that remembers how it was written (a version such as 10.10 is not the number 10.1)."""
 
@@ -199,6 +215,8 @@ class _ConfigLoader(yaml.SafeLoader):
     def construct_yaml_int(self, node):  # type: ignore[no-untyped-def]
         if not _DECIMAL_INT.fullmatch(node.value):
             return self.construct_scalar(node)
+        if len(node.value.lstrip("+-")) > MAX_DIGITS:
+            return _HugeNumber(node.value)  # refused by the key that reads it, which can name itself
         return super().construct_yaml_int(node)
 
     def construct_yaml_float(self, node):  # type: ignore[no-untyped-def]
@@ -296,7 +314,7 @@ def _config_relative_file(folder: Path, value: str) -> str:
 
 def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
     """Config values first, then every flag that was given (None means the flag was not given)."""
-    values = read_config(config) if config else {}
+    values = read_config(checked_path(config, "--config")) if config else {}
     given = {k: v for k, v in overrides.items() if v is not None and v != [] and v != {}}
     for key in ("inputs", "freeze"):
         if key in values and key in given:
@@ -307,13 +325,21 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
         values["output_folder"] = True
     for key in _PATH_KEYS:
         if key in values:
-            values[key] = Path(values[key])
-    values["plugins"] = [Path(p) for p in values.get("plugins", [])]
+            values[key] = checked_path(values[key], _flag(key))
+    values["plugins"] = [checked_path(p, "--plugin") for p in values.get("plugins", [])]
+    for key in ("inputs", "freeze"):
+        for name, value in values.get(key, {}).items():
+            if str(value).endswith(".npy"):
+                checked_path(value, f"{_flag(key)} {name}")
     spec = Spec(**values)
     check_numbers(spec)
     _check_int8_settings(spec)
     _check_profiles_differ(spec)
     return spec
+
+
+def _flag(key: str) -> str:
+    return {"inputs": "--input", "output": "-o"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _check_int8_settings(spec: Spec) -> None:
