@@ -271,7 +271,9 @@ def test_inspect_shows_tied_dims_and_why_a_suggestion_is_fixed(run_cli, shared_m
     assert report["parser_problems"] and report["profile_fixes"] == ["input"]
 
 
-def test_inspect_fixes_the_dim_that_shape_inference_says_the_model_constrains(run_cli, tmp_path: Path) -> None:
+def test_inspect_fixes_the_dim_that_shape_inference_says_the_model_constrains(
+    run_cli, tmp_path: Path
+) -> None:
     # A Reshape to 7 x 48: only inputs whose n x 3 x w is a multiple of 336 can run; w = 112 is the first usual
     # size that does for every batch.
     graph = helper.make_graph(

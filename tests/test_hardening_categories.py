@@ -230,6 +230,11 @@ def _tiny(inputs, outputs, nodes, opset: int = 13) -> onnx.ModelProto:
     return model
 
 
+def _with_ir(model: onnx.ModelProto, ir_version: int) -> onnx.ModelProto:
+    model.ir_version = ir_version
+    return model
+
+
 def _interface_cases() -> dict[str, tuple[onnx.ModelProto, str]]:
     from onnx import TensorProto, helper
 
@@ -263,6 +268,7 @@ def _interface_cases() -> dict[str, tuple[onnx.ModelProto, str]]:
             "output 'o' of m.onnx is an optional",
         ),  # fmt: skip
         "newer opset": (newer, "newer than any known here"),
+        "newer IR": (_with_ir(_tiny([x], [y], relu), onnx.IR_VERSION + 1), "newer than any known here"),
     }
 
 
@@ -644,3 +650,15 @@ def test_inspect_suggests_a_profile_for_any_input_name(run_cli, tmp_path: Path, 
     flag = shlex.split(example)
     result = run_cli("prepare", path, "-o", tmp_path / "o.onnx", *flag, "--verify")
     assert result.code == 0, result.stderr
+
+
+def test_graph_surgeons_own_log_stays_quiet_below_vv() -> None:
+    from onnx_graphsurgeon.logger import G_LOGGER
+
+    from trtconvert import log
+
+    log.configure(1)
+    assert G_LOGGER.severity == G_LOGGER.CRITICAL
+    log.configure(2)
+    assert G_LOGGER.severity == G_LOGGER.VERBOSE
+    log.configure(0)

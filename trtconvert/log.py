@@ -34,6 +34,13 @@ def _quiet_dependencies(verbosity: int) -> None:
     except ImportError:
         pass
     try:
+        # graph-surgeon has a logger of its own (its folding warnings), not polygraphy's.
+        from onnx_graphsurgeon.logger import G_LOGGER as SURGEON_LOGGER
+
+        SURGEON_LOGGER.severity = SURGEON_LOGGER.VERBOSE if verbosity > 1 else SURGEON_LOGGER.CRITICAL
+    except ImportError:
+        pass
+    try:
         import onnxruntime
 
         # Below -vv not even its errors: they arrive as exceptions, which become our one error line.

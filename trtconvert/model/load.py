@@ -180,6 +180,11 @@ def check_interface(model: onnx.ModelProto, path: Path) -> None:
     onnx knows, at least one output, and inputs and outputs that are tensors of numbers (an engine binds nothing
     else: no sequences, optionals, maps, sparse tensors or strings)."""
     _check_text_names(model, path)
+    if model.ir_version > onnx.IR_VERSION:
+        raise BadInput(
+            f"{path} has IR version {model.ir_version}, newer than any known here (up to {onnx.IR_VERSION}); "
+            "re-export it with an older exporter, or upgrade onnx"
+        )
     known = {"": onnx.defs.onnx_opset_version()}
     for domain, version in onnx.helper.OP_SET_ID_VERSION_MAP:
         known[domain] = max(known.get(domain, 0), version)
