@@ -254,7 +254,8 @@ def _write(folder: Path, seed: str, steps: list, external: bool) -> list[Path]:
             onnx.save(model, str(path))
     except (ValueError, TypeError, onnx.onnx_cpp2py_export.checker.ValidationError):  # names onnx cannot save
         path.write_bytes(model.SerializeToString())
-    for step in steps:
+    # External-data entries are edited through onnx, so before the file's bytes are.
+    for step in sorted(steps, key=lambda step: step[0] == "bytes"):
         if step[0] == "external":
             saved = onnx.load(str(path), load_external_data=False)
             for tensor in saved.graph.initializer:

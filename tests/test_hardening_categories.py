@@ -95,6 +95,16 @@ def test_an_input_named_as_an_output_is_refused(run_cli, tmp_path: Path, role: s
     assert _snapshot(tmp_path) == {**before, "x.npy": npy.read_bytes()}
 
 
+def test_the_config_named_as_the_output_is_refused(run_cli, conv_model_path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {conv_model_path.name}\n")
+    before = config.read_bytes()
+    _clean(run_cli("prepare", "--config", config, "-o", config), 2, "-o and --config name the same file")
+    _clean(run_cli("build", "--config", config, "-o", tmp_path / "m.plan", "--profile", PROFILE,
+                   "--timing-cache", config), 2, "--timing-cache and --config name the same file")  # fmt: skip
+    assert config.read_bytes() == before
+
+
 # ---- external data
 
 

@@ -127,6 +127,7 @@ def run_inputs(
     values = {**spec.inputs, **spec.freeze}
     return [
         ("the model", spec.model),
+        ("--config", spec.config),
         *(("the model's external data", path) for path in sorted(files)),
         *(("--plugin", plugin) for plugin in spec.plugins),
         ("--calib-data", spec.calib_data),

@@ -64,6 +64,8 @@ class Spec:
     int8_min_within: float = INT8_MIN_WITHIN
     # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
     output_folder: bool = field(default=False, metadata={"derived": True})
+    # The --config file this spec was read from: an input of the run, which no output may overwrite.
+    config: Path | None = field(default=None, compare=False, metadata={"derived": True})
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -331,7 +333,7 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
         for name, value in values.get(key, {}).items():
             if str(value).endswith(".npy"):
                 checked_path(value, f"{_flag(key)} {name}")
-    spec = Spec(**values)
+    spec = Spec(**values, config=config)
     check_numbers(spec)
     _check_int8_settings(spec)
     _check_profiles_differ(spec)
@@ -339,7 +341,7 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
 
 
 def _flag(key: str) -> str:
-    return {"inputs": "--input", "output": "-o"}.get(key, "--" + key.replace("_", "-"))
+    return {"inputs": "--input", "output": "-o", "model": "model"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _check_int8_settings(spec: Spec) -> None:
