@@ -672,3 +672,24 @@ def test_graph_surgeons_own_log_stays_quiet_below_vv() -> None:
     log.configure(2)
     assert G_LOGGER.severity == G_LOGGER.VERBOSE
     log.configure(0)
+
+
+def test_prepare_verify_refuses_shapes_past_the_memory_left_before_loading(
+    run_cli, conv_model_path, tmp_path, monkeypatch
+) -> None:
+    from trtconvert.checks import compare
+
+    monkeypatch.setattr(compare, "available_memory_bytes", lambda: 1 << 20)
+    loaded = []
+    monkeypatch.setattr("trtconvert.checks.ort_session.create_session", lambda *a, **k: loaded.append(a))
+    result = run_cli(
+        "prepare",
+        conv_model_path,
+        "-o",
+        tmp_path / "o.onnx",
+        "--profile",
+        "x=1x3x8x8:1x3x256x256:1x3x512x512",
+        "--verify",
+    )
+    _clean(result, 2, "of memory left")
+    assert loaded == [] and not (tmp_path / "o.onnx").exists()

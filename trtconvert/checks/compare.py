@@ -273,6 +273,8 @@ def compare_models(
     start = time.perf_counter()
     from trtconvert.checks.ort_session import create_session, user_model_errors
 
+    for shapes in shape_sets:  # every shape set fits in memory before either model is loaded
+        check_feed_fits(inputs, shapes)
     drop_verify = "or drop --verify"
     with user_model_errors(
         "load the original model", f"verification runs it in onnxruntime: fix the model, {drop_verify}"
