@@ -246,7 +246,8 @@ def test_engine_settings_name_the_levels_this_tensorrt_offers() -> None:
         ("1.5GiB", 3 * 2**29),
         ("2GB", 2 * 2**30),
         ("64K", 65536),
-        ("1048576", 1048576),
+        ("4096", 4096 * 2**20),  # a bare number is MiB, as trtexec reads it
+        ("1048576B", 1048576),
         ("1T", 2**40),
         ("1P", 2**50),  # the limit that the refusal below names is itself a size that parses
     ],
@@ -255,7 +256,7 @@ def test_parse_size(text: str, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "4X", "G", "-1G", "0", "1.5", "4 G B", "0.1K"])
+@pytest.mark.parametrize("text", ["", "4X", "G", "-1G", "0", "1.5B", "4 G B", "0.1K"])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(BadInput, match="--workspace"):
         parse_size(text)

@@ -219,9 +219,12 @@ def test_existing_output_survives_a_crash_while_writing(run_cli, conv_model_path
     assert output.read_bytes() == before
 
 
-def test_debug_shows_the_traceback(run_cli, conv_model_path, folder):
-    with pytest.raises(Exception, match="no input 'y'"):
-        run_cli("prepare", conv_model_path, "-o", folder / "o.onnx", "--profile", "y=1x3x8x8", "--debug")
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(run_cli, conv_model_path, folder):
+    result = run_cli("prepare", conv_model_path, "-o", folder / "o.onnx", "--profile", "y=1x3x8x8", "--debug")
+    assert result.code == 2, result.stderr
+    assert "Traceback (most recent call last)" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no input 'y'" in errors[0]
 
 
 def test_json_error_report(run_cli, folder):

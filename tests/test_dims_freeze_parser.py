@@ -221,12 +221,14 @@ def test_silero_with_a_dynamic_batch_is_refused_with_the_fix(run_cli, shared_mod
     assert result.code == 2, result.stderr
     assert "an If whose branches give output 0 different shapes" in result.stderr
     assert "fix the dynamic dims of input(s) input in every --profile (min = opt = max)" in result.stderr
-    # Two Ifs: the first is the error line, the second a warning above it; neither is said twice.
+    # Four Ifs, two of them nested inside another If's branch: the first is the error line, the others warnings
+    # above it; none is said twice.
     lines = result.stderr.splitlines()
     errors = [line for line in lines if line.startswith("error:")]
     assert (
-        len(errors) == 1 and "node '/model/decoder/rnn/If'" in errors[0] and "(and 1 more above)" in errors[0]
+        len(errors) == 1 and "node '/model/decoder/rnn/If'" in errors[0] and "(and 3 more above)" in errors[0]
     )
+    assert any("sub_graph7//model/decoder/rnn/If_2'" in line for line in lines if line.startswith("warning:"))
     assert sum("node '/model/decoder/rnn/If'" in line for line in lines) == 1
     assert sum("node '/model/decoder/rnn/If_1'" in line for line in lines if line.startswith("warning:")) == 1
 
@@ -271,8 +273,11 @@ def test_inspect_shows_tied_dims_and_why_a_suggestion_is_fixed(run_cli, shared_m
     assert report["parser_problems"] and report["profile_fixes"] == ["input"]
 
 
-def test_inspect_says_when_shape_inference_fails_at_the_suggested_shapes(run_cli, tmp_path: Path) -> None:
-    # A Reshape to 48 columns: only inputs whose width times 3 is a multiple of 48 can run.
+def test_inspect_fixes_the_dim_that_shape_inference_says_the_model_constrains(
+    run_cli, tmp_path: Path
+) -> None:
+    # A Reshape to 7 x 48: only inputs whose n x 3 x w is a multiple of 336 can run; w = 112 is the first usual
+    # size that does for every batch.
     graph = helper.make_graph(
         [helper.make_node("Reshape", ["x", "shape"], ["y"], name="to_48")],
         "fixed",
@@ -284,7 +289,9 @@ def test_inspect_says_when_shape_inference_fails_at_the_suggested_shapes(run_cli
     model.ir_version = 8
     onnx.save(model, tmp_path / "fixed.onnx")
     report = json.loads(run_cli("inspect", tmp_path / "fixed.onnx", "--json").stdout)
-    assert report["profile_check"] and "shape inference fails at the min shapes" in report["profile_check"]
+    assert report["profile_check"] is None, report["profile_check"]
+    assert report["profile_fixed_by_model"] == {"x[2]": 112}
+    assert report["profile_example"] == "--profile 'x=1x3x112:1x3x112:8x3x112'"
 
 
 def test_a_resize_kept_by_rewrite_none_that_the_target_rejects_is_a_parser_problem(

@@ -436,7 +436,12 @@ def test_cancel_stops_a_running_build_and_stores_nothing(
 ) -> None:
     """The Event that Ctrl-C sets stops a running build process; the task reports `cancelled`."""
     store = str(tmp_path / "store")
-    manifest = _manifest(tmp_path, store, ["T4"], [{"model": example_model.name, "profiles": [PROFILE]}])
+    # Large shapes and --verify: the build's CPU check alone takes several seconds, far past the cancel, so the
+    # build cannot end (with exit 3, no TensorRT here) before it is stopped.
+    slow = "input=1x3x512x512:1x3x768x768:1x3x1024x1024,factor=1x1x1024x1024:1x1x1536x1536:1x1x2048x2048"
+    manifest = _manifest(
+        tmp_path, store, ["T4"], [{"model": example_model.name, "profiles": [slow], "verify": True}]
+    )
     (job,) = read_manifest(manifest).jobs
     with distributed.Client(scheduler) as client:
         cancel = f"test-cancel-{time.monotonic_ns()}"

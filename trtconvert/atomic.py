@@ -5,6 +5,7 @@ An existing output survives any failure byte-identical, because it is only ever 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -139,7 +140,13 @@ def staged_files(output: Path) -> Iterator[Path]:
             )
         )
         try:
-            yield staging
+            try:
+                yield staging
+            except OSError as err:
+                if err.errno == errno.ENOSPC and not err.filename:
+                    # The writer's own error names no file: name the folder that filled up.
+                    raise OSError(err.errno, err.strerror, str(output.parent)) from err
+                raise
             # Move companions (external data) first and the main file last, so the main file never names
             # data that is not there yet.
             for item in sorted(staging.iterdir(), key=lambda p: p.name == output.name):

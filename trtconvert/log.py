@@ -1,6 +1,7 @@
 """The one logger of trtconvert and the report line every stage prints.
 
-Human output goes to stderr so that `--json` can own stdout.
+Stage lines, warnings and errors go to stderr so that `--json` can own stdout (what `inspect` and `doctor`
+describe is their output, on stdout).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def _quiet_dependencies(verbosity: int) -> None:
         # Its missing-colour notice is printed straight to stdout, which would break --json.
         logger.COLORED_MODULE_PRESENT = False
         G_LOGGER.module_severity = G_LOGGER.VERBOSE if verbosity > 1 else G_LOGGER.CRITICAL
+    except ImportError:
+        pass
+    try:
+        # graph-surgeon has a logger of its own (its folding warnings), not polygraphy's.
+        from onnx_graphsurgeon.logger import G_LOGGER as SURGEON_LOGGER
+
+        SURGEON_LOGGER.severity = SURGEON_LOGGER.VERBOSE if verbosity > 1 else SURGEON_LOGGER.CRITICAL
     except ImportError:
         pass
     try:

@@ -7,6 +7,8 @@ seeded random numbers at each profile's opt shape unless the user gives values (
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ import onnx
 
 from trtconvert import log
 from trtconvert.checks.input_values import cast_to_input, parse_number, read_npy
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, clipped
 from trtconvert.model.info import GraphTensor
 from trtconvert.model.profiles import Shape, format_shape
 
@@ -152,9 +154,47 @@ def _other_type_value(text: str, where: str, target: np.dtype, flag: str, name: 
     return array
 
 
+def available_memory_bytes() -> int | None:
+    """Memory the system can still give this process (Linux's MemAvailable), or None where it cannot say."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_feed_fits(inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape]) -> None:
+    """Refuse, before anything is allocated, inputs that alone take more than the memory left: a profile or a
+    sidecar past TensorRT's limits would otherwise make numpy or onnxruntime try, and be killed."""
+    needed = 0
+    for model_input in inputs:
+        shape = shapes.get(model_input.name)
+        if shape is None:
+            continue
+        try:
+            itemsize = np.dtype(model_input.dtype).itemsize
+        except TypeError:
+            itemsize = 8
+        needed += math.prod(int(d) for d in shape) * itemsize
+    available = available_memory_bytes()
+    if available is not None and needed > available // 2:
+        described = ", ".join(f"{name}={'x'.join(str(d) for d in shape)}" for name, shape in shapes.items())
+        raise BadInput(
+            f"the inputs at {clipped(described, 200)} take {needed / 2**30:.1f} GiB, more than half of the "
+            f"{available / 2**30:.1f} GiB of memory left; verify at smaller shapes (the profiles' or the sidecar's)"
+        )
+
+
 def random_feed(
     inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape], given: Mapping[str, np.ndarray], seed: int
 ) -> dict[str, np.ndarray]:
+    check_feed_fits(inputs, shapes)
     rng = np.random.default_rng(seed)
     feed: dict[str, np.ndarray] = {}
     for model_input in inputs:
@@ -233,6 +273,8 @@ def compare_models(
     start = time.perf_counter()
     from trtconvert.checks.ort_session import create_session, user_model_errors
 
+    for shapes in shape_sets:  # every shape set fits in memory before either model is loaded
+        check_feed_fits(inputs, shapes)
     drop_verify = "or drop --verify"
     with user_model_errors(
         "load the original model", f"verification runs it in onnxruntime: fix the model, {drop_verify}"

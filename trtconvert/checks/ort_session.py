@@ -281,10 +281,20 @@ def create_session(model: onnx.ModelProto | str | os.PathLike, providers: list[s
     return session
 
 
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*")
+MAX_CAUSE_CHARS = 600
+
+
 def _first_line(error: BaseException) -> str:
+    """onnxruntime's message on one line. Its cause comes last ("Status Message: ... requested shape {..}"), after
+    the node's name, so a long message loses its middle, never its end."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
+    text = _ORT_PREFIX.sub("", " ".join(line.strip() for line in text.splitlines() if line.strip()))
+    if not text:
+        return type(error).__name__
+    if len(text) <= MAX_CAUSE_CHARS:
+        return text
+    return f"{text[:200]} [...] {text[-(MAX_CAUSE_CHARS - 207) :]}"
 
 
 def is_onnxruntime_error(error: BaseException) -> bool:

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import click
 
-from trtconvert.cli.options import EPILOG_CODES, emit, parse_input_flags, plugin_option, setup_logging
+from trtconvert.cli.options import (
+    EPILOG_CODES,
+    StrictCommand,
+    emit,
+    parse_input_flags,
+    plugin_option,
+    setup_logging,
+)
 
 
-@click.command(epilog=EPILOG_CODES)
+@click.command(epilog=EPILOG_CODES, cls=StrictCommand)
 @click.argument("plan", type=click.Path(path_type=Path))
 @plugin_option()
 @click.option(

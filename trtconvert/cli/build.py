@@ -6,6 +6,7 @@ import click
 
 from trtconvert.cli.options import (
     EPILOG_CODES,
+    StrictCommand,
     build_options,
     common_options,
     emit,
@@ -18,7 +19,7 @@ from trtconvert.cli.options import (
 )
 
 
-@click.command(epilog=EPILOG_CODES)
+@click.command(epilog=EPILOG_CODES, cls=StrictCommand)
 @model_options
 @profile_options
 @stage_options

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from trtconvert.cli.options import emit, report_options, setup_logging
+from trtconvert.cli.options import StrictCommand, emit, report_options, setup_logging
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @report_options
 def doctor(as_json: bool, verbose: int, quiet: bool, debug: bool) -> None:
     """Say what this machine has for trtconvert: Python and package versions, TensorRT (or how to install it),

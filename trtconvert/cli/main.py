@@ -6,9 +6,12 @@ Exit codes: trtconvert.errors.EXIT_CODES.
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 import sys
+import tempfile
 import threading
+import traceback
 from pathlib import Path
 
 import click
@@ -17,6 +20,7 @@ from trtconvert import __version__
 from trtconvert.cli import options as cli_options
 from trtconvert.cli.options import (
     EPILOG_CODES,
+    StrictCommand,
     common_options,
     emit,
     json_text,
@@ -45,7 +49,7 @@ def cli() -> None:
     """
 
 
-@cli.command(epilog=EPILOG_CODES)
+@cli.command(epilog=EPILOG_CODES, cls=StrictCommand)
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--target-tensorrt",
@@ -126,7 +130,7 @@ def inspect(
         click.echo("\n".join(format_onnx(report)))
 
 
-@cli.command(epilog=EPILOG_CODES)
+@cli.command(epilog=EPILOG_CODES, cls=StrictCommand)
 @model_options
 @profile_options
 @stage_options
@@ -143,7 +147,7 @@ def prepare(config, as_json, verbose, quiet, debug, **flags) -> None:
     Example:
       trtconvert prepare model.onnx -o model.prepared.onnx \\
           --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512' --verify
-      trtconvert prepare --config configs/super_resolution.yaml
+      trtconvert prepare --config configs/super_resolution.yaml -o build/super_resolution.prepared.onnx --verify
     """
     setup_logging(verbose, quiet)
     from trtconvert.prepare.pipeline import run_prepare
@@ -219,9 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:
-        err.message = within_a_line(err.message)
-        err.show()
-        sys.exit(err.exit_code)
+        # A usage mistake is bad input like any other: one error line, and where to read how it is written.
+        command = getattr(getattr(err, "ctx", None), "command_path", None) or "trtconvert"
+        _fail(f"{err.format_message()}; see {command} --help", 2, as_json)
     except (click.Abort, KeyboardInterrupt):
         click.echo("error: interrupted; nothing was written", err=True)
         end_process(130)
@@ -229,31 +233,39 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: stopped by {signal.Signals(stop.signum).name}; nothing was written", err=True)
         end_process(128 + stop.signum)
     except MemoryError:
-        if debug:
-            raise
+        _show_traceback(debug)
         _fail("out of memory; use smaller --profile shapes or a machine with more memory", 2, as_json)
     except TrtConvertError as err:
-        if debug:
-            raise
+        _show_traceback(debug)
         _fail(str(err), err.exit_code, as_json, getattr(err, "measured", None))
     except OSError as err:
-        if debug:
-            raise
-        where = f" ({err.filename})" if err.filename else ""
-        _fail(
-            f"{err.strerror or err}{where}; check the path, its permissions and the free disk space",
-            2,
-            as_json,
-        )
+        _show_traceback(debug)
+        _fail(os_error_message(err), 2, as_json)
     except Exception as err:
-        if debug:
-            raise
+        _show_traceback(debug)
         _fail(
             f"internal error: {type(err).__name__}: {err}; rerun with --debug and report the traceback",
             1,
             as_json,
         )
     sys.exit(0)
+
+
+def _show_traceback(debug: bool) -> None:
+    """--debug shows where an error came from; the exit code stays the one the error means."""
+    if debug:
+        traceback.print_exc()
+
+
+def os_error_message(err: OSError) -> str:
+    """An OSError as one line that names the file; a full disk without a file name names where writes go."""
+    if err.errno == errno.ENOSPC and not err.filename:
+        return (
+            f"{err.strerror or 'No space left on device'} while writing the output or a temporary file (the "
+            f"temporary folder is {tempfile.gettempdir()}, set by TMPDIR); free space there or write elsewhere"
+        )
+    where = f" ({err.filename})" if err.filename else ""
+    return f"{err.strerror or err}{where}; check the path, its permissions and the free disk space"
 
 
 def _fail(message: str, code: int, as_json: bool, measured: dict | None = None) -> None:

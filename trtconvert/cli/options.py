@@ -28,6 +28,33 @@ Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 EPILOG_CODES = "Exit codes: " + ", ".join(f"{code} {short}" for code, (short, _) in EXIT_CODES.items()) + "."
 
 
+class StrictCommand(click.Command):
+    """A command that refuses an option of one value given twice: click would keep the last one silently, so a
+    second --config or --precision would replace the first unseen."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _refuse_repeated_options(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+
+def _refuse_repeated_options(command: click.Command, ctx: click.Context, args: list[str]) -> None:
+    try:
+        _, _, order = command.make_parser(ctx).parse_args(args=list(args))
+    except click.ClickException:
+        return  # click reports the mistake itself when it parses for real
+    seen: set[str] = set()
+    for param in order:
+        if not isinstance(param, click.Option) or param.multiple or param.count or param.name is None:
+            continue
+        if param.name in seen:
+            flags = "/".join(param.opts + param.secondary_opts)
+            raise BadInput(
+                f"{flags} is given twice; give it once (the later one would silently replace the first)"
+            )
+        seen.add(param.name)
+
+
 def _compose(*decorators: Decorator) -> Decorator:
     def apply(function: Callable[..., Any]) -> Callable[..., Any]:
         for decorator in reversed(decorators):
@@ -84,6 +111,13 @@ stage_options = _compose(
         "away (repeatable). verify feeds the same value to the original model.",
     ),
     click.option("--fold/--no-fold", default=None, help="Constant folding (default: on)."),
+    click.option(
+        "--fold-max-size",
+        metavar="SIZE",
+        default=None,
+        help="Largest constant that folding may make, e.g. 512M; larger ones stay the nodes that compute them, "
+        "for TensorRT to compute (default: 64M, or the largest weight of the model if that is larger).",
+    ),
     click.option(
         "--rewrite",
         type=click.Choice(REWRITE_POLICIES),
@@ -217,7 +251,8 @@ build_options = _compose(
         "--workspace",
         metavar="SIZE",
         default=None,
-        help="Builder workspace memory pool limit, e.g. 4G or 512M (default: TensorRT's, the GPU's memory).",
+        help="Builder workspace memory pool limit, e.g. 4G or 512M; a bare number is MiB, as trtexec reads it "
+        "(default: TensorRT's, the GPU's memory).",
     ),
     click.option(
         "--timing-cache",

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from trtconvert import log
-from trtconvert.cli.options import EPILOG_CODES, emit, report_options, setup_logging
+from trtconvert.cli.options import EPILOG_CODES, StrictCommand, emit, report_options, setup_logging
 
 
 @click.group("plugins")
@@ -23,7 +23,7 @@ def plugins() -> None:
     """
 
 
-@plugins.command("build", epilog=EPILOG_CODES)
+@plugins.command("build", epilog=EPILOG_CODES, cls=StrictCommand)
 @click.option(
     "--tensorrt-root",
     type=click.Path(path_type=Path, file_okay=False),

@@ -9,6 +9,7 @@ import click
 from trtconvert.cli.options import (
     EPILOG_CODES,
     INPUT_HELP,
+    StrictCommand,
     emit,
     parse_input_flags,
     plugin_option,
@@ -17,7 +18,7 @@ from trtconvert.cli.options import (
 )
 
 
-@click.command(epilog=EPILOG_CODES)
+@click.command(epilog=EPILOG_CODES, cls=StrictCommand)
 @click.argument("plan", type=click.Path(path_type=Path))
 @click.option(
     "--onnx",

@@ -39,6 +39,7 @@ from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, Ver
 from trtconvert.int8.calib_cache import cache_summary, write_cache
 from trtconvert.model.info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.model.profiles import example_flag
+from trtconvert.paths import refuse_shared_paths
 from trtconvert.prepare.fp16_check import find_out_of_range, suggestion
 from trtconvert.prepare.freeze import describe_frozen
 from trtconvert.prepare.pipeline import (
@@ -47,6 +48,7 @@ from trtconvert.prepare.pipeline import (
     original_for_onnxruntime,
     preflight,
     prepare_model,
+    run_inputs,
     save_and_verify,
 )
 from trtconvert.settings.request import Request, resolve
@@ -280,7 +282,7 @@ def _check_paths(spec: Spec, checked: Preflight) -> None:
         if sidecar.resolve() == source.resolve():
             raise BadInput(f"the plan's sidecar {sidecar} would overwrite an input; choose another -o")
     check_writable_file(sidecar, "the plan's sidecar")
-    _refuse_one_file_for_two_jobs(spec)
+    _refuse_one_file_for_two_jobs(spec, checked)
     if spec.timing_cache is not None:
         check_writable_file(spec.timing_cache, "--timing-cache")
     if spec.calib_cache is not None:
@@ -289,25 +291,17 @@ def _check_paths(spec: Spec, checked: Preflight) -> None:
         raise BadInput(f"--cache-dir {spec.cache_dir} is not a folder; give a folder")
 
 
-def _refuse_one_file_for_two_jobs(spec: Spec) -> None:
-    """Two outputs on one path would leave one of them overwritten by the other, and a plugin library named as
-    an output would be replaced by a plan: refused before anything is built."""
+def _refuse_one_file_for_two_jobs(spec: Spec, checked: Preflight) -> None:
+    """Two outputs on one path would leave one of them overwritten by the other, and an input named as an output
+    (the model as --timing-cache, a plugin library as -o) would be replaced: refused before anything is built."""
     assert spec.output is not None
-    roles = [
+    written = [
         ("-o", spec.output),
         ("the plan's sidecar", sidecar_path(spec.output)),
         ("--timing-cache", spec.timing_cache),
         ("--calib-cache", spec.calib_cache),
-        *(("--plugin", plugin) for plugin in spec.plugins),
     ]
-    seen: dict[Path, str] = {}
-    for role, path in roles:
-        if path is None:
-            continue
-        resolved = path.resolve()
-        if resolved in seen and not (role == "--plugin" and seen[resolved] == "--plugin"):
-            raise BadInput(f"{seen[resolved]} and {role} name the same file {path}; give each its own path")
-        seen.setdefault(resolved, role)
+    refuse_shared_paths(written, run_inputs(spec, checked))
 
 
 def _cache_only_hint(cache_path: Path | None, checked: Preflight) -> str:

@@ -27,7 +27,7 @@ from trtconvert import __version__, log
 from trtconvert.atomic import staged_files, write_synced
 from trtconvert.errors import BadInput, clipped, shown
 from trtconvert.model.load import require_regular_file
-from trtconvert.model.profiles import Profile, ShapeRange
+from trtconvert.model.profiles import MAX_DIM, Profile, ShapeRange
 
 if TYPE_CHECKING:  # `inspect MODEL.onnx` imports this module to tell plans apart; it needs no request
     from trtconvert.settings.request import Request
@@ -349,10 +349,24 @@ def _frozen_entry(value: Any, field: str) -> None:
         raise Malformed(field, problem)
 
 
+def _or_null(check: _Check) -> _Check:
+    # An output of unknown rank is written with dims null, so the reader takes it back.
+    def either(value: Any, field: str) -> None:
+        if value is not None:
+            check(value, field)
+
+    return either
+
+
+def _extent(value: Any, field: str) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_DIM
+    _expect(ok, value, field, "an integer from 0 to 2^31 - 1 (TensorRT's dims are 32-bit)")
+
+
 _TENSOR = _object(
-    {"name": _string, "dtype": _string, "dims": _list_of(_dim, "a list or null")}, ("name", "dtype")
+    {"name": _string, "dtype": _string, "dims": _or_null(_list_of(_dim, "a list or null"))}, ("name", "dtype")
 )
-_RANGE = _object({key: _list_of(_count) for key in ("min", "opt", "max")}, ("min", "opt", "max"))
+_RANGE = _object({key: _list_of(_extent) for key in ("min", "opt", "max")}, ("min", "opt", "max"))
 _SIDECAR = _object(
     {
         **dict.fromkeys(("cache_key", "created", "trtconvert_version", "model", "onnx_sha256"), _string),

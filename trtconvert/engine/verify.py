@@ -19,6 +19,7 @@ import numpy as np
 from trtconvert import log
 from trtconvert.checks.compare import (
     OutputComparison,
+    check_feed_fits,
     compare_outputs,
     given_values,
     random_feed,
@@ -30,7 +31,7 @@ from trtconvert.engine.tensorrt_log import tensorrt_messages
 from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, VerificationFailed
 from trtconvert.model.info import GraphTensor, graph_inputs
 from trtconvert.model.load import read_graph, require_regular_file
-from trtconvert.model.profiles import Profile, Shape, ShapeRange, format_shape
+from trtconvert.model.profiles import Profile, Shape, ShapeRange, format_shape, validate_profiles
 from trtconvert.prepare.freeze import frozen_feed
 from trtconvert.settings.request import check_plugin_paths
 from trtconvert.settings.tolerances import (
@@ -124,6 +125,8 @@ def _reference_outputs(
     from trtconvert.prepare.pipeline import original_for_onnxruntime
 
     start = time.perf_counter()
+    for shape_set in sets:  # every shape set fits in memory before the model is even loaded
+        check_feed_fits(inputs, shape_set.shapes)
     with user_model_errors("load the original model", "the reference runs it in onnxruntime: fix the model"):
         session = create_session(original_for_onnxruntime(onnx_path))
     names = [o.name for o in session.get_outputs()]
@@ -173,12 +176,32 @@ def run_verify(
         given.update(frozen_feed(sidecar.get("frozen", {}), given))
     sets: list[ShapeSet] | None = None
     if sidecar is not None:
-        sets = shape_sets_from_profiles(profiles_from_json(sidecar.get("profiles", [])), inputs)
+        profiles = profiles_from_json(sidecar.get("profiles", []))
+        check_sidecar_describes(plan, onnx_path, profiles, sidecar.get("frozen", {}), inputs)
+        sets = shape_sets_from_profiles(profiles, inputs)
     elif all(i.is_static for i in inputs):
         sets = shape_sets_from_profiles([], inputs)
     return verify_engine(
         plan, EngineCheck(onnx_path, inputs, plugin_paths, tolerances, key, given, seed, sets)
     )
+
+
+def check_sidecar_describes(
+    plan: Path,
+    onnx_path: Path,
+    profiles: Sequence[Profile],
+    frozen: Mapping[str, Any],
+    inputs: Sequence[GraphTensor],
+) -> None:
+    """The sidecar's profiles must fit the model's inputs, or the plan was built from another model."""
+    free = [i for i in inputs if i.name not in frozen]
+    try:
+        validate_profiles(profiles, free)
+    except BadInput as err:
+        raise BadInput(
+            f"the sidecar of {plan.name} does not fit {onnx_path.name} ({err}); give the --onnx the plan was "
+            "built from, or rebuild the plan"
+        ) from None
 
 
 def verify_engine(plan: Path, against: EngineCheck) -> dict:

@@ -107,3 +107,44 @@ def pin_dims(model: onnx.ModelProto, fixed: Mapping[Axis, int]) -> list[str]:
                 notes.append(f"{value.name}[{axis}]={pinned}")
                 dim.dim_value = pinned
     return notes
+
+
+def _inference_error(model: onnx.ModelProto) -> str | None:
+    """onnx's strict shape inference over every graph, subgraphs included: the first contradiction, or None."""
+    import onnx
+
+    try:
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as err:
+        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except Exception:  # noqa: BLE001 - an op inference cannot handle says nothing about the pinned dims
+        return None
+    return None
+
+
+def pin_dims_where_consistent(
+    model: onnx.ModelProto, fixed: Mapping[Axis, int]
+) -> tuple[list[str], list[str]]:
+    """pin_dims, but never where a static value contradicts what a subgraph declares (an If branch exported
+    with another batch size): such an axis stays dynamic. Returns the pinned notes and the axes left dynamic,
+    each with the contradiction."""
+    import onnx
+
+    if not fixed:
+        return [], []
+    before = _inference_error(model)
+    trial = onnx.ModelProto()
+    trial.CopyFrom(model)
+    if pin_dims(trial, fixed) == [] or _inference_error(trial) in (None, before):
+        return pin_dims(model, fixed), []
+    kept: dict[Axis, int] = {}
+    left = []
+    for axis, value in fixed.items():
+        trial.CopyFrom(model)
+        pin_dims(trial, {**kept, axis: value})
+        problem = _inference_error(trial)
+        if problem in (None, before):
+            kept[axis] = value
+        else:
+            left.append(f"{axis[0]}[{axis[1]}]={value} ({problem[:200]})")
+    return pin_dims(model, kept), left

@@ -5,6 +5,7 @@ Works on a model loaded without its external data, so describing a 10 GB model r
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,11 +75,8 @@ def graph_outputs(model: onnx.ModelProto) -> list[GraphTensor]:
 
 
 def _tensor_bytes(tensor: onnx.TensorProto) -> int:
-    if tensor.data_location == onnx.TensorProto.EXTERNAL:
-        info = {entry.key: entry.value for entry in tensor.external_data}
-        if "length" in info:
-            return int(info["length"])
-    count = int(np.prod(tensor.dims)) if tensor.dims else 1
+    # From shape and type alone: an external length is checked against them where the model is loaded.
+    count = math.prod(tensor.dims)
     try:
         itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
     except (KeyError, TypeError, ValueError):
@@ -153,6 +151,10 @@ def all_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
                 yield attribute.t
             elif attribute.type == onnx.AttributeProto.TENSORS:
                 yield from attribute.tensors
+
+
+def largest_weight_bytes(model: onnx.ModelProto) -> int:
+    return max((_tensor_bytes(t) for t in all_tensors(model)), default=0)
 
 
 def weight_bytes(model: onnx.ModelProto) -> int:

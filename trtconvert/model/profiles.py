@@ -7,6 +7,7 @@ shape. Names split at the last ``=`` because ONNX names may hold ``:`` (``input:
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from trtconvert.errors import BadInput, clipped
 from trtconvert.model.dims import Tensor, tied_axes
+from trtconvert.numbers import whole_number
 
 if TYPE_CHECKING:  # annotations only: model.info imports numpy and onnx, which parsing a flag does not need
     from trtconvert.model.info import GraphTensor
@@ -51,7 +53,12 @@ def parse_shape(text: str, where: str) -> Shape:
         raise BadInput(
             f"{where}: shape '{clipped(text)}' is not of the form 1x3x256x256 (integers joined by 'x')"
         )
-    return tuple(int(d) for d in text.split("x"))
+    dims = []
+    for axis, written in enumerate(text.split("x")):
+        if len(written.lstrip("-").lstrip("0")) > len(str(MAX_DIM)):
+            raise BadInput(f"{where}: dim {axis} is {clipped(written)}; TensorRT takes dims below 2^31")
+        dims.append(whole_number(written, where))
+    return tuple(dims)
 
 
 def parse_range(text: str, where: str) -> ShapeRange:
@@ -99,8 +106,8 @@ def _closest(name: str, candidates: Sequence[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else f" (inputs: {', '.join(candidates)})"
 
 
-def example_flag(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()) -> str:
-    """A ready-to-paste --profile flag for the model's dynamic inputs, with guessed ranges.
+def suggested_profile(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()) -> Profile:
+    """A profile for the model's dynamic inputs, with guessed ranges.
 
     Axes that share a dim name get the same values (TensorRT ties them). The inputs named in ``fixed`` get one
     shape (their dims decide control flow that TensorRT cannot build dynamic), and so do axes tied to theirs.
@@ -117,7 +124,7 @@ def example_flag(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()) -> 
             for axis, dim in enumerate(model_input.dims):
                 if isinstance(dim, str):
                     by_name.setdefault(dim, (guess(axis, dim)[1],) * 3)  # type: ignore[arg-type]
-    items = []
+    profile: Profile = {}
     for model_input in inputs:
         if model_input.is_static:
             continue
@@ -135,9 +142,23 @@ def example_flag(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()) -> 
                 by_name.setdefault(dim, choice)
             for target, value in zip(ranges, choice, strict=True):
                 target.append(value)
-        shapes = [format_shape(tuple(r)) for r in ranges]
-        items.append(f"{model_input.name}=" + (shapes[0] if len(set(shapes)) == 1 else ":".join(shapes)))
-    return f"--profile '{','.join(items)}'"
+        profile[model_input.name] = ShapeRange(*(tuple(r) for r in ranges))
+    return profile
+
+
+def profile_flag(profile: Profile) -> str:
+    """A profile as a ready-to-paste flag, quoted for a POSIX shell whatever the names hold. Names holding ','
+    cannot be written in the flag's grammar: the profile is then given as a config's 'profiles:' entry."""
+    if any("," in name for name in profile):
+        entry = json.dumps({name: str(shape_range) for name, shape_range in profile.items()})
+        return f"a config with profiles: [{entry}] (input names holding ',' cannot be written in --profile)"
+    text = ",".join(f"{name}={shape_range}" for name, shape_range in profile.items())
+    return "--profile '" + text.replace("'", "'\"'\"'") + "'"
+
+
+def example_flag(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()) -> str:
+    """A ready-to-paste --profile flag for the model's dynamic inputs (suggested_profile)."""
+    return profile_flag(suggested_profile(inputs, fixed))
 
 
 def validate_profiles(profiles: Sequence[Profile], inputs: Sequence[GraphTensor]) -> None:

@@ -94,7 +94,9 @@ def foldable_ir_version(model: onnx.ModelProto) -> tuple[int | None, str]:
     return limit, f"IR {model.ir_version} lowered to {limit} (onnxruntime reads IR <= {limit})"
 
 
-def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelProto:
+def _fold_passes(
+    model: onnx.ModelProto, flatten_subgraphs: bool, max_bytes: int | None = None
+) -> onnx.ModelProto:
     """Fold until a pass removes nothing, the way polygraphy's FoldConstants does, with two fixes.
 
     onnx-graphsurgeon exports If/Loop bodies at onnx's newest IR version, which onnxruntime may refuse, so
@@ -109,7 +111,8 @@ def _fold_passes(model: onnx.ModelProto, flatten_subgraphs: bool) -> onnx.ModelP
         graph = gs.import_onnx(model)
         for subgraph in graph.subgraphs(recursive=True):
             subgraph.ir_version = graph.ir_version
-        graph.fold_constants(flatten_subgraphs=flatten_subgraphs, error_ok=False)
+        # max_bytes: a tensor past it is neither computed nor stored (a few bytes of model can fold into GBs).
+        graph.fold_constants(flatten_subgraphs=flatten_subgraphs, error_ok=False, size_threshold=max_bytes)
         model = gs.export_onnx(graph.cleanup().toposort(), do_type_check=False)
         # A graph-surgeon graph is a web of reference cycles: without a collection it lives on with numpy
         # copies of the folded values and, through its lazy constants, the previous pass's whole model.
@@ -326,14 +329,14 @@ def inline_constant_ifs(model: onnx.ModelProto) -> int:
     return replaced
 
 
-def _fold_checked(model: onnx.ModelProto, notes: list[str]) -> onnx.ModelProto:
-    folded = _fold_passes(model, flatten_subgraphs=True)
+def _fold_checked(model: onnx.ModelProto, notes: list[str], max_bytes: int | None = None) -> onnx.ModelProto:
+    folded = _fold_passes(model, flatten_subgraphs=True, max_bytes=max_bytes)
     try:
         _check_structure(folded)
     except (onnx.checker.ValidationError, ValueError):
         # graph-surgeon's inlining of constant-condition Ifs broke the graph (seen with nested multi-output
         # Ifs): fold without it, inlining them ourselves between passes.
-        folded = _fold_passes(model, flatten_subgraphs=False)
+        folded = _fold_passes(model, flatten_subgraphs=False, max_bytes=max_bytes)
         inlined = 0
         while True:
             count = inline_constant_ifs(folded)
@@ -341,7 +344,7 @@ def _fold_checked(model: onnx.ModelProto, notes: list[str]) -> onnx.ModelProto:
                 break
             inlined += count
             # Shapes first: the inlined branch's tensors have none yet, and folding a Shape needs them.
-            folded = _fold_passes(infer_shapes(folded), flatten_subgraphs=False)
+            folded = _fold_passes(infer_shapes(folded), flatten_subgraphs=False, max_bytes=max_bytes)
         _check_structure(folded)
         kept = sum(1 for node in folded.graph.node if node.op_type == "If")
         notes.append(
@@ -350,7 +353,9 @@ def _fold_checked(model: onnx.ModelProto, notes: list[str]) -> onnx.ModelProto:
     return folded
 
 
-def fold(model: onnx.ModelProto, weights_dir: Path | None = None) -> onnx.ModelProto:
+def fold(
+    model: onnx.ModelProto, weights_dir: Path | None = None, max_bytes: int | None = None
+) -> onnx.ModelProto:
     """Fold constants; returns a new model, or the given one where folding cannot run.
 
     With ``weights_dir`` (the model's folder), the model may still hold references to external data: the
@@ -369,14 +374,14 @@ def fold(model: onnx.ModelProto, weights_dir: Path | None = None) -> onnx.ModelP
         read_weights(model, weights_dir, leave=large_initializers_on_disk(model, 0) - _folding_inputs(model))
     try:
         try:
-            folded = _fold_checked(model, notes)
+            folded = _fold_checked(model, notes, max_bytes)
         except Exception as err:
             if raised_in_trtconvert(err) or weights_dir is None or not large_initializers_on_disk(model, 0):
                 raise
             # onnxruntime met a weight still on disk, which it cannot read from a model held in memory:
             # fold again with every weight read.
             read_weights(model, weights_dir)
-            folded = _fold_checked(model, notes)
+            folded = _fold_checked(model, notes, max_bytes)
     except Exception as err:
         # Folding is an optimisation: a library's failure on this model must not stop the conversion, but an
         # error of ours (a bug, or a deliberate one) is not a folding failure and must not become one.

@@ -5,33 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
-
 from trtconvert.model.dims import tied_axes
-from trtconvert.model.info import custom_nodes, graph_inputs, graph_outputs, op_counts, opsets, weight_bytes
+from trtconvert.model.info import (
+    all_nodes,
+    custom_nodes,
+    graph_inputs,
+    graph_outputs,
+    op_counts,
+    opsets,
+    weight_bytes,
+)
 from trtconvert.model.load import external_data_files, read_graph
-from trtconvert.model.profiles import example_flag, format_shape, parse_profile
+from trtconvert.model.profiles import profile_flag, suggested_profile
+from trtconvert.prepare.suggest_profile import check_suggestion
 from trtconvert.settings.target import TensorRTTarget
-
-
-def shape_problem(light: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
-    """What onnx's strict shape inference finds wrong at these input shapes (a Reshape to a fixed size, a
-    Concat or Add of lengths that cannot meet), or None. Needs no weights; finds much, not everything.
-
-    ``light`` is a copy of the model without its large weights, which this sets the inputs' dims of: one copy
-    serves every call."""
-    for value in light.graph.input:
-        if value.name in shapes:
-            dims = value.type.tensor_type.shape.dim
-            for dim, size in zip(dims, shapes[value.name], strict=False):
-                dim.Clear()
-                dim.dim_value = size
-    try:
-        onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
-    except Exception as err:  # onnx raises InferenceError and others
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        return lines[0][:300] if lines else type(err).__name__
-    return None
 
 
 def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
@@ -56,35 +43,31 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
         "parser_problems": [],
         "profile_check": None,
     }
-    # The parser check finds problems only at If nodes of the main graph; its shape inference is slow.
+    # The parser check finds problems only at If nodes (in any subgraph); its shape inference is slow.
     problems = []
-    if any(node.op_type == "If" for node in model.graph.node):
+    if any(node.op_type == "If" for node in all_nodes(model.graph)):
         from trtconvert.prepare.parser_checks import find_problems
 
         problems = find_problems(read_graph(path))
     report["parser_problems"] = [p.line() for p in problems]
     decided_by_shapes = {name for p in problems for name in p.shape_inputs}
     dynamic = any(not i.is_static for i in inputs)
-    report["profile_example"] = example_flag(inputs, decided_by_shapes) if dynamic else None
     report["profile_fixes"] = sorted(decided_by_shapes)
     report["freeze_example"] = (
         " ".join(f"--freeze {name}=VALUE" for name in sorted({n for p in problems for n in p.value_inputs}))
         or None
     )
-    if report["profile_example"]:
-        from trtconvert.prepare.fold import _without_large_data
-
-        profile = parse_profile(report["profile_example"].split("'")[1])
-        light, _ = _without_large_data(model, empty=False)
-        for which in ("min", "opt", "max"):
-            problem = shape_problem(light, {name: getattr(r, which) for name, r in profile.items()})
-            if problem:
-                shown = ",".join(f"{n}={format_shape(getattr(r, which))}" for n, r in profile.items())
-                report["profile_check"] = (
-                    f"shape inference fails at the {which} shapes ({shown}): {problem}; the model fixes or constrains "
-                    "a dim there, so adjust the suggested profile"
-                )
-                break
+    report["profile_example"] = None
+    report["profile_fixed_by_model"] = {}
+    report["profile_checked_by"] = None
+    if dynamic:
+        # Checked as data, never re-parsed from its own text: input names may hold ',', '=' or quotes.
+        checked = check_suggestion(path, model, suggested_profile(inputs, decided_by_shapes), inputs)
+        report["profile_example"] = profile_flag(checked.profile)
+        report["profile_fixed_by_model"] = checked.fixed_by_model
+        report["profile_checked_by"] = checked.ran or None
+        if checked.problem:
+            report["profile_check"] = f"{checked.problem}; adjust the suggested profile"
     from trtconvert.prepare.rewrite import plan_rewrites
 
     report["target_tensorrt"] = str(target)
@@ -122,6 +105,12 @@ def format_onnx(report: dict) -> list[str]:
         )
     if report["profile_example"]:
         lines.append(f"profile   e.g. {report['profile_example']}")
+        for axis, size in report.get("profile_fixed_by_model", {}).items():
+            lines.append(f"          {axis} is {size}: the model needs it (found by trying the usual sizes)")
+        if report.get("profile_check"):
+            lines.append(f"          warning: {report['profile_check']}")
+        elif report.get("profile_checked_by"):
+            lines.append(f"          checked with {report['profile_checked_by']}")
         if report.get("profile_fixes"):
             lines.append(
                 f"          {', '.join(report['profile_fixes'])} fixed to one shape: If nodes choose their branches "
@@ -131,6 +120,4 @@ def format_onnx(report: dict) -> list[str]:
         lines.append(
             f"freeze    e.g. {report['freeze_example']} (If nodes choose their branches by those values)"
         )
-        if report.get("profile_check"):
-            lines.append(f"          warning: {report['profile_check']}")
     return lines

@@ -15,14 +15,14 @@ Problems exit 2 by default; with --no-check-parser they are warnings and the bui
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import onnx
 
 from trtconvert import log
 from trtconvert.errors import BadInput
-from trtconvert.model.info import if_branches
+from trtconvert.model.info import if_branches, node_subgraphs
 from trtconvert.prepare.rewrite.types import RewriteDecision
 
 
@@ -73,10 +73,11 @@ def _differ(first: list | None, second: list | None) -> bool:
     )
 
 
-def _sources(graph: onnx.GraphProto, tensor: str) -> tuple[set[str], set[str]]:
-    """The graph inputs whose values, and those whose shapes, a tensor is computed from."""
-    producers = {output: node for node in graph.node for output in node.output}
-    inputs = {value.name for value in graph.input}
+def _sources(scopes: Sequence[onnx.GraphProto], tensor: str) -> tuple[set[str], set[str]]:
+    """The model inputs whose values, and those whose shapes, a tensor is computed from. ``scopes`` runs from
+    the main graph to the subgraph that holds the tensor: a subgraph reads the tensors of every graph around it."""
+    producers = {output: node for graph in scopes for node in graph.node for output in node.output}
+    inputs = {value.name for value in scopes[0].input}
     values: set[str] = set()
     shapes: set[str] = set()
     stack = [(tensor, False)]
@@ -97,22 +98,34 @@ def _sources(graph: onnx.GraphProto, tensor: str) -> tuple[set[str], set[str]]:
     return values, shapes
 
 
+def _if_nodes(
+    graph: onnx.GraphProto, enclosing: tuple[onnx.GraphProto, ...] = (), path: str = ""
+) -> Iterator[tuple[onnx.NodeProto, tuple[onnx.GraphProto, ...], str]]:
+    """Every If node of the graph and of all its subgraphs, at any depth (the parser builds each one), with the
+    graphs around it and a name that says where it sits."""
+    scopes = (*enclosing, graph)
+    for node in graph.node:
+        label = f"{path}{node.name or node.output[0] if node.output else node.op_type}"
+        if node.op_type == "If":
+            yield node, scopes, label
+        for subgraph in node_subgraphs(node):
+            yield from _if_nodes(subgraph, scopes, f"{label}/{subgraph.name or 'branch'}/")
+
+
 def find_problems(model: onnx.ModelProto) -> list[ParserProblem]:
-    """The parser problems visible in ``model`` (shape-inferred where onnx can)."""
+    """The parser problems visible in ``model`` (shape-inferred where onnx can), in every subgraph."""
     from trtconvert.prepare.fold import infer_shapes
 
     inferred = infer_shapes(model)  # in place, without copying large weights; unchanged where it fails
     problems = []
-    for node in inferred.graph.node:
-        if node.op_type != "If":
-            continue
+    for node, scopes, label in _if_nodes(inferred.graph):
         then_branch, else_branch = if_branches(node)
         then_outputs, else_outputs = then_branch.output, else_branch.output
         for index, (then_value, else_value) in enumerate(zip(then_outputs, else_outputs, strict=False)):
             then_shape, else_shape = _shape(then_value), _shape(else_value)
             if not _differ(then_shape, else_shape):
                 continue
-            values, shapes = _sources(inferred.graph, node.input[0])
+            values, shapes = _sources(scopes, node.input[0])
             fixes = []
             if values:
                 fixes.append(
@@ -128,7 +141,7 @@ def find_problems(model: onnx.ModelProto) -> list[ParserProblem]:
                 fixes.append("re-export the model so that both branches give the same shape")
             problems.append(
                 ParserProblem(
-                    node.name or node.output[0],
+                    label,
                     f"an If whose branches give output {index} different shapes ({then_shape} and {else_shape})",
                     ", or ".join(fixes),
                     tuple(sorted(values)),

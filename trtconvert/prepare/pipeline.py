@@ -22,8 +22,8 @@ from trtconvert.checks.ort_session import is_plugin_node
 from trtconvert.errors import BadInput, VerificationFailed
 from trtconvert.int8.calibration import CalibrationData
 from trtconvert.int8.qdq import qdq_counts
-from trtconvert.model.dims import fixed_dims, make_placeholders_unique, pin_dims
-from trtconvert.model.info import GraphTensor, all_nodes, graph_inputs
+from trtconvert.model.dims import fixed_dims, make_placeholders_unique, pin_dims_where_consistent
+from trtconvert.model.info import GraphTensor, all_nodes, graph_inputs, largest_weight_bytes
 from trtconvert.model.load import (
     external_data_files,
     large_initializers_on_disk,
@@ -39,12 +39,13 @@ from trtconvert.model.profiles import (
     validate_profiles,
 )
 from trtconvert.model.save import needs_external_data, save_onnx
+from trtconvert.paths import refuse_shared_paths
 from trtconvert.prepare.fp16_check import NARROW_FLOAT, emulated_candidate, find_out_of_range, suggestion
 from trtconvert.prepare.freeze import freeze_inputs, frozen_values
 from trtconvert.prepare.parser_checks import check_parser_limits
 from trtconvert.prepare.precision import PrecisionResult, precision_stage
 from trtconvert.prepare.rewrite import rewrite_model
-from trtconvert.settings.request import Request, resolve
+from trtconvert.settings.request import Request, parse_size, resolve
 from trtconvert.settings.spec import Spec
 
 
@@ -89,6 +90,7 @@ def preflight(request: Request) -> Preflight:
         raise BadInput("no model given; pass MODEL.onnx or set 'model:' in the config")
     graph = read_graph(spec.model)
     data_files = external_data_files(graph, spec.model)
+    fold_limit(spec)  # a bad --fold-max-size is refused before anything slow
     inputs = graph_inputs(graph)
     frozen = frozen_values(spec.freeze, inputs)
     for name in frozen:
@@ -117,6 +119,7 @@ def preflight(request: Request) -> Preflight:
             )
     if spec.output is not None:
         check_output_path(spec.output, [spec.model, *data_files])
+        refuse_shared_paths([("-o", spec.output)], run_inputs(spec, data_files=data_files))
     qdq_nodes = sum(qdq_counts(graph).values())
     _check_explicit_quantization(request, qdq_nodes)
     calibration, cache = (None, None)
@@ -153,6 +156,22 @@ def _check_explicit_quantization(request: Request, qdq_nodes: int) -> None:
             " and ".join(unused),
             qdq_nodes,
         )
+
+
+def run_inputs(
+    spec: Spec, checked: Preflight | None = None, data_files: set[Path] | None = None
+) -> list[tuple[str, Path | None]]:
+    """Every file the run reads and must leave byte-identical, with the flag that names it."""
+    files = checked.data_files if checked is not None else data_files or set()
+    values = {**spec.inputs, **spec.freeze}
+    return [
+        ("the model", spec.model),
+        ("--config", spec.config),
+        *(("the model's external data", path) for path in sorted(files)),
+        *(("--plugin", plugin) for plugin in spec.plugins),
+        ("--calib-data", spec.calib_data),
+        *((f"the value file of {name}", Path(v)) for name, v in values.items() if str(v).endswith(".npy")),
+    ]
 
 
 RANDOM_CALIBRATION_SAMPLES = 8
@@ -237,7 +256,7 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     if spec.fold:
         from trtconvert.prepare.fold import fold
 
-        model = fold(model, weights_dir)
+        model = fold(model, weights_dir, fold_limit(spec, model))
     else:
         log.stage("fold", 0.0, "skipped (--no-fold)")
     # Runs under 'none' too: it keeps every node but still refuses one that nothing can compute.
@@ -276,6 +295,18 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     return Prepared(model, checked, precision, rewrites, before_precision)
 
 
+# Folding may make constants up to this size, or up to the model's largest weight (a weight's Transpose folds):
+# past that, a few bytes of ConstantOfShape or Expand would be stored as gigabytes.
+DEFAULT_FOLD_MAX_BYTES = 64 << 20
+
+
+def fold_limit(spec: Spec, model: onnx.ModelProto | None = None) -> int:
+    """--fold-max-size in bytes; without it, DEFAULT_FOLD_MAX_BYTES or the model's largest weight."""
+    if spec.fold_max_size is not None:
+        return parse_size(spec.fold_max_size, "--fold-max-size")
+    return max(DEFAULT_FOLD_MAX_BYTES, largest_weight_bytes(model) if model is not None else 0)
+
+
 def _specialize(request: Request, checked: Preflight, model: onnx.ModelProto) -> None:
     """Frozen inputs become constants, and dims every profile fixes become static, before folding."""
     start = time.perf_counter()
@@ -283,9 +314,11 @@ def _specialize(request: Request, checked: Preflight, model: onnx.ModelProto) ->
     if checked.frozen:
         freeze_inputs(model, checked.frozen)
         notes.append("frozen " + ", ".join(f"{k}={_short(v)}" for k, v in checked.frozen.items()))
-    pinned = pin_dims(model, fixed_dims(request.spec.profiles, checked.free_inputs))
+    pinned, left = pin_dims_where_consistent(model, fixed_dims(request.spec.profiles, checked.free_inputs))
     if pinned:
         notes.append("dims every profile fixes made static: " + ", ".join(pinned))
+    for axis in left:
+        log.LOGGER.warning("          kept dynamic, a subgraph contradicts the static value: %s", axis)
     detail = "; ".join(notes) or "no input frozen (--freeze), no dim that every profile fixes"
     log.stage("freeze", time.perf_counter() - start, detail)
 

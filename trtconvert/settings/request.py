@@ -99,11 +99,14 @@ def check_plugin_paths(plugins: Sequence[Path]) -> list[Path]:
 
 
 def parse_size(text: str, where: str = "--workspace") -> int:
-    """``4G``, ``512M``, ``1.5GiB``, ``1048576`` as bytes (binary units, as trtexec's pool sizes)."""
+    """``4G``, ``512M``, ``1.5GiB``, ``65536B`` as bytes (binary units, as trtexec's pool sizes). A bare number
+    is MiB, as trtexec reads ``--memPoolSize=workspace:4096``: read as bytes it would starve every tactic."""
     match = _SIZE_RE.match(str(text))
     if not match:
-        raise BadInput(f"{where} {shown(text)} is not a size; write e.g. 4G, 512M or a number of bytes")
-    value = float(match.group(1)) * _UNITS[match.group(2).lower()]
+        raise BadInput(f"{where} {shown(text)} is not a size; write e.g. 4G, 512M (a bare number is MiB)")
+    unit = match.group(2).lower()
+    bare = not unit and not match.group(3)
+    value = float(match.group(1)) * (_UNITS["m"] if bare else _UNITS[unit])
     if value > MAX_POOL_BYTES:  # checked first: a number too large for a float is infinite here
         raise BadInput(f"{where} {shown(text)} is larger than any GPU's memory (at most 1P); e.g. 4G")
     if value < 1 or value != int(value):

@@ -19,6 +19,8 @@ from typing import Any
 
 from trtconvert.errors import BadInput, shown
 from trtconvert.model.profiles import Profile, parse_profile, profile_from_mapping
+from trtconvert.numbers import MAX_DIGITS
+from trtconvert.paths import checked_path
 from trtconvert.settings.tolerances import INT8_MIN_WITHIN
 
 REWRITE_POLICIES = ("auto", "all", "none")
@@ -36,6 +38,7 @@ class Spec:
     profiles: list[Profile] = field(default_factory=list)
     freeze: dict[str, str] = field(default_factory=dict)
     fold: bool = True
+    fold_max_size: str | None = None
     rewrite: str = "auto"
     target_tensorrt: str | None = None
     precision: str = "fp32"
@@ -64,6 +67,8 @@ class Spec:
     max_builds: int = 8
     # Set when -o / output: ends with '/': the output goes into that folder, named after the model.
     output_folder: bool = field(default=False, metadata={"derived": True})
+    # The --config file this spec was read from: an input of the run, which no output may overwrite.
+    config: Path | None = field(default=None, compare=False, metadata={"derived": True})
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -85,7 +90,13 @@ def _bool(value: Any, where: str) -> bool:
     raise BadInput(f"{where}: expected true or false, got {shown(value)}")
 
 
+def _refuse_huge(value: Any, where: str) -> None:
+    if isinstance(value, _HugeNumber):
+        raise BadInput(f"{where}: {shown(value)} is too large for a number; give a small value")
+
+
 def _int(value: Any, where: str) -> int:
+    _refuse_huge(value, where)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise BadInput(f"{where}: expected an integer, got {shown(value)}")
@@ -95,6 +106,7 @@ _EXPONENT_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
 def _float(value: Any, where: str) -> float:
+    _refuse_huge(value, where)
     if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
         value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as text; as a tolerance it means the number
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -106,6 +118,7 @@ def _float(value: Any, where: str) -> float:
 
 
 def _text(value: Any, where: str) -> str:
+    _refuse_huge(value, where)
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     raise BadInput(f"{where}: expected a string, got {shown(value)}")
@@ -169,6 +182,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "profiles": _profiles,
     "freeze": _inputs,
     "fold": _bool,
+    "fold_max_size": _text,
     "rewrite": _choice(REWRITE_POLICIES),
     "target_tensorrt": _version,
     "precision": _choice(PRECISIONS),
@@ -203,6 +217,10 @@ assert set(_PARSERS) == set(Spec.keys()), "every spec field needs a config parse
 MAX_CONFIG_BYTES = 1 << 20
 
 
+class _HugeNumber(str):
+    """An integer of more digits than any setting takes (Python will not even convert one past 4300 digits)."""
+
+
 class _WrittenFloat(float):
     """A float that remembers how it was written (a version such as 10.10 is not the number 10.1)."""
 
@@ -226,6 +244,8 @@ def _config_loader() -> type:
         def construct_yaml_int(self, node):  # type: ignore[no-untyped-def]
             if not _DECIMAL_INT.fullmatch(node.value):
                 return self.construct_scalar(node)
+            if len(node.value.lstrip("+-")) > MAX_DIGITS:
+                return _HugeNumber(node.value)  # refused by the key that reads it, which can name itself
             return super().construct_yaml_int(node)
 
         def construct_yaml_float(self, node):  # type: ignore[no-untyped-def]
@@ -342,7 +362,7 @@ def _config_relative_file(folder: Path, value: str) -> str:
 
 def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
     """Config values first, then every flag that was given (None means the flag was not given)."""
-    values = read_config(config) if config else {}
+    values = read_config(checked_path(config, "--config")) if config else {}
     given = {k: v for k, v in overrides.items() if v is not None and v != [] and v != {}}
     for key in ("inputs", "freeze"):
         if key in values and key in given:
@@ -353,15 +373,23 @@ def make_spec(config: Path | None, overrides: Mapping[str, Any]) -> Spec:
         values["output_folder"] = True
     for key in _PATH_KEYS:
         if key in values:
-            values[key] = Path(values[key])
-    values["plugins"] = [Path(p) for p in values.get("plugins", [])]
-    spec = Spec(**values)
+            values[key] = checked_path(values[key], _flag(key))
+    values["plugins"] = [checked_path(p, "--plugin") for p in values.get("plugins", [])]
+    for key in ("inputs", "freeze"):
+        for name, value in values.get(key, {}).items():
+            if str(value).endswith(".npy"):
+                checked_path(value, f"{_flag(key)} {name}")
+    spec = Spec(**values, config=config)
     check_numbers(spec)
     _check_int8_settings(spec)
     _check_keep_fp32(spec)
     _check_auto_keep(spec)
     _check_profiles_differ(spec)
     return spec
+
+
+def _flag(key: str) -> str:
+    return {"inputs": "--input", "output": "-o", "model": "model"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _check_int8_settings(spec: Spec) -> None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trtconvert.errors import BadInput, shown
+from trtconvert.numbers import whole_number
 
 NEWEST_MAJOR = 11
 # The TensorRT versions trtconvert builds and runs engines with, and the oldest one's (major, minor).
@@ -332,7 +333,8 @@ def parse_target(value: str | None) -> TensorRTTarget:
         raise BadInput(
             f"--target-tensorrt {shown(value)} is not a version; write MAJOR or MAJOR.MINOR, e.g. 10 or 8.6"
         )
-    major, minor = int(match.group(1)), int(match.group(2) or 0)
+    where = f"--target-tensorrt {shown(value)}"
+    major, minor = whole_number(match.group(1), where, 4), whole_number(match.group(2) or "0", where, 4)
     if major < 1:
         raise BadInput(
             f"--target-tensorrt {shown(value)}: there is no TensorRT {major}; write e.g. 10 or 8.6"

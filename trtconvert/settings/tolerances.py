@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trtconvert.errors import BadInput
+from trtconvert.errors import BadInput, clipped, shown
 
 # INT8's scale steps are 1/127 of each tensor's range, so a few elements near a threshold move much further:
 # INT8 checks also report the share of elements within tolerance (int8.qdq.INT8_MIN_WITHIN).
@@ -98,19 +98,29 @@ def parse_tolerances(
     chosen = {"--atol": defaults.atol, "--rtol": defaults.rtol}
     per: dict[str, dict[str, float]] = {"--atol": {}, "--rtol": {}}
     for flag, items in (("--atol", atol_items), ("--rtol", rtol_items)):
+        given: set[str | None] = set()
         for item in items:
             name, sep, value = str(item).rpartition("=")
+            target = name if sep else None
+            if target in given:
+                what = f"for output '{clipped(name)}'" if sep else "for every output"
+                raise BadInput(
+                    f"{flag} {what} is given twice; give it once (the later one would silently win)"
+                )
+            given.add(target)
             try:
                 number = float(value)
             except ValueError:
-                raise BadInput(f"{flag} {item!r}: write a number, or OUTPUT=NUMBER for one output") from None
+                raise BadInput(
+                    f"{flag} {shown(item)}: write a number, or OUTPUT=NUMBER for one output"
+                ) from None
             if not (math.isfinite(number) and number >= 0):
-                raise BadInput(f"{flag} {item!r}: a tolerance must be a finite number of at least 0")
+                raise BadInput(f"{flag} {shown(item)}: a tolerance must be a finite number of at least 0")
             if not sep:
                 chosen[flag] = number
             elif name not in output_names:
                 raise BadInput(
-                    f"{flag} {item!r}: the model has no output '{name}' (outputs: {', '.join(output_names)})"
+                    f"{flag} {shown(item)}: the model has no output '{name}' (outputs: {', '.join(output_names)})"
                 )
             else:
                 per[flag][name] = number

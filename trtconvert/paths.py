@@ -1,0 +1,62 @@
+"""Every path the user names, checked in one place: no NUL byte, no symlink loop, and no file given two roles
+where one of them is written (an output over an input, or two outputs on one file).
+
+A path is only ever opened after it has been through here, so a bad one ends as one `error:` line, never as an
+exception from deep inside a library.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from trtconvert.errors import BadInput, shown
+
+
+def checked_path(path: str | os.PathLike[str], role: str) -> Path:
+    """``path`` as given, refused when no file system could open it: a NUL byte, a symlink loop, a name too long."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise BadInput(f"{role} {shown(text)}: a path cannot hold a NUL byte; give the path without it")
+    resolved_path(Path(text), role)
+    return Path(text)
+
+
+def resolved_path(path: Path, role: str) -> Path:
+    """The absolute path with every symlink followed; a loop of symlinks is refused by name."""
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python before 3.13 reports a loop this way
+        pass
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise BadInput(f"{role} {path}: {err.strerror}; check the path") from None
+    raise BadInput(f"{role} {path}: its symlinks form a loop; point the link at a real file")
+
+
+def refuse_shared_paths(
+    written: Iterable[tuple[str, Path | None]], read: Iterable[tuple[str, Path | None]] = ()
+) -> None:
+    """Refuse one file named for two roles when one of them writes it: an output over one of the run's inputs
+    (the model, its external data, a plugin library, a value file) or two outputs over each other."""
+    outputs: dict[Path, str] = {}
+    for role, path in written:
+        if path is None:
+            continue
+        resolved = resolved_path(path, role)
+        if resolved in outputs:
+            raise BadInput(
+                f"{outputs[resolved]} and {role} name the same file {path}; give each its own path"
+            )
+        outputs[resolved] = role
+    for role, path in read:
+        if path is None:
+            continue
+        resolved = resolved_path(path, role)
+        if resolved in outputs:
+            raise BadInput(
+                f"{outputs[resolved]} and {role} name the same file {path}, and writing it would destroy an input of "
+                "this run; give the output its own path"
+            )

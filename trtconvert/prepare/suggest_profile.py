@@ -1,0 +1,179 @@
+"""`inspect`'s suggested --profile, checked before it is shown: onnx's strict shape inference at its min, opt and
+max shapes, then one onnxruntime run at its min shapes (small, fast). Where the model fixes a dim that the
+suggestion guessed (a text recognizer's height of 48), the dim is found by trying the sizes exporters use, first
+with shape inference, then with onnxruntime; where no size works the report names the problem instead."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+from trtconvert.errors import BadInput
+from trtconvert.model.info import GraphTensor, weight_bytes
+from trtconvert.model.profiles import Profile, ShapeRange, format_shape
+
+# Sizes exporters trace with and models are built for, smallest first.
+USUAL_SIZES = (
+    1,
+    2,
+    3,
+    4,
+    8,
+    16,
+    24,
+    32,
+    48,
+    64,
+    80,
+    96,
+    112,
+    128,
+    160,
+    192,
+    224,
+    256,
+    320,
+    384,
+    448,
+    512,
+    640,
+)
+# A model this heavy is not run by `inspect`, which should stay quick on any size.
+MAX_RUN_WEIGHT_BYTES = 1 << 30
+MAX_TRIAL_RUNS = 48
+
+
+@dataclass
+class CheckedSuggestion:
+    profile: Profile
+    fixed_by_model: dict[str, int] = field(default_factory=dict)  # "x[2]" -> 48
+    problem: str | None = None  # what fails at the suggestion, when no size could be found
+    ran: str = ""  # what ran to check it
+
+
+def shape_problem(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
+    """What onnx's strict shape inference finds wrong at these input shapes (a Reshape to a fixed size, a
+    Concat or Add of lengths that cannot meet), or None. Needs no weights; finds much, not everything."""
+    from trtconvert.prepare.fold import _without_large_data
+
+    light, _ = _without_large_data(model, empty=False)
+    for value in light.graph.input:
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, shapes[value.name], strict=False):
+                dim.Clear()
+                dim.dim_value = size
+    try:
+        onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
+    except Exception as err:  # noqa: BLE001 - onnx raises InferenceError and others
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        return lines[0][:300] if lines else type(err).__name__
+    return None
+
+
+def _with_axis(profile: Profile, name: str, axis: int, size: int) -> Profile:
+    def fixed(shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(size if index == axis else dim for index, dim in enumerate(shape))
+
+    changed = dict(profile)
+    shape_range = profile[name]
+    changed[name] = ShapeRange(fixed(shape_range.min), fixed(shape_range.opt), fixed(shape_range.max))
+    return changed
+
+
+def _inference_problem(model: onnx.ModelProto, profile: Profile) -> str | None:
+    for which in ("min", "opt", "max"):
+        problem = shape_problem(model, {name: getattr(r, which) for name, r in profile.items()})
+        if problem:
+            shown = ",".join(f"{n}={format_shape(getattr(r, which))}" for n, r in profile.items())
+            return f"shape inference fails at the {which} shapes ({shown}): {problem}"
+    return None
+
+
+def _guessed_axes(profile: Profile, inputs: Sequence[GraphTensor]) -> list[tuple[str, int]]:
+    """The axes the suggestion guessed, batch axes last (a model fixes a height far more often than a batch)."""
+    axes = [
+        (i.name, axis)
+        for i in inputs
+        if i.name in profile
+        for axis, dim in enumerate(i.dims)
+        if not isinstance(dim, int)
+    ]
+    return sorted(axes, key=lambda item: item[1] == 0)
+
+
+class _Runner:
+    """One onnxruntime session, run at the shapes asked: the model is loaded once however many are tried."""
+
+    def __init__(self, path: Path, inputs: Sequence[GraphTensor]) -> None:
+        from trtconvert.checks.ort_session import create_session, user_model_errors
+
+        with user_model_errors("load the model", "fix or re-export the model"):
+            self.session = create_session(path)
+        self.inputs = inputs
+        self.runs = 0
+
+    def problem(self, profile: Profile) -> str | None:
+        from trtconvert.checks.compare import random_feed
+        from trtconvert.checks.ort_session import user_model_errors
+
+        shapes = {name: r.min for name, r in profile.items()}
+        shown = ",".join(f"{n}={format_shape(s)}" for n, s in shapes.items())
+        shapes.update({i.name: tuple(i.dims) for i in self.inputs if i.is_static})
+        self.runs += 1
+        try:
+            with user_model_errors(
+                f"run the model at the suggested min shapes ({shown})", "adjust the profile"
+            ):
+                self.session.run(None, random_feed(self.inputs, shapes, {}, 0))
+        except BadInput as err:
+            return str(err).split("; adjust the profile")[0]
+        return None
+
+
+def check_suggestion(
+    path: Path, model: onnx.ModelProto, profile: Profile, inputs: Sequence[GraphTensor]
+) -> CheckedSuggestion:
+    """The suggestion, with each dim the model fixes found and set, or the problem that remains."""
+    result = CheckedSuggestion(profile)
+    problem = _inference_problem(model, profile)
+    if problem:
+        result.profile, problem = _search(result, inputs, lambda p: _inference_problem(model, p), problem)
+    heavy = weight_bytes(model) > MAX_RUN_WEIGHT_BYTES
+    if problem is None and heavy:
+        result.ran = "onnx shape inference (not run on onnxruntime: over 1 GB of weights)"
+    elif problem is None:
+        try:
+            runner = _Runner(path, inputs)
+        except BadInput as err:
+            result.problem = str(err)
+            return result
+        problem = runner.problem(result.profile)
+        if problem:
+            result.profile, problem = _search(result, inputs, runner.problem, problem, MAX_TRIAL_RUNS)
+        result.ran = "onnx shape inference and onnxruntime at the min shapes"
+    result.problem = problem
+    return result
+
+
+def _search(result: CheckedSuggestion, inputs, problem_at, problem: str, budget: int | None = None):
+    """Try the usual sizes on each guessed axis in turn; keep the first size that removes the problem."""
+    profile = result.profile
+    tried = 0
+    for name, axis in _guessed_axes(profile, inputs):
+        for size in USUAL_SIZES:
+            if budget is not None and tried >= budget:
+                return profile, problem
+            tried += 1
+            candidate = _with_axis(profile, name, axis, size)
+            if problem_at(candidate) is None:
+                result.fixed_by_model[f"{name}[{axis}]"] = size
+                return candidate, None
+    return profile, (
+        f"{problem}; no size of {', '.join(f'{n}[{a}]' for n, a in _guessed_axes(profile, inputs))} among "
+        f"{USUAL_SIZES[0]}..{USUAL_SIZES[-1]} removes it, so the dim the model fixes could not be determined: "
+        "give its profile by hand"
+    )
