@@ -299,7 +299,7 @@ def test_a_name_that_is_not_utf8_is_refused(run_cli, tmp_path: Path) -> None:
     assert raw.count(b"relu") == 1
     path = tmp_path / "m.onnx"
     path.write_bytes(raw.replace(b"relu", b"re\xff\xfe"))
-    _clean(run_cli("inspect", path), 2, "holds a name that is not UTF-8 text")
+    _clean(run_cli("inspect", path), 2, "that is not UTF-8")
     _clean(run_cli("prepare", path, "-o", tmp_path / "o.onnx"), 2, "not UTF-8")
 
 
@@ -644,7 +644,7 @@ def test_inspect_says_which_dim_it_could_not_determine(run_cli, tmp_path: Path) 
     assert "could not be determined" in report["profile_check"] and "x[2]" in report["profile_check"]
 
 
-@pytest.mark.parametrize("name", ["a,b", "it's", 'say "hi"', "x=1", "a:0"])
+@pytest.mark.parametrize("name", ["a,b", "it's", 'say "hi"', "x=1", "a:0", "nul\x00", "tab\t"])
 def test_inspect_suggests_a_profile_for_any_input_name(run_cli, tmp_path: Path, name: str) -> None:
     import json
     import shlex
@@ -654,7 +654,7 @@ def test_inspect_suggests_a_profile_for_any_input_name(run_cli, tmp_path: Path, 
     result = run_cli("inspect", path, "--json")
     assert result.code == 0, result.stderr
     example = json.loads(result.stdout)["profile_example"]
-    if "," in name:
+    if "," in name or "\x00" in name or "\t" in name:
         assert "profiles:" in example and json.dumps(name) in example
         return
     flag = shlex.split(example)
@@ -693,3 +693,14 @@ def test_prepare_verify_refuses_shapes_past_the_memory_left_before_loading(
     )
     _clean(result, 2, "of memory left")
     assert loaded == [] and not (tmp_path / "o.onnx").exists()
+
+
+def test_a_string_attribute_that_is_not_utf8_is_refused(run_cli, tmp_path: Path) -> None:
+    from resize_models import single_resize_model
+
+    raw = single_resize_model(["n", 1, 8, 8], scales=[1, 1, 2, 2], opset=13).SerializeToString()
+    assert raw.count(b"cubic") == 1
+    path = tmp_path / "m.onnx"
+    path.write_bytes(raw.replace(b"cubic", b"\x9cubic"))
+    for command in (["inspect", path], ["prepare", path, "-o", tmp_path / "o.onnx"]):
+        _clean(run_cli(*command), 2, "that is not UTF-8")

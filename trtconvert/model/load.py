@@ -9,7 +9,7 @@ import math
 import os
 import stat
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from onnx import external_data_helper
 
 from trtconvert import log
 from trtconvert.errors import BadInput, clipped, shown
-from trtconvert.model.info import all_graphs, all_tensors
+from trtconvert.model.info import all_tensors
 from trtconvert.numbers import whole_number
 from trtconvert.paths import resolved_path
 
@@ -237,21 +237,37 @@ def _check_bindable(value: onnx.ValueInfoProto, kind: str, path: Path) -> None:
 
 
 def _check_text_names(model: onnx.ModelProto, path: Path) -> None:
-    """protobuf hands back a name that is not UTF-8 as bytes, which every later message and lookup trips on."""
-    for graph in all_graphs(model.graph):
-        names: list[object] = [graph.name]
-        for node in graph.node:
-            names += [node.name, node.op_type, node.domain, *node.input, *node.output]
-            names += [attribute.name for attribute in node.attribute]
-        for values in (graph.input, graph.output, graph.value_info, graph.initializer):
-            names += [value.name for value in values]
-        names += [opset.domain for opset in model.opset_import]
-        for name in names:
-            if isinstance(name, bytes):
-                raise BadInput(
-                    f"{path} holds a name that is not UTF-8 text ({shown(name)}); ONNX names are text, re-export "
-                    "the model"
-                )
+    """protobuf hands back a text field that is not UTF-8 as bytes, and later stages decode string attributes:
+    either trips every message and lookup after it. Every text field of the model (tensor data aside) and every
+    string attribute must be UTF-8."""
+    for value in _text_values(model):
+        if isinstance(value, bytes):
+            try:
+                value.decode("utf-8")
+                continue
+            except UnicodeDecodeError:
+                pass
+            raise BadInput(
+                f"{path} holds a name or text that is not UTF-8 ({shown(value)}); ONNX text is UTF-8, re-export "
+                "the model"
+            )
+
+
+def _text_values(message) -> Iterator[object]:  # noqa: ANN001 - any protobuf message of the model
+    from google.protobuf.descriptor import FieldDescriptor
+
+    if isinstance(message, onnx.TensorProto):
+        yield message.name  # its data is not text
+        return
+    for descriptor, value in message.ListFields():
+        repeated = value if isinstance(value, Iterable) and not isinstance(value, (str, bytes)) else [value]
+        if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in repeated:
+                yield from _text_values(item)
+        elif descriptor.type == FieldDescriptor.TYPE_STRING or (
+            isinstance(message, onnx.AttributeProto) and descriptor.name in ("s", "strings")
+        ):
+            yield from repeated
 
 
 def load_model(path: Path, load_weights: bool = True) -> onnx.ModelProto:

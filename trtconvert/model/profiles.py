@@ -149,9 +149,12 @@ def suggested_profile(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()
 def profile_flag(profile: Profile) -> str:
     """A profile as a ready-to-paste flag, quoted for a POSIX shell whatever the names hold. Names holding ','
     cannot be written in the flag's grammar: the profile is then given as a config's 'profiles:' entry."""
-    if any("," in name for name in profile):
+    if any("," in name or any(ord(c) < 32 for c in name) for name in profile):
         entry = json.dumps({name: str(shape_range) for name, shape_range in profile.items()})
-        return f"a config with profiles: [{entry}] (input names holding ',' cannot be written in --profile)"
+        return (
+            f"a config with profiles: [{entry}] (input names holding ',' or control characters cannot be written "
+            "in --profile)"
+        )
     text = ",".join(f"{name}={shape_range}" for name, shape_range in profile.items())
     return "--profile '" + text.replace("'", "'\"'\"'") + "'"
 
