@@ -8,6 +8,7 @@ TensorRT 8.5 does with them runs in the tests marked tensorrt (test_engine_tenso
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -136,18 +137,34 @@ def test_verbose_tensorrt_lines_reach_the_activity_without_being_shown(capsys) -
     assert "Conv_3" not in captured.err + captured.out
 
 
+def _wait_for(condition, seconds: float = 30.0) -> None:
+    """Poll until ``condition()`` holds: a loaded machine may start the heartbeat's thread late."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_heartbeat_prints_elapsed_time_and_activity_in_a_log(capsys) -> None:
     log.configure(0)
     sink = TensorRTLog()
     with Heartbeat(sink, every=0.05, tty=False) as beat:
         sink.note("timing Conv_1 (CaskConvolution)")
-        time.sleep(0.3)
-    assert beat.lines, "no heartbeat line in 0.3 s at a 0.05 s interval"
-    assert beat.lines[-1].strip().startswith("build running 0s: timing Conv_1 (CaskConvolution)")
-    assert "build running" in capsys.readouterr().err
-    assert (
-        beat.line(now=beat._started + 125).strip() == "build running 2m05s: timing Conv_1 (CaskConvolution)"
-    )
+        _wait_for(lambda: any("timing Conv_1" in line for line in beat.lines))
+    bound = time.perf_counter() - beat._started
+    assert beat.lines, "no heartbeat line in 30 s at a 0.05 s interval"
+    printed = re.fullmatch(r"build running (\d+)s: timing Conv_1 \(CaskConvolution\)", beat.lines[-1].strip())
+    assert printed, beat.lines[-1]
+    assert int(printed[1]) <= bound  # the elapsed time when printed, whenever the thread got to print it
+    assert beat.lines[-1].strip() in capsys.readouterr().err
+    # Offsets half a second past a whole one: start + offset - start is off by rounding (at times just under
+    # the whole second when start + offset crosses a power of two), never by half a second.
+    shown = {offset: beat.line(now=beat._started + offset).strip() for offset in (0.5, 59.5, 125.5, 3600.5)}
+    assert shown == {
+        0.5: "build running 0s: timing Conv_1 (CaskConvolution)",
+        59.5: "build running 59s: timing Conv_1 (CaskConvolution)",
+        125.5: "build running 2m05s: timing Conv_1 (CaskConvolution)",
+        3600.5: "build running 60m00s: timing Conv_1 (CaskConvolution)",
+    }
 
 
 def test_heartbeat_is_silent_when_quiet(capsys) -> None:
@@ -162,10 +179,13 @@ def test_heartbeat_rewrites_one_terminal_line_and_clears_it(monkeypatch) -> None
     log.configure(0)
     screen = io.StringIO()
     monkeypatch.setattr("sys.stderr", screen)
-    with Heartbeat(TensorRTLog(), tty=True):
-        time.sleep(1.3)
+    with Heartbeat(TensorRTLog(), tty=True) as beat:
+        _wait_for(lambda: "running" in screen.getvalue())
+    bound = time.perf_counter() - beat._started
     text = screen.getvalue()
-    assert text.startswith("\r") and "build running 1s: starting" in text
+    shown = re.search(r"build running (\d+)s: starting", text)
+    assert text.startswith("\r") and shown, text
+    assert 1 <= int(shown[1]) <= bound  # a terminal's line comes every second
     assert text.endswith("\r") and "\n" not in text
 
 

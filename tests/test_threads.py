@@ -150,6 +150,25 @@ def test_a_muted_thread_leaves_the_output_of_other_threads_alone(capsys) -> None
     assert sys.stdout is stdout and root.filters == filters
 
 
+def _differences(got: onnx.ModelProto, want: bytes) -> str:
+    """How two models differ, for the failure message: initializers by name and value, then the nodes."""
+    expected = onnx.load_from_string(want)
+    ours = {t.name: numpy_helper.to_array(t) for t in got.graph.initializer}
+    theirs = {t.name: numpy_helper.to_array(t) for t in expected.graph.initializer}
+    lines = (
+        [f"initializers only in one: {sorted(set(ours) ^ set(theirs))}"] if set(ours) != set(theirs) else []
+    )
+    lines += [
+        f"{name}: {ours[name].ravel()[:4]} != {theirs[name].ravel()[:4]}"
+        for name in sorted(set(ours) & set(theirs))
+        if ours[name].shape != theirs[name].shape or not np.array_equal(ours[name], theirs[name])
+    ]
+    nodes = [[(n.op_type, list(n.input), list(n.output)) for n in m.graph.node] for m in (got, expected)]
+    if nodes[0] != nodes[1]:
+        lines.append(f"nodes differ: {nodes[0]} != {nodes[1]}")
+    return "; ".join(lines) or "same initializers and nodes, other fields differ"
+
+
 def test_two_int8_quantizations_in_threads_give_what_each_gives_alone() -> None:
     models = {
         "plain": small_cnn(),
@@ -175,10 +194,14 @@ def test_two_int8_quantizations_in_threads_give_what_each_gives_alone() -> None:
     for thread in threads:
         thread.join()
     assert not isinstance(together["plugin"], BaseException), together["plugin"]
-    assert together["plugin"].SerializeToString() == alone["plugin"]
+    assert together["plugin"].SerializeToString() == alone["plugin"], _differences(
+        together["plugin"], alone["plugin"]
+    )
     entropy_alone = quantize_qdq(models["plain"], data["plain"], "entropy").SerializeToString()
     assert not isinstance(together["plain"], BaseException), together["plain"]
-    assert together["plain"].SerializeToString() == entropy_alone
+    assert together["plain"].SerializeToString() == entropy_alone, _differences(
+        together["plain"], entropy_alone
+    )
     assert alone["plain"] != entropy_alone  # the methods differ, so the comparison above means something
 
 
