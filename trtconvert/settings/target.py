@@ -104,7 +104,7 @@ EVIDENCE = (
         (8, 5),
         8,
         measured=(
-            "8.5.3.1 on an H200 (the tensorrt test suite: engines with and without the plugin, FP32, FP16 and INT8, "
+            "8.5.3.1 on an H200 and an H100 (the tensorrt test suite: engines with and without the plugin, FP32, FP16 and INT8, "
             "plans in fresh processes, the shared real models, the cubic Resize cases; the bundled example end to "
             "end; bench); 8.6 has not been run"
         ),
