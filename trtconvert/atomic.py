@@ -125,6 +125,16 @@ def remove_stale_staging(output: Path) -> list[Path]:
     return removed
 
 
+def _new_staging(output: Path) -> Path:
+    """A private folder beside ``output`` for this process, after removing those that killed runs left."""
+    remove_stale_staging(output)
+    return Path(
+        tempfile.mkdtemp(
+            prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
+        )
+    )
+
+
 @contextmanager
 def staged_files(output: Path) -> Iterator[Path]:
     """Yield a private folder beside ``output``; files written there move into output's folder on success.
@@ -133,12 +143,7 @@ def staged_files(output: Path) -> Iterator[Path]:
     output (from killed runs) are removed first.
     """
     with created_folders(output.parent):
-        remove_stale_staging(output)
-        staging = Path(
-            tempfile.mkdtemp(
-                prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
-            )
-        )
+        staging = _new_staging(output)
         try:
             try:
                 yield staging
@@ -173,12 +178,7 @@ def staged_folder(output: Path, replace: bool = False) -> Iterator[Path]:
     created, and removed again if the run fails; stale staging folders of the same output are removed first.
     """
     with created_folders(output.parent):
-        remove_stale_staging(output)
-        staging = Path(
-            tempfile.mkdtemp(
-                prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
-            )
-        )
+        staging = _new_staging(output)
         try:
             content = staging / "content"
             content.mkdir()

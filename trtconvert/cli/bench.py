@@ -12,6 +12,7 @@ from trtconvert.cli.options import (
     emit,
     parse_input_flags,
     plugin_option,
+    seed_option,
     setup_logging,
 )
 
@@ -43,13 +44,7 @@ from trtconvert.cli.options import (
     metavar="NAME=VALUE|FILE.npy",
     help="Value for an input where random numbers are meaningless, e.g. --input sr=16000.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(0, 2**63 - 1),
-    default=0,
-    show_default=True,
-    help="Seed of the random inputs.",
-)
+@seed_option
 @click.option(
     "--cuda-graph",
     is_flag=True,

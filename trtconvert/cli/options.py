@@ -236,6 +236,16 @@ verify_options = _compose(
 )
 
 
+# The seed of the random inputs of the commands that run a plan (verify, bench).
+seed_option = click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the random inputs.",
+)
+
+
 def plugin_option(help: str = "Plugin library the plan needs (repeatable).") -> Decorator:
     """--plugin LIB.so, repeatable, into ``plugins``."""
     return click.option(

@@ -14,6 +14,7 @@ from trtconvert.cli.options import (
     parse_input_flags,
     plugin_option,
     report_options,
+    seed_option,
     setup_logging,
 )
 
@@ -57,13 +58,7 @@ from trtconvert.cli.options import (
     metavar="FRACTION",
     help="For int8 plans: the share of each output's elements that must be within tolerance.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(0, 2**63 - 1),
-    default=0,
-    show_default=True,
-    help="Seed of the random inputs.",
-)
+@seed_option
 @report_options
 def verify(
     plan, onnx_path, plugins, atol, rtol, input_values, int8_min_within, seed, as_json, verbose, quiet, debug
