@@ -14,6 +14,7 @@ from trtconvert.engine.plan_files import (
     SCHEMA,
     build_identity,
     cached_plan,
+    config_sha256,
     copy_plan,
     engine_config,
     is_plan_path,
@@ -205,6 +206,15 @@ def test_engine_config_is_normalised() -> None:
     ]
     assert "output" not in config and "model" not in config and "timing_cache" not in config
     json.dumps(config)  # plain JSON, nothing that needs a custom encoder
+
+
+def test_a_fold_size_limit_is_part_of_the_engine_config() -> None:
+    """--fold-max-size decides what folding writes into the prepared model, so two limits are two engines; the
+    default (the model's own) leaves the key out, so plans built before the option keep their keys."""
+    default = engine_config(resolve(_spec(), "10.8"))
+    small = engine_config(resolve(_spec(fold_max_size="1M"), "10.8"))
+    assert "fold_max_size" not in default and small["fold_max_size"] == "1M"
+    assert config_sha256(default) != config_sha256(small)
 
 
 def test_sidecar_schema(files, tmp_path: Path) -> None:

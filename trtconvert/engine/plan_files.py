@@ -107,6 +107,9 @@ def engine_config(request: Request) -> dict[str, Any]:
         "version_compatible": spec.version_compatible,
         "hardware_compatibility": spec.hardware_compatibility,
     }
+    if spec.fold_max_size is not None:
+        # What folding may write decides the prepared model; the default depends on the model alone.
+        config["fold_max_size"] = spec.fold_max_size
     if spec.keep_fp32:
         config["keep_fp32"] = list(spec.keep_fp32)
     if spec.strongly_typed:
