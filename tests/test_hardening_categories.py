@@ -644,6 +644,33 @@ def test_inspect_says_which_dim_it_could_not_determine(run_cli, tmp_path: Path) 
     assert "could not be determined" in report["profile_check"] and "x[2]" in report["profile_check"]
 
 
+def test_shape_checks_see_weights_held_in_constant_nodes_without_their_data(run_cli, tmp_path: Path) -> None:
+    """Exporters such as Paddle's hold every weight in a Constant node: the shape checks of the suggestion run on a
+    copy where those are stand-ins (dims kept, no data), and must still find the height the Conv's kernel fixes."""
+    import json
+
+    from trtconvert.model.light import SHAPE_DATA_BYTES, shape_inference_copy
+    from trtconvert.prepare.suggest_profile import shape_problem
+
+    model = _height_48_model()
+    weight = model.graph.initializer[0]
+    model.graph.initializer.remove(weight)
+    model.graph.node.insert(0, onnx.helper.make_node("Constant", [], ["w"], value=weight))
+    light = shape_inference_copy(model)
+    stand_ins = {t.name: t for t in light.graph.initializer}
+    assert "w" in stand_ins and list(stand_ins["w"].dims) == [4, 3, 48, 3] and not stand_ins["w"].raw_data
+    assert "axes" in stand_ins and stand_ins["axes"].raw_data  # small: kept as data, shape inference reads it
+    assert light.ByteSize() < SHAPE_DATA_BYTES + 1024 < model.ByteSize()
+    assert [n.op_type for n in light.graph.node] == ["Conv", "Squeeze"]
+    assert shape_problem(light, {"x": (1, 3, 48, 16)}) is None
+    assert shape_problem(light, {"x": (1, 3, 64, 16)}) is not None
+    path = tmp_path / "constants.onnx"
+    onnx.save(model, path)
+    result = run_cli("inspect", path, "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["profile_fixed_by_model"] == {"x[2]": 48}
+
+
 @pytest.mark.parametrize("name", ["a,b", "it's", 'say "hi"', "x=1", "a:0", "nul\x00", "tab\t"])
 def test_inspect_suggests_a_profile_for_any_input_name(run_cli, tmp_path: Path, name: str) -> None:
     import json

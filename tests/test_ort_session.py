@@ -132,6 +132,31 @@ def test_external_data_through_the_path(tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("plugin", [False, True], ids=["plain", "with-plugin-node"])
+def test_unoptimized_sessions_run_the_graph_as_written_and_compute_the_same(tmp_path, plugin):
+    import onnxruntime
+
+    model, weight = _plugin_model(scales=[2.0, 1.0])
+    if not plugin:
+        del model.graph.node[0]
+        model.graph.node[0].input[0] = "x"
+    path = tmp_path / "model.onnx"
+    onnx.save_model(model, path)
+    x = _randn(1, 2, 3, 5)
+    for source in (model, path):
+        quick = create_session(source, optimize=False)
+        assert quick.get_session_options().graph_optimization_level == (
+            onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )
+        full = create_session(source)
+        assert full.get_session_options().graph_optimization_level != (
+            onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )
+        np.testing.assert_allclose(
+            quick.run(None, {"x": x})[0], full.run(None, {"x": x})[0], rtol=1e-6, atol=1e-6
+        )
+
+
 def test_protos_past_two_gib_go_through_a_temporary_file(monkeypatch):
     model, weight = _plugin_model(scales=[0.5, 0.5])
     monkeypatch.setattr(ort_session, "_byte_size", lambda _: 2**31)

@@ -250,20 +250,30 @@ def _cpu_nodes(node: onnx.NodeProto, types: dict[str, int], fresh, session_key: 
     return nodes
 
 
-def create_session(model: onnx.ModelProto | str | os.PathLike, providers: list[str] | None = None):
+def create_session(
+    model: onnx.ModelProto | str | os.PathLike,
+    providers: list[str] | None = None,
+    *,
+    optimize: bool = True,
+):
     """An onnxruntime session (CPU by default) for a model proto or path, running plugin nodes on the CPU.
 
-    Returns an ``onnxruntime.InferenceSession``. Paths are the way in for models over 2 GB.
+    Returns an ``onnxruntime.InferenceSession``. Paths are the way in for models over 2 GB. Without
+    ``optimize`` onnxruntime runs the graph as written: for a session run once on small shapes (a check that the
+    model runs at all), its graph optimizations cost more than they save.
     """
     import onnxruntime
 
     providers = providers or ["CPUExecutionProvider"]
+    options = onnxruntime.SessionOptions()
+    if not optimize:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     keep_alive: tempfile.TemporaryDirectory | None = None
     if isinstance(model, onnx.ModelProto):
         if _byte_size(model) < _TWO_GIB:
             if not _has_plugin_nodes(model.graph):
-                return onnxruntime.InferenceSession(model.SerializeToString(), providers=providers)
-            return _plugin_session(model, None, providers)
+                return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=providers)
+            return _plugin_session(model, None, providers, options)
         # Too large for one protobuf: write it with external data and read it back through its path.
         keep_alive = tempfile.TemporaryDirectory(prefix="trtconvert-ort-")
         path = Path(keep_alive.name) / "model.onnx"
@@ -272,9 +282,9 @@ def create_session(model: onnx.ModelProto | str | os.PathLike, providers: list[s
         path = Path(os.fspath(model))
     graph_only = onnx.load(path, load_external_data=False)
     if not _has_plugin_nodes(graph_only.graph):
-        session = onnxruntime.InferenceSession(os.fspath(path), providers=providers)
+        session = onnxruntime.InferenceSession(os.fspath(path), options, providers=providers)
     else:
-        session = _plugin_session(graph_only, path.parent, providers)
+        session = _plugin_session(graph_only, path.parent, providers, options)
     if keep_alive is not None:
         # The session may map the external data lazily: the folder goes when the session does.
         weakref.finalize(session, keep_alive.cleanup)
@@ -347,15 +357,12 @@ def _session_class():
     return PluginSession
 
 
-def _plugin_session(model: onnx.ModelProto, data_folder: Path | None, providers: list[str]):
-    import onnxruntime
-
+def _plugin_session(model: onnx.ModelProto, data_folder: Path | None, providers: list[str], options):
     _register_python_op()
     from onnxruntime_extensions import get_library_path
 
     session_key = uuid.uuid4().hex
     graph = cpu_graph(model, session_key)
-    options = onnxruntime.SessionOptions()
     options.register_custom_ops_library(get_library_path())
     if data_folder is not None:
         options.add_session_config_entry(

@@ -29,7 +29,8 @@ from trtconvert.model.info import (
     if_branches,
     node_subgraphs,
 )
-from trtconvert.model.load import LARGE_TENSOR_BYTES, large_initializers_on_disk, read_weights
+from trtconvert.model.light import without_large_data
+from trtconvert.model.load import large_initializers_on_disk, read_weights
 from trtconvert.model.save import EXTERNAL_DATA_THRESHOLD
 
 # The first IR version that allows each newer data type; older IR versions cannot carry them.
@@ -122,61 +123,6 @@ def _fold_passes(
     return model
 
 
-def _data_bytes(tensor: onnx.TensorProto) -> int:
-    """Bytes of a tensor's data, counted from its type and dims (reading raw_data would copy it)."""
-    try:
-        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
-    except (KeyError, TypeError, ValueError):  # strings and unknown types: count them as small
-        return 0
-    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
-
-
-def _copy_fields(source, target, skip: str) -> None:
-    """Copy every set field of a protobuf message but one."""
-    for descriptor, value in source.ListFields():
-        if descriptor.name == skip:
-            continue
-        # FieldDescriptor.label is gone from newer protobuf releases, is_repeated absent from older ones.
-        repeated = getattr(descriptor, "is_repeated", None)
-        if repeated is None:
-            repeated = descriptor.label == descriptor.LABEL_REPEATED
-        if repeated:
-            getattr(target, descriptor.name).extend(value)
-        elif descriptor.message_type is not None:
-            getattr(target, descriptor.name).CopyFrom(value)
-        else:
-            setattr(target, descriptor.name, value)
-
-
-def _without_large_data(model: onnx.ModelProto, empty: bool) -> tuple[onnx.ModelProto, int]:
-    """A copy of the model whose large or external initializers are stand-ins without data, and the bytes
-    of data it still holds.
-
-    A stand-in keeps the name, type and dims and is marked external, which shape inference needs and never
-    reads (only small constants such as shapes are read as data). With ``empty`` it has dims [0] instead,
-    for the checker, which would look for the external file. Everything else is copied as it is.
-    """
-    light = onnx.ModelProto()
-    _copy_fields(model, light, skip="graph")
-    _copy_fields(model.graph, light.graph, skip="initializer")
-    held = 0
-    for tensor in model.graph.initializer:
-        external = tensor.data_location == onnx.TensorProto.EXTERNAL
-        size = _data_bytes(tensor)
-        if not external and size < LARGE_TENSOR_BYTES:
-            light.graph.initializer.append(tensor)
-            held += size
-            continue
-        stand_in = light.graph.initializer.add(name=tensor.name, data_type=tensor.data_type)
-        if empty:
-            stand_in.dims.append(0)
-        else:
-            stand_in.dims.extend(tensor.dims)
-            stand_in.data_location = onnx.TensorProto.EXTERNAL
-            stand_in.external_data.add(key="location", value="weights-left-out")
-    return light, held
-
-
 def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     """onnx's shape inference, as polygraphy's infer_shapes runs it without onnxruntime: a model that
     inference fails on is kept as it is.
@@ -186,7 +132,7 @@ def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     result would otherwise copy every weight in memory four times per folding pass. Only a model whose
     small tensors alone pass the protobuf limit goes through polygraphy, which infers from a file.
     """
-    light, held = _without_large_data(model, empty=False)
+    light, held = without_large_data(model, empty=False)
     if held > EXTERNAL_DATA_THRESHOLD:
         from polygraphy.backend.onnx import infer_shapes
 
@@ -234,7 +180,7 @@ def _check_structure(model: onnx.ModelProto) -> None:
     The checker of a model in memory serializes it whole and looks for external data files relative to the
     working directory, and the weights play no part in whether inlining an If broke the graph.
     """
-    light, _ = _without_large_data(model, empty=True)
+    light, _ = without_large_data(model, empty=True)
     for tensor in all_tensors(light):
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             del tensor.external_data[:]

@@ -13,6 +13,7 @@ import onnx
 
 from trtconvert.errors import BadInput
 from trtconvert.model.info import GraphTensor, weight_bytes
+from trtconvert.model.light import shape_inference_copy
 from trtconvert.model.profiles import Profile, ShapeRange, format_shape
 
 # Sizes exporters trace with and models are built for, smallest first.
@@ -54,20 +55,20 @@ class CheckedSuggestion:
     ran: str = ""  # what ran to check it
 
 
-def shape_problem(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
+def shape_problem(light: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> str | None:
     """What onnx's strict shape inference finds wrong at these input shapes (a Reshape to a fixed size, a
-    Concat or Add of lengths that cannot meet), or None. Needs no weights; finds much, not everything."""
-    from trtconvert.prepare.fold import _without_large_data
-
-    light, _ = _without_large_data(model, empty=False)
-    for value in light.graph.input:
+    Concat or Add of lengths that cannot meet), or None. ``light`` is a :func:`shape_inference_copy`; it is left as it is.
+    Finds much, not everything."""
+    trial = onnx.ModelProto()
+    trial.CopyFrom(light)
+    for value in trial.graph.input:
         if value.name in shapes:
             dims = value.type.tensor_type.shape.dim
             for dim, size in zip(dims, shapes[value.name], strict=False):
                 dim.Clear()
                 dim.dim_value = size
     try:
-        onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
+        onnx.shape_inference.infer_shapes(trial, strict_mode=True, data_prop=True)
     except Exception as err:  # noqa: BLE001 - onnx raises InferenceError and others
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         return lines[0][:300] if lines else type(err).__name__
@@ -84,9 +85,9 @@ def _with_axis(profile: Profile, name: str, axis: int, size: int) -> Profile:
     return changed
 
 
-def _inference_problem(model: onnx.ModelProto, profile: Profile) -> str | None:
+def _inference_problem(light: onnx.ModelProto, profile: Profile) -> str | None:
     for which in ("min", "opt", "max"):
-        problem = shape_problem(model, {name: getattr(r, which) for name, r in profile.items()})
+        problem = shape_problem(light, {name: getattr(r, which) for name, r in profile.items()})
         if problem:
             shown = ",".join(f"{n}={format_shape(getattr(r, which))}" for n, r in profile.items())
             return f"shape inference fails at the {which} shapes ({shown}): {problem}"
@@ -112,7 +113,7 @@ class _Runner:
         from trtconvert.checks.ort_session import create_session, user_model_errors
 
         with user_model_errors("load the model", "fix or re-export the model"):
-            self.session = create_session(path)
+            self.session = create_session(path, optimize=False)
         self.inputs = inputs
         self.runs = 0
 
@@ -139,9 +140,10 @@ def check_suggestion(
 ) -> CheckedSuggestion:
     """The suggestion, with each dim the model fixes found and set, or the problem that remains."""
     result = CheckedSuggestion(profile)
-    problem = _inference_problem(model, profile)
+    light = shape_inference_copy(model)
+    problem = _inference_problem(light, profile)
     if problem:
-        result.profile, problem = _search(result, inputs, lambda p: _inference_problem(model, p), problem)
+        result.profile, problem = _search(result, inputs, lambda p: _inference_problem(light, p), problem)
     heavy = weight_bytes(model) > MAX_RUN_WEIGHT_BYTES
     if problem is None and heavy:
         result.ran = "onnx shape inference (not run on onnxruntime: over 1 GB of weights)"

@@ -16,6 +16,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from trtconvert.model.info import is_default_domain
+from trtconvert.model.light import shape_inference_copy
 
 Dims = list[int | str | None]
 
@@ -45,7 +46,9 @@ Entry = Const | Dim | Runtime
 def infer_static_shapes(model: onnx.ModelProto) -> dict[str, Dims]:
     """Shapes of every tensor that ONNX shape inference can type: ints for static dims, strings for symbols."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(
+            shape_inference_copy(model), strict_mode=False, data_prop=True
+        )
     except Exception:  # inference is an aid; a model it cannot handle still gets traced from its value_info
         inferred = model
     graph = inferred.graph
