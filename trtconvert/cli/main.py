@@ -89,7 +89,7 @@ def inspect(
       trtconvert inspect model.plan
       trtconvert inspect model.plan --layers --plugin build/lib/libtrtconvert_plugins.so
     """
-    # Only a plan's --layers runs polygraphy; describing an ONNX model runs neither it nor onnxruntime.
+    # Only a plan's --layers runs polygraphy; an ONNX model's suggested profile is run once in onnxruntime.
     setup_logging(verbose, quiet, libraries=layers)
     from trtconvert.settings.spec import make_spec
 
