@@ -150,3 +150,94 @@ def test_a_diagnostic_build_that_fails_is_reported_not_raised(monkeypatch) -> No
         measured.failed == "the diagnostic build failed: TensorRT could not build the engine: out of memory"
     )
     assert measured.errors == {} and measured.to_json()["failed"] == measured.failed
+
+
+class _StandInEngine:
+    """What _compare asks of a deserialized engine: its I/O tensors and profiles."""
+
+    num_optimization_profiles = 1
+
+    def __init__(self, inputs: list[str], outputs: list[str]) -> None:
+        self._names, self._inputs = inputs + outputs, set(inputs)
+
+    @property
+    def num_io_tensors(self) -> int:
+        return len(self._names)
+
+    def get_tensor_name(self, index: int) -> str:
+        return self._names[index]
+
+    def get_tensor_mode(self, name: str) -> str:
+        return "input" if name in self._inputs else "output"
+
+
+def test_the_diagnostic_compares_every_marked_tensor_on_the_engine_checks_inputs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The wiring of engine.layer_errors without TensorRT: the diagnostic engine is a stand-in that runs the
+    model in onnxruntime and rounds each marked tensor to fp16, as an fp16 engine's outputs would be; what is
+    checked is which inputs it is fed (the engine check's: every profile's min, opt and max, seed + index) and
+    which tensors are compared."""
+    import numpy as np
+    import polygraphy.backend.trt as polygraphy_trt
+
+    from trtconvert.checks.ranges import intermediate_values, with_intermediate_outputs
+    from trtconvert.engine import layer_errors
+    from trtconvert.engine.build import DiagnosticEngine
+    from trtconvert.model.profiles import parse_profile
+    from trtconvert.prepare.pipeline import preflight
+
+    source = tmp_path / "m.onnx"
+    model = overflow_model()
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"  # dynamic, for min/opt/max shape sets
+    onnx.save(model, source)
+    spec = Spec(
+        model=source,
+        output=tmp_path / "m.plan",
+        precision="fp16",
+        profiles=[parse_profile("x=1x16:2x16:3x16")],
+        seed=7,
+    )
+    request = resolve(spec, "8.5.3")
+    mark = MarkTensorsAsOutputs(("shifted", "large", "scaled", "y"), "fp16")
+    mark.marked.extend(["shifted", "large", "y"])  # as if TensorRT could not mark 'scaled'
+    mark.unmarked["scaled"] = "not in TensorRT's network"
+    built = DiagnosticEngine(b"plan", request, preflight(request), mark)
+    monkeypatch.setattr(layer_errors, "build_with_marked_outputs", lambda *args, **kwargs: built)
+    monkeypatch.setattr(
+        layer_errors,
+        "import_tensorrt",
+        lambda: (SimpleNamespace(TensorIOMode=SimpleNamespace(INPUT="input")), ""),
+    )
+    engine = _StandInEngine(["x"], mark.marked)
+    monkeypatch.setattr(polygraphy_trt, "EngineFromBytes", lambda plan: lambda: engine)
+    with_outputs, _ = with_intermediate_outputs(model)
+    fed: list[dict] = []
+
+    class Runner:
+        def __init__(self, given) -> None:
+            assert given is engine
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            return None
+
+        def infer(self, feed):
+            fed.append(feed)
+            [values] = intermediate_values(with_outputs, mark.marked, [feed])
+            with np.errstate(over="ignore"):
+                return {name: value.astype(np.float16) for name, value in values.items()}
+
+    monkeypatch.setattr(polygraphy_trt, "TrtRunner", Runner)
+    measured = layer_errors.measure_layer_errors(spec, mark.tensors)
+    assert not measured.failed, measured.failed
+    assert [f["x"].shape for f in fed] == [(1, 16), (2, 16), (3, 16)]
+    np.testing.assert_array_equal(
+        fed[0]["x"], np.random.default_rng(7).uniform(-1, 1, (1, 16)).astype(np.float32)
+    )
+    assert set(measured.errors) == {"shifted", "large", "y"}  # 'scaled' was not an output of the engine
+    assert measured.errors["large"] == float("inf") and 0 < measured.errors["shifted"] < 2**-10
+    assert measured.to_json() == {"marked": 3, "unmarked": 1, "compared": 3, "mismatched": 0}
