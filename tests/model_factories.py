@@ -68,6 +68,37 @@ def overflow_model(batch: int = 4) -> onnx.ModelProto:
     return model
 
 
+def cancellation_model(rows: int = 64, width: int = 256) -> onnx.ModelProto:
+    """x (in [-1, 1]) -> two MatMuls by whole-number weights in [-64, 64] that differ by one everywhere (outputs
+    up to about 1500, which fp16 rounds to within 0.5) -> Sub of the two (up to about 40: the cancellation) ->
+    Mul 0.5. Nothing leaves fp16's range, so the overflow finder names nothing; with the MatMuls' outputs in
+    fp16 the difference is off by up to about 1, in fp32 by about 1e-3. The weights are exact in fp16 and TF32,
+    so only the rounding of the products matters."""
+    rng = np.random.default_rng(31)
+    first = rng.integers(-64, 65, size=(width, width)).astype(np.float32)
+    second = first + rng.choice(np.array([-1.0, 1.0], np.float32), size=(width, width))
+    nodes = [
+        helper.make_node("MatMul", ["x", "w_a"], ["a"], name="matmul_a"),
+        helper.make_node("MatMul", ["x", "w_b"], ["b"], name="matmul_b"),
+        helper.make_node("Sub", ["a", "b"], ["difference"], name="cancel"),
+        helper.make_node("Mul", ["difference", "half"], ["y"], name="halve"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cancellation",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, width])],
+        [
+            numpy_helper.from_array(first, "w_a"),
+            numpy_helper.from_array(second, "w_b"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
 def qdq_conv_model() -> onnx.ModelProto:
     """A small conv net quantized explicitly, as ModelOpt or onnxruntime's quantizer write it: the activation
     through QuantizeLinear -> DequantizeLinear, the int8 weights through a per-channel DequantizeLinear, then

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from model_factories import conv_model, overflow_model, qdq_conv_model
+import pytest
+from model_factories import cancellation_model, conv_model, overflow_model, qdq_conv_model
 from tensorrt_machine import NEEDS_TENSORRT_AND_GPU, require_feature
 
 pytestmark = NEEDS_TENSORRT_AND_GPU
@@ -123,3 +124,91 @@ def test_auto_keep_fp32_finds_a_set_that_passes(run_cli, tmp_path: Path, timing_
         assert "big_matmul" in searched["kept"]
         assert report["precision"]["keep_fp32"]
         assert "to make it permanent" in built.stderr
+        # The diagnostic build ran (one of the 4) and saw the overflow in the MatMul's own output.
+        assert searched["diagnostic"]["ran"] and searched["diagnostic"]["marked"] == 4, searched["diagnostic"]
+        first = searched["ranking"][0]
+        assert first["node"] == "big_matmul" and first["ranked_by"] == "finder"
+        assert first["gain"] == "inf" or first["gain"] > 0.1, first
+
+
+def _spec(model: Path, tmp_path: Path, timing_cache: Path):
+    from trtconvert.settings.spec import make_spec
+
+    return make_spec(
+        None,
+        {
+            "model": model,
+            "output": tmp_path / "unused.plan",
+            "precision": "fp16",
+            "timing_cache": timing_cache,
+        },
+    )
+
+
+def test_the_diagnostic_engine_marks_intermediate_tensors_and_measures_their_error(
+    tmp_path: Path, timing_cache: Path
+) -> None:
+    """The diagnostic build alone, on the overflow and the cancellation models: every intermediate tensor marked
+    as an fp16 output of the engine, and the error of each against onnxruntime's fp32 run shows where fp16
+    breaks (the MatMul's overflow; the Sub's cancellation, far beyond the rounding of the MatMuls it reads)."""
+    from trtconvert.checks.node_error import node_gains, rank_by_gain
+    from trtconvert.checks.ranges import with_intermediate_outputs
+    from trtconvert.engine.layer_errors import measure_layer_errors
+
+    overflow = _overflow_onnx(tmp_path)
+    measured = measure_layer_errors(
+        _spec(overflow, tmp_path, timing_cache), ["shifted", "large", "scaled", "y"]
+    )
+    assert not measured.failed, measured.failed
+    assert measured.marked == 4 and measured.unmarked == {}, measured.unmarked
+    assert measured.errors["shifted"] < 1e-2, measured.errors  # fp16 rounding of values in [1, 3]
+    assert measured.errors["large"] > 0.1, measured.errors  # 1.6e5 held in fp16: inf (or clamped to 65504)
+    assert timing_cache.is_file()  # the diagnostic build added to the shared timing cache
+
+    cancelling = tmp_path / "cancellation.onnx"
+    onnx.save(cancellation_model(), cancelling)
+    _, tracked = with_intermediate_outputs(cancellation_model())
+    measured = measure_layer_errors(_spec(cancelling, tmp_path, timing_cache), list(tracked))
+    assert not measured.failed and measured.unmarked == {}, (measured.failed, measured.unmarked)
+    errors = measured.errors
+    assert set(errors) == {"a", "b", "difference", "y"}
+    # Each MatMul: fp16's rounding of x and of its output; the Sub: the cancellation, far beyond that.
+    assert max(errors["a"], errors["b"]) < 2**-8, errors
+    assert errors["difference"] > 10 * max(errors["a"], errors["b"]), errors
+    ranked = rank_by_gain(
+        [], ["matmul_a", "matmul_b", "cancel", "halve"], node_gains(tracked.values(), errors)
+    )
+    assert ranked[0].node == "cancel" and ranked[-1].node == "halve", ranked
+
+
+def test_auto_keep_fp32_ranks_the_cancelling_node_first_and_keeps_it(
+    run_cli, tmp_path: Path, timing_cache: Path
+) -> None:
+    """No tensor of the cancellation model leaves fp16's range, so the overflow finder names nothing and the
+    magnitude order puts the two MatMuls first; the diagnostic ranks the Sub that cancels their rounded outputs
+    first and the Mul that only halves its result last, and the search keeps the Sub within the default bound."""
+    model, plan = tmp_path / "cancellation.onnx", tmp_path / "cancellation.plan"
+    onnx.save(cancellation_model(), model)
+    built = run_cli(
+        "build", model, "-o", plan, "--precision", "fp16", "--auto-keep-fp32", "--max-builds", "8",
+        "--timing-cache", timing_cache, "--verify", "--json",
+    )  # fmt: skip
+    assert built.code == 0, built.stderr
+    searched = json.loads(built.stdout)["auto_keep_fp32"]
+    if searched["builds"] == 1:
+        pytest.skip(
+            "this TensorRT computed the MatMuls of the cancellation model without rounding their outputs to fp16 "
+            "(the first engine passed): there was nothing to search"
+        )
+    assert searched["passed"] and searched["builds"] <= 8, searched
+    assert searched["diagnostic"]["ran"] and searched["unranked"] == 0, searched
+    ranking = searched["ranking"]
+    assert [r["ranked_by"] for r in ranking] == ["error gain"] * 4, ranking
+    assert ranking[0]["node"] == "cancel" and ranking[-1]["node"] == "halve", ranking
+    assert "cancel" in searched["kept"] and "halve" not in searched["kept"], searched
+    assert "auto-keep  ranked: cancel +" in built.stderr
+    described = run_cli("inspect", plan, "--layers", "--json")
+    assert described.code == 0, described.stderr
+    rows = json.loads(described.stdout)["layers"]["layers"]
+    kept = [row for row in rows if "cancel" in row["onnx_nodes"]]
+    assert kept and all(row["precision"] == "FP32" for row in kept), kept

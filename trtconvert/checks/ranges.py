@@ -9,7 +9,7 @@ depend on no graph input are constants (fold turns them into weights) and are le
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +104,9 @@ def _input_dependent(graph: onnx.GraphProto) -> set[str]:
     return reached
 
 
-def _with_intermediates(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, TensorRange]]:
+def with_intermediate_outputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, TensorRange]]:
+    """A copy of ``model`` with every float tensor computed from the graph inputs as an output, and those
+    tensors (their ranges still empty)."""
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     type_plugin_outputs(inferred)
     infos = {v.name: v for v in inferred.graph.value_info}
@@ -135,6 +137,25 @@ def _with_intermediates(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[s
     return copy, ranges
 
 
+def intermediate_values(
+    with_outputs: onnx.ModelProto, names: Collection[str], feeds: Iterable[Mapping[str, np.ndarray]]
+) -> Iterator[dict[str, np.ndarray]]:
+    """For each feed, the float values of the tensors ``names`` (outputs of ``with_outputs``, as
+    with_intermediate_outputs makes it) in one onnxruntime run; one feed's values at a time are held."""
+    from trtconvert.checks.ort_session import create_session
+
+    session = create_session(with_outputs)
+    wanted = [o.name for o in session.get_outputs() if o.name in names]
+    session_inputs = {i.name for i in session.get_inputs()}
+    for feed in feeds:
+        values = session.run(wanted, {k: v for k, v in feed.items() if k in session_inputs})
+        yield {
+            name: np.asarray(value)
+            for name, value in zip(wanted, values, strict=True)
+            if np.issubdtype(np.asarray(value).dtype, np.floating)
+        }
+
+
 def intermediate_ranges(
     model: onnx.ModelProto | Path,
     inputs: Sequence[GraphTensor],
@@ -144,19 +165,12 @@ def intermediate_ranges(
 ) -> dict[str, TensorRange]:
     """Run ``model`` in fp32 on the inputs compare_models feeds (same seeds) and record every intermediate
     float tensor's range."""
-    from trtconvert.checks.ort_session import create_session
-
     loaded = onnx.load(str(model)) if isinstance(model, Path) else model
-    copy, ranges = _with_intermediates(loaded)
-    session = create_session(copy)
-    names = [o.name for o in session.get_outputs() if o.name in ranges]
-    session_inputs = {i.name for i in session.get_inputs()}
-    for index, shapes in enumerate(shape_sets):
-        feed = random_feed(inputs, shapes, given, seed + index)
-        values = session.run(names, {k: v for k, v in feed.items() if k in session_inputs})
-        for name, value in zip(names, values, strict=True):
-            if np.issubdtype(np.asarray(value).dtype, np.floating):
-                ranges[name].add(np.asarray(value))
+    copy, ranges = with_intermediate_outputs(loaded)
+    feeds = (random_feed(inputs, shapes, given, seed + index) for index, shapes in enumerate(shape_sets))
+    for values in intermediate_values(copy, ranges, feeds):
+        for name, value in values.items():
+            ranges[name].add(value)
     return ranges
 
 

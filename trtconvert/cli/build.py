@@ -30,8 +30,10 @@ from trtconvert.cli.options import (
     is_flag=True,
     default=None,
     help="With --precision fp16, bf16 or int8,fp16 and --verify: when the engine check fails, rebuild keeping a "
-    "small set of nodes in fp32 (the overflow finder's first, then by their fp32 magnitude) until it passes, and "
-    "print the --keep-fp32 flags and config lines that make it permanent.",
+    "small set of nodes in fp32 until it passes, and print the --keep-fp32 flags and config lines that make it "
+    "permanent. Candidates: the overflow finder's first, then by the error each node adds, measured by one "
+    "diagnostic build whose intermediate tensors are compared with onnxruntime's fp32 run (nodes it cannot "
+    "measure keep their place by fp32 magnitude).",
 )
 @click.option(
     "--max-builds",
@@ -39,8 +41,8 @@ from trtconvert.cli.options import (
     type=int,
     default=None,
     metavar="N",
-    help="At most N builds for --auto-keep-fp32, the first included (default: 8); the rebuilds share one timing "
-    "cache.",
+    help="At most N builds for --auto-keep-fp32 (default: 8), the first and the diagnostic build included (with "
+    "N=2 the diagnostic is skipped); every build shares one timing cache.",
 )
 @verify_options
 @common_options
@@ -65,8 +67,13 @@ def build(config, as_json, verbose, quiet, debug, **flags) -> None:
     spec = spec_from_flags(config, **flags)
     if spec.auto_keep_fp32:
         from trtconvert.engine.auto_keep import run_build_keeping_fp32
+        from trtconvert.engine.layer_errors import measure_layer_errors
 
-        report = run_build_keeping_fp32(spec, lambda trial: run_build(trial, show_progress=not quiet))
+        report = run_build_keeping_fp32(
+            spec,
+            lambda trial: run_build(trial, show_progress=not quiet),
+            lambda trial, tensors: measure_layer_errors(trial, tensors, show_progress=not quiet),
+        )
     else:
         report = run_build(spec, show_progress=not quiet)
     emit(report, as_json)

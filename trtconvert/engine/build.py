@@ -8,9 +8,10 @@ TensorRT's version and the GPU, so the cache is consulted only where a build cou
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +22,7 @@ from trtconvert.atomic import check_writable_file, created_folders
 from trtconvert.engine.chain import engine_loader_chain, int8_calibrator, run_chain
 from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.machine import Gpu, cuda_gpu, import_tensorrt
+from trtconvert.engine.mark_outputs import MarkTensorsAsOutputs
 from trtconvert.engine.plan_files import (
     BuildIdentity,
     build_identity,
@@ -40,7 +42,7 @@ from trtconvert.int8.calib_cache import cache_summary, write_cache
 from trtconvert.model.info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.model.profiles import example_flag
 from trtconvert.paths import refuse_shared_paths
-from trtconvert.prepare.fp16_check import find_out_of_range, suggestion
+from trtconvert.prepare.fp16_check import NARROW_FLOAT, find_out_of_range, suggestion
 from trtconvert.prepare.freeze import describe_frozen
 from trtconvert.prepare.pipeline import (
     Preflight,
@@ -136,6 +138,39 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
     return _report(request, identity, cache_state, gpu, sidecar["precision"], record, started, prepared)
 
 
+@dataclass(frozen=True)
+class DiagnosticEngine:
+    """An engine built in memory with intermediate tensors marked as outputs, and what ran and checked it."""
+
+    engine_bytes: bytes
+    request: Request
+    checked: Preflight
+    marked: MarkTensorsAsOutputs  # which tensors were marked, and why the others were not
+
+
+def build_with_marked_outputs(
+    spec: Spec, tensors: Sequence[str], show_progress: bool = True
+) -> DiagnosticEngine:
+    """The engine ``spec`` builds, with ``tensors`` marked as extra outputs where TensorRT allows it
+    (engine.mark_outputs), kept in memory: no plan, sidecar, plan cache entry or calibration cache is written,
+    and no CPU check runs; the timing cache (--timing-cache) is read and added to as by any build."""
+    spec = dataclasses.replace(_with_plan_output(spec), verify=False)
+    machine = this_machine()
+    request = resolve(spec, machine.tensorrt_version)
+    checked = preflight(request)
+    gpu = machine.require("the diagnostic build of --auto-keep-fp32 needs both")
+    prepared = prepare_model(request, checked)
+    weakly_typed = request.precision.mode == "builder_flags"
+    mark = MarkTensorsAsOutputs(tuple(tensors), NARROW_FLOAT.get(spec.precision) if weakly_typed else None)
+    with tempfile.TemporaryDirectory(prefix="trtconvert-diagnostic-") as folder:
+        onnx_path = Path(folder) / "prepared.onnx"
+        save_and_verify(request, checked, prepared, onnx_path, announce=False)
+        engine_bytes = _build_engine(
+            request, checked, prepared, onnx_path, gpu, BuildRecord(), show_progress, mark
+        )
+    return DiagnosticEngine(engine_bytes, request, checked, mark)
+
+
 def _with_plan_output(spec: Spec) -> Spec:
     spec = spec.with_output_file(".plan")
     if spec.output is None:
@@ -194,8 +229,10 @@ def _build_engine(
     gpu: Gpu,
     record: BuildRecord,
     show_progress: bool,
+    mark_outputs: MarkTensorsAsOutputs | None = None,
 ) -> bytes:
-    """Plugins, then the polygraphy chain: parse, build (with INT8 calibration where asked), the timing cache."""
+    """Plugins, then the polygraphy chain: parse, build (with INT8 calibration where asked), the timing cache.
+    A diagnostic build (``mark_outputs``) writes no calibration cache: its network is not the one deployed."""
     spec = request.spec
     start = time.perf_counter()
     check_creators(prepared.model, request.plugins)
@@ -208,7 +245,7 @@ def _build_engine(
         calibrator = int8_calibrator(checked.calibration, checked.calibration_cache)
     with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
         keep = KeepLayersFp32.from_model(prepared.model, prepared.precision.keep_fp32.nodes)
-        chain = engine_loader_chain(request, onnx_path, progress, calibrator, keep)
+        chain = engine_loader_chain(request, onnx_path, progress, calibrator, keep, mark_outputs)
     start = time.perf_counter()
     # The timing cache's folder exists only once a build succeeds with it.
     cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else onnx_path.parent
@@ -220,7 +257,7 @@ def _build_engine(
     record.timings["parse"] = parse_seconds
     record.timings["build"] = total - parse_seconds
     log.stage("build", total - parse_seconds, f"engine of {len(engine_bytes) / 1e6:.1f} MB on {gpu.name}")
-    if calibrator is not None:
+    if calibrator is not None and mark_outputs is None:
         _report_calibration(spec.calib_cache, checked.calibration_cache, calibrator)
     return engine_bytes
 

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from trtconvert import log
 from trtconvert.engine.interruptible import call_interruptibly
 from trtconvert.engine.layer_precision import KeepLayersFp32
+from trtconvert.engine.mark_outputs import MarkTensorsAsOutputs
 from trtconvert.engine.tensorrt_log import Heartbeat, TensorRTLog, condense, tensorrt_messages
 from trtconvert.errors import BadInput, BuildFailed
 from trtconvert.int8.calibration import CalibrationData
@@ -206,6 +207,7 @@ def engine_loader_chain(
     progress: ActivitySink | None = None,
     calibrator: Any = None,
     keep_fp32: KeepLayersFp32 | None = None,
+    mark_outputs: MarkTensorsAsOutputs | None = None,
 ) -> EngineChain:
     """The loaders that, called, parse ``prepared_onnx`` and return the serialized engine.
 
@@ -226,6 +228,8 @@ def engine_loader_chain(
     network = NetworkFromOnnxPath(str(prepared_onnx), strongly_typed=plan.strongly_typed)
     keeps = keep_fp32 is not None and bool(keep_fp32.nodes) and not plan.strongly_typed
     parsed = PostprocessNetwork(network, keep_fp32, name="keep fp32") if keeps else network
+    if mark_outputs is not None:
+        parsed = PostprocessNetwork(parsed, mark_outputs, name="mark outputs")
     parse = Timed("parse", parsed, f"{prepared_onnx.name} parsed")
     timing_cache = str(spec.timing_cache) if spec.timing_cache else None
     config = CreateConfig(
