@@ -29,7 +29,8 @@
 #                                               against plain FP16 and FP32; then the detector's own TensorRT 11
 #                                               Q/DQ model built here as explicit INT8 and verified. It takes the
 #                                               int8 part's timing caches (det32/det16/det8) and keeps plans a
-#                                               first run left in WORK: run it twice where one call is too short
+#                                               first run left in WORK: run it twice where a run
+#                                               is stopped after 10 minutes
 #
 # Run from the repository root with TensorRT importable. TRTCONVERT_PLUGIN_LIBRARY names the plugin library;
 # without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
@@ -183,8 +184,8 @@ precision)
   # 15 minutes on TensorRT 8.5 and a warm one about a minute, so these builds (the fp16 ones one after another,
   # the kept-fp32 rebuilds retiming only the layers that changed) start from what the int8 part or an earlier
   # run timed (TRTCONVERT_CHECKS_CACHES carries them between machines).
-  # Plans already in WORK are kept, as in the int8 part: the builds of this part take longer than one 10-minute
-  # call of a GPU machine, so a second run on the same machine finishes what the first began.
+  # Plans already in WORK are kept, as in the int8 part: the builds of this part can take longer than 10 minutes
+  # together, so a second run on the same machine finishes what a first one, stopped, began.
   cache_of() { case $1 in p32) echo det32 ;; pq8) echo det8 ;; *) echo det16 ;; esac; }
   build() {  # build NAME LABEL ARGS...: the detector at $shape, verified on the text image, its own log too
     local name=$1 label=$2; shift 2
