@@ -27,7 +27,10 @@
 #                                               detection head kept and with --auto-keep-fp32 (its builds and
 #                                               the set it kept), their verify, inspect --layers and bench
 #                                               against plain FP16 and FP32; then the detector's own TensorRT 11
-#                                               Q/DQ model built here as explicit INT8 and verified
+#                                               Q/DQ model built here as explicit INT8 and verified. It takes the
+#                                               int8 part's timing caches (det32/det16/det8) and keeps plans a
+#                                               first run left in WORK: run it twice where a run
+#                                               is stopped after 10 minutes
 #
 # Run from the repository root with TensorRT importable. TRTCONVERT_PLUGIN_LIBRARY names the plugin library;
 # without it the library is built with `trtconvert plugins build` (TENSORRT_ROOT: the TensorRT headers).
@@ -177,11 +180,19 @@ precision)
   [ -f "$WORK/det_calib.npz" ] || python3 benchmarks/text_images.py --input x --shape $shape --samples 64 -o "$WORK/det_calib.npz" >>"$LOG" 2>&1
   [ -f "$WORK/det_check.npy" ] || python3 benchmarks/text_images.py --input x --shape $shape --samples 1 --seed 1 -o "$WORK/det_check.npy" >>"$LOG" 2>&1
   page=(--input x="$WORK/det_check.npy")
+  # One timing cache per precision, named as the int8 part names them: a cold FP16 detector build takes over
+  # 15 minutes on TensorRT 8.5 and a warm one about a minute, so these builds (the fp16 ones one after another,
+  # the kept-fp32 rebuilds retiming only the layers that changed) start from what the int8 part or an earlier
+  # run timed (TRTCONVERT_CHECKS_CACHES carries them between machines).
+  # Plans already in WORK are kept, as in the int8 part: the builds of this part can take longer than 10 minutes
+  # together, so a second run on the same machine finishes what a first one, stopped, began.
+  cache_of() { case $1 in p32) echo det32 ;; pq8) echo det8 ;; *) echo det16 ;; esac; }
   build() {  # build NAME LABEL ARGS...: the detector at $shape, verified on the text image, its own log too
     local name=$1 label=$2; shift 2
-    rm -f "$WORK/$name.plan" "$WORK/$name.log"
+    if [ -f "$WORK/$name.plan" ]; then echo "### $label: kept from an earlier run" | tee -a "$LOG"; return; fi
+    rm -f "$WORK/$name.log"
     LOG=$WORK/$name.log run "$label" trtconvert build $det -o "$WORK/$name.plan" --profile "x=$shape" "$@" \
-      --timing-cache "$caches/$name.timing.cache"
+      --timing-cache "$caches/$(cache_of "$name").timing.cache"
     cat "$WORK/$name.log" >>"$LOG"
   }
   build p32 "det fp32, verify on a text image" --verify "${page[@]}" -v
@@ -195,17 +206,18 @@ precision)
   fi
   # The detection head (the transposed convolutions and the sigmoid that make the probability map) in fp32.
   build p16h "det fp16, head kept fp32" --precision fp16 --keep-fp32 'op:ConvTranspose' --keep-fp32 'op:Sigmoid' --verify "${page[@]}" -v
-  # The search: rebuilds keeping the finder's set first, then nodes by their fp32 magnitude, at most 8 builds.
-  build p16a "det fp16 --auto-keep-fp32" --precision fp16 --auto-keep-fp32 --verify "${page[@]}" -v
+  # The search: rebuilds keeping the finder's set first, then nodes by their fp32 magnitude, at most
+  # TRTCONVERT_CHECKS_MAX_BUILDS builds (5: about a minute each with the fp16 timing cache warm).
+  build p16a "det fp16 --auto-keep-fp32" --precision fp16 --auto-keep-fp32 --max-builds "${TRTCONVERT_CHECKS_MAX_BUILDS:-5}" \
+    --verify "${page[@]}" -v
   for plan in p16k p16h p16a; do
     [ -f "$WORK/$plan.plan" ] || continue
     run "inspect $plan" trtconvert inspect "$WORK/$plan.plan"
     run "layers $plan" trtconvert inspect "$WORK/$plan.plan" --layers
   done
   # Explicit INT8: the Q/DQ model trtconvert writes for TensorRT 11, built by this TensorRT without calibration.
-  run "det int8 Q/DQ for TensorRT 11" trtconvert prepare $det -o "$WORK/det.qdq.onnx" --profile "x=$shape" --target-tensorrt 11 --precision int8 --calib-data "$WORK/det_calib.npz" --verify --int8-min-within 0.98
-  rm -f "$WORK/pq8.plan"
-  run "det explicit int8 from the Q/DQ model" trtconvert build "$WORK/det.qdq.onnx" -o "$WORK/pq8.plan" --profile "x=$shape" --precision int8 --verify "${page[@]}" --int8-min-within 0.98 --timing-cache "$caches/pq8.timing.cache"
+  [ -f "$WORK/det.qdq.onnx" ] || run "det int8 Q/DQ for TensorRT 11" trtconvert prepare $det -o "$WORK/det.qdq.onnx" --profile "x=$shape" --target-tensorrt 11 --precision int8 --calib-data "$WORK/det_calib.npz" --verify --int8-min-within 0.98
+  [ -f "$WORK/pq8.plan" ] || run "det explicit int8 from the Q/DQ model" trtconvert build "$WORK/det.qdq.onnx" -o "$WORK/pq8.plan" --profile "x=$shape" --precision int8 --verify "${page[@]}" --int8-min-within 0.98 --timing-cache "$caches/$(cache_of pq8).timing.cache"
   run "verify explicit int8 against the float detector, a text image" trtconvert verify "$WORK/pq8.plan" --onnx $det "${page[@]}" --int8-min-within 0.98
   run "layers pq8" trtconvert inspect "$WORK/pq8.plan" --layers
   rm -f "$OUT/bench.txt"
@@ -214,7 +226,7 @@ precision)
     echo "## $plan" >>"$OUT/bench.txt"
     trtconvert bench "$WORK/$plan.plan" --iterations 500 --warmup 50 -q >>"$OUT/bench.txt" 2>&1
   done
-  cp "$caches"/p*.timing.cache "$OUT/" 2>/dev/null
+  cp "$caches"/det*.timing.cache "$OUT/" 2>/dev/null
   cat "$OUT/bench.txt"
   grep -E "^precision|^ranges|^verify|^warning|keep fp32|auto-keep|layers:|^###|error" "$LOG"
   ;;

@@ -32,6 +32,33 @@ def conv_model(ir_version: int = 8, opset: int = 13, dynamic: bool = True) -> on
     return model
 
 
+def embedding_model() -> onnx.ModelProto:
+    """ids (int64, [batch, 3], values 0..15) -> Gather from a 16x8 table -> MatMul 8x8 -> Add x (float32,
+    [batch, 3, 8]) -> y: a model with an int64 input, which TensorRT before 9.0 binds as int32; the MatMul is a
+    layer INT8 calibration has to find scales for."""
+    rng = np.random.default_rng(64)
+    table = numpy_helper.from_array(rng.normal(size=(16, 8)).astype(np.float32), "table")
+    weight = numpy_helper.from_array(rng.normal(0, 0.3, size=(8, 8)).astype(np.float32), "project_weight")
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["rows"], name="lookup", axis=0),
+        helper.make_node("MatMul", ["rows", "project_weight"], ["projected"], name="project"),
+        helper.make_node("Add", ["projected", "x"], ["y"], name="add"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "embedding",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 3]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 8])],
+        [table, weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
 # Flags that cover every dynamic input of each shared real model, with narrow profiles so that TensorRT builds
 # stay short. silero: its sample rate frozen, and batch 1 (its If nodes on batch == 1 fold away only then).
 REAL_MODELS = {

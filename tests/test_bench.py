@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trtconvert.engine.bench import (
@@ -264,3 +265,25 @@ def test_bench_flags_reach_the_timing(run_cli, tmp_path: Path, monkeypatch) -> N
     assert result.code == 0, result.stderr
     assert seen == {"cuda_graph": True, "layers": True, "compare": tmp_path / "b.plan", "plan": tmp_path / "a.plan",
                     "iterations": 7}  # fmt: skip
+
+
+def test_a_tensor_type_numpy_lacks_is_refused_naming_the_input() -> None:
+    """TensorRT 9 to 11 bind bfloat16, fp8, int4 and fp4 tensors, for which ``trt.nptype`` raises TypeError (the
+    bindings' __init__.py at NVIDIA/TensorRT v10.0.1, v10.16 and v11.1: "Could not resolve TensorRT datatype");
+    bench names the input instead of failing with a traceback. Argument level: a stand-in for that one function,
+    no TensorRT here."""
+    from types import SimpleNamespace
+
+    from trtconvert.engine.bench import numpy_type
+
+    def nptype(tensor_type: str) -> type:
+        if tensor_type == "BF16":
+            raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
+        return {"FLOAT": np.float32, "INT32": np.int32}[tensor_type]
+
+    trt = SimpleNamespace(nptype=nptype)
+    assert numpy_type(trt, "INT32", "input 'ids' of the engine") == np.dtype(np.int32)
+    with pytest.raises(
+        BadInput, match=r"input 'x' of the engine is of TensorRT type BF16, which numpy has no type"
+    ):
+        numpy_type(trt, "BF16", "input 'x' of the engine")

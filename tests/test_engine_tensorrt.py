@@ -377,6 +377,54 @@ def test_bench_compare_refuses_plans_with_other_inputs(
     assert "--compare needs plans with the same inputs" in result.stderr and "factor" in result.stderr
 
 
+def test_an_int64_input_builds_verifies_and_benches(run_cli, tmp_path: Path) -> None:
+    """A model with an int64 input: TensorRT before 9.0 binds it as int32 (onnx-tensorrt's convertDtype at
+    release/8.5-GA), so build --verify and verify cast onnxruntime's int64 feed for polygraphy's runner, which
+    refuses any other type than the engine's; bench feeds the engine's own type, also from an int64 .npy."""
+    import numpy as np
+    import onnx
+    from model_factories import embedding_model
+
+    from trtconvert.engine.plan_files import load_engine
+    from trtconvert.settings.target import engine_dtype
+
+    model, plan = tmp_path / "embedding.onnx", tmp_path / "embedding.plan"
+    onnx.save(embedding_model(), model)
+    built = _build(run_cli, model, "-o", plan, "--profile", "ids=1x3:2x3:4x3,x=1x3x8:2x3x8:4x3x8", "--verify")
+    results = built["engine_verification"]["results"]
+    assert len(results) == 3 and all(o["ok"] for r in results for o in r["outputs"])
+    engine = load_engine(plan, [], TRT)
+    bound = np.dtype(TRT.nptype(engine.get_tensor_dtype("ids"))).name
+    assert bound == engine_dtype("int64", TRT.__version__)  # int32 on 8.5 and 8.6, int64 from 9.0
+    _verify(run_cli, plan, model)
+    ids = tmp_path / "ids.npy"
+    np.save(ids, np.array([[1, 15, 7], [0, 3, 9]], np.int64))
+    timed = run_cli("bench", plan, "--shapes", "ids=2x3,x=2x3x8", "--input", f"ids={ids}", "--iterations", "5",
+                    "--json")  # fmt: skip
+    assert timed.code == 0, timed.stderr
+    assert json.loads(timed.stdout)["results"][0]["shapes"] == {"ids": [2, 3], "x": [2, 3, 8]}
+
+
+def test_an_int64_input_calibrates_for_int8(run_cli, tmp_path: Path) -> None:
+    """INT8 calibration of a model with an int64 input: the samples reach TensorRT in the type its parser binds
+    (int32 before 9.0), which polygraphy's calibrator checks batch by batch; a batch of another type ends the
+    calibration with no sample and the build fails."""
+    import numpy as np
+    import onnx
+    from model_factories import embedding_model
+
+    model, plan, calib = tmp_path / "embedding.onnx", tmp_path / "embedding8.plan", tmp_path / "calib.npz"
+    onnx.save(embedding_model(), model)
+    rng = np.random.default_rng(12)
+    np.savez(calib, ids=rng.integers(0, 16, size=(8, 2, 3)).astype(np.int64),
+             x=rng.uniform(-1, 1, size=(8, 2, 3, 8)).astype(np.float32))  # fmt: skip
+    built = run_cli("build", model, "-o", plan, "--profile", "ids=2x3,x=2x3x8", "--precision", "int8",
+                    "--calib-data", calib, "--timing-cache", _TIMING_CACHE, "--json")  # fmt: skip
+    assert built.code == 0, built.stderr
+    # The line of a calibration that ran (TensorRT wrote scales): with no batch the build fails instead.
+    assert "calibrated (" in built.stderr, built.stderr
+
+
 def test_a_build_shows_it_is_alive(run_cli, example_model: Path, tmp_path: Path, monkeypatch) -> None:
     # A heartbeat every 0.2 s instead of 30 s, and no timing cache, so that the build takes long enough to show.
     monkeypatch.setenv("TRTCONVERT_HEARTBEAT_SECONDS", "0.2")

@@ -159,3 +159,21 @@ def test_example_and_classifier_exported_into_one_repository(
     assert config.max_batch_size == 8  # the profile's max batch
     assert list(config.dynamic_batching.preferred_batch_size) == [4]
     _check_against_engine(config, served, [])
+
+
+def test_int64_input_exported_with_the_engines_type(run_cli, timing_cache: Path, tmp_path: Path) -> None:
+    """The config's data types are the engine's: an int64 ONNX input is bound as int32 by TensorRT before 9.0
+    (onnx-tensorrt's convertDtype at release/8.5-GA), which Triton's TensorRT backend would otherwise refuse
+    to load."""
+    import onnx
+    from model_factories import embedding_model
+
+    model, plan = tmp_path / "embedding.onnx", tmp_path / "plans" / "embedding.plan"
+    onnx.save(embedding_model(), model)
+    _run(run_cli, "build", model, "-o", plan, "--profile", "ids=1x3:2x3:4x3,x=1x3x8:2x3x8:4x3x8",
+         "--timing-cache", timing_cache)  # fmt: skip
+    repository = tmp_path / "model_repository"
+    _run(run_cli, "export", "triton", plan, "-o", repository, "--name", "embedding")
+    config = _config(repository / "embedding")
+    assert config.max_batch_size == 4
+    _check_against_engine(config, repository / "embedding" / "1" / "model.plan", [])

@@ -249,6 +249,31 @@ def test_scalar_output_is_reshaped_and_names_are_escaped(tmp_path: Path) -> None
     assert config.output[0].HasField("reshape") and list(config.output[0].reshape.shape) == []
 
 
+@pytest.mark.parametrize(
+    ("tensorrt", "ids_type", "score_type"),
+    [("8.5.3.1", "TYPE_INT32", "TYPE_FP32"), ("8.6.1.6", "TYPE_INT32", "TYPE_FP32"),
+     ("10.8.0.43", "TYPE_INT64", "TYPE_FP32")],
+)  # fmt: skip
+def test_data_types_are_the_engines_that_the_parser_narrowed(
+    tmp_path: Path, tensorrt: str, ids_type: str, score_type: str
+) -> None:
+    """An int64 input and a float64 output in the ONNX: TensorRT's ONNX parser binds INT64 as INT32 before 9.0
+    and DOUBLE as FLOAT always (convertDtype in onnx/onnx-tensorrt onnx2trt_utils.cpp at release/8.5-GA and
+    release/8.6-GA, importerUtils.cpp at release/10.0-GA; no INT64 in NVIDIA/TensorRT
+    python/src/infer/pyFoundationalTypes.cpp at 8.5.3), and Triton's TensorRT backend refuses a config whose
+    data types differ from the engine's. Argument level: the engine's side is checked by
+    test_export_tensorrt.py::test_int64_input_exported_with_the_engines_type on a real TensorRT."""
+    io = {
+        "inputs": [{"name": "ids", "dtype": "int64", "dims": ["n", 16]}],
+        "outputs": [{"name": "score", "dtype": "float64", "dims": ["n", 2]}],
+    }
+    plan = _plan(tmp_path, "m.plan", io=io, profiles=("ids=1x16:4x16:8x16",), tensorrt=tensorrt)
+    export_triton([plan], tmp_path / "repo", "m")
+    config, _ = _config(tmp_path / "repo", "m")
+    assert model_config_pb2.DataType.Name(config.input[0].data_type) == ids_type
+    assert model_config_pb2.DataType.Name(config.output[0].data_type) == score_type
+
+
 def test_batched_scalar_per_item_output_is_reshaped(tmp_path: Path) -> None:
     io = {
         "inputs": [{"name": "x", "dtype": "float32", "dims": ["n", 3, 48, 192]}],

@@ -13,6 +13,7 @@ import pytest
 from seeds import fresh_rng, tuned_rng
 
 from trtconvert.engine.chain import engine_loader_chain, int8_calibrator
+from trtconvert.errors import BadInput
 from trtconvert.settings.request import resolve
 from trtconvert.settings.spec import Spec
 
@@ -371,3 +372,31 @@ def test_a_build_failure_from_a_cache_alone_says_to_add_calibration_data(tmp_pat
         _cache_only_hint(cache_file, checked(object(), CACHE_8503)) == ""
     )  # samples were there to calibrate
     assert _cache_only_hint(None, checked(None, None)) == ""  # not an INT8 build from a cache
+
+
+@pytest.mark.parametrize(
+    ("tensorrt", "bound"), [("8.5.3.1", np.int32), ("8.6.1.6", np.int32), ("10.8.0.43", np.int64)]
+)
+def test_calibration_samples_of_an_int64_input_come_as_the_parser_binds_it(
+    calibrator_base_classes, tensorrt: str, bound: type
+) -> None:
+    """polygraphy 0.53.6's calibrator checks every batch against the network's input types (backend/trt/
+    calibrator.py _get_batch_impl -> check_inputs) and, at the first that differs, hands TensorRT no batch; the
+    parser of TensorRT before 9.0 binds an int64 input as int32 (onnx-tensorrt convertDtype at release/8.5-GA
+    and release/8.6-GA). Argument level: the batches the calibrator is given."""
+    from trtconvert.int8.calibration import CalibrationData
+
+    rng = np.random.default_rng(9)
+    ids = rng.integers(0, 16, size=(3, 1, 4)).astype(np.int64)
+    x = rng.uniform(-1, 1, size=(3, 1, 4)).astype(np.float32)
+    calibrator = int8_calibrator(CalibrationData({"ids": ids, "x": x}, 3, "test"), None, tensorrt)
+    batches = list(calibrator.data_loader)
+    assert len(batches) == 3
+    for index, batch in enumerate(batches):
+        assert batch["ids"].dtype == bound and np.array_equal(batch["ids"], ids[index])
+        assert batch["x"].dtype == np.float32 and np.array_equal(batch["x"], x[index])
+    too_large = CalibrationData({"ids": np.full((1, 1, 4), 2**40, np.int64)}, 1, "test")
+    with pytest.raises(
+        BadInput, match=r"input 'ids' \(TensorRT 8\.5\.3\.1 binds the model's int64 as int32\)"
+    ):
+        int8_calibrator(too_large, None, "8.5.3.1")

@@ -263,3 +263,20 @@ def test_the_10_and_11_rows_follow_the_parser_sources(version, facts, accepted, 
     ok, reason = parse_target(version).accepts_cubic_resize(facts)
     assert ok is accepted, reason
     assert words in reason
+
+
+@pytest.mark.parametrize(
+    ("version", "int64", "float64"),
+    [("8.5.3.1", "int32", "float32"), ("8.6.1", "int32", "float32"), ("9.0", "int64", "float32"),
+     ("10.16.0.1", "int64", "float32"), ("11.1", "int64", "float32"), ("unknown", "int64", "float64")],
+)  # fmt: skip
+def test_engine_io_types_follow_the_parsers_convert_dtype(version: str, int64: str, float64: str) -> None:
+    """onnx-tensorrt's convertDtype: INT64 -> kINT32 and DOUBLE -> kFLOAT in onnx2trt_utils.cpp at release/8.5-GA
+    and release/8.6-GA; INT64 -> kINT64 and DOUBLE -> kFLOAT at 9.0-GA and in importerUtils.cpp at
+    release/10.0-GA and 10.1-GA. Other types are bound as they are; an unreadable version changes nothing."""
+    from trtconvert.settings.target import engine_dtype
+
+    assert engine_dtype("int64", version) == int64
+    assert engine_dtype("float64", version) == float64
+    for kept in ("float32", "float16", "int32", "int8", "uint8", "bool"):
+        assert engine_dtype(kept, version) == kept

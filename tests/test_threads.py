@@ -217,10 +217,18 @@ def test_two_builds_with_verify_in_threads_keep_their_reports_apart(
 ) -> None:
     """Two `build --verify` of the bundled example at once, one through the plugin and one through TensorRT's
     own Resize, sharing the timing cache as a worker pool's builds would: each plan, sidecar and report its own."""
+    import shutil
+
     from trtconvert.engine.build import run_build
     from trtconvert.engine.plan_files import read_sidecar
 
     profile = [parse_profile("input=1x3x16x16:1x3x32x32:2x3x48x48,factor=1x1x32x32:1x1x64x64:1x1x96x96")]
+    # polygraphy guards the timing cache file with fcntl.lockf (util.LockFile), which excludes other processes
+    # but not other threads of this one: the two builds may rewrite the file at the same moment. They share a
+    # copy of the run's cache, so that such a race could spoil this test's file only, not the other tests'.
+    shared = tmp_path / "both.cache"
+    if timing_cache.is_file():
+        shutil.copyfile(timing_cache, shared)
     specs = {
         "plugin": Spec(
             model=example_model,
@@ -229,7 +237,7 @@ def test_two_builds_with_verify_in_threads_keep_their_reports_apart(
             rewrite="all",
             plugins=[plugin_library],
             verify=True,
-            timing_cache=timing_cache,
+            timing_cache=shared,
         ),
         "builtin": Spec(
             model=example_model,
@@ -237,7 +245,7 @@ def test_two_builds_with_verify_in_threads_keep_their_reports_apart(
             profiles=profile,
             rewrite="none",
             verify=True,
-            timing_cache=timing_cache,
+            timing_cache=shared,
         ),
     }
     start = threading.Barrier(2)

@@ -16,6 +16,9 @@ What the config says, and why:
   each gets its own file and a ``cc_model_filenames`` entry.
 - Several optimization profiles: an instance group per profile, so that each instance uses the profile it was
   given rather than all of them sharing the first.
+- Data types: the engine's, which TensorRT's ONNX parser narrows from some ONNX types (int64 to int32 before
+  TensorRT 9, float64 to float32 always; settings/target.py). Triton refuses a config whose types differ
+  from the engine's.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from trtconvert.atomic import copy_synced, staged_folder, write_synced
 from trtconvert.engine.plan_files import read_sidecar, sha256_file, sidecar_path
 from trtconvert.errors import BadInput, clipped
 from trtconvert.native.build import default_library_path
+from trtconvert.settings.target import engine_dtype
 
 MODEL_VERSION = "1"
 PLUGIN_FOLDER = "plugins"
@@ -147,7 +151,8 @@ def _tensors(sidecar: Mapping[str, Any], key: str) -> list[_Tensor]:
     for entry in sidecar.get(key, []):
         if entry["name"] in frozen:
             continue  # a constant of the engine, not something a client sends
-        dtype = entry["dtype"]
+        # What the engine takes, which is what a client must send: TensorRT's parser narrows some ONNX types.
+        dtype = engine_dtype(entry["dtype"], str(sidecar.get("tensorrt", {}).get("version", "")))
         if dtype not in TRITON_TYPES:
             raise BadInput(
                 f"{key[:-1]} {clipped(entry['name'])!r} is of type {clipped(dtype)}, which Triton's TensorRT "

@@ -161,6 +161,29 @@ class _Events:
         self._lib.cudaEventDestroy(event)
 
 
+def numpy_type(trt: Any, tensor_type: Any, what: str) -> np.dtype:
+    """numpy's type of a TensorRT tensor type. ``trt.nptype`` raises TypeError for the types numpy has none of
+    (bfloat16, fp8, int4, fp4: the bindings' __init__.py at v10.0.1 to v11.1), which bench cannot give values."""
+    try:
+        return np.dtype(trt.nptype(tensor_type))
+    except TypeError:
+        name = getattr(tensor_type, "name", str(tensor_type))
+        raise BadInput(
+            f"{what} is of TensorRT type {name}, which numpy has no type for, so bench cannot give it values; "
+            "time the engine with trtexec"
+        ) from None
+
+
+def _output_buffer(cuda: Any, trt: Any, tensor_type: Any, shape: tuple[int, ...]) -> Any:
+    """Device memory for an output: of its numpy type, or raw bytes for a type numpy lacks (nothing is read
+    back while timing)."""
+    try:
+        return cuda.DeviceArray(shape=shape, dtype=np.dtype(trt.nptype(tensor_type)))
+    except TypeError:
+        size = math.ceil(math.prod(shape) * float(tensor_type.itemsize))
+        return cuda.DeviceArray(shape=(size,), dtype=np.uint8)
+
+
 def _engine_io(engine: Any, trt: Any) -> tuple[list[GraphTensor], list[str]]:
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     inputs, outputs = [], []
@@ -173,7 +196,7 @@ def _engine_io(engine: Any, trt: Any) -> tuple[list[GraphTensor], list[str]]:
                 f"input '{name}' of the engine is a shape tensor; bench cannot choose its values (time it with "
                 "trtexec --shapes), or rebuild with the shape as a regular input"
             )
-        dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
+        dtype = numpy_type(trt, engine.get_tensor_dtype(name), f"input '{name}' of the engine").name
         inputs.append(GraphTensor(name, dtype, tuple(engine.get_tensor_shape(name))))
     return inputs, outputs
 
@@ -344,8 +367,7 @@ def _time_shape_set(
                 context.set_tensor_address(name, device.ptr)
             for name in outputs:
                 shape = tuple(context.get_tensor_shape(name))
-                dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-                device = cuda.DeviceArray(shape=shape, dtype=dtype)
+                device = _output_buffer(cuda, trt, engine.get_tensor_dtype(name), shape)
                 buffers.append(device)
                 context.set_tensor_address(name, device.ptr)
             stream.synchronize()

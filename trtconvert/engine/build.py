@@ -242,7 +242,9 @@ def _build_engine(
     progress = TensorRTLog() if show_progress else None
     calibrator = None
     if "int8" in request.precision.builder_flags:
-        calibrator = int8_calibrator(checked.calibration, checked.calibration_cache)
+        trt, _ = import_tensorrt()
+        version = str(getattr(trt, "__version__", ""))
+        calibrator = int8_calibrator(checked.calibration, checked.calibration_cache, version)
     with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
         keep = KeepLayersFp32.from_model(prepared.model, prepared.precision.keep_fp32.nodes)
         chain = engine_loader_chain(request, onnx_path, progress, calibrator, keep, mark_outputs)

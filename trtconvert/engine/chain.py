@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from trtconvert import log
+from trtconvert.checks.input_values import cast_to_input
 from trtconvert.engine.interruptible import call_interruptibly
 from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.mark_outputs import MarkTensorsAsOutputs
@@ -39,6 +42,7 @@ from trtconvert.int8.calibration import CalibrationData
 from trtconvert.model.profiles import Profile
 from trtconvert.settings.request import Request
 from trtconvert.settings.spec import HARDWARE_COMPATIBILITY_LEVELS
+from trtconvert.settings.target import engine_dtype
 
 # Spec's --hardware-compatibility names and the HardwareCompatibilityLevel members they select.
 HARDWARE_COMPATIBILITY = {name: name.upper() for name in HARDWARE_COMPATIBILITY_LEVELS}
@@ -165,24 +169,42 @@ def make_progress_monitor(trt: Any, sink: ActivitySink) -> Any:
     return BuildProgress()
 
 
-def int8_calibrator(data: CalibrationData | None, cache: bytes | None) -> Any:
+def int8_calibrator(data: CalibrationData | None, cache: bytes | None, tensorrt_version: str = "") -> Any:
     """None for a model with Q/DQ nodes (neither samples nor a cache: preflight asks for them otherwise); else
     polygraphy's entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed one sample at a time.
 
     The cache lives in memory (``calibrator.cache_contents`` after the build) so that the caller writes the
     file atomically; given bytes, TensorRT takes its scales from them and asks for no data
-    (``calibrator.num_batches`` stays 0).
+    (``calibrator.num_batches`` stays 0). Samples of an input that the parser of ``tensorrt_version`` binds as a
+    narrower type (int64 as int32 before 9.0) are cast to it: polygraphy's calibrator checks each batch against
+    the network's input types and ends calibration, with no batch, at the first that differs.
     """
     from polygraphy.backend.trt import Calibrator
 
     if data is None and cache is None:
         return None  # explicit quantization: the network's Q/DQ nodes carry the scales
-    batches = list(data.batches(1)) if data is not None else []
+    batches = [as_the_parser_binds(b, tensorrt_version) for b in data.batches(1)] if data is not None else []
     calibrator = Calibrator(data_loader=batches)
     # polygraphy sizes a file-like cache through fileno(), which an in-memory buffer lacks, and then fails
     # inside TensorRT's read_calibration_cache; the contents it answers with are set directly instead.
     calibrator.cache_contents = cache or None
     return calibrator
+
+
+def as_the_parser_binds(feed: Mapping[str, np.ndarray], tensorrt_version: str) -> dict[str, np.ndarray]:
+    """``feed`` with each array in the type the ONNX parser of ``tensorrt_version`` binds its input as
+    (settings/target.py: int64 as int32 before 9.0, float64 as float32); values that type cannot hold are refused,
+    naming the input."""
+    bound = {}
+    for name, array in feed.items():
+        target = engine_dtype(array.dtype.name, tensorrt_version)
+        if target != array.dtype.name:
+            where = (
+                f"input '{name}' (TensorRT {tensorrt_version} binds the model's {array.dtype} as {target})"
+            )
+            array = cast_to_input(array, where, name, np.dtype(target))
+        bound[name] = array
+    return bound
 
 
 @dataclass(frozen=True)

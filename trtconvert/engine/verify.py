@@ -25,6 +25,7 @@ from trtconvert.checks.compare import (
     random_feed,
     warn_near_zero,
 )
+from trtconvert.checks.input_values import cast_to_input
 from trtconvert.engine.machine import import_tensorrt, require_gpu
 from trtconvert.engine.plan_files import load_engine, profiles_from_json, read_sidecar, sidecar_path
 from trtconvert.engine.tensorrt_log import tensorrt_messages
@@ -34,6 +35,7 @@ from trtconvert.model.load import read_graph, require_regular_file
 from trtconvert.model.profiles import Profile, Shape, ShapeRange, format_shape, validate_profiles
 from trtconvert.prepare.freeze import frozen_feed
 from trtconvert.settings.request import check_plugin_paths
+from trtconvert.settings.target import engine_dtype
 from trtconvert.settings.tolerances import (
     INT8_MIN_WITHIN,
     Tolerances,
@@ -97,6 +99,47 @@ def _compare_output(
         return OutputComparison.absent(name, tuple(want[name].shape))
     out_atol, out_rtol = tolerances.for_output(name)
     return compare_outputs(name, np.asarray(got[name]), want[name], out_atol, out_rtol, tolerances.min_within)
+
+
+def feed_as_engine_binds(
+    feed: Mapping[str, np.ndarray], engine_types: Mapping[str, np.dtype | None], tensorrt_version: str
+) -> dict[str, np.ndarray]:
+    """The reference's inputs as the engine binds them; inputs the engine lacks (frozen ones) are left out, and
+    those of a type numpy lacks (None) are handed on as they are.
+
+    TensorRT's ONNX parser binds an int64 input as int32 before 9.0 and a float64 one as float32
+    (settings/target.py), and polygraphy's runner refuses an array of any other type than the engine's: those
+    inputs are cast, and values the narrower type cannot hold are refused, naming the input.
+    """
+    fed = {}
+    for name, value in feed.items():
+        if name not in engine_types:
+            continue
+        array, target = np.asarray(value), engine_types[name]
+        if (
+            target is not None
+            and array.dtype != target
+            and engine_dtype(array.dtype.name, tensorrt_version) == target.name
+        ):
+            where = (
+                f"input '{name}' (TensorRT {tensorrt_version} binds the model's {array.dtype} as {target})"
+            )
+            array = cast_to_input(array, where, name, target)
+        fed[name] = array
+    return fed
+
+
+def _engine_input_types(engine: Any, trt: Any) -> dict[str, np.dtype | None]:
+    types: dict[str, np.dtype | None] = {}
+    for index in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(index)
+        if engine.get_tensor_mode(name) != trt.TensorIOMode.INPUT:
+            continue
+        try:
+            types[name] = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+        except TypeError:  # a type numpy lacks (bfloat16, fp8)
+            types[name] = None
+    return types
 
 
 @dataclass(frozen=True)
@@ -232,17 +275,13 @@ def verify_engine(plan: Path, against: EngineCheck) -> dict:
             feeds, wants, names = _reference_outputs(
                 against.onnx, against.inputs, sets, against.given, against.seed
             )
-        engine_inputs = {
-            engine.get_tensor_name(i)
-            for i in range(engine.num_io_tensors)
-            if engine.get_tensor_mode(engine.get_tensor_name(i)) == trt.TensorIOMode.INPUT
-        }
+        engine_inputs = _engine_input_types(engine, trt)
         with TrtRunner(engine) as runner:
             for shape_set, feed, want in zip(sets, feeds, wants, strict=True):
                 if engine.num_optimization_profiles > 1:
                     runner.set_profile(shape_set.profile)
                 # Frozen inputs are constants inside the engine: only the original model takes them.
-                got = runner.infer({k: v for k, v in feed.items() if k in engine_inputs})
+                got = runner.infer(feed_as_engine_binds(feed, engine_inputs, trt.__version__))
                 comparisons = [_compare_output(name, got, want, against.tolerances) for name in names]
                 for comparison in comparisons:
                     out_atol, out_rtol = against.tolerances.for_output(comparison.name)

@@ -1,4 +1,5 @@
-"""The TensorRT version a conversion targets, and what that version's ONNX parser does with cubic Resize.
+"""The TensorRT version a conversion targets, and what that version's ONNX parser does with cubic Resize and
+with the element types of the model's inputs and outputs.
 
 ``--target-tensorrt VERSION`` picks the version; without it the installed TensorRT's version is used, else the
 newest major this project knows. The capability table follows what each parser generation does with
@@ -33,6 +34,13 @@ pytorch_half_pixel is imported as half_pixel with ``ResizeSelector::kUPPER`` at 
 pixel, ONNX's source coordinate 0), the same mapping as 8.5's ``builtin_op_importers.cpp``, which the 8.5.3
 measurements found to match ONNX; so it is not rewritten. tests/test_tensorrt_target.py holds each fact to its
 source line.
+
+Element types (``convertDtype`` in onnx-tensorrt: ``onnx2trt_utils.cpp`` at release/8.5-GA, release/8.6-GA and
+9.0-GA, ``importerUtils.cpp`` at release/10.0-GA and 10.1-GA): the parser binds an ONNX DOUBLE input as FLOAT on
+every version (TensorRT has no 64-bit float) and INT64 as INT32 before 9.0, whose DataType gained INT64 (NVIDIA/
+TensorRT ``python/src/infer/pyFoundationalTypes.cpp`` lists none at 8.5.3 and lists it at v9.1.0); the layers
+and outputs computed from them follow. So an engine of a model with an int64 input takes int32 on 8.5 and 8.6,
+and one with a float64 input takes float32 everywhere: what verify feeds it and what Triton's config declares.
 """
 
 from __future__ import annotations
@@ -353,3 +361,23 @@ def wanted_target(value: str | None) -> TensorRTTarget:
             "that range, e.g. 10 or 8.6"
         )
     return target
+
+
+# ONNX element type (numpy's name) -> (the first (major, minor) whose parser keeps it, else None, and the type the
+# parser binds it as before that); see the module docstring.
+_NARROWED_IO_TYPES = {
+    "float64": (None, "float32"),
+    "int64": ((9, 0), "int32"),
+}
+
+
+def engine_dtype(onnx_dtype: str, tensorrt_version: str) -> str:
+    """The element type (numpy's name) of an engine input or output whose ONNX type is ``onnx_dtype``, as the
+    parser of ``tensorrt_version`` ("8.5.3.1") binds it; a version that cannot be read keeps the ONNX type."""
+    narrowed = _NARROWED_IO_TYPES.get(onnx_dtype)
+    match = _VERSION_RE.match(str(tensorrt_version).strip())
+    if narrowed is None or match is None:
+        return onnx_dtype
+    kept_from, becomes = narrowed
+    version = (int(match.group(1)), int(match.group(2) or 0))
+    return onnx_dtype if kept_from is not None and version >= kept_from else becomes
