@@ -274,6 +274,28 @@ def test_the_loop_exits_4_with_the_best_set_when_none_passes(tmp_path: Path) -> 
     json.dumps(json.loads(json_text(summary)))
 
 
+def test_a_set_that_does_not_build_is_a_failed_trial_and_the_search_goes_on(tmp_path: Path, caplog) -> None:
+    from trtconvert.errors import BuildFailed
+
+    source = tmp_path / "m.onnx"
+    onnx.save(overflow_model(), source)
+    spec = make_spec(None, {"model": source, "precision": "fp16", "verify": True, "auto_keep_fp32": True})
+    built: list[list[str]] = []
+    passing = _builds_passing_with({"big_matmul", "scale_back"}, built, [])
+
+    def build(trial: Spec) -> dict:
+        if trial.keep_fp32 == ["big_matmul"]:
+            built.append(list(trial.keep_fp32))
+            raise BuildFailed("no implementation obeys all the precision constraints")
+        return passing(trial)
+
+    report = run_build_keeping_fp32(spec, build, _Diagnostic(OVERFLOW_ERRORS))
+    searched = report["auto_keep_fp32"]
+    assert searched["passed"] and searched["kept"] == ["big_matmul", "scale_back"]
+    assert ["big_matmul"] in built
+    assert "this set did not build: no implementation obeys" in caplog.text
+
+
 def test_a_failing_cpu_check_is_not_searched(tmp_path: Path) -> None:
     spec = Spec(model=tmp_path / "m.onnx", precision="fp16", verify=True, auto_keep_fp32=True)
 

@@ -38,7 +38,7 @@ from trtconvert import log
 from trtconvert.checks.node_error import RankedNode, node_gains, rank_by_gain
 from trtconvert.checks.ranges import TensorRange, intermediate_ranges, out_of_range
 from trtconvert.engine.layer_errors import LayerErrors, measure_layer_errors
-from trtconvert.errors import BadInput, VerificationFailed
+from trtconvert.errors import BadInput, BuildFailed, VerificationFailed
 from trtconvert.prepare.fp16_check import NARROW_FLOAT
 from trtconvert.prepare.keep_fp32 import keep_fp32_config, keep_fp32_flags
 from trtconvert.prepare.pipeline import original_for_onnxruntime, preflight
@@ -241,6 +241,11 @@ def run_build_keeping_fp32(
                 return Trial(nodes, False, _largest_error(failed.measured))
             except BadInput as bad:  # a candidate that the prepared graph lacks
                 log.LOGGER.warning("auto-keep  skipped: %s", bad)
+                return Trial(nodes, False, float("inf"))
+            except (
+                BuildFailed
+            ) as failed:  # TensorRT found no tactic for these layers in fp32: try the next set
+                log.LOGGER.warning("auto-keep  this set did not build: %s", failed)
                 return Trial(nodes, False, float("inf"))
             return Trial(nodes, True, 0.0)
 
