@@ -72,6 +72,20 @@ def test_fp32_plan_of_tensorrt_8_5():
     assert summary_line(report) == "4 layers: 4 FP32"
 
 
+@pytest.mark.parametrize(
+    ("name", "nodes"),
+    [
+        ("{ForeignNode[big_matmul...scale_back]}", ("big_matmul", "scale_back")),
+        ("{ForeignNode[/attn/MatMul...onnx::Add_42]}", ("/attn/MatMul", "onnx::Add_42")),
+        ("{ForeignNode[only_node]}", ("only_node",)),
+    ],
+)
+def test_foreign_node_regions_name_their_first_and_last_nodes(name, nodes):
+    layer = {"Name": name, "LayerType": "Myelin", "Inputs": [], "Outputs": []}
+    report = layer_report({"Layers": [layer], "Bindings": []})
+    assert report.layers[0].onnx_nodes == nodes
+
+
 def test_fp16_plan_of_tensorrt_10_takes_nodes_from_metadata():
     report = layer_report(fixture("fp16_trt10"))
     reformat_in, conv1, plugin, conv2, reformat_out = report.layers

@@ -21,8 +21,8 @@ per optimization profile, through a context set to that profile with its opt sha
 one report per profile.
 
 The ONNX nodes of a layer come from its Metadata where TensorRT writes it, else from its name: TensorRT names
-a fused layer by joining its nodes' names with " + " (and wraps pointwise fusions of 8.x as ``PWN(a, b)``);
-reformat layers TensorRT inserted itself have none.
+a fused layer by joining its nodes' names with " + " (and wraps pointwise fusions of 8.x as ``PWN(a, b)``; a region of 8.x's graph compiler is
+``{ForeignNode[first...last]}``, of which only the two ends are known); reformat layers TensorRT inserted itself have none.
 """
 
 from __future__ import annotations
@@ -252,6 +252,10 @@ def _precision(inputs: Sequence[TensorFormat], outputs: Sequence[TensorFormat]) 
     return types[0] if types else None
 
 
+# TensorRT 8.x names a region it compiles as one foreign node "{ForeignNode[first...last]}".
+_FOREIGN_NODE = re.compile(r"\{ForeignNode\[(?P<first>.*?)(?:\.\.\.(?P<last>.*))?\]\}")
+
+
 def _onnx_nodes(name: str, layer_type: str, metadata: str) -> tuple[str, ...]:
     if metadata:
         found = []
@@ -263,6 +267,9 @@ def _onnx_nodes(name: str, layer_type: str, metadata: str) -> tuple[str, ...]:
             return tuple(found)
     if layer_type == "Reformat" or name.startswith(("Reformatting CopyNode", "(Unnamed Layer")):
         return ()
+    foreign = _FOREIGN_NODE.fullmatch(name)
+    if foreign:  # a region handed to TensorRT's graph compiler, named by its first and last ONNX nodes
+        return tuple(dict.fromkeys(p for p in (foreign.group("first"), foreign.group("last")) if p))
     if "PWN(" in name:
         parts = re.split(r", | \+ ", name.replace("PWN(", ""))
         return tuple(dict.fromkeys(p.rstrip(")") for p in parts if p.rstrip(")")))
