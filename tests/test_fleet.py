@@ -26,6 +26,7 @@ fsspec = pytest.importorskip("fsspec")
 
 from trtconvert.engine.machine import cuda_gpus  # noqa: E402
 from trtconvert.engine.plan_files import SCHEMA, build_identity, read_sidecar  # noqa: E402
+from trtconvert.errors import BadInput  # noqa: E402
 from trtconvert.fleet.cluster import gpu_kind  # noqa: E402
 from trtconvert.fleet.job_task import (  # noqa: E402
     WorkerMachine,
@@ -130,6 +131,67 @@ def test_expansion_config_overrides_lists_and_gpu_kinds(tmp_path: Path, example_
     assert spec.model is not None and spec.model.resolve() == example_model
     plain = next(j for j in read.jobs if j.name == "plain")
     assert plain.settings["model"] == str(tmp_path / example_model.name)
+
+
+def test_list_valued_keys_are_one_job_and_the_entry_overrides_the_config(
+    tmp_path: Path, example_model: Path
+) -> None:
+    """keep_fp32, profiles and plugins take lists: a list there is one job's value, from the config or the entry."""
+    config = tmp_path / "sr.yaml"
+    config.write_text(
+        f"model: {example_model.name}\nprecision: fp16\nkeep_fp32: ['op:Resize', 'conv*']\n"
+        f"profiles: ['{PROFILE}']\natol: 0.01\n"
+    )
+    manifest = _manifest(
+        tmp_path,
+        "engines",
+        ["H100"],
+        [
+            {"config": "sr.yaml"},
+            {"config": "sr.yaml", "name": "mine", "keep-fp32": ["op:Conv"], "atol": 0.002},
+        ],
+    )
+    by_name = {j.name: j.settings for j in read_manifest(manifest).jobs}
+    assert list(by_name) == ["sr", "mine"]
+    assert by_name["sr"]["keep_fp32"] == ["op:Resize", "conv*"] and by_name["sr"]["profiles"] == [PROFILE]
+    assert by_name["mine"]["keep_fp32"] == ["op:Conv"] and by_name["mine"]["atol"] == 0.002
+    assert by_name["mine"]["precision"] == "fp16"  # from the config
+
+
+def test_expanded_names_use_the_values_as_written_in_the_entry_order(
+    run_cli, tmp_path: Path, example_model: Path
+) -> None:
+    """10.1 and 10.10 are two versions: two jobs, not one name twice; the first listed key names first."""
+    jobs = [
+        {"model": example_model.name, "profiles": [PROFILE], "target_tensorrt": [10.1, 10.10], "seed": [3, 4]}
+    ]
+    path = tmp_path / "FLEET.yaml"
+    path.write_text(
+        json.dumps({"store": "s", "gpus": ["H100"], "jobs": jobs}).replace("10.1, 10.1", "10.1, 10.10")
+    )
+    code, report, _ = _fleet(run_cli, path, "--dry-run")
+    assert code == 0
+    assert [(j["name"], j["settings"]["target_tensorrt"]) for j in report["jobs"]] == [
+        ("super_resolution-10.1-3", 10.1),
+        ("super_resolution-10.1-4", 10.1),
+        ("super_resolution-10.10-3", "10.10"),
+        ("super_resolution-10.10-4", "10.10"),
+    ]
+
+
+def test_triton_settings_of_the_manifest(tmp_path: Path, example_model: Path) -> None:
+    """max_batch_size 0 is export triton's full-dims form; two jobs that would be one Triton model are refused."""
+    jobs = [{"model": example_model.name, "profiles": [PROFILE], "precision": ["fp16", "int8,fp16"]}]
+    triton = {"repository": "repo", "max_batch_size": 0, "instances": 2}
+    read = read_manifest(_manifest(tmp_path, "s", ["H100"], jobs, triton=triton))
+    assert read.triton is not None and (read.triton.max_batch_size, read.triton.instances) == (0, 2)
+    assert [j.name for j in read.jobs] == ["super_resolution-fp16", "super_resolution-int8+fp16"]
+    jobs.append({"model": example_model.name, "profiles": [PROFILE], "name": "super_resolution-int8_fp16"})
+    with pytest.raises(BadInput, match="would both be the Triton model 'super_resolution-int8_fp16'"):
+        read_manifest(_manifest(tmp_path, "s", ["H100"], jobs, triton="repo"))
+    read_manifest(
+        _manifest(tmp_path, "s", ["H100"], jobs)
+    )  # without triton: the names differ, which is enough
 
 
 @pytest.mark.parametrize(
@@ -503,6 +565,24 @@ def test_triton_export_of_the_fleet(run_cli, scheduler: str, tmp_path: Path, exa
     assert report["triton"]["repository"] == str(tmp_path / "repo")
     assert report["triton"]["models"]["super_resolution"]["exported"] is True
     assert (tmp_path / "repo" / "super_resolution").is_dir()
+
+
+def test_triton_export_of_an_expanded_int8_fp16_job(
+    run_cli, scheduler: str, tmp_path: Path, example_model: Path
+) -> None:
+    """A job named by "int8,fp16" holds a '+', which a Triton model name may not: its model is named with '_'."""
+    store = Store(str(tmp_path / "store"))
+    jobs = [{"model": example_model.name, "profiles": [PROFILE], "name": "sr+int8"}]
+    triton = {"repository": "repo", "max_batch_size": 0}
+    manifest = _manifest(tmp_path, store.url, ["H100"], jobs, triton=triton)
+    plan = os.urandom(64)
+    sidecar = _sidecar_as_built(example_model, H100, "H100", plan)
+    store.put_plan(plan, json.dumps(sidecar).encode(), *cache_parts(sidecar["cache_key"]))
+    code, report, stderr = _fleet(run_cli, manifest, "--scheduler", scheduler)
+    assert code == 0, stderr
+    model = report["triton"]["models"]["sr+int8"]
+    assert model["exported"] is True and model["model"] == "sr_int8" and model["max_batch_size"] == 0
+    assert (tmp_path / "repo" / "sr_int8" / "config.pbtxt").is_file()
 
 
 # --- without the extra -----------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The fleet manifest (FLEET.yaml): where results go, which builds, on which GPU kinds; expanded into jobs.
 
 A job entry holds build config keys (the same names and checks as a config file) and optionally `config:`, a
-config file whose keys the entry overrides. A list value (other than `profiles` and `plugins`, which are lists
-already) expands the entry into one job per value; several lists expand into every combination. Every job is
+config file whose keys the entry overrides. A list value given in the entry (other than of `profiles`,
+`plugins` and `keep_fp32`, whose values are lists already) expands the entry into one job per value, named by
+the values as written (10.10, not 10.1); several lists expand into every combination, in the entry's order. Every job is
 built on every GPU kind of `gpus`. Paths in the manifest are relative to its folder, paths in a job's config
 to the config's folder; both are made absolute here, so a worker reads the same files (the models must be
 reachable at those paths on every worker: a shared filesystem, or the same checkout).
@@ -10,6 +11,7 @@ reachable at those paths on every worker: a shared filesystem, or the same check
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import os
@@ -38,7 +40,11 @@ TRITON_KEYS = ("repository", "max_batch_size", "instances", "replace")
 FLEET_OWNED_KEYS = ("output", "timing_cache", "cache_dir")
 _SPEC_KEYS = Spec.keys()
 JOB_KEYS = ("name", "config", *(k for k in _SPEC_KEYS if k not in FLEET_OWNED_KEYS))
-LIST_VALUED_KEYS = ("profiles", "plugins")
+# Keys whose value is a list already (several profiles, plugin libraries, keep-fp32 patterns): a list there is
+# the value of one job, not one job per item.
+LIST_VALUED_KEYS = tuple(
+    f.name for f in dataclasses.fields(Spec) if str(f.type).startswith("list[") and f.name in _SPEC_KEYS
+)
 MAX_MANIFEST_BYTES = 1 << 20
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 
@@ -139,6 +145,12 @@ def _name(value: Any, where: str) -> str:
     return text
 
 
+def triton_model_name(job: str) -> str:
+    """The Triton model a job's plans are exported as: its name, with the '+' of an expanded "int8,fp16"
+    (which a Triton model name may not hold) as '_'."""
+    return job.replace("+", "_")
+
+
 def _gpus(value: Any, where: str) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -166,11 +178,14 @@ def _triton(value: Any, folder: Path, where: str) -> TritonExport:
         if key not in TRITON_KEYS:
             raise _unknown_key(where, key, TRITON_KEYS)
     options: dict[str, Any] = {"repository": Path(os.path.normpath(folder / str(value["repository"])))}
-    for key in ("max_batch_size", "instances"):
+    # max_batch_size 0 is export triton's --max-batch-size 0: full dims, no batching.
+    for key, least in (("max_batch_size", 0), ("instances", 1)):
         if value.get(key) is not None:
             number = value[key]
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                raise BadInput(f"{where}.{key}: expected a whole number of at least 1, got {shown(number)}")
+            if isinstance(number, bool) or not isinstance(number, int) or number < least:
+                raise BadInput(
+                    f"{where}.{key}: expected a whole number of at least {least}, got {shown(number)}"
+                )
             options[key] = number
     if "replace" in value:
         if not isinstance(value["replace"], bool):
@@ -214,9 +229,20 @@ def _job_settings(entry: Mapping[str, Any], folder: Path, where: str) -> tuple[s
     return explicit, settings
 
 
-def _expand(settings: dict[str, Any], folder: Path, where: str) -> list[tuple[str, dict[str, Any]]]:
-    """One (name suffix, settings) per combination of the list values."""
-    listed = [k for k, v in settings.items() if isinstance(v, list) and k not in LIST_VALUED_KEYS]
+def written(value: Any) -> str:
+    """A value as the manifest wrote it: a YAML float keeps its text (a version 10.10 is not 10.1)."""
+    return str(getattr(value, "written", None) or value)
+
+
+def _expand(
+    settings: dict[str, Any], entry: Mapping[str, Any], folder: Path, where: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """One (name suffix, settings) per combination of the entry's list values."""
+    order = [str(key).replace("-", "_") for key in entry]
+    listed = sorted(
+        (k for k, v in settings.items() if isinstance(v, list) and k not in LIST_VALUED_KEYS),
+        key=lambda k: order.index(k) if k in order else len(order),
+    )
     for key in listed:
         if not settings[key]:
             raise BadInput(f"{where}.{key}: an empty list expands into no job; give at least one value")
@@ -228,7 +254,8 @@ def _expand(settings: dict[str, Any], folder: Path, where: str) -> list[tuple[st
         for key, value in one.items():
             parse_config_value(key, value, f"{where}.{key}")
         suffix = "".join(
-            f"-{_name(str(v).replace(',', '+'), f'{where}.{k}')}" for k, v in zip(listed, values, strict=True)
+            f"-{_name(written(v).replace(',', '+'), f'{where}.{k}')}"
+            for k, v in zip(listed, values, strict=True)
         )
         expanded.append((suffix, one))
     return expanded
@@ -274,7 +301,7 @@ def read_manifest(path: Path) -> Manifest:
         if "model" not in settings:
             raise BadInput(f"{job_where}: no model; give model: or a config: that names one")
         base = explicit or Path(str(entry.get("config") or settings["model"])).stem
-        for suffix, one in _expand(settings, folder, job_where):
+        for suffix, one in _expand(settings, entry, folder, job_where):
             name = _name(f"{base}{suffix}", job_where)
             if name in named:
                 raise BadInput(
@@ -284,4 +311,13 @@ def read_manifest(path: Path) -> Manifest:
             named[name] = one
     jobs = tuple(Job(name, gpu, settings) for name, settings in named.items() for gpu in gpus)
     triton = _triton(raw["triton"], folder, f"{where}: triton") if raw.get("triton") is not None else None
+    if triton is not None:
+        models: dict[str, str] = {}
+        for name in named:
+            other = models.setdefault(triton_model_name(name), name)
+            if other != name:
+                raise BadInput(
+                    f"{where}: jobs '{other}' and '{name}' would both be the Triton model "
+                    f"'{triton_model_name(name)}'; give one of them another name: key"
+                )
     return Manifest(path=path, store=store, gpus=gpus, jobs=jobs, triton=triton)

@@ -20,7 +20,7 @@ from distributed import Client, Event, as_completed
 from trtconvert.errors import TrtConvertError
 from trtconvert.fleet.cluster import resource_name, wait_for_kinds
 from trtconvert.fleet.job_task import build_job
-from trtconvert.fleet.manifest import Job, Manifest
+from trtconvert.fleet.manifest import Job, Manifest, triton_model_name, written
 from trtconvert.fleet.store import Store
 
 DONE_STATES = ("built", "cached")
@@ -42,7 +42,16 @@ def expanded_jobs(manifest: Manifest) -> list[dict[str, Any]]:
     """What --dry-run lists: each job, its GPU kind, its settings and where its plan goes."""
     store = Store(manifest.store)
     return [
-        {"name": job.name, "gpu": job.gpu, "plan": store.location(*job.store_parts), "settings": job.settings}
+        {
+            "name": job.name,
+            "gpu": job.gpu,
+            "plan": store.location(*job.store_parts),
+            # A number that JSON would show otherwise than written (a version 10.10 as 10.1) is shown as text.
+            "settings": {
+                key: written(value) if written(value) != str(value) else value
+                for key, value in job.settings.items()
+            },
+        }
         for job in manifest.jobs
     ]
 
@@ -126,7 +135,8 @@ def run_fleet(
 
 
 def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Export each job's plans (one per GPU kind that built it) as one Triton model named after the job."""
+    """Export each job's plans (one per GPU kind that built it) as one Triton model named after the job
+    (triton_model_name); the result is keyed by job name."""
     assert manifest.triton is not None
     try:
         from trtconvert.deploy.triton import export_triton
@@ -163,7 +173,7 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
                 result = export_triton(
                     plans,
                     manifest.triton.repository,
-                    name,
+                    triton_model_name(name),
                     max_batch_size=manifest.triton.max_batch_size,
                     instances=manifest.triton.instances,
                     replace=manifest.triton.replace,
