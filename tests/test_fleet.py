@@ -454,6 +454,48 @@ def test_wait_for_workers_waits_then_gives_up(
     assert code == 3 and report["jobs"][0]["state"] == "unschedulable"
 
 
+@pytest.mark.skipif(TRT is not None, reason="TensorRT is installed here, so the build would not exit 3")
+def test_a_worker_that_arrives_while_waiting_gets_the_job(tmp_path: Path, example_model: Path) -> None:
+    """--wait-for-workers: a kind offered by a worker that joins during the wait is scheduled, not unschedulable
+    (its worker has no TensorRT, so the build itself exits 3: a real `failed`)."""
+    import threading
+
+    from trtconvert.fleet.run import run_fleet
+
+    manifest = read_manifest(
+        _manifest(
+            tmp_path, str(tmp_path / "s"), ["P100"], [{"model": example_model.name, "profiles": [PROFILE]}]
+        )
+    )
+    cluster = distributed.LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", threads_per_worker=1, dashboard_address=":0"
+    )
+    try:
+        base = cluster.new_spec
+
+        def join_later() -> None:
+            time.sleep(1.5)
+            register_worker_machine("late-p100", NO_TENSORRT)
+            options = {**base["options"], "resources": {"gpu-P100": 1}, "name": "late-p100"}
+            cluster.new_spec = {"cls": base["cls"], "options": options}
+            cluster.scale(1)
+
+        joiner = threading.Thread(target=join_later)
+        client = distributed.Client(cluster.scheduler_address)
+        try:
+            joiner.start()
+            started = time.monotonic()
+            (entry,) = run_fleet(manifest, client, wait_seconds=60)
+            joiner.join()
+        finally:
+            client.close()
+        assert time.monotonic() - started < 60
+        assert entry["state"] == "failed" and entry["exit_code"] == 3, entry
+        assert entry["worker"] is not None
+    finally:
+        cluster.close()
+
+
 def test_a_bad_job_fails_alone(run_cli, scheduler: str, tmp_path: Path, example_model: Path) -> None:
     """A job whose model is missing fails with the build's exit code 2; the other job is unaffected."""
     store = str(tmp_path / "store")
