@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from trtconvert.checks.compare import random_feed
-from trtconvert.model.info import GraphTensor, type_plugin_outputs
+from trtconvert.model.info import GraphTensor, all_graphs, type_plugin_outputs
 from trtconvert.model.profiles import Shape
 
 # Largest finite value and smallest positive subnormal of each narrower float type.
@@ -272,12 +272,16 @@ def _with_intermediates(
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node.name or node.op_type)
-    # The inferred copy: its subgraphs carry their tensors' types.
-    copy = inferred
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
     ranges: dict[str, TensorRange] = {}
     summarised: dict[str, str] = {}
     summaries = _Summaries()
-    types = _float_types(inferred.graph, {})
+    # Types of every graph's tensors, bodies included, from the inferred model (the copy keeps the model's own
+    # value_info; a body's tensor names are its own, so one map serves all).
+    types: dict[str, int] = {}
+    for typed in all_graphs(inferred.graph):
+        types.update(_float_types(typed, {}))
     for node in copy.graph.node:
         for output, key in _summarise_node(node, types, dependent, "", ranges, summaries):
             copy.graph.output.append(_summary_output(output))
