@@ -158,6 +158,28 @@ def test_list_valued_keys_are_one_job_and_the_entry_overrides_the_config(
     assert by_name["mine"]["precision"] == "fp16"  # from the config
 
 
+def test_a_list_of_lists_expands_a_list_valued_key(tmp_path: Path, example_model: Path) -> None:
+    """profiles, plugins and keep_fp32 take lists: a list of them is one job per list, named by its place."""
+    other = PROFILE.replace("1x3x48x48", "1x3x64x64")
+    (tmp_path / "libs").mkdir()
+    jobs = [
+        {
+            "model": example_model.name,
+            "name": "sr",
+            "precision": "fp16",
+            "profiles": [[PROFILE], [PROFILE, other]],
+            "keep_fp32": [["op:Resize"], ["op:Resize", "op:Conv"]],
+            "plugins": [["libs/a.so"]],
+        }
+    ]
+    read = read_manifest(_manifest(tmp_path, "s", ["H100"], jobs))
+    by_name = {j.name: j.settings for j in read.jobs}
+    assert list(by_name) == [f"sr-profiles-{p}-keep_fp32-{k}-plugins-1" for p in (1, 2) for k in (1, 2)]
+    assert by_name["sr-profiles-2-keep_fp32-1-plugins-1"]["profiles"] == [PROFILE, other]
+    assert by_name["sr-profiles-1-keep_fp32-2-plugins-1"]["keep_fp32"] == ["op:Resize", "op:Conv"]
+    assert by_name["sr-profiles-1-keep_fp32-1-plugins-1"]["plugins"] == [str(tmp_path / "libs" / "a.so")]
+
+
 def test_expanded_names_use_the_values_as_written_in_the_entry_order(
     run_cli, tmp_path: Path, example_model: Path
 ) -> None:

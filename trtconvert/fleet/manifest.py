@@ -1,12 +1,13 @@
 """The fleet manifest (FLEET.yaml): where results go, which builds, on which GPU kinds; expanded into jobs.
 
 A job entry holds build config keys (the same names and checks as a config file) and optionally `config:`, a
-config file whose keys the entry overrides. A list value given in the entry (other than of `profiles`,
-`plugins` and `keep_fp32`, whose values are lists already) expands the entry into one job per value, named by
-the values as written (10.10, not 10.1); several lists expand into every combination, in the entry's order. Every job is
-built on every GPU kind of `gpus`. Paths in the manifest are relative to its folder, paths in a job's config
-to the config's folder; both are made absolute here, so a worker reads the same files (the models must be
-reachable at those paths on every worker: a shared filesystem, or the same checkout).
+config file whose keys the entry overrides. A list value given in the entry expands the entry into one job per
+value, named by the values as written (10.10, not 10.1); several lists expand into every combination, in the
+entry's order. `profiles`, `plugins` and `keep_fp32` take a list as one value: a list of lists expands them
+(-profiles-1, -profiles-2, ...). Every job is built on every GPU kind of `gpus`. Paths in the manifest are
+relative to its folder, paths in a job's config to the config's folder; both are made absolute here, so a
+worker reads the same files (the models must be reachable at those paths on every worker: a shared
+filesystem, or the same checkout).
 """
 
 from __future__ import annotations
@@ -220,11 +221,7 @@ def _job_settings(entry: Mapping[str, Any], folder: Path, where: str) -> tuple[s
         name = str(key).replace("-", "_")
         if name in ("name", "config") or value is None:
             continue
-        settings[name] = (
-            value
-            if isinstance(value, list) and name not in LIST_VALUED_KEYS
-            else (relative_to_folder(name, value, folder))
-        )
+        settings[name] = value if _expands(name, value) else relative_to_folder(name, value, folder)
     explicit = _name(entry["name"], f"{where}.name") if entry.get("name") is not None else None
     return explicit, settings
 
@@ -234,28 +231,43 @@ def written(value: Any) -> str:
     return str(getattr(value, "written", None) or value)
 
 
+def _expands(key: str, value: Any) -> bool:
+    """Whether an entry's value is a list of values to expand: any list, except for a key whose value is a list
+    already (profiles, plugins, keep_fp32), where only a list of lists is (one job per inner list)."""
+    if not isinstance(value, list):
+        return False
+    if key in LIST_VALUED_KEYS:
+        return bool(value) and all(isinstance(item, list) for item in value)
+    return True
+
+
+def _suffix(key: str, value: Any, index: int, where: str) -> str:
+    if key in LIST_VALUED_KEYS:  # a list of profiles or patterns names no folder: its place in the list does
+        return f"-{key}-{index + 1}"
+    return "-" + _name(written(value).replace(",", "+"), f"{where}.{key}")
+
+
 def _expand(
     settings: dict[str, Any], entry: Mapping[str, Any], folder: Path, where: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """One (name suffix, settings) per combination of the entry's list values."""
     order = [str(key).replace("-", "_") for key in entry]
     listed = sorted(
-        (k for k, v in settings.items() if isinstance(v, list) and k not in LIST_VALUED_KEYS),
-        key=lambda k: order.index(k) if k in order else len(order),
+        (k for k, v in settings.items() if k in order and _expands(k, v)),
+        key=order.index,
     )
     for key in listed:
         if not settings[key]:
             raise BadInput(f"{where}.{key}: an empty list expands into no job; give at least one value")
     expanded = []
-    for values in itertools.product(*(settings[k] for k in listed)):
+    for choices in itertools.product(*(list(enumerate(settings[k])) for k in listed)):
         one = dict(settings)
-        for key, value in zip(listed, values, strict=True):
+        for key, (_, value) in zip(listed, choices, strict=True):
             one[key] = relative_to_folder(key, value, folder)
         for key, value in one.items():
             parse_config_value(key, value, f"{where}.{key}")
         suffix = "".join(
-            f"-{_name(written(v).replace(',', '+'), f'{where}.{k}')}"
-            for k, v in zip(listed, values, strict=True)
+            _suffix(key, value, index, where) for key, (index, value) in zip(listed, choices, strict=True)
         )
         expanded.append((suffix, one))
     return expanded
