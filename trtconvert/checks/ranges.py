@@ -4,10 +4,10 @@ Every float tensor that a node computes from the graph inputs becomes an output 
 one onnxruntime run per input set records its largest magnitude and its smallest non-zero magnitude. A tensor
 computed inside the body of an If or a Loop cannot be a graph output: the body computes those two numbers
 itself and hands them out as an extra output of its node (If: the branch not taken gives neutral ones; Loop:
-one pair per iteration), up to the top-level graph. A tensor
-is out of fp16's range when some value passes 65504 (fp16 makes it inf), or when it has non-zero values and
-every one of them is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero). Tensors that
-depend on no graph input are constants (fold turns them into weights) and are left out.
+one pair per iteration), up to the top-level graph; Scan bodies are not looked into. A tensor is out of fp16's
+range when some value passes 65504 (fp16 makes it inf), or when it has non-zero values and every one of them
+is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero). Tensors that depend on no graph
+input are constants (fold turns them into weights) and are left out.
 """
 
 from __future__ import annotations
