@@ -114,7 +114,7 @@ def _body_overflow_weights() -> tuple[onnx.TensorProto, onnx.TensorProto]:
 
 
 def if_overflow_model() -> onnx.ModelProto:
-    """x [4, 64] -> If (sum(x) > -1e9, decided at run time, so fold keeps it): then MatMul past fp16's range
+    """x [4, 64] -> If (sum(x) > -1e4, decided at run time, so fold keeps it): then MatMul past fp16's range
     (then_matmul) and a Mul scaling it back (then_scale); else x unchanged. Then Add 1."""
     weight, scale = _body_overflow_weights()
     then_branch = helper.make_graph(
@@ -142,7 +142,7 @@ def if_overflow_model() -> onnx.ModelProto:
     ]
     constants = [
         numpy_helper.from_array(np.array(1.0, np.float32), "one"),
-        numpy_helper.from_array(np.array(-1e9, np.float32), "low"),
+        numpy_helper.from_array(np.array(-1e4, np.float32), "low"),
     ]
     graph = helper.make_graph(
         nodes,
@@ -197,5 +197,31 @@ def loop_overflow_model() -> onnx.ModelProto:
         [weight, scale, *constants],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def weight_overflow_model() -> onnx.ModelProto:
+    """x [4, 8] / w (an initializer of 2e5, past fp16's 65504: fp16 clamps it) * k (a Constant node of 5e4, within
+    range): in fp32 y = x / 4; with w clamped, y is about 3 times larger."""
+    nodes = [
+        helper.make_node(
+            "Constant",
+            [],
+            ["k"],
+            name="k_const",
+            value=numpy_helper.from_array(np.array(5e4, np.float32), "kv"),
+        ),
+        helper.make_node("Div", ["x", "w"], ["small"], name="divide"),
+        helper.make_node("Mul", ["small", "k"], ["y"], name="times_k"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "weight_overflow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+        [numpy_helper.from_array(np.full((8,), 2e5, np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model

@@ -14,11 +14,11 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from model_factories import if_overflow_model, loop_overflow_model, overflow_model
+from model_factories import if_overflow_model, loop_overflow_model, overflow_model, weight_overflow_model
 from onnx import TensorProto, helper, numpy_helper
 
 from trtconvert.checks.fp16_emulation import CannotEmulate, emulate_fp16
-from trtconvert.checks.ranges import TensorRange, intermediate_ranges, out_of_range
+from trtconvert.checks.ranges import TensorRange, constant_ranges, intermediate_ranges, out_of_range
 from trtconvert.model.info import graph_inputs
 from trtconvert.prepare.precision import precision_stage
 from trtconvert.settings.precision_plan import precision_plan
@@ -362,3 +362,46 @@ def test_the_emulation_leaves_integer_outputs_and_rounds_to_bf16() -> None:
     x_bf16 = (x.view(np.uint32) + 0x7FFF + ((x.view(np.uint32) >> 16) & 1)) & 0xFFFF0000
     want = np.sort(x_bf16.view(np.float32), axis=1)[:, ::-1][:, :2]
     np.testing.assert_array_equal(y, want)
+
+
+# --- weights past the range ----------------------------------------------------------------------------------
+
+
+def test_weights_read_at_run_time_have_ranges_without_a_producer() -> None:
+    model = weight_overflow_model()
+    weights = constant_ranges(model)
+    assert set(weights) == {"w", "k"}  # the initializer and the Constant node's value
+    assert weights["w"].producer == "" and weights["w"].consumers == ("divide",)
+    assert weights["w"].max_abs == pytest.approx(2e5) and weights["k"].max_abs == pytest.approx(5e4)
+    found = out_of_range(weights, "fp16")
+    assert [t.name for t, _ in found.tensors] == ["w"]
+    assert (
+        found.nodes == ("divide",) and found.producers == ()
+    )  # fold makes it a weight: only readers to keep
+
+
+@needs_converter
+def test_a_weight_past_fp16_fails_the_check_naming_its_readers_and_the_flags_pass(
+    run_cli, tmp_path: Path
+) -> None:
+    """The converter clamps the weight to 65504, which onnxruntime's own fp16 shows too; the finder names the
+    weight and the node reading it, and keeping that node keeps the weight fp32."""
+    source = tmp_path / "w.onnx"
+    onnx.save(weight_overflow_model(), source)
+    args = [
+        "prepare",
+        source,
+        "-o",
+        tmp_path / "o.onnx",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "11",
+        "--verify",
+    ]
+    failed = run_cli(*args)
+    assert failed.code == 4, failed.stderr
+    assert "weight 'w' reaches 2e+05, past fp16's 65504" in failed.stderr
+    assert _flags(failed.stderr) == ["--keep-fp32", "divide"]
+    passed = run_cli(*args, *_flags(failed.stderr))
+    assert passed.code == 0, passed.stderr

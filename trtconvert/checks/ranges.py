@@ -7,7 +7,9 @@ itself and hands them out as an extra output of its node (If: the branch not tak
 one pair per iteration), up to the top-level graph; Scan bodies are not looked into. A tensor is out of fp16's
 range when some value passes 65504 (fp16 makes it inf), or when it has non-zero values and every one of them
 is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero). Tensors that depend on no graph
-input are constants (fold turns them into weights) and are left out.
+input are constants (fold turns them into weights): they are no runtime tensors, but the weights that nodes
+computing from the inputs read are checked the same way (constant_ranges), since converting them to fp16
+clamps them.
 """
 
 from __future__ import annotations
@@ -88,12 +90,13 @@ class OutOfRange:
 
     @property
     def producers(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(t.producer for t, _ in self.tensors))
+        return tuple(dict.fromkeys(t.producer for t, _ in self.tensors if t.producer))
 
     @property
     def nodes(self) -> tuple[str, ...]:
+        """Producers and readers; a constant (no producer after folding) names its readers alone."""
         names = [t.producer for t, _ in self.tensors] + [c for t, _ in self.tensors for c in t.consumers]
-        return tuple(dict.fromkeys(names))
+        return tuple(dict.fromkeys(name for name in names if name))
 
     def __bool__(self) -> bool:
         return bool(self.tensors)
@@ -301,6 +304,37 @@ def _with_intermediates(
             producer = node.name or node.op_type
             ranges[name] = TensorRange(name, producer, tuple(dict.fromkeys(consumers.get(name, []))))
     return copy, ranges, summarised
+
+
+def constant_ranges(model: onnx.ModelProto) -> dict[str, TensorRange]:
+    """The ranges of the float weights (initializers and Constant nodes) that nodes computing from the inputs
+    read. A weight past the narrower type's range is clamped when the model or the layer is converted, so it
+    counts like an intermediate tensor; it has no producer (fold makes every constant a weight), and keeping its
+    readers in fp32 keeps it fp32."""
+    graph = model.graph
+    dependent = _input_dependent(graph)
+    readers: dict[str, list[str]] = {}
+    for node in graph.node:
+        if any(output in dependent for output in node.output):
+            for name in node.input:
+                readers.setdefault(name, []).append(node.name or node.op_type)
+    values: dict[str, np.ndarray] = {}
+    for tensor in graph.initializer:
+        if tensor.name in readers and tensor.data_type in _FLOATS:
+            values[tensor.name] = numpy_helper.to_array(tensor)
+    for node in graph.node:
+        if node.op_type != "Constant" or not node.output or node.output[0] not in readers:
+            continue
+        for attribute in node.attribute:
+            if attribute.name == "value" and attribute.t.data_type in _FLOATS:
+                values[node.output[0]] = numpy_helper.to_array(attribute.t)
+            elif attribute.name in ("value_float", "value_floats"):
+                values[node.output[0]] = np.asarray(helper.get_attribute_value(attribute), np.float32)
+    ranges = {}
+    for name, value in values.items():
+        ranges[name] = TensorRange(name, "", tuple(dict.fromkeys(readers[name])))
+        ranges[name].add(np.asarray(value))
+    return ranges
 
 
 def intermediate_ranges(
