@@ -405,3 +405,22 @@ def test_a_weight_past_fp16_fails_the_check_naming_its_readers_and_the_flags_pas
     assert _flags(failed.stderr) == ["--keep-fp32", "divide"]
     passed = run_cli(*args, *_flags(failed.stderr))
     assert passed.code == 0, passed.stderr
+
+
+@needs_converter
+def test_ppocr_det_fp16_check_names_the_batchnorm_whose_variance_fp16_clamps(
+    run_cli, tmp_path: Path, shared_models: Path
+) -> None:
+    """A real model: PP-OCRv4 det holds a BatchNormalization variance of 9.8e7. Its TensorRT 11 fp16 check fails
+    (the conversion clamps the variance), the finder names that node, and keeping it passes the check."""
+    args = [
+        "prepare", shared_models / "ppocr_v4_det.onnx", "-o", tmp_path / "det.onnx", "--precision", "fp16",
+        "--target-tensorrt", "11", "--profile", "x=1x3x64x64:1x3x128x128:1x3x256x256", "--verify",
+    ]  # fmt: skip
+    failed = run_cli(*args)
+    assert failed.code == 4, failed.stderr
+    assert "weight 'batch_norm_0.w_2' reaches 9.79e+07, past fp16's 65504" in failed.stderr
+    flags = _flags(failed.stderr)
+    assert flags == ["--keep-fp32", "p2o.BatchNormalization.1"]
+    passed = run_cli(*args, *flags)
+    assert passed.code == 0, passed.stderr
