@@ -631,6 +631,29 @@ def test_triton_export_of_the_fleet(run_cli, scheduler: str, tmp_path: Path, exa
     assert (tmp_path / "repo" / "super_resolution").is_dir()
 
 
+def test_triton_export_takes_one_plan_per_compute_capability(tmp_path: Path, example_model: Path) -> None:
+    """A10G and A40 are both compute capability 8.6: Triton serves one plan per capability, so the first kind of
+    gpus: is exported and the other is reported as left out, not a failed export."""
+    from trtconvert.fleet.run import export_to_triton
+
+    store = Store(str(tmp_path / "store"))
+    jobs = [{"model": example_model.name, "profiles": [PROFILE]}]
+    manifest = read_manifest(_manifest(tmp_path, store.url, ["A10G", "A40", "H100"], jobs, triton="repo"))
+    entries = []
+    for job, machine in zip(manifest.jobs, (A10G, A10G, H100), strict=True):
+        plan = os.urandom(64)
+        store.put_plan(
+            plan,
+            json.dumps(_sidecar_as_built(example_model, machine, job.gpu, plan)).encode(),
+            *job.store_parts,
+        )
+        entries.append({"name": job.name, "gpu": job.gpu, "state": "built"})
+    exported = export_to_triton(manifest, entries)["super_resolution"]
+    assert exported["exported"] is True, exported
+    assert sorted(p["compute_capability"] for p in exported["plans"]) == ["8.6", "9.0"]
+    assert exported["left_out"] == ["A40 (compute capability 8.6, served by the A10G plan)"]
+
+
 def test_triton_export_of_an_expanded_int8_fp16_job(
     run_cli, scheduler: str, tmp_path: Path, example_model: Path
 ) -> None:

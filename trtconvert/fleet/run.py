@@ -8,6 +8,7 @@ removes its staged files) and writes nothing to the store; tasks not started yet
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import uuid
@@ -153,10 +154,22 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
     with tempfile.TemporaryDirectory(prefix="trtconvert-fleet-triton-") as folder:
         for name in names:
             plans = []
+            # Triton picks a plan by compute capability: of GPU kinds that share one (L4 and L40S, say), the
+            # first in gpus: serves it, and the others' plans stay in the store.
+            capabilities: dict[str, str] = {}
+            same_capability = []
             for job in (j for j in manifest.jobs if j.name == name and (j.name, j.gpu) in done):
                 pair = store.read_plan(*job.store_parts)
                 if pair is None:
                     continue
+                gpu = json.loads(pair[1]).get("gpu")
+                capability = str(gpu.get("compute_capability") if isinstance(gpu, dict) else None)
+                if capability in capabilities:
+                    same_capability.append(
+                        f"{job.gpu} (compute capability {capability}, served by the {capabilities[capability]} plan)"
+                    )
+                    continue
+                capabilities[capability] = job.gpu
                 local = Path(folder) / name / job.gpu / job.plan_name
                 local.parent.mkdir(parents=True)
                 local.write_bytes(pair[0])
@@ -183,4 +196,6 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
                 exported[name] = {"exported": False, "reason": str(err), "exit_code": err.exit_code}
                 continue
             exported[name] = {"exported": True, **(result or {})}
+            if same_capability:
+                exported[name]["left_out"] = same_capability
     return exported
