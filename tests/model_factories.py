@@ -161,3 +161,125 @@ def qdq_conv_model() -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model
+
+
+def _body_overflow_weights() -> tuple[onnx.TensorProto, onnx.TensorProto]:
+    """A 64x64 weight (values about 3e4) that takes inputs in [-1, 1] past fp16's 65504, and a 1e-5 scale that
+    brings the product back to a few units."""
+    rng = np.random.default_rng(5)
+    weight = (rng.uniform(0.5, 1.0, size=(64, 64)) * 40000).astype(np.float32)
+    return numpy_helper.from_array(weight, "W"), numpy_helper.from_array(np.array(1e-5, np.float32), "s")
+
+
+def if_overflow_model() -> onnx.ModelProto:
+    """x [4, 64] -> If (sum(x) > -1e4, decided at run time, so fold keeps it): then MatMul past fp16's range
+    (then_matmul) and a Mul scaling it back (then_scale); else x unchanged. Then Add 1."""
+    weight, scale = _body_overflow_weights()
+    then_branch = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "W"], ["t_big"], name="then_matmul"),
+            helper.make_node("Mul", ["t_big", "s"], ["t_out"], name="then_scale"),
+        ],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t_out", TensorProto.FLOAT, None)],
+    )
+    else_branch = helper.make_graph(
+        [helper.make_node("Mul", ["x", "one"], ["e_out"], name="else_mul")],
+        "else",
+        [],
+        [helper.make_tensor_value_info("e_out", TensorProto.FLOAT, None)],
+    )
+    nodes = [
+        helper.make_node("ReduceSum", ["x"], ["sum"], name="sum", keepdims=0),
+        helper.make_node("Greater", ["sum", "low"], ["cond"], name="above"),
+        helper.make_node(
+            "If", ["cond"], ["y0"], name="the_if", then_branch=then_branch, else_branch=else_branch
+        ),
+        helper.make_node("Add", ["y0", "one"], ["y"], name="add_one"),
+    ]
+    constants = [
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(-1e4, np.float32), "low"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "if_overflow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 64])],
+        [weight, scale, *constants],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def loop_overflow_model() -> onnx.ModelProto:
+    """x [4, 64] -> Loop of 2 iterations whose body multiplies the carried value by W (loop_matmul, past fp16's
+    range) and scales it back (loop_scale), with a scan output of its magnitude; y = final value + sum of scans."""
+    weight, scale = _body_overflow_weights()
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+            helper.make_node("MatMul", ["v_in", "W"], ["big"], name="loop_matmul"),
+            helper.make_node("Mul", ["big", "s"], ["v_out"], name="loop_scale"),
+            helper.make_node("Abs", ["v_out"], ["scan"], name="loop_abs"),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, None),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("scan", TensorProto.FLOAT, None),
+        ],
+    )
+    nodes = [
+        helper.make_node("Loop", ["trips", "true", "x"], ["v_final", "scans"], name="the_loop", body=body),
+        helper.make_node("ReduceSum", ["scans", "axis0"], ["scan_sum"], name="sum_scans", keepdims=0),
+        helper.make_node("Add", ["v_final", "scan_sum"], ["y"], name="add_scans"),
+    ]
+    constants = [
+        numpy_helper.from_array(np.array(2, np.int64), "trips"),
+        numpy_helper.from_array(np.array(True), "true"),
+        numpy_helper.from_array(np.array([0], np.int64), "axis0"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "loop_overflow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 64])],
+        [weight, scale, *constants],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def weight_overflow_model() -> onnx.ModelProto:
+    """x [4, 8] / w (an initializer of 2e5, past fp16's 65504: fp16 clamps it) * k (a Constant node of 5e4, within
+    range): in fp32 y = x / 4; with w clamped, y is about 3 times larger."""
+    nodes = [
+        helper.make_node(
+            "Constant",
+            [],
+            ["k"],
+            name="k_const",
+            value=numpy_helper.from_array(np.array(5e4, np.float32), "kv"),
+        ),
+        helper.make_node("Div", ["x", "w"], ["small"], name="divide"),
+        helper.make_node("Mul", ["small", "k"], ["y"], name="times_k"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "weight_overflow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+        [numpy_helper.from_array(np.full((8,), 2e5, np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

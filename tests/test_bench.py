@@ -287,3 +287,64 @@ def test_a_tensor_type_numpy_lacks_is_refused_naming_the_input() -> None:
         BadInput, match=r"input 'x' of the engine is of TensorRT type BF16, which numpy has no type"
     ):
         numpy_type(trt, "BF16", "input 'x' of the engine")
+
+
+# --- the same checks from the sidecars, before TensorRT ------------------------------------------------------
+
+
+def _plan_with_sidecar(folder: Path, io: list[dict], profiles: list[str], frozen: dict | None = None) -> Path:
+    """A plan of random bytes with the sidecar `build` writes (real make_sidecar/write_plan)."""
+    import os
+
+    from trtconvert.engine.plan_files import build_identity, make_sidecar, write_plan
+    from trtconvert.model.profiles import parse_profile
+    from trtconvert.settings.request import resolve
+    from trtconvert.settings.spec import Spec
+
+    folder.mkdir(parents=True)
+    model = folder / "model.onnx"
+    model.write_bytes(os.urandom(64))
+    spec = Spec(model=model, output=folder / "m.plan", profiles=[parse_profile(p) for p in profiles])
+    identity = build_identity(resolve(spec, "8.5"), model, [], [], "8.5.3.1", "9.0")
+    data = os.urandom(256)
+    sidecar = make_sidecar(
+        identity, data, model=str(model), inputs=io, outputs=[{"name": "y", "dtype": "float32", "dims": [1]}],
+        precision={"precision": "fp32"}, gpu={"name": "GPU", "compute_capability": "9.0"}, strongly_typed=False,
+        timings={}, frozen=frozen,
+    )  # fmt: skip
+    write_plan(folder / "m.plan", data, sidecar)
+    return folder / "m.plan"
+
+
+def test_bench_refuses_from_the_sidecars_before_tensorrt(run_cli, tmp_path: Path) -> None:
+    """Shapes outside the plan's profiles and a --compare plan of other inputs or narrower profiles are bad input
+    on any machine (exit 2), not a missing TensorRT; what the sidecars allow goes on to TensorRT (exit 3 here)."""
+    if import_tensorrt()[0] is not None:
+        pytest.skip("TensorRT is installed here: the allowed runs would really run")
+    cls = [{"name": "x", "dtype": "float32", "dims": ["n", 3, 48, 192]}]
+    wide = _plan_with_sidecar(tmp_path / "wide", cls, ["x=1x3x48x192:4x3x48x192:8x3x48x192"])
+    narrow = _plan_with_sidecar(tmp_path / "narrow", cls, ["x=1x3x48x192:2x3x48x192:2x3x48x192"])
+    half = [{"name": "x", "dtype": "float16", "dims": ["n", 3, 48, 192]}]
+    other_type = _plan_with_sidecar(tmp_path / "fp16in", half, ["x=1x3x48x192:4x3x48x192:8x3x48x192"])
+    vad = [
+        {"name": "input", "dtype": "float32", "dims": ["batch", "samples"]},
+        {"name": "state", "dtype": "float32", "dims": [2, "batch", 128]},
+        {"name": "sr", "dtype": "int64", "dims": []},
+    ]
+    frozen = {"sr": {"shape": [], "dtype": "int64", "value": 16000}}
+    vad_plan = _plan_with_sidecar(
+        tmp_path / "vad", vad, ["input=1x512:1x512:1x512,state=2x1x128:2x4x128:2x8x128"], frozen
+    )
+    cases = [
+        ((wide, "--shapes", "x=9x3x48x192", "--cuda-graph"), 2, "outside every optimization profile"),
+        ((wide, "--compare", narrow), 2, "no optimization profile of"),
+        ((wide, "--compare", other_type, "--layers"), 2, "'x' is float32"),
+        ((vad_plan, "--shapes", "state=2x9x128"), 2, "outside every optimization profile"),
+        ((wide, "--compare", narrow, "--shapes", "x=2x3x48x192"), 3, "TensorRT"),
+        # input is fixed by its profile (static in the engine) and sr frozen: state alone is a complete --shapes.
+        ((vad_plan, "--shapes", "state=2x3x128"), 3, "TensorRT"),
+    ]
+    for args, code, words in cases:
+        result = run_cli("bench", *args, "--json")
+        assert result.code == code, (args, result.stderr)
+        assert words in json.loads(result.stdout)["error"], (args, result.stdout)

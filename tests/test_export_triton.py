@@ -375,7 +375,10 @@ def test_plan_bytes_that_do_not_match_the_sidecar(run_cli, tmp_path: Path) -> No
     assert "describes other bytes" in _bad(run_cli, tmp_path, plan, "-o", tmp_path / "repo", "--name", "det")
 
 
-@pytest.mark.parametrize("name", ["../escape", "has space", ".hidden", "a/b", "", "x" * 129, "naïve"])
+# "det\n": a pattern's "$" also matches before a final newline, which would make a folder "det\n".
+@pytest.mark.parametrize(
+    "name", ["../escape", "has space", ".hidden", "a/b", "", "x" * 129, "naïve", "det\n", "-flag"]
+)
 def test_names_triton_cannot_serve(run_cli, tmp_path: Path, name: str) -> None:
     plan = _plan(tmp_path / "p", "det.plan")
     assert "not a Triton model name" in _bad(run_cli, tmp_path, plan, "-o", tmp_path / "repo", "--name", name)
@@ -436,6 +439,8 @@ def test_a_compute_capability_that_is_not_major_minor(run_cli, tmp_path: Path) -
     a = _plan(tmp_path / "a", "det.plan")
     b = _plan(tmp_path / "b", "det.plan", compute_capability="../../x")
     assert "not MAJOR.MINOR" in _bad(run_cli, tmp_path, a, b, "-o", tmp_path / "repo", "--name", "det")
+    c = _plan(tmp_path / "c", "det.plan", compute_capability="8.9\n")
+    assert "not MAJOR.MINOR" in _bad(run_cli, tmp_path, a, c, "-o", tmp_path / "repo", "--name", "det")
 
 
 def test_a_plugin_file_name_with_a_path_is_refused(tmp_path: Path) -> None:

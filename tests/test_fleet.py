@@ -26,6 +26,7 @@ fsspec = pytest.importorskip("fsspec")
 
 from trtconvert.engine.machine import cuda_gpus  # noqa: E402
 from trtconvert.engine.plan_files import SCHEMA, build_identity, read_sidecar  # noqa: E402
+from trtconvert.errors import BadInput  # noqa: E402
 from trtconvert.fleet.cluster import gpu_kind  # noqa: E402
 from trtconvert.fleet.job_task import (  # noqa: E402
     WorkerMachine,
@@ -130,6 +131,89 @@ def test_expansion_config_overrides_lists_and_gpu_kinds(tmp_path: Path, example_
     assert spec.model is not None and spec.model.resolve() == example_model
     plain = next(j for j in read.jobs if j.name == "plain")
     assert plain.settings["model"] == str(tmp_path / example_model.name)
+
+
+def test_list_valued_keys_are_one_job_and_the_entry_overrides_the_config(
+    tmp_path: Path, example_model: Path
+) -> None:
+    """keep_fp32, profiles and plugins take lists: a list there is one job's value, from the config or the entry."""
+    config = tmp_path / "sr.yaml"
+    config.write_text(
+        f"model: {example_model.name}\nprecision: fp16\nkeep_fp32: ['op:Resize', 'conv*']\n"
+        f"profiles: ['{PROFILE}']\natol: 0.01\n"
+    )
+    manifest = _manifest(
+        tmp_path,
+        "engines",
+        ["H100"],
+        [
+            {"config": "sr.yaml"},
+            {"config": "sr.yaml", "name": "mine", "keep-fp32": ["op:Conv"], "atol": 0.002},
+        ],
+    )
+    by_name = {j.name: j.settings for j in read_manifest(manifest).jobs}
+    assert list(by_name) == ["sr", "mine"]
+    assert by_name["sr"]["keep_fp32"] == ["op:Resize", "conv*"] and by_name["sr"]["profiles"] == [PROFILE]
+    assert by_name["mine"]["keep_fp32"] == ["op:Conv"] and by_name["mine"]["atol"] == 0.002
+    assert by_name["mine"]["precision"] == "fp16"  # from the config
+
+
+def test_a_list_of_lists_expands_a_list_valued_key(tmp_path: Path, example_model: Path) -> None:
+    """profiles, plugins and keep_fp32 take lists: a list of them is one job per list, named by its place."""
+    other = PROFILE.replace("1x3x48x48", "1x3x64x64")
+    (tmp_path / "libs").mkdir()
+    jobs = [
+        {
+            "model": example_model.name,
+            "name": "sr",
+            "precision": "fp16",
+            "profiles": [[PROFILE], [PROFILE, other]],
+            "keep_fp32": [["op:Resize"], ["op:Resize", "op:Conv"]],
+            "plugins": [["libs/a.so"]],
+        }
+    ]
+    read = read_manifest(_manifest(tmp_path, "s", ["H100"], jobs))
+    by_name = {j.name: j.settings for j in read.jobs}
+    assert list(by_name) == [f"sr-profiles-{p}-keep_fp32-{k}-plugins-1" for p in (1, 2) for k in (1, 2)]
+    assert by_name["sr-profiles-2-keep_fp32-1-plugins-1"]["profiles"] == [PROFILE, other]
+    assert by_name["sr-profiles-1-keep_fp32-2-plugins-1"]["keep_fp32"] == ["op:Resize", "op:Conv"]
+    assert by_name["sr-profiles-1-keep_fp32-1-plugins-1"]["plugins"] == [str(tmp_path / "libs" / "a.so")]
+
+
+def test_expanded_names_use_the_values_as_written_in_the_entry_order(
+    run_cli, tmp_path: Path, example_model: Path
+) -> None:
+    """10.1 and 10.10 are two versions: two jobs, not one name twice; the first listed key names first."""
+    jobs = [
+        {"model": example_model.name, "profiles": [PROFILE], "target_tensorrt": [10.1, 10.10], "seed": [3, 4]}
+    ]
+    path = tmp_path / "FLEET.yaml"
+    path.write_text(
+        json.dumps({"store": "s", "gpus": ["H100"], "jobs": jobs}).replace("10.1, 10.1", "10.1, 10.10")
+    )
+    code, report, _ = _fleet(run_cli, path, "--dry-run")
+    assert code == 0
+    assert [(j["name"], j["settings"]["target_tensorrt"]) for j in report["jobs"]] == [
+        ("super_resolution-10.1-3", 10.1),
+        ("super_resolution-10.1-4", 10.1),
+        ("super_resolution-10.10-3", "10.10"),
+        ("super_resolution-10.10-4", "10.10"),
+    ]
+
+
+def test_triton_settings_of_the_manifest(tmp_path: Path, example_model: Path) -> None:
+    """max_batch_size 0 is export triton's full-dims form; two jobs that would be one Triton model are refused."""
+    jobs = [{"model": example_model.name, "profiles": [PROFILE], "precision": ["fp16", "int8,fp16"]}]
+    triton = {"repository": "repo", "max_batch_size": 0, "instances": 2}
+    read = read_manifest(_manifest(tmp_path, "s", ["H100"], jobs, triton=triton))
+    assert read.triton is not None and (read.triton.max_batch_size, read.triton.instances) == (0, 2)
+    assert [j.name for j in read.jobs] == ["super_resolution-fp16", "super_resolution-int8+fp16"]
+    jobs.append({"model": example_model.name, "profiles": [PROFILE], "name": "super_resolution-int8_fp16"})
+    with pytest.raises(BadInput, match="would both be the Triton model 'super_resolution-int8_fp16'"):
+        read_manifest(_manifest(tmp_path, "s", ["H100"], jobs, triton="repo"))
+    read_manifest(
+        _manifest(tmp_path, "s", ["H100"], jobs)
+    )  # without triton: the names differ, which is enough
 
 
 @pytest.mark.parametrize(
@@ -392,6 +476,48 @@ def test_wait_for_workers_waits_then_gives_up(
     assert code == 3 and report["jobs"][0]["state"] == "unschedulable"
 
 
+@pytest.mark.skipif(TRT is not None, reason="TensorRT is installed here, so the build would not exit 3")
+def test_a_worker_that_arrives_while_waiting_gets_the_job(tmp_path: Path, example_model: Path) -> None:
+    """--wait-for-workers: a kind offered by a worker that joins during the wait is scheduled, not unschedulable
+    (its worker has no TensorRT, so the build itself exits 3: a real `failed`)."""
+    import threading
+
+    from trtconvert.fleet.run import run_fleet
+
+    manifest = read_manifest(
+        _manifest(
+            tmp_path, str(tmp_path / "s"), ["P100"], [{"model": example_model.name, "profiles": [PROFILE]}]
+        )
+    )
+    cluster = distributed.LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", threads_per_worker=1, dashboard_address=":0"
+    )
+    try:
+        base = cluster.new_spec
+
+        def join_later() -> None:
+            time.sleep(1.5)
+            register_worker_machine("late-p100", NO_TENSORRT)
+            options = {**base["options"], "resources": {"gpu-P100": 1}, "name": "late-p100"}
+            cluster.new_spec = {"cls": base["cls"], "options": options}
+            cluster.scale(1)
+
+        joiner = threading.Thread(target=join_later)
+        client = distributed.Client(cluster.scheduler_address)
+        try:
+            joiner.start()
+            started = time.monotonic()
+            (entry,) = run_fleet(manifest, client, wait_seconds=60)
+            joiner.join()
+        finally:
+            client.close()
+        assert time.monotonic() - started < 60
+        assert entry["state"] == "failed" and entry["exit_code"] == 3, entry
+        assert entry["worker"] is not None
+    finally:
+        cluster.close()
+
+
 def test_a_bad_job_fails_alone(run_cli, scheduler: str, tmp_path: Path, example_model: Path) -> None:
     """A job whose model is missing fails with the build's exit code 2; the other job is unaffected."""
     store = str(tmp_path / "store")
@@ -503,6 +629,47 @@ def test_triton_export_of_the_fleet(run_cli, scheduler: str, tmp_path: Path, exa
     assert report["triton"]["repository"] == str(tmp_path / "repo")
     assert report["triton"]["models"]["super_resolution"]["exported"] is True
     assert (tmp_path / "repo" / "super_resolution").is_dir()
+
+
+def test_triton_export_takes_one_plan_per_compute_capability(tmp_path: Path, example_model: Path) -> None:
+    """A10G and A40 are both compute capability 8.6: Triton serves one plan per capability, so the first kind of
+    gpus: is exported and the other is reported as left out, not a failed export."""
+    from trtconvert.fleet.run import export_to_triton
+
+    store = Store(str(tmp_path / "store"))
+    jobs = [{"model": example_model.name, "profiles": [PROFILE]}]
+    manifest = read_manifest(_manifest(tmp_path, store.url, ["A10G", "A40", "H100"], jobs, triton="repo"))
+    entries = []
+    for job, machine in zip(manifest.jobs, (A10G, A10G, H100), strict=True):
+        plan = os.urandom(64)
+        store.put_plan(
+            plan,
+            json.dumps(_sidecar_as_built(example_model, machine, job.gpu, plan)).encode(),
+            *job.store_parts,
+        )
+        entries.append({"name": job.name, "gpu": job.gpu, "state": "built"})
+    exported = export_to_triton(manifest, entries)["super_resolution"]
+    assert exported["exported"] is True, exported
+    assert sorted(p["compute_capability"] for p in exported["plans"]) == ["8.6", "9.0"]
+    assert exported["left_out"] == ["A40 (compute capability 8.6, served by the A10G plan)"]
+
+
+def test_triton_export_of_an_expanded_int8_fp16_job(
+    run_cli, scheduler: str, tmp_path: Path, example_model: Path
+) -> None:
+    """A job named by "int8,fp16" holds a '+', which a Triton model name may not: its model is named with '_'."""
+    store = Store(str(tmp_path / "store"))
+    jobs = [{"model": example_model.name, "profiles": [PROFILE], "name": "sr+int8"}]
+    triton = {"repository": "repo", "max_batch_size": 0}
+    manifest = _manifest(tmp_path, store.url, ["H100"], jobs, triton=triton)
+    plan = os.urandom(64)
+    sidecar = _sidecar_as_built(example_model, H100, "H100", plan)
+    store.put_plan(plan, json.dumps(sidecar).encode(), *cache_parts(sidecar["cache_key"]))
+    code, report, stderr = _fleet(run_cli, manifest, "--scheduler", scheduler)
+    assert code == 0, stderr
+    model = report["triton"]["models"]["sr+int8"]
+    assert model["exported"] is True and model["model"] == "sr_int8" and model["max_batch_size"] == 0
+    assert (tmp_path / "repo" / "sr_int8" / "config.pbtxt").is_file()
 
 
 # --- without the extra -----------------------------------------------------------------------------------------

@@ -14,11 +14,11 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from model_factories import overflow_model
+from model_factories import if_overflow_model, loop_overflow_model, overflow_model, weight_overflow_model
 from onnx import TensorProto, helper, numpy_helper
 
 from trtconvert.checks.fp16_emulation import CannotEmulate, emulate_fp16
-from trtconvert.checks.ranges import TensorRange, intermediate_ranges, out_of_range
+from trtconvert.checks.ranges import TensorRange, constant_ranges, intermediate_ranges, out_of_range
 from trtconvert.model.info import graph_inputs
 from trtconvert.prepare.precision import precision_stage
 from trtconvert.settings.precision_plan import precision_plan
@@ -264,3 +264,163 @@ def test_build_warns_before_the_build(run_cli, tmp_path: Path) -> None:
     warned = result.stderr.index("warning: TensorRT fp16 would compute out of range here")
     assert warned < result.stderr.index("error:")
     assert _flags(result.stderr) == ["--keep-fp32", "big_matmul", "--keep-fp32", "scale_back"]
+
+
+# --- If and Loop bodies -------------------------------------------------------------------------------------
+
+
+@needs_converter
+@pytest.mark.parametrize(
+    ("factory", "producer", "flags"),
+    [
+        (if_overflow_model, "t_big' from then_matmul", ["then_matmul", "then_scale"]),
+        (loop_overflow_model, "big' from loop_matmul", ["loop_matmul", "loop_scale"]),
+    ],
+)
+def test_an_overflow_inside_a_body_fails_the_check_and_the_printed_flags_pass(
+    run_cli, tmp_path: Path, factory, producer: str, flags: list[str]
+) -> None:
+    """The emulation rounds body tensors too, the finder sees them (summarised by the body itself), the flags
+    name body nodes, and the conversion really keeps them fp32 (inputs widened, no fp16 round trip between)."""
+    source = tmp_path / "body.onnx"
+    onnx.save(factory(), source)
+    out = tmp_path / "fp16.onnx"
+    args = ["prepare", source, "-o", out, "--precision", "fp16", "--target-tensorrt", "11", "--verify"]
+    failed = run_cli(*args)
+    assert failed.code == 4, failed.stderr
+    assert f"tensor '{producer} reaches" in failed.stderr and "past fp16's 65504" in failed.stderr
+    printed = _flags(failed.stderr)
+    assert printed == [item for name in flags for item in ("--keep-fp32", name)]
+    passed = run_cli(*args, *printed)
+    assert passed.code == 0, passed.stderr
+    assert "fp16 emulated node by node" in passed.stderr
+    # Builder flags (TensorRT 10): the same set, as a warning before the build.
+    warned = run_cli(
+        "prepare",
+        source,
+        "-o",
+        tmp_path / "b.onnx",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "10",
+        "--verify",
+    )
+    assert warned.code == 0 and _flags(warned.stderr) == printed
+
+
+def test_body_ranges_are_recorded_per_tensor_with_their_producers() -> None:
+    model = loop_overflow_model()
+    ranges = intermediate_ranges(model, graph_inputs(model), [{"x": (4, 64)}], {}, seed=3)
+    big = next(r for r in ranges.values() if r.name == "big")
+    assert big.producer == "loop_matmul" and big.consumers == ("loop_scale",)
+    x = np.random.default_rng(
+        3
+    )  # the checks' own inputs are not reproduced here: a bound that any [-1, 1] input meets
+    del x
+    assert big.max_abs > 65504
+    # The body computes in fp32 what numpy computes: the first iteration's product at least.
+    scan = next(r for r in ranges.values() if r.name == "scan")
+    assert 0 < scan.max_abs < 1e4 and scan.min_nonzero_abs > 0
+
+
+def test_the_emulation_rounds_inside_bodies() -> None:
+    converted, _ = precision_stage(if_overflow_model(), FP16_FOR_11)
+    x = np.random.default_rng(2).uniform(-1, 1, size=(4, 64)).astype(np.float32)
+    assert np.all(np.isfinite(_run(converted, x)))  # onnxruntime hides it
+    assert np.any(np.isinf(_run(emulate_fp16(converted), x)))
+
+
+def test_the_emulation_leaves_integer_outputs_and_rounds_to_bf16() -> None:
+    """TopK's indices are int64 and stay so; a bf16 model (which onnxruntime's CPU cannot run) runs emulated."""
+    nodes = [
+        helper.make_node("Cast", ["x"], ["x_narrow"], to=TensorProto.BFLOAT16),
+        helper.make_node("Mul", ["x_narrow", "k"], ["scaled"]),
+        helper.make_node("TopK", ["scaled", "two"], ["top", "indices"], axis=1),
+        helper.make_node("Cast", ["top"], ["y"], to=TensorProto.FLOAT),
+    ]
+    bf16_k = helper.make_tensor("k", TensorProto.BFLOAT16, [], [1.0 + 2.0**-10])  # exactly 1 in bf16
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 5])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2]),
+            helper.make_tensor_value_info("indices", TensorProto.INT64, [3, 2]),
+        ],
+        [bf16_k, numpy_helper.from_array(np.array([2], np.int64), "two")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(4).uniform(-3, 3, size=(3, 5)).astype(np.float32)
+    session = onnxruntime.InferenceSession(
+        emulate_fp16(model, "bf16").SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    y, indices = session.run(None, {"x": x})
+    assert indices.dtype == np.int64
+    np.testing.assert_array_equal(indices, np.argsort(-x, axis=1)[:, :2])
+    # bf16 keeps 8 significant bits: the values are x rounded to bf16, times k rounded to bf16 (exactly 1).
+    x_bf16 = (x.view(np.uint32) + 0x7FFF + ((x.view(np.uint32) >> 16) & 1)) & 0xFFFF0000
+    want = np.sort(x_bf16.view(np.float32), axis=1)[:, ::-1][:, :2]
+    np.testing.assert_array_equal(y, want)
+
+
+# --- weights past the range ----------------------------------------------------------------------------------
+
+
+def test_weights_read_at_run_time_have_ranges_without_a_producer() -> None:
+    model = weight_overflow_model()
+    weights = constant_ranges(model)
+    assert set(weights) == {"w", "k"}  # the initializer and the Constant node's value
+    assert weights["w"].producer == "" and weights["w"].consumers == ("divide",)
+    assert weights["w"].max_abs == pytest.approx(2e5) and weights["k"].max_abs == pytest.approx(5e4)
+    found = out_of_range(weights, "fp16")
+    assert [t.name for t, _ in found.tensors] == ["w"]
+    assert (
+        found.nodes == ("divide",) and found.producers == ()
+    )  # fold makes it a weight: only readers to keep
+
+
+@needs_converter
+def test_a_weight_past_fp16_fails_the_check_naming_its_readers_and_the_flags_pass(
+    run_cli, tmp_path: Path
+) -> None:
+    """The converter clamps the weight to 65504, which onnxruntime's own fp16 shows too; the finder names the
+    weight and the node reading it, and keeping that node keeps the weight fp32."""
+    source = tmp_path / "w.onnx"
+    onnx.save(weight_overflow_model(), source)
+    args = [
+        "prepare",
+        source,
+        "-o",
+        tmp_path / "o.onnx",
+        "--precision",
+        "fp16",
+        "--target-tensorrt",
+        "11",
+        "--verify",
+    ]
+    failed = run_cli(*args)
+    assert failed.code == 4, failed.stderr
+    assert "weight 'w' reaches 2e+05, past fp16's 65504" in failed.stderr
+    assert _flags(failed.stderr) == ["--keep-fp32", "divide"]
+    passed = run_cli(*args, *_flags(failed.stderr))
+    assert passed.code == 0, passed.stderr
+
+
+@needs_converter
+def test_ppocr_det_fp16_check_names_the_batchnorm_whose_variance_fp16_clamps(
+    run_cli, tmp_path: Path, shared_models: Path
+) -> None:
+    """A real model: PP-OCRv4 det holds a BatchNormalization variance of 9.8e7. Its TensorRT 11 fp16 check fails
+    (the conversion clamps the variance), the finder names that node, and keeping it passes the check."""
+    args = [
+        "prepare", shared_models / "ppocr_v4_det.onnx", "-o", tmp_path / "det.onnx", "--precision", "fp16",
+        "--target-tensorrt", "11", "--profile", "x=1x3x64x64:1x3x128x128:1x3x256x256", "--verify",
+    ]  # fmt: skip
+    failed = run_cli(*args)
+    assert failed.code == 4, failed.stderr
+    assert "weight 'batch_norm_0.w_2' reaches 9.79e+07, past fp16's 65504" in failed.stderr
+    flags = _flags(failed.stderr)
+    assert flags == ["--keep-fp32", "p2o.BatchNormalization.1"]
+    passed = run_cli(*args, *flags)
+    assert passed.code == 0, passed.stderr

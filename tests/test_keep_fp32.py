@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import onnx
 import pytest
-from model_factories import conv_model, overflow_model
+from model_factories import conv_model, if_overflow_model, overflow_model
 from onnx import TensorProto
 
 from trtconvert.checks.compare import compare_models
@@ -204,6 +204,23 @@ def test_layers_of_kept_nodes_are_set_to_fp32() -> None:
     }
     assert [layer.precision for layer in layers] == [None, None, "f32", "f32", "f32", None, None]
     assert layers[3].output_types == {0: "f32"}
+
+
+def test_nodes_inside_bodies_are_matched_by_name_and_op_and_become_layers() -> None:
+    """The finder names body nodes (then_matmul): they must resolve, unnamed ones get names, and the builder-flag
+    path finds their layers (TensorRT's parser names a body node's layer after the node, like any other)."""
+    model = if_overflow_model()
+    then_branch = next(a.g for a in model.graph.node[2].attribute if a.name == "then_branch")
+    then_branch.node[1].name = ""  # the Mul
+    kept = resolve_keep_fp32(model, ["then_*", "op:Mul", "add_one"])
+    assert kept.matches["then_*"] == ("then_matmul",)
+    named_mul = then_branch.node[1].name
+    assert named_mul.startswith("Mul_") and sorted(kept.matches["op:Mul"]) == sorted([named_mul, "else_mul"])
+    assert sorted(kept.nodes) == sorted(["then_matmul", named_mul, "else_mul", "add_one"])
+    with pytest.raises(BadInput, match="closest node names: then_matmul"):
+        resolve_keep_fp32(model, ["then_matmu"])
+    keep = KeepLayersFp32.from_model(model, ["then_matmul"])
+    assert keep.owner("then_matmul", []) == "then_matmul" and keep.owner("else_mul", []) is None
 
 
 def test_a_node_named_like_a_suffix_is_not_taken_for_another() -> None:

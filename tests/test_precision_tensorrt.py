@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from model_factories import cancellation_model, conv_model, overflow_model, qdq_conv_model
+from model_factories import cancellation_model, conv_model, if_overflow_model, overflow_model, qdq_conv_model
 from tensorrt_machine import NEEDS_TENSORRT_AND_GPU, require_feature
 
 pytestmark = NEEDS_TENSORRT_AND_GPU
@@ -43,6 +43,23 @@ def test_kept_nodes_build_as_fp32_layers_and_the_engine_verifies(
     kept = [row for row in rows if {"big_matmul", "scale_back"} & set(row["onnx_nodes"])]
     assert kept, rows
     assert all(row["precision"] == "FP32" for row in kept), kept
+
+
+def test_kept_nodes_inside_an_if_body_build_in_fp32_and_the_engine_verifies(
+    run_cli, tmp_path: Path, timing_cache: Path
+) -> None:
+    """The finder's flags for an overflow inside an If branch: the layers of the body's nodes are found by name and
+    set to fp32, and the fp16 engine then matches fp32 (without them its If output is inf)."""
+    model, plan = tmp_path / "if.onnx", tmp_path / "if.plan"
+    onnx.save(if_overflow_model(), model)
+    built = run_cli(
+        "build", model, "-o", plan, "--precision", "fp16", "--keep-fp32", "then_matmul", "--keep-fp32",
+        "then_scale", "--timing-cache", timing_cache, "--verify", "--json", "-v",
+    )  # fmt: skip
+    assert built.code == 0, built.stderr
+    report = json.loads(built.stdout)
+    assert report["precision"]["kept_fp32"] == ["then_matmul", "then_scale"]
+    assert all(o["ok"] for r in report["engine_verification"]["results"] for o in r["outputs"])
 
 
 def _layers(run_cli, plan: Path) -> dict:

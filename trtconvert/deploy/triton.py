@@ -41,8 +41,8 @@ from trtconvert.settings.target import engine_dtype
 MODEL_VERSION = "1"
 PLUGIN_FOLDER = "plugins"
 # Triton serves a model under /v2/models/NAME and keeps it in a folder of that name.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_COMPUTE_CAPABILITY = re.compile(r"^[0-9]{1,2}\.[0-9]{1,2}$")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_COMPUTE_CAPABILITY = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
 
 # The sidecar's dtype names (numpy's) as Triton's data types.
 TRITON_TYPES = {
@@ -115,7 +115,7 @@ class _Tensor:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise BadInput(
             f"--name {clipped(name)!r} is not a Triton model name: use letters, digits, '_', '.' and '-', "
             "at most 128 characters, not starting with '.' or '-' (Triton serves it as /v2/models/NAME)"
@@ -192,7 +192,7 @@ def _check_one_model(plans: list[_Plan]) -> None:
             )
     seen: dict[str, _Plan] = {}
     for plan in plans:
-        if len(plans) > 1 and not _COMPUTE_CAPABILITY.match(plan.compute_capability):
+        if len(plans) > 1 and not _COMPUTE_CAPABILITY.fullmatch(plan.compute_capability):
             raise BadInput(
                 f"the sidecar of {plan.path} gives compute capability {clipped(plan.compute_capability)!r}, not "
                 "MAJOR.MINOR; Triton picks a plan by compute capability, so rebuild the plan"

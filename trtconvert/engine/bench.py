@@ -530,6 +530,59 @@ def profile_holding(
     )
 
 
+@dataclass(frozen=True)
+class _SidecarView:
+    """What a plan's sidecar says of its inputs, in the engine's terms (frozen inputs are constants of the
+    engine; an input every profile fixes to one shape is static in it)."""
+
+    inputs: list[GraphTensor]
+    profiles: list[dict[str, dict[str, list[int]]]]
+    static: dict[str, Shape]
+
+
+def _sidecar_view(plan: Path) -> _SidecarView | None:
+    """The plan's sidecar as bench sees an engine, or None where there is no usable sidecar (the engine itself is
+    then the only source, once TensorRT has loaded it)."""
+    from trtconvert.engine.plan_files import SidecarError, read_sidecar
+
+    try:
+        sidecar = read_sidecar(plan)
+        frozen = set(sidecar.get("frozen") or {})
+        inputs = [
+            GraphTensor(e["name"], e["dtype"], tuple(e["dims"]))
+            for e in sidecar["inputs"]
+            if e["name"] not in frozen and e.get("dims") is not None
+        ]
+        profiles = [
+            {name: r for name, r in profile.items() if name not in frozen}
+            for profile in sidecar.get("profiles", [])
+        ]
+    except (SidecarError, KeyError, TypeError, AttributeError):
+        return None
+    static: dict[str, Shape] = {i.name: tuple(i.dims) for i in inputs if i.is_static}  # type: ignore[misc]
+    for tensor in inputs:
+        ranges = [profile.get(tensor.name) for profile in profiles]
+        shapes = {tuple(r["min"]) for r in ranges if r} | {tuple(r["max"]) for r in ranges if r}
+        if ranges and all(ranges) and len(shapes) == 1:
+            static[tensor.name] = shapes.pop()
+    profiles = [{name: r for name, r in profile.items() if name not in static} for profile in profiles]
+    return _SidecarView(inputs, profiles, static)
+
+
+def _check_from_sidecars(plan: Path, compare: Path | None, given_shapes: Mapping[str, Shape] | None) -> None:
+    """The shape and --compare checks, before TensorRT, for plans whose sidecars describe them: bad input is
+    then refused as such (exit 2) on any machine. The same checks run again on the loaded engines."""
+    first = _sidecar_view(plan)
+    if first is None:
+        return
+    sets = bench_shape_sets(first.profiles, first.static, given_shapes)
+    second = _sidecar_view(compare) if compare is not None else None
+    if second is not None:
+        check_comparable(first.inputs, second.inputs, str(plan), str(compare))
+        for shape_set in sets:
+            profile_holding(second.profiles, second.static, shape_set.shapes, str(compare))
+
+
 def run_bench(
     plan: Path,
     plugins: Sequence[Path] = (),
@@ -551,6 +604,7 @@ def run_bench(
         raise BadInput("--iterations must be at least 1 and --warmup at least 0")
     given_shapes = parse_shapes_flag(shapes) if shapes else None
     plugin_paths = check_plugin_paths(plugins)
+    _check_from_sidecars(plan, compare, given_shapes)
     trt, reason = import_tensorrt()
     if trt is None:
         raise MissingDependency(f"{reason}, so the plan cannot run; {INSTALL_TENSORRT}")

@@ -19,6 +19,7 @@ from typing import Any
 import onnx
 
 from trtconvert import log
+from trtconvert.model.info import all_nodes
 
 _UNIQUE_SUFFIX = re.compile(r"^(?P<base>.+)_\d+$")
 
@@ -34,8 +35,9 @@ class KeepLayersFp32:
     @classmethod
     def from_model(cls, model: onnx.ModelProto, kept: Iterable[str]) -> KeepLayersFp32:
         wanted = set(kept)
-        nodes = {n.name: tuple(o for o in n.output if o) for n in model.graph.node if n.name in wanted}
-        others = frozenset(n.name for n in model.graph.node if n.name and n.name not in wanted)
+        every = list(all_nodes(model.graph))  # nodes of If and Loop bodies become layers too
+        nodes = {n.name: tuple(o for o in n.output if o) for n in every if n.name in wanted}
+        others = frozenset(n.name for n in every if n.name and n.name not in wanted)
         return cls(nodes, others)
 
     def owner(self, layer_name: str, output_names: Iterable[str]) -> str | None:

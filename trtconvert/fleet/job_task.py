@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,14 @@ class WorkerMachine:
 
 # Workers started by this process (`fleet worker`, the local cluster) say which GPU they own; a worker started
 # another way (`dask worker`) probes its environment on its first task.
+# The workers of one process are threads (the local cluster), so the registry is guarded.
 _MACHINES: dict[str, WorkerMachine] = {}
+_MACHINES_LOCK = threading.Lock()
 
 
 def register_worker_machine(worker_name: object, machine: WorkerMachine) -> None:
-    _MACHINES[str(worker_name)] = machine
+    with _MACHINES_LOCK:
+        _MACHINES[str(worker_name)] = machine
 
 
 def probe_machine(device: str | None = None) -> WorkerMachine:
@@ -77,9 +81,13 @@ def probe_machine(device: str | None = None) -> WorkerMachine:
 
 def _machine_of(worker_name: object) -> WorkerMachine:
     name = str(worker_name)
-    if name not in _MACHINES:
-        _MACHINES[name] = probe_machine()
-    return _MACHINES[name]
+    with _MACHINES_LOCK:
+        known = _MACHINES.get(name)
+    if known is not None:
+        return known
+    probed = probe_machine()  # a process start: outside the lock, so other workers' lookups do not wait
+    with _MACHINES_LOCK:
+        return _MACHINES.setdefault(name, probed)
 
 
 def content_key(config: Path, machine: WorkerMachine) -> str:

@@ -1,15 +1,18 @@
 """The fleet manifest (FLEET.yaml): where results go, which builds, on which GPU kinds; expanded into jobs.
 
 A job entry holds build config keys (the same names and checks as a config file) and optionally `config:`, a
-config file whose keys the entry overrides. A list value (other than `profiles` and `plugins`, which are lists
-already) expands the entry into one job per value; several lists expand into every combination. Every job is
-built on every GPU kind of `gpus`. Paths in the manifest are relative to its folder, paths in a job's config
-to the config's folder; both are made absolute here, so a worker reads the same files (the models must be
-reachable at those paths on every worker: a shared filesystem, or the same checkout).
+config file whose keys the entry overrides. A list value given in the entry expands the entry into one job per
+value, named by the values as written (10.10, not 10.1); several lists expand into every combination, in the
+entry's order. `profiles`, `plugins` and `keep_fp32` take a list as one value: a list of lists expands them
+(-profiles-1, -profiles-2, ...). Every job is built on every GPU kind of `gpus`. Paths in the manifest are
+relative to its folder, paths in a job's config to the config's folder; both are made absolute here, so a
+worker reads the same files (the models must be reachable at those paths on every worker: a shared
+filesystem, or the same checkout).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import os
@@ -38,7 +41,11 @@ TRITON_KEYS = ("repository", "max_batch_size", "instances", "replace")
 FLEET_OWNED_KEYS = ("output", "timing_cache", "cache_dir")
 _SPEC_KEYS = Spec.keys()
 JOB_KEYS = ("name", "config", *(k for k in _SPEC_KEYS if k not in FLEET_OWNED_KEYS))
-LIST_VALUED_KEYS = ("profiles", "plugins")
+# Keys whose value is a list already (several profiles, plugin libraries, keep-fp32 patterns): a list there is
+# the value of one job, not one job per item.
+LIST_VALUED_KEYS = tuple(
+    f.name for f in dataclasses.fields(Spec) if str(f.type).startswith("list[") and f.name in _SPEC_KEYS
+)
 MAX_MANIFEST_BYTES = 1 << 20
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 
@@ -139,6 +146,12 @@ def _name(value: Any, where: str) -> str:
     return text
 
 
+def triton_model_name(job: str) -> str:
+    """The Triton model a job's plans are exported as: its name, with the '+' of an expanded "int8,fp16"
+    (which a Triton model name may not hold) as '_'."""
+    return job.replace("+", "_")
+
+
 def _gpus(value: Any, where: str) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -166,11 +179,14 @@ def _triton(value: Any, folder: Path, where: str) -> TritonExport:
         if key not in TRITON_KEYS:
             raise _unknown_key(where, key, TRITON_KEYS)
     options: dict[str, Any] = {"repository": Path(os.path.normpath(folder / str(value["repository"])))}
-    for key in ("max_batch_size", "instances"):
+    # max_batch_size 0 is export triton's --max-batch-size 0: full dims, no batching.
+    for key, least in (("max_batch_size", 0), ("instances", 1)):
         if value.get(key) is not None:
             number = value[key]
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                raise BadInput(f"{where}.{key}: expected a whole number of at least 1, got {shown(number)}")
+            if isinstance(number, bool) or not isinstance(number, int) or number < least:
+                raise BadInput(
+                    f"{where}.{key}: expected a whole number of at least {least}, got {shown(number)}"
+                )
             options[key] = number
     if "replace" in value:
         if not isinstance(value["replace"], bool):
@@ -205,30 +221,53 @@ def _job_settings(entry: Mapping[str, Any], folder: Path, where: str) -> tuple[s
         name = str(key).replace("-", "_")
         if name in ("name", "config") or value is None:
             continue
-        settings[name] = (
-            value
-            if isinstance(value, list) and name not in LIST_VALUED_KEYS
-            else (relative_to_folder(name, value, folder))
-        )
+        settings[name] = value if _expands(name, value) else relative_to_folder(name, value, folder)
     explicit = _name(entry["name"], f"{where}.name") if entry.get("name") is not None else None
     return explicit, settings
 
 
-def _expand(settings: dict[str, Any], folder: Path, where: str) -> list[tuple[str, dict[str, Any]]]:
-    """One (name suffix, settings) per combination of the list values."""
-    listed = [k for k, v in settings.items() if isinstance(v, list) and k not in LIST_VALUED_KEYS]
+def written(value: Any) -> str:
+    """A value as the manifest wrote it: a YAML float keeps its text (a version 10.10 is not 10.1)."""
+    return str(getattr(value, "written", None) or value)
+
+
+def _expands(key: str, value: Any) -> bool:
+    """Whether an entry's value is a list of values to expand: any list, except for a key whose value is a list
+    already (profiles, plugins, keep_fp32), where only a list of lists is (one job per inner list)."""
+    if not isinstance(value, list):
+        return False
+    if key in LIST_VALUED_KEYS:
+        return bool(value) and all(isinstance(item, list) for item in value)
+    return True
+
+
+def _suffix(key: str, value: Any, index: int, where: str) -> str:
+    if key in LIST_VALUED_KEYS:  # a list of profiles or patterns names no folder: its place in the list does
+        return f"-{key}-{index + 1}"
+    return "-" + _name(written(value).replace(",", "+"), f"{where}.{key}")
+
+
+def _expand(
+    settings: dict[str, Any], entry: Mapping[str, Any], folder: Path, where: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """One (name suffix, settings) per combination of the entry's list values."""
+    order = [str(key).replace("-", "_") for key in entry]
+    listed = sorted(
+        (k for k, v in settings.items() if k in order and _expands(k, v)),
+        key=order.index,
+    )
     for key in listed:
         if not settings[key]:
             raise BadInput(f"{where}.{key}: an empty list expands into no job; give at least one value")
     expanded = []
-    for values in itertools.product(*(settings[k] for k in listed)):
+    for choices in itertools.product(*(list(enumerate(settings[k])) for k in listed)):
         one = dict(settings)
-        for key, value in zip(listed, values, strict=True):
+        for key, (_, value) in zip(listed, choices, strict=True):
             one[key] = relative_to_folder(key, value, folder)
         for key, value in one.items():
             parse_config_value(key, value, f"{where}.{key}")
         suffix = "".join(
-            f"-{_name(str(v).replace(',', '+'), f'{where}.{k}')}" for k, v in zip(listed, values, strict=True)
+            _suffix(key, value, index, where) for key, (index, value) in zip(listed, choices, strict=True)
         )
         expanded.append((suffix, one))
     return expanded
@@ -274,7 +313,7 @@ def read_manifest(path: Path) -> Manifest:
         if "model" not in settings:
             raise BadInput(f"{job_where}: no model; give model: or a config: that names one")
         base = explicit or Path(str(entry.get("config") or settings["model"])).stem
-        for suffix, one in _expand(settings, folder, job_where):
+        for suffix, one in _expand(settings, entry, folder, job_where):
             name = _name(f"{base}{suffix}", job_where)
             if name in named:
                 raise BadInput(
@@ -284,4 +323,13 @@ def read_manifest(path: Path) -> Manifest:
             named[name] = one
     jobs = tuple(Job(name, gpu, settings) for name, settings in named.items() for gpu in gpus)
     triton = _triton(raw["triton"], folder, f"{where}: triton") if raw.get("triton") is not None else None
+    if triton is not None:
+        models: dict[str, str] = {}
+        for name in named:
+            other = models.setdefault(triton_model_name(name), name)
+            if other != name:
+                raise BadInput(
+                    f"{where}: jobs '{other}' and '{name}' would both be the Triton model "
+                    f"'{triton_model_name(name)}'; give one of them another name: key"
+                )
     return Manifest(path=path, store=store, gpus=gpus, jobs=jobs, triton=triton)

@@ -8,6 +8,7 @@ removes its staged files) and writes nothing to the store; tasks not started yet
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import uuid
@@ -20,7 +21,7 @@ from distributed import Client, Event, as_completed
 from trtconvert.errors import TrtConvertError
 from trtconvert.fleet.cluster import resource_name, wait_for_kinds
 from trtconvert.fleet.job_task import build_job
-from trtconvert.fleet.manifest import Job, Manifest
+from trtconvert.fleet.manifest import Job, Manifest, triton_model_name, written
 from trtconvert.fleet.store import Store
 
 DONE_STATES = ("built", "cached")
@@ -42,7 +43,16 @@ def expanded_jobs(manifest: Manifest) -> list[dict[str, Any]]:
     """What --dry-run lists: each job, its GPU kind, its settings and where its plan goes."""
     store = Store(manifest.store)
     return [
-        {"name": job.name, "gpu": job.gpu, "plan": store.location(*job.store_parts), "settings": job.settings}
+        {
+            "name": job.name,
+            "gpu": job.gpu,
+            "plan": store.location(*job.store_parts),
+            # A number that JSON would show otherwise than written (a version 10.10 as 10.1) is shown as text.
+            "settings": {
+                key: written(value) if written(value) != str(value) else value
+                for key, value in job.settings.items()
+            },
+        }
         for job in manifest.jobs
     ]
 
@@ -126,7 +136,8 @@ def run_fleet(
 
 
 def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Export each job's plans (one per GPU kind that built it) as one Triton model named after the job."""
+    """Export each job's plans (one per GPU kind that built it) as one Triton model named after the job
+    (triton_model_name); the result is keyed by job name."""
     assert manifest.triton is not None
     try:
         from trtconvert.deploy.triton import export_triton
@@ -143,10 +154,22 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
     with tempfile.TemporaryDirectory(prefix="trtconvert-fleet-triton-") as folder:
         for name in names:
             plans = []
+            # Triton picks a plan by compute capability: of GPU kinds that share one (L4 and L40S, say), the
+            # first in gpus: serves it, and the others' plans stay in the store.
+            capabilities: dict[str, str] = {}
+            same_capability = []
             for job in (j for j in manifest.jobs if j.name == name and (j.name, j.gpu) in done):
                 pair = store.read_plan(*job.store_parts)
                 if pair is None:
                     continue
+                gpu = json.loads(pair[1]).get("gpu")
+                capability = str(gpu.get("compute_capability") if isinstance(gpu, dict) else None)
+                if capability in capabilities:
+                    same_capability.append(
+                        f"{job.gpu} (compute capability {capability}, served by the {capabilities[capability]} plan)"
+                    )
+                    continue
+                capabilities[capability] = job.gpu
                 local = Path(folder) / name / job.gpu / job.plan_name
                 local.parent.mkdir(parents=True)
                 local.write_bytes(pair[0])
@@ -163,7 +186,7 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
                 result = export_triton(
                     plans,
                     manifest.triton.repository,
-                    name,
+                    triton_model_name(name),
                     max_batch_size=manifest.triton.max_batch_size,
                     instances=manifest.triton.instances,
                     replace=manifest.triton.replace,
@@ -173,4 +196,6 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
                 exported[name] = {"exported": False, "reason": str(err), "exit_code": err.exit_code}
                 continue
             exported[name] = {"exported": True, **(result or {})}
+            if same_capability:
+                exported[name]["left_out"] = same_capability
     return exported

@@ -20,7 +20,13 @@ import onnx
 
 from trtconvert import log
 from trtconvert.checks.fp16_emulation import CannotEmulate, emulate_fp16
-from trtconvert.checks.ranges import OutOfRange, intermediate_ranges, out_of_range
+from trtconvert.checks.ranges import (
+    OutOfRange,
+    TensorRange,
+    constant_ranges,
+    intermediate_ranges,
+    out_of_range,
+)
 from trtconvert.model.info import GraphTensor
 from trtconvert.model.profiles import opt_shapes
 from trtconvert.model.save import needs_external_data
@@ -72,6 +78,7 @@ def find_out_of_range(
     try:
         model = onnx.load(str(original)) if isinstance(original, Path) else original
         ranges = intermediate_ranges(model, inputs, opt_shapes(spec.profiles, inputs), given, spec.seed)
+        weights = constant_ranges(model)
     except (ValueError, RuntimeError, MemoryError, onnx.checker.ValidationError) as error:
         # The finder only advises: a model it cannot run this way (over 2 GB for shape inference, say) keeps
         # the check's own verdict.
@@ -79,14 +86,19 @@ def find_out_of_range(
             "          the overflow finder could not run: %s", str(error).splitlines()[0][:200]
         )
         return None
-    found = out_of_range(ranges, target, sorted(matching_nodes(model, spec.keep_fp32)))
-    detail = f"{len(ranges)} computed tensor(s) in fp32: " + (
+    found = out_of_range({**weights, **ranges}, target, sorted(matching_nodes(model, spec.keep_fp32)))
+    detail = f"{len(ranges)} computed tensor(s) in fp32 and {len(weights)} weight(s): " + (
         f"{len(found.tensors)} out of {target}'s range" if found else f"all within {target}'s range"
     )
     log.stage("ranges", time.perf_counter() - start, detail)
     for tensor, why in found.tensors[:10]:
-        log.LOGGER.info("          %s (from %s): %s", tensor.name, tensor.producer, why)
+        source = f"from {tensor.producer}" if tensor.producer else "a weight"
+        log.LOGGER.info("          %s (%s): %s", tensor.name, source, why)
     return found
+
+
+def _source(tensor: TensorRange) -> str:
+    return f"tensor '{tensor.name}' from {tensor.producer}" if tensor.producer else f"weight '{tensor.name}'"
 
 
 def suggestion(request: Request, found: OutOfRange) -> str:
@@ -96,6 +108,7 @@ def suggestion(request: Request, found: OutOfRange) -> str:
     flags = keep_fp32_flags([*request.spec.keep_fp32, *found.nodes])
     producers = ", ".join(found.producers[:6]) + (" ..." if len(found.producers) > 6 else "")
     return (
-        f"in fp32 on the verify inputs, tensor '{first.name}' from {first.producer} {why}{more} (made by "
-        f"{producers}); keep them and their readers in fp32: {flags}"
+        f"in fp32 on the verify inputs, {_source(first)} {why}{more}"
+        + (f" (made by {producers})" if producers else "")
+        + f"; keep them and their readers in fp32: {flags}"
     )

@@ -2,7 +2,8 @@
 
 A pattern is a node name or a glob over node names (``fnmatch``: ``*``, ``?``, ``[...]``), or ``op:TYPE`` with
 TYPE an op type or a glob over op types. A name that equals a node's name always matches that node, so names
-holding glob characters need no escaping. Patterns are resolved after fold and rewrite, on the graph that
+holding glob characters need no escaping. Nodes inside If, Loop and Scan bodies count like any other (the
+overflow finder names them too). Patterns are resolved after fold and rewrite, on the graph that
 TensorRT will parse, so the names are those of the prepared model (``trtconvert inspect`` and the overflow
 finder print them). A pattern that matches nothing is an error naming the closest names.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import onnx
 
 from trtconvert.errors import BadInput, clipped
+from trtconvert.model.info import all_nodes
 from trtconvert.settings.spec import OP_PREFIX
 
 
@@ -44,10 +46,12 @@ def _matches(pattern: str, value: str) -> bool:
 
 
 def name_unnamed_nodes(model: onnx.ModelProto) -> list[str]:
-    """Give every unnamed top-level node a unique name (OPTYPE_INDEX), so that it can be kept and reported."""
-    taken = {node.name for node in model.graph.node if node.name}
+    """Give every unnamed node, in bodies too, a unique name (OPTYPE_INDEX), so that it can be kept and
+    reported."""
+    nodes = list(all_nodes(model.graph))
+    taken = {node.name for node in nodes if node.name}
     named = []
-    for index, node in enumerate(model.graph.node):
+    for index, node in enumerate(nodes):
         if node.name:
             continue
         name, suffix = f"{node.op_type}_{index}", 0
@@ -61,13 +65,13 @@ def name_unnamed_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 def resolve_keep_fp32(model: onnx.ModelProto, patterns: Sequence[str]) -> KeptFp32:
-    """Match ``patterns`` against the model's top-level nodes; unnamed nodes a pattern would reach by op type get
-    names first. Raises BadInput for a pattern that matches nothing."""
+    """Match ``patterns`` against the model's nodes, those in bodies included; unnamed nodes a pattern would
+    reach by op type get names first. Raises BadInput for a pattern that matches nothing."""
     if not patterns:
         return KeptFp32({})
     if any(p.startswith(OP_PREFIX) for p in patterns):
         name_unnamed_nodes(model)
-    nodes = list(model.graph.node)
+    nodes = list(all_nodes(model.graph))
     matches: dict[str, tuple[str, ...]] = {}
     for pattern in patterns:
         if pattern.startswith(OP_PREFIX):
@@ -115,7 +119,7 @@ def matching_nodes(model: onnx.ModelProto, patterns: Sequence[str]) -> set[str]:
     """The names of the nodes that ``patterns`` match in ``model``, without complaint for those that match
     nothing (another graph of the same model, such as the original before fold)."""
     found: set[str] = set()
-    for node in model.graph.node:
+    for node in all_nodes(model.graph):
         for pattern in patterns:
             if pattern.startswith(OP_PREFIX):
                 hit = _matches(pattern[len(OP_PREFIX) :], node.op_type)

@@ -29,7 +29,7 @@ import onnx
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.int8.calibration import CalibrationData
-from trtconvert.model.info import all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
+from trtconvert.model.info import all_graphs, all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
 from trtconvert.prepare.keep_fp32 import KeptFp32, resolve_keep_fp32
 from trtconvert.settings.precision_plan import PrecisionPlan, available_converters
 
@@ -112,6 +112,51 @@ def _convert_onnxconverter_common(
     return converted
 
 
+def _keep_body_nodes_fp32(model: onnx.ModelProto, kept: set[str]) -> None:
+    """Make the kept nodes inside If/Loop bodies compute in fp32, in place.
+
+    onnxconverter-common blocks such a node but leaves its fp16 inputs as they are (so it computes in fp16) and
+    rounds the fp32 tensor between two kept nodes through fp16 (Cast to fp16, then back): an overflow there
+    stays. Here each fp16 input of a kept body node is cast to fp32, and a Cast(fp16) -> Cast(fp32) pair whose
+    source a kept node writes is bypassed."""
+    if not kept:
+        return
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    pairs = list(zip(all_graphs(model.graph), all_graphs(inferred.graph), strict=True))
+    types: dict[str, int] = {}
+    for _graph, typed in pairs:  # outer graphs first: a body may read their tensors
+        for info in [*typed.input, *typed.value_info, *typed.output]:
+            types.setdefault(info.name, info.type.tensor_type.elem_type)
+        types.update({t.name: t.data_type for t in [*typed.initializer]})
+    for graph, _ in pairs[1:]:
+        producers = {o: n for n in graph.node for o in n.output}
+        nodes: list[onnx.NodeProto] = []
+        for node in graph.node:
+            if node.name in kept:
+                for index, name in enumerate(node.input):
+                    if name and types.get(name) == onnx.TensorProto.FLOAT16:
+                        widened = f"{name}__fp32_for_{node.name}"
+                        nodes.append(
+                            onnx.helper.make_node(
+                                "Cast", [name], [widened], name=widened, to=onnx.TensorProto.FLOAT
+                            )
+                        )
+                        node.input[index] = widened
+            elif _is_cast(node, onnx.TensorProto.FLOAT):
+                narrowing = producers.get(node.input[0])
+                if narrowing is not None and _is_cast(narrowing, onnx.TensorProto.FLOAT16):
+                    source = producers.get(narrowing.input[0])
+                    if source is not None and source.name in kept:
+                        node.input[0] = narrowing.input[0]
+            nodes.append(node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+
+
+def _is_cast(node: onnx.NodeProto, to: int) -> bool:
+    return node.op_type == "Cast" and any(a.name == "to" and a.i == to for a in node.attribute)
+
+
 def _convert_modelopt(
     model: onnx.ModelProto, to: str, keep_fp32_nodes: Sequence[str], plugins: Sequence[Path]
 ) -> onnx.ModelProto:
@@ -142,6 +187,7 @@ def convert_model(
     if to == "fp16" and converters["onnxconverter-common"]:
         ops = sorted({n.op_type for n in plugin_nodes})
         converted = _convert_onnxconverter_common(model, ops, keep_fp32_nodes)
+        _keep_body_nodes_fp32(converted, set(keep_fp32_nodes))
         return converted, "onnxconverter-common", kept
     if converters["modelopt"]:
         unnamed = [n for n in plugin_nodes if not n.name]
