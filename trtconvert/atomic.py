@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from trtconvert.errors import BadInput, clipped
+from trtconvert.paths import same_file
 
 MAX_NAME_BYTES = 255
 
@@ -58,7 +59,7 @@ def _kind(mode: int) -> str:
 def check_output_path(output: Path, inputs: list[Path]) -> None:
     """Refuse an output that would overwrite an input, or that is not a plain file path; creates nothing."""
     for source in inputs:
-        if output.resolve() == source.resolve():
+        if same_file(output, source, "-o"):
             raise BadInput(f"-o {output} is the input file itself; write the output to a new path")
     check_writable_file(output, "-o")
 
