@@ -402,6 +402,16 @@ def check_sidecar(document: Mapping[str, Any]) -> None:
     _SIDECAR(document, "")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys; a sidecar we wrote has none, so two mean a hand edit gone wrong.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {clipped(twice, 40)!r} appears twice in one object")
+    return document
+
+
 def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
     """Read ``<plan>.json``; with ``check_plan`` the plan's size and sha256 must match what it records."""
     require_regular_file(plan, "plan file")
@@ -414,8 +424,8 @@ def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
             "trtconvert build to describe it"
         )
     try:
-        document = json.loads(path.read_text())
-    # ValueError covers bad JSON, bad UTF-8 and integers past Python's 4300-digit limit.
+        document = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
+    # ValueError covers bad JSON, bad UTF-8, integers past Python's 4300-digit limit and a key given twice.
     except (OSError, ValueError) as err:
         raise SidecarError(f"sidecar {path} is not readable JSON ({err}); rebuild the plan") from None
     except RecursionError:

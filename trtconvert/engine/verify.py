@@ -175,8 +175,10 @@ def run_verify(
     if sidecar is not None:
         given.update(frozen_feed(sidecar.get("frozen", {}), given))
     sets: list[ShapeSet] | None = None
-    if sidecar is not None:
-        profiles = profiles_from_json(sidecar.get("profiles", []))
+    # A sidecar without profiles (edited by hand) says nothing about them: they come from the engine, as
+    # for a plan without sidecar.
+    if sidecar is not None and "profiles" in sidecar:
+        profiles = profiles_from_json(sidecar["profiles"])
         check_sidecar_describes(plan, onnx_path, profiles, sidecar.get("frozen", {}), inputs)
         sets = shape_sets_from_profiles(profiles, inputs)
     elif all(i.is_static for i in inputs):
@@ -197,6 +199,10 @@ def check_sidecar_describes(
     free = [i for i in inputs if i.name not in frozen]
     try:
         validate_profiles(profiles, free)
+        dynamic = [i.name for i in free if not i.is_static]
+        if dynamic and not profiles:
+            # An engine of a model with dynamic inputs has at least one profile; none means another model.
+            raise BadInput(f"no profile gives shapes for the dynamic input(s) {', '.join(dynamic)}")
     except BadInput as err:
         raise BadInput(
             f"the sidecar of {plan.name} does not fit {onnx_path.name} ({err}); give the --onnx the plan was "
