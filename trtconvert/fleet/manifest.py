@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import os
 import re
 import tempfile
@@ -169,8 +170,11 @@ def _triton(value: Any, folder: Path, where: str) -> TritonExport:
     for key in ("max_batch_size", "instances"):
         if value.get(key) is not None:
             number = value[key]
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                raise BadInput(f"{where}.{key}: expected a whole number of at least 1, got {shown(number)}")
+            if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number < 2**31:
+                raise BadInput(
+                    f"{where}.{key}: expected a whole number from 1 to 2^31 - 1 (Triton's config holds it in 32 "
+                    f"bits), got {shown(number)}"
+                )
             options[key] = number
     if "replace" in value:
         if not isinstance(value["replace"], bool):
@@ -214,12 +218,23 @@ def _job_settings(entry: Mapping[str, Any], folder: Path, where: str) -> tuple[s
     return explicit, settings
 
 
+# A manifest expands lists into jobs (their product): a few lines of YAML can ask for millions, each checked
+# before anything is sent (a few ms each). More builds than this are several manifests' work.
+MAX_JOBS = 2_000
+
+
 def _expand(settings: dict[str, Any], folder: Path, where: str) -> list[tuple[str, dict[str, Any]]]:
     """One (name suffix, settings) per combination of the list values."""
     listed = [k for k, v in settings.items() if isinstance(v, list) and k not in LIST_VALUED_KEYS]
     for key in listed:
         if not settings[key]:
             raise BadInput(f"{where}.{key}: an empty list expands into no job; give at least one value")
+    combinations = math.prod(len(settings[k]) for k in listed)
+    if combinations > MAX_JOBS:
+        raise BadInput(
+            f"{where}: its lists ({', '.join(f'{k}: {len(settings[k])}' for k in listed)}) combine into "
+            f"{combinations} jobs, more than the {MAX_JOBS} a manifest may hold; split it or shorten the lists"
+        )
     expanded = []
     for values in itertools.product(*(settings[k] for k in listed)):
         one = dict(settings)
@@ -282,6 +297,11 @@ def read_manifest(path: Path) -> Manifest:
                 )
             _check_together(Job(name, "", one), f"{job_where} ({name})")
             named[name] = one
+        if len(named) * len(gpus) > MAX_JOBS:
+            raise BadInput(
+                f"{where}: its jobs on {len(gpus)} GPU kind(s) make more than {MAX_JOBS} builds, more than a manifest "
+                "may hold; split it into several manifests"
+            )
     jobs = tuple(Job(name, gpu, settings) for name, settings in named.items() for gpu in gpus)
     triton = _triton(raw["triton"], folder, f"{where}: triton") if raw.get("triton") is not None else None
     return Manifest(path=path, store=store, gpus=gpus, jobs=jobs, triton=triton)
