@@ -20,6 +20,7 @@ from trtconvert import log
 from trtconvert.checks.compare import (
     OutputComparison,
     check_feed_fits,
+    check_model_fits,
     compare_outputs,
     given_values,
     random_feed,
@@ -127,6 +128,7 @@ def _reference_outputs(
     start = time.perf_counter()
     for shape_set in sets:  # every shape set fits in memory before the model is even loaded
         check_feed_fits(inputs, shape_set.shapes)
+        check_model_fits(onnx_path, shape_set.shapes)
     with user_model_errors("load the original model", "the reference runs it in onnxruntime: fix the model"):
         session = create_session(original_for_onnxruntime(onnx_path))
     names = [o.name for o in session.get_outputs()]
