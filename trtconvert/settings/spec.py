@@ -19,7 +19,7 @@ from typing import Any
 
 from trtconvert.errors import BadInput, shown
 from trtconvert.model.profiles import Profile, parse_profile, profile_from_mapping
-from trtconvert.numbers import MAX_DIGITS
+from trtconvert.numbers import MAX_DIGITS, parse_size
 from trtconvert.paths import checked_path
 from trtconvert.settings.tolerances import INT8_MIN_WITHIN
 
@@ -124,6 +124,13 @@ def _text(value: Any, where: str) -> str:
     raise BadInput(f"{where}: expected a string, got {shown(value)}")
 
 
+def _size(value: Any, where: str) -> str:
+    """A size as written (``4G``), checked when read, so that a manifest's job is refused before it is sent."""
+    text = _text(value, where)
+    parse_size(text, where)
+    return text
+
+
 def _version(value: Any, where: str) -> str:
     # A YAML float has already lost what was written: 10.10 reads as 10.1. The loader keeps the text.
     return getattr(value, "written", None) or _text(value, where)
@@ -182,7 +189,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "profiles": _profiles,
     "freeze": _inputs,
     "fold": _bool,
-    "fold_max_size": _text,
+    "fold_max_size": _size,
     "rewrite": _choice(REWRITE_POLICIES),
     "target_tensorrt": _version,
     "precision": _choice(PRECISIONS),
@@ -192,7 +199,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "atol": _float,
     "rtol": _float,
     "seed": _int,
-    "workspace": _text,
+    "workspace": _size,
     "timing_cache": _text,
     "opt_level": _int,
     "tf32": _bool,
