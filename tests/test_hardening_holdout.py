@@ -1655,6 +1655,245 @@ def doctor_with_an_odd_environment(d: Path) -> Case:
     return Case(["doctor"], {0}, env={"PATH": "", "CUDA_VISIBLE_DEVICES": "\u2603", "LD_LIBRARY_PATH": ":::"})
 
 
+# ---- third round: environment variables, calibration and frozen values, several plans
+
+
+@case("paths")
+def tensorrt_root_env_with_a_nul_free_loop(d: Path) -> Case:
+    (d / "a").symlink_to(d / "b")
+    (d / "b").symlink_to(d / "a")
+    return Case(
+        ["plugins", "build", "-o", d / "lib"], BAD_OR_NO_TENSORRT, "", env={"TENSORRT_ROOT": str(d / "a")}
+    )
+
+
+@case("paths")
+def plugin_library_env_that_is_a_folder_for_doctor(d: Path) -> Case:
+    (d / "lib.so").mkdir()
+    return Case(["doctor", "--json"], {0}, env={"TRTCONVERT_PLUGIN_LIBRARY": str(d / "lib.so")})
+
+
+@case("paths")
+def cudacxx_env_that_is_a_fifo(d: Path) -> Case:
+    os.mkfifo(d / "nvcc")
+    return Case(["plugins", "build", "--kernels-only", "-o", d / "lib"], BAD_OR_NO_TENSORRT, "",
+                env={"CUDACXX": str(d / "nvcc")}, isolated=True)  # fmt: skip
+
+
+@case("numbers")
+def plugins_build_cuda_archs_nonsense(d: Path) -> Case:
+    return Case(["plugins", "build", "--kernels-only", "--cuda-archs", "-80;9" + "9" * 40, "-o", d / "lib"], BAD,
+                "--cuda-archs")  # fmt: skip
+
+
+@case("numbers")
+def fleet_worker_wait_negative(d: Path) -> Case:
+    manifest = _config(
+        d, f"store: store\ngpus: [H100]\njobs:\n  - model: {_model(d).name}\n    profiles: ['{PROFILE}']\n",
+        "fleet.yaml",
+    )  # fmt: skip
+    return Case(["fleet", "run", manifest, "--wait-for-workers", "-5", "--dry-run"], BAD, "wait")
+
+
+@case("numbers")
+def calibration_samples_of_another_dtype(d: Path) -> Case:
+    (d / "calib").mkdir()
+    np.save(d / "calib" / "x.npy", np.ones((4, 3, 16, 16), np.int64))
+    return Case(_prepare(_model(d), d, "--profile", PROFILE, "--precision", "int8", "--calib-data", d / "calib"),
+                BAD, "x")  # fmt: skip
+
+
+@case("options")
+def calibration_data_a_pickled_npy(d: Path) -> Case:
+    import pickle
+
+    (d / "calib").mkdir()
+    (d / "calib" / "x.npy").write_bytes(pickle.dumps(np.ones((4, 3, 16, 16), np.float32)))
+    return Case(_prepare(_model(d), d, "--profile", PROFILE, "--precision", "int8", "--calib-data", d / "calib"),
+                BAD, "x.npy")  # fmt: skip
+
+
+@case("options")
+def calibration_data_an_empty_folder(d: Path) -> Case:
+    (d / "calib").mkdir()
+    return Case(_prepare(_model(d), d, "--profile", PROFILE, "--precision", "int8", "--calib-data", d / "calib"),
+                BAD, "calib")  # fmt: skip
+
+
+@case("options")
+def freeze_an_input_twice_through_config_and_flag(d: Path) -> Case:
+    model = _graph_model(
+        [helper.make_node("Add", ["x", "b"], ["y"])],
+        [INFO("x", F, ["n", 4]), INFO("b", F, [1, 4])],
+        [INFO("y", F, ["n", 4])],
+    )
+    path = _model(d, model)
+    config = _config(d, f"model: {path}\nfreeze: {{b: 1.0}}\nprofiles: ['x=1x4:2x4:4x4']\n")
+    return Case(["prepare", "--config", config, "-o", d / "out" / "p.onnx", "--freeze", "b=2.0"], {0, 2})
+
+
+@case("options")
+def freeze_and_input_for_one_name(d: Path) -> Case:
+    model = _graph_model(
+        [helper.make_node("Add", ["x", "b"], ["y"])],
+        [INFO("x", F, ["n", 4]), INFO("b", F, [1, 4])],
+        [INFO("y", F, ["n", 4])],
+    )
+    return Case(_prepare(_model(d, model), d, "--profile", "x=1x4:2x4:4x4", "--verify", "--freeze", "b=1",
+                         "--input", "b=2"), BAD, "b")  # fmt: skip
+
+
+@case("options")
+def freeze_a_name_the_model_lacks(d: Path) -> Case:
+    return Case(_prepare(_model(d), d, "--freeze", "nope=1"), BAD, "nope")
+
+
+@case("round trips")
+def export_two_plans_one_a_hard_link_of_the_other(d: Path) -> Case:
+    plan = _pair(d)
+    os.link(plan, d / "n.plan")
+    os.link(d / "m.plan.json", d / "n.plan.json")
+    return Case(["export", "triton", plan, d / "n.plan", "-o", d / "repo", "--name", "m"], BAD, "")
+
+
+@case("round trips")
+def export_a_plan_whose_sidecar_gpu_lacks_a_compute_capability(d: Path) -> Case:
+    def edit(document: dict) -> None:
+        document["gpu"] = {"name": "NVIDIA H100"}
+
+    # one plan needs no compute capability in the config (it names no per-GPU files)
+    return Case(["export", "triton", _pair(d, edit=edit), "-o", d / "repo", "--name", "m"], {0, 2})
+
+
+@case("round trips")
+def export_a_plan_whose_sidecar_lacks_tensorrt(d: Path) -> Case:
+    return Case(
+        ["export", "triton", _pair(d, edit=_drop("tensorrt")), "-o", d / "repo", "--name", "m"], {0, 2}
+    )
+
+
+@case("round trips")
+def inspect_a_plan_whose_sidecar_is_a_json_list(d: Path) -> Case:
+    plan = _pair(d)
+    (d / "m.plan.json").write_text("[1, 2, 3]")
+    return Case(["inspect", plan, "--json"], BAD, "sidecar", check=_json_failure)
+
+
+@case("round trips")
+def verify_frozen_sidecar_value_with_a_wrong_input(d: Path) -> Case:
+    model = _graph_model(
+        [helper.make_node("Add", ["x", "b"], ["y"])],
+        [INFO("x", F, ["n", 4]), INFO("b", F, [1, 4])],
+        [INFO("y", F, ["n", 4])],
+    )
+    path = _model(d, model, "built_from.onnx")
+    plan = _pair(d)
+    _model(d, model, "built_from.onnx")  # the sidecar's model, with the input 'b' that it froze
+
+    def edit(document: dict) -> None:
+        document["frozen"] = {"b": {"shape": [1, 4], "dtype": "float32", "value": 1.0}}
+        document["profiles"] = [{"x": {"min": [1, 4], "opt": [2, 4], "max": [4, 4]}}]
+
+    sidecar = d / "m.plan.json"
+    document = json.loads(sidecar.read_text())
+    edit(document)
+    sidecar.write_text(json.dumps(document))
+    values = _npy(d, np.ones((1, 4), np.float64))
+    # the same values in float64 repeat the frozen ones (cast to the input's type, as every --input is)
+    return Case(["verify", plan, "--onnx", path, "--input", f"b={values}"], BAD_OR_NO_TENSORRT)
+
+
+# ---- fleet manifests
+
+
+def _fleet(folder: Path, body: str, jobs: str | None = None) -> Path:
+    model = _model(folder)
+    jobs = jobs if jobs is not None else f"jobs:\n  - model: {model.name}\n    profiles: ['{PROFILE}']\n"
+    return _config(folder, body + jobs, "fleet.yaml")
+
+
+@case("options")
+def fleet_gpus_listed_twice(d: Path) -> Case:
+    return Case(["fleet", _fleet(d, "store: store\ngpus: [H100, H100]\n"), "--dry-run"], BAD, "twice")
+
+
+@case("options")
+def fleet_gpu_kind_empty(d: Path) -> Case:
+    return Case(["fleet", _fleet(d, "store: store\ngpus: ['']\n"), "--dry-run"], BAD, "gpus")
+
+
+@case("options")
+def fleet_store_empty_string(d: Path) -> Case:
+    return Case(["fleet", _fleet(d, "store: ''\ngpus: [H100]\n"), "--dry-run"], BAD, "store")
+
+
+@case("options")
+def fleet_job_config_that_is_the_manifest(d: Path) -> Case:
+    manifest = _fleet(d, "store: store\ngpus: [H100]\n", "jobs:\n  - config: fleet.yaml\n")
+    return Case(["fleet", manifest, "--dry-run"], BAD, "")
+
+
+@case("options")
+def fleet_job_config_that_is_a_folder(d: Path) -> Case:
+    (d / "configs").mkdir()
+    manifest = _fleet(d, "store: store\ngpus: [H100]\n", "jobs:\n  - config: configs\n")
+    return Case(["fleet", manifest, "--dry-run"], BAD, "configs")
+
+
+@case("options")
+def fleet_job_name_with_a_control_character(d: Path) -> Case:
+    model = _model(d)
+    manifest = _fleet(
+        d,
+        "store: store\ngpus: [H100]\n",
+        f"jobs:\n  - model: {model.name}\n    name: \"a\\x1bb\"\n    profiles: ['{PROFILE}']\n",
+    )
+    return Case(["fleet", manifest, "--dry-run"], BAD, "name")
+
+
+@case("options")
+def fleet_triton_repository_inside_the_store(d: Path) -> Case:
+    return Case(["fleet", _fleet(d, "store: store\ngpus: [H100]\ntriton: store\n"), "--dry-run"], {0, 2})
+
+
+@case("options")
+def fleet_store_an_unknown_protocol(d: Path) -> Case:
+    return Case(["fleet", _fleet(d, "store: nosuchproto://bucket/x\ngpus: [H100]\n"), "--dry-run"], {2, 3},
+                "nosuchproto")  # fmt: skip
+
+
+@case("options")
+def fleet_worker_scheduler_not_an_address(d: Path) -> Case:
+    return Case(["fleet", "worker", "not an address"], {2, 3}, "", isolated=True)
+
+
+@case("options")
+def fleet_manifest_a_list(d: Path) -> Case:
+    return Case(["fleet", _config(d, "- store: s\n", "fleet.yaml"), "--dry-run"], BAD, "mapping")
+
+
+@case("numbers")
+def fleet_job_workspace_exponent(d: Path) -> Case:
+    model = _model(d)
+    manifest = _fleet(
+        d,
+        "store: store\ngpus: [H100]\n",
+        f"jobs:\n  - model: {model.name}\n    workspace: 1e999\n    profiles: ['{PROFILE}']\n",
+    )
+    return Case(["fleet", manifest, "--dry-run"], BAD, "workspace")
+
+
+@case("numbers")
+def fleet_job_precision_list_of_numbers(d: Path) -> Case:
+    model = _model(d)
+    manifest = _fleet(
+        d,
+        "store: store\ngpus: [H100]\n",
+        f"jobs:\n  - model: {model.name}\n    precision: [16, 32]\n    profiles: ['{PROFILE}']\n",
+    )
+    return Case(["fleet", manifest, "--dry-run"], BAD, "precision")
+
+
 # ---- the runner
 
 
