@@ -1894,6 +1894,56 @@ def fleet_job_precision_list_of_numbers(d: Path) -> Case:
     return Case(["fleet", manifest, "--dry-run"], BAD, "precision")
 
 
+# ---- names that hold line breaks and terminal controls
+
+FORGED = "a\nerror: forged\x1b[2J"
+
+
+def _forged_name_model(folder: Path) -> Path:
+    return _model(
+        folder,
+        _graph_model(
+            [helper.make_node("Relu", [FORGED], ["y"])], [INFO(FORGED, F, ["n", 4])], [INFO("y", F, ["n", 4])]
+        ),
+    )
+
+
+def _no_raw_controls(folder: Path, run) -> None:
+    assert "\x1b" not in run.stderr and "error: forged" not in run.stderr.replace("\\nerror: forged", ""), (
+        run.stderr
+    )
+
+
+@case("model content")
+def input_name_that_forges_an_error_line_in_prepare(d: Path) -> Case:
+    return Case(_prepare(_forged_name_model(d), d, "--verify"), BAD, "forged", check=_no_raw_controls)
+
+
+@case("model content")
+def input_name_that_forges_an_error_line_in_build(d: Path) -> Case:
+    return Case(
+        ["build", _forged_name_model(d), "-o", d / "out" / "m.plan"], BAD, "forged", check=_no_raw_controls
+    )
+
+
+@case("model content")
+def input_name_with_controls_in_stage_lines(d: Path) -> Case:
+    return Case(_prepare(_forged_name_model(d), d, "--profile", f"{FORGED}=1x4"), {0}, check=_no_raw_controls)
+
+
+@case("options")
+def profile_flag_naming_an_input_with_a_newline_the_model_lacks(d: Path) -> Case:
+    return Case(_prepare(_model(d), d, "--profile", "x\nerror: forged=1x3x8x8"), BAD, "forged",
+                check=_no_raw_controls)  # fmt: skip
+
+
+@case("paths")
+def output_path_with_a_newline_and_an_escape(d: Path) -> Case:
+    (d / "f\nerror: forged\x1b[2J").write_text("a file, so the folder cannot be made")
+    return Case(["prepare", _model(d), "-o", d / "f\nerror: forged\x1b[2J" / "o.onnx"], BAD, "forged",
+                check=_no_raw_controls)  # fmt: skip
+
+
 # ---- the runner
 
 
