@@ -1944,6 +1944,24 @@ def output_path_with_a_newline_and_an_escape(d: Path) -> Case:
                 check=_no_raw_controls)  # fmt: skip
 
 
+def _no_raw_controls_anywhere(folder: Path, run) -> None:
+    _no_raw_controls(folder, run)
+    assert "\x1b" not in run.stdout and "\nerror: forged" not in run.stdout, run.stdout
+
+
+@case("model content")
+def inspect_of_a_name_with_controls(d: Path) -> Case:
+    return Case(["inspect", _forged_name_model(d)], {0}, check=_no_raw_controls_anywhere)
+
+
+@case("round trips")
+def inspect_of_a_plan_whose_sidecar_names_hold_controls(d: Path) -> Case:
+    def edit(document: dict) -> None:
+        document["outputs"][0]["name"] = FORGED
+
+    return Case(["inspect", _pair(d, edit=edit)], {0}, check=_no_raw_controls_anywhere)
+
+
 # ---- the runner
 
 
