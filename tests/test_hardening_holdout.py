@@ -21,6 +21,7 @@ import pytest
 from contract import assert_contract, digests, partial_files, trtconvert
 from model_factories import conv_model
 from onnx import TensorProto, helper, numpy_helper
+from tensorrt_machine import NEEDS_TENSORRT_AND_GPU
 
 PROFILE = "x=1x3x8x8:1x3x16x16:2x3x32x32"
 BAD = {2}
@@ -1989,3 +1990,42 @@ def test_holdout_case_keeps_the_contract(run_cli, tmp_path: Path, monkeypatch, n
     assert not (folder / "owned").exists()
     if built.check is not None:
         built.check(folder, run)
+
+
+# ---- where TensorRT is: what the CPU cases above leave to it
+
+
+def _needs_tensorrt(test: Callable) -> Callable:
+    for mark in NEEDS_TENSORRT_AND_GPU:
+        test = mark(test)
+    return test
+
+
+@_needs_tensorrt
+def test_a_plugin_that_is_not_a_library_is_bad_input_where_tensorrt_loads_it(
+    run_cli, tmp_path: Path, timing_cache
+) -> None:
+    """On the CPU a text file given as --plugin ends as exit 3 after the CPU stages (nothing loads it); where
+    TensorRT is, the loader refuses it as bad input naming the file, and nothing is written."""
+    model = _model(tmp_path)
+    (tmp_path / "lib.so").write_text("not a shared library")
+    result = run_cli(
+        *_build(model, tmp_path, "--plugin", tmp_path / "lib.so", "--timing-cache", timing_cache)
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.code == 2 and len(errors) == 1 and "lib.so" in errors[0], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@_needs_tensorrt
+def test_bench_checks_shapes_and_inputs_against_the_engine(run_cli, tmp_path: Path, timing_cache) -> None:
+    """bench reads its profiles from the engine, so its --shapes and --input checks run only where TensorRT is:
+    a name the plan lacks and a shape outside every profile are bad input there."""
+    model = _model(tmp_path)
+    plan = tmp_path / "out" / "m.plan"
+    built = run_cli(*_build(model, tmp_path, "--timing-cache", timing_cache))
+    assert built.code == 0, built.stderr
+    for extra in (["--input", "nope=1"], ["--shapes", "x=1x3x64x64"]):
+        result = run_cli("bench", plan, "--iterations", "2", "--warmup", "0", *extra)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.code == 2 and len(errors) == 1, result.stderr
