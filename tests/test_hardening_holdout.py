@@ -1963,6 +1963,36 @@ def inspect_of_a_plan_whose_sidecar_names_hold_controls(d: Path) -> Case:
     return Case(["inspect", _pair(d, edit=edit)], {0}, check=_no_raw_controls_anywhere)
 
 
+# ---- file names in another encoding (bytes that are not UTF-8, kept by Python as surrogates)
+
+LATIN1 = os.fsdecode(b"caf\xe9")
+
+
+@case("paths")
+def model_named_in_latin1(d: Path) -> Case:
+    model = _model(d, name=f"{LATIN1}.onnx")
+    return Case(["inspect", model], BAD, "UTF-8")
+
+
+@case("paths")
+def output_named_in_latin1(d: Path) -> Case:
+    return Case(["prepare", _model(d), "-o", d / "out" / f"{LATIN1}.onnx"], BAD, "UTF-8")
+
+
+@case("paths")
+def timing_cache_named_in_latin1(d: Path) -> Case:
+    return Case(_build(_model(d), d, "--timing-cache", d / f"{LATIN1}.cache"), BAD, "UTF-8")
+
+
+@case("paths")
+def config_model_in_a_latin1_folder(d: Path) -> Case:
+    folder = d / LATIN1
+    folder.mkdir()
+    _model(folder)
+    config = _config(d, f"model: {LATIN1.encode('utf-8', 'surrogateescape').decode('latin-1')}/model.onnx\n")
+    return Case(["prepare", "--config", config, "-o", d / "out" / "p.onnx"], BAD, "")
+
+
 # ---- the runner
 
 

@@ -16,10 +16,19 @@ from trtconvert.errors import BadInput, shown
 
 
 def checked_path(path: str | os.PathLike[str], role: str) -> Path:
-    """``path`` as given, refused when no file system could open it: a NUL byte, a symlink loop, a name too long."""
+    """``path`` as given, refused when no file system could open it (a NUL byte, a symlink loop, a name too long)
+    or when the libraries cannot take it (bytes that are not UTF-8)."""
     text = os.fspath(path)
     if "\x00" in text:
         raise BadInput(f"{role} {shown(text)}: a path cannot hold a NUL byte; give the path without it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Python keeps such bytes as surrogates, which onnx, onnxruntime and TensorRT cannot take as a path.
+        raise BadInput(
+            f"{role} {shown(text)}: the path holds bytes that are not UTF-8 (a name in another encoding); rename "
+            "it in UTF-8"
+        ) from None
     resolved_path(Path(text), role)
     return Path(text)
 

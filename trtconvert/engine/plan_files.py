@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,7 +59,7 @@ def onnx_sha256(model_path: Path, data_files: Iterable[Path] = ()) -> str:
     digest = hashlib.sha256()
     digest.update(bytes.fromhex(sha256_file(model_path)))
     for data_file in sorted(data_files, key=lambda p: p.name):
-        digest.update(data_file.name.encode() + b"\0")
+        digest.update(os.fsencode(data_file.name) + b"\0")
         digest.update(bytes.fromhex(sha256_file(data_file)))
     return digest.hexdigest()
 
@@ -133,7 +134,7 @@ def _path_sha256(path: Path | None) -> str | None:
         return sha256_file(path)
     digest = hashlib.sha256()
     for item in sorted(p for p in path.iterdir() if p.is_file()):
-        digest.update(item.name.encode() + b"\0" + sha256_file(item).encode())
+        digest.update(os.fsencode(item.name) + b"\0" + sha256_file(item).encode())
     return digest.hexdigest()
 
 
