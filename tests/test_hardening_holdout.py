@@ -1963,6 +1963,14 @@ def inspect_of_a_plan_whose_sidecar_names_hold_controls(d: Path) -> Case:
     return Case(["inspect", _pair(d, edit=edit)], {0}, check=_no_raw_controls_anywhere)
 
 
+@case("round trips")
+def sidecar_profile_of_rank_zero_for_export(d: Path) -> Case:
+    def edit(document: dict) -> None:
+        document["profiles"][0]["x"]["max"] = []
+
+    return Case(["export", "triton", _pair(d, edit=edit), "-o", d / "repo", "--name", "m"], BAD, "rank")
+
+
 # ---- file names in another encoding (bytes that are not UTF-8, kept by Python as surrogates)
 
 LATIN1 = os.fsdecode(b"caf\xe9")

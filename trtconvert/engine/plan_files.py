@@ -401,6 +401,25 @@ def check_sidecar(document: Mapping[str, Any]) -> None:
     Keys left out are allowed, as readers fall back to defaults for them; ``null`` where a value is expected is
     not."""
     _SIDECAR(document, "")
+    _check_profile_ranks(document)
+
+
+def _check_profile_ranks(document: Mapping[str, Any]) -> None:
+    """Each profile's min, opt and max are shapes of one rank, min <= opt <= max, and of the input's rank where
+    the sidecar lists its dims: readers index them by axis."""
+    ranks = {
+        entry["name"]: len(entry["dims"])
+        for entry in document.get("inputs", [])
+        if entry.get("dims") is not None
+    }
+    for index, profile in enumerate(document.get("profiles", [])):
+        for name, shape_range in profile.items():
+            field = f"profiles[{index}].{clipped(name, 40)}"
+            low, mid, high = (shape_range[key] for key in ("min", "opt", "max"))
+            if not len(low) == len(mid) == len(high) == ranks.get(name, len(low)):
+                raise Malformed(field, "min, opt and max must be shapes of the input's rank")
+            if any(not a <= b <= c for a, b, c in zip(low, mid, high, strict=True)):
+                raise Malformed(field, "min <= opt <= max must hold on every axis")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
