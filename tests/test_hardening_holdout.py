@@ -1971,6 +1971,24 @@ def sidecar_profile_of_rank_zero_for_export(d: Path) -> Case:
     return Case(["export", "triton", _pair(d, edit=edit), "-o", d / "repo", "--name", "m"], BAD, "rank")
 
 
+@case("options")
+def fleet_job_model_a_bool(d: Path) -> Case:
+    _model(d)
+    manifest = _fleet(d, "store: store\ngpus: [H100]\n", "jobs:\n  - model: true\n")
+    return Case(["fleet", manifest, "--dry-run"], BAD, "model")
+
+
+@case("options")
+def fleet_job_plugins_a_list_of_lists(d: Path) -> Case:
+    model = _model(d)
+    manifest = _fleet(
+        d,
+        "store: store\ngpus: [H100]\n",
+        f"jobs:\n  - model: {model.name}\n    plugins: [[5]]\n    profiles: ['{PROFILE}']\n",
+    )
+    return Case(["fleet", manifest, "--dry-run"], BAD, "plugins")
+
+
 # ---- file names in another encoding (bytes that are not UTF-8, kept by Python as surrogates)
 
 LATIN1 = os.fsdecode(b"caf\xe9")

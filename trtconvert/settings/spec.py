@@ -345,13 +345,17 @@ def parse_config_value(name: str, value: Any, where: str) -> Any:
 
 
 def relative_to_folder(name: str, value: Any, folder: Path) -> Any:
-    """A config key's value with the paths it holds read relative to ``folder`` (a config file's folder)."""
-    if name in _PATH_KEYS:
-        trailing = "/" if name == "output" and str(value).endswith("/") else ""
+    """A config key's value with the paths it holds read relative to ``folder`` (a config file's folder). A value
+    of another type is returned as it is, for the key's parser to refuse by name."""
+    if name in _PATH_KEYS and isinstance(value, str):
+        trailing = "/" if name == "output" and value.endswith("/") else ""
         return f"{folder / value}{trailing}"
-    if name == "plugins":
-        return [str(folder / p) for p in (value if isinstance(value, list) else [value])]
-    if name in ("inputs", "freeze"):
+    if name == "plugins" and isinstance(value, (str, list)):
+        return [
+            str(folder / p) if isinstance(p, str) else p
+            for p in (value if isinstance(value, list) else [value])
+        ]
+    if name in ("inputs", "freeze") and isinstance(value, Mapping):
         return {k: _config_relative_file(folder, str(v)) for k, v in value.items()}
     return value
 
