@@ -1,6 +1,7 @@
 """A model fuzzer: small valid models, mutated by hypothesis (names, types, shapes, opsets, IR versions,
-external-data entries, attributes and the file's bytes), run through `inspect`, `prepare` (following inspect's
-own suggested profile, with --verify) and `build`, each asserting the whole contract (tests/contract.py).
+external-data entries, attributes, graph structure and the file's bytes), run through `inspect`, `prepare`
+(following inspect's own suggested profile, with --verify) and `build`, each asserting the whole contract
+(tests/contract.py).
 
 CI runs a few examples (a couple of minutes on 2 cores); a long run by hand:
     TRTCONVERT_FUZZ_EXAMPLES=500 .venv/bin/pytest -m fuzz tests/test_fuzz_models.py
@@ -100,7 +101,18 @@ def mutation(draw) -> tuple[str, list[str], bool]:
     kinds = draw(
         st.lists(
             st.sampled_from(
-                ["name", "type", "shape", "opset", "ir", "attribute", "external", "bytes", "outputs"]
+                [
+                    "name",
+                    "type",
+                    "shape",
+                    "opset",
+                    "ir",
+                    "attribute",
+                    "external",
+                    "bytes",
+                    "outputs",
+                    "structure",
+                ]
             ),
             min_size=1,
             max_size=3,
@@ -144,8 +156,18 @@ def mutation(draw) -> tuple[str, list[str], bool]:
             steps.append(
                 (
                     "external",
-                    draw(st.sampled_from(["offset", "length", "location", "checksum"])),
+                    draw(
+                        st.sampled_from(["offset", "length", "location", "checksum", "compression", "twice"])
+                    ),
                     draw(TEXT | WEIRD_INT.map(str)),
+                )
+            )
+        elif kind == "structure":
+            steps.append(
+                (
+                    "structure",
+                    draw(st.sampled_from(sorted(STRUCTURE))),
+                    draw(st.sampled_from([10, 2**20, 3 * 10**9, 10**12])),
                 )
             )
         elif kind == "bytes":
@@ -230,9 +252,68 @@ def _apply(model: onnx.ModelProto, step: tuple) -> None:
         node.attribute.append(attribute)
     elif kind == "outputs":
         del model.graph.output[step[1] :]
+    elif kind == "structure":
+        STRUCTURE[step[1]](model, step[2])
+
+
+def _duplicate_output(model: onnx.ModelProto, _: int) -> None:
+    if model.graph.output:
+        model.graph.output.append(model.graph.output[0])
+
+
+def _second_writer(model: onnx.ModelProto, _: int) -> None:
+    """A second node writing a tensor the graph already has (the graph is no longer SSA)."""
+    if model.graph.node and model.graph.input:
+        model.graph.node.append(
+            helper.make_node("Identity", [model.graph.input[0].name], [model.graph.node[0].output[0]])
+        )
+
+
+def _dangling_input(model: onnx.ModelProto, _: int) -> None:
+    if model.graph.node:
+        model.graph.node[0].input[0] = "produced_by_nothing"
+
+
+def _cycle(model: onnx.ModelProto, _: int) -> None:
+    if model.graph.node:
+        model.graph.node[0].input[0] = model.graph.node[-1].output[0]
+
+
+def _shadow_input(model: onnx.ModelProto, _: int) -> None:
+    """A node whose output has the name of a graph input."""
+    if model.graph.input:
+        name = model.graph.input[0].name
+        model.graph.node.insert(0, helper.make_node("Identity", [name], [name]))
+
+
+def _grow(model: onnx.ModelProto, count: int) -> None:
+    """An extra output max(range(count)): a few bytes of model whose folding or run makes ``count`` values."""
+    for name, value in (("grow_limit", count), ("grow_zero", 0), ("grow_one", 1)):
+        model.graph.initializer.append(numpy_helper.from_array(np.array(value, np.int64), name))
+    model.graph.node.extend(
+        [
+            helper.make_node("Range", ["grow_zero", "grow_limit", "grow_one"], ["grow_range"]),
+            helper.make_node("ReduceMax", ["grow_range"], ["grown"], keepdims=0),
+        ]
+    )
+    model.graph.output.append(helper.make_tensor_value_info("grown", TensorProto.INT64, []))
+
+
+# Graph structure the checker or the stages must refuse or survive: what the other mutations never make.
+STRUCTURE = {
+    "duplicate_output": _duplicate_output,
+    "second_writer": _second_writer,
+    "dangling_input": _dangling_input,
+    "cycle": _cycle,
+    "shadow_input": _shadow_input,
+    "grow": _grow,
+}
 
 
 def _external_entry(tensor: onnx.TensorProto, key: str, value: str) -> None:
+    if key == "twice":  # a key written twice: onnx would keep the last
+        tensor.external_data.add(key="location", value=value)
+        return
     entries = {e.key: e.value for e in tensor.external_data}
     entries[key] = value
     del tensor.external_data[:]
@@ -279,7 +360,16 @@ def _write(folder: Path, seed: str, steps: list, external: bool) -> list[Path]:
 @FUZZ
 @given(mutation())
 def test_a_mutated_model_keeps_the_contract_in_every_command(case) -> None:
-    seed, steps, external = case
+    _keeps_the_contract(*case)
+
+
+@pytest.mark.parametrize("kind", sorted(STRUCTURE))
+def test_every_structure_mutation_keeps_the_contract(kind: str) -> None:
+    """Each structural mutation once on the conv model, whatever hypothesis draws in the few CI examples."""
+    _keeps_the_contract("conv", [("structure", kind, 10**12)], False)
+
+
+def _keeps_the_contract(seed: str, steps: list, external: bool) -> None:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         (folder / "in").mkdir()

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from trtconvert.errors import BadInput, clipped
+from trtconvert.paths import same_file
 
 MAX_NAME_BYTES = 255
 
@@ -25,7 +26,7 @@ def check_writable_file(path: Path, what: str) -> None:
     """Refuse a path that exists and is not a regular file (a folder, device, FIFO or socket): replacing it
     would destroy it, or the write would hang or fail late. Also refuse one whose folder cannot be created, or
     whose name no file system holds."""
-    if len(path.name.encode()) > MAX_NAME_BYTES:
+    if len(os.fsencode(path.name)) > MAX_NAME_BYTES:  # the file system's bytes, whatever the name's encoding
         raise BadInput(
             f"{what} {clipped(path.name)}: a file name holds at most {MAX_NAME_BYTES} bytes; give a shorter name"
         )
@@ -58,7 +59,7 @@ def _kind(mode: int) -> str:
 def check_output_path(output: Path, inputs: list[Path]) -> None:
     """Refuse an output that would overwrite an input, or that is not a plain file path; creates nothing."""
     for source in inputs:
-        if output.resolve() == source.resolve():
+        if same_file(output, source, "-o"):
             raise BadInput(f"-o {output} is the input file itself; write the output to a new path")
     check_writable_file(output, "-o")
 
@@ -96,10 +97,10 @@ def _staging_name(output: Path) -> str:
     """The output's name as staging names carry it: a long name is cut and given a digest, because the staging
     name adds about 30 characters and file names end at 255 bytes."""
     name = output.name
-    if len(name.encode()) <= 160:
+    if len(os.fsencode(name)) <= 160:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return name.encode()[:100].decode(errors="ignore") + "~" + digest
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return os.fsencode(name)[:100].decode(errors="ignore") + "~" + digest
 
 
 def _alive(pid: int) -> bool:

@@ -7,6 +7,7 @@ epilog is made from it. 128 + N is the usual exit status of a run stopped by sig
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 EXIT_CODES = {
@@ -78,9 +79,21 @@ def shown(value: Any, limit: int = 80) -> str:
 MAX_MESSAGE_CHARS = 1000
 
 
+# Characters that end a line or drive a terminal: a name holding one would split an error into two lines (the
+# second could start with "error:") or clear the user's screen. Printed escaped, as Python writes them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escaped_controls(text: str, keep: str = "") -> str:
+    """``text`` with every control character (newlines included) but those in ``keep`` written as an escape."""
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else repr(m.group())[1:-1], text)
+
+
 def within_a_line(message: str) -> str:
-    """A whole error message with its middle left out past MAX_MESSAGE_CHARS: whatever the user gave (names,
-    paths, numbers) is echoed somewhere, and the start (what failed) and the end (the fix) are what matter."""
+    """A whole error message on one line (control characters escaped) with its middle left out past
+    MAX_MESSAGE_CHARS: whatever the user gave (names, paths, numbers) is echoed somewhere, and the start (what
+    failed) and the end (the fix) are what matter."""
+    message = escaped_controls(message)
     if len(message) <= MAX_MESSAGE_CHARS:
         return message
     half = MAX_MESSAGE_CHARS // 2

@@ -7,12 +7,25 @@ describe is their output, on stdout).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 LOGGER = logging.getLogger("trtconvert")
+
+
+# Terminal controls other than newline and tab: a model's names reach stage lines and warnings, and must not
+# drive the user's terminal. A newline stays (some reports span lines), but not one that starts a line with
+# "error:", which only the error line may.
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class _OneRecordFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = _TERMINAL_CONTROL.sub(lambda m: repr(m.group())[1:-1], super().format(record))
+        return text.replace("\nerror:", "\\nerror:")
 
 
 def configure(verbosity: int, libraries: bool = True) -> None:
@@ -23,7 +36,7 @@ def configure(verbosity: int, libraries: bool = True) -> None:
     """
     level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_OneRecordFormatter("%(message)s"))
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(level)
     LOGGER.propagate = False

@@ -16,10 +16,19 @@ from trtconvert.errors import BadInput, shown
 
 
 def checked_path(path: str | os.PathLike[str], role: str) -> Path:
-    """``path`` as given, refused when no file system could open it: a NUL byte, a symlink loop, a name too long."""
+    """``path`` as given, refused when no file system could open it (a NUL byte, a symlink loop, a name too long)
+    or when the libraries cannot take it (bytes that are not UTF-8)."""
     text = os.fspath(path)
     if "\x00" in text:
         raise BadInput(f"{role} {shown(text)}: a path cannot hold a NUL byte; give the path without it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Python keeps such bytes as surrogates, which onnx, onnxruntime and TensorRT cannot take as a path.
+        raise BadInput(
+            f"{role} {shown(text)}: the path holds bytes that are not UTF-8 (a name in another encoding); rename "
+            "it in UTF-8"
+        ) from None
     resolved_path(Path(text), role)
     return Path(text)
 
@@ -36,16 +45,32 @@ def resolved_path(path: Path, role: str) -> Path:
     raise BadInput(f"{role} {path}: its symlinks form a loop; point the link at a real file")
 
 
+def file_identity(path: Path, role: str) -> tuple:
+    """What makes two names one file: its device and inode where it exists (a hard link, a symlink or a path
+    spelled with `..` is the same file), else its absolute path with every symlink followed."""
+    resolved = resolved_path(path, role)
+    try:
+        found = os.stat(resolved)
+    except OSError:
+        return ("path", resolved)
+    return ("inode", found.st_dev, found.st_ino)
+
+
+def same_file(first: Path, second: Path, role: str = "path") -> bool:
+    return file_identity(first, role) == file_identity(second, role)
+
+
 def refuse_shared_paths(
     written: Iterable[tuple[str, Path | None]], read: Iterable[tuple[str, Path | None]] = ()
 ) -> None:
     """Refuse one file named for two roles when one of them writes it: an output over one of the run's inputs
-    (the model, its external data, a plugin library, a value file) or two outputs over each other."""
-    outputs: dict[Path, str] = {}
+    (the model, its external data, a plugin library, a value file) or two outputs over each other, however
+    the two names reach it (a symlink, a hard link, `..`)."""
+    outputs: dict[tuple, str] = {}
     for role, path in written:
         if path is None:
             continue
-        resolved = resolved_path(path, role)
+        resolved = file_identity(path, role)
         if resolved in outputs:
             raise BadInput(
                 f"{outputs[resolved]} and {role} name the same file {path}; give each its own path"
@@ -54,7 +79,7 @@ def refuse_shared_paths(
     for role, path in read:
         if path is None:
             continue
-        resolved = resolved_path(path, role)
+        resolved = file_identity(path, role)
         if resolved in outputs:
             raise BadInput(
                 f"{outputs[resolved]} and {role} name the same file {path}, and writing it would destroy an input of "

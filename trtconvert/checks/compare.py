@@ -191,6 +191,77 @@ def check_feed_fits(inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape]) 
         )
 
 
+# Initializers up to this size are kept for shape inference (shape-like constants decide sizes); larger ones
+# stand in as inputs of their shape, so that checking a model of gigabytes copies no weights.
+_SHAPE_CONSTANT_BYTES = 1 << 16
+
+
+def largest_tensor_at(model: onnx.ModelProto | Path, shapes: Mapping[str, Shape]) -> tuple[str, int] | None:
+    """The largest tensor (name, bytes) that running ``model`` at these input shapes makes, as onnx's shape
+    inference sees it; None where inference cannot say. Weights are left out: they are loaded already."""
+    if isinstance(model, Path):
+        model = onnx.load(str(model), load_external_data=False)
+    graph = onnx.GraphProto(name=model.graph.name)
+    graph.node.extend(model.graph.node)
+    graph.output.extend(model.graph.output)
+    weights = set()
+    for tensor in model.graph.initializer:
+        weights.add(tensor.name)
+        if tensor.data_location != onnx.TensorProto.EXTERNAL and tensor.ByteSize() <= _SHAPE_CONSTANT_BYTES:
+            graph.initializer.append(tensor)
+        else:
+            graph.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims))
+    for value in model.graph.input:
+        if value.name in weights:
+            continue
+        shape = shapes.get(value.name)
+        if shape is None or not value.type.HasField("tensor_type"):
+            graph.input.append(value)
+            continue
+        graph.input.append(
+            onnx.helper.make_tensor_value_info(value.name, value.type.tensor_type.elem_type, list(shape))
+        )
+    light = onnx.ModelProto(ir_version=model.ir_version, graph=graph)
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
+    except Exception:  # inference is a best effort here: the run itself reports what the model does wrong
+        return None
+    largest: tuple[str, int] | None = None
+    for value in [*inferred.graph.value_info, *inferred.graph.output]:
+        tensor_type = value.type.tensor_type
+        if not tensor_type.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
+        if any(d < 0 for d in dims):
+            continue
+        try:
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).itemsize
+        except (KeyError, TypeError, ValueError):
+            itemsize = 8
+        size = math.prod(dims) * itemsize
+        if largest is None or size > largest[1]:
+            largest = (value.name, size)
+    return largest
+
+
+def check_model_fits(model: onnx.ModelProto | Path, shapes: Mapping[str, Shape]) -> None:
+    """Refuse, before onnxruntime runs, a model whose own tensors at these shapes take more than half the memory
+    left (a Range of billions of values in a 400-byte model): onnxruntime would allocate until killed."""
+    available = available_memory_bytes()
+    if available is None:
+        return
+    largest = largest_tensor_at(model, shapes)
+    if largest is not None and largest[1] > available // 2:
+        described = ", ".join(f"{name}={'x'.join(str(d) for d in shape)}" for name, shape in shapes.items())
+        raise BadInput(
+            f"running the model at {clipped(described, 200) or 'its static shapes'} makes tensor "
+            f"'{clipped(largest[0])}' of {largest[1] / 2**30:.1f} GiB, more than half of the "
+            f"{available / 2**30:.1f} GiB of memory left; verify at smaller shapes, or drop --verify"
+        )
+
+
 def random_feed(
     inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape], given: Mapping[str, np.ndarray], seed: int
 ) -> dict[str, np.ndarray]:
@@ -275,6 +346,7 @@ def compare_models(
 
     for shapes in shape_sets:  # every shape set fits in memory before either model is loaded
         check_feed_fits(inputs, shapes)
+        check_model_fits(original, shapes)
     drop_verify = "or drop --verify"
     with user_model_errors(
         "load the original model", f"verification runs it in onnxruntime: fix the model, {drop_verify}"

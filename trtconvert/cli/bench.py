@@ -9,6 +9,7 @@ import click
 from trtconvert.cli.options import (
     EPILOG_CODES,
     StrictCommand,
+    echo_lines,
     emit,
     parse_input_flags,
     plugin_option,
@@ -116,4 +117,4 @@ def bench(
     if as_json:
         emit(report, True)
     else:
-        click.echo("\n".join(format_bench(report)))
+        echo_lines(format_bench(report))

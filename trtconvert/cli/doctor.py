@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trtconvert.cli.options import StrictCommand, emit, report_options, setup_logging
+from trtconvert.cli.options import StrictCommand, echo_lines, emit, report_options, setup_logging
 
 
 @click.command(cls=StrictCommand)
@@ -25,4 +25,4 @@ def doctor(as_json: bool, verbose: int, quiet: bool, debug: bool) -> None:
     if as_json:
         emit(report, True)
     else:
-        click.echo("\n".join(format_report(report)))
+        echo_lines(format_report(report))

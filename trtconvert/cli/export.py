@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from trtconvert.cli.options import EPILOG_CODES, emit, plugin_option, report_options, setup_logging
+from trtconvert.cli.options import (
+    EPILOG_CODES,
+    echo_lines,
+    emit,
+    plugin_option,
+    report_options,
+    setup_logging,
+)
 
 
 @click.group("export")
@@ -94,4 +101,4 @@ def triton(
     if as_json:
         emit(report, True)
     else:
-        click.echo("\n".join(format_export(report)), err=True)
+        echo_lines(format_export(report), err=True)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from trtconvert import log
-from trtconvert.cli.options import EPILOG_CODES, emit, report_options, setup_logging
+from trtconvert.cli.options import EPILOG_CODES, echo_lines, emit, report_options, setup_logging
 from trtconvert.errors import MissingDependency
 
 FLEET_EXTRA = "pip install 'trtconvert[fleet]'"
@@ -204,7 +204,7 @@ def _finish(manifest: Any, entries: list[dict], triton: dict | None, as_json: bo
     for entry in entries:
         counts[entry["state"]] = counts.get(entry["state"], 0) + 1
     if sys.stderr.isatty() and log.LOGGER.isEnabledFor(logging.INFO):
-        click.echo("\n".join(_table(entries)), err=True)
+        echo_lines(_table(entries), err=True)
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
     report: dict[str, Any] = {
         "ok": code == 0,

@@ -116,7 +116,7 @@ def inspect(
         if as_json:
             emit(plan_report, True)
         else:
-            click.echo("\n".join(lines))
+            cli_options.echo_lines(lines)
         return
     if layers:
         raise BadInput(f"--layers describes a built plan, and {path} is an ONNX model; give the .plan")
@@ -127,7 +127,7 @@ def inspect(
     if as_json:
         emit(report, True)
     else:
-        click.echo("\n".join(format_onnx(report)))
+        cli_options.echo_lines(format_onnx(report))
 
 
 @cli.command(epilog=EPILOG_CODES, cls=StrictCommand)

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import click
 
 from trtconvert import log
-from trtconvert.errors import EXIT_CODES, BadInput, clipped, shown
+from trtconvert.errors import EXIT_CODES, BadInput, clipped, escaped_controls, shown
 from trtconvert.model.profiles import parse_profile
 from trtconvert.settings.spec import (
     CALIBRATION_METHODS,
@@ -339,6 +339,12 @@ def spec_from_flags(config: Path | None, **flags: Any) -> Spec:
 # With --json, stdout belongs to the report alone: main() points sys.stdout at stderr while a command runs
 # (polygraphy and others print to stdout) and keeps the real stream here.
 report_stream: TextIO | None = None
+
+
+def echo_lines(lines: Sequence[str], err: bool = False) -> None:
+    """A human report, one line per entry: names and paths in it are the user's, so control characters (a
+    newline that would split a row, an escape that would drive the terminal) are printed escaped."""
+    click.echo("\n".join(escaped_controls(line) for line in lines), err=err)
 
 
 def emit(report: dict, as_json: bool) -> None:

@@ -141,7 +141,16 @@ def _read_plans(plans: Sequence[Path]) -> list[_Plan]:
     for plan in plans:
         if plan.suffix.lower() == ".json" and plan.with_suffix("").is_file():
             raise BadInput(f"{plan} is a sidecar; give the plan {plan.with_suffix('')} itself")
-        read.append(_Plan(plan, read_sidecar(plan)))  # SidecarError: no sidecar, or other bytes than the plan
+        sidecar = read_sidecar(plan)  # SidecarError: no sidecar, or other bytes than the plan
+        # Everything the config says comes from these keys: without them it would describe no tensors.
+        missing = [key for key in ("inputs", "outputs", "profiles") if key not in sidecar]
+        if missing or not sidecar["outputs"]:
+            what = f"has no {', '.join(repr(k) for k in missing)}" if missing else "lists no outputs"
+            raise BadInput(
+                f"the sidecar of {plan} {what}, which the Triton config is written from; rebuild the plan with "
+                "trtconvert build"
+            )
+        read.append(_Plan(plan, sidecar))
     return read
 
 
@@ -231,6 +240,10 @@ def _preferred_batch_sizes(sidecar: Mapping[str, Any], max_batch_size: int) -> l
         if r["opt"] and name not in sidecar.get("frozen", {})
     }
     return sorted(size for size in sizes if 1 <= size <= max_batch_size)
+
+
+# Triton's model config holds instance counts in 32-bit integers: a larger count makes a config it cannot load.
+MAX_INSTANCES = 2**31 - 1
 
 
 def _decide_max_batch_size(sidecar: Mapping[str, Any], asked: int | None) -> tuple[int, list[int] | None]:
@@ -447,9 +460,10 @@ def export_triton(
     start = time.perf_counter()
     _check_name(name)
     _check_repository(repository)
-    if instances < 1:
+    if not 1 <= instances <= MAX_INSTANCES:
         raise BadInput(
-            f"--instances {instances}: give at least 1 (instances of the model per profile and GPU)"
+            f"--instances {clipped(str(instances))}: give 1 to {MAX_INSTANCES} (instances of the model per profile "
+            "and GPU; Triton reads the count as a 32-bit integer)"
         )
     _check_given_plugins(plugins)
     read = _read_plans([Path(p) for p in plans])

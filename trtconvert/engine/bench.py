@@ -42,6 +42,7 @@ from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency
 from trtconvert.model.info import GraphTensor
 from trtconvert.model.load import require_regular_file
 from trtconvert.model.profiles import Shape, format_shape, parse_shape
+from trtconvert.paths import same_file
 from trtconvert.settings.request import check_plugin_paths
 
 
@@ -598,7 +599,7 @@ def run_bench(
     require_regular_file(plan, "plan file")
     if compare is not None:
         require_regular_file(compare, "--compare plan file")
-        if compare.resolve() == plan.resolve():
+        if same_file(compare, plan, "--compare"):
             raise BadInput(f"--compare {compare} is the plan being timed; give a second plan to compare with")
     if iterations < 1 or warmup < 0:
         raise BadInput("--iterations must be at least 1 and --warmup at least 0")

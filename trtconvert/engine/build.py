@@ -41,7 +41,7 @@ from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, Ver
 from trtconvert.int8.calib_cache import cache_summary, write_cache
 from trtconvert.model.info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.model.profiles import example_flag
-from trtconvert.paths import refuse_shared_paths
+from trtconvert.paths import refuse_shared_paths, same_file
 from trtconvert.prepare.fp16_check import NARROW_FLOAT, find_out_of_range, suggestion
 from trtconvert.prepare.freeze import describe_frozen
 from trtconvert.prepare.pipeline import (
@@ -318,7 +318,7 @@ def _check_paths(spec: Spec, checked: Preflight) -> None:
     assert spec.output is not None
     sidecar = sidecar_path(spec.output)
     for source in [checked.model_path, *checked.data_files]:
-        if sidecar.resolve() == source.resolve():
+        if same_file(sidecar, source, "the plan's sidecar"):
             raise BadInput(f"the plan's sidecar {sidecar} would overwrite an input; choose another -o")
     check_writable_file(sidecar, "the plan's sidecar")
     _refuse_one_file_for_two_jobs(spec, checked)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,7 +59,7 @@ def onnx_sha256(model_path: Path, data_files: Iterable[Path] = ()) -> str:
     digest = hashlib.sha256()
     digest.update(bytes.fromhex(sha256_file(model_path)))
     for data_file in sorted(data_files, key=lambda p: p.name):
-        digest.update(data_file.name.encode() + b"\0")
+        digest.update(os.fsencode(data_file.name) + b"\0")
         digest.update(bytes.fromhex(sha256_file(data_file)))
     return digest.hexdigest()
 
@@ -133,7 +134,7 @@ def _path_sha256(path: Path | None) -> str | None:
         return sha256_file(path)
     digest = hashlib.sha256()
     for item in sorted(p for p in path.iterdir() if p.is_file()):
-        digest.update(item.name.encode() + b"\0" + sha256_file(item).encode())
+        digest.update(os.fsencode(item.name) + b"\0" + sha256_file(item).encode())
     return digest.hexdigest()
 
 
@@ -400,6 +401,35 @@ def check_sidecar(document: Mapping[str, Any]) -> None:
     Keys left out are allowed, as readers fall back to defaults for them; ``null`` where a value is expected is
     not."""
     _SIDECAR(document, "")
+    _check_profile_ranks(document)
+
+
+def _check_profile_ranks(document: Mapping[str, Any]) -> None:
+    """Each profile's min, opt and max are shapes of one rank, min <= opt <= max, and of the input's rank where
+    the sidecar lists its dims: readers index them by axis."""
+    ranks = {
+        entry["name"]: len(entry["dims"])
+        for entry in document.get("inputs", [])
+        if entry.get("dims") is not None
+    }
+    for index, profile in enumerate(document.get("profiles", [])):
+        for name, shape_range in profile.items():
+            field = f"profiles[{index}].{clipped(name, 40)}"
+            low, mid, high = (shape_range[key] for key in ("min", "opt", "max"))
+            if not len(low) == len(mid) == len(high) == ranks.get(name, len(low)):
+                raise Malformed(field, "min, opt and max must be shapes of the input's rank")
+            if any(not a <= b <= c for a, b, c in zip(low, mid, high, strict=True)):
+                raise Malformed(field, "min <= opt <= max must hold on every axis")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys; a sidecar we wrote has none, so two mean a hand edit gone wrong.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {clipped(twice, 40)!r} appears twice in one object")
+    return document
 
 
 def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
@@ -414,8 +444,8 @@ def read_sidecar(plan: Path, check_plan: bool = True) -> dict[str, Any]:
             "trtconvert build to describe it"
         )
     try:
-        document = json.loads(path.read_text())
-    # ValueError covers bad JSON, bad UTF-8 and integers past Python's 4300-digit limit.
+        document = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
+    # ValueError covers bad JSON, bad UTF-8, integers past Python's 4300-digit limit and a key given twice.
     except (OSError, ValueError) as err:
         raise SidecarError(f"sidecar {path} is not readable JSON ({err}); rebuild the plan") from None
     except RecursionError:

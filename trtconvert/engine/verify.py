@@ -20,6 +20,7 @@ from trtconvert import log
 from trtconvert.checks.compare import (
     OutputComparison,
     check_feed_fits,
+    check_model_fits,
     compare_outputs,
     given_values,
     random_feed,
@@ -170,6 +171,7 @@ def _reference_outputs(
     start = time.perf_counter()
     for shape_set in sets:  # every shape set fits in memory before the model is even loaded
         check_feed_fits(inputs, shape_set.shapes)
+        check_model_fits(onnx_path, shape_set.shapes)
     with user_model_errors("load the original model", "the reference runs it in onnxruntime: fix the model"):
         session = create_session(original_for_onnxruntime(onnx_path))
     names = [o.name for o in session.get_outputs()]
@@ -218,8 +220,10 @@ def run_verify(
     if sidecar is not None:
         given.update(frozen_feed(sidecar.get("frozen", {}), given))
     sets: list[ShapeSet] | None = None
-    if sidecar is not None:
-        profiles = profiles_from_json(sidecar.get("profiles", []))
+    # A sidecar without profiles (edited by hand) says nothing about them: they come from the engine, as
+    # for a plan without sidecar.
+    if sidecar is not None and "profiles" in sidecar:
+        profiles = profiles_from_json(sidecar["profiles"])
         check_sidecar_describes(plan, onnx_path, profiles, sidecar.get("frozen", {}), inputs)
         sets = shape_sets_from_profiles(profiles, inputs)
     elif all(i.is_static for i in inputs):
@@ -240,6 +244,10 @@ def check_sidecar_describes(
     free = [i for i in inputs if i.name not in frozen]
     try:
         validate_profiles(profiles, free)
+        dynamic = [i.name for i in free if not i.is_static]
+        if dynamic and not profiles:
+            # An engine of a model with dynamic inputs has at least one profile; none means another model.
+            raise BadInput(f"no profile gives shapes for the dynamic input(s) {', '.join(dynamic)}")
     except BadInput as err:
         raise BadInput(
             f"the sidecar of {plan.name} does not fit {onnx_path.name} ({err}); give the --onnx the plan was "

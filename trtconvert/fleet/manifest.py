@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import itertools
+import math
 import os
 import re
 import tempfile
@@ -183,9 +184,10 @@ def _triton(value: Any, folder: Path, where: str) -> TritonExport:
     for key, least in (("max_batch_size", 0), ("instances", 1)):
         if value.get(key) is not None:
             number = value[key]
-            if isinstance(number, bool) or not isinstance(number, int) or number < least:
+            if isinstance(number, bool) or not isinstance(number, int) or not least <= number < 2**31:
                 raise BadInput(
-                    f"{where}.{key}: expected a whole number of at least {least}, got {shown(number)}"
+                    f"{where}.{key}: expected a whole number from {least} to 2^31 - 1 (Triton's config holds it in 32 "
+                    f"bits), got {shown(number)}"
                 )
             options[key] = number
     if "replace" in value:
@@ -226,6 +228,11 @@ def _job_settings(entry: Mapping[str, Any], folder: Path, where: str) -> tuple[s
     return explicit, settings
 
 
+# A manifest expands lists into jobs (their product): a few lines of YAML can ask for millions, each checked
+# before anything is sent (a few ms each). More builds than this are several manifests' work.
+MAX_JOBS = 2_000
+
+
 def written(value: Any) -> str:
     """A value as the manifest wrote it: a YAML float keeps its text (a version 10.10 is not 10.1)."""
     return str(getattr(value, "written", None) or value)
@@ -259,6 +266,12 @@ def _expand(
     for key in listed:
         if not settings[key]:
             raise BadInput(f"{where}.{key}: an empty list expands into no job; give at least one value")
+    combinations = math.prod(len(settings[k]) for k in listed)
+    if combinations > MAX_JOBS:
+        raise BadInput(
+            f"{where}: its lists ({', '.join(f'{k}: {len(settings[k])}' for k in listed)}) combine into "
+            f"{combinations} jobs, more than the {MAX_JOBS} a manifest may hold; split it or shorten the lists"
+        )
     expanded = []
     for choices in itertools.product(*(list(enumerate(settings[k])) for k in listed)):
         one = dict(settings)
@@ -321,6 +334,11 @@ def read_manifest(path: Path) -> Manifest:
                 )
             _check_together(Job(name, "", one), f"{job_where} ({name})")
             named[name] = one
+        if len(named) * len(gpus) > MAX_JOBS:
+            raise BadInput(
+                f"{where}: its jobs on {len(gpus)} GPU kind(s) make more than {MAX_JOBS} builds, more than a manifest "
+                "may hold; split it into several manifests"
+            )
     jobs = tuple(Job(name, gpu, settings) for name, settings in named.items() for gpu in gpus)
     triton = _triton(raw["triton"], folder, f"{where}: triton") if raw.get("triton") is not None else None
     if triton is not None:

@@ -24,6 +24,7 @@ from typing import Any
 import fsspec
 
 from trtconvert.engine.plan_files import Malformed, check_sidecar
+from trtconvert.errors import BadInput, MissingDependency, clipped
 
 
 def timing_cache_parts(tensorrt_version: str, gpu: str) -> tuple[str, str, str]:
@@ -39,7 +40,14 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url)
+        except ImportError as err:  # a known protocol whose package is not installed (s3fs, gcsfs)
+            raise MissingDependency(f"store {clipped(url)}: {err}") from None
+        except ValueError as err:  # a protocol fsspec does not know, or a URL it cannot read
+            raise BadInput(
+                f"store {clipped(url)}: {err}; give a folder or an fsspec URL such as s3://bucket/prefix"
+            ) from None
         self.root = root.rstrip("/")
 
     def path(self, *parts: str) -> str:

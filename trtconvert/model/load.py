@@ -57,6 +57,10 @@ _SUB_BYTE_TYPES = {
 }
 
 
+# The keys of an external-data entry that ONNX defines (onnx.external_data_helper.ExternalDataInfo).
+EXTERNAL_DATA_KEYS = frozenset({"location", "offset", "length", "checksum", "basepath"})
+
+
 def external_entry(tensor: onnx.TensorProto, model_path: Path) -> ExternalEntry:
     """The one reader of an external-data reference: location, offset and length checked against the file.
 
@@ -67,6 +71,21 @@ def external_entry(tensor: onnx.TensorProto, model_path: Path) -> ExternalEntry:
     base = resolved_path(model_path, "model file").parent
     name = clipped(tensor.name)
     info = {entry.key: entry.value for entry in tensor.external_data}
+    if len(info) != len(tensor.external_data):
+        keys = [entry.key for entry in tensor.external_data]
+        twice = next(key for index, key in enumerate(keys) if key in keys[:index])
+        # onnx would take the last of the two silently: which bytes are meant is not ours to guess.
+        raise BadInput(
+            f"tensor '{name}' gives its external data {shown(twice)} twice; the model is damaged, re-save it"
+        )
+    unknown = sorted(set(info) - EXTERNAL_DATA_KEYS)
+    if unknown:
+        # onnx skips keys it does not know with a warning: data written with a meaning it ignores (compressed,
+        # encrypted) would be read as raw bytes.
+        raise BadInput(
+            f"tensor '{name}' gives its external data the key {shown(unknown[0])}, which ONNX does not define "
+            f"(it defines {', '.join(sorted(EXTERNAL_DATA_KEYS))}); re-save the model with onnx"
+        )
     location = info.get("location", "")
     if "\x00" in location:
         raise BadInput(
@@ -177,8 +196,8 @@ _BINDABLE = {
 
 def check_interface(model: onnx.ModelProto, path: Path) -> None:
     """The one check of what the graph exposes, before any stage reads it: names that are text, opsets that this
-    onnx knows, at least one output, and inputs and outputs that are tensors of numbers (an engine binds nothing
-    else: no sequences, optionals, maps, sparse tensors or strings)."""
+    onnx knows, at least one output, each input and output listed once, and inputs and outputs that are tensors
+    of numbers (an engine binds nothing else: no sequences, optionals, maps, sparse tensors or strings)."""
     _check_text_names(model, path)
     if model.ir_version > onnx.IR_VERSION:
         raise BadInput(
@@ -203,6 +222,14 @@ def check_interface(model: onnx.ModelProto, path: Path) -> None:
         )
     initializers = {i.name for i in model.graph.initializer}
     for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        seen: set[str] = set()
+        twice = next((v.name for v in values if v.name in seen or seen.add(v.name)), None)
+        if twice is not None:
+            # An engine binds tensors by name: two graph outputs (or inputs) of one name are one binding.
+            raise BadInput(
+                f"{path.name} lists the graph {kind} '{clipped(twice)}' twice; an engine binds each name once, so "
+                f"re-export the model with each {kind} listed once"
+            )
         for value in values:
             if kind == "input" and value.name in initializers:
                 continue

@@ -113,7 +113,14 @@ def _fold_passes(
         for subgraph in graph.subgraphs(recursive=True):
             subgraph.ir_version = graph.ir_version
         # max_bytes: a tensor past it is neither computed nor stored (a few bytes of model can fold into GBs).
-        graph.fold_constants(flatten_subgraphs=flatten_subgraphs, error_ok=False, size_threshold=max_bytes)
+        graph.fold_constants(
+            flatten_subgraphs=flatten_subgraphs,
+            error_ok=False,
+            size_threshold=max_bytes,
+            should_exclude_node=None
+            if max_bytes is None
+            else functools.partial(_may_outgrow, max_bytes=max_bytes),
+        )
         model = gs.export_onnx(graph.cleanup().toposort(), do_type_check=False)
         # A graph-surgeon graph is a web of reference cycles: without a collection it lives on with numpy
         # copies of the folded values and, through its lazy constants, the previous pass's whole model.
@@ -121,6 +128,75 @@ def _fold_passes(
         gc.collect()
         model = infer_shapes(model)
     return model
+
+
+# Ops whose output size comes from input values (or from a body run many times), not from input sizes: with a
+# shape that inference could not resolve, their output may be any size.
+_SIZE_FROM_VALUES = frozenset(
+    {"ConstantOfShape", "Expand", "Loop", "OneHot", "Pad", "Range", "Resize", "Scan", "Tile", "Upsample"}
+)
+
+
+def _may_outgrow(node, max_bytes: int) -> bool:
+    """Whether folding ``node`` could make a tensor past ``max_bytes``: graph-surgeon's size threshold looks only
+    at the tensors it keeps, while onnxruntime computes every tensor on the way to them (a Range of billions of
+    values reduced to one number would be made whole)."""
+    from onnx_graphsurgeon.importers.onnx_importer import get_itemsize
+
+    for index, tensor in enumerate(node.outputs):
+        itemsize = get_itemsize(tensor.dtype) if tensor.dtype is not None else 8
+        shape = tensor.shape
+        if shape is not None and all(isinstance(d, int) and d >= 0 for d in shape):
+            count = int(np.prod(shape, dtype=object))
+        elif node.op in _SIZE_FROM_VALUES:
+            # Shape inference did not resolve it: count it from the constant inputs, or, where they are not
+            # constants yet, leave the node for the next pass, when they will be.
+            count = _count_from_values(node) if index == 0 else None
+            if count is None:
+                return True
+        else:
+            continue
+        if count * itemsize > max_bytes:
+            return True
+    return False
+
+
+def _count_from_values(node) -> int | None:
+    """Elements of the first output of a _SIZE_FROM_VALUES node, from its inputs' values; None where unknown."""
+    from onnx_graphsurgeon import Constant
+
+    def value(index: int):
+        if index >= len(node.inputs) or not isinstance(node.inputs[index], Constant):
+            return None
+        return [int(v) for v in np.asarray(node.inputs[index].values).reshape(-1)]
+
+    def shape(index: int):
+        found = node.inputs[index].shape if index < len(node.inputs) else None
+        return list(found) if found is not None and all(isinstance(d, int) for d in found) else None
+
+    def volume(dims) -> int | None:
+        return None if dims is None or any(d < 0 for d in dims) else int(np.prod(dims, dtype=object))
+
+    try:
+        if node.op == "ConstantOfShape":
+            return volume(value(0))
+        if node.op == "Range":
+            start, limit, delta = (value(i) for i in range(3))
+            if None in (start, limit, delta) or not delta[0]:
+                return None
+            return max(-(-(limit[0] - start[0]) // delta[0]), 0)
+        if node.op == "Expand" and shape(0) is not None and value(1) is not None:
+            return volume(np.broadcast_shapes(tuple(shape(0)), tuple(value(1))))
+        if node.op == "Tile" and shape(0) is not None and value(1) is not None:
+            return volume([d * r for d, r in zip(shape(0), value(1), strict=True)])
+        if node.op == "Pad" and shape(0) is not None and value(1) is not None and len(node.inputs) < 4:
+            dims, pads = shape(0), value(1)
+            return volume([d + pads[i] + pads[i + len(dims)] for i, d in enumerate(dims)])
+        if node.op == "OneHot" and shape(0) is not None and value(1) is not None:
+            return volume([*shape(0), value(1)[0]])
+    except (ValueError, IndexError, TypeError, OverflowError):
+        return None
+    return None
 
 
 def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -7,21 +7,18 @@ build's engine check then read these values and decide none of them again.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, shown
+from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency
+from trtconvert.numbers import parse_size
 from trtconvert.settings.precision_plan import PrecisionPlan, precision_plan
 from trtconvert.settings.spec import Spec
 from trtconvert.settings.target import SUPPORTED_RANGE, TensorRTTarget, parse_target, wanted_target
 from trtconvert.settings.tolerances import Tolerances, tolerance_key, with_defaults
 
 OPT_LEVELS = range(0, 6)
-MAX_POOL_BYTES = 1 << 50
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 @dataclass(frozen=True)
@@ -96,22 +93,6 @@ def check_plugin_paths(plugins: Sequence[Path]) -> list[Path]:
             )
         checked.append(plugin.resolve())
     return checked
-
-
-def parse_size(text: str, where: str = "--workspace") -> int:
-    """``4G``, ``512M``, ``1.5GiB``, ``65536B`` as bytes (binary units, as trtexec's pool sizes). A bare number
-    is MiB, as trtexec reads ``--memPoolSize=workspace:4096``: read as bytes it would starve every tactic."""
-    match = _SIZE_RE.match(str(text))
-    if not match:
-        raise BadInput(f"{where} {shown(text)} is not a size; write e.g. 4G, 512M (a bare number is MiB)")
-    unit = match.group(2).lower()
-    bare = not unit and not match.group(3)
-    value = float(match.group(1)) * (_UNITS["m"] if bare else _UNITS[unit])
-    if value > MAX_POOL_BYTES:  # checked first: a number too large for a float is infinite here
-        raise BadInput(f"{where} {shown(text)} is larger than any GPU's memory (at most 1P); e.g. 4G")
-    if value < 1 or value != int(value):
-        raise BadInput(f"{where} {shown(text)} must be a whole number of bytes of at least 1; e.g. 4G")
-    return int(value)
 
 
 def check_build_settings(spec: Spec, target: TensorRTTarget) -> None:

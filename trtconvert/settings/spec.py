@@ -19,7 +19,7 @@ from typing import Any
 
 from trtconvert.errors import BadInput, shown
 from trtconvert.model.profiles import Profile, parse_profile, profile_from_mapping
-from trtconvert.numbers import MAX_DIGITS
+from trtconvert.numbers import MAX_DIGITS, parse_size
 from trtconvert.paths import checked_path
 from trtconvert.settings.tolerances import INT8_MIN_WITHIN
 
@@ -124,6 +124,13 @@ def _text(value: Any, where: str) -> str:
     raise BadInput(f"{where}: expected a string, got {shown(value)}")
 
 
+def _size(value: Any, where: str) -> str:
+    """A size as written (``4G``), checked when read, so that a manifest's job is refused before it is sent."""
+    text = _text(value, where)
+    parse_size(text, where)
+    return text
+
+
 def _version(value: Any, where: str) -> str:
     # A YAML float has already lost what was written: 10.10 reads as 10.1. The loader keeps the text.
     return getattr(value, "written", None) or _text(value, where)
@@ -182,7 +189,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "profiles": _profiles,
     "freeze": _inputs,
     "fold": _bool,
-    "fold_max_size": _text,
+    "fold_max_size": _size,
     "rewrite": _choice(REWRITE_POLICIES),
     "target_tensorrt": _version,
     "precision": _choice(PRECISIONS),
@@ -192,7 +199,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "atol": _float,
     "rtol": _float,
     "seed": _int,
-    "workspace": _text,
+    "workspace": _size,
     "timing_cache": _text,
     "opt_level": _int,
     "tf32": _bool,
@@ -338,13 +345,17 @@ def parse_config_value(name: str, value: Any, where: str) -> Any:
 
 
 def relative_to_folder(name: str, value: Any, folder: Path) -> Any:
-    """A config key's value with the paths it holds read relative to ``folder`` (a config file's folder)."""
-    if name in _PATH_KEYS:
-        trailing = "/" if name == "output" and str(value).endswith("/") else ""
+    """A config key's value with the paths it holds read relative to ``folder`` (a config file's folder). A value
+    of another type is returned as it is, for the key's parser to refuse by name."""
+    if name in _PATH_KEYS and isinstance(value, str):
+        trailing = "/" if name == "output" and value.endswith("/") else ""
         return f"{folder / value}{trailing}"
-    if name == "plugins":
-        return [str(folder / p) for p in (value if isinstance(value, list) else [value])]
-    if name in ("inputs", "freeze"):
+    if name == "plugins" and isinstance(value, (str, list)):
+        return [
+            str(folder / p) if isinstance(p, str) else p
+            for p in (value if isinstance(value, list) else [value])
+        ]
+    if name in ("inputs", "freeze") and isinstance(value, Mapping):
         return {k: _config_relative_file(folder, str(v)) for k, v in value.items()}
     return value
 
