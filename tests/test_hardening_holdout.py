@@ -1979,12 +1979,13 @@ def fleet_job_model_a_bool(d: Path) -> Case:
 
 
 @case("options")
-def fleet_job_plugins_a_list_of_lists(d: Path) -> Case:
+def fleet_job_plugins_nested_past_a_list_of_lists(d: Path) -> Case:
+    # A list of lists is one job per inner list (the manifest's expansion); one level more is no plugin list.
     model = _model(d)
     manifest = _fleet(
         d,
         "store: store\ngpus: [H100]\n",
-        f"jobs:\n  - model: {model.name}\n    plugins: [[5]]\n    profiles: ['{PROFILE}']\n",
+        f"jobs:\n  - model: {model.name}\n    plugins: [[[5]]]\n    profiles: ['{PROFILE}']\n",
     )
     return Case(["fleet", manifest, "--dry-run"], BAD, "plugins")
 
