@@ -3,7 +3,7 @@
 Reads build logs made with -Xptxas -v (CMake option TRTCONVERT_PTXAS_VERBOSE=ON) and prints one row per
 kernel instance (element type, lanes' column grouping, span, word runs, staged) and one column per log:
 registers, and spill stores/loads in bytes where there are any. The lean-ring kernel of a build counts as
-its staged instance.
+its staged instance; wide quads have rows of their own.
 
     python benchmarks/ptxas_registers.py v9=results/build-v9.log R=results/build-R.log
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 TYPES = {"f": "float", "6__half": "half", "13__nv_bfloat16": "bf16"}
 ENTRY = re.compile(r"Compiling entry function '(\S+)'")
 KERNEL = re.compile(
-    r"cubic4_(kernel|lean_kernel)I(f|6__half|13__nv_bfloat16)Li(\d+)ELi(\d+)ELb([01])E(?:Lb([01])E)?"
+    r"cubic4_(kernel|lean_kernel|wide_kernel)I(f|6__half|13__nv_bfloat16)Li(\d+)ELi(\d+)E(?:Lb([01])E)?(?:Lb([01])E)?"
 )
 USAGE = re.compile(r"Used (\d+) registers")
 SPILL = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
@@ -29,8 +29,8 @@ def kernel_name(mangled: str) -> str | None:
     if match is None:
         return None
     kind, dtype, adj, span, words, staged = match.groups()
-    staged = "1" if kind == "lean_kernel" else staged
-    grouping = "quad" if adj == "4" else "pair"
+    staged = "1" if kind in ("lean_kernel", "wide_kernel") else staged
+    grouping = ("wide quad" if kind == "wide_kernel" else "quad") if adj == "4" else "pair"
     return f"{TYPES[dtype]} {grouping} span {span}{' words' if words == '1' else ''}{' staged' if staged == '1' else ''}"
 
 

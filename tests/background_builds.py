@@ -30,7 +30,7 @@ def kernels_command(build_dir: Path, lib_dir: Path) -> list[str]:
 
 # Every candidate switch of the four-tap kernel at once (csrc/kernels/NOTES.md, "v10 candidates"): the default
 # build compiles the code with all of them off, this one with all of them on.
-KERNEL_VARIANT = "CFRD"
+KERNEL_VARIANT = "CFRDW"
 
 
 def kernel_variant_command(nvcc: Path, build_dir: Path) -> list[str]:

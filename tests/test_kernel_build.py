@@ -76,17 +76,18 @@ def test_candidate_variants_compile_for_sm90_without_warnings(kernel_variant_bui
         / "trtconvert_kernels_objects.dir"
         / "flags.make"
     ).read_text()
-    switches = ("SHARED_COLUMNS", "FULLER_BLOCKS", "LEAN_RING", "DEEP_QUADS")
-    assert KERNEL_VARIANT == "CFRD"
+    switches = ("SHARED_COLUMNS", "FULLER_BLOCKS", "LEAN_RING", "DEEP_QUADS", "WIDE_QUADS")
+    assert KERNEL_VARIANT == "CFRDW"
     assert all(f"-DTRTC_CUBIC_{switch}=1" in flags for switch in switches), flags
     # The register table the GPU script prints (benchmarks/ptxas_registers.py) reads this log: the lean
-    # ring's kernels stand for the staged instances, and each instance reports its registers.
+    # ring's kernels stand for the staged instances, wide quads have their own, and each reports its registers.
     sys.path.insert(0, str(REPO / "benchmarks"))
     from ptxas_registers import read_log
 
     table = read_log(log)
     staged = [name for name in table if name.startswith(("half", "bf16")) and name.endswith("staged")]
-    assert len(staged) == 12, table  # quads of span 6 and 7, pairs of span 6 to 8 and word runs; two types
+    # Per 16-bit type: quads of span 6 and 7, pairs of span 6 to 8 and word runs, wide quads of span 6 and 7.
+    assert len(staged) == 16, table
     assert all(int(table[name].split()[0]) <= 255 for name in table), table
 
 

@@ -40,6 +40,9 @@
 //    half the resident blocks are busy, not all: fewer, taller strips (less halo, fewer set-ups).
 //  - TRTC_CUBIC_LEAN_RING: the staged kernel walks its block's rows as one stream unrolled by the ring size,
 //    so ring slots are compile-time offsets, and waits for its copies once per two rows.
+//  - TRTC_CUBIC_WIDE_QUADS: staged 16-bit quads with a lane on 8 adjacent columns (two quads, the same runs
+//    and weights each) and one 16-byte store per output row: the per-row overhead spread over twice the
+//    outputs, at more registers.
 //  - TRTC_CUBIC_DEEP_QUADS: 16-bit quads run the register kernel with 8 row buffers (7 rows ahead) where a
 //    staged launch would give each block few planes to spread its ring's start over.
 #ifndef TRTC_CUBIC_SHARED_COLUMNS
@@ -50,6 +53,9 @@
 #endif
 #ifndef TRTC_CUBIC_FULLER_BLOCKS
 #define TRTC_CUBIC_FULLER_BLOCKS 0
+#endif
+#ifndef TRTC_CUBIC_WIDE_QUADS
+#define TRTC_CUBIC_WIDE_QUADS 0
 #endif
 #ifndef TRTC_CUBIC_DEEP_QUADS
 #define TRTC_CUBIC_DEEP_QUADS 0
@@ -255,6 +261,13 @@ struct Elem<__half> {
         *reinterpret_cast<uint2*>(p) =
             make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
     }
+    static __device__ __forceinline__ void store8(__half* p, const float (&a)[4], const float (&b)[4]) {
+        const __half2 h[4] = {__floats2half2_rn(a[0], a[1]), __floats2half2_rn(a[2], a[3]),
+                              __floats2half2_rn(b[0], b[1]), __floats2half2_rn(b[2], b[3])};
+        *reinterpret_cast<uint4*>(p) =
+            make_uint4(*reinterpret_cast<const unsigned*>(&h[0]), *reinterpret_cast<const unsigned*>(&h[1]),
+                       *reinterpret_cast<const unsigned*>(&h[2]), *reinterpret_cast<const unsigned*>(&h[3]));
+    }
 };
 
 template <>
@@ -270,6 +283,13 @@ struct Elem<__nv_bfloat16> {
         const __nv_bfloat162 hi = __floats2bfloat162_rn(v[2], v[3]);
         *reinterpret_cast<uint2*>(p) =
             make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
+    }
+    static __device__ __forceinline__ void store8(__nv_bfloat16* p, const float (&a)[4], const float (&b)[4]) {
+        const __nv_bfloat162 h[4] = {__floats2bfloat162_rn(a[0], a[1]), __floats2bfloat162_rn(a[2], a[3]),
+                                     __floats2bfloat162_rn(b[0], b[1]), __floats2bfloat162_rn(b[2], b[3])};
+        *reinterpret_cast<uint4*>(p) =
+            make_uint4(*reinterpret_cast<const unsigned*>(&h[0]), *reinterpret_cast<const unsigned*>(&h[1]),
+                       *reinterpret_cast<const unsigned*>(&h[2]), *reinterpret_cast<const unsigned*>(&h[3]));
     }
 };
 
@@ -371,9 +391,9 @@ constexpr int kStageSlots = 8;  // a power of two
 constexpr int kStageBytes = 16;  // one copy
 // Inputs per segment: the 128 columns of a warp with quads (upscaling: at most 124 + 8 + 7 inputs with the
 // alignment of the first copy), or with pairs up to a downscale by about 2.4.
-template <int kAdj>
+template <int kAdj, bool kWide = false>
 __host__ __device__ constexpr int stage_elems() {
-    return kAdj == 4 ? 144 : 320;
+    return kWide ? 272 : kAdj == 4 ? 144 : 320;  // wide quads: 256 columns, up to a scale of about 1
 }
 
 // Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
@@ -409,14 +429,17 @@ __device__ __forceinline__ Window window4(const AxisMap& m, int y) {
 // the row segment its 128 columns need into a ring of shared-memory slots with asynchronous copies,
 // kStageSlots - 1 rows ahead and straight on across the block's planes, and each lane reads its runs from
 // there; the prefetch then costs no registers, so it can run deeper and more warps fit on an SM.
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
 __device__ __forceinline__ void cubic4_rows(const T* __restrict__ in, T* __restrict__ out, int64_t planes,
                                             int planes_per_block, AxisMap mh, AxisMap mw, int strip_rows,
                                             int col_groups, int vector_stores) {
-    constexpr int kGroups = kLaneCols / kAdj;
-    constexpr int kGroupStride = 32 * kAdj;  // columns between a lane's groups
+    // Wide quads: a lane's two quads are adjacent (8 columns, one 16-byte store), a warp's columns 256.
+    constexpr int kLaneColumns = kWide ? 2 * kLaneCols : kLaneCols;
+    constexpr int kWarpCols = 32 * kLaneColumns;
+    constexpr int kGroups = kLaneColumns / kAdj;
+    constexpr int kGroupStride = kWide ? kAdj : 32 * kAdj;  // columns between a lane's groups
     constexpr int kChunk = kStageBytes / static_cast<int>(sizeof(T));  // inputs per asynchronous copy
-    constexpr int kSlotElems = kStaged ? stage_elems<kAdj>() : kChunk;
+    constexpr int kSlotElems = kStaged ? stage_elems<kAdj, kWide>() : kChunk;
     constexpr int kCopies = (kSlotElems / kChunk + 31) / 32;  // copies per lane and row
     __shared__ float4 row_w[kWarps * kMaxStripRows];
     __shared__ int row_start[kWarps * kMaxStripRows];
@@ -437,10 +460,10 @@ __device__ __forceinline__ void cubic4_rows(const T* __restrict__ in, T* __restr
     }
 
     // Column weights of this lane, held in registers for every row and plane.
-    const int col0 = group * kGroupCols + kAdj * lane;
+    const int col0 = group * kWarpCols + (kWide ? kLaneColumns : kAdj) * lane;
     int cbase[kGroups];
     float cw[kGroups][kAdj][kSpan];
-    if constexpr (kSharedColumns && sizeof(T) == 2) {
+    if constexpr (kSharedColumns && sizeof(T) == 2 && !kWide) {
         // Every warp of the block has the same 128 columns: thread t computes column t once (the same
         // expressions as below, so the same bits), the first column of its pair or quad sets the run's start,
         // and each lane then reads its columns' weights.
@@ -508,7 +531,7 @@ __device__ __forceinline__ void cubic4_rows(const T* __restrict__ in, T* __restr
     for (int r = lane; r < rows; r += 32) atomicAdd(&ends[row_start[sr0 + r] + 3 - first_row], 1);
     __syncwarp();
     // Every column of this warp inside the output and groups aligned for one store: no per-column checks.
-    const bool full = vector_stores && group * kGroupCols + kGroupCols <= mw.n_out;
+    const bool full = vector_stores && group * kWarpCols + kWarpCols <= mw.n_out;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
     const int64_t plane_begin = static_cast<int64_t>(blockIdx.y) * planes_per_block;
@@ -539,7 +562,7 @@ __device__ __forceinline__ void cubic4_rows(const T* __restrict__ in, T* __restr
         ring_lane = ring + lane * kChunk;
     }
 #if TRTC_CUBIC_LEAN_RING
-    if constexpr (kStaged && kLeanRing) {
+    if constexpr (kStaged && kLeanRing && !kWide) {  // wide quads keep the v9 ring (registers)
         // The block's input rows as one stream (plane after plane), walked in a loop unrolled by the ring size:
         // stream row u sits in slot u % kStageSlots, a compile-time offset from this lane's ring pointers.
         // Rows are copied in pairs, one copy group each, 6 and 7 rows ahead: one wait and one warp barrier
@@ -622,12 +645,16 @@ __device__ __forceinline__ void cubic4_rows(const T* __restrict__ in, T* __restr
                     }
                 }
                 if (full) {
+                    if constexpr (kWide) {
+                        Elem<T>::store8(o, r[0], r[1]);
+                    } else {
 #pragma unroll
-                    for (int j = 0; j < kGroups; ++j) {
-                        if constexpr (kAdj == 4) {
-                            Elem<T>::store4(o + kGroupStride * j, r[j]);
-                        } else {
-                            Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                        for (int j = 0; j < kGroups; ++j) {
+                            if constexpr (kAdj == 4) {
+                                Elem<T>::store4(o + kGroupStride * j, r[j]);
+                            } else {
+                                Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                            }
                         }
                     }
                 } else {
@@ -754,12 +781,16 @@ __device__ __forceinline__ void cubic4_rows(const T* __restrict__ in, T* __restr
                     }
                 }
                 if (full) {
+                    if constexpr (kWide) {
+                        Elem<T>::store8(o, r[0], r[1]);
+                    } else {
 #pragma unroll
-                    for (int j = 0; j < kGroups; ++j) {
-                        if constexpr (kAdj == 4) {
-                            Elem<T>::store4(o + kGroupStride * j, r[j]);
-                        } else {
-                            Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                        for (int j = 0; j < kGroups; ++j) {
+                            if constexpr (kAdj == 4) {
+                                Elem<T>::store4(o + kGroupStride * j, r[j]);
+                            } else {
+                                Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                            }
                         }
                     }
                 } else {
@@ -815,6 +846,18 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
                                                  vector_stores);
 }
 
+#if TRTC_CUBIC_WIDE_QUADS
+// Wide quads (staged only): 48 column weights and 32 horizontal results per lane; ptxas is left to itself.
+template <typename T, int kAdj, int kSpan>
+__global__ void __launch_bounds__(32 * kWarps, 4) cubic4_wide_kernel(const T* __restrict__ in, T* __restrict__ out,
+                                                                  int64_t planes, int planes_per_block,
+                                                                  AxisMap mh, AxisMap mw, int strip_rows,
+                                                                  int col_groups, int vector_stores) {
+    cubic4_rows<T, kAdj, kSpan, false, true, true>(in, out, planes, planes_per_block, mh, mw, strip_rows, col_groups,
+                                                   vector_stores);
+}
+#endif
+
 // Lean ring: left to itself, ptxas gives the staged kernels 92 (quads) and 108 to 113 (pairs) registers, a
 // block per SM fewer than v9's; the bound keeps v9's 6 blocks per SM for quads of span 6 and 5 for the others.
 template <typename T, int kAdj, int kSpan, bool kWords>
@@ -826,8 +869,11 @@ __global__ void __launch_bounds__(32 * kWarps, 5)
 }
 
 // The kernel a launch of these parameters runs.
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
 constexpr auto cubic4_entry() {
+#if TRTC_CUBIC_WIDE_QUADS
+    if constexpr (kWide) return cubic4_wide_kernel<T, kAdj, kSpan>;
+#endif
     if constexpr (kLeanRing && kStaged) {
         return cubic4_lean_kernel<T, kAdj, kSpan, kWords>;
     } else {
@@ -1011,12 +1057,12 @@ int sm_count() {
 }
 
 // Blocks of one four-tap kernel resident per SM (occupancy query, once per kernel).
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
 int resident_blocks() {
     static std::atomic<int> resident_per_sm{0};
     int resident = resident_per_sm.load(std::memory_order_relaxed);
     if (resident == 0) {
-        const auto kernel = cubic4_entry<T, kAdj, kSpan, kWords, kStaged>();
+        const auto kernel = cubic4_entry<T, kAdj, kSpan, kWords, kStaged, kWide>();
         // The staged kernels want shared memory rather than L1: their reads of the input go through the ring.
         if (kStaged && cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                             cudaSharedmemCarveoutMaxShared) != cudaSuccess) {
@@ -1031,7 +1077,9 @@ int resident_blocks() {
     return resident;
 }
 
-int64_t four_tap_col_groups(const AxisMap& mw) { return (mw.n_out + kGroupCols - 1) / kGroupCols; }
+int64_t four_tap_col_groups(const AxisMap& mw, int warp_cols = kGroupCols) {
+    return (mw.n_out + warp_cols - 1) / warp_cols;
+}
 
 int64_t four_tap_row_blocks(const AxisMap& mh, int strip) {
     return (static_cast<int64_t>(mh.n_out) + kWarps * strip - 1) / (kWarps * strip);
@@ -1047,8 +1095,9 @@ struct FourTapGeometry {
     int64_t blocks_per_plane;
 };
 
-FourTapGeometry four_tap_geometry(int64_t planes, const AxisMap& mh, const AxisMap& mw, int64_t capacity) {
-    const int64_t col_groups = four_tap_col_groups(mw);
+FourTapGeometry four_tap_geometry(int64_t planes, const AxisMap& mh, const AxisMap& mw, int64_t capacity,
+                                  int warp_cols = kGroupCols) {
+    const int64_t col_groups = four_tap_col_groups(mw, warp_cols);
     auto row_blocks = [&](int s) { return four_tap_row_blocks(mh, s); };
     int strip = kMaxStripRows;
     const int64_t busy = kFullerBlocks ? (capacity + 1) / 2 : capacity;
@@ -1070,21 +1119,22 @@ FourTapGeometry four_tap_geometry(int64_t planes, const AxisMap& mh, const AxisM
     return {strip, per_block, blocks_per_plane};
 }
 
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
 int64_t four_tap_capacity() {
-    return static_cast<int64_t>(sm_count()) * resident_blocks<T, kAdj, kSpan, kWords, kStaged>();
+    return static_cast<int64_t>(sm_count()) * resident_blocks<T, kAdj, kSpan, kWords, kStaged, kWide>();
 }
 
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
 cudaError_t launch4_kernel(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw,
                            int vector_stores, cudaStream_t stream) {
+    constexpr int warp_cols = kWide ? 2 * kGroupCols : kGroupCols;
     const FourTapGeometry g =
-        four_tap_geometry(planes, mh, mw, four_tap_capacity<T, kAdj, kSpan, kWords, kStaged>());
+        four_tap_geometry(planes, mh, mw, four_tap_capacity<T, kAdj, kSpan, kWords, kStaged, kWide>(), warp_cols);
     const dim3 grid(static_cast<unsigned>(g.blocks_per_plane),
                     static_cast<unsigned>((planes + g.per_block - 1) / g.per_block));
-    cubic4_entry<T, kAdj, kSpan, kWords, kStaged>()<<<grid, 32 * kWarps, 0, stream>>>(
+    cubic4_entry<T, kAdj, kSpan, kWords, kStaged, kWide>()<<<grid, 32 * kWarps, 0, stream>>>(
         in, out, planes, static_cast<int>(g.per_block), mh, mw, g.strip,
-        static_cast<int>(four_tap_col_groups(mw)), vector_stores);
+        static_cast<int>(four_tap_col_groups(mw, warp_cols)), vector_stores);
     return cudaGetLastError();
 }
 
@@ -1092,14 +1142,14 @@ cudaError_t launch4_kernel(const T* in, T* out, int64_t planes, const AxisMap& m
 // aligned start) and the row segment of a warp fits in a slot: from the first input of lane 0 to the last of
 // lane 31, at most the window step over their columns plus a run (plus one input when runs start even),
 // and one more copy for the alignment of the first.
-template <typename T, int kAdj, int kSpan>
+template <typename T, int kAdj, int kSpan, bool kWide = false>
 bool stage_fits(const void* input, const AxisMap& mw) {
     constexpr int chunk = kStageBytes / static_cast<int>(sizeof(T));
     if (sizeof(T) != 2 || mw.n_in % chunk != 0 || reinterpret_cast<uintptr_t>(input) % kStageBytes != 0) {
         return false;
     }
-    const int spread = max_window_step(mw, kGroupCols - kAdj) + kSpan;
-    return (spread + chunk - 1) / chunk + 1 <= stage_elems<kAdj>() / chunk;
+    const int spread = max_window_step(mw, (kWide ? 2 * kGroupCols : kGroupCols) - kAdj) + kSpan;
+    return (spread + chunk - 1) / chunk + 1 <= stage_elems<kAdj, kWide>() / chunk;
 }
 
 // Deep quads: 16-bit quad launches that would be staged with fewer planes per block than this run the
@@ -1114,6 +1164,18 @@ cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, cons
     // fill the GPU. Smaller launches, whose strips the launcher shortens to fill the GPU, keep the register
     // kernel (staged, 1x3x256x256 -> 1024x1024 FP16 took twice as long).
     if constexpr (sizeof(T) == 2) {
+#if TRTC_CUBIC_WIDE_QUADS
+        // Wide quads where their 16-byte stores are aligned (rows of a multiple of 8 outputs) and the GPU
+        // fills with full strips of 256 columns.
+        if constexpr (kAdj == 4) {
+            if (mw.n_out % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0 &&
+                stage_fits<T, kAdj, kSpan, true>(in, mw) &&
+                four_tap_col_groups(mw, 2 * kGroupCols) * four_tap_row_blocks(mh, kMaxStripRows) * planes >=
+                    four_tap_capacity<T, kAdj, kSpan, false, true, true>()) {
+                return launch4_kernel<T, kAdj, kSpan, false, true, true>(in, out, planes, mh, mw, 1, stream);
+            }
+        }
+#endif
         if (stage_fits<T, kAdj, kSpan>(in, mw) &&
             four_tap_col_groups(mw) * four_tap_row_blocks(mh, kMaxStripRows) * planes >=
                 four_tap_capacity<T, kAdj, kSpan, kWords, true>()) {

@@ -396,12 +396,14 @@ def test_invalid_arguments(torch_cuda, kernel_lib, field, value):
 
 
 # Candidate builds (TRTCONVERT_KERNEL_VARIANTS) against the default library, bit for bit: every candidate keeps
-# the arithmetic. Cases reach each path a candidate changes: staged quads and pairs (with many planes per
-# block, and few: deep quads take those), the register kernel on small launches (fuller blocks), word runs,
-# partial column groups, edges with exclude_outside, aligned and one element off alignment.
+# the arithmetic. The cases reach each path a candidate changes: staged quads with full and partial groups of
+# 256 columns (wide quads; rows of a multiple of 8 outputs), a scale just over 1 (quads of span 7, the widest
+# segments), 5 input rows per plane (the ring across planes), pairs with two copies per lane, the register
+# kernel on small launches (fuller blocks, deep quads), and small downscales; aligned and one element off.
 VARIANT_CASES = [
-    ((200, 64, 256), (128, 512)),
-    ((1200, 24, 64), (50, 130)),
+    ((600, 32, 256), (64, 512)),
+    ((1200, 24, 64), (50, 136)),
+    ((2000, 8, 128), (9, 136)),
     ((4000, 5, 16), (9, 40)),
     ((600, 12, 512), (5, 240)),
     ((3, 256, 256), (1024, 1024)),
