@@ -858,8 +858,9 @@ __global__ void __launch_bounds__(32 * kWarps, 4) cubic4_wide_kernel(const T* __
 }
 #endif
 
-// Lean ring: left to itself, ptxas gives the staged kernels 92 (quads) and 108 to 113 (pairs) registers, a
-// block per SM fewer than v9's; the bound keeps v9's 6 blocks per SM for quads of span 6 and 5 for the others.
+// Lean ring: left to itself, ptxas gives the staged pairs 108 to 113 registers (4 blocks per SM against v9's
+// 5); a bound of 5 keeps them at 96. Quads get 95 (5 blocks against v9's 6): a bound of 6 spilled inside the
+// row loop.
 template <typename T, int kAdj, int kSpan, bool kWords>
 __global__ void __launch_bounds__(32 * kWarps, 5)
     cubic4_lean_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t planes, int planes_per_block,
