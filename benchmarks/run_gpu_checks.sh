@@ -6,7 +6,7 @@
 #
 # No stage named: the first four. CUBIC_VARIANT=LETTERS makes `build` build that variant instead of v9 (to run
 # the GPU tests on a candidate before it becomes the default). `variants` builds the four-tap kernel variants of CUBIC_VARIANTS (default
-# "v9 C F CF R D W CFW CFDW CFRDW": v9 is the default build, letters are the candidates of csrc/kernels/NOTES.md, "v10
+# "v9 C F G CF CG R D W CFW CGW CFDW CFRDW": v9 is the default build, letters are the candidates of csrc/kernels/NOTES.md, "v10
 # candidates"), times them in one process against v9 with every output compared bit for bit
 # (benchmarks/bicubic_ab.py), and runs the GPU test that compares each candidate with v9 on more shapes.
 set -uo pipefail
@@ -80,7 +80,7 @@ PY
 fi
 if [[ $stages == *" variants "* ]]; then
   echo "== variants"
-  read -r -a variants <<<"${CUBIC_VARIANTS:-v9 C F CF R D W CFW CFDW CFRDW}"
+  read -r -a variants <<<"${CUBIC_VARIANTS:-v9 C F G CF CG R D W CFW CGW CFDW CFRDW}"
   pids=()
   for v in "${variants[@]}"; do
     ( cmake -S csrc -B "build/variant-$v" -DTRTCONVERT_KERNELS_ONLY=ON -DCMAKE_BUILD_TYPE=Release \

@@ -78,7 +78,8 @@ def test_candidate_variants_compile_for_sm90_without_warnings(kernel_variant_bui
     ).read_text()
     switches = ("SHARED_COLUMNS", "FULLER_BLOCKS", "LEAN_RING", "DEEP_QUADS", "WIDE_QUADS")
     assert KERNEL_VARIANT == "CFRDW"
-    assert all(f"-DTRTC_CUBIC_{switch}=1" in flags for switch in switches), flags
+    assert all(f"-DTRTC_CUBIC_{switch}=" in flags for switch in switches), flags
+    assert "-DTRTC_CUBIC_FULLER_BLOCKS=2" in flags, flags  # F: half the resident blocks
     # The register table the GPU script prints (benchmarks/ptxas_registers.py) reads this log: the lean
     # ring's kernels stand for the staged instances, wide quads have their own, and each reports its registers.
     sys.path.insert(0, str(REPO / "benchmarks"))

@@ -36,8 +36,8 @@
 //  - TRTC_CUBIC_SHARED_COLUMNS: 16-bit types: a block's column weights are computed once per column (one
 //    thread each) and shared through shared memory, instead of by every warp for its 128 columns (four
 //    columns per thread). FP32 keeps v9's code (its registers, occupancy and speed are not at stake).
-//  - TRTC_CUBIC_FULLER_BLOCKS: launches too small to fill the GPU with 64-row strips shorten them only until
-//    half the resident blocks are busy, not all: fewer, taller strips (less halo, fewer set-ups).
+//  - TRTC_CUBIC_FULLER_BLOCKS=N (2 or 4): launches too small to fill the GPU with 64-row strips shorten them
+//    only until 1/N of the resident blocks are busy, not all: fewer, taller strips (less halo, fewer set-ups).
 //  - TRTC_CUBIC_LEAN_RING: the staged kernel walks its block's rows as one stream unrolled by the ring size,
 //    so ring slots are compile-time offsets, and waits for its copies once per two rows.
 //  - TRTC_CUBIC_WIDE_QUADS: staged 16-bit quads with a lane on 8 adjacent columns (two quads, the same runs
@@ -66,7 +66,7 @@ namespace {
 constexpr bool kSharedColumns = TRTC_CUBIC_SHARED_COLUMNS != 0;
 constexpr bool kLeanRing = TRTC_CUBIC_LEAN_RING != 0;
 constexpr bool kDeepQuads = TRTC_CUBIC_DEEP_QUADS != 0;
-constexpr bool kFullerBlocks = TRTC_CUBIC_FULLER_BLOCKS != 0;
+constexpr int kFullerBlocks = TRTC_CUBIC_FULLER_BLOCKS > 1 ? TRTC_CUBIC_FULLER_BLOCKS : 1;
 
 // ---------------------------------------------------------------------------------------------------------
 // Per-axis description of the coordinate transform and the taps (host-computed, passed by value).
@@ -1101,7 +1101,7 @@ FourTapGeometry four_tap_geometry(int64_t planes, const AxisMap& mh, const AxisM
     const int64_t col_groups = four_tap_col_groups(mw, warp_cols);
     auto row_blocks = [&](int s) { return four_tap_row_blocks(mh, s); };
     int strip = kMaxStripRows;
-    const int64_t busy = kFullerBlocks ? (capacity + 1) / 2 : capacity;
+    const int64_t busy = (capacity + kFullerBlocks - 1) / kFullerBlocks;
     while (strip > 4 && col_groups * row_blocks(strip) * planes < busy) strip /= 2;
     const int64_t blocks_per_plane = col_groups * row_blocks(strip);
     // Cost in plane-sized steps of one block: waves x (planes per block + set-up, about half a plane).
