@@ -8,6 +8,7 @@ files, not pipes, so that a chatty compiler can never block on a full pipe while
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,21 @@ def kernels_command(build_dir: Path, lib_dir: Path) -> list[str]:
     """The CUDA kernels as users build them: `plugins build --kernels-only`, sm_80, warnings as errors."""
     return [sys.executable, "-m", "trtconvert", "plugins", "build", "--kernels-only", "--cuda-archs", "80",
             "--build-dir", str(build_dir), "-o", str(lib_dir), "--werror", "-q"]  # fmt: skip
+
+
+# Every candidate switch of the four-tap kernel at once (csrc/kernels/NOTES.md, "v10 candidates"): the default
+# build compiles the code with all of them off, this one with all of them on.
+KERNEL_VARIANT = "CFRDW"
+
+
+def kernel_variant_command(nvcc: Path, build_dir: Path) -> list[str]:
+    """The kernel library with every candidate switch on, through CMake, sm_90 only, warnings as errors."""
+    configure = ["cmake", "-S", str(REPO / "csrc"), "-B", str(build_dir), "-DTRTCONVERT_KERNELS_ONLY=ON",
+                 f"-DCMAKE_CUDA_COMPILER={nvcc}", "-DCMAKE_CUDA_ARCHITECTURES=90",
+                 f"-DTRTCONVERT_CUBIC_VARIANT={KERNEL_VARIANT}", "-DTRTCONVERT_WERROR=ON",
+                 "-DTRTCONVERT_PTXAS_VERBOSE=ON"]  # fmt: skip
+    build = ["cmake", "--build", str(build_dir), "--target", "trtconvert_kernels_shared"]
+    return ["bash", "-c", " ".join(map(shlex.quote, configure)) + " && " + " ".join(map(shlex.quote, build))]
 
 
 def cxx_compiler() -> str | None:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import onnx
 import pytest
-from background_builds import BackgroundBuilds, cxx_compiler, kernels_command, resize_logic_command
+from background_builds import (
+    BackgroundBuilds,
+    cxx_compiler,
+    kernel_variant_command,
+    kernels_command,
+    resize_logic_command,
+)
 from model_factories import conv_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,6 +82,7 @@ class KernelBuild:
 
 
 KERNELS = "kernels"
+KERNEL_VARIANT = "kernel_variant"
 RESIZE_LOGIC = "resize_logic"
 
 
@@ -106,6 +113,14 @@ def _start_kernels(config) -> None:
     builds.start(KERNELS, kernels_command(folder / "b", folder / "lib"), cwd=REPO)
 
 
+def _start_kernel_variant(config) -> None:
+    from trtconvert.native import build as native_build
+
+    builds = _builds(config)
+    folder = builds.folder(KERNEL_VARIANT)
+    builds.start(KERNEL_VARIANT, kernel_variant_command(native_build.find_nvcc(), folder / "b"), cwd=REPO)
+
+
 def _start_resize_logic(config, compiler: str) -> None:
     builds = _builds(config)
     builds.start(
@@ -119,6 +134,8 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     requested = {name for item in items for name in getattr(item, "fixturenames", ())}
     if "kernel_build" in requested and _kernel_tools_missing() is None:
         _start_kernels(config)
+    if "kernel_variant_build" in requested and _kernel_tools_missing() is None:
+        _start_kernel_variant(config)
     compiler = cxx_compiler()
     if "resize_logic_build" in requested and compiler is not None:
         _start_resize_logic(config, compiler)
@@ -143,6 +160,20 @@ def kernel_build(request) -> KernelBuild:
     done = builds.get(KERNELS).wait()
     folder = builds.folder(KERNELS)
     return KernelBuild(done.code, done.stdout, done.stderr, folder / "b", folder / "lib")
+
+
+@pytest.fixture(scope="session")
+def kernel_variant_build(request) -> KernelBuild:
+    """The kernel library with every candidate switch of the four-tap kernel on (background_builds.KERNEL_VARIANT),
+    through CMake for sm_90 with warnings as errors; skipped without cmake and nvcc. Started at collection."""
+    missing = _kernel_tools_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    _start_kernel_variant(request.config)  # no-op when collection started it
+    builds = _builds(request.config)
+    done = builds.get(KERNEL_VARIANT).wait()
+    folder = builds.folder(KERNEL_VARIANT)
+    return KernelBuild(done.code, done.stdout, done.stderr, folder / "b", folder / "b" / "kernels")
 
 
 @pytest.fixture(scope="session")

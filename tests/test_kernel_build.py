@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,38 @@ def test_shared_library_validates_arguments_without_a_gpu(build_dir: Path):
     assert call(params=CubicResizeParams(6, -0.75, 0, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
     assert call(params=CubicResizeParams(0, float("nan"), 0, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
     assert call(params=CubicResizeParams(0, -0.75, 2, 0, 0.0, 0.0)) == CUDA_ERROR_INVALID_VALUE
+
+
+def test_candidate_variants_compile_for_sm90_without_warnings(kernel_variant_build):
+    # Every candidate switch on at once (the default build has them all off), warnings as errors: all the
+    # candidates' code compiles. CMake turned the variant letters into the four switches, and the lean
+    # ring's own kernel exists.
+    from background_builds import KERNEL_VARIANT
+
+    log = kernel_variant_build.stdout + kernel_variant_build.stderr
+    assert kernel_variant_build.code == 0, log[-4000:]
+    assert (kernel_variant_build.lib_dir / "libtrtconvert_kernels.so").is_file()
+    flags = (
+        kernel_variant_build.build_dir
+        / "kernels"
+        / "CMakeFiles"
+        / "trtconvert_kernels_objects.dir"
+        / "flags.make"
+    ).read_text()
+    switches = ("SHARED_COLUMNS", "FULLER_BLOCKS", "LEAN_RING", "DEEP_QUADS", "WIDE_QUADS")
+    assert KERNEL_VARIANT == "CFRDW"
+    assert all(f"-DTRTC_CUBIC_{switch}=" in flags for switch in switches), flags
+    assert "-DTRTC_CUBIC_FULLER_BLOCKS=2" in flags, flags  # F: half the resident blocks
+    # The register table the GPU script prints (benchmarks/ptxas_registers.py) reads this log: the lean
+    # ring's kernels stand for the staged instances, wide quads have their own, and each reports its registers.
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from ptxas_registers import read_log
+
+    table = read_log(log)
+    staged = [name for name in table if name.startswith(("half", "bf16")) and name.endswith("staged")]
+    # Per 16-bit type: quads of span 6 and 7, pairs of span 6 to 8 and word runs, wide quads of span 6 and 7.
+    assert len(staged) == 16, table
+    assert all(int(table[name].split()[0]) <= 255 for name in table), table
 
 
 def test_abi_mirror_matches_the_header():

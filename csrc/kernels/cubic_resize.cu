@@ -29,7 +29,44 @@
 #include <cstdint>
 #include <type_traits>
 
+// Candidate changes to the four-tap kernel, chosen at compile time (CMake: TRTCONVERT_CUBIC_VARIANT) so that
+// one GPU run can time them against the default as separate libraries. All off is the default build (v9).
+// Each keeps every output bit for bit (same operations on the same values in the same order); NOTES.md,
+// "v10 candidates", has the reasoning and the predictions.
+//  - TRTC_CUBIC_SHARED_COLUMNS: 16-bit types: a block's column weights are computed once per column (one
+//    thread each) and shared through shared memory, instead of by every warp for its 128 columns (four
+//    columns per thread). FP32 keeps v9's code (its registers, occupancy and speed are not at stake).
+//  - TRTC_CUBIC_FULLER_BLOCKS=N (2 or 4): launches too small to fill the GPU with 64-row strips shorten them
+//    only until 1/N of the resident blocks are busy, not all: fewer, taller strips (less halo, fewer set-ups).
+//  - TRTC_CUBIC_LEAN_RING: the staged kernel walks its block's rows as one stream unrolled by the ring size,
+//    so ring slots are compile-time offsets, and waits for its copies once per two rows.
+//  - TRTC_CUBIC_WIDE_QUADS: staged 16-bit quads with a lane on 8 adjacent columns (two quads, the same runs
+//    and weights each) and one 16-byte store per output row: the per-row overhead spread over twice the
+//    outputs, at more registers.
+//  - TRTC_CUBIC_DEEP_QUADS: 16-bit quads run the register kernel with 8 row buffers (7 rows ahead) where a
+//    staged launch would give each block few planes to spread its ring's start over.
+#ifndef TRTC_CUBIC_SHARED_COLUMNS
+#define TRTC_CUBIC_SHARED_COLUMNS 0
+#endif
+#ifndef TRTC_CUBIC_LEAN_RING
+#define TRTC_CUBIC_LEAN_RING 0
+#endif
+#ifndef TRTC_CUBIC_FULLER_BLOCKS
+#define TRTC_CUBIC_FULLER_BLOCKS 0
+#endif
+#ifndef TRTC_CUBIC_WIDE_QUADS
+#define TRTC_CUBIC_WIDE_QUADS 0
+#endif
+#ifndef TRTC_CUBIC_DEEP_QUADS
+#define TRTC_CUBIC_DEEP_QUADS 0
+#endif
+
 namespace {
+
+constexpr bool kSharedColumns = TRTC_CUBIC_SHARED_COLUMNS != 0;
+constexpr bool kLeanRing = TRTC_CUBIC_LEAN_RING != 0;
+constexpr bool kDeepQuads = TRTC_CUBIC_DEEP_QUADS != 0;
+constexpr int kFullerBlocks = TRTC_CUBIC_FULLER_BLOCKS > 1 ? TRTC_CUBIC_FULLER_BLOCKS : 1;
 
 // ---------------------------------------------------------------------------------------------------------
 // Per-axis description of the coordinate transform and the taps (host-computed, passed by value).
@@ -224,6 +261,13 @@ struct Elem<__half> {
         *reinterpret_cast<uint2*>(p) =
             make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
     }
+    static __device__ __forceinline__ void store8(__half* p, const float (&a)[4], const float (&b)[4]) {
+        const __half2 h[4] = {__floats2half2_rn(a[0], a[1]), __floats2half2_rn(a[2], a[3]),
+                              __floats2half2_rn(b[0], b[1]), __floats2half2_rn(b[2], b[3])};
+        *reinterpret_cast<uint4*>(p) =
+            make_uint4(*reinterpret_cast<const unsigned*>(&h[0]), *reinterpret_cast<const unsigned*>(&h[1]),
+                       *reinterpret_cast<const unsigned*>(&h[2]), *reinterpret_cast<const unsigned*>(&h[3]));
+    }
 };
 
 template <>
@@ -239,6 +283,13 @@ struct Elem<__nv_bfloat16> {
         const __nv_bfloat162 hi = __floats2bfloat162_rn(v[2], v[3]);
         *reinterpret_cast<uint2*>(p) =
             make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
+    }
+    static __device__ __forceinline__ void store8(__nv_bfloat16* p, const float (&a)[4], const float (&b)[4]) {
+        const __nv_bfloat162 h[4] = {__floats2bfloat162_rn(a[0], a[1]), __floats2bfloat162_rn(a[2], a[3]),
+                                     __floats2bfloat162_rn(b[0], b[1]), __floats2bfloat162_rn(b[2], b[3])};
+        *reinterpret_cast<uint4*>(p) =
+            make_uint4(*reinterpret_cast<const unsigned*>(&h[0]), *reinterpret_cast<const unsigned*>(&h[1]),
+                       *reinterpret_cast<const unsigned*>(&h[2]), *reinterpret_cast<const unsigned*>(&h[3]));
     }
 };
 
@@ -292,6 +343,25 @@ __device__ __forceinline__ void copy16_async(void* dst_shared, const void* src_g
 #endif
 }
 
+#if TRTC_CUBIC_LEAN_RING
+// Same, to a shared-memory address already converted (lean ring: one conversion per lane, kept in a register).
+__device__ __forceinline__ void copy16_async_to(unsigned dst_shared, const void* src_global) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst_shared), "l"(src_global) : "memory");
+#else
+    *static_cast<uint4*>(__cvta_shared_to_generic(dst_shared)) = __ldg(static_cast<const uint4*>(src_global));
+#endif
+}
+
+// The value, hidden from the compiler's rematerialisation: ptxas otherwise recomputes a lane's ring address
+// from the thread index before every copy (five instructions) rather than keep it in a register.
+__device__ __forceinline__ unsigned opaque(unsigned v) {
+    unsigned r;
+    asm volatile("mov.b32 %0, %1;" : "=r"(r) : "r"(v));
+    return r;
+}
+#endif
+
 __device__ __forceinline__ void copy_async_commit() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;\n" ::: "memory");
@@ -321,9 +391,9 @@ constexpr int kStageSlots = 8;  // a power of two
 constexpr int kStageBytes = 16;  // one copy
 // Inputs per segment: the 128 columns of a warp with quads (upscaling: at most 124 + 8 + 7 inputs with the
 // alignment of the first copy), or with pairs up to a downscale by about 2.4.
-template <int kAdj>
+template <int kAdj, bool kWide = false>
 __host__ __device__ constexpr int stage_elems() {
-    return kAdj == 4 ? 144 : 320;
+    return kWide ? 272 : kAdj == 4 ? 144 : 320;  // wide quads: 256 columns, up to a scale of about 1
 }
 
 // Taps of one output index as an in-bounds window of four consecutive inputs: the edge clamp is folded into
@@ -359,15 +429,17 @@ __device__ __forceinline__ Window window4(const AxisMap& m, int y) {
 // the row segment its 128 columns need into a ring of shared-memory slots with asynchronous copies,
 // kStageSlots - 1 rows ahead and straight on across the block's planes, and each lane reads its runs from
 // there; the prefetch then costs no registers, so it can run deeper and more warps fit on an SM.
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
-__global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
-                                                             int64_t planes, int planes_per_block,
-                                                             AxisMap mh, AxisMap mw, int strip_rows,
-                                                             int col_groups, int vector_stores) {
-    constexpr int kGroups = kLaneCols / kAdj;
-    constexpr int kGroupStride = 32 * kAdj;  // columns between a lane's groups
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
+__device__ __forceinline__ void cubic4_rows(const T* __restrict__ in, T* __restrict__ out, int64_t planes,
+                                            int planes_per_block, AxisMap mh, AxisMap mw, int strip_rows,
+                                            int col_groups, int vector_stores) {
+    // Wide quads: a lane's two quads are adjacent (8 columns, one 16-byte store), a warp's columns 256.
+    constexpr int kLaneColumns = kWide ? 2 * kLaneCols : kLaneCols;
+    constexpr int kWarpCols = 32 * kLaneColumns;
+    constexpr int kGroups = kLaneColumns / kAdj;
+    constexpr int kGroupStride = kWide ? kAdj : 32 * kAdj;  // columns between a lane's groups
     constexpr int kChunk = kStageBytes / static_cast<int>(sizeof(T));  // inputs per asynchronous copy
-    constexpr int kSlotElems = kStaged ? stage_elems<kAdj>() : kChunk;
+    constexpr int kSlotElems = kStaged ? stage_elems<kAdj, kWide>() : kChunk;
     constexpr int kCopies = (kSlotElems / kChunk + 31) / 32;  // copies per lane and row
     __shared__ float4 row_w[kWarps * kMaxStripRows];
     __shared__ int row_start[kWarps * kMaxStripRows];
@@ -388,29 +460,62 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     }
 
     // Column weights of this lane, held in registers for every row and plane.
-    const int col0 = group * kGroupCols + kAdj * lane;
+    const int col0 = group * kWarpCols + (kWide ? kLaneColumns : kAdj) * lane;
     int cbase[kGroups];
     float cw[kGroups][kAdj][kSpan];
+    if constexpr (kSharedColumns && sizeof(T) == 2 && !kWide) {
+        // Every warp of the block has the same 128 columns: thread t computes column t once (the same
+        // expressions as below, so the same bits), the first column of its pair or quad sets the run's start,
+        // and each lane then reads its columns' weights.
+        static_assert(32 * kWarps == kGroupCols, "one thread per column of the block");
+        __shared__ alignas(16) float col_w[kSpan][kGroupCols];
+        __shared__ int col_base[kGroupCols];
+        const int t = threadIdx.x;
+        const Window win = window4(mw, min(group * kGroupCols + t, mw.n_out - 1));
+        const int lead_start = __shfl_sync(0xffffffffu, win.start, lane & ~(kAdj - 1));
+        const int base = min(kWords ? lead_start & ~1 : lead_start, mw.n_in - kSpan);
+        const int off = win.start - base;
 #pragma unroll
-    for (int j = 0; j < kGroups; ++j) {
-        Window win[kAdj];
+        for (int q = 0; q < kSpan; ++q) {
+            float w = 0.0f;
 #pragma unroll
-        for (int c = 0; c < kAdj; ++c) win[c] = window4(mw, min(col0 + kGroupStride * j + c, mw.n_out - 1));
-        // Word runs start at an even input: the windows (at most kSpan - 1 wide) still fit in the run.
-        cbase[j] = min(kWords ? win[0].start & ~1 : win[0].start, mw.n_in - kSpan);
+            for (int k = 0; k < 4; ++k) w += q == off + k ? win.w[k] : 0.0f;
+            col_w[q][t] = w;
+        }
+        col_base[t] = base;
+        __syncthreads();
 #pragma unroll
-        for (int c = 0; c < kAdj; ++c) {
-            const int off = win[c].start - cbase[j];
+        for (int j = 0; j < kGroups; ++j) {
+            const int first_col = kGroupStride * j + kAdj * lane;
+            cbase[j] = col_base[first_col];
 #pragma unroll
-            for (int q = 0; q < kSpan; ++q) {
-                float w = 0.0f;
+            for (int c = 0; c < kAdj; ++c) {
 #pragma unroll
-                for (int k = 0; k < 4; ++k) w += q == off + k ? win[c].w[k] : 0.0f;
-                cw[j][c][q] = w;
+                for (int q = 0; q < kSpan; ++q) cw[j][c][q] = col_w[q][first_col + c];
             }
         }
+    } else {
+#pragma unroll
+        for (int j = 0; j < kGroups; ++j) {
+            Window win[kAdj];
+#pragma unroll
+            for (int c = 0; c < kAdj; ++c) win[c] = window4(mw, min(col0 + kGroupStride * j + c, mw.n_out - 1));
+            // Word runs start at an even input: the windows (at most kSpan - 1 wide) still fit in the run.
+            cbase[j] = min(kWords ? win[0].start & ~1 : win[0].start, mw.n_in - kSpan);
+#pragma unroll
+            for (int c = 0; c < kAdj; ++c) {
+                const int off = win[c].start - cbase[j];
+#pragma unroll
+                for (int q = 0; q < kSpan; ++q) {
+                    float w = 0.0f;
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) w += q == off + k ? win[c].w[k] : 0.0f;
+                    cw[j][c][q] = w;
+                }
+            }
+        }
+        __syncthreads();
     }
-    __syncthreads();
 
     const int sr0 = warp * strip_rows;
     const int row0 = block_row0 + sr0;
@@ -426,7 +531,7 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
     for (int r = lane; r < rows; r += 32) atomicAdd(&ends[row_start[sr0 + r] + 3 - first_row], 1);
     __syncwarp();
     // Every column of this warp inside the output and groups aligned for one store: no per-column checks.
-    const bool full = vector_stores && group * kGroupCols + kGroupCols <= mw.n_out;
+    const bool full = vector_stores && group * kWarpCols + kWarpCols <= mw.n_out;
     const int64_t in_plane = static_cast<int64_t>(mh.n_in) * mw.n_in;
     const int64_t out_plane = static_cast<int64_t>(mh.n_out) * mw.n_out;
     const int64_t plane_begin = static_cast<int64_t>(blockIdx.y) * planes_per_block;
@@ -456,6 +561,143 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         copy_src = in + plane_begin * in_plane + static_cast<int64_t>(first_row) * mw.n_in + seg0 + lane * kChunk;
         ring_lane = ring + lane * kChunk;
     }
+#if TRTC_CUBIC_LEAN_RING
+    if constexpr (kStaged && kLeanRing && !kWide) {  // wide quads keep the v9 ring (registers)
+        // The block's input rows as one stream (plane after plane), walked in a loop unrolled by the ring size:
+        // stream row u sits in slot u % kStageSlots, a compile-time offset from this lane's ring pointers.
+        // Rows are copied in pairs, one copy group each, 6 and 7 rows ahead: one wait and one warp barrier
+        // serve two rows. The filter and the output rows are the register kernel's, on the same values.
+        static_assert(kStageSlots == 8, "the stream loop is unrolled by the ring size");
+        int copy_left = strip_in_rows;  // rows of the current plane still to copy, from copy_src on
+        const unsigned ring_lane_shared = opaque(static_cast<unsigned>(__cvta_generic_to_shared(ring_lane)));
+        auto copy_one = [&](auto slot, int index) {
+            constexpr int S = decltype(slot)::value;
+            if (index < stream_rows) {
+#pragma unroll
+                for (int k = 0; k < kCopies; ++k) {
+                    if (copy_on[k]) {
+                        copy16_async_to(ring_lane_shared + (S * kSlotElems + 32 * k * kChunk) * sizeof(T),
+                                        copy_src + 32 * k * kChunk);
+                    }
+                }
+            }
+            copy_src += mw.n_in;
+            if (--copy_left == 0) {
+                copy_src += plane_jump - mw.n_in;
+                copy_left = strip_in_rows;
+            }
+        };
+        copy_one(std::integral_constant<int, 0>(), 0);
+        copy_one(std::integral_constant<int, 1>(), 1);
+        copy_async_commit();
+        copy_one(std::integral_constant<int, 2>(), 2);
+        copy_one(std::integral_constant<int, 3>(), 3);
+        copy_async_commit();
+        copy_one(std::integral_constant<int, 4>(), 4);
+        copy_one(std::integral_constant<int, 5>(), 5);
+        copy_async_commit();
+
+        int64_t p = plane_begin;
+        T* o = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
+        const float4* wnext = row_w + sr0;  // weights of the next output row
+        const int* end_count = ends;        // output rows ending at the next input row
+        int plane_rows_left = strip_in_rows;
+        float h[4][kGroups][kAdj];  // horizontal results, by stream row modulo 4
+
+        auto lean_step = [&](auto slot, int u) {
+            constexpr int K = decltype(slot)::value;
+            if constexpr (K % 2 == 0) {
+                // Rows u and u + 1 have landed (the two later pairs may be in flight); the barrier makes the
+                // other lanes' copies visible and tells that rows u - 2 and u - 1, whose slots the next pair
+                // reuses, have been read by every lane.
+                copy_async_wait<2>();
+                __syncwarp();
+                copy_one(std::integral_constant<int, (K + 6) % kStageSlots>(), u + 6);
+                copy_one(std::integral_constant<int, (K + 7) % kStageSlots>(), u + 7);
+                copy_async_commit();
+            }
+            Run<T, kSpan, kWords> staged[kGroups];
+#pragma unroll
+            for (int j = 0; j < kGroups; ++j) staged[j].load_shared(ring + K * kSlotElems + run_off[j]);
+#pragma unroll
+            for (int j = 0; j < kGroups; ++j) {
+                float v[kSpan];
+#pragma unroll
+                for (int q = 0; q < kSpan; ++q) v[q] = staged[j].at(q);
+#pragma unroll
+                for (int c = 0; c < kAdj; ++c) {
+                    float acc = 0.0f;
+#pragma unroll
+                    for (int q = 0; q < kSpan; ++q) acc += cw[j][c][q] * v[q];
+                    h[K & 3][j][c] = acc;
+                }
+            }
+#pragma unroll 1
+            for (int n = *end_count++; n > 0; --n) {
+                const float4 w = *wnext++;
+                float r[kGroups][kAdj];
+#pragma unroll
+                for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+                    for (int c = 0; c < kAdj; ++c) {
+                        r[j][c] = w.x * h[(K + 1) & 3][j][c] + w.y * h[(K + 2) & 3][j][c] +
+                                  w.z * h[(K + 3) & 3][j][c] + w.w * h[K & 3][j][c];
+                    }
+                }
+                if (full) {
+                    if constexpr (kWide) {
+                        Elem<T>::store8(o, r[0], r[1]);
+                    } else {
+#pragma unroll
+                        for (int j = 0; j < kGroups; ++j) {
+                            if constexpr (kAdj == 4) {
+                                Elem<T>::store4(o + kGroupStride * j, r[j]);
+                            } else {
+                                Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                            }
+                        }
+                    }
+                } else {
+#pragma unroll
+                    for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+                        for (int c = 0; c < kAdj; ++c) {
+                            const int x = kGroupStride * j + c;
+                            if (col0 + x < mw.n_out) Elem<T>::store(o + x, r[j][c]);
+                        }
+                    }
+                }
+                o += mw.n_out;
+            }
+            // Past the strip's last input row every output row of the plane is written: on to the next plane.
+            if (--plane_rows_left == 0) {
+                ++p;
+                o = out + p * out_plane + static_cast<int64_t>(row0) * mw.n_out + col0;
+                wnext = row_w + sr0;
+                end_count = ends;
+                plane_rows_left = strip_in_rows;
+            }
+        };
+        for (int u = 0; u < stream_rows; u += kStageSlots) {
+            lean_step(std::integral_constant<int, 0>(), u);
+            if (u + 1 >= stream_rows) break;
+            lean_step(std::integral_constant<int, 1>(), u + 1);
+            if (u + 2 >= stream_rows) break;
+            lean_step(std::integral_constant<int, 2>(), u + 2);
+            if (u + 3 >= stream_rows) break;
+            lean_step(std::integral_constant<int, 3>(), u + 3);
+            if (u + 4 >= stream_rows) break;
+            lean_step(std::integral_constant<int, 4>(), u + 4);
+            if (u + 5 >= stream_rows) break;
+            lean_step(std::integral_constant<int, 5>(), u + 5);
+            if (u + 6 >= stream_rows) break;
+            lean_step(std::integral_constant<int, 6>(), u + 6);
+            if (u + 7 >= stream_rows) break;
+            lean_step(std::integral_constant<int, 7>(), u + 7);
+        }
+        return;
+    }
+#endif
     // Copy row `index` of the stream into its slot (that of the row kStageSlots earlier), then close the
     // copy group: one group per row, empty past the end, so that waits count rows.
     // Past the end the source pointer still advances but is never read.
@@ -483,7 +725,7 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
         const float4* wnext = row_w + sr0;  // weights of the next output row
 
         // Unstaged: input rows in flight, kBuffers - 1 ahead of use, by row modulo kBuffers.
-        constexpr int kBuffers = 4;
+        constexpr int kBuffers = kDeepQuads && sizeof(T) == 2 && kAdj == 4 && !kStaged ? 8 : 4;
         Run<T, kSpan, kWords> buf[kBuffers][kGroups];
         float h[4][kGroups][kAdj];  // horizontal results, by row modulo 4
 
@@ -539,12 +781,16 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
                     }
                 }
                 if (full) {
+                    if constexpr (kWide) {
+                        Elem<T>::store8(o, r[0], r[1]);
+                    } else {
 #pragma unroll
-                    for (int j = 0; j < kGroups; ++j) {
-                        if constexpr (kAdj == 4) {
-                            Elem<T>::store4(o + kGroupStride * j, r[j]);
-                        } else {
-                            Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                        for (int j = 0; j < kGroups; ++j) {
+                            if constexpr (kAdj == 4) {
+                                Elem<T>::store4(o + kGroupStride * j, r[j]);
+                            } else {
+                                Elem<T>::store2(o + kGroupStride * j, r[j][0], r[j][1]);
+                            }
                         }
                     }
                 } else {
@@ -588,6 +834,51 @@ __global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict
                 if (row + 8 > last_row) break;
             }
         }
+    }
+}
+
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+__global__ void __launch_bounds__(32 * kWarps) cubic4_kernel(const T* __restrict__ in, T* __restrict__ out,
+                                                             int64_t planes, int planes_per_block,
+                                                             AxisMap mh, AxisMap mw, int strip_rows,
+                                                             int col_groups, int vector_stores) {
+    cubic4_rows<T, kAdj, kSpan, kWords, kStaged>(in, out, planes, planes_per_block, mh, mw, strip_rows, col_groups,
+                                                 vector_stores);
+}
+
+#if TRTC_CUBIC_WIDE_QUADS
+// Wide quads (staged only): 48 column weights and 32 horizontal results per lane; ptxas is left to itself.
+template <typename T, int kAdj, int kSpan>
+__global__ void __launch_bounds__(32 * kWarps, 4) cubic4_wide_kernel(const T* __restrict__ in, T* __restrict__ out,
+                                                                  int64_t planes, int planes_per_block,
+                                                                  AxisMap mh, AxisMap mw, int strip_rows,
+                                                                  int col_groups, int vector_stores) {
+    cubic4_rows<T, kAdj, kSpan, false, true, true>(in, out, planes, planes_per_block, mh, mw, strip_rows, col_groups,
+                                                   vector_stores);
+}
+#endif
+
+// Lean ring: left to itself, ptxas gives the staged pairs 108 to 113 registers (4 blocks per SM against v9's
+// 5); a bound of 5 keeps them at 96. Quads get 95 (5 blocks against v9's 6): a bound of 6 spilled inside the
+// row loop.
+template <typename T, int kAdj, int kSpan, bool kWords>
+__global__ void __launch_bounds__(32 * kWarps, 5)
+    cubic4_lean_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t planes, int planes_per_block,
+                       AxisMap mh, AxisMap mw, int strip_rows, int col_groups, int vector_stores) {
+    cubic4_rows<T, kAdj, kSpan, kWords, true>(in, out, planes, planes_per_block, mh, mw, strip_rows, col_groups,
+                                              vector_stores);
+}
+
+// The kernel a launch of these parameters runs.
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
+constexpr auto cubic4_entry() {
+#if TRTC_CUBIC_WIDE_QUADS
+    if constexpr (kWide) return cubic4_wide_kernel<T, kAdj, kSpan>;
+#endif
+    if constexpr (kLeanRing && kStaged) {
+        return cubic4_lean_kernel<T, kAdj, kSpan, kWords>;
+    } else {
+        return cubic4_kernel<T, kAdj, kSpan, kWords, kStaged>;
     }
 }
 
@@ -767,12 +1058,12 @@ int sm_count() {
 }
 
 // Blocks of one four-tap kernel resident per SM (occupancy query, once per kernel).
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
 int resident_blocks() {
     static std::atomic<int> resident_per_sm{0};
     int resident = resident_per_sm.load(std::memory_order_relaxed);
     if (resident == 0) {
-        const auto kernel = cubic4_kernel<T, kAdj, kSpan, kWords, kStaged>;
+        const auto kernel = cubic4_entry<T, kAdj, kSpan, kWords, kStaged, kWide>();
         // The staged kernels want shared memory rather than L1: their reads of the input go through the ring.
         if (kStaged && cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                             cudaSharedmemCarveoutMaxShared) != cudaSuccess) {
@@ -787,7 +1078,9 @@ int resident_blocks() {
     return resident;
 }
 
-int64_t four_tap_col_groups(const AxisMap& mw) { return (mw.n_out + kGroupCols - 1) / kGroupCols; }
+int64_t four_tap_col_groups(const AxisMap& mw, int warp_cols = kGroupCols) {
+    return (mw.n_out + warp_cols - 1) / warp_cols;
+}
 
 int64_t four_tap_row_blocks(const AxisMap& mh, int strip) {
     return (static_cast<int64_t>(mh.n_out) + kWarps * strip - 1) / (kWarps * strip);
@@ -797,14 +1090,19 @@ int64_t four_tap_row_blocks(const AxisMap& mh, int strip) {
 // consecutive planes. Taller strips load fewer halo rows per output row, and more planes per block spread the
 // set-up (coordinates and weights) over more outputs; the grid is sized in whole waves of resident blocks so
 // that no last, thin wave leaves most of the GPU idle.
-template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged>
-cudaError_t launch4_kernel(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw,
-                           int vector_stores, cudaStream_t stream) {
-    const int64_t capacity = static_cast<int64_t>(sm_count()) * resident_blocks<T, kAdj, kSpan, kWords, kStaged>();
-    const int64_t col_groups = four_tap_col_groups(mw);
+struct FourTapGeometry {
+    int strip;
+    int64_t per_block;
+    int64_t blocks_per_plane;
+};
+
+FourTapGeometry four_tap_geometry(int64_t planes, const AxisMap& mh, const AxisMap& mw, int64_t capacity,
+                                  int warp_cols = kGroupCols) {
+    const int64_t col_groups = four_tap_col_groups(mw, warp_cols);
     auto row_blocks = [&](int s) { return four_tap_row_blocks(mh, s); };
     int strip = kMaxStripRows;
-    while (strip > 4 && col_groups * row_blocks(strip) * planes < capacity) strip /= 2;
+    const int64_t busy = (capacity + kFullerBlocks - 1) / kFullerBlocks;
+    while (strip > 4 && col_groups * row_blocks(strip) * planes < busy) strip /= 2;
     const int64_t blocks_per_plane = col_groups * row_blocks(strip);
     // Cost in plane-sized steps of one block: waves x (planes per block + set-up, about half a plane).
     int64_t per_block = 1;
@@ -819,10 +1117,25 @@ cudaError_t launch4_kernel(const T* in, T* out, int64_t planes, const AxisMap& m
             per_block = pb;
         }
     }
-    const dim3 grid(static_cast<unsigned>(blocks_per_plane),
-                    static_cast<unsigned>((planes + per_block - 1) / per_block));
-    cubic4_kernel<T, kAdj, kSpan, kWords, kStaged><<<grid, 32 * kWarps, 0, stream>>>(
-        in, out, planes, static_cast<int>(per_block), mh, mw, strip, static_cast<int>(col_groups), vector_stores);
+    return {strip, per_block, blocks_per_plane};
+}
+
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
+int64_t four_tap_capacity() {
+    return static_cast<int64_t>(sm_count()) * resident_blocks<T, kAdj, kSpan, kWords, kStaged, kWide>();
+}
+
+template <typename T, int kAdj, int kSpan, bool kWords, bool kStaged, bool kWide = false>
+cudaError_t launch4_kernel(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw,
+                           int vector_stores, cudaStream_t stream) {
+    constexpr int warp_cols = kWide ? 2 * kGroupCols : kGroupCols;
+    const FourTapGeometry g =
+        four_tap_geometry(planes, mh, mw, four_tap_capacity<T, kAdj, kSpan, kWords, kStaged, kWide>(), warp_cols);
+    const dim3 grid(static_cast<unsigned>(g.blocks_per_plane),
+                    static_cast<unsigned>((planes + g.per_block - 1) / g.per_block));
+    cubic4_entry<T, kAdj, kSpan, kWords, kStaged, kWide>()<<<grid, 32 * kWarps, 0, stream>>>(
+        in, out, planes, static_cast<int>(g.per_block), mh, mw, g.strip,
+        static_cast<int>(four_tap_col_groups(mw, warp_cols)), vector_stores);
     return cudaGetLastError();
 }
 
@@ -830,15 +1143,19 @@ cudaError_t launch4_kernel(const T* in, T* out, int64_t planes, const AxisMap& m
 // aligned start) and the row segment of a warp fits in a slot: from the first input of lane 0 to the last of
 // lane 31, at most the window step over their columns plus a run (plus one input when runs start even),
 // and one more copy for the alignment of the first.
-template <typename T, int kAdj, int kSpan>
+template <typename T, int kAdj, int kSpan, bool kWide = false>
 bool stage_fits(const void* input, const AxisMap& mw) {
     constexpr int chunk = kStageBytes / static_cast<int>(sizeof(T));
     if (sizeof(T) != 2 || mw.n_in % chunk != 0 || reinterpret_cast<uintptr_t>(input) % kStageBytes != 0) {
         return false;
     }
-    const int spread = max_window_step(mw, kGroupCols - kAdj) + kSpan;
-    return (spread + chunk - 1) / chunk + 1 <= stage_elems<kAdj>() / chunk;
+    const int spread = max_window_step(mw, (kWide ? 2 * kGroupCols : kGroupCols) - kAdj) + kSpan;
+    return (spread + chunk - 1) / chunk + 1 <= stage_elems<kAdj, kWide>() / chunk;
 }
+
+// Deep quads: 16-bit quad launches that would be staged with fewer planes per block than this run the
+// 8-buffer register kernel instead.
+constexpr int64_t kDeepQuadsStagedMinPlanes = 10;
 
 template <typename T, int kAdj, int kSpan, bool kWords = false>
 cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, const AxisMap& mw, int vector_stores,
@@ -848,10 +1165,29 @@ cudaError_t launch4(const T* in, T* out, int64_t planes, const AxisMap& mh, cons
     // fill the GPU. Smaller launches, whose strips the launcher shortens to fill the GPU, keep the register
     // kernel (staged, 1x3x256x256 -> 1024x1024 FP16 took twice as long).
     if constexpr (sizeof(T) == 2) {
+#if TRTC_CUBIC_WIDE_QUADS
+        // Wide quads where their 16-byte stores are aligned (rows of a multiple of 8 outputs) and the GPU
+        // fills with full strips of 256 columns.
+        if constexpr (kAdj == 4) {
+            if (mw.n_out % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0 &&
+                stage_fits<T, kAdj, kSpan, true>(in, mw) &&
+                four_tap_col_groups(mw, 2 * kGroupCols) * four_tap_row_blocks(mh, kMaxStripRows) * planes >=
+                    four_tap_capacity<T, kAdj, kSpan, false, true, true>()) {
+                return launch4_kernel<T, kAdj, kSpan, false, true, true>(in, out, planes, mh, mw, 1, stream);
+            }
+        }
+#endif
         if (stage_fits<T, kAdj, kSpan>(in, mw) &&
             four_tap_col_groups(mw) * four_tap_row_blocks(mh, kMaxStripRows) * planes >=
-                static_cast<int64_t>(sm_count()) * resident_blocks<T, kAdj, kSpan, kWords, true>()) {
-            return launch4_kernel<T, kAdj, kSpan, kWords, true>(in, out, planes, mh, mw, vector_stores, stream);
+                four_tap_capacity<T, kAdj, kSpan, kWords, true>()) {
+            // Deep quads: the staged ring starts anew in every block, and a block with few planes spends a
+            // larger share of its time filling it; there the 8-buffer register kernel was faster (v9 round:
+            // 8x64x256 -> 512, 6 planes per block). Many planes per block stay staged (32x32x512 -> 1024, 14).
+            if (!(kDeepQuads && kAdj == 4) ||
+                four_tap_geometry(planes, mh, mw, four_tap_capacity<T, kAdj, kSpan, kWords, true>()).per_block >=
+                    kDeepQuadsStagedMinPlanes) {
+                return launch4_kernel<T, kAdj, kSpan, kWords, true>(in, out, planes, mh, mw, vector_stores, stream);
+            }
         }
     }
     return launch4_kernel<T, kAdj, kSpan, kWords, false>(in, out, planes, mh, mw, vector_stores, stream);

@@ -393,3 +393,47 @@ def test_invalid_arguments(torch_cuda, kernel_lib, field, value):
         torch.cuda.current_stream().cuda_stream,
     )
     assert rc == CUDA_ERROR_INVALID_VALUE
+
+
+# Candidate builds (TRTCONVERT_KERNEL_VARIANTS) against the default library, bit for bit: every candidate keeps
+# the arithmetic. The cases reach each path a candidate changes: staged quads with full and partial groups of
+# 256 columns (wide quads; rows of a multiple of 8 outputs), a scale just over 1 (quads of span 7, the widest
+# segments), 5 input rows per plane (the ring across planes), pairs with two copies per lane, the register
+# kernel on small launches (fuller blocks, deep quads), and small downscales; aligned and one element off.
+VARIANT_CASES = [
+    ((600, 32, 256), (64, 512)),
+    ((1200, 24, 64), (50, 136)),
+    ((2000, 8, 128), (9, 136)),
+    ((4000, 5, 16), (9, 40)),
+    ((600, 12, 512), (5, 240)),
+    ((3, 256, 256), (1024, 1024)),
+    ((3, 64, 96), (301, 200)),
+    ((70, 33, 64), (15, 26)),
+]
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])
+@pytest.mark.parametrize("exclude_outside", [0, 1])
+@pytest.mark.parametrize("mode", ["half_pixel", "tf_half_pixel_for_nn"])
+@pytest.mark.parametrize("dtype_name", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize(("shape", "out_hw"), VARIANT_CASES, ids=lambda v: "x".join(map(str, v)))
+def test_variant_matches_the_default_bit_for_bit(
+    torch_cuda, kernel_lib, default_kernel_lib, shape, out_hw, dtype_name, mode, exclude_outside, offset
+):
+    if kernel_lib is default_kernel_lib:
+        pytest.skip("no candidate build: set TRTCONVERT_KERNEL_VARIANTS=NAME=PATH,...")
+    # The default build's accuracy is what the rest of this file checks; here only the bits are compared
+    # (a float64 reference of these sizes would take most of the run).
+    torch = torch_cuda
+    seed = int(fresh_rng(f"variant {shape} {dtype_name} {mode} {exclude_outside}").integers(1 << 62))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(getattr(torch, dtype_name))
+    storage = torch.empty(x.numel() + offset, dtype=x.dtype, device="cuda")
+    storage[offset:].copy_(x.flatten())
+    x = storage[offset:].view(shape)
+    attrs = CubicResizeAttributes(mode, -0.75, exclude_outside, 0)
+    ours = run_kernel(torch, kernel_lib, x, out_hw, attrs)
+    default = run_kernel(torch, default_kernel_lib, x, out_hw, attrs)
+    assert bool(torch.isfinite(ours).all()), "outputs unwritten or not finite"
+    bits = torch.int32 if dtype_name == "float32" else torch.int16
+    same = ours.view(bits) == default.view(bits)
+    assert bool(same.all()), f"{int((~same).sum())} of {same.numel()} outputs differ from the default build"
