@@ -644,6 +644,31 @@ def test_inspect_says_which_dim_it_could_not_determine(run_cli, tmp_path: Path) 
     assert "could not be determined" in report["profile_check"] and "x[2]" in report["profile_check"]
 
 
+def test_inspect_does_not_run_a_suggestion_too_large_to_run_quickly(run_cli, tmp_path: Path) -> None:
+    """A model whose static dims make its min shapes take gigabytes: inspect checks the suggestion with shape
+    inference only and says why it did not run it (found by the fuzzer: 60 s and 6 GB trying sizes before)."""
+    import json
+
+    from onnx import TensorProto, helper
+
+    info = helper.make_tensor_value_info
+    path = tmp_path / "wide.onnx"
+    onnx.save(
+        _tiny_with(
+            [helper.make_node("Relu", ["x"], ["y"])],
+            [info("x", TensorProto.FLOAT, ["n", 40000, 4000, "w"])],
+            [info("y", TensorProto.FLOAT, ["n", 40000, 4000, "w"])],
+            [],
+        ),
+        path,
+    )
+    result = run_cli("inspect", path, "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "not run on onnxruntime" in report["profile_checked_by"] and "MiB" in report["profile_checked_by"]
+    assert report["profile_check"] is None
+
+
 def test_shape_checks_see_weights_held_in_constant_nodes_without_their_data(run_cli, tmp_path: Path) -> None:
     """Exporters such as Paddle's hold every weight in a Constant node: the shape checks of the suggestion run on a
     copy where those are stand-ins (dims kept, no data), and must still find the height the Conv's kernel fixes."""

@@ -5,10 +5,12 @@ with shape inference, then with onnxruntime; where no size works the report name
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from trtconvert.errors import BadInput
@@ -44,6 +46,8 @@ USUAL_SIZES = (
 )
 # A model this heavy is not run by `inspect`, which should stay quick on any size.
 MAX_RUN_WEIGHT_BYTES = 1 << 30
+# Nor is a run whose inputs or largest tensor take more than this (a model whose static dims are huge).
+MAX_RUN_BYTES = 256 << 20
 MAX_TRIAL_RUNS = 48
 
 
@@ -107,23 +111,28 @@ def _guessed_axes(profile: Profile, inputs: Sequence[GraphTensor]) -> list[tuple
 
 
 class _Runner:
-    """One onnxruntime session, run at the shapes asked: the model is loaded once however many are tried."""
+    """One onnxruntime session, run at the shapes asked: the model is loaded once however many are tried, and
+    only when a run is small enough for `inspect` to stay quick."""
 
-    def __init__(self, path: Path, inputs: Sequence[GraphTensor]) -> None:
-        from trtconvert.checks.ort_session import create_session, user_model_errors
-
-        with user_model_errors("load the model", "fix or re-export the model"):
-            self.session = create_session(path, optimize=False)
-        self.inputs = inputs
+    def __init__(self, path: Path, inputs: Sequence[GraphTensor], light: onnx.ModelProto) -> None:
+        self.path, self.inputs, self.light = path, inputs, light
+        self.session = None
         self.runs = 0
+        self.too_large: str | None = None  # why the last shapes asked were not run
 
     def problem(self, profile: Profile) -> str | None:
         from trtconvert.checks.compare import random_feed
-        from trtconvert.checks.ort_session import user_model_errors
+        from trtconvert.checks.ort_session import create_session, user_model_errors
 
         shapes = {name: r.min for name, r in profile.items()}
         shown = ",".join(f"{n}={format_shape(s)}" for n, s in shapes.items())
         shapes.update({i.name: tuple(i.dims) for i in self.inputs if i.is_static})
+        self.too_large = self._too_large(shapes, shown)
+        if self.too_large:
+            return self.too_large
+        if self.session is None:
+            with user_model_errors("load the model", "fix or re-export the model"):
+                self.session = create_session(self.path, optimize=False)
         self.runs += 1
         try:
             with user_model_errors(
@@ -133,6 +142,22 @@ class _Runner:
         except BadInput as err:
             return str(err).split("; adjust the profile")[0]
         return None
+
+    def _too_large(self, shapes: dict[str, tuple[int, ...]], shown: str) -> str | None:
+        from trtconvert.checks.compare import largest_tensor_at
+
+        feed = 0
+        for model_input in self.inputs:
+            try:
+                itemsize = np.dtype(model_input.dtype).itemsize
+            except TypeError:
+                itemsize = 8
+            feed += math.prod(int(d) for d in shapes.get(model_input.name, ())) * itemsize
+        largest = largest_tensor_at(self.light, shapes) if feed <= MAX_RUN_BYTES else None
+        biggest = max(feed, largest[1] if largest else 0)
+        if biggest <= MAX_RUN_BYTES:
+            return None
+        return f"at {shown} a run takes {biggest / 2**20:.0f} MiB, more than inspect runs ({MAX_RUN_BYTES >> 20} MiB)"
 
 
 def check_suggestion(
@@ -148,12 +173,16 @@ def check_suggestion(
     if problem is None and heavy:
         result.ran = "onnx shape inference (not run on onnxruntime: over 1 GB of weights)"
     elif problem is None:
+        runner = _Runner(path, inputs, light)
         try:
-            runner = _Runner(path, inputs)
-        except BadInput as err:
+            problem = runner.problem(result.profile)
+        except BadInput as err:  # the model does not load in onnxruntime
             result.problem = str(err)
             return result
-        problem = runner.problem(result.profile)
+        if runner.too_large:
+            result.ran = f"onnx shape inference (not run on onnxruntime: {runner.too_large})"
+            result.problem = None
+            return result
         if problem:
             result.profile, problem = _search(result, inputs, runner.problem, problem, MAX_TRIAL_RUNS)
         result.ran = "onnx shape inference and onnxruntime at the min shapes"
