@@ -1,5 +1,6 @@
-"""Every --help example that uses files bundled with the repository runs as printed, from the repository root
-(in a copy, with the example model written as the Quick start writes it)."""
+"""Every --help example parses (no unknown option, no bad value), and every one that uses files bundled with the
+repository runs as printed, from the repository root (in a copy, with the example model written as the Quick
+start writes it)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from trtconvert.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[1]
-BUNDLED = ("configs/", "examples/")
+BUNDLED = ("configs/", "examples/", "benchmarks/")
 # Commands whose examples need nothing but the machine.
 NEEDS_NO_FILES = ("doctor",)
 # Exit codes an example may end with on a machine without TensorRT or a GPU: 3 says what is missing.
@@ -43,8 +45,27 @@ def help_examples() -> list[str]:
         for line in joined.splitlines():
             line = line.strip()
             if line.startswith("trtconvert "):
-                examples.append(line.split(" | ", 1)[0])
+                examples.append(_without_comment(line.split(" | ", 1)[0]))
     return examples
+
+
+def _without_comment(line: str) -> str:
+    """The command line without a trailing shell comment (`  # what it does`)."""
+    return shlex.join(shlex.split(line, comments=True))
+
+
+def _all_commands() -> list[click.Command]:
+    return [cli, *_commands(cli).values()]
+
+
+@pytest.mark.parametrize("example", help_examples())
+def test_a_help_example_parses(example: str, monkeypatch) -> None:
+    """Every example's options exist and take the values it gives: each command's work is replaced by nothing,
+    so that what runs is click's parsing alone (no file needs to exist)."""
+    for command in _all_commands():
+        monkeypatch.setattr(command, "callback", lambda *args, **kwargs: None)
+    result = CliRunner().invoke(cli, shlex.split(example)[1:], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
 
 
 def _uses_bundled_files(example: str) -> bool:
@@ -62,7 +83,7 @@ def test_the_examples_are_found() -> None:
 def bundled(tmp_path_factory) -> Path:
     """configs/ and examples/ with the example model written, as the Quick start leaves them."""
     root = tmp_path_factory.mktemp("bundled")
-    for folder in ("configs", "examples"):
+    for folder in ("configs", "examples", "benchmarks"):
         shutil.copytree(REPO / folder, root / folder)
     subprocess.run(
         [sys.executable, "examples/super_resolution.py", "-o", "examples/super_resolution.onnx"],

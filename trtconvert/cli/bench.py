@@ -95,9 +95,9 @@ def bench(
     \b
     Example:
       trtconvert bench model.plan
-      trtconvert bench model.plan --plugin libtrtconvert_plugins.so --shapes 'input=1x3x512x512' --json
+      trtconvert bench model.plan --plugin build/lib/libtrtconvert_plugins.so --shapes 'input=1x3x512x512' --json
       trtconvert bench model.plan --cuda-graph --layers
-      trtconvert bench plugin.plan --compare native.plan --plugin libtrtconvert_plugins.so
+      trtconvert bench plugin.plan --compare native.plan --plugin build/lib/libtrtconvert_plugins.so
     """
     setup_logging(verbose, quiet)
     from trtconvert.engine.bench import format_bench, run_bench

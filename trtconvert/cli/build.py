@@ -57,7 +57,8 @@ def build(config, as_json, verbose, quiet, debug, **flags) -> None:
     \b
     Example:
       trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512'
-      trtconvert build model.onnx -o model.plan --profile ... --precision fp16 --plugin libtrtconvert_plugins.so \\
+      trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512' \\
+          --precision fp16 --plugin build/lib/libtrtconvert_plugins.so \\
           --timing-cache ci/timing.cache --cache-dir ~/.cache/trtconvert --verify
       trtconvert build model.onnx -o model.plan --precision fp16 --verify --input x=page.npy --auto-keep-fp32
     """

@@ -62,7 +62,8 @@ def fleet() -> None:
       triton: repo/                      # optional: export the plans as a Triton repository
 
     \b
-    Examples:
+    Example:
+      trtconvert fleet benchmarks/fleet_example.yaml --dry-run     # the bundled manifest: its jobs, nothing built
       trtconvert fleet FLEET.yaml --dry-run
       trtconvert fleet FLEET.yaml                                  # a local cluster: one worker per local GPU
       trtconvert fleet FLEET.yaml --scheduler tcp://sched:8786 --json

@@ -137,7 +137,8 @@ def inspect(
 @verify_options
 @common_options
 def prepare(config, as_json, verbose, quiet, debug, **flags) -> None:
-    """Run the CPU stages (load, fold, rewrite, precision) and write a TensorRT-ready ONNX.
+    """Run the CPU stages (load, freeze, fold, rewrite, precision, parser checks) and write a TensorRT-ready
+    ONNX.
 
     Needs no GPU and no TensorRT. With --verify, the original and the prepared model run through
     onnxruntime on the same seeded random inputs at each profile's opt shape; out of tolerance exits 4

@@ -19,7 +19,8 @@ def plugins() -> None:
     \b
     Example:
       trtconvert plugins build --tensorrt-root /opt/tensorrt
-      trtconvert build model.onnx -o model.plan --profile ... --plugin "$(trtconvert plugins build -q)"
+      trtconvert build model.onnx -o model.plan --profile 'input=1x3x64x64:1x3x256x256:1x3x512x512' \\
+          --plugin "$(trtconvert plugins build -q)"
     """
 
 

@@ -71,7 +71,7 @@ def verify(
     \b
     Example:
       trtconvert verify model.plan --onnx model.onnx
-      trtconvert verify model.plan --onnx model.onnx --plugin libtrtconvert_plugins.so --atol output=5e-3
+      trtconvert verify model.plan --onnx model.onnx --plugin build/lib/libtrtconvert_plugins.so --atol output=5e-3
     """
     setup_logging(verbose, quiet)
     from trtconvert.engine.verify import run_verify
