@@ -237,16 +237,30 @@ def test_frozen_inputs_are_not_inputs_of_the_served_model(tmp_path: Path) -> Non
 def test_scalar_output_is_reshaped_and_names_are_escaped(tmp_path: Path) -> None:
     io = {
         "inputs": [{"name": 'in"put\\0', "dtype": "int64", "dims": ["n", 4]}],
-        "outputs": [{"name": "score", "dtype": "bool", "dims": []}],
+        "outputs": [{"name": "score", "dtype": "bool", "dims": ["n"]}],
     }
     plan = _plan(tmp_path, "m.plan", io=io, profiles=('in"put\\0=1x4:2x4:3x4',))
     export_triton([plan], tmp_path / "repo", "m")
     config, _ = _config(tmp_path / "repo", "m")
     assert config.input[0].name == 'in"put\\0'
     assert config.input[0].data_type == model_config_pb2.TYPE_INT64
-    assert config.max_batch_size == 0  # the scalar output has no batch axis
+    assert config.max_batch_size == 3
     assert list(config.output[0].dims) == [1]
     assert config.output[0].HasField("reshape") and list(config.output[0].reshape.shape) == []
+
+
+def test_a_scalar_without_batching_is_refused(tmp_path: Path) -> None:
+    """Triton refuses an empty reshape where max_batch_size is 0 (core's ValidateIOShape: "cannot have empty
+    reshape for non-batching model as scalar tensors are not supported"), and dims [1] alone differ from the
+    engine's []: no config serves it."""
+    io = {
+        "inputs": [{"name": "x", "dtype": "int64", "dims": ["n", 4]}],
+        "outputs": [{"name": "score", "dtype": "bool", "dims": []}],
+    }
+    plan = _plan(tmp_path, "m.plan", io=io, profiles=("x=1x4:2x4:3x4",))
+    with pytest.raises(BadInput, match="output 'score' is a scalar.*Unsqueeze"):
+        export_triton([plan], tmp_path / "repo", "m")
+    assert not (tmp_path / "repo").exists()
 
 
 @pytest.mark.parametrize(

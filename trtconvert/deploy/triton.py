@@ -42,22 +42,20 @@ MODEL_VERSION = "1"
 PLUGIN_FOLDER = "plugins"
 # Triton serves a model under /v2/models/NAME and keeps it in a folder of that name.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_COMPUTE_CAPABILITY = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
+# Triton's TensorRT backend looks a plan up by the device's "MAJOR.MINOR" printed as integers ("8.6", "9.0"):
+# "08.6" would never be found.
+_COMPUTE_CAPABILITY = re.compile(r"(0|[1-9][0-9]?)\.(0|[1-9][0-9]?)")
 
-# The sidecar's dtype names (numpy's) as Triton's data types.
+# The sidecar's dtype names (numpy's) as Triton's data types: only the eight TensorRT I/O types that Triton's
+# TensorRT backend maps (ConvertTrtTypeToConfigDataType); a config with another, TYPE_INT16 say, is not loaded.
 TRITON_TYPES = {
     "bool": "TYPE_BOOL",
     "uint8": "TYPE_UINT8",
-    "uint16": "TYPE_UINT16",
-    "uint32": "TYPE_UINT32",
-    "uint64": "TYPE_UINT64",
     "int8": "TYPE_INT8",
-    "int16": "TYPE_INT16",
     "int32": "TYPE_INT32",
     "int64": "TYPE_INT64",
     "float16": "TYPE_FP16",
     "float32": "TYPE_FP32",
-    "float64": "TYPE_FP64",
     "bfloat16": "TYPE_BF16",
 }
 
@@ -165,7 +163,8 @@ def _tensors(sidecar: Mapping[str, Any], key: str) -> list[_Tensor]:
         if dtype not in TRITON_TYPES:
             raise BadInput(
                 f"{key[:-1]} {clipped(entry['name'])!r} is of type {clipped(dtype)}, which Triton's TensorRT "
-                "backend does not serve; give the model inputs and outputs of a numeric or bool type"
+                f"backend does not serve; give the model inputs and outputs of one of its types "
+                f"({', '.join(sorted(TRITON_TYPES))})"
             )
         if entry.get("dims") is None:
             raise BadInput(
@@ -268,6 +267,27 @@ def _decide_max_batch_size(sidecar: Mapping[str, Any], asked: int | None) -> tup
     return (largest if asked is None else asked), limits
 
 
+def _check_no_scalars(sidecar: Mapping[str, Any]) -> None:
+    """Without batching Triton has no way to describe a scalar: it needs at least one dim, and refuses the empty
+    reshape that maps [1] to [] where max_batch_size is 0 (core's ValidateIOShape). Refused here, since the
+    config it would need cannot be written."""
+    for key in ("inputs", "outputs"):
+        for tensor in _tensors(sidecar, key):
+            if tensor.dims:
+                continue
+            kind = key[:-1]
+            fix = (
+                f"freeze it at build (--freeze {tensor.name}=VALUE) if it is a setting, or give the ONNX input "
+                "shape [1]"
+                if kind == "input"
+                else "give the ONNX output shape [1] (an Unsqueeze before it)"
+            )
+            raise BadInput(
+                f"{kind} {clipped(tensor.name)!r} is a scalar, and Triton serves scalars only in a model with "
+                f"batching (max_batch_size > 0), which this one is not; {fix}, then rebuild"
+            )
+
+
 def _quoted(text: str) -> str:
     """A string in protobuf's text format: C escapes for quotes, backslashes and control characters."""
     out = []
@@ -297,7 +317,8 @@ def _tensor_text(tensor: _Tensor, batching: bool) -> list[str]:
     if dims:
         lines.append(f"    dims: {_dims_text(dims)}")
     else:
-        # Triton wants at least one dim: a scalar (per batch item) is written [1] and reshaped to [].
+        # Triton wants at least one dim: a scalar per batch item is written [1] and reshaped to [] (only with
+        # batching: _check_no_scalars refuses the others).
         lines += ["    dims: [ 1 ]", "    reshape: { shape: [ ] }"]
     return [*lines, "  }"]
 
@@ -327,18 +348,38 @@ def _layout(plans: list[_Plan]) -> _Layout:
     return _Layout(files, {p.compute_capability: files[p.path] for p in plans}, files[default_plan.path])
 
 
-def _plugin_commands(repository: Path, name: str, plugins: list[str]) -> dict[str, str] | None:
+def _plugin_list(repository: Path, name: str, plugins: list[str], separators: str, joiner: str) -> str | None:
+    """The libraries as one list for ``cd REPO && ...``: absolute paths, or paths relative to the repository
+    where the absolute ones hold a separator of the list; None where even those do."""
+    for root in (str(repository), "."):
+        paths = [f"{root}/{name}/{PLUGIN_FOLDER}/{file}" for file in plugins]
+        if not any(char in path for path in paths for char in separators):
+            return joiner.join(paths)
+    return None
+
+
+def _plugin_commands(repository: Path, name: str, plugins: list[str]) -> dict[str, str | None] | None:
     """Both ways Triton loads plugin libraries before the plan, with this machine's paths (in a container, use
-    the paths where the repository is mounted)."""
+    the paths where the repository is mounted), in the order the build loaded them. The dynamic loader splits
+    LD_PRELOAD at spaces and colons and the backend its list at ';', whatever the shell quoting: a repository
+    path holding one is given relative to the repository, from inside it."""
     if not plugins:
         return None
-    paths = [str(repository / name / PLUGIN_FOLDER / file) for file in plugins]
-    serve = f"tritonserver --model-repository={shlex.quote(str(repository))}"
-    return {
-        "ld_preload": f"LD_PRELOAD={shlex.quote(':'.join(paths))} {serve}",
-        # The backend splits the list at ';', which the shell would take as the end of the command.
-        "backend_config": f"{serve} {shlex.quote('--backend-config=tensorrt,plugins=' + ';'.join(paths))}",
-    }
+    commands: dict[str, str | None] = {}
+    for key, separators, joiner in (("ld_preload", " \t\n:", ":"), ("backend_config", ";", ";")):
+        listed = _plugin_list(repository, name, plugins, separators, joiner)
+        if listed is None:
+            commands[key] = None
+            continue
+        relative = listed.startswith("./")
+        serve = f"tritonserver --model-repository={shlex.quote('.' if relative else str(repository))}"
+        prefix = f"cd {shlex.quote(str(repository))} && " if relative else ""
+        if key == "ld_preload":
+            commands[key] = f"{prefix}LD_PRELOAD={shlex.quote(listed)} {serve}"
+        else:
+            # The backend splits the list at ';', which the shell would take as the end of the command.
+            commands[key] = f"{prefix}{serve} {shlex.quote('--backend-config=tensorrt,plugins=' + listed)}"
+    return commands
 
 
 def _config_text(
@@ -395,11 +436,22 @@ def _config_text(
     return "\n".join(lines) + "\n"
 
 
-def _find_plugins(plans: list[_Plan], given: Sequence[Path]) -> dict[str, Path]:
-    """Each plugin library the plans recorded, by file name, found by its sha256 among the given libraries, the
-    files beside each plan and the default library of `trtconvert plugins build`."""
-    wanted: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Library:
+    """A plugin library a plan recorded, where its bytes were found and its file name under plugins/."""
+
+    recorded: str
+    sha256: str
+    source: Path
+    copy_name: str
+
+
+def _wanted_libraries(plans: list[_Plan]) -> list[tuple[str, str]]:
+    """The (file name, sha256) of every library the plans recorded, in the order the first plan loaded them."""
+    wanted: list[tuple[str, str]] = []
+    by_plan: dict[str, tuple[Path, list[str]]] = {}
     for plan in plans:
+        mine: dict[str, list[str]] = {}
         for entry in plan.sidecar.get("plugins", []):
             file, digest = entry["file"], entry["sha256"]
             if Path(file).name != file or file in ("", ".", ".."):
@@ -407,35 +459,53 @@ def _find_plugins(plans: list[_Plan], given: Sequence[Path]) -> dict[str, Path]:
                     f"the sidecar of {plan.path} names the plugin library {clipped(file)!r}, which is not a file "
                     "name; rebuild the plan"
                 )
-            if wanted.get(file, digest) != digest:
+            mine.setdefault(file, []).append(digest)
+            if (file, digest) not in wanted:
+                wanted.append((file, digest))
+        for file, digests in mine.items():
+            other = by_plan.setdefault(file, (plan.path, digests))
+            if sorted(other[1]) != sorted(digests):
+                # One server loads every library once for all its GPUs: two builds of one library would register
+                # the same plugins twice, and the second registration is ignored.
                 raise BadInput(
-                    f"the plans record two different libraries named {clipped(file)}; Triton loads one library "
-                    "of a name, so build every plan with the same plugin library"
+                    f"{other[0]} and {plan.path} were built with different libraries named {clipped(file)}; one "
+                    "Triton server loads the plugins once for every GPU, so build every plan with the same plugin "
+                    "library (compiled for all the GPUs' architectures)"
                 )
-            wanted[file] = digest
+    return wanted
+
+
+def _find_plugins(plans: list[_Plan], given: Sequence[Path]) -> list[_Library]:
+    """Each plugin library the plans recorded, found by its sha256 among the given libraries, the files beside
+    each plan and the default library of `trtconvert plugins build`, in load order. Two libraries of one file
+    name (from different folders) get their digest in the name of their copy."""
+    wanted = _wanted_libraries(plans)
     if not wanted:
-        return {}
+        return []
     candidates = [*given]
     for plan in plans:
-        candidates += [plan.path.parent / file for file in wanted]
+        candidates += [plan.path.parent / file for file, _ in wanted]
     candidates.append(default_library_path())
     digests: dict[Path, str] = {}
-    found: dict[str, Path] = {}
-    for file, digest in wanted.items():
+    shared_names = {file for file, _ in wanted if sum(1 for other, _ in wanted if other == file) > 1}
+    found = []
+    for file, digest in wanted:
         for candidate in candidates:
             if not candidate.is_file():
                 continue
             if candidate not in digests:
                 digests[candidate] = sha256_file(candidate)
             if digests[candidate] == digest:
-                found[file] = candidate
                 break
         else:
             raise BadInput(
                 f"the plans need the plugin library {clipped(file)} (sha256 {digest[:12]}...), and none of "
-                f"{len(candidates)} places holds those bytes (--plugin, beside the plan, the default build); give "
-                "the library the plan was built with: --plugin PATH"
+                f"{len(set(candidates))} places holds those bytes (--plugin, beside the plan, the default build); "
+                "give the library the plan was built with: --plugin PATH"
             )
+        stem, dot, suffix = file.partition(".")
+        copy_name = f"{stem}.{digest[:12]}{dot}{suffix}" if file in shared_names else file
+        found.append(_Library(file, digest, candidate, copy_name))
     return found
 
 
@@ -469,7 +539,10 @@ def export_triton(
     read = _read_plans([Path(p) for p in plans])
     _check_one_model(read)
     batch_size, limits = _decide_max_batch_size(read[0].sidecar, max_batch_size)
-    library_files = _find_plugins(read, [Path(p) for p in plugins])
+    if batch_size == 0:
+        _check_no_scalars(read[0].sidecar)
+    libraries = _find_plugins(read, [Path(p) for p in plugins])
+    library_files = [library.copy_name for library in libraries]
     model_folder = repository / name
     existed = model_folder.exists() or model_folder.is_symlink()
     if existed and not replace:
@@ -480,7 +553,7 @@ def export_triton(
     if existed and not model_folder.is_dir():
         raise BadInput(f"{model_folder} exists and is not a model folder; remove it or give another --name")
     layout = _layout(read)
-    text = _config_text(name, read, layout, batch_size, instances, sorted(library_files))
+    text = _config_text(name, read, layout, batch_size, instances, library_files)
     log.stage(
         "read",
         time.perf_counter() - start,
@@ -498,14 +571,13 @@ def export_triton(
             if copy_synced(plan.path, version / file) != plan.sidecar["plan"]["sha256"]:
                 raise BadInput(f"{plan.path} changed while it was being exported; run the export again")
             copy_synced(sidecar_path(plan.path), sidecar_path(version / file))
-        if library_files:
+        if libraries:
             (staging / PLUGIN_FOLDER).mkdir()
-            for file, source in sorted(library_files.items()):
-                expected = next(
-                    e["sha256"] for p in read for e in p.sidecar.get("plugins", []) if e["file"] == file
-                )
-                if copy_synced(source, staging / PLUGIN_FOLDER / file) != expected:
-                    raise BadInput(f"{source} changed while it was being exported; run the export again")
+            for library in libraries:
+                if copy_synced(library.source, staging / PLUGIN_FOLDER / library.copy_name) != library.sha256:
+                    raise BadInput(
+                        f"{library.source} changed while it was being exported; run the export again"
+                    )
     log.stage("write", time.perf_counter() - start, f"{model_folder} ({'replaced' if existed else 'new'})")
 
     tensorrt = read[0].tensorrt_version
@@ -535,8 +607,8 @@ def export_triton(
             for p in read
         ],
         "default_model_filename": layout.default,
-        "plugins": [f"{PLUGIN_FOLDER}/{file}" for file in sorted(library_files)],
-        "load_plugins": _plugin_commands(repository.resolve(), name, sorted(library_files)),
+        "plugins": [f"{PLUGIN_FOLDER}/{file}" for file in library_files],
+        "load_plugins": _plugin_commands(repository.resolve(), name, library_files),
         "tensorrt": {"version": tensorrt, "triton_containers": triton_containers(tensorrt)},
     }
 
@@ -559,10 +631,20 @@ def format_export(report: Mapping[str, Any]) -> list[str]:
         + (", ".join(containers) if containers else SUPPORT_MATRIX)
     )
     if report["load_plugins"]:
-        lines += [
-            "plugins   Triton must load " + ", ".join(report["plugins"]) + " before the model; either",
-            "            " + report["load_plugins"]["ld_preload"],
-            "          or",
-            "            " + report["load_plugins"]["backend_config"],
-        ]
+        ways = [way for way in report["load_plugins"].values() if way]
+        lines.append(
+            "plugins   Triton must load "
+            + ", ".join(report["plugins"])
+            + " before the model"
+            + (
+                "; either"
+                if len(ways) > 1
+                else ":"
+                if ways
+                else ", and their file names hold a character both "
+                "LD_PRELOAD and the backend's list split at: rename the libraries and rebuild"
+            )
+        )
+        for index, way in enumerate(ways):
+            lines += (["          or"] if index else []) + ["            " + way]
     return lines

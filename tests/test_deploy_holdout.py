@@ -1,0 +1,383 @@
+"""`export triton` and `fleet` against cases their own tests did not plan: many model shapes exported and each
+config.pbtxt checked against the rules Triton applies when it loads a TensorRT plan, not just parsed.
+
+The rules (from Triton's sources, triton-inference-server/core src/model_config_utils.cc ValidateIOShape and
+tensorrt_backend src/instance_state.cc, src/model_state.cc, src/tensorrt_utils.cc):
+
+- every input and output has dims, each >= 1 or -1; an empty reshape (a scalar) only where max_batch_size > 0;
+- the dims the backend compares with the engine are the reshape where there is one, else dims, with a -1 batch
+  axis in front where max_batch_size > 0; rank and every fixed dim must match the engine's (-1 matches anything);
+- the data type must be the engine's, and one of the eight the TensorRT backend maps (FP32, FP16, BF16, INT8,
+  UINT8, INT32, INT64, BOOL);
+- `cc_model_filenames` is looked up by "MAJOR.MINOR" of the device as printed integers ("8.6", "9.0");
+- a `profile` of an instance group names an index of the engine's profiles;
+- preferred batch sizes are at most max_batch_size.
+
+Plans are random bytes with the sidecar `build` writes (make_sidecar, write_plan). Argument level: the engine's
+side is taken from the sidecar; whether Triton's server loads the result needs a GPU and a Triton container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from trtconvert.deploy.triton import export_triton
+from trtconvert.engine.plan_files import build_identity, make_sidecar, sidecar_path, write_plan
+from trtconvert.errors import BadInput
+from trtconvert.model.profiles import parse_profile
+from trtconvert.settings.request import resolve
+from trtconvert.settings.spec import Spec
+
+model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
+text_format = pytest.importorskip("google.protobuf.text_format")
+
+# The TensorRT backend's data types (ConvertTrtTypeToConfigDataType) by the numpy name the engine's type has.
+BACKEND_TYPES = {
+    "float32": "TYPE_FP32",
+    "float16": "TYPE_FP16",
+    "bfloat16": "TYPE_BF16",
+    "int8": "TYPE_INT8",
+    "uint8": "TYPE_UINT8",
+    "int32": "TYPE_INT32",
+    "int64": "TYPE_INT64",
+    "bool": "TYPE_BOOL",
+}
+
+
+def _engine_type(onnx_dtype: str, tensorrt: str) -> str:
+    """What TensorRT's ONNX parser binds an ONNX type as: DOUBLE as FLOAT always, INT64 as INT32 before 9.0."""
+    if onnx_dtype == "float64":
+        return "float32"
+    if onnx_dtype == "int64" and int(tensorrt.split(".")[0]) < 9:
+        return "int32"
+    return onnx_dtype
+
+
+def _plan(
+    folder: Path,
+    file: str,
+    io: dict,
+    profiles: tuple[str, ...] = (),
+    *,
+    compute_capability: str = "9.0",
+    tensorrt: str = "10.8.0.43",
+    plugins: tuple[Path, ...] = (),
+    frozen: dict | None = None,
+) -> Path:
+    """A plan of random bytes with the sidecar `build` would write for it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "model.onnx"
+    if not model.exists():
+        model.write_bytes(os.urandom(256))
+    spec = Spec(
+        model=model,
+        output=folder / file,
+        profiles=[parse_profile(p) for p in profiles],
+        plugins=list(plugins),
+    )
+    identity = build_identity(resolve(spec, "10.8"), model, [], list(plugins), tensorrt, compute_capability)
+    data = os.urandom(1024)
+    sidecar = make_sidecar(
+        identity,
+        data,
+        model=str(model),
+        inputs=io["inputs"],
+        outputs=io["outputs"],
+        precision={"precision": "fp32", "mode": "builder_flags", "converter": None},
+        gpu={"name": f"GPU {compute_capability}", "compute_capability": compute_capability},
+        strongly_typed=False,
+        timings={},
+        frozen=frozen,
+    )
+    plan = folder / file
+    write_plan(plan, data, sidecar)
+    return plan
+
+
+def _tensor(name: str, dtype: str, dims: list) -> dict:
+    return {"name": name, "dtype": dtype, "dims": dims}
+
+
+def check_config(repository: Path, name: str, plan: Path) -> model_config_pb2.ModelConfig:
+    """Parse REPO/NAME/config.pbtxt with Triton's schema and check it against the rules above and the plan's
+    sidecar (the engine's side)."""
+    folder = repository / name
+    config = text_format.Parse((folder / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    sidecar = json.loads(sidecar_path(plan).read_text())
+    tensorrt = sidecar["tensorrt"]["version"]
+    frozen = set(sidecar["frozen"])
+    profiles = sidecar["profiles"]
+    batching = config.max_batch_size > 0
+    assert config.name == name and config.platform == "tensorrt_plan"
+    for key, ios in (("inputs", config.input), ("outputs", config.output)):
+        engine = {t["name"]: t for t in sidecar[key] if t["name"] not in frozen}
+        assert [io.name for io in ios] == list(engine), f"{key} of the config are not the engine's"
+        for io in ios:
+            assert len(io.dims) > 0, f"{io.name}: Triton needs dims"
+            assert all(d >= 1 or d == -1 for d in io.dims), f"{io.name}: dims {list(io.dims)}"
+            if io.HasField("reshape") and not io.reshape.shape:
+                assert batching, f"{io.name}: an empty reshape is refused without batching"
+                assert list(io.dims) == [1]
+            compared = list(io.reshape.shape) if io.HasField("reshape") else list(io.dims)
+            if batching:
+                compared = [-1, *compared]
+            tensor = engine[io.name]
+            engine_dims = [d if isinstance(d, int) else -1 for d in tensor["dims"]]
+            assert len(compared) == len(engine_dims), f"{io.name}: rank {compared} vs engine {engine_dims}"
+            for ours, theirs in zip(compared, engine_dims, strict=True):
+                assert ours == -1 or theirs == -1 or ours == theirs, f"{io.name}: {compared} vs {engine_dims}"
+            if batching:
+                assert engine_dims[0] == -1, f"{io.name}: batching needs a dynamic axis 0"
+            expected = BACKEND_TYPES[_engine_type(tensor["dtype"], tensorrt)]
+            assert model_config_pb2.DataType.Name(io.data_type) == expected, io.name
+            assert not io.is_shape_tensor
+    if batching:
+        # Every profile takes batch 1 on every input, and max_batch_size is within the largest profile's batch.
+        served = [t["name"] for t in sidecar["inputs"] if t["name"] not in frozen]
+        assert all(p[n]["min"][0] == 1 for p in profiles for n in served)
+        assert config.max_batch_size <= max(min(p[n]["max"][0] for n in served) for p in profiles)
+        assert config.HasField("dynamic_batching")
+        assert all(1 <= s <= config.max_batch_size for s in config.dynamic_batching.preferred_batch_size)
+    else:
+        assert not config.HasField("dynamic_batching")
+    groups = list(config.instance_group)
+    assert groups and all(g.kind == model_config_pb2.ModelInstanceGroup.KIND_GPU for g in groups)
+    if len(profiles) > 1:
+        assert [list(g.profile) for g in groups] == [[str(i)] for i in range(len(profiles))]
+    else:
+        assert all(not g.profile for g in groups)
+    version = folder / "1"
+    assert (version / config.default_model_filename).is_file()
+    for capability, file in config.cc_model_filenames.items():
+        assert re.fullmatch(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", capability), capability
+        assert (version / file).is_file()
+    return config
+
+
+# name -> (inputs, outputs, profiles, tensorrt, expected max_batch_size)
+SHAPES = {
+    "image batch": (
+        [_tensor("x", "float32", ["batch", 3, "h", "w"])],
+        [_tensor("y", "float32", ["batch", 1, "h", "w"])],
+        ("x=1x3x32x32:4x3x64x64:8x3x128x128",),
+        "10.8.0.43",
+        8,
+    ),
+    "static": (
+        [_tensor("x", "float16", [2, 3, 8, 8])],
+        [_tensor("y", "float16", [2, 10])],
+        (),
+        "10.8.0.43",
+        0,
+    ),
+    "batch axis fixed by a min above 1": (
+        [_tensor("x", "float32", ["n", 4])],
+        [_tensor("y", "float32", ["n", 4])],
+        ("x=2x4:4x4:8x4",),
+        "10.8.0.43",
+        0,
+    ),
+    "only some inputs have a batch axis": (
+        [_tensor("x", "float32", ["n", 16]), _tensor("table", "float32", [16, 16])],
+        [_tensor("y", "float32", ["n", 16])],
+        ("x=1x16:4x16:8x16",),
+        "10.8.0.43",
+        0,
+    ),
+    "output without a batch axis": (
+        [_tensor("x", "float32", ["n", 16])],
+        [_tensor("y", "float32", [16])],
+        ("x=1x16:4x16:8x16",),
+        "10.8.0.43",
+        0,
+    ),
+    "two profiles, other batch ranges": (
+        [_tensor("x", "float32", ["n", 3, "h", "w"])],
+        [_tensor("y", "float32", ["n", 3, "h", "w"])],
+        ("x=1x3x16x16:2x3x16x16:4x3x16x16", "x=1x3x64x64:16x3x64x64:32x3x64x64"),
+        "10.8.0.43",
+        32,
+    ),
+    "two inputs, smaller max on one": (
+        [_tensor("a", "float32", ["n", 8]), _tensor("b", "int32", ["n", 8])],
+        [_tensor("y", "float32", ["n", 8])],
+        ("a=1x8:2x8:8x8,b=1x8:2x8:4x8",),
+        "10.8.0.43",
+        4,
+    ),
+    "unknown dims": (
+        [_tensor("x", "float32", ["n", None])],
+        [_tensor("y", "float32", ["n", None, None])],
+        ("x=1x4:2x8:4x16",),
+        "10.8.0.43",
+        4,
+    ),
+    "batched scalar per item": (
+        [_tensor("x", "float32", ["n", 8])],
+        [_tensor("score", "float32", ["n"])],
+        ("x=1x8:2x8:4x8",),
+        "10.8.0.43",
+        4,
+    ),
+    "rank-1 batched input": (
+        [_tensor("ids", "int64", ["n"])],
+        [_tensor("y", "float32", ["n", 4])],
+        ("ids=1:8:64",),
+        "8.5.3.1",
+        64,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SHAPES))
+def test_model_shapes_give_configs_triton_accepts(tmp_path: Path, case: str) -> None:
+    inputs, outputs, profiles, tensorrt, expected = SHAPES[case]
+    plan = _plan(
+        tmp_path / "p", "m.plan", {"inputs": inputs, "outputs": outputs}, profiles, tensorrt=tensorrt
+    )
+    report = export_triton([plan], tmp_path / "repo", "m")
+    config = check_config(tmp_path / "repo", "m", plan)
+    assert config.max_batch_size == expected == report["max_batch_size"]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "tensorrt"),
+    [("bool", "10.8.0.43"), ("int8", "10.8.0.43"), ("uint8", "10.8.0.43"), ("int32", "8.5.3.1"),
+     ("int64", "8.6.1.6"), ("int64", "9.0.0.1"), ("int64", "10.8.0.43"), ("float16", "8.5.3.1"),
+     ("bfloat16", "10.8.0.43"), ("float32", "8.5.3.1"), ("float64", "10.8.0.43")],
+)  # fmt: skip
+def test_every_dtype_a_sidecar_holds(tmp_path: Path, dtype: str, tensorrt: str) -> None:
+    io = {"inputs": [_tensor("x", dtype, ["n", 4])], "outputs": [_tensor("y", dtype, ["n", 4])]}
+    plan = _plan(tmp_path / "p", "m.plan", io, ("x=1x4:2x4:4x4",), tensorrt=tensorrt)
+    export_triton([plan], tmp_path / "repo", "m")
+    check_config(tmp_path / "repo", "m", plan)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "outputs", "what"),
+    [
+        ([_tensor("x", "float32", [4])], [_tensor("s", "float32", [])], "output 's' is a scalar.*Unsqueeze"),
+        (
+            [_tensor("x", "float32", [4]), _tensor("k", "int32", [])],
+            [_tensor("y", "float32", [4])],
+            "input 'k' is a scalar.*--freeze k=VALUE",
+        ),
+    ],
+)
+def test_a_scalar_without_batching_is_refused(tmp_path: Path, inputs, outputs, what: str) -> None:
+    """No config serves it: dims [1] alone differ from the engine's [], and the empty reshape is refused where
+    max_batch_size is 0."""
+    plan = _plan(tmp_path / "p", "m.plan", {"inputs": inputs, "outputs": outputs})
+    with pytest.raises(BadInput, match=what):
+        export_triton([plan], tmp_path / "repo", "m")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_frozen_scalar_is_no_scalar_of_the_served_model(tmp_path: Path) -> None:
+    io = {
+        "inputs": [_tensor("x", "float32", [4]), _tensor("k", "int64", [])],
+        "outputs": [_tensor("y", "float32", [4])],
+    }
+    plan = _plan(tmp_path / "p", "m.plan", io, frozen={"k": {"shape": [], "dtype": "int64", "value": 3}})
+    export_triton([plan], tmp_path / "repo", "m")
+    assert [i.name for i in check_config(tmp_path / "repo", "m", plan).input] == ["x"]
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint16", "uint32", "uint64", "float8_e4m3fn"])
+def test_types_the_tensorrt_backend_does_not_map_are_refused(tmp_path: Path, dtype: str) -> None:
+    io = {"inputs": [_tensor("x", dtype, ["n", 4])], "outputs": [_tensor("y", "float32", ["n", 4])]}
+    plan = _plan(tmp_path / "p", "m.plan", io, ("x=1x4:2x4:4x4",))
+    with pytest.raises(BadInput, match=f"input 'x' is of type {dtype}, which Triton's TensorRT backend"):
+        export_triton([plan], tmp_path / "repo", "m")
+
+
+IO = {"inputs": [_tensor("x", "float32", ["n", 4])], "outputs": [_tensor("y", "float32", ["n", 4])]}
+PROFILE = ("x=1x4:2x4:4x4",)
+
+
+def test_compute_capability_keys_are_the_ones_triton_looks_up(tmp_path: Path) -> None:
+    plans = [
+        _plan(tmp_path / cc, "m.plan", IO, PROFILE, compute_capability=cc)
+        for cc in ("8.6", "9.0", "10.0", "12.1")
+    ]
+    export_triton(plans, tmp_path / "repo", "m")
+    config = check_config(tmp_path / "repo", "m", plans[0])
+    assert sorted(config.cc_model_filenames) == ["10.0", "12.1", "8.6", "9.0"]
+    leading_zero = _plan(tmp_path / "z", "m.plan", IO, PROFILE, compute_capability="08.6")
+    with pytest.raises(BadInput, match="'08.6', not MAJOR.MINOR"):
+        export_triton([plans[1], leading_zero], tmp_path / "other", "m")
+
+
+def _library(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(300))
+    return path
+
+
+def test_two_libraries_of_one_name_from_different_folders(tmp_path: Path) -> None:
+    """`build --plugin a/libp.so --plugin b/libp.so` records both; each is copied, in the order they were loaded."""
+    first, second = _library(tmp_path / "a" / "libp.so"), _library(tmp_path / "b" / "libp.so")
+    plan = _plan(tmp_path / "p", "m.plan", IO, PROFILE, plugins=(second, first))
+    report = export_triton([plan], tmp_path / "repo", "m", plugins=[first, second])
+    check_config(tmp_path / "repo", "m", plan)
+    folder = tmp_path / "repo" / "m"
+    copies = [folder / relative for relative in report["plugins"]]
+    assert [c.read_bytes() for c in copies] == [second.read_bytes(), first.read_bytes()]
+    assert len({c.name for c in copies}) == 2
+    preload = report["load_plugins"]["ld_preload"].split(" ")[0].removeprefix("LD_PRELOAD=")
+    assert preload.split(":") == [str(c.resolve()) for c in copies]
+
+
+def test_plans_for_two_gpus_with_other_builds_of_one_library_are_refused(tmp_path: Path) -> None:
+    first, second = _library(tmp_path / "a" / "libp.so"), _library(tmp_path / "b" / "libp.so")
+    h100 = _plan(tmp_path / "h", "m.plan", IO, PROFILE, plugins=(first,), compute_capability="9.0")
+    a10 = _plan(tmp_path / "l", "m.plan", IO, PROFILE, plugins=(second,), compute_capability="8.6")
+    with pytest.raises(BadInput, match="different libraries named libp.so"):
+        export_triton([h100, a10], tmp_path / "repo", "m", plugins=[first, second])
+
+
+@pytest.mark.parametrize("folder", ["my models", "modèles:v2", "a;b"])
+def test_plugin_commands_for_repository_paths_with_separators(tmp_path: Path, folder: str) -> None:
+    """The dynamic loader splits LD_PRELOAD at spaces and colons, the backend its list at ';': quoting cannot
+    protect them, so the command runs from inside the repository with a relative path."""
+    import shlex
+
+    library = _library(tmp_path / "lib" / "libp.so")
+    plan = _plan(tmp_path / "p", "m.plan", IO, PROFILE, plugins=(library,))
+    repository = tmp_path / folder / "repo"
+    report = export_triton([plan], repository, "m", plugins=[library])
+    check_config(repository, "m", plan)
+    for command in report["load_plugins"].values():
+        words = shlex.split(command)
+        if "&&" in words:
+            assert words[:3] == ["cd", str(repository.resolve()), "&&"]
+            words = words[3:]
+            root = repository
+        else:
+            root = Path("/")
+        assert f"--model-repository={'.' if root == repository else repository.resolve()}" in words
+        listed = next(w for w in words if w.startswith(("LD_PRELOAD=", "--backend-config=tensorrt,plugins=")))
+        value = listed.split("=", 2)[-1] if listed.startswith("--") else listed.split("=", 1)[1]
+        separators = " :" if listed.startswith("LD_PRELOAD=") else ";"
+        assert not any(char in value for char in separators), value
+        assert (root / value).resolve() == (repository / "m" / "plugins" / "libp.so").resolve()
+
+
+def test_re_export_with_replace_on_a_unicode_path(tmp_path: Path, run_cli) -> None:
+    repository = tmp_path / "dépôt modèles"
+    old = _plan(tmp_path / "old", "m.plan", IO, PROFILE)
+    new = _plan(tmp_path / "new", "m.plan", IO, ("x=1x4:8x4:16x4",))
+    assert run_cli("export", "triton", old, "-o", repository, "--name", "m").code == 0
+    refused = run_cli("export", "triton", new, "-o", repository, "--name", "m")
+    assert refused.code == 2 and refused.stderr.startswith("error: ") and "--replace" in refused.stderr
+    assert (repository / "m" / "1" / "model.plan").read_bytes() == old.read_bytes()
+    replaced = run_cli("export", "triton", new, "-o", repository, "--name", "m", "--replace", "--json")
+    assert replaced.code == 0, replaced.stderr
+    assert json.loads(replaced.stdout)["replaced"] is True
+    assert check_config(repository, "m", new).max_batch_size == 16
+    assert sorted(p.name for p in repository.iterdir()) == ["m"]
