@@ -381,3 +381,248 @@ def test_re_export_with_replace_on_a_unicode_path(tmp_path: Path, run_cli) -> No
     assert json.loads(replaced.stdout)["replaced"] is True
     assert check_config(repository, "m", new).max_batch_size == 16
     assert sorted(p.name for p in repository.iterdir()) == ["m"]
+
+
+# --- fleet ------------------------------------------------------------------------------------------------------
+
+distributed = pytest.importorskip("distributed")
+
+from test_fleet import A10G, H100, _sidecar_as_built  # noqa: E402
+from test_fleet import PROFILE as SR_PROFILE  # noqa: E402
+
+from trtconvert.engine.machine import cuda_gpus  # noqa: E402
+from trtconvert.fleet.job_task import register_worker_machine  # noqa: E402
+from trtconvert.fleet.manifest import read_manifest  # noqa: E402
+from trtconvert.fleet.run import export_to_triton, fleet_exit_code  # noqa: E402
+from trtconvert.fleet.store import Store, cache_parts  # noqa: E402
+
+REPORT_FIELDS = {"name", "gpu", "state", "exit_code", "worker", "plan", "seconds"}
+
+
+@pytest.fixture(scope="module")
+def two_kinds() -> str:
+    """A LocalCluster with one H100 and one A10G worker (machines as test_fleet keys them); no V100."""
+    cluster = distributed.LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", threads_per_worker=1, dashboard_address=":0"
+    )
+    base = cluster.new_spec
+    for count, (kind, machine) in enumerate([("H100", H100), ("A10G", A10G)], start=1):
+        cluster.new_spec = {
+            "cls": base["cls"],
+            "options": {**base["options"], "resources": {f"gpu-{kind}": 1}},
+        }
+        cluster.scale(count)
+        cluster.wait_for_workers(count)
+        register_worker_machine(count - 1, machine)
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def _write_manifest(path: Path, document: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))  # JSON is YAML
+    return path
+
+
+def _config_elsewhere(tmp_path: Path, example_model: Path) -> Path:
+    """A build config in another folder than the manifest, naming the model relative to itself."""
+    config = tmp_path / "configs" / "deep" / "sr.yaml"
+    config.parent.mkdir(parents=True)
+    relative = os.path.relpath(example_model, config.parent)
+    profile = dict(item.split("=") for item in SR_PROFILE.split(","))
+    config.write_text(json.dumps({"model": relative, "profiles": [profile]}))
+    return config
+
+
+@pytest.mark.parametrize(
+    ("states", "code"),
+    [
+        ([("built", 0), ("cached", 0)], 0),
+        ([("built", 0), ("failed", 2)], 2),
+        ([("failed", 2), ("unschedulable", 3)], 3),
+        ([("failed", 4), ("unschedulable", 3), ("cached", 0)], 4),
+        ([("failed", 5), ("failed", 4), ("failed", 2)], 5),
+        ([("failed", 1), ("built", 0)], 1),
+    ],
+)
+def test_fleet_exit_code_for_every_mix_of_states(states: list, code: int) -> None:
+    assert fleet_exit_code([{"state": s, "exit_code": c} for s, c in states]) == code
+
+
+def test_dry_run_with_every_list_valued_key_and_a_config_from_another_folder(
+    run_cli, tmp_path: Path, example_model: Path
+) -> None:
+    config = _config_elsewhere(tmp_path, example_model)
+    other_library = tmp_path / "b" / "libp.so"
+    library = tmp_path / "a" / "libp.so"
+    for file in (library, other_library):
+        file.parent.mkdir()
+        file.write_bytes(os.urandom(64))
+    manifest = _write_manifest(
+        tmp_path / "fleets" / "FLEET.yaml",
+        {
+            "store": "../my store",
+            "gpus": ["H100", "A10G"],
+            "jobs": [
+                {
+                    "config": os.path.relpath(config, tmp_path / "fleets"),
+                    "precision": ["fp32", "fp16"],
+                    "target_tensorrt": ["8.5", "10.10"],
+                    "plugins": [["../a/libp.so"], ["../b/libp.so", "../a/libp.so"]],
+                    "profiles": [[SR_PROFILE], [SR_PROFILE.replace("48x48", "64x64").replace("96x96", "128x128")]],
+                },
+                {"config": os.path.relpath(config, tmp_path / "fleets"), "name": "sr16", "precision": "fp16",
+                 "keep_fp32": [["conv1"], ["conv2"]]},
+            ],
+            "triton": {"repository": "../triton repo", "instances": 2},
+        },
+    )  # fmt: skip
+    result = run_cli("fleet", manifest, "--dry-run", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["jobs"]) == (2 * 2 * 2 * 2 + 2) * 2
+    assert report["store"] == str(tmp_path / "my store")
+    names = list(dict.fromkeys(j["name"] for j in report["jobs"]))
+    assert names[0] == "sr-fp32-8.5-plugins-1-profiles-1" and "sr-fp16-10.10-plugins-2-profiles-2" in names
+    assert names[-2:] == ["sr16-keep_fp32-1", "sr16-keep_fp32-2"]
+    for job in report["jobs"]:
+        assert job["plan"] == str(tmp_path / "my store" / job["name"] / job["gpu"] / "super_resolution.plan")
+        # Paths from the config are relative to the config, from the manifest relative to the manifest.
+        assert Path(job["settings"]["model"]).resolve() == example_model.resolve()
+        assert all(Path(p).is_file() for p in job["settings"].get("plugins", []))
+    by_name = {j["name"]: j["settings"] for j in report["jobs"]}
+    assert [Path(p).resolve() for p in by_name["sr-fp16-10.10-plugins-2-profiles-1"]["plugins"]] == [
+        other_library.resolve(),
+        library.resolve(),
+    ]
+    assert by_name["sr-fp16-10.10-plugins-2-profiles-1"]["target_tensorrt"] == "10.10"
+    assert report["triton"] == {
+        "repository": str(tmp_path / "triton repo"),
+        "models": {name: name for name in names},
+    }
+    assert "Triton model sr16-keep_fp32-1" in run_cli("fleet", manifest, "--dry-run").stderr
+    assert not (tmp_path / "my store").exists() and not (tmp_path / "triton repo").exists()
+
+
+def _put_built(store: Store, example_model: Path, machine, gpu: str) -> bytes:
+    """A plan pair in the store's plan cache with the sidecar a build of the example at SR_PROFILE writes."""
+    plan = os.urandom(96)
+    sidecar = _sidecar_as_built(example_model, machine, gpu, plan)
+    store.put_plan(plan, json.dumps(sidecar).encode(), *cache_parts(sidecar["cache_key"]))
+    return plan
+
+
+@pytest.mark.parametrize("store_kind", ["folder with spaces", "memory"])
+def test_several_jobs_of_one_model_on_two_kinds_exported_to_triton(
+    run_cli, two_kinds: str, tmp_path: Path, example_model: Path, store_kind: str
+) -> None:
+    config = _config_elsewhere(tmp_path, example_model)
+    store_url = str(tmp_path / "the store") if store_kind != "memory" else f"memory://holdout-{tmp_path.name}"
+    store = Store(store_url)
+    plans = {
+        gpu: _put_built(store, example_model, machine, gpu)
+        for gpu, machine in (("H100", H100), ("A10G", A10G))
+    }
+    jobs = [{"config": str(config)}, {"config": str(config), "name": "sr-copy"}]
+    manifest = _write_manifest(
+        tmp_path / "m" / "FLEET.yaml",
+        {"store": store_url, "gpus": ["H100", "A10G"], "jobs": jobs, "triton": "../triton repo"},
+    )
+    result = run_cli("fleet", manifest, "--scheduler", two_kinds, "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["exit_code"] == 0 and report["summary"] == {"cached": 4}
+    for entry in report["jobs"]:
+        assert set(entry) >= REPORT_FIELDS
+        assert entry["state"] == "cached" and entry["exit_code"] == 0 and entry["worker"]
+        assert entry["plan"] == store.location(entry["name"], entry["gpu"], "super_resolution.plan")
+        assert store.read_plan(entry["name"], entry["gpu"], "super_resolution.plan")[0] == plans[entry["gpu"]]
+    repository = tmp_path / "triton repo"
+    for job, model in (("sr", "sr"), ("sr-copy", "sr-copy")):
+        exported = report["triton"]["models"][job]
+        assert exported["exported"] is True, exported
+        plan = repository / model / "1" / "model.sm90.plan"
+        config_pb = check_config(repository, model, plan)
+        assert dict(config_pb.cc_model_filenames) == {"9.0": "model.sm90.plan", "8.6": "model.sm86.plan"}
+        assert (repository / model / "1" / "model.sm86.plan").read_bytes() == plans["A10G"]
+
+
+@pytest.mark.skipif(
+    bool(cuda_gpus()), reason="this machine has a GPU: a build of the missing model would run"
+)
+def test_report_fields_and_exit_code_with_cached_failed_and_unschedulable_jobs(
+    run_cli, two_kinds: str, tmp_path: Path, example_model: Path
+) -> None:
+    """A model whose plans some kind did not build is not exported to Triton: that would replace a model that
+    has the kind's plan with one whose default plan is for another compute capability."""
+    store = Store(str(tmp_path / "store"))
+    for gpu, machine in (("H100", H100), ("A10G", A10G)):
+        _put_built(store, example_model, machine, gpu)
+    repository = tmp_path / "repo"
+    earlier = repository / "super_resolution" / "config.pbtxt"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("# the model served today\n")
+    jobs = [
+        {"model": str(example_model), "profiles": [SR_PROFILE]},
+        {"model": "missing.onnx", "name": "missing"},
+    ]
+    manifest = _write_manifest(
+        tmp_path / "FLEET.yaml",
+        {"store": store.url, "gpus": ["H100", "A10G", "V100"], "jobs": jobs, "triton": "repo"},
+    )
+    result = run_cli("fleet", manifest, "--scheduler", two_kinds, "--json")
+    report = json.loads(result.stdout)
+    assert result.code == report["exit_code"] == 3 and report["ok"] is False
+    # Progress lines first, then one error line.
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert (
+        len(errors) == 1 and result.stderr.splitlines()[-1] == errors[0] and "Traceback" not in result.stderr
+    )
+    states = {(e["name"], e["gpu"]): (e["state"], e["exit_code"]) for e in report["jobs"]}
+    assert states == {
+        ("super_resolution", "H100"): ("cached", 0),
+        ("super_resolution", "A10G"): ("cached", 0),
+        ("super_resolution", "V100"): ("unschedulable", 3),
+        ("missing", "H100"): ("failed", 2),
+        ("missing", "A10G"): ("failed", 2),
+        ("missing", "V100"): ("unschedulable", 3),
+    }
+    for entry in report["jobs"]:
+        assert set(entry) >= REPORT_FIELDS
+        assert (entry["worker"] is None) == (entry["state"] == "unschedulable")
+        assert (entry["plan"] is not None) == (entry["state"] == "cached")
+        assert entry.get("error") if entry["state"] != "cached" else "error" not in entry
+    assert report["summary"] == {"cached": 2, "unschedulable": 2, "failed": 2}
+    exported = report["triton"]["models"]["super_resolution"]
+    assert exported["exported"] is False and "V100 (unschedulable)" in exported["reason"]
+    assert earlier.read_text() == "# the model served today\n"
+    assert sorted(p.name for p in (repository / "super_resolution").iterdir()) == ["config.pbtxt"]
+
+
+def test_export_to_triton_leaves_the_model_when_a_kind_failed(tmp_path: Path, example_model: Path) -> None:
+    store = Store(str(tmp_path / "store"))
+    manifest = read_manifest(
+        _write_manifest(
+            tmp_path / "FLEET.yaml",
+            {"store": store.url, "gpus": ["H100", "A10G"], "jobs": [{"model": str(example_model),
+             "profiles": [SR_PROFILE]}], "triton": "repo"},
+        )
+    )  # fmt: skip
+    for job, machine in zip(manifest.jobs, (H100, A10G), strict=True):
+        plan = os.urandom(64)
+        sidecar = _sidecar_as_built(example_model, machine, job.gpu, plan)
+        store.put_plan(plan, json.dumps(sidecar).encode(), *job.store_parts)
+    built = [{"name": j.name, "gpu": j.gpu, "state": "built"} for j in manifest.jobs]
+    assert export_to_triton(manifest, built)["super_resolution"]["exported"] is True
+    before = _tree_bytes(tmp_path / "repo")
+    failed = [built[0], {**built[1], "state": "failed"}]
+    result = export_to_triton(manifest, failed)["super_resolution"]
+    assert result == {
+        "exported": False,
+        "reason": "not built on A10G (failed); the model in the repository is left as it was",
+    }
+    assert _tree_bytes(tmp_path / "repo") == before
+
+
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
