@@ -626,3 +626,24 @@ def test_export_to_triton_leaves_the_model_when_a_kind_failed(tmp_path: Path, ex
 
 def _tree_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_output_whose_axis_0_may_depend_on_the_data_is_said(tmp_path: Path, caplog) -> None:
+    """Boxes after NMS: axis 0 counts boxes, not batch items. From the sidecar it cannot be told apart from a
+    batch axis named otherwise, so the export batches (as Triton's autofill would) and says how to serve it whole;
+    --max-batch-size 0 then gives full dims."""
+    io = {
+        "inputs": [_tensor("images", "float32", ["batch", 3, 64, 64])],
+        "outputs": [
+            _tensor("logits", "float32", ["batch", 10]),
+            _tensor("boxes", "float32", ["num_boxes", 6]),
+        ],
+    }
+    plan = _plan(tmp_path / "p", "m.plan", io, ("images=1x3x64x64:2x3x64x64:4x3x64x64",))
+    export_triton([plan], tmp_path / "repo", "m")
+    assert check_config(tmp_path / "repo", "m", plan).max_batch_size == 4
+    warned = [r.getMessage() for r in caplog.records if "axis 0" in r.getMessage()]
+    assert len(warned) == 1 and "output 'boxes'" in warned[0] and "--max-batch-size 0" in warned[0]
+    export_triton([plan], tmp_path / "whole", "m", max_batch_size=0)
+    config = check_config(tmp_path / "whole", "m", plan)
+    assert [list(o.dims) for o in config.output] == [[-1, 10], [-1, 6]]

@@ -231,6 +231,21 @@ def _batch_limits(sidecar: Mapping[str, Any]) -> list[int] | None:
     return limits or None
 
 
+def _warn_unproven_batch_axes(sidecar: Mapping[str, Any]) -> None:
+    """With batching, Triton gives each request its rows of axis 0 of every output. An output whose axis 0 has
+    another name than the inputs' may be a count that depends on the data (boxes after NMS, NonZero), which
+    Triton would then cut at the request's batch size: said, with the flag that serves it whole."""
+    batch_names = {t.dims[0] for t in _tensors(sidecar, "inputs") if isinstance(t.dims[0], str)}
+    for tensor in _tensors(sidecar, "outputs"):
+        if tensor.dims[0] not in batch_names:
+            named = f"'{tensor.dims[0]}'" if isinstance(tensor.dims[0], str) else "unnamed"
+            log.LOGGER.warning(
+                f"output {clipped(tensor.name)!r}: axis 0 is {named}, not named like the inputs' batch axis "
+                f"({', '.join(sorted(batch_names)) or 'unnamed'}); Triton splits it per request as a batch axis, so "
+                "if it is a count that depends on the data (boxes after NMS, NonZero), give --max-batch-size 0"
+            )
+
+
 def _preferred_batch_sizes(sidecar: Mapping[str, Any], max_batch_size: int) -> list[int]:
     sizes = {
         r["opt"][0]
@@ -581,6 +596,8 @@ def export_triton(
     log.stage("write", time.perf_counter() - start, f"{model_folder} ({'replaced' if existed else 'new'})")
 
     tensorrt = read[0].tensorrt_version
+    if batch_size > 0:
+        _warn_unproven_batch_axes(read[0].sidecar)
     if limits is not None and batch_size > 0 and len(set(limits)) > 1:
         log.LOGGER.warning(
             f"the profiles accept different max batches ({', '.join(map(str, limits))}); an instance of a "
