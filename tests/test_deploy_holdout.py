@@ -68,6 +68,7 @@ def _plan(
     tensorrt: str = "10.8.0.43",
     plugins: tuple[Path, ...] = (),
     frozen: dict | None = None,
+    **spec_options,
 ) -> Path:
     """A plan of random bytes with the sidecar `build` would write for it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,7 @@ def _plan(
         output=folder / file,
         profiles=[parse_profile(p) for p in profiles],
         plugins=list(plugins),
+        **spec_options,
     )
     identity = build_identity(resolve(spec, "10.8"), model, [], list(plugins), tensorrt, compute_capability)
     data = os.urandom(1024)
@@ -647,3 +649,24 @@ def test_an_output_whose_axis_0_may_depend_on_the_data_is_said(tmp_path: Path, c
     export_triton([plan], tmp_path / "whole", "m", max_batch_size=0)
     config = check_config(tmp_path / "whole", "m", plan)
     assert [list(o.dims) for o in config.output] == [[-1, 10], [-1, 6]]
+
+
+def test_a_version_compatible_plan_gets_the_server_option_it_needs(tmp_path: Path, run_cli) -> None:
+    """Triton's TensorRT backend runs the runtime a version-compatible plan carries only with
+    --backend-config=tensorrt,version-compatible=true (tensorrt_backend src/tensorrt.cc, src/loader.cc)."""
+    library = _library(tmp_path / "lib" / "libp.so")
+    plan = _plan(tmp_path / "p", "m.plan", IO, PROFILE, plugins=(library,), version_compatible=True)
+    result = run_cli(
+        "export", "triton", plan, "-o", tmp_path / "repo", "--name", "m", "--plugin", library, "--json"
+    )
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    option = "--backend-config=tensorrt,version-compatible=true"
+    assert report["server_options"] == [option]
+    assert all(command.split(" ").count(option) == 1 for command in report["load_plugins"].values())
+    assert option in (tmp_path / "repo" / "m" / "config.pbtxt").read_text()
+    check_config(tmp_path / "repo", "m", plan)
+    human = run_cli("export", "triton", plan, "-o", tmp_path / "repo", "--name", "m2", "--plugin", library)
+    assert human.code == 0 and f"start tritonserver with {option}" in human.stderr
+    plain = _plan(tmp_path / "q", "m.plan", IO, PROFILE)
+    assert export_triton([plain], tmp_path / "repo", "m3")["server_options"] == []

@@ -101,6 +101,10 @@ class _Plan:
         return str(self.sidecar.get("tensorrt", {}).get("version", "unknown"))
 
     @property
+    def version_compatible(self) -> bool:
+        return bool(self.sidecar.get("config", {}).get("version_compatible"))
+
+    @property
     def hardware_compatible(self) -> bool:
         return self.sidecar.get("config", {}).get("hardware_compatibility", "none") not in ("none", None)
 
@@ -373,7 +377,19 @@ def _plugin_list(repository: Path, name: str, plugins: list[str], separators: st
     return None
 
 
-def _plugin_commands(repository: Path, name: str, plugins: list[str]) -> dict[str, str | None] | None:
+# A version-compatible plan carries the TensorRT runtime it was built with, which a runtime runs only where
+# engine host code is allowed: Triton's TensorRT backend allows it with this option (tensorrt_backend, 2023-09).
+VERSION_COMPATIBLE_OPTION = "--backend-config=tensorrt,version-compatible=true"
+
+
+def _server_options(plans: list[_Plan]) -> list[str]:
+    """The tritonserver options the plans need, besides their plugin libraries."""
+    return [VERSION_COMPATIBLE_OPTION] if any(p.version_compatible for p in plans) else []
+
+
+def _plugin_commands(
+    repository: Path, name: str, plugins: list[str], options: Sequence[str] = ()
+) -> dict[str, str | None] | None:
     """Both ways Triton loads plugin libraries before the plan, with this machine's paths (in a container, use
     the paths where the repository is mounted), in the order the build loaded them. The dynamic loader splits
     LD_PRELOAD at spaces and colons and the backend its list at ';', whatever the shell quoting: a repository
@@ -387,7 +403,9 @@ def _plugin_commands(repository: Path, name: str, plugins: list[str]) -> dict[st
             commands[key] = None
             continue
         relative = listed.startswith("./")
-        serve = f"tritonserver --model-repository={shlex.quote('.' if relative else str(repository))}"
+        serve = " ".join(
+            [f"tritonserver --model-repository={shlex.quote('.' if relative else str(repository))}", *options]
+        )
         prefix = f"cd {shlex.quote(str(repository))} && " if relative else ""
         if key == "ld_preload":
             commands[key] = f"{prefix}LD_PRELOAD={shlex.quote(listed)} {serve}"
@@ -420,6 +438,10 @@ def _config_text(
         lines.append(
             f"# Plugin libraries in {PLUGIN_FOLDER}/: load them with LD_PRELOAD or "
             "--backend-config=tensorrt,plugins=PATH[;PATH] (paths on the server)."
+        )
+    if any(p.version_compatible for p in plans):
+        lines.append(
+            f"# The plans are version compatible: start tritonserver with {VERSION_COMPATIBLE_OPTION}."
         )
     lines += [
         f"name: {_quoted(name)}",
@@ -625,7 +647,8 @@ def export_triton(
         ],
         "default_model_filename": layout.default,
         "plugins": [f"{PLUGIN_FOLDER}/{file}" for file in library_files],
-        "load_plugins": _plugin_commands(repository.resolve(), name, library_files),
+        "load_plugins": _plugin_commands(repository.resolve(), name, library_files, _server_options(read)),
+        "server_options": _server_options(read),
         "tensorrt": {"version": tensorrt, "triton_containers": triton_containers(tensorrt)},
     }
 
@@ -647,6 +670,12 @@ def format_export(report: Mapping[str, Any]) -> list[str]:
         f"tensorrt  the plans need TensorRT {tensorrt['version']}: "
         + (", ".join(containers) if containers else SUPPORT_MATRIX)
     )
+    if report.get("server_options"):
+        lines.append(
+            "server    start tritonserver with "
+            + " ".join(report["server_options"])
+            + " (the plans are version compatible: they carry the runtime they run with)"
+        )
     if report["load_plugins"]:
         ways = [way for way in report["load_plugins"].values() if way]
         lines.append(
