@@ -670,3 +670,26 @@ def test_a_version_compatible_plan_gets_the_server_option_it_needs(tmp_path: Pat
     assert human.code == 0 and f"start tritonserver with {option}" in human.stderr
     plain = _plan(tmp_path / "q", "m.plan", IO, PROFILE)
     assert export_triton([plain], tmp_path / "repo", "m3")["server_options"] == []
+
+
+def test_plans_for_two_gpus_from_other_onnx_files_or_other_frozen_values(tmp_path: Path, caplog) -> None:
+    """Same inputs and outputs, yet maybe another model: other ONNX bytes are said (a re-export is the same
+    model), other frozen values refused (each GPU kind would answer differently)."""
+    h100 = _plan(tmp_path / "h", "m.plan", IO, PROFILE, compute_capability="9.0")
+    other_bytes = _plan(
+        tmp_path / "r", "m.plan", IO, PROFILE, compute_capability="8.6"
+    )  # its own random ONNX
+    export_triton([h100, other_bytes], tmp_path / "repo", "m")
+    assert "built from different ONNX files" in caplog.text and "its own --name" in caplog.text
+    io = {"inputs": [*IO["inputs"], _tensor("k", "int64", [])], "outputs": IO["outputs"]}
+    frozen = [{"k": {"shape": [], "dtype": "int64", "value": value}} for value in (3, 5)]
+    same_onnx = tmp_path / "same"
+    a = _plan(same_onnx, "a.plan", io, PROFILE, compute_capability="9.0", frozen=frozen[0])
+    b = _plan(same_onnx, "b.plan", io, PROFILE, compute_capability="8.6", frozen=frozen[1])
+    with pytest.raises(BadInput, match="froze other inputs or values"):
+        export_triton([a, b], tmp_path / "repo", "n")
+    caplog.clear()
+    c = _plan(same_onnx, "c.plan", io, PROFILE, compute_capability="8.6", frozen=frozen[0])
+    export_triton([a, c], tmp_path / "repo", "n")
+    assert "different ONNX files" not in caplog.text
+    assert sorted(check_config(tmp_path / "repo", "n", a).cc_model_filenames) == ["8.6", "9.0"]

@@ -192,6 +192,11 @@ def _check_one_model(plans: list[_Plan]) -> None:
                 f"{first.path} and {other.path} are plans of different models (their inputs or outputs "
                 "differ); export each model under its own --name"
             )
+        if other.sidecar.get("frozen", {}) != first.sidecar.get("frozen", {}):
+            raise BadInput(
+                f"{first.path} and {other.path} froze other inputs or values (--freeze); one Triton model serves "
+                "one model on every GPU, so build every GPU's plan with the same --freeze"
+            )
         if other.sidecar.get("profiles") != first.sidecar.get("profiles"):
             raise BadInput(
                 f"{first.path} and {other.path} were built with different profiles; one Triton model "
@@ -618,6 +623,15 @@ def export_triton(
     log.stage("write", time.perf_counter() - start, f"{model_folder} ({'replaced' if existed else 'new'})")
 
     tensorrt = read[0].tensorrt_version
+    # Warnings only once the model is written: a refused export prints its error line alone.
+    others = [p for p in read[1:] if p.sidecar.get("onnx_sha256") != read[0].sidecar.get("onnx_sha256")]
+    if others:
+        # Same inputs and outputs from other bytes: a re-export of one model, or a retrained one that each GPU
+        # kind would answer differently. Only the user knows which.
+        log.LOGGER.warning(
+            f"{read[0].path} and {', '.join(str(p.path) for p in others)} were built from different ONNX files "
+            "(their sidecars' onnx_sha256 differ); if they are not the same model, export each under its own --name"
+        )
     if batch_size > 0:
         _warn_unproven_batch_axes(read[0].sidecar)
     if limits is not None and batch_size > 0 and len(set(limits)) > 1:
