@@ -693,3 +693,12 @@ def test_plans_for_two_gpus_from_other_onnx_files_or_other_frozen_values(tmp_pat
     export_triton([a, c], tmp_path / "repo", "n")
     assert "different ONNX files" not in caplog.text
     assert sorted(check_config(tmp_path / "repo", "n", a).cc_model_filenames) == ["8.6", "9.0"]
+
+
+@pytest.mark.parametrize("file", ["we\nird.plan", "car\rriage.plan", "ünï côdé #1.plan", "sep\u2028.plan"])
+def test_plan_file_names_that_would_break_the_config_comment(tmp_path: Path, file: str) -> None:
+    """The config names its plans in a comment: a line break there would make the rest of the name a field."""
+    plan = _plan(tmp_path / "p", file, IO, PROFILE)
+    export_triton([plan], tmp_path / "repo", "m")
+    check_config(tmp_path / "repo", "m", plan)
+    assert (tmp_path / "repo" / "m" / "1" / "model.plan").read_bytes() == plan.read_bytes()

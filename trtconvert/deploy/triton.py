@@ -327,6 +327,11 @@ def _quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def _comment_text(text: str) -> str:
+    """Text for a comment line: a line break in a file name would end the comment and make the rest a field."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
 def _dims_text(dims: Sequence[int | str | None]) -> str:
     return "[ " + ", ".join(str(d) if isinstance(d, int) else "-1" for d in dims) + " ]"
 
@@ -435,8 +440,8 @@ def _config_text(
     tensorrt = plans[0].tensorrt_version
     containers = triton_containers(tensorrt)
     lines = [
-        f"# Written by trtconvert {__version__} from {', '.join(p.path.name for p in plans)}.",
-        f"# The plans need TensorRT {tensorrt}: "
+        f"# Written by trtconvert {__version__} from {', '.join(_comment_text(p.path.name) for p in plans)}.",
+        f"# The plans need TensorRT {_comment_text(tensorrt)}: "
         + (f"Triton containers {', '.join(containers)}." if containers else f"{SUPPORT_MATRIX}."),
     ]
     if plugins:
