@@ -750,3 +750,71 @@ def test_the_fleet_exit_code_counts_a_failed_triton_export(
         _finish(manifest, entries, triton, True)
     assert raised.value.exit_code == raised.value.measured["exit_code"] == code
     assert raised.value.measured["triton"]["models"] == triton
+
+
+# --- on TensorRT: what the sidecar cannot say -------------------------------------------------------------------
+
+
+def _shape_model(path: Path) -> Path:
+    """x [n, 4] -> y = x * 2 and its shape as an output (int64 [2]): the one way an ONNX graph hands a network
+    output that comes from a shape computation to TensorRT."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["y"]),
+            helper.make_node("Shape", ["y"], ["y_shape"]),
+        ],
+        "shape_output",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4]),
+            helper.make_tensor_value_info("y_shape", TensorProto.INT64, [2]),
+        ],
+        [numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def _on_tensorrt(test):
+    from tensorrt_machine import NEEDS_TENSORRT_AND_GPU
+
+    for mark in NEEDS_TENSORRT_AND_GPU:
+        test = mark(test)
+    return test
+
+
+@_on_tensorrt
+def test_no_io_of_a_built_engine_is_a_shape_binding(run_cli, timing_cache: Path, tmp_path: Path) -> None:
+    """The config marks no tensor is_shape_tensor, since the sidecar records none, and Triton refuses a config
+    that disagrees with the engine's isShapeInferenceIO. An ONNX output computed by Shape is marked as a network
+    output by the parser (not markOutputForShapes), so it should be an execution tensor: checked here on a real
+    engine, with the rest of what Triton's backend compares at load time (names, types, dims)."""
+    from tensorrt_machine import TRT
+
+    from trtconvert.engine.plan_files import load_engine
+
+    model, plan = _shape_model(tmp_path / "shape.onnx"), tmp_path / "plans" / "shape.plan"
+    built = run_cli("build", model, "-o", plan, "--profile", "x=1x4:2x4:4x4", "--timing-cache", timing_cache)
+    assert built.code == 0, built.stderr
+    repository = tmp_path / "repo"
+    assert run_cli("export", "triton", plan, "-o", repository, "--name", "shape").code == 0
+    config = text_format.Parse(
+        (repository / "shape" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
+    assert config.max_batch_size == 0  # y_shape has no batch axis
+    engine = load_engine(repository / "shape" / "1" / "model.plan", [], TRT)
+    for tensor in [*config.input, *config.output]:
+        assert engine.is_shape_inference_io(tensor.name) == tensor.is_shape_tensor, tensor.name
+        engine_dims = list(engine.get_tensor_shape(tensor.name))
+        assert len(engine_dims) == len(tensor.dims)
+        assert all(a == b or -1 in (a, b) for a, b in zip(engine_dims, tensor.dims, strict=True)), tensor.name
+        engine_type = {"FLOAT": "TYPE_FP32", "INT32": "TYPE_INT32", "INT64": "TYPE_INT64"}[
+            engine.get_tensor_dtype(tensor.name).name
+        ]
+        assert model_config_pb2.DataType.Name(tensor.data_type) == engine_type, tensor.name
