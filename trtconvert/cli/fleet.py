@@ -115,17 +115,22 @@ def run(
     setup_logging(verbose, quiet)
     _require_fleet_extra()
     from trtconvert.fleet.manifest import read_manifest
-    from trtconvert.fleet.run import expanded_jobs
+    from trtconvert.fleet.run import expanded_jobs, triton_models
 
     manifest = read_manifest(manifest_path)
     if dry_run:
         jobs = expanded_jobs(manifest)
         for job in jobs:
             log.LOGGER.info("%s on %s: %s", job["name"], job["gpu"], job["plan"])
+        triton = triton_models(manifest)
+        if triton is not None:
+            for job, model in triton["models"].items():
+                log.LOGGER.info("%s -> Triton model %s in %s", job, model, triton["repository"])
         log.LOGGER.info("%d job(s) into %s; nothing was run", len(jobs), manifest.store)
-        emit(
-            {"ok": True, "command": "fleet", "dry_run": True, "store": manifest.store, "jobs": jobs}, as_json
-        )
+        report = {"ok": True, "command": "fleet", "dry_run": True, "store": manifest.store, "jobs": jobs}
+        if triton is not None:
+            report["triton"] = triton
+        emit(report, as_json)
         return
     entries, triton = _run_on_cluster(manifest, scheduler, wait_for_workers, gpu_kind)
     _finish(manifest, entries, triton, as_json)

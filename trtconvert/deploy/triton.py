@@ -14,8 +14,10 @@ What the config says, and why:
   Otherwise it is 0 and the dims are full. Dynamic dims are -1.
 - One plan per compute capability: a plan runs only on the GPUs of the compute capability it was built for, so
   each gets its own file and a ``cc_model_filenames`` entry.
-- Several optimization profiles: an instance group per profile, so that each instance uses the profile it was
-  given rather than all of them sharing the first.
+- Several optimization profiles: an instance without a profile list runs the first profile only, and Triton's
+  scheduler hands any request to any free instance. Where every profile takes the same shapes (they differ in
+  opt), an instance group per profile; otherwise one group listing every profile, each instance then choosing
+  the profile that fits each request.
 - Data types: the engine's, which TensorRT's ONNX parser narrows from some ONNX types (int64 to int32 before
   TensorRT 9, float64 to float32 always; settings/target.py). Triton refuses a config whose types differ
   from the engine's.
@@ -42,22 +44,20 @@ MODEL_VERSION = "1"
 PLUGIN_FOLDER = "plugins"
 # Triton serves a model under /v2/models/NAME and keeps it in a folder of that name.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_COMPUTE_CAPABILITY = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
+# Triton's TensorRT backend looks a plan up by the device's "MAJOR.MINOR" printed as integers ("8.6", "9.0"):
+# "08.6" would never be found.
+_COMPUTE_CAPABILITY = re.compile(r"(0|[1-9][0-9]?)\.(0|[1-9][0-9]?)")
 
-# The sidecar's dtype names (numpy's) as Triton's data types.
+# The sidecar's dtype names (numpy's) as Triton's data types: only the eight TensorRT I/O types that Triton's
+# TensorRT backend maps (ConvertTrtTypeToConfigDataType); a config with another, TYPE_INT16 say, is not loaded.
 TRITON_TYPES = {
     "bool": "TYPE_BOOL",
     "uint8": "TYPE_UINT8",
-    "uint16": "TYPE_UINT16",
-    "uint32": "TYPE_UINT32",
-    "uint64": "TYPE_UINT64",
     "int8": "TYPE_INT8",
-    "int16": "TYPE_INT16",
     "int32": "TYPE_INT32",
     "int64": "TYPE_INT64",
     "float16": "TYPE_FP16",
     "float32": "TYPE_FP32",
-    "float64": "TYPE_FP64",
     "bfloat16": "TYPE_BF16",
 }
 
@@ -101,6 +101,10 @@ class _Plan:
     @property
     def tensorrt_version(self) -> str:
         return str(self.sidecar.get("tensorrt", {}).get("version", "unknown"))
+
+    @property
+    def version_compatible(self) -> bool:
+        return bool(self.sidecar.get("config", {}).get("version_compatible"))
 
     @property
     def hardware_compatible(self) -> bool:
@@ -165,7 +169,8 @@ def _tensors(sidecar: Mapping[str, Any], key: str) -> list[_Tensor]:
         if dtype not in TRITON_TYPES:
             raise BadInput(
                 f"{key[:-1]} {clipped(entry['name'])!r} is of type {clipped(dtype)}, which Triton's TensorRT "
-                "backend does not serve; give the model inputs and outputs of a numeric or bool type"
+                f"backend does not serve; give the model inputs and outputs of one of its types "
+                f"({', '.join(sorted(TRITON_TYPES))})"
             )
         if entry.get("dims") is None:
             raise BadInput(
@@ -188,6 +193,11 @@ def _check_one_model(plans: list[_Plan]) -> None:
             raise BadInput(
                 f"{first.path} and {other.path} are plans of different models (their inputs or outputs "
                 "differ); export each model under its own --name"
+            )
+        if other.sidecar.get("frozen", {}) != first.sidecar.get("frozen", {}):
+            raise BadInput(
+                f"{first.path} and {other.path} froze other inputs or values (--freeze); one Triton model serves "
+                "one model on every GPU, so build every GPU's plan with the same --freeze"
             )
         if other.sidecar.get("profiles") != first.sidecar.get("profiles"):
             raise BadInput(
@@ -232,6 +242,37 @@ def _batch_limits(sidecar: Mapping[str, Any]) -> list[int] | None:
     return limits or None
 
 
+def _warn_unproven_batch_axes(sidecar: Mapping[str, Any]) -> None:
+    """With batching, Triton gives each request its rows of axis 0 of every output. An output whose axis 0 has
+    another name than the inputs' may be a count that depends on the data (boxes after NMS, NonZero), which
+    Triton would then cut at the request's batch size: said, with the flag that serves it whole."""
+    batch_names = {t.dims[0] for t in _tensors(sidecar, "inputs") if isinstance(t.dims[0], str)}
+    for tensor in _tensors(sidecar, "outputs"):
+        if tensor.dims[0] not in batch_names:
+            named = f"'{tensor.dims[0]}'" if isinstance(tensor.dims[0], str) else "unnamed"
+            log.LOGGER.warning(
+                f"output {clipped(tensor.name)!r}: axis 0 is {named}, not named like the inputs' batch axis "
+                f"({', '.join(sorted(batch_names)) or 'unnamed'}); Triton splits it per request as a batch axis, so "
+                "if it is a count that depends on the data (boxes after NMS, NonZero), give --max-batch-size 0"
+            )
+
+
+def _profiles_accept_the_same_shapes(sidecar: Mapping[str, Any]) -> bool:
+    """Whether every profile takes every shape the others take (they differ in their opt shapes at most).
+
+    Triton's scheduler hands a request to any free instance, whatever its shapes, and an instance runs only the
+    profiles its group lists, choosing among them the one that fits each request (tensorrt_backend
+    GetMostOptimizedProfile). An instance group per profile is right only where each profile takes every
+    request; otherwise one group lists every profile, so that each instance can serve every request."""
+    served = {t.name for t in _tensors(sidecar, "inputs")}
+
+    def ranges(profile: Mapping[str, Any]) -> dict[str, tuple]:
+        return {n: (tuple(r["min"]), tuple(r["max"])) for n, r in profile.items() if n in served}
+
+    first, *others = sidecar.get("profiles", [{}])
+    return all(ranges(other) == ranges(first) for other in others)
+
+
 def _preferred_batch_sizes(sidecar: Mapping[str, Any], max_batch_size: int) -> list[int]:
     sizes = {
         r["opt"][0]
@@ -268,6 +309,27 @@ def _decide_max_batch_size(sidecar: Mapping[str, Any], asked: int | None) -> tup
     return (largest if asked is None else asked), limits
 
 
+def _check_no_scalars(sidecar: Mapping[str, Any]) -> None:
+    """Without batching Triton has no way to describe a scalar: it needs at least one dim, and refuses the empty
+    reshape that maps [1] to [] where max_batch_size is 0 (core's ValidateIOShape). Refused here, since the
+    config it would need cannot be written."""
+    for key in ("inputs", "outputs"):
+        for tensor in _tensors(sidecar, key):
+            if tensor.dims:
+                continue
+            kind = key[:-1]
+            fix = (
+                f"freeze it at build (--freeze {tensor.name}=VALUE) if it is a setting, or give the ONNX input "
+                "shape [1]"
+                if kind == "input"
+                else "give the ONNX output shape [1] (an Unsqueeze before it)"
+            )
+            raise BadInput(
+                f"{kind} {clipped(tensor.name)!r} is a scalar, and Triton serves scalars only in a model with "
+                f"batching (max_batch_size > 0), which this one is not; {fix}, then rebuild"
+            )
+
+
 def _quoted(text: str) -> str:
     """A string in protobuf's text format: C escapes for quotes, backslashes and control characters."""
     out = []
@@ -281,6 +343,11 @@ def _quoted(text: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
+
+
+def _comment_text(text: str) -> str:
+    """Text for a comment line: a line break in a file name would end the comment and make the rest a field."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
 
 
 def _dims_text(dims: Sequence[int | str | None]) -> str:
@@ -297,7 +364,8 @@ def _tensor_text(tensor: _Tensor, batching: bool) -> list[str]:
     if dims:
         lines.append(f"    dims: {_dims_text(dims)}")
     else:
-        # Triton wants at least one dim: a scalar (per batch item) is written [1] and reshaped to [].
+        # Triton wants at least one dim: a scalar per batch item is written [1] and reshaped to [] (only with
+        # batching: _check_no_scalars refuses the others).
         lines += ["    dims: [ 1 ]", "    reshape: { shape: [ ] }"]
     return [*lines, "  }"]
 
@@ -327,18 +395,52 @@ def _layout(plans: list[_Plan]) -> _Layout:
     return _Layout(files, {p.compute_capability: files[p.path] for p in plans}, files[default_plan.path])
 
 
-def _plugin_commands(repository: Path, name: str, plugins: list[str]) -> dict[str, str] | None:
+def _plugin_list(repository: Path, name: str, plugins: list[str], separators: str, joiner: str) -> str | None:
+    """The libraries as one list for ``cd REPO && ...``: absolute paths, or paths relative to the repository
+    where the absolute ones hold a separator of the list; None where even those do."""
+    for root in (str(repository), "."):
+        paths = [f"{root}/{name}/{PLUGIN_FOLDER}/{file}" for file in plugins]
+        if not any(char in path for path in paths for char in separators):
+            return joiner.join(paths)
+    return None
+
+
+# A version-compatible plan carries the TensorRT runtime it was built with, which a runtime runs only where
+# engine host code is allowed: Triton's TensorRT backend allows it with this option (tensorrt_backend, 2023-09).
+VERSION_COMPATIBLE_OPTION = "--backend-config=tensorrt,version-compatible=true"
+
+
+def _server_options(plans: list[_Plan]) -> list[str]:
+    """The tritonserver options the plans need, besides their plugin libraries."""
+    return [VERSION_COMPATIBLE_OPTION] if any(p.version_compatible for p in plans) else []
+
+
+def _plugin_commands(
+    repository: Path, name: str, plugins: list[str], options: Sequence[str] = ()
+) -> dict[str, str | None] | None:
     """Both ways Triton loads plugin libraries before the plan, with this machine's paths (in a container, use
-    the paths where the repository is mounted)."""
+    the paths where the repository is mounted), in the order the build loaded them. The dynamic loader splits
+    LD_PRELOAD at spaces and colons and the backend its list at ';', whatever the shell quoting: a repository
+    path holding one is given relative to the repository, from inside it."""
     if not plugins:
         return None
-    paths = [str(repository / name / PLUGIN_FOLDER / file) for file in plugins]
-    serve = f"tritonserver --model-repository={shlex.quote(str(repository))}"
-    return {
-        "ld_preload": f"LD_PRELOAD={shlex.quote(':'.join(paths))} {serve}",
-        # The backend splits the list at ';', which the shell would take as the end of the command.
-        "backend_config": f"{serve} {shlex.quote('--backend-config=tensorrt,plugins=' + ';'.join(paths))}",
-    }
+    commands: dict[str, str | None] = {}
+    for key, separators, joiner in (("ld_preload", " \t\n:", ":"), ("backend_config", ";", ";")):
+        listed = _plugin_list(repository, name, plugins, separators, joiner)
+        if listed is None:
+            commands[key] = None
+            continue
+        relative = listed.startswith("./")
+        serve = " ".join(
+            [f"tritonserver --model-repository={shlex.quote('.' if relative else str(repository))}", *options]
+        )
+        prefix = f"cd {shlex.quote(str(repository))} && " if relative else ""
+        if key == "ld_preload":
+            commands[key] = f"{prefix}LD_PRELOAD={shlex.quote(listed)} {serve}"
+        else:
+            # The backend splits the list at ';', which the shell would take as the end of the command.
+            commands[key] = f"{prefix}{serve} {shlex.quote('--backend-config=tensorrt,plugins=' + listed)}"
+    return commands
 
 
 def _config_text(
@@ -356,14 +458,18 @@ def _config_text(
     tensorrt = plans[0].tensorrt_version
     containers = triton_containers(tensorrt)
     lines = [
-        f"# Written by trtconvert {__version__} from {', '.join(p.path.name for p in plans)}.",
-        f"# The plans need TensorRT {tensorrt}: "
+        f"# Written by trtconvert {__version__} from {', '.join(_comment_text(p.path.name) for p in plans)}.",
+        f"# The plans need TensorRT {_comment_text(tensorrt)}: "
         + (f"Triton containers {', '.join(containers)}." if containers else f"{SUPPORT_MATRIX}."),
     ]
     if plugins:
         lines.append(
             f"# Plugin libraries in {PLUGIN_FOLDER}/: load them with LD_PRELOAD or "
             "--backend-config=tensorrt,plugins=PATH[;PATH] (paths on the server)."
+        )
+    if any(p.version_compatible for p in plans):
+        lines.append(
+            f"# The plans are version compatible: start tritonserver with {VERSION_COMPATIBLE_OPTION}."
         )
     lines += [
         f"name: {_quoted(name)}",
@@ -381,10 +487,13 @@ def _config_text(
     lines += _listing("input", [_tensor_text(t, batching) for t in _tensors(sidecar, "inputs")])
     lines += _listing("output", [_tensor_text(t, batching) for t in _tensors(sidecar, "outputs")])
     profiles = len(sidecar.get("profiles", []))
-    if profiles > 1:
+    if profiles > 1 and _profiles_accept_the_same_shapes(sidecar):
         groups = [
             [f'  {{ count: {instances} kind: KIND_GPU profile: [ "{index}" ] }}'] for index in range(profiles)
         ]
+    elif profiles > 1:
+        every = ", ".join(f'"{index}"' for index in range(profiles))
+        groups = [[f"  {{ count: {instances} kind: KIND_GPU profile: [ {every} ] }}"]]
     else:
         groups = [[f"  {{ count: {instances} kind: KIND_GPU }}"]]
     lines += _listing("instance_group", groups)
@@ -395,11 +504,22 @@ def _config_text(
     return "\n".join(lines) + "\n"
 
 
-def _find_plugins(plans: list[_Plan], given: Sequence[Path]) -> dict[str, Path]:
-    """Each plugin library the plans recorded, by file name, found by its sha256 among the given libraries, the
-    files beside each plan and the default library of `trtconvert plugins build`."""
-    wanted: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Library:
+    """A plugin library a plan recorded, where its bytes were found and its file name under plugins/."""
+
+    recorded: str
+    sha256: str
+    source: Path
+    copy_name: str
+
+
+def _wanted_libraries(plans: list[_Plan]) -> list[tuple[str, str]]:
+    """The (file name, sha256) of every library the plans recorded, in the order the first plan loaded them."""
+    wanted: list[tuple[str, str]] = []
+    by_plan: dict[str, tuple[Path, list[str]]] = {}
     for plan in plans:
+        mine: dict[str, list[str]] = {}
         for entry in plan.sidecar.get("plugins", []):
             file, digest = entry["file"], entry["sha256"]
             if Path(file).name != file or file in ("", ".", ".."):
@@ -407,35 +527,53 @@ def _find_plugins(plans: list[_Plan], given: Sequence[Path]) -> dict[str, Path]:
                     f"the sidecar of {plan.path} names the plugin library {clipped(file)!r}, which is not a file "
                     "name; rebuild the plan"
                 )
-            if wanted.get(file, digest) != digest:
+            mine.setdefault(file, []).append(digest)
+            if (file, digest) not in wanted:
+                wanted.append((file, digest))
+        for file, digests in mine.items():
+            other = by_plan.setdefault(file, (plan.path, digests))
+            if sorted(other[1]) != sorted(digests):
+                # One server loads every library once for all its GPUs: two builds of one library would register
+                # the same plugins twice, and the second registration is ignored.
                 raise BadInput(
-                    f"the plans record two different libraries named {clipped(file)}; Triton loads one library "
-                    "of a name, so build every plan with the same plugin library"
+                    f"{other[0]} and {plan.path} were built with different libraries named {clipped(file)}; one "
+                    "Triton server loads the plugins once for every GPU, so build every plan with the same plugin "
+                    "library (compiled for all the GPUs' architectures)"
                 )
-            wanted[file] = digest
+    return wanted
+
+
+def _find_plugins(plans: list[_Plan], given: Sequence[Path]) -> list[_Library]:
+    """Each plugin library the plans recorded, found by its sha256 among the given libraries, the files beside
+    each plan and the default library of `trtconvert plugins build`, in load order. Two libraries of one file
+    name (from different folders) get their digest in the name of their copy."""
+    wanted = _wanted_libraries(plans)
     if not wanted:
-        return {}
+        return []
     candidates = [*given]
     for plan in plans:
-        candidates += [plan.path.parent / file for file in wanted]
+        candidates += [plan.path.parent / file for file, _ in wanted]
     candidates.append(default_library_path())
     digests: dict[Path, str] = {}
-    found: dict[str, Path] = {}
-    for file, digest in wanted.items():
+    shared_names = {file for file, _ in wanted if sum(1 for other, _ in wanted if other == file) > 1}
+    found = []
+    for file, digest in wanted:
         for candidate in candidates:
             if not candidate.is_file():
                 continue
             if candidate not in digests:
                 digests[candidate] = sha256_file(candidate)
             if digests[candidate] == digest:
-                found[file] = candidate
                 break
         else:
             raise BadInput(
                 f"the plans need the plugin library {clipped(file)} (sha256 {digest[:12]}...), and none of "
-                f"{len(candidates)} places holds those bytes (--plugin, beside the plan, the default build); give "
-                "the library the plan was built with: --plugin PATH"
+                f"{len(set(candidates))} places holds those bytes (--plugin, beside the plan, the default build); "
+                "give the library the plan was built with: --plugin PATH"
             )
+        stem, dot, suffix = file.partition(".")
+        copy_name = f"{stem}.{digest[:12]}{dot}{suffix}" if file in shared_names else file
+        found.append(_Library(file, digest, candidate, copy_name))
     return found
 
 
@@ -462,14 +600,17 @@ def export_triton(
     _check_repository(repository)
     if not 1 <= instances <= MAX_INSTANCES:
         raise BadInput(
-            f"--instances {clipped(str(instances))}: give 1 to {MAX_INSTANCES} (instances of the model per profile "
+            f"--instances {clipped(str(instances))}: give 1 to {MAX_INSTANCES} (instances of the model per instance group "
             "and GPU; Triton reads the count as a 32-bit integer)"
         )
     _check_given_plugins(plugins)
     read = _read_plans([Path(p) for p in plans])
     _check_one_model(read)
-    batch_size, limits = _decide_max_batch_size(read[0].sidecar, max_batch_size)
-    library_files = _find_plugins(read, [Path(p) for p in plugins])
+    batch_size, _ = _decide_max_batch_size(read[0].sidecar, max_batch_size)
+    if batch_size == 0:
+        _check_no_scalars(read[0].sidecar)
+    libraries = _find_plugins(read, [Path(p) for p in plugins])
+    library_files = [library.copy_name for library in libraries]
     model_folder = repository / name
     existed = model_folder.exists() or model_folder.is_symlink()
     if existed and not replace:
@@ -480,7 +621,7 @@ def export_triton(
     if existed and not model_folder.is_dir():
         raise BadInput(f"{model_folder} exists and is not a model folder; remove it or give another --name")
     layout = _layout(read)
-    text = _config_text(name, read, layout, batch_size, instances, sorted(library_files))
+    text = _config_text(name, read, layout, batch_size, instances, library_files)
     log.stage(
         "read",
         time.perf_counter() - start,
@@ -498,23 +639,27 @@ def export_triton(
             if copy_synced(plan.path, version / file) != plan.sidecar["plan"]["sha256"]:
                 raise BadInput(f"{plan.path} changed while it was being exported; run the export again")
             copy_synced(sidecar_path(plan.path), sidecar_path(version / file))
-        if library_files:
+        if libraries:
             (staging / PLUGIN_FOLDER).mkdir()
-            for file, source in sorted(library_files.items()):
-                expected = next(
-                    e["sha256"] for p in read for e in p.sidecar.get("plugins", []) if e["file"] == file
-                )
-                if copy_synced(source, staging / PLUGIN_FOLDER / file) != expected:
-                    raise BadInput(f"{source} changed while it was being exported; run the export again")
+            for library in libraries:
+                if copy_synced(library.source, staging / PLUGIN_FOLDER / library.copy_name) != library.sha256:
+                    raise BadInput(
+                        f"{library.source} changed while it was being exported; run the export again"
+                    )
     log.stage("write", time.perf_counter() - start, f"{model_folder} ({'replaced' if existed else 'new'})")
 
     tensorrt = read[0].tensorrt_version
-    if limits is not None and batch_size > 0 and len(set(limits)) > 1:
+    # Warnings only once the model is written: a refused export prints its error line alone.
+    others = [p for p in read[1:] if p.sidecar.get("onnx_sha256") != read[0].sidecar.get("onnx_sha256")]
+    if others:
+        # Same inputs and outputs from other bytes: a re-export of one model, or a retrained one that each GPU
+        # kind would answer differently. Only the user knows which.
         log.LOGGER.warning(
-            f"the profiles accept different max batches ({', '.join(map(str, limits))}); an instance of a "
-            f"profile below {batch_size} fails a larger batch, so give --max-batch-size {min(limits)} where "
-            "every instance must take every batch"
+            f"{read[0].path} and {', '.join(str(p.path) for p in others)} were built from different ONNX files "
+            "(their sidecars' onnx_sha256 differ); if they are not the same model, export each under its own --name"
         )
+    if batch_size > 0:
+        _warn_unproven_batch_axes(read[0].sidecar)
     return {
         "ok": True,
         "command": "export triton",
@@ -535,8 +680,9 @@ def export_triton(
             for p in read
         ],
         "default_model_filename": layout.default,
-        "plugins": [f"{PLUGIN_FOLDER}/{file}" for file in sorted(library_files)],
-        "load_plugins": _plugin_commands(repository.resolve(), name, sorted(library_files)),
+        "plugins": [f"{PLUGIN_FOLDER}/{file}" for file in library_files],
+        "load_plugins": _plugin_commands(repository.resolve(), name, library_files, _server_options(read)),
+        "server_options": _server_options(read),
         "tensorrt": {"version": tensorrt, "triton_containers": triton_containers(tensorrt)},
     }
 
@@ -548,7 +694,7 @@ def format_export(report: Mapping[str, Any]) -> list[str]:
     lines = [
         f"model     {report['model']} -> {report['model_folder']}",
         f"config    {report['config']} (max_batch_size {report['max_batch_size']}, {report['profiles']} "
-        f"profile(s), {report['instances_per_profile']} instance(s) each)",
+        f"profile(s), {report['instances_per_profile']} instance(s) per instance group)",
     ]
     for plan in report["plans"]:
         lines.append(
@@ -558,11 +704,27 @@ def format_export(report: Mapping[str, Any]) -> list[str]:
         f"tensorrt  the plans need TensorRT {tensorrt['version']}: "
         + (", ".join(containers) if containers else SUPPORT_MATRIX)
     )
+    if report.get("server_options"):
+        lines.append(
+            "server    start tritonserver with "
+            + " ".join(report["server_options"])
+            + " (the plans are version compatible: they carry the runtime they run with)"
+        )
     if report["load_plugins"]:
-        lines += [
-            "plugins   Triton must load " + ", ".join(report["plugins"]) + " before the model; either",
-            "            " + report["load_plugins"]["ld_preload"],
-            "          or",
-            "            " + report["load_plugins"]["backend_config"],
-        ]
+        ways = [way for way in report["load_plugins"].values() if way]
+        lines.append(
+            "plugins   Triton must load "
+            + ", ".join(report["plugins"])
+            + " before the model"
+            + (
+                "; either"
+                if len(ways) > 1
+                else ":"
+                if ways
+                else ", and their file names hold a character both "
+                "LD_PRELOAD and the backend's list split at: rename the libraries and rebuild"
+            )
+        )
+        for index, way in enumerate(ways):
+            lines += (["          or"] if index else []) + ["            " + way]
     return lines

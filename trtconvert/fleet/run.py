@@ -57,6 +57,17 @@ def expanded_jobs(manifest: Manifest) -> list[dict[str, Any]]:
     ]
 
 
+def triton_models(manifest: Manifest) -> dict[str, Any] | None:
+    """What --dry-run shows of triton: the repository and the model each job's plans are exported as."""
+    if manifest.triton is None:
+        return None
+    names = dict.fromkeys(job.name for job in manifest.jobs)
+    return {
+        "repository": str(manifest.triton.repository),
+        "models": {name: triton_model_name(name) for name in names},
+    }
+
+
 def _entry(job: Job, state: str, exit_code: int | None, error: str | None = None, **more: Any) -> dict:
     entry: dict[str, Any] = {"name": job.name, "gpu": job.gpu, "state": state, "exit_code": exit_code}
     entry.update({"worker": None, "plan": None, "seconds": 0.0, "cache_key": None, **more})
@@ -149,10 +160,24 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
         }
     store = Store(manifest.store)
     done = {(e["name"], e["gpu"]) for e in entries if e["state"] in DONE_STATES}
+    states = {(e["name"], e["gpu"]): e["state"] for e in entries}
     exported: dict[str, Any] = {}
     names = list(dict.fromkeys(job.name for job in manifest.jobs))
     with tempfile.TemporaryDirectory(prefix="trtconvert-fleet-triton-") as folder:
         for name in names:
+            missing = [
+                f"{j.gpu} ({states.get((j.name, j.gpu), 'not run')})"
+                for j in manifest.jobs
+                if j.name == name and (j.name, j.gpu) not in done
+            ]
+            if missing:
+                # A model without some kind's plan would replace one that has it: the GPUs of that kind would
+                # then load the default plan, built for another compute capability, and fail.
+                exported[name] = {
+                    "exported": False,
+                    "reason": f"not built on {', '.join(missing)}; the model in the repository is left as it was",
+                }
+                continue
             plans = []
             # Triton picks a plan by compute capability: of GPU kinds that share one (L4 and L40S, say), the
             # first in gpus: serves it, and the others' plans stay in the store.
@@ -176,7 +201,7 @@ def export_to_triton(manifest: Manifest, entries: list[dict[str, Any]]) -> dict[
                 local.with_name(local.name + ".json").write_bytes(pair[1])
                 plans.append(local)
             if not plans:
-                exported[name] = {"exported": False, "reason": "no GPU kind built it"}
+                exported[name] = {"exported": False, "reason": "the store holds none of its plans"}
                 continue
             # The plans' plugin libraries, where the job names them: Triton loads them beside the model.
             plugins = [
