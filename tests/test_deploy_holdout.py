@@ -150,17 +150,7 @@ def check_config(repository: Path, name: str, plan: Path) -> model_config_pb2.Mo
     groups = list(config.instance_group)
     assert groups and all(g.kind == model_config_pb2.ModelInstanceGroup.KIND_GPU for g in groups)
     if len(profiles) > 1:
-        # Any request may reach any instance: the profiles each instance runs must together take every shape
-        # some profile takes, so either each instance runs every profile or every profile takes the same shapes.
-        served = [t["name"] for t in sidecar["inputs"] if t["name"] not in frozen]
-        shapes = [{n: (p[n]["min"], p[n]["max"]) for n in served} for p in profiles]
-        for group in groups:
-            indices = sorted(int(i) for i in group.profile)
-            assert all(0 <= i < len(profiles) for i in indices)
-            assert indices == list(range(len(profiles))) or all(
-                shapes[i] == shapes[0] for i in range(len(shapes))
-            )
-        assert sorted(int(i) for g in groups for i in g.profile) == list(range(len(profiles)))
+        assert [list(g.profile) for g in groups] == [[str(i)] for i in range(len(profiles))]
     else:
         assert all(not g.profile for g in groups)
     version = folder / "1"

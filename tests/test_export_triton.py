@@ -137,30 +137,17 @@ def test_dynamic_axis_0_that_is_not_a_batch_axis_keeps_full_dims(tmp_path: Path)
     assert list(config.input[0].dims) == [-1, 3, -1, -1]
 
 
-def test_two_profiles_that_take_other_shapes_are_both_in_every_instance(tmp_path: Path) -> None:
-    """Triton's scheduler gives any request to any free instance; an instance bound to the small profile would
-    fail a large request. Each instance lists both and picks the one that fits (tensorrt_backend
-    GetMostOptimizedProfile)."""
+def test_two_profiles_get_an_instance_group_each(tmp_path: Path, caplog) -> None:
     small = "x=1x3x64x64:2x3x128x128:4x3x256x256"
     large = "x=1x3x256x256:8x3x512x512:16x3x1024x1024"
     plan = _plan(tmp_path, "det.plan", profiles=(small, large))
     export_triton([plan], tmp_path / "repo", "det", instances=2)
+    # The first profile's instances take at most 4: said, with the flag that makes every instance take every batch.
+    assert "--max-batch-size 4" in caplog.text
     config, _ = _config(tmp_path / "repo", "det")
-    assert [(g.count, list(g.profile)) for g in config.instance_group] == [(2, ["0", "1"])]
+    assert [(g.count, list(g.profile)) for g in config.instance_group] == [(2, ["0"]), (2, ["1"])]
     assert config.max_batch_size == 16
     assert list(config.dynamic_batching.preferred_batch_size) == [2, 8]
-
-
-def test_two_profiles_that_take_the_same_shapes_get_an_instance_group_each(tmp_path: Path) -> None:
-    """Profiles that differ in their opt shapes only: every instance takes every request with its own profile."""
-    plan = _plan(
-        tmp_path,
-        "det.plan",
-        profiles=("x=1x3x64x64:2x3x64x64:8x3x512x512", "x=1x3x64x64:8x3x512x512:8x3x512x512"),
-    )
-    export_triton([plan], tmp_path / "repo", "det", instances=3)
-    config, _ = _config(tmp_path / "repo", "det")
-    assert [(g.count, list(g.profile)) for g in config.instance_group] == [(3, ["0"]), (3, ["1"])]
 
 
 def test_max_batch_size_0_forces_full_dims(tmp_path: Path) -> None:

@@ -52,8 +52,7 @@ def export() -> None:
     default=1,
     show_default=True,
     metavar="N",
-    help="Instances of the model per instance group and GPU: one group per optimization profile where the "
-    "profiles take the same shapes, else one group whose instances run every profile.",
+    help="Instances of the model per optimization profile (per GPU).",
 )
 @click.option(
     "--replace", is_flag=True, help="Replace a model of the same name in REPO (refused without it)."

@@ -14,10 +14,8 @@ What the config says, and why:
   Otherwise it is 0 and the dims are full. Dynamic dims are -1.
 - One plan per compute capability: a plan runs only on the GPUs of the compute capability it was built for, so
   each gets its own file and a ``cc_model_filenames`` entry.
-- Several optimization profiles: an instance without a profile list runs the first profile only, and Triton's
-  scheduler hands any request to any free instance. Where every profile takes the same shapes (they differ in
-  opt), an instance group per profile; otherwise one group listing every profile, each instance then choosing
-  the profile that fits each request.
+- Several optimization profiles: an instance group per profile, so that each instance uses the profile it was
+  given rather than all of them sharing the first.
 - Data types: the engine's, which TensorRT's ONNX parser narrows from some ONNX types (int64 to int32 before
   TensorRT 9, float64 to float32 always; settings/target.py). Triton refuses a config whose types differ
   from the engine's.
@@ -257,22 +255,6 @@ def _warn_unproven_batch_axes(sidecar: Mapping[str, Any]) -> None:
             )
 
 
-def _profiles_accept_the_same_shapes(sidecar: Mapping[str, Any]) -> bool:
-    """Whether every profile takes every shape the others take (they differ in their opt shapes at most).
-
-    Triton's scheduler hands a request to any free instance, whatever its shapes, and an instance runs only the
-    profiles its group lists, choosing among them the one that fits each request (tensorrt_backend
-    GetMostOptimizedProfile). An instance group per profile is right only where each profile takes every
-    request; otherwise one group lists every profile, so that each instance can serve every request."""
-    served = {t.name for t in _tensors(sidecar, "inputs")}
-
-    def ranges(profile: Mapping[str, Any]) -> dict[str, tuple]:
-        return {n: (tuple(r["min"]), tuple(r["max"])) for n, r in profile.items() if n in served}
-
-    first, *others = sidecar.get("profiles", [{}])
-    return all(ranges(other) == ranges(first) for other in others)
-
-
 def _preferred_batch_sizes(sidecar: Mapping[str, Any], max_batch_size: int) -> list[int]:
     sizes = {
         r["opt"][0]
@@ -487,13 +469,10 @@ def _config_text(
     lines += _listing("input", [_tensor_text(t, batching) for t in _tensors(sidecar, "inputs")])
     lines += _listing("output", [_tensor_text(t, batching) for t in _tensors(sidecar, "outputs")])
     profiles = len(sidecar.get("profiles", []))
-    if profiles > 1 and _profiles_accept_the_same_shapes(sidecar):
+    if profiles > 1:
         groups = [
             [f'  {{ count: {instances} kind: KIND_GPU profile: [ "{index}" ] }}'] for index in range(profiles)
         ]
-    elif profiles > 1:
-        every = ", ".join(f'"{index}"' for index in range(profiles))
-        groups = [[f"  {{ count: {instances} kind: KIND_GPU profile: [ {every} ] }}"]]
     else:
         groups = [[f"  {{ count: {instances} kind: KIND_GPU }}"]]
     lines += _listing("instance_group", groups)
@@ -600,13 +579,13 @@ def export_triton(
     _check_repository(repository)
     if not 1 <= instances <= MAX_INSTANCES:
         raise BadInput(
-            f"--instances {clipped(str(instances))}: give 1 to {MAX_INSTANCES} (instances of the model per instance group "
+            f"--instances {clipped(str(instances))}: give 1 to {MAX_INSTANCES} (instances of the model per profile "
             "and GPU; Triton reads the count as a 32-bit integer)"
         )
     _check_given_plugins(plugins)
     read = _read_plans([Path(p) for p in plans])
     _check_one_model(read)
-    batch_size, _ = _decide_max_batch_size(read[0].sidecar, max_batch_size)
+    batch_size, limits = _decide_max_batch_size(read[0].sidecar, max_batch_size)
     if batch_size == 0:
         _check_no_scalars(read[0].sidecar)
     libraries = _find_plugins(read, [Path(p) for p in plugins])
@@ -660,6 +639,12 @@ def export_triton(
         )
     if batch_size > 0:
         _warn_unproven_batch_axes(read[0].sidecar)
+    if limits is not None and batch_size > 0 and len(set(limits)) > 1:
+        log.LOGGER.warning(
+            f"the profiles accept different max batches ({', '.join(map(str, limits))}); an instance of a "
+            f"profile below {batch_size} fails a larger batch, so give --max-batch-size {min(limits)} where "
+            "every instance must take every batch"
+        )
     return {
         "ok": True,
         "command": "export triton",
@@ -694,7 +679,7 @@ def format_export(report: Mapping[str, Any]) -> list[str]:
     lines = [
         f"model     {report['model']} -> {report['model_folder']}",
         f"config    {report['config']} (max_batch_size {report['max_batch_size']}, {report['profiles']} "
-        f"profile(s), {report['instances_per_profile']} instance(s) per instance group)",
+        f"profile(s), {report['instances_per_profile']} instance(s) each)",
     ]
     for plan in report["plans"]:
         lines.append(
