@@ -150,6 +150,22 @@ def test_two_profiles_get_an_instance_group_each(tmp_path: Path, caplog) -> None
     assert list(config.dynamic_batching.preferred_batch_size) == [2, 8]
 
 
+def test_profiles_of_other_shapes_keep_a_group_each_and_say_how_to_share_them(tmp_path: Path, caplog) -> None:
+    """Same batch range, other image sizes: a group per profile as asked, and a warning that a request only the
+    other profile takes fails on an instance of this one, with the one-group layout that serves every request."""
+    small = "x=1x3x64x64:4x3x128x128:8x3x256x256"
+    large = "x=1x3x256x256:4x3x512x512:8x3x1024x1024"
+    plan = _plan(tmp_path, "det.plan", profiles=(small, large))
+    export_triton([plan], tmp_path / "repo", "det")
+    config, _ = _config(tmp_path / "repo", "det")
+    assert [list(g.profile) for g in config.instance_group] == [["0"], ["1"]]
+    assert "the profiles take different shapes" in caplog.text and 'profile: [ "0", "1" ]' in caplog.text
+    caplog.clear()
+    same = _plan(tmp_path / "same", "det.plan", profiles=(small, "x=1x3x64x64:2x3x192x192:8x3x256x256"))
+    export_triton([same], tmp_path / "repo2", "det")
+    assert "different shapes" not in caplog.text  # opt shapes only: every instance takes every request
+
+
 def test_max_batch_size_0_forces_full_dims(tmp_path: Path) -> None:
     plan = _plan(tmp_path, "det.plan")
     export_triton([plan], tmp_path / "repo", "det", max_batch_size=0)

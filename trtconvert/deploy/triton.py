@@ -255,6 +255,17 @@ def _warn_unproven_batch_axes(sidecar: Mapping[str, Any]) -> None:
             )
 
 
+def _profiles_take_the_same_shapes(sidecar: Mapping[str, Any]) -> bool:
+    """Whether every profile takes every shape the others take (they differ in their opt shapes at most)."""
+    served = {t.name for t in _tensors(sidecar, "inputs")}
+
+    def ranges(profile: Mapping[str, Any]) -> dict[str, tuple]:
+        return {n: (tuple(r["min"]), tuple(r["max"])) for n, r in profile.items() if n in served}
+
+    first, *others = sidecar.get("profiles", [{}]) or [{}]
+    return all(ranges(other) == ranges(first) for other in others)
+
+
 def _preferred_batch_sizes(sidecar: Mapping[str, Any], max_batch_size: int) -> list[int]:
     sizes = {
         r["opt"][0]
@@ -644,6 +655,15 @@ def export_triton(
             f"the profiles accept different max batches ({', '.join(map(str, limits))}); an instance of a "
             f"profile below {batch_size} fails a larger batch, so give --max-batch-size {min(limits)} where "
             "every instance must take every batch"
+        )
+    elif not _profiles_take_the_same_shapes(read[0].sidecar):
+        profiles = len(read[0].sidecar.get("profiles", []))
+        every = ", ".join(f'"{index}"' for index in range(profiles))
+        log.LOGGER.warning(
+            "the profiles take different shapes, and Triton hands a request to any free instance: an instance "
+            "group's instances run its profile only, so a request only another profile takes fails there; where "
+            f"every instance must take every request, list all profiles in one group (profile: [ {every} ]) "
+            "and the TensorRT backend picks the profile that fits each request"
         )
     return {
         "ok": True,
