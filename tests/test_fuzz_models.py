@@ -348,7 +348,8 @@ def _write(folder: Path, seed: str, steps: list, external: bool) -> list[Path]:
             data = bytearray(path.read_bytes())
             at = step[2] % max(len(data), 1)
             if step[1] == "flip":
-                data[at] ^= step[3][0] or 0xFF
+                if data:  # a truncation before may have left nothing to flip
+                    data[at] ^= step[3][0] or 0xFF
             elif step[1] == "truncate":
                 del data[at:]
             else:
