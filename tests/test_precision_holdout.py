@@ -1,0 +1,200 @@
+"""Precision control on models where fp16 goes wrong in different ways: the TensorRT 11 check fails (exit 4)
+where the GPU would overflow, the builder-flag path (8.5-10) warns with the same set, and the printed
+--keep-fp32 flags, pasted back, pass. Each model is a few nodes with tiny shapes."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+needs_converter = pytest.mark.skipif(
+    importlib.util.find_spec("onnxconverter_common") is None, reason="onnxconverter-common is not installed"
+)
+FLAGS_AFTER = "keep them and their readers in fp32:"
+
+
+def _value(name: str, shape: list[int], element: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, element, shape)
+
+
+def _weight(name: str, value) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(value, np.float32), name)
+
+
+def _model(nodes, inputs, outputs, weights) -> onnx.ModelProto:
+    model = helper.make_model(
+        helper.make_graph(nodes, "holdout", inputs, outputs, weights),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _large_weight(name: str, shape: tuple[int, ...], seed: int) -> onnx.TensorProto:
+    """Weights of about 5000: a product of 16 inputs in [1, 3] by them passes fp16's 65504."""
+    return _weight(name, 5000 * np.random.default_rng(seed).uniform(0.9, 1.1, size=shape))
+
+
+def shared_factor_model() -> onnx.ModelProto:
+    """x -> +2 -> *300 -> *300 (up to 2.7e5) -> *1e-5: both Muls by 300 read one weight, so keeping the second
+    and not the first shares a weight between a kept node and a converted one."""
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["a"], name="shift"),
+        helper.make_node("Mul", ["a", "k300"], ["b"], name="mul_1"),
+        helper.make_node("Mul", ["b", "k300"], ["d"], name="mul_2"),
+        helper.make_node("Mul", ["d", "small"], ["y"], name="mul_3"),
+    ]
+    weights = [_weight("two", 2.0), _weight("k300", 300.0), _weight("small", 1e-5)]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 16])], weights)
+
+
+def exp_softmax_model() -> onnx.ModelProto:
+    """A softmax written out: Exp of logits in [0, 16] (up to 8.9e6), ReduceSum, Div; the Exp's output has two
+    readers, both to keep with it."""
+    nodes = [
+        helper.make_node("Mul", ["x", "eight"], ["m"], name="times_eight"),
+        helper.make_node("Add", ["m", "eight"], ["logits"], name="plus_eight"),
+        helper.make_node("Exp", ["logits"], ["e"], name="exp"),
+        helper.make_node("ReduceSum", ["e", "axis"], ["z"], name="sum", keepdims=1),
+        helper.make_node("Div", ["e", "z"], ["y"], name="normalize"),
+    ]
+    weights = [_weight("eight", 8.0), numpy_helper.from_array(np.array([-1], np.int64), "axis")]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 16])], weights)
+
+
+def overflowing_output_model() -> onnx.ModelProto:
+    """The tensor past fp16's range is the graph output itself."""
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["s"], name="shift"),
+        helper.make_node("MatMul", ["s", "w"], ["y"], name="out_mm"),
+    ]
+    weights = [_large_weight("w", (16, 8), 1), _weight("two", 2.0)]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 8])], weights)
+
+
+def loop_in_if_model() -> onnx.ModelProto:
+    """A Loop inside an If branch, its body overflowing (two iterations of MatMul then *1e-4)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["acc_in", "w"], ["big"], name="body_mm"),
+            helper.make_node("Mul", ["big", "k"], ["acc_out"], name="body_scale"),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond"),
+        ],
+        "body",
+        [
+            _value("i", [], TensorProto.INT64),
+            _value("cond_in", [], TensorProto.BOOL),
+            _value("acc_in", [4, 16]),
+        ],
+        [_value("cond_out", [], TensorProto.BOOL), _value("acc_out", [4, 16])],
+    )
+    then_branch = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "true", "s"], ["looped"], name="inner_loop", body=body)],
+        "then",
+        [],
+        [_value("looped", [4, 16])],
+    )
+    else_branch = helper.make_graph(
+        [helper.make_node("Identity", ["s"], ["same"], name="else_id")], "else", [], [_value("same", [4, 16])]
+    )
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["s"], name="shift"),
+        helper.make_node("ReduceSum", ["x"], ["total"], name="total", keepdims=0),
+        helper.make_node(
+            "Less", ["total", "hundred"], ["cond"], name="cond"
+        ),  # a sum of 64 values in [-1, 1]
+        helper.make_node(
+            "If", ["cond"], ["y"], name="outer_if", then_branch=then_branch, else_branch=else_branch
+        ),
+    ]
+    weights = [
+        _large_weight("w", (16, 16), 2),
+        _weight("two", 2.0),
+        _weight("k", 1e-4),
+        _weight("hundred", 100.0),
+        numpy_helper.from_array(np.array(2, np.int64), "trips"),
+        numpy_helper.from_array(np.array(True), "true"),
+    ]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 16])], weights)
+
+
+def _printed_flags(stderr: str) -> list[str]:
+    line = next(line for line in stderr.splitlines() if FLAGS_AFTER in line)
+    return shlex.split(line.split(FLAGS_AFTER, 1)[1])
+
+
+def _prepare(run_cli, source: Path, target: str, *extra: str):
+    out = source.with_name(f"{source.stem}-{target.replace('.', '_')}.onnx")
+    return run_cli(
+        "prepare", source, "-o", out, "--precision", "fp16", "--target-tensorrt", target, "--verify", *extra
+    )
+
+
+def _fails_then_pasted_passes(run_cli, source: Path, expected: list[str]) -> None:
+    """TensorRT 11: exit 4 naming ``expected``, and those flags pasted pass; TensorRT 10: the same set as a
+    warning, and no warning once pasted."""
+    failed = _prepare(run_cli, source, "11")
+    assert failed.code == 4, failed.stderr
+    flags = _printed_flags(failed.stderr)
+    assert flags == [item for name in expected for item in ("--keep-fp32", name)]
+    passed = _prepare(run_cli, source, "11", *flags)
+    assert passed.code == 0, passed.stderr
+    warned = _prepare(run_cli, source, "10")
+    assert warned.code == 0, warned.stderr
+    assert "warning: TensorRT fp16 would compute out of range here" in warned.stderr
+    assert _printed_flags(warned.stderr) == flags
+    quiet = _prepare(run_cli, source, "10", *flags)
+    assert quiet.code == 0 and "out of range" not in quiet.stderr, quiet.stderr
+
+
+# --- the TensorRT 11 conversion keeps what the flags name in fp32 ----------------------------------------------
+
+
+@needs_converter
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [
+        (shared_factor_model, ["mul_2", "mul_3"]),
+        (exp_softmax_model, ["exp", "sum", "normalize"]),
+        (overflowing_output_model, ["out_mm"]),
+        (loop_in_if_model, ["body_mm", "body_scale"]),
+    ],
+    ids=["weight-shared-with-a-converted-node", "tensor-with-two-kept-readers", "graph-output", "loop-in-if"],
+)
+def test_the_printed_flags_pass_where_the_conversion_used_to_keep_fp16(
+    run_cli, tmp_path: Path, factory, expected: list[str]
+) -> None:
+    source = tmp_path / "model.onnx"
+    onnx.save(factory(), source)
+    _fails_then_pasted_passes(run_cli, source, expected)
+
+
+@needs_converter
+def test_kept_nodes_read_and_write_fp32_and_outputs_keep_their_type() -> None:
+    """The converted graph itself: no fp16 round trip between kept nodes, the kept node's weight is fp32 while
+    the converted node's copy is fp16, and a graph output written by a kept node stays fp32."""
+    from trtconvert.prepare.precision import convert_model
+
+    converted, _, _ = convert_model(exp_softmax_model(), "fp16", (), ("exp", "sum", "normalize"))
+    typed = onnx.shape_inference.infer_shapes(converted)
+    types = {v.name: v.type.tensor_type.elem_type for v in [*typed.graph.value_info, *typed.graph.output]}
+    nodes = {n.name: n for n in converted.graph.node}
+    for name in ("sum", "normalize"):
+        assert all(types.get(i) != TensorProto.FLOAT16 for i in nodes[name].input)
+    narrowing = [
+        n for n in converted.graph.node if n.op_type == "Cast" and n.attribute[0].i == TensorProto.FLOAT16
+    ]
+    assert [n.input[0] for n in narrowing] == ["x"]  # only the graph input's cast for the converted nodes
+    assert converted.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+
+    shared, _, _ = convert_model(shared_factor_model(), "fp16", (), ("mul_2", "mul_3"))
+    weights = {t.name: t.data_type for t in shared.graph.initializer}
+    mul_1, mul_2 = (next(n for n in shared.graph.node if n.name == name) for name in ("mul_1", "mul_2"))
+    assert weights[mul_1.input[1]] == TensorProto.FLOAT16 and weights[mul_2.input[1]] == TensorProto.FLOAT
