@@ -198,3 +198,180 @@ def test_kept_nodes_read_and_write_fp32_and_outputs_keep_their_type() -> None:
     weights = {t.name: t.data_type for t in shared.graph.initializer}
     mul_1, mul_2 = (next(n for n in shared.graph.node if n.name == name) for name in ("mul_1", "mul_2"))
     assert weights[mul_1.input[1]] == TensorProto.FLOAT16 and weights[mul_2.input[1]] == TensorProto.FLOAT
+
+
+# --- node names: unnamed, glob characters, the op: prefix, spaces ----------------------------------------------
+
+
+def _named_overflow_model(shift: str, matmul: str, scale: str) -> onnx.ModelProto:
+    """x -> +2 -> MatMul (to about 1.7e5) -> *1e-4, with the node names given ('' for none)."""
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["s"], name=shift),
+        helper.make_node("MatMul", ["s", "w"], ["large"], name=matmul),
+        helper.make_node("Mul", ["large", "k"], ["y"], name=scale),
+    ]
+    weights = [_large_weight("w", (16, 8), 3), _weight("two", 2.0), _weight("k", 1e-4)]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 8])], weights)
+
+
+@needs_converter
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (("", "", ""), ["MatMul_1", "Mul_2"]),
+        (("blk0 shift", "blk[0]*?", "blk[0]*?/scale"), ["blk[0]*?", "blk[0]*?/scale"]),
+        (("shift", "op:Mul", "op:MatMul"), ["op:Mul", "op:MatMul"]),
+        (("shift ", " mm ", "scale 'back' \"now\""), [" mm ", "scale 'back' \"now\""]),
+        (("shift:0", "模型/матмул:0", "/scale:0 ü"), ["模型/матмул:0", "/scale:0 ü"]),
+    ],
+    ids=["unnamed", "glob-characters", "op-prefix", "spaces-and-quotes", "unicode-and-colons"],
+)
+def test_printed_names_keep_exactly_those_nodes(run_cli, tmp_path: Path, names, expected: list[str]) -> None:
+    """The flags name nodes the prepared model has (unnamed ones get the same OPTYPE_INDEX names in the finder
+    and in prepare), and a name pasted back keeps that node alone: not the nodes its glob characters would also
+    match ('blk0 shift'), not the Mul nodes 'op:Mul' would mean, not a name with its spaces stripped."""
+    source = tmp_path / "model.onnx"
+    onnx.save(_named_overflow_model(*names), source)
+    _fails_then_pasted_passes(run_cli, source, expected)
+    pasted = _prepare(run_cli, source, "11", *[item for name in expected for item in ("--keep-fp32", name)])
+    kept = [line.split(": ", 1)[1] for line in pasted.stderr.splitlines() if "keep fp32 " in line]
+    assert kept == expected
+
+
+def test_a_glob_still_matches_where_no_node_has_that_name() -> None:
+    from trtconvert.prepare.keep_fp32 import resolve_keep_fp32
+
+    model = _named_overflow_model("blk0 shift", "blk[0]*?", "blk1/scale")
+    assert resolve_keep_fp32(model, ["blk[0]*?"]).matches == {"blk[0]*?": ("blk[0]*?",)}
+    assert resolve_keep_fp32(model, ["blk*"]).matches == {"blk*": ("blk0 shift", "blk[0]*?", "blk1/scale")}
+    assert resolve_keep_fp32(model, ["op:Mat*"]).matches == {"op:Mat*": ("blk[0]*?",)}
+
+
+def test_an_unknown_name_exits_2_with_the_closest_quoted_as_a_shell_takes_it(run_cli, tmp_path: Path) -> None:
+    source = tmp_path / "model.onnx"
+    onnx.save(_named_overflow_model("shift", " big mm", "scale"), source)
+    result = _prepare(run_cli, source, "10", "--keep-fp32", "big mm")
+    assert result.code == 2
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert (
+        line
+        == "error: --keep-fp32 'big mm': no node of the prepared model is named so; closest node names: ' big mm'"
+    )
+
+
+# --- the finder: no false alarms ---------------------------------------------------------------------------
+
+
+def layernorm_model(scale: float, eps: float) -> onnx.ModelProto:
+    """LayerNorm written out (ReduceMean, Sub, Pow, ReduceMean, Add eps, Sqrt, Div) on x * scale."""
+    nodes = [
+        helper.make_node("Mul", ["x", "scale"], ["h"], name="ln/pre"),
+        helper.make_node("ReduceMean", ["h"], ["mean"], name="ln/mean", axes=[-1], keepdims=1),
+        helper.make_node("Sub", ["h", "mean"], ["d"], name="ln/sub"),
+        helper.make_node("Pow", ["d", "two"], ["sq"], name="ln/pow"),
+        helper.make_node("ReduceMean", ["sq"], ["var"], name="ln/var", axes=[-1], keepdims=1),
+        helper.make_node("Add", ["var", "eps"], ["ve"], name="ln/add_eps"),
+        helper.make_node("Sqrt", ["ve"], ["std"], name="ln/sqrt"),
+        helper.make_node("Div", ["d", "std"], ["y"], name="ln/div"),
+    ]
+    weights = [_weight("scale", scale), _weight("two", 2.0), _weight("eps", eps)]
+    return _model(nodes, [_value("x", [4, 64])], [_value("y", [4, 64])], weights)
+
+
+def conv_relu_model() -> onnx.ModelProto:
+    rng = np.random.default_rng(8)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["y"], name="relu2"),
+    ]
+    weights = [
+        _weight("w1", rng.normal(0, 0.2, (8, 3, 3, 3))),
+        _weight("b1", rng.normal(0, 0.1, 8)),
+        _weight("w2", rng.normal(0, 0.15, (8, 8, 3, 3))),
+        _weight("b2", rng.normal(0, 0.1, 8)),
+    ]
+    return _model(nodes, [_value("x", [1, 3, 16, 16])], [_value("y", [1, 8, 16, 16])], weights)
+
+
+@needs_converter
+@pytest.mark.parametrize(
+    "factory",
+    [conv_relu_model, lambda: layernorm_model(1.0, 1e-12)],
+    ids=["conv-relu", "layernorm-eps-1e-12"],
+)
+def test_a_model_fine_in_fp16_passes_on_both_paths_without_a_warning(
+    run_cli, tmp_path: Path, factory
+) -> None:
+    """BERT's LayerNorm eps of 1e-12 is below fp16's smallest value, but an added epsilon clamped to it moves
+    the variance by less than fp16 resolves: no reason to keep anything."""
+    source = tmp_path / "model.onnx"
+    onnx.save(factory(), source)
+    for target in ("11", "10"):
+        result = _prepare(run_cli, source, target)
+        assert result.code == 0, result.stderr
+        assert "warning" not in result.stderr and "out of fp16's range" not in result.stderr
+
+
+@needs_converter
+def test_a_variance_that_underflows_names_the_layernorm_nodes_and_the_flags_pass(
+    run_cli, tmp_path: Path
+) -> None:
+    """Inputs of about 1e-4: the squared deviations and the variance (about 3e-9) are below 2^-24, so fp16 makes
+    them zero and the Div blows up."""
+    source = tmp_path / "model.onnx"
+    onnx.save(layernorm_model(1e-4, 1e-12), source)
+    _fails_then_pasted_passes(run_cli, source, ["ln/pow", "ln/var", "ln/add_eps", "ln/sqrt"])
+
+
+def test_a_weight_whose_readers_are_kept_is_no_longer_reported() -> None:
+    from trtconvert.checks.ranges import constant_ranges, out_of_range
+
+    model = _named_overflow_model("shift", "mm", "scale")
+    model.graph.initializer.append(_weight("tiny", 1e-9))
+    model.graph.node.append(helper.make_node("Mul", ["y", "tiny"], ["y_tiny"], name="times_tiny"))
+    model.graph.node.append(helper.make_node("Add", ["y", "tiny"], ["y_eps"], name="plus_tiny"))
+    weights = constant_ranges(model)
+    assert weights["tiny"].consumers == ("times_tiny", "plus_tiny") and not weights["tiny"].only_added
+    found = out_of_range(weights, "fp16")
+    assert [t.name for t, _ in found.tensors] == ["tiny"] and found.nodes == ("times_tiny", "plus_tiny")
+    assert "smallest" in found.tensors[0][1] and "makes it zero" not in found.tensors[0][1]
+    assert not out_of_range(weights, "fp16", kept=["times_tiny", "plus_tiny"])
+
+
+# --- models that hold fp16 or infinities themselves --------------------------------------------------------
+
+
+@needs_converter
+def test_a_model_that_already_casts_to_fp16_converts_for_tensorrt_11(run_cli, tmp_path: Path) -> None:
+    """A model that rounds its input through fp16 itself (a half-precision export): the converter's guard
+    against converting twice used to refuse it, exit 1."""
+    rng = np.random.default_rng(9)
+    nodes = [
+        helper.make_node("Cast", ["x"], ["x16"], name="narrow_x", to=TensorProto.FLOAT16),
+        helper.make_node("Cast", ["x16"], ["x32"], name="widen_x", to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["x32", "w"], ["m"], name="mm"),
+        helper.make_node("Relu", ["m"], ["y"], name="relu"),
+    ]
+    source = tmp_path / "model.onnx"
+    weights = [_weight("w", rng.normal(0, 0.3, (16, 8)))]
+    onnx.save(_model(nodes, [_value("x", [4, 16])], [_value("y", [4, 8])], weights), source)
+    result = _prepare(run_cli, source, "11")
+    assert result.code == 0, result.stderr
+    assert "converted to fp16" in result.stderr
+
+
+def test_an_output_that_is_minus_infinity_in_both_models_matches() -> None:
+    """A mask that writes -inf (attention scores) is the same in the prepared model: no error there."""
+    from trtconvert.checks.compare import compare_outputs
+
+    want = np.array([[-np.inf, 0.5, np.inf, np.nan]], np.float32)
+    assert compare_outputs("y", want.copy(), want, 1e-4, 1e-3).ok
+    for wrong in (
+        [[np.inf, 0.5, np.inf, np.nan]],
+        [[-np.inf, 0.5, 1e30, np.nan]],
+        [[0.0, 0.5, np.inf, np.nan]],
+    ):
+        compared = compare_outputs("y", np.array(wrong, np.float32), want, 1e-4, 1e-3)
+        assert not compared.ok and compared.max_abs == np.inf

@@ -299,11 +299,12 @@ def random_feed(
 def element_errors(
     got: np.ndarray, want: np.ndarray, atol: float, rtol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per element of two same-shape arrays: absolute error (NaN against NaN is 0, any other NaN is inf), relative
-    error, and whether it is within atol + rtol * |want|."""
+    """Per element of two same-shape arrays: absolute error (NaN against NaN and an infinity against the same
+    infinity are 0, any other NaN is inf), relative error, and whether it is within atol + rtol * |want|."""
     got64, want64 = got.astype(np.float64), want.astype(np.float64)
-    both_nan = np.isnan(got64) & np.isnan(want64)
-    diff = np.where(both_nan, 0.0, np.abs(got64 - want64))
+    same = (np.isnan(got64) & np.isnan(want64)) | (np.isinf(want64) & (got64 == want64))
+    with np.errstate(invalid="ignore"):  # inf - inf, replaced just below
+        diff = np.where(same, 0.0, np.abs(got64 - want64))
     diff = np.where(np.isnan(diff), np.inf, diff)
     # Relative error only where the reference is above atol: near zero it says nothing (atol covers it).
     magnitude = np.abs(np.nan_to_num(want64))

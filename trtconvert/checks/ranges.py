@@ -9,7 +9,9 @@ range when some value passes 65504 (fp16 makes it inf), or when it has non-zero 
 is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero). Tensors that depend on no graph
 input are constants (fold turns them into weights): they are no runtime tensors, but the weights that nodes
 computing from the inputs read are checked the same way (constant_ranges), since converting them to fp16
-clamps them.
+clamps them: past 65504 down to it, below 2^-24 up to the smallest value fp16 holds (TensorRT and the ONNX
+conversion alike). A weight below that which nodes only add or subtract (an epsilon) is left out: clamped, it
+moves a sum by less than fp16 resolves; where the sum itself is that small, the sum is out of range.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class TensorRange:
     consumers: tuple[str, ...]
     max_abs: float = 0.0
     min_nonzero_abs: float = float("inf")
+    # A weight that nodes only add or subtract: below the narrower type's smallest value it shifts the sum by
+    # less than that type resolves, so that alone is no reason to keep its readers (LayerNorm's eps of 1e-12).
+    only_added: bool = False
 
     def add(self, values: np.ndarray) -> None:
         magnitude = np.abs(values.astype(np.float64, copy=False))
@@ -59,8 +64,10 @@ class TensorRange:
         largest, smallest = FLOAT_LIMITS[target]
         if self.max_abs > largest:
             return f"reaches {self.max_abs:.3g}, past {target}'s {largest:g}"
-        if 0 < self.max_abs < smallest:
-            return f"all its values are below {smallest:.3g} (at most {self.max_abs:.3g}), so {target} makes it zero"
+        if 0 < self.max_abs < smallest and not self.only_added:
+            if not self.producer:  # a weight: the conversion clamps it up to the type's smallest value
+                return f"has all its values below {target}'s smallest, {smallest:.3g} (at most {self.max_abs:.3g})"
+            return f"has all its values below {smallest:.3g} (at most {self.max_abs:.3g}), so {target} makes it zero"
         return None
 
     def add_summary(self, pairs: np.ndarray) -> None:
@@ -314,10 +321,12 @@ def constant_ranges(model: onnx.ModelProto) -> dict[str, TensorRange]:
     graph = model.graph
     dependent = _input_dependent(graph)
     readers: dict[str, list[str]] = {}
+    reading_ops: dict[str, set[str]] = {}
     for node in graph.node:
         if any(output in dependent for output in node.output):
             for name in node.input:
                 readers.setdefault(name, []).append(node.name or node.op_type)
+                reading_ops.setdefault(name, set()).add(node.op_type)
     values: dict[str, np.ndarray] = {}
     for tensor in graph.initializer:
         if tensor.name in readers and tensor.data_type in _FLOATS:
@@ -332,7 +341,8 @@ def constant_ranges(model: onnx.ModelProto) -> dict[str, TensorRange]:
                 values[node.output[0]] = np.asarray(helper.get_attribute_value(attribute), np.float32)
     ranges = {}
     for name, value in values.items():
-        ranges[name] = TensorRange(name, "", tuple(dict.fromkeys(readers[name])))
+        only_added = reading_ops[name] <= {"Add", "Sub"}
+        ranges[name] = TensorRange(name, "", tuple(dict.fromkeys(readers[name])), only_added=only_added)
         ranges[name].add(np.asarray(value))
     return ranges
 
@@ -392,6 +402,7 @@ def out_of_range(ranges: Mapping[str, TensorRange], target: str, kept: Sequence[
     already = set(kept)
     for tensor in ranges.values():
         why = tensor.problem(target)
-        if why is not None and not ({tensor.producer, *tensor.consumers} <= already):
+        # A weight has no producer: keeping its readers keeps it.
+        if why is not None and not ({tensor.producer, *tensor.consumers} - {""} <= already):
             found.tensors.append((tensor, why))
     return found

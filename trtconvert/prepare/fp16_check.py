@@ -30,7 +30,7 @@ from trtconvert.checks.ranges import (
 from trtconvert.model.info import GraphTensor
 from trtconvert.model.profiles import opt_shapes
 from trtconvert.model.save import needs_external_data
-from trtconvert.prepare.keep_fp32 import keep_fp32_flags, matching_nodes
+from trtconvert.prepare.keep_fp32 import keep_fp32_flags, matching_nodes, name_unnamed_nodes
 from trtconvert.settings.request import Request
 
 # The narrower float type a precision computes in, for the finder.
@@ -77,6 +77,7 @@ def find_out_of_range(
     spec = request.spec
     try:
         model = onnx.load(str(original)) if isinstance(original, Path) else original
+        name_unnamed_nodes(model)  # as prepare names them, so that the flags match the prepared model
         ranges = intermediate_ranges(model, inputs, opt_shapes(spec.profiles, inputs), given, spec.seed)
         weights = constant_ranges(model)
     except (ValueError, RuntimeError, MemoryError, onnx.checker.ValidationError) as error:

@@ -42,6 +42,7 @@ from trtconvert.model.save import needs_external_data, save_onnx
 from trtconvert.paths import refuse_shared_paths
 from trtconvert.prepare.fp16_check import NARROW_FLOAT, emulated_candidate, find_out_of_range, suggestion
 from trtconvert.prepare.freeze import freeze_inputs, frozen_values
+from trtconvert.prepare.keep_fp32 import name_unnamed_nodes
 from trtconvert.prepare.parser_checks import check_parser_limits
 from trtconvert.prepare.precision import PrecisionResult, precision_stage
 from trtconvert.prepare.rewrite import rewrite_model
@@ -252,6 +253,12 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     weights_dir = checked.model_path.resolve().parent
     model = load_model(checked.model_path, load_weights=False)
     read_weights(model, weights_dir, leave=large_initializers_on_disk(model))
+    if spec.precision in NARROW_FLOAT:
+        # The overflow finder names nodes of the original model, named the same way (find_out_of_range): a node
+        # without a name gets one here, before fold and rewrite, so that the --keep-fp32 flags it prints match.
+        named = name_unnamed_nodes(model)
+        if named:
+            log.LOGGER.info("          %d unnamed node(s) named OPTYPE_INDEX for --keep-fp32", len(named))
     _specialize(request, checked, model)
     if spec.fold:
         from trtconvert.prepare.fold import fold

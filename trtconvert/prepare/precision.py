@@ -102,6 +102,9 @@ def _convert_onnxconverter_common(
             disable_shape_infer=True,
             op_block_list=block,
             node_block_list=list(keep_fp32_nodes) or None,
+            # A model that already holds fp16 (a Cast to fp16, fp16 weights) converts the rest; the converter's
+            # guard against converting twice would refuse it.
+            check_fp16_ready=False,
         )
     clamped = sum(1 for w in caught if "truncated" in str(w.message))
     if clamped:
