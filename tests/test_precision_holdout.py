@@ -5,6 +5,7 @@ where the GPU would overflow, the builder-flag path (8.5-10) warns with the same
 from __future__ import annotations
 
 import importlib.util
+import json
 import shlex
 from pathlib import Path
 
@@ -375,3 +376,44 @@ def test_an_output_that_is_minus_infinity_in_both_models_matches() -> None:
     ):
         compared = compare_outputs("y", np.array(wrong, np.float32), want, 1e-4, 1e-3)
         assert not compared.ok and compared.max_abs == np.inf
+
+
+# --- a flag set longer than an error line --------------------------------------------------------------------
+
+
+def many_layers_model(layers: int = 12) -> onnx.ModelProto:
+    """Twelve MatMul -> Mul branches with exporter-length names, each MatMul past fp16's range."""
+    nodes = [helper.make_node("Add", ["x", "two"], ["s"], name="/encoder/embeddings/Add")]
+    weights = [_weight("two", 2.0), _weight("k", 1e-4)]
+    outputs = []
+    for index in range(layers):
+        weights.append(_large_weight(f"w{index}", (16, 8), 10 + index))
+        prefix = f"/encoder/layers.{index}/self_attn"
+        nodes.append(
+            helper.make_node("MatMul", ["s", f"w{index}"], [f"m{index}"], name=f"{prefix}/q_proj/MatMul")
+        )
+        nodes.append(helper.make_node("Mul", [f"m{index}", "k"], [f"y{index}"], name=f"{prefix}/Mul_scale"))
+        outputs.append(_value(f"y{index}", [4, 8]))
+    return _model(nodes, [_value("x", [4, 16])], outputs, weights)
+
+
+@needs_converter
+def test_a_flag_set_too_long_for_the_error_line_is_printed_whole_and_passes(run_cli, tmp_path: Path) -> None:
+    """An error line is cut in the middle past 1000 characters, which used to cut the flag set itself."""
+    from trtconvert.errors import MAX_MESSAGE_CHARS
+
+    source = tmp_path / "model.onnx"
+    onnx.save(many_layers_model(), source)
+    failed = _prepare(run_cli, source, "11", "--json")
+    assert failed.code == 4, failed.stderr
+    (error,) = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) <= MAX_MESSAGE_CHARS + len("error: ") and "[..." not in error
+    assert "keep them and their readers in fp32 with the 24 --keep-fp32 flags printed above" in error
+    (printed,) = [line for line in failed.stderr.splitlines() if line.startswith("keep fp32 flags: ")]
+    assert failed.stderr.index(printed) < failed.stderr.index(error)
+    flags = shlex.split(printed.removeprefix("keep fp32 flags: "))
+    names = flags[1::2]
+    assert flags[::2] == ["--keep-fp32"] * 24 and len(set(names)) == 24
+    assert names == json.loads(failed.stdout)["out_of_range"]["keep_fp32"]
+    passed = _prepare(run_cli, source, "11", *flags)
+    assert passed.code == 0, passed.stderr

@@ -27,6 +27,7 @@ from trtconvert.checks.ranges import (
     intermediate_ranges,
     out_of_range,
 )
+from trtconvert.errors import escaped_controls
 from trtconvert.model.info import GraphTensor
 from trtconvert.model.profiles import opt_shapes
 from trtconvert.model.save import needs_external_data
@@ -102,14 +103,26 @@ def _source(tensor: TensorRange) -> str:
     return f"tensor '{tensor.name}' from {tensor.producer}" if tensor.producer else f"weight '{tensor.name}'"
 
 
-def suggestion(request: Request, found: OutOfRange) -> str:
-    """One line: which tensors, made by which nodes, and the flags (the ones given, then the new ones)."""
+def suggestion(request: Request, found: OutOfRange, room: int | None = None) -> str:
+    """One line: which tensors, made by which nodes, and the flags (the ones given, then the new ones).
+
+    ``room``: the characters an error message has left for it. An error line is cut in the middle past
+    MAX_MESSAGE_CHARS, which would cut the flag set, so a set that does not fit is printed whole on a line of
+    its own first (a warning, shown even with --quiet) and the line refers to it."""
     first, why = found.tensors[0]
     more = f" and {len(found.tensors) - 1} more tensor(s)" if len(found.tensors) > 1 else ""
-    flags = keep_fp32_flags([*request.spec.keep_fp32, *found.nodes])
+    nodes = [*request.spec.keep_fp32, *found.nodes]
+    flags = keep_fp32_flags(nodes)
     producers = ", ".join(found.producers[:6]) + (" ..." if len(found.producers) > 6 else "")
-    return (
+    line = (
         f"in fp32 on the verify inputs, {_source(first)} {why}{more}"
         + (f" (made by {producers})" if producers else "")
         + f"; keep them and their readers in fp32: {flags}"
+    )
+    if room is None or len(escaped_controls(line)) <= room:
+        return line
+    log.LOGGER.warning("keep fp32 flags: %s", escaped_controls(flags))
+    return (
+        f"in fp32 on the verify inputs, {_source(first)} {why}{more}; keep them and their readers in fp32 with "
+        f"the {len(dict.fromkeys(nodes))} --keep-fp32 flags printed above (--json: out_of_range.keep_fp32)"
     )

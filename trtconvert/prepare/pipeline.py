@@ -19,7 +19,7 @@ from trtconvert import log
 from trtconvert.atomic import check_output_path, staged_files
 from trtconvert.checks.compare import OutputComparison, ShapeSetResult, compare_models, given_values
 from trtconvert.checks.ort_session import is_plugin_node
-from trtconvert.errors import BadInput, VerificationFailed
+from trtconvert.errors import MAX_MESSAGE_CHARS, BadInput, VerificationFailed
 from trtconvert.int8.calibration import CalibrationData
 from trtconvert.int8.qdq import qdq_counts
 from trtconvert.model.dims import fixed_dims, make_placeholders_unique, pin_dims_where_consistent
@@ -400,7 +400,8 @@ def verify_prepared(
             found = find_out_of_range(request, original, checked.inputs, checked.given)
             if found:
                 measured["out_of_range"] = found.to_json()
-                raise VerificationFailed(f"{differs}; {suggestion(request, found)}", measured)
+                room = MAX_MESSAGE_CHARS - len(differs) - 2
+                raise VerificationFailed(f"{differs}; {suggestion(request, found, room)}", measured)
         if converted and found is not None:
             raise VerificationFailed(
                 f"{differs}; no intermediate tensor leaves {request.precision.convert_onnx_to}'s range in fp32, so "
