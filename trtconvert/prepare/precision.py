@@ -221,12 +221,16 @@ def _restore_output_types(
     producers = {o: n for n in graph.node for o in n.output}
     for output in graph.output:
         wanted = output_types.get(output.name)
-        if wanted is None or output.type.tensor_type.elem_type == wanted:
+        producer = producers.get(output.name)
+        if (
+            wanted != onnx.TensorProto.FLOAT
+            or output.type.tensor_type.elem_type != onnx.TensorProto.FLOAT16
+            or producer is None
+        ):
             continue
         narrow = f"{output.name}__narrow"
         for node in all_nodes(graph):
             node.input[:] = [narrow if name == output.name else name for name in node.input]
-        producer = producers[output.name]
         producer.output[:] = [narrow if name == output.name else name for name in producer.output]
         source = _kept_fp32_source(narrow, {**producers, narrow: producer}, kept, types) or narrow
         graph.node.append(
