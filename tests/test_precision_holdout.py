@@ -417,3 +417,89 @@ def test_a_flag_set_too_long_for_the_error_line_is_printed_whole_and_passes(run_
     assert names == json.loads(failed.stdout)["out_of_range"]["keep_fp32"]
     passed = _prepare(run_cli, source, "11", *flags)
     assert passed.code == 0, passed.stderr
+
+
+# --- underflow that leaves a few bits, and Scan bodies -------------------------------------------------------
+
+
+def tiny_ratio_model(tiny: float) -> onnx.ModelProto:
+    """(x + 2) * tiny divided by (x + 2) * 2 tiny: 0.5 in fp32; in fp16 both products keep a few bits at most."""
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["s"], name="shift"),
+        helper.make_node("Mul", ["s", "tiny"], ["a"], name="tiny_a"),
+        helper.make_node("Mul", ["s", "tiny2"], ["b"], name="tiny_b"),
+        helper.make_node("Div", ["a", "b"], ["y"], name="ratio"),
+    ]
+    weights = [_weight("two", 2.0), _weight("tiny", tiny), _weight("tiny2", 2 * tiny)]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 16])], weights)
+
+
+def scan_overflow_model() -> onnx.ModelProto:
+    """A Scan over the 4 rows whose body's MatMul passes fp16's range before a Mul scales it back."""
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["row", "w"], ["big"], name="scan_mm"),
+            helper.make_node("Mul", ["big", "k"], ["out"], name="scan_scale"),
+            helper.make_node("Identity", ["state_in"], ["state_out"], name="scan_state"),
+        ],
+        "scan_body",
+        [_value("state_in", [1]), _value("row", [1, 16])],
+        [_value("state_out", [1]), _value("out", [1, 8])],
+    )
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["s"], name="shift"),
+        helper.make_node("Reshape", ["s", "rows_shape"], ["rows"], name="rows"),
+        helper.make_node(
+            "Scan", ["state", "rows"], ["final", "ys"], name="scan", body=body, num_scan_inputs=1
+        ),
+        helper.make_node("Reshape", ["ys", "y_shape"], ["y"], name="y_shape"),
+    ]
+    weights = [
+        _large_weight("w", (16, 8), 5),
+        _weight("two", 2.0),
+        _weight("k", 1e-4),
+        _weight("state", [0.0]),
+        numpy_helper.from_array(np.array([4, 1, 16], np.int64), "rows_shape"),
+        numpy_helper.from_array(np.array([4, 8], np.int64), "y_shape"),
+    ]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 8])], weights)
+
+
+@needs_converter
+@pytest.mark.parametrize(
+    ("factory", "expected", "why"),
+    [
+        (lambda: tiny_ratio_model(1e-8), ["tiny_a", "tiny_b", "ratio"], "below fp16's smallest, 5.96e-08"),
+        (
+            lambda: tiny_ratio_model(1e-7),
+            ["tiny_a", "tiny_b", "ratio"],
+            "where fp16 keeps 4 significant bits",
+        ),
+        (scan_overflow_model, ["scan_mm", "scan_scale"], "tensor 'big' from scan_mm reaches"),
+    ],
+    ids=["all-below-the-smallest-subnormal", "a-few-bits-left", "scan-body"],
+)
+def test_the_finder_names_what_the_check_fails_on(
+    run_cli, tmp_path: Path, factory, expected, why: str
+) -> None:
+    """Where the TensorRT 11 check fails the finder used to say 'precision' for these: products of about 1e-7
+    (some above 2^-24, so not all made zero, but with 1 to 3 bits left) and a tensor inside a Scan body."""
+    source = tmp_path / "model.onnx"
+    onnx.save(factory(), source)
+    failed = _prepare(run_cli, source, "11")
+    assert why in failed.stderr and "is its precision" not in failed.stderr
+    _fails_then_pasted_passes(run_cli, source, expected)
+
+
+def test_values_of_a_few_bits_are_out_of_range_and_normal_small_values_are_not() -> None:
+    from trtconvert.checks.ranges import TensorRange
+
+    def problem(*values: float) -> str | None:
+        tensor = TensorRange("t", "p", ())
+        tensor.add(np.array(values, np.float32))
+        return tensor.problem("fp16")
+
+    assert "makes it zero" in problem(1e-8, -5e-8)
+    assert "4 significant bits or fewer" in problem(1e-7, 9e-7)
+    assert problem(1e-7, 1e-5) is None  # a value with 8 bits or more: fp16 holds the tensor
+    assert problem(0.0, 0.0) is None

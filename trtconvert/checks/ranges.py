@@ -2,11 +2,13 @@
 
 Every float tensor that a node computes from the graph inputs becomes an output of a copy of the model, and
 one onnxruntime run per input set records its largest magnitude and its smallest non-zero magnitude. A tensor
-computed inside the body of an If or a Loop cannot be a graph output: the body computes those two numbers
-itself and hands them out as an extra output of its node (If: the branch not taken gives neutral ones; Loop:
-one pair per iteration), up to the top-level graph; Scan bodies are not looked into. A tensor is out of fp16's
+computed inside the body of an If, a Loop or a Scan cannot be a graph output: the body computes those two
+numbers itself and hands them out as an extra output of its node (If: the branch not taken gives neutral ones;
+Loop and Scan: one pair per iteration), up to the top-level graph. A tensor is out of fp16's
 range when some value passes 65504 (fp16 makes it inf), or when it has non-zero values and every one of them
-is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero). Tensors that depend on no graph
+is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero), or below 16 times that (2^-20,
+about 9.5e-7: fp16 keeps at most 4 significant bits of any of them, an error past its tolerance; a tiny value
+divided by another comes out wrong). Tensors that depend on no graph
 input are constants (fold turns them into weights): they are no runtime tensors, but the weights that nodes
 computing from the inputs read are checked the same way (constant_ranges), since converting them to fp16
 clamps them: past 65504 down to it, below 2^-24 up to the smallest value fp16 holds (TensorRT and the ONNX
@@ -34,6 +36,10 @@ FLOAT_LIMITS = {
     "fp16": (65504.0, 2.0**-24),
     "bf16": (float(np.finfo(np.float32).max), 2.0**-133),
 }
+# A tensor whose values all lie below this many times the smallest subnormal keeps FEW_BITS significant bits or
+# fewer in the narrower type (an error of 3% or more, past fp16's tolerance of 2%) even where none becomes zero.
+FEW_BITS = 4
+FEW_BITS_FACTOR = 2.0**FEW_BITS
 _FLOATS = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
 
@@ -64,10 +70,17 @@ class TensorRange:
         largest, smallest = FLOAT_LIMITS[target]
         if self.max_abs > largest:
             return f"reaches {self.max_abs:.3g}, past {target}'s {largest:g}"
-        if 0 < self.max_abs < smallest and not self.only_added:
+        if self.max_abs <= 0 or self.only_added:
+            return None
+        if self.max_abs < smallest:
             if not self.producer:  # a weight: the conversion clamps it up to the type's smallest value
                 return f"has all its values below {target}'s smallest, {smallest:.3g} (at most {self.max_abs:.3g})"
             return f"has all its values below {smallest:.3g} (at most {self.max_abs:.3g}), so {target} makes it zero"
+        if self.max_abs < smallest * FEW_BITS_FACTOR:
+            return (
+                f"has all its values below {smallest * FEW_BITS_FACTOR:.3g} (at most {self.max_abs:.3g}), where "
+                f"{target} keeps {FEW_BITS} significant bits or fewer"
+            )
         return None
 
     def add_summary(self, pairs: np.ndarray) -> None:
@@ -235,8 +248,8 @@ def _summarise_node(
     ranges: dict[str, TensorRange],
     summaries: _Summaries,
 ) -> list[tuple[str, str]]:
-    """The summaries of the tensors an If's branches or a Loop's body compute, as new outputs of ``node``.
-    Other nodes with bodies (Scan) are left as they are: their tensors are not seen."""
+    """The summaries of the tensors an If's branches or a Loop's or Scan's body compute, as new outputs of
+    ``node``."""
     label = f"{where}{node.name or node.op_type}"
     new: list[tuple[str, str]] = []
     if node.op_type == "If":
@@ -257,12 +270,15 @@ def _summarise_node(
                 output = summaries.name("if")
                 node.output.append(output)
                 new.append((output, key))
-    elif node.op_type == "Loop":
+    elif node.op_type in ("Loop", "Scan"):
         (body,) = [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
         for summary, key in _summarise_body(body, types, dependent, f"{label}/body", ranges, summaries):
             body.output.append(_summary_output(summary))  # a scan output: one summary per iteration
-            output = summaries.name("loop")
+            output = summaries.name(node.op_type.lower())
             node.output.append(output)
+            for attribute in node.attribute:
+                if attribute.name in ("scan_output_axes", "scan_output_directions"):
+                    attribute.ints.append(0)  # one entry per scan output, the new one included
             new.append((output, key))
     return new
 
@@ -349,7 +365,7 @@ def constant_ranges(model: onnx.ModelProto) -> dict[str, TensorRange]:
 
 def with_intermediate_outputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, TensorRange]]:
     """A copy of ``model`` with every float tensor the main graph computes from the graph inputs as an output, and
-    those tensors (their ranges still empty). Tensors inside If and Loop bodies are left out: they are not
+    those tensors (their ranges still empty). Tensors inside If, Loop and Scan bodies are left out: they are not
     tensors of the main graph, which is all an engine can mark."""
     copy, ranges, summarised = _with_intermediates(model)
     in_bodies = set(summarised.values())
@@ -383,7 +399,7 @@ def intermediate_ranges(
     seed: int = 0,
 ) -> dict[str, TensorRange]:
     """Run ``model`` in fp32 on the inputs compare_models feeds (same seeds) and record every intermediate
-    float tensor's range, those inside If and Loop bodies included."""
+    float tensor's range, those inside If, Loop and Scan bodies included."""
     loaded = onnx.load(str(model)) if isinstance(model, Path) else model
     copy, ranges, summarised = _with_intermediates(loaded)
     feeds = (random_feed(inputs, shapes, given, seed + index) for index, shapes in enumerate(shape_sets))

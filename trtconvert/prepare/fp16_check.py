@@ -110,7 +110,7 @@ def suggestion(request: Request, found: OutOfRange, room: int | None = None) -> 
     MAX_MESSAGE_CHARS, which would cut the flag set, so a set that does not fit is printed whole on a line of
     its own first (a warning, shown even with --quiet) and the line refers to it."""
     first, why = found.tensors[0]
-    more = f" and {len(found.tensors) - 1} more tensor(s)" if len(found.tensors) > 1 else ""
+    more = f" (and {len(found.tensors) - 1} more tensor(s))" if len(found.tensors) > 1 else ""
     nodes = [*request.spec.keep_fp32, *found.nodes]
     flags = keep_fp32_flags(nodes)
     producers = ", ".join(found.producers[:6]) + (" ..." if len(found.producers) > 6 else "")
