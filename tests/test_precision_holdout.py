@@ -126,6 +126,37 @@ def loop_in_if_model() -> onnx.ModelProto:
     return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 16])], weights)
 
 
+def outer_scope_reader_model() -> onnx.ModelProto:
+    """The MatMul's output (past fp16's range) is read only inside the branches of an If, by name: the If does
+    not list it as an input."""
+    branches = [
+        helper.make_graph(
+            [helper.make_node("Mul", ["large", factor], [out], name=f"{branch}_scale")],
+            branch,
+            [],
+            [_value(out, [4, 8])],
+        )
+        for branch, factor, out in (("then", "k", "t"), ("else", "k2", "e"))
+    ]
+    nodes = [
+        helper.make_node("Add", ["x", "two"], ["s"], name="shift"),
+        helper.make_node("MatMul", ["s", "w"], ["large"], name="big_mm"),
+        helper.make_node("ReduceSum", ["x"], ["total"], name="total", keepdims=0),
+        helper.make_node("Less", ["total", "hundred"], ["cond"], name="cond"),
+        helper.make_node(
+            "If", ["cond"], ["y"], name="branch", then_branch=branches[0], else_branch=branches[1]
+        ),
+    ]
+    weights = [
+        _large_weight("w", (16, 8), 4),
+        _weight("two", 2.0),
+        _weight("k", 1e-4),
+        _weight("k2", 2e-4),
+        _weight("hundred", 100.0),
+    ]
+    return _model(nodes, [_value("x", [4, 16])], [_value("y", [4, 8])], weights)
+
+
 def _printed_flags(stderr: str) -> list[str]:
     line = next(line for line in stderr.splitlines() if FLAGS_AFTER in line)
     return shlex.split(line.split(FLAGS_AFTER, 1)[1])
@@ -166,8 +197,15 @@ def _fails_then_pasted_passes(run_cli, source: Path, expected: list[str]) -> Non
         (exp_softmax_model, ["exp", "sum", "normalize"]),
         (overflowing_output_model, ["out_mm"]),
         (loop_in_if_model, ["body_mm", "body_scale"]),
+        (outer_scope_reader_model, ["big_mm", "else_scale", "then_scale"]),
     ],
-    ids=["weight-shared-with-a-converted-node", "tensor-with-two-kept-readers", "graph-output", "loop-in-if"],
+    ids=[
+        "weight-shared-with-a-converted-node",
+        "tensor-with-two-kept-readers",
+        "graph-output",
+        "loop-in-if",
+        "read-inside-if-branches",
+    ],
 )
 def test_the_printed_flags_pass_where_the_conversion_used_to_keep_fp16(
     run_cli, tmp_path: Path, factory, expected: list[str]
@@ -503,3 +541,16 @@ def test_values_of_a_few_bits_are_out_of_range_and_normal_small_values_are_not()
     assert "4 significant bits or fewer" in problem(1e-7, 9e-7)
     assert problem(1e-7, 1e-5) is None  # a value with 8 bits or more: fp16 holds the tensor
     assert problem(0.0, 0.0) is None
+
+
+@needs_converter
+@pytest.mark.parametrize("keep", [("big_mm",), ("big_mm", "then_scale", "else_scale")])
+def test_the_conversion_with_kept_nodes_stays_topologically_sorted(keep: tuple[str, ...]) -> None:
+    """onnxconverter-common moves a blocked node after an If whose branches read its output by name; onnx's
+    checker (and parsers) refuse that order."""
+    from trtconvert.prepare.precision import convert_model
+
+    converted, _, _ = convert_model(outer_scope_reader_model(), "fp16", (), keep)
+    onnx.checker.check_model(converted, full_check=True)
+    order = [n.name for n in converted.graph.node]
+    assert order.index("big_mm") < order.index("branch")

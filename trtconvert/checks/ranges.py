@@ -28,7 +28,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from trtconvert.checks.compare import random_feed
-from trtconvert.model.info import GraphTensor, all_graphs, type_plugin_outputs
+from trtconvert.model.info import GraphTensor, all_graphs, all_nodes, node_subgraphs, type_plugin_outputs
 from trtconvert.model.profiles import Shape
 
 # Largest finite value and smallest positive subnormal of each narrower float type.
@@ -184,6 +184,20 @@ class _Summaries:
         return summary
 
 
+def _reads(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.NodeProto]]:
+    """(tensor, the node that computes with it) for ``node``'s inputs and for every tensor the nodes of its
+    bodies read: a body reads the outer graph's tensors by name, not through its node's inputs, and the node to
+    keep in fp32 for such a tensor is the body's node that reads it."""
+    for name in node.input:
+        if name:
+            yield name, node
+    for body in node_subgraphs(node):
+        for inner in all_nodes(body):
+            for name in inner.input:
+                if name:
+                    yield name, inner
+
+
 def _has_body(node: onnx.NodeProto) -> bool:
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
@@ -219,8 +233,8 @@ def _summarise_body(
             dependent.update(o for o in node.output if o)
     consumers: dict[str, list[str]] = {}
     for node in body.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node.name or node.op_type)
+        for name, reader in _reads(node):
+            consumers.setdefault(name, []).append(reader.name or reader.op_type)
     found: list[tuple[str, str]] = []
     nodes: list[onnx.NodeProto] = []
     for node in list(body.node):
@@ -296,8 +310,8 @@ def _with_intermediates(
     dependent = _input_dependent(graph)
     consumers: dict[str, list[str]] = {}
     for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node.name or node.op_type)
+        for name, reader in _reads(node):
+            consumers.setdefault(name, []).append(reader.name or reader.op_type)
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     ranges: dict[str, TensorRange] = {}
@@ -340,9 +354,9 @@ def constant_ranges(model: onnx.ModelProto) -> dict[str, TensorRange]:
     reading_ops: dict[str, set[str]] = {}
     for node in graph.node:
         if any(output in dependent for output in node.output):
-            for name in node.input:
-                readers.setdefault(name, []).append(node.name or node.op_type)
-                reading_ops.setdefault(name, set()).add(node.op_type)
+            for name, reader in _reads(node):
+                readers.setdefault(name, []).append(reader.name or reader.op_type)
+                reading_ops.setdefault(name, set()).add(reader.op_type)
     values: dict[str, np.ndarray] = {}
     for tensor in graph.initializer:
         if tensor.name in readers and tensor.data_type in _FLOATS:

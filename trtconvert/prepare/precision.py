@@ -16,6 +16,7 @@ Converters, first that is installed wins:
 
 from __future__ import annotations
 
+import heapq
 import re
 import tempfile
 import time
@@ -29,7 +30,14 @@ import onnx
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.int8.calibration import CalibrationData
-from trtconvert.model.info import all_graphs, all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
+from trtconvert.model.info import (
+    all_graphs,
+    all_nodes,
+    custom_nodes,
+    is_default_domain,
+    node_subgraphs,
+    type_plugin_outputs,
+)
 from trtconvert.prepare.keep_fp32 import KeptFp32, resolve_keep_fp32
 from trtconvert.settings.precision_plan import PrecisionPlan, available_converters
 
@@ -148,11 +156,12 @@ def _keep_nodes_fp32(model: onnx.ModelProto, kept: set[str], output_types: dict[
     """Make the kept nodes compute in fp32 where onnxconverter-common leaves them short of it, in place.
 
     The converter blocks such a node, but inside If/Loop bodies it leaves the node's fp16 inputs as they are (so
-    it computes in fp16); between two kept nodes whose tensor has several readers it rounds that tensor through
-    fp16 (Cast to fp16, then back), so an overflow there stays; and a graph output a kept node writes becomes
-    fp16. Here each fp16 input of a kept node is cast to fp32, a Cast(fp16) -> Cast(fp32) pair whose fp32
-    source a kept node writes is bypassed, and each graph output gets back the type it had before conversion
-    (``output_types``), read from the kept node's fp32 tensor where there is one."""
+    it computes in fp16); between two kept nodes whose tensor has several readers, or a kept body node reading
+    a kept outer node's tensor, it rounds that tensor through fp16 (Cast to fp16, then back), so an overflow
+    there stays; and a graph output a kept node writes becomes fp16. Here a kept node reads the fp32 tensor of
+    the kept node that writes its input, bypassing such a round trip (in the same graph or across a body's
+    scope); its other fp16 inputs are cast to fp32; and each graph output gets back the type it had before
+    conversion (``output_types``), read from the kept node's fp32 tensor where there is one."""
     if not kept:
         return
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
@@ -162,15 +171,19 @@ def _keep_nodes_fp32(model: onnx.ModelProto, kept: set[str], output_types: dict[
         for info in [*typed.input, *typed.value_info, *typed.output]:
             types.setdefault(info.name, info.type.tensor_type.elem_type)
         types.update({t.name: t.data_type for t in [*typed.initializer]})
+    # Every graph's producers: a body reads the outer graphs' tensors by name.
+    producers = {o: n for n in all_nodes(model.graph) for o in n.output}
     # Innermost first: rewriting a graph's node list copies the bodies its nodes hold, so a body must be done
     # before the graph that holds it.
     for graph, _ in reversed(pairs):
-        producers = {o: n for n in graph.node for o in n.output}
         nodes: list[onnx.NodeProto] = []
         for node in graph.node:
             if node.name in kept:
                 for index, name in enumerate(node.input):
-                    if name and types.get(name) == onnx.TensorProto.FLOAT16:
+                    source = _kept_fp32_source(name, producers, kept, types) if name else None
+                    if source is not None:
+                        node.input[index] = source
+                    elif name and types.get(name) == onnx.TensorProto.FLOAT16:
                         widened = f"{name}__fp32_for_{node.name}"
                         nodes.append(
                             onnx.helper.make_node(
@@ -185,9 +198,47 @@ def _keep_nodes_fp32(model: onnx.ModelProto, kept: set[str], output_types: dict[
             nodes.append(node)
         del graph.node[:]
         graph.node.extend(nodes)
-    _restore_output_types(model.graph, kept, output_types, types)
-    for graph, _ in pairs:
+    _restore_output_types(model.graph, kept, output_types, types, producers)
+    for graph in reversed(list(all_graphs(model.graph))):  # the graphs as they are now, not the copies above
         _drop_unread_narrowing(graph)
+    _sort_topologically(model.graph)
+
+
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """Order ``graph``'s nodes (and its bodies') so that each comes after the nodes writing what it reads, the
+    tensors its bodies read from this graph included, keeping the given order where it already holds.
+
+    With blocked nodes onnxconverter-common moves them and their Casts after an If whose branch reads their
+    output by name (an input the If does not list): onnx's checker, and parsers, refuse such a graph."""
+    nodes = list(graph.node)
+    produced = {o: index for index, node in enumerate(nodes) for o in node.output if o}
+    needs: list[set[int]] = []
+    for index, node in enumerate(nodes):
+        read = set(node.input)
+        for body in node_subgraphs(node):
+            read.update(name for inner in all_nodes(body) for name in inner.input)
+        needs.append({produced[name] for name in read if name in produced and produced[name] != index})
+    readers: dict[int, list[int]] = {}
+    for index, needed in enumerate(needs):
+        for source in needed:
+            readers.setdefault(source, []).append(index)
+    waiting = [len(needed) for needed in needs]
+    ready = [index for index, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        index = heapq.heappop(ready)
+        order.append(index)
+        for reader in readers.get(index, []):
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                heapq.heappush(ready, reader)
+    if len(order) == len(nodes) and order != sorted(order):
+        del graph.node[:]
+        graph.node.extend(nodes[index] for index in order)
+    for node in graph.node:
+        for body in node_subgraphs(node):
+            _sort_topologically(body)
 
 
 def _drop_unread_narrowing(graph: onnx.GraphProto) -> None:
@@ -216,9 +267,13 @@ def _kept_fp32_source(
 
 
 def _restore_output_types(
-    graph: onnx.GraphProto, kept: set[str], output_types: dict[str, int], types: dict[str, int]
+    graph: onnx.GraphProto,
+    kept: set[str],
+    output_types: dict[str, int],
+    types: dict[str, int],
+    producers: dict[str, onnx.NodeProto],
 ) -> None:
-    producers = {o: n for n in graph.node for o in n.output}
+    producers = {**producers, **{o: n for n in graph.node for o in n.output}}
     for output in graph.output:
         wanted = output_types.get(output.name)
         producer = producers.get(output.name)
