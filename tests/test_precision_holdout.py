@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -554,3 +555,34 @@ def test_the_conversion_with_kept_nodes_stays_topologically_sorted(keep: tuple[s
     onnx.checker.check_model(converted, full_check=True)
     order = [n.name for n in converted.graph.node]
     assert order.index("big_mm") < order.index("branch")
+
+
+# --- builder flags: out of range, but not where it matters ---------------------------------------------------
+
+
+def attention_mask_model() -> onnx.ModelProto:
+    """Scores masked with -1e9 where a bool mask is false, then Softmax: -1e9 is past fp16's range, but clamped
+    to -65504 its exponential is 0 all the same."""
+    nodes = [
+        helper.make_node("Where", ["mask", "x", "minus_1e9"], ["masked"], name="apply_mask"),
+        helper.make_node("Softmax", ["masked"], ["y"], name="softmax", axis=-1),
+    ]
+    inputs = [_value("mask", [4, 16], TensorProto.BOOL), _value("x", [4, 16])]
+    return _model(nodes, inputs, [_value("y", [4, 16])], [_weight("minus_1e9", -1e9)])
+
+
+@needs_converter
+def test_builder_flags_do_not_warn_where_the_out_of_range_values_do_not_reach_the_outputs(
+    run_cli, tmp_path: Path
+) -> None:
+    """The finder sees -1e9 (a weight and the masked scores); the model converted to fp16 and rounded node by
+    node stays within fp16's tolerance, as the TensorRT 11 check (which passes) shows: no warning. A model
+    whose outputs do break still warns (test_the_printed_flags_pass_...)."""
+    source = tmp_path / "model.onnx"
+    onnx.save(attention_mask_model(), source)
+    assert _prepare(run_cli, source, "11").code == 0
+    result = _prepare(run_cli, source, "10")
+    assert result.code == 0, result.stderr
+    assert "masked (from apply_mask): reaches 1e+09, past fp16's 65504" in result.stderr
+    assert re.search(r"emulate .* within fp16's tolerance", result.stderr)
+    assert "warning" not in result.stderr and "nothing needs keeping in fp32" in result.stderr

@@ -99,6 +99,63 @@ def find_out_of_range(
     return found
 
 
+def fp16_outputs_hold(
+    request: Request,
+    original: onnx.ModelProto | Path,
+    candidate: onnx.ModelProto | Path,
+    inputs: Sequence[GraphTensor],
+    given: Mapping[str, np.ndarray],
+) -> bool | None:
+    """Builder flags (TensorRT 8.5-10), where the finder found tensors out of fp16's range: whether the outputs
+    still hold when the prepared model is converted to fp16 as for TensorRT 11 (the --keep-fp32 nodes kept) and
+    run rounded node by node as a GPU stores each tensor, within fp16's tolerance of the original. A tensor
+    out of range need not reach an output: an attention mask of -1e9 becomes -65504, whose exponential in the
+    Softmax is 0 all the same. None where this cannot be told (bf16, no converter, a model over 2 GB, a model
+    the conversion or onnxruntime cannot take): the finder's warning stands then."""
+    from trtconvert.checks.compare import compare_models
+    from trtconvert.prepare.precision import convert_model
+    from trtconvert.settings.precision_plan import available_converters
+    from trtconvert.settings.tolerances import with_defaults
+
+    spec = request.spec
+    if NARROW_FLOAT.get(spec.precision) != "fp16" or not available_converters()["onnxconverter-common"]:
+        return None
+    start = time.perf_counter()
+    tolerances = with_defaults("fp16", spec.atol, spec.rtol)
+    try:
+        model = onnx.load(str(candidate)) if isinstance(candidate, Path) else candidate
+        if needs_external_data(model):
+            return None
+        kept = sorted(matching_nodes(model, spec.keep_fp32))
+        converted, _, _ = convert_model(model, "fp16", request.plugins, kept)
+        results = compare_models(
+            original,
+            emulate_fp16(converted),
+            inputs,
+            opt_shapes(spec.profiles, inputs),
+            given,
+            tolerances.atol,
+            tolerances.rtol,
+            spec.seed,
+            report=False,
+        )
+    except (CannotEmulate, ValueError, RuntimeError, MemoryError, onnx.checker.ValidationError) as error:
+        log.LOGGER.info(
+            "          fp16 emulation of the outputs could not run: %s", str(error).splitlines()[0][:200]
+        )
+        return None
+    worst = max((o.max_abs for r in results for o in r.outputs), default=0.0)
+    holds = all(r.ok for r in results)
+    log.stage(
+        "emulate",
+        time.perf_counter() - start,
+        f"the model in fp16, rounded node by node: max abs {worst:.3g} against fp32, "
+        + ("within" if holds else "beyond")
+        + f" fp16's tolerance (atol {tolerances.atol:g}, rtol {tolerances.rtol:g})",
+    )
+    return holds
+
+
 def _source(tensor: TensorRange) -> str:
     return f"tensor '{tensor.name}' from {tensor.producer}" if tensor.producer else f"weight '{tensor.name}'"
 

@@ -40,7 +40,13 @@ from trtconvert.model.profiles import (
 )
 from trtconvert.model.save import needs_external_data, save_onnx
 from trtconvert.paths import refuse_shared_paths
-from trtconvert.prepare.fp16_check import NARROW_FLOAT, emulated_candidate, find_out_of_range, suggestion
+from trtconvert.prepare.fp16_check import (
+    NARROW_FLOAT,
+    emulated_candidate,
+    find_out_of_range,
+    fp16_outputs_hold,
+    suggestion,
+)
 from trtconvert.prepare.freeze import freeze_inputs, frozen_values
 from trtconvert.prepare.keep_fp32 import name_unnamed_nodes
 from trtconvert.prepare.parser_checks import check_parser_limits
@@ -415,7 +421,13 @@ def verify_prepared(
         )
     if request.precision.mode == "builder_flags":
         found = find_out_of_range(request, original, checked.inputs, checked.given)
-        if found:
+        if found and fp16_outputs_hold(request, original, candidate, checked.inputs, checked.given):
+            log.LOGGER.info(
+                "          the values out of %s's range do not reach the outputs beyond its tolerance: "
+                "nothing needs keeping in fp32",
+                NARROW_FLOAT[request.spec.precision],
+            )
+        elif found:
             log.LOGGER.warning(
                 "warning: TensorRT %s would compute out of range here: %s",
                 request.spec.precision,
