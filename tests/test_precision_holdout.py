@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from tensorrt_machine import NEEDS_TENSORRT_AND_GPU
 
 needs_converter = pytest.mark.skipif(
     importlib.util.find_spec("onnxconverter_common") is None, reason="onnxconverter-common is not installed"
@@ -586,3 +587,53 @@ def test_builder_flags_do_not_warn_where_the_out_of_range_values_do_not_reach_th
     assert "masked (from apply_mask): reaches 1e+09, past fp16's 65504" in result.stderr
     assert re.search(r"emulate .* within fp16's tolerance", result.stderr)
     assert "warning" not in result.stderr and "nothing needs keeping in fp32" in result.stderr
+
+
+# --- on a real TensorRT (builder flags): the printed set builds and verifies ---------------------------------
+
+
+def _on_tensorrt(test):
+    for mark in NEEDS_TENSORRT_AND_GPU:
+        test = mark(test)
+    return test
+
+
+@_on_tensorrt
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [
+        (shared_factor_model, ["mul_2", "mul_3"]),
+        (exp_softmax_model, ["exp", "sum", "normalize"]),
+        (lambda: layernorm_model(400.0, 1e-5), ["ln/pow", "ln/var"]),
+        (lambda: _named_overflow_model("", "", ""), ["MatMul_1", "Mul_2"]),
+        (lambda: _named_overflow_model("shift", "op:Mul", "op:MatMul"), ["op:Mul", "op:MatMul"]),
+        (outer_scope_reader_model, ["big_mm", "else_scale", "then_scale"]),
+    ],
+    ids=[
+        "shared-weight",
+        "exp-two-readers",
+        "layernorm-variance",
+        "unnamed",
+        "op-prefix-names",
+        "outer-scope",
+    ],
+)
+def test_the_warned_flags_build_an_engine_that_verifies(
+    run_cli, tmp_path: Path, timing_cache: Path, factory, expected: list[str]
+) -> None:
+    """build --verify on TensorRT 8.5-10: the set warned before the build names the layers to keep, and the
+    engine built with it matches fp32 within fp16's tolerance. Without it TensorRT may still pass (a fused
+    kernel can keep the large value in fp32 registers); where it fails, the same set is printed again."""
+    source = tmp_path / "model.onnx"
+    onnx.save(factory(), source)
+    common = ["--precision", "fp16", "--timing-cache", timing_cache, "--verify"]
+    plain = run_cli("build", source, "-o", tmp_path / "fp16.plan", *common)
+    assert plain.code in (0, 4), plain.stderr
+    warned = _printed_flags(plain.stderr)  # the warning before the build
+    assert warned == [item for name in expected for item in ("--keep-fp32", name)]
+    if plain.code == 4:
+        assert _printed_flags(plain.stderr.split("error:", 1)[1]) == warned
+    kept = run_cli("build", source, "-o", tmp_path / "kept.plan", *common, *warned, "--json")
+    assert kept.code == 0, kept.stderr
+    report = json.loads(kept.stdout)
+    assert all(o["ok"] for r in report["engine_verification"]["results"] for o in r["outputs"])
