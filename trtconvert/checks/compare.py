@@ -299,11 +299,12 @@ def random_feed(
 def element_errors(
     got: np.ndarray, want: np.ndarray, atol: float, rtol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per element of two same-shape arrays: absolute error (NaN against NaN is 0, any other NaN is inf), relative
-    error, and whether it is within atol + rtol * |want|."""
+    """Per element of two same-shape arrays: absolute error (NaN against NaN and an infinity against the same
+    infinity are 0, any other NaN is inf), relative error, and whether it is within atol + rtol * |want|."""
     got64, want64 = got.astype(np.float64), want.astype(np.float64)
-    both_nan = np.isnan(got64) & np.isnan(want64)
-    diff = np.where(both_nan, 0.0, np.abs(got64 - want64))
+    same = (np.isnan(got64) & np.isnan(want64)) | (np.isinf(want64) & (got64 == want64))
+    with np.errstate(invalid="ignore"):  # inf - inf, replaced just below
+        diff = np.where(same, 0.0, np.abs(got64 - want64))
     diff = np.where(np.isnan(diff), np.inf, diff)
     # Relative error only where the reference is above atol: near zero it says nothing (atol covers it).
     magnitude = np.abs(np.nan_to_num(want64))
@@ -339,8 +340,10 @@ def compare_models(
     atol: float,
     rtol: float,
     seed: int = 0,
+    report: bool = True,
 ) -> list[ShapeSetResult]:
-    """Run both models on each shape set and compare every output of the original."""
+    """Run both models on each shape set and compare every output of the original; ``report``: a verify line
+    per output and the near-zero warnings (a caller that sums up the comparison itself passes False)."""
     start = time.perf_counter()
     from trtconvert.checks.ort_session import create_session, user_model_errors
 
@@ -372,10 +375,14 @@ def compare_models(
         comparisons = [compare_outputs(n, g, w, atol, rtol) for n, g, w in zip(names, got, want, strict=True)]
         result = ShapeSetResult({k: tuple(v.shape) for k, v in feed.items()}, comparisons)
         results.append(result)
+        if not report:
+            continue
         shape_text = ", ".join(f"{k}={format_shape(v) or 'scalar'}" for k, v in result.shapes.items())
         for comparison in comparisons:
             errors = comparison.report_text(atol, rtol)
             log.stage("verify", time.perf_counter() - start, f"[{shape_text}] {comparison.name}: {errors}")
+    if not report:
+        return results
     random_inputs = [i.name for i in inputs if i.name not in given]
     warn_near_zero([c for r in results for c in r.outputs], dict.fromkeys(names, atol), random_inputs)
     return results

@@ -2,14 +2,18 @@
 
 Every float tensor that a node computes from the graph inputs becomes an output of a copy of the model, and
 one onnxruntime run per input set records its largest magnitude and its smallest non-zero magnitude. A tensor
-computed inside the body of an If or a Loop cannot be a graph output: the body computes those two numbers
-itself and hands them out as an extra output of its node (If: the branch not taken gives neutral ones; Loop:
-one pair per iteration), up to the top-level graph; Scan bodies are not looked into. A tensor is out of fp16's
+computed inside the body of an If, a Loop or a Scan cannot be a graph output: the body computes those two
+numbers itself and hands them out as an extra output of its node (If: the branch not taken gives neutral ones;
+Loop and Scan: one pair per iteration), up to the top-level graph. A tensor is out of fp16's
 range when some value passes 65504 (fp16 makes it inf), or when it has non-zero values and every one of them
-is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero). Tensors that depend on no graph
+is below fp16's smallest subnormal, 2^-24 (fp16 makes the whole tensor zero), or below 16 times that (2^-20,
+about 9.5e-7: fp16 keeps at most 4 significant bits of any of them, an error past its tolerance; a tiny value
+divided by another comes out wrong). Tensors that depend on no graph
 input are constants (fold turns them into weights): they are no runtime tensors, but the weights that nodes
 computing from the inputs read are checked the same way (constant_ranges), since converting them to fp16
-clamps them.
+clamps them: past 65504 down to it, below 2^-24 up to the smallest value fp16 holds (TensorRT and the ONNX
+conversion alike). A weight below that which nodes only add or subtract (an epsilon) is left out: clamped, it
+moves a sum by less than fp16 resolves; where the sum itself is that small, the sum is out of range.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from trtconvert.checks.compare import random_feed
-from trtconvert.model.info import GraphTensor, all_graphs, type_plugin_outputs
+from trtconvert.model.info import GraphTensor, all_graphs, all_nodes, node_subgraphs, type_plugin_outputs
 from trtconvert.model.profiles import Shape
 
 # Largest finite value and smallest positive subnormal of each narrower float type.
@@ -32,6 +36,10 @@ FLOAT_LIMITS = {
     "fp16": (65504.0, 2.0**-24),
     "bf16": (float(np.finfo(np.float32).max), 2.0**-133),
 }
+# A tensor whose values all lie below this many times the smallest subnormal keeps FEW_BITS significant bits or
+# fewer in the narrower type (an error of 3% or more, past fp16's tolerance of 2%) even where none becomes zero.
+FEW_BITS = 4
+FEW_BITS_FACTOR = 2.0**FEW_BITS
 _FLOATS = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
 
@@ -44,6 +52,9 @@ class TensorRange:
     consumers: tuple[str, ...]
     max_abs: float = 0.0
     min_nonzero_abs: float = float("inf")
+    # A weight that nodes only add or subtract: below the narrower type's smallest value it shifts the sum by
+    # less than that type resolves, so that alone is no reason to keep its readers (LayerNorm's eps of 1e-12).
+    only_added: bool = False
 
     def add(self, values: np.ndarray) -> None:
         magnitude = np.abs(values.astype(np.float64, copy=False))
@@ -59,8 +70,17 @@ class TensorRange:
         largest, smallest = FLOAT_LIMITS[target]
         if self.max_abs > largest:
             return f"reaches {self.max_abs:.3g}, past {target}'s {largest:g}"
-        if 0 < self.max_abs < smallest:
-            return f"all its values are below {smallest:.3g} (at most {self.max_abs:.3g}), so {target} makes it zero"
+        if self.max_abs <= 0 or self.only_added:
+            return None
+        if self.max_abs < smallest:
+            if not self.producer:  # a weight: the conversion clamps it up to the type's smallest value
+                return f"has all its values below {target}'s smallest, {smallest:.3g} (at most {self.max_abs:.3g})"
+            return f"has all its values below {smallest:.3g} (at most {self.max_abs:.3g}), so {target} makes it zero"
+        if self.max_abs < smallest * FEW_BITS_FACTOR:
+            return (
+                f"has all its values below {smallest * FEW_BITS_FACTOR:.3g} (at most {self.max_abs:.3g}), where "
+                f"{target} keeps {FEW_BITS} significant bits or fewer"
+            )
         return None
 
     def add_summary(self, pairs: np.ndarray) -> None:
@@ -164,6 +184,20 @@ class _Summaries:
         return summary
 
 
+def _reads(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.NodeProto]]:
+    """(tensor, the node that computes with it) for ``node``'s inputs and for every tensor the nodes of its
+    bodies read: a body reads the outer graph's tensors by name, not through its node's inputs, and the node to
+    keep in fp32 for such a tensor is the body's node that reads it."""
+    for name in node.input:
+        if name:
+            yield name, node
+    for body in node_subgraphs(node):
+        for inner in all_nodes(body):
+            for name in inner.input:
+                if name:
+                    yield name, inner
+
+
 def _has_body(node: onnx.NodeProto) -> bool:
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
@@ -199,8 +233,8 @@ def _summarise_body(
             dependent.update(o for o in node.output if o)
     consumers: dict[str, list[str]] = {}
     for node in body.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node.name or node.op_type)
+        for name, reader in _reads(node):
+            consumers.setdefault(name, []).append(reader.name or reader.op_type)
     found: list[tuple[str, str]] = []
     nodes: list[onnx.NodeProto] = []
     for node in list(body.node):
@@ -228,8 +262,8 @@ def _summarise_node(
     ranges: dict[str, TensorRange],
     summaries: _Summaries,
 ) -> list[tuple[str, str]]:
-    """The summaries of the tensors an If's branches or a Loop's body compute, as new outputs of ``node``.
-    Other nodes with bodies (Scan) are left as they are: their tensors are not seen."""
+    """The summaries of the tensors an If's branches or a Loop's or Scan's body compute, as new outputs of
+    ``node``."""
     label = f"{where}{node.name or node.op_type}"
     new: list[tuple[str, str]] = []
     if node.op_type == "If":
@@ -250,12 +284,15 @@ def _summarise_node(
                 output = summaries.name("if")
                 node.output.append(output)
                 new.append((output, key))
-    elif node.op_type == "Loop":
+    elif node.op_type in ("Loop", "Scan"):
         (body,) = [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
         for summary, key in _summarise_body(body, types, dependent, f"{label}/body", ranges, summaries):
             body.output.append(_summary_output(summary))  # a scan output: one summary per iteration
-            output = summaries.name("loop")
+            output = summaries.name(node.op_type.lower())
             node.output.append(output)
+            for attribute in node.attribute:
+                if attribute.name in ("scan_output_axes", "scan_output_directions"):
+                    attribute.ints.append(0)  # one entry per scan output, the new one included
             new.append((output, key))
     return new
 
@@ -273,8 +310,8 @@ def _with_intermediates(
     dependent = _input_dependent(graph)
     consumers: dict[str, list[str]] = {}
     for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node.name or node.op_type)
+        for name, reader in _reads(node):
+            consumers.setdefault(name, []).append(reader.name or reader.op_type)
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     ranges: dict[str, TensorRange] = {}
@@ -314,10 +351,12 @@ def constant_ranges(model: onnx.ModelProto) -> dict[str, TensorRange]:
     graph = model.graph
     dependent = _input_dependent(graph)
     readers: dict[str, list[str]] = {}
+    reading_ops: dict[str, set[str]] = {}
     for node in graph.node:
         if any(output in dependent for output in node.output):
-            for name in node.input:
-                readers.setdefault(name, []).append(node.name or node.op_type)
+            for name, reader in _reads(node):
+                readers.setdefault(name, []).append(reader.name or reader.op_type)
+                reading_ops.setdefault(name, set()).add(reader.op_type)
     values: dict[str, np.ndarray] = {}
     for tensor in graph.initializer:
         if tensor.name in readers and tensor.data_type in _FLOATS:
@@ -332,14 +371,15 @@ def constant_ranges(model: onnx.ModelProto) -> dict[str, TensorRange]:
                 values[node.output[0]] = np.asarray(helper.get_attribute_value(attribute), np.float32)
     ranges = {}
     for name, value in values.items():
-        ranges[name] = TensorRange(name, "", tuple(dict.fromkeys(readers[name])))
+        only_added = reading_ops[name] <= {"Add", "Sub"}
+        ranges[name] = TensorRange(name, "", tuple(dict.fromkeys(readers[name])), only_added=only_added)
         ranges[name].add(np.asarray(value))
     return ranges
 
 
 def with_intermediate_outputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, TensorRange]]:
     """A copy of ``model`` with every float tensor the main graph computes from the graph inputs as an output, and
-    those tensors (their ranges still empty). Tensors inside If and Loop bodies are left out: they are not
+    those tensors (their ranges still empty). Tensors inside If, Loop and Scan bodies are left out: they are not
     tensors of the main graph, which is all an engine can mark."""
     copy, ranges, summarised = _with_intermediates(model)
     in_bodies = set(summarised.values())
@@ -373,7 +413,7 @@ def intermediate_ranges(
     seed: int = 0,
 ) -> dict[str, TensorRange]:
     """Run ``model`` in fp32 on the inputs compare_models feeds (same seeds) and record every intermediate
-    float tensor's range, those inside If and Loop bodies included."""
+    float tensor's range, those inside If, Loop and Scan bodies included."""
     loaded = onnx.load(str(model)) if isinstance(model, Path) else model
     copy, ranges, summarised = _with_intermediates(loaded)
     feeds = (random_feed(inputs, shapes, given, seed + index) for index, shapes in enumerate(shape_sets))
@@ -392,6 +432,7 @@ def out_of_range(ranges: Mapping[str, TensorRange], target: str, kept: Sequence[
     already = set(kept)
     for tensor in ranges.values():
         why = tensor.problem(target)
-        if why is not None and not ({tensor.producer, *tensor.consumers} <= already):
+        # A weight has no producer: keeping its readers keeps it.
+        if why is not None and not ({tensor.producer, *tensor.consumers} - {""} <= already):
             found.tensors.append((tensor, why))
     return found

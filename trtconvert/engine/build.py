@@ -37,7 +37,13 @@ from trtconvert.engine.plan_files import (
 from trtconvert.engine.plugins import check_creators, plugin_hint
 from trtconvert.engine.tensorrt_log import TensorRTLog, tensorrt_messages
 from trtconvert.engine.verify import EngineCheck, shape_sets_from_profiles, verify_engine
-from trtconvert.errors import INSTALL_TENSORRT, BadInput, MissingDependency, VerificationFailed
+from trtconvert.errors import (
+    INSTALL_TENSORRT,
+    MAX_MESSAGE_CHARS,
+    BadInput,
+    MissingDependency,
+    VerificationFailed,
+)
 from trtconvert.int8.calib_cache import cache_summary, write_cache
 from trtconvert.model.info import GraphTensor, graph_inputs, graph_outputs
 from trtconvert.model.profiles import example_flag
@@ -388,7 +394,7 @@ def _engine_measurements(verify_report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _out_of_range_hint(request: Request, checked: Preflight, measured: dict[str, Any]) -> str:
+def _out_of_range_hint(request: Request, checked: Preflight, measured: dict[str, Any], room: int) -> str:
     """After a failing engine check of builder-flag precision: the overflow finder's flag set, as warned before
     the build (the CPU ran fp32 there, so only the finder saw what fp16 does)."""
     if request.precision.mode != "builder_flags":
@@ -398,7 +404,7 @@ def _out_of_range_hint(request: Request, checked: Preflight, measured: dict[str,
     if not found:
         return ""
     measured["out_of_range"] = found.to_json()
-    return f"; {suggestion(request, found)}"
+    return f"; {suggestion(request, found, room - 2)}"
 
 
 def _engine_check(
@@ -424,7 +430,9 @@ def _engine_check(
         except VerificationFailed as failed:
             measured = {**verification, "engine_verification": _engine_measurements(failed.measured)}
             raise VerificationFailed(
-                str(failed) + _out_of_range_hint(request, checked, measured), measured
+                str(failed)
+                + _out_of_range_hint(request, checked, measured, MAX_MESSAGE_CHARS - len(str(failed))),
+                measured,
             ) from None
         verification["engine_verification"] = _engine_measurements(report)
 

@@ -1,8 +1,9 @@
 """--keep-fp32 patterns resolved against the prepared graph: which ONNX nodes stay in fp32.
 
 A pattern is a node name or a glob over node names (``fnmatch``: ``*``, ``?``, ``[...]``), or ``op:TYPE`` with
-TYPE an op type or a glob over op types. A name that equals a node's name always matches that node, so names
-holding glob characters need no escaping. Nodes inside If, Loop and Scan bodies count like any other (the
+TYPE an op type or a glob over op types. A pattern that is exactly some node's name matches the nodes of that
+name and nothing else, so a name holding glob characters or starting with ``op:`` needs no escaping and the
+flags the overflow finder prints keep what they name, no more. Nodes inside If, Loop and Scan bodies count like any other (the
 overflow finder names them too). Patterns are resolved after fold and rewrite, on the graph that
 TensorRT will parse, so the names are those of the prepared model (``trtconvert inspect`` and the overflow
 finder print them). A pattern that matches nothing is an error naming the closest names.
@@ -72,21 +73,25 @@ def resolve_keep_fp32(model: onnx.ModelProto, patterns: Sequence[str]) -> KeptFp
     if any(p.startswith(OP_PREFIX) for p in patterns):
         name_unnamed_nodes(model)
     nodes = list(all_nodes(model.graph))
+    names = {n.name for n in nodes if n.name}
     matches: dict[str, tuple[str, ...]] = {}
     for pattern in patterns:
+        if pattern in names:
+            matches[pattern] = tuple(n.name for n in nodes if n.name == pattern)
+            continue
         if pattern.startswith(OP_PREFIX):
             op_pattern = pattern[len(OP_PREFIX) :]
             found = tuple(n.name for n in nodes if _matches(op_pattern, n.op_type))
             if not found:
                 raise BadInput(
-                    f"--keep-fp32 {clipped(pattern)}: the prepared model has no {clipped(op_pattern)} node; "
+                    f"--keep-fp32 {_quoted(pattern)}: the prepared model has no {clipped(op_pattern)} node; "
                     + _closest(op_pattern, sorted({n.op_type for n in nodes}), "op types", OP_PREFIX)
                 )
         else:
             found = tuple(n.name for n in nodes if n.name and _matches(pattern, n.name))
             if not found:
                 raise BadInput(
-                    f"--keep-fp32 {clipped(pattern)}: no node of the prepared model is named so; "
+                    f"--keep-fp32 {_quoted(pattern)}: no node of the prepared model is named so; "
                     + _closest(pattern, [n.name for n in nodes if n.name], "node names")
                 )
         matches[pattern] = found
@@ -96,9 +101,14 @@ def resolve_keep_fp32(model: onnx.ModelProto, patterns: Sequence[str]) -> KeptFp
 def _closest(wanted: str, known: Sequence[str], what: str, prefix: str = "") -> str:
     close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.5)
     if close:
-        return "closest " + what + ": " + ", ".join(prefix + clipped(c, 80) for c in close)
-    listed = ", ".join(prefix + clipped(k, 40) for k in known[:8]) + (", ..." if len(known) > 8 else "")
+        return "closest " + what + ": " + ", ".join(_quoted(prefix + c) for c in close)
+    listed = ", ".join(_quoted(prefix + k, 40) for k in known[:8]) + (", ..." if len(known) > 8 else "")
     return f"the model's {what}: {listed or 'none'}"
+
+
+def _quoted(name: str, limit: int = 80) -> str:
+    """A name as a shell takes it (quoted where it holds spaces or special characters), cut short."""
+    return clipped(shlex.quote(name), limit)
 
 
 def keep_fp32_flags(nodes: Iterable[str]) -> str:
@@ -119,9 +129,13 @@ def matching_nodes(model: onnx.ModelProto, patterns: Sequence[str]) -> set[str]:
     """The names of the nodes that ``patterns`` match in ``model``, without complaint for those that match
     nothing (another graph of the same model, such as the original before fold)."""
     found: set[str] = set()
-    for node in all_nodes(model.graph):
+    nodes = list(all_nodes(model.graph))
+    names = {n.name for n in nodes if n.name}
+    for node in nodes:
         for pattern in patterns:
-            if pattern.startswith(OP_PREFIX):
+            if pattern in names:
+                hit = node.name == pattern
+            elif pattern.startswith(OP_PREFIX):
                 hit = _matches(pattern[len(OP_PREFIX) :], node.op_type)
             else:
                 hit = bool(node.name) and _matches(pattern, node.name)

@@ -19,7 +19,7 @@ from trtconvert import log
 from trtconvert.atomic import check_output_path, staged_files
 from trtconvert.checks.compare import OutputComparison, ShapeSetResult, compare_models, given_values
 from trtconvert.checks.ort_session import is_plugin_node
-from trtconvert.errors import BadInput, VerificationFailed
+from trtconvert.errors import MAX_MESSAGE_CHARS, BadInput, VerificationFailed
 from trtconvert.int8.calibration import CalibrationData
 from trtconvert.int8.qdq import qdq_counts
 from trtconvert.model.dims import fixed_dims, make_placeholders_unique, pin_dims_where_consistent
@@ -40,8 +40,15 @@ from trtconvert.model.profiles import (
 )
 from trtconvert.model.save import needs_external_data, save_onnx
 from trtconvert.paths import refuse_shared_paths
-from trtconvert.prepare.fp16_check import NARROW_FLOAT, emulated_candidate, find_out_of_range, suggestion
+from trtconvert.prepare.fp16_check import (
+    NARROW_FLOAT,
+    emulated_candidate,
+    find_out_of_range,
+    fp16_outputs_hold,
+    suggestion,
+)
 from trtconvert.prepare.freeze import freeze_inputs, frozen_values
+from trtconvert.prepare.keep_fp32 import name_unnamed_nodes
 from trtconvert.prepare.parser_checks import check_parser_limits
 from trtconvert.prepare.precision import PrecisionResult, precision_stage
 from trtconvert.prepare.rewrite import rewrite_model
@@ -252,6 +259,12 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
     weights_dir = checked.model_path.resolve().parent
     model = load_model(checked.model_path, load_weights=False)
     read_weights(model, weights_dir, leave=large_initializers_on_disk(model))
+    if spec.precision in NARROW_FLOAT:
+        # The overflow finder names nodes of the original model, named the same way (find_out_of_range): a node
+        # without a name gets one here, before fold and rewrite, so that the --keep-fp32 flags it prints match.
+        named = name_unnamed_nodes(model)
+        if named:
+            log.LOGGER.info("          %d unnamed node(s) named OPTYPE_INDEX for --keep-fp32", len(named))
     _specialize(request, checked, model)
     if spec.fold:
         from trtconvert.prepare.fold import fold
@@ -393,7 +406,8 @@ def verify_prepared(
             found = find_out_of_range(request, original, checked.inputs, checked.given)
             if found:
                 measured["out_of_range"] = found.to_json()
-                raise VerificationFailed(f"{differs}; {suggestion(request, found)}", measured)
+                room = MAX_MESSAGE_CHARS - len(differs) - 2
+                raise VerificationFailed(f"{differs}; {suggestion(request, found, room)}", measured)
         if converted and found is not None:
             raise VerificationFailed(
                 f"{differs}; no intermediate tensor leaves {request.precision.convert_onnx_to}'s range in fp32, so "
@@ -407,7 +421,13 @@ def verify_prepared(
         )
     if request.precision.mode == "builder_flags":
         found = find_out_of_range(request, original, checked.inputs, checked.given)
-        if found:
+        if found and fp16_outputs_hold(request, original, candidate, checked.inputs, checked.given):
+            log.LOGGER.info(
+                "          the values out of %s's range do not reach the outputs beyond its tolerance: "
+                "nothing needs keeping in fp32",
+                NARROW_FLOAT[request.spec.precision],
+            )
+        elif found:
             log.LOGGER.warning(
                 "warning: TensorRT %s would compute out of range here: %s",
                 request.spec.precision,

@@ -16,6 +16,7 @@ Converters, first that is installed wins:
 
 from __future__ import annotations
 
+import heapq
 import re
 import tempfile
 import time
@@ -29,7 +30,14 @@ import onnx
 from trtconvert import log
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.int8.calibration import CalibrationData
-from trtconvert.model.info import all_graphs, all_nodes, custom_nodes, is_default_domain, type_plugin_outputs
+from trtconvert.model.info import (
+    all_graphs,
+    all_nodes,
+    custom_nodes,
+    is_default_domain,
+    node_subgraphs,
+    type_plugin_outputs,
+)
 from trtconvert.prepare.keep_fp32 import KeptFp32, resolve_keep_fp32
 from trtconvert.settings.precision_plan import PrecisionPlan, available_converters
 
@@ -90,6 +98,7 @@ def _convert_onnxconverter_common(
     # emits graphs that onnxruntime rejects (fp32 and fp16 mixed in one op).
     typed = _with_shapes(model)
     type_plugin_outputs(typed)
+    _split_shared_weights(typed, set(keep_fp32_nodes))
     # The converter warns once per clamped value; a large model would flood the terminal, so count them.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -101,6 +110,9 @@ def _convert_onnxconverter_common(
             disable_shape_infer=True,
             op_block_list=block,
             node_block_list=list(keep_fp32_nodes) or None,
+            # A model that already holds fp16 (a Cast to fp16, fp16 weights) converts the rest; the converter's
+            # guard against converting twice would refuse it.
+            check_fp16_ready=False,
         )
     clamped = sum(1 for w in caught if "truncated" in str(w.message))
     if clamped:
@@ -112,13 +124,44 @@ def _convert_onnxconverter_common(
     return converted
 
 
-def _keep_body_nodes_fp32(model: onnx.ModelProto, kept: set[str]) -> None:
-    """Make the kept nodes inside If/Loop bodies compute in fp32, in place.
+def _split_shared_weights(model: onnx.ModelProto, kept: set[str]) -> None:
+    """Give the kept nodes their own copy of each float weight they share with nodes that are converted, in
+    place.
 
-    onnxconverter-common blocks such a node but leaves its fp16 inputs as they are (so it computes in fp16) and
-    rounds the fp32 tensor between two kept nodes through fp16 (Cast to fp16, then back): an overflow there
-    stays. Here each fp16 input of a kept body node is cast to fp32, and a Cast(fp16) -> Cast(fp32) pair whose
-    source a kept node writes is bypassed."""
+    onnxconverter-common converts a weight once: shared between a kept node and a converted one, it stays fp32
+    and the converted node reads fp32 where it computes in fp16, a model onnxruntime refuses to load (a scalar
+    such as a Mul's factor is often shared)."""
+    if not kept:
+        return
+    readers: dict[str, set[bool]] = {}
+    for node in all_nodes(model.graph):
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.name in kept)
+    shared = set()
+    for graph in all_graphs(model.graph):
+        for tensor in list(graph.initializer):
+            if readers.get(tensor.name) == {True, False} and tensor.data_type == onnx.TensorProto.FLOAT:
+                copy = graph.initializer.add()
+                copy.CopyFrom(tensor)
+                copy.name = f"{tensor.name}__fp32_kept"
+                shared.add(tensor.name)
+    for node in all_nodes(model.graph):
+        if node.name in kept:
+            for index, name in enumerate(node.input):
+                if name in shared:
+                    node.input[index] = f"{name}__fp32_kept"
+
+
+def _keep_nodes_fp32(model: onnx.ModelProto, kept: set[str], output_types: dict[str, int]) -> None:
+    """Make the kept nodes compute in fp32 where onnxconverter-common leaves them short of it, in place.
+
+    The converter blocks such a node, but inside If/Loop bodies it leaves the node's fp16 inputs as they are (so
+    it computes in fp16); between two kept nodes whose tensor has several readers, or a kept body node reading
+    a kept outer node's tensor, it rounds that tensor through fp16 (Cast to fp16, then back), so an overflow
+    there stays; and a graph output a kept node writes becomes fp16. Here a kept node reads the fp32 tensor of
+    the kept node that writes its input, bypassing such a round trip (in the same graph or across a body's
+    scope); its other fp16 inputs are cast to fp32; and each graph output gets back the type it had before
+    conversion (``output_types``), read from the kept node's fp32 tensor where there is one."""
     if not kept:
         return
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
@@ -128,13 +171,19 @@ def _keep_body_nodes_fp32(model: onnx.ModelProto, kept: set[str]) -> None:
         for info in [*typed.input, *typed.value_info, *typed.output]:
             types.setdefault(info.name, info.type.tensor_type.elem_type)
         types.update({t.name: t.data_type for t in [*typed.initializer]})
-    for graph, _ in pairs[1:]:
-        producers = {o: n for n in graph.node for o in n.output}
+    # Every graph's producers: a body reads the outer graphs' tensors by name.
+    producers = {o: n for n in all_nodes(model.graph) for o in n.output}
+    # Innermost first: rewriting a graph's node list copies the bodies its nodes hold, so a body must be done
+    # before the graph that holds it.
+    for graph, _ in reversed(pairs):
         nodes: list[onnx.NodeProto] = []
         for node in graph.node:
             if node.name in kept:
                 for index, name in enumerate(node.input):
-                    if name and types.get(name) == onnx.TensorProto.FLOAT16:
+                    source = _kept_fp32_source(name, producers, kept, types) if name else None
+                    if source is not None:
+                        node.input[index] = source
+                    elif name and types.get(name) == onnx.TensorProto.FLOAT16:
                         widened = f"{name}__fp32_for_{node.name}"
                         nodes.append(
                             onnx.helper.make_node(
@@ -143,14 +192,106 @@ def _keep_body_nodes_fp32(model: onnx.ModelProto, kept: set[str]) -> None:
                         )
                         node.input[index] = widened
             elif _is_cast(node, onnx.TensorProto.FLOAT):
-                narrowing = producers.get(node.input[0])
-                if narrowing is not None and _is_cast(narrowing, onnx.TensorProto.FLOAT16):
-                    source = producers.get(narrowing.input[0])
-                    if source is not None and source.name in kept:
-                        node.input[0] = narrowing.input[0]
+                source = _kept_fp32_source(node.input[0], producers, kept, types)
+                if source is not None:
+                    node.input[0] = source
             nodes.append(node)
         del graph.node[:]
         graph.node.extend(nodes)
+    _restore_output_types(model.graph, kept, output_types, types, producers)
+    for graph in reversed(list(all_graphs(model.graph))):  # the graphs as they are now, not the copies above
+        _drop_unread_narrowing(graph)
+    _sort_topologically(model.graph)
+
+
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """Order ``graph``'s nodes (and its bodies') so that each comes after the nodes writing what it reads, the
+    tensors its bodies read from this graph included, keeping the given order where it already holds.
+
+    With blocked nodes onnxconverter-common moves them and their Casts after an If whose branch reads their
+    output by name (an input the If does not list): onnx's checker, and parsers, refuse such a graph."""
+    nodes = list(graph.node)
+    produced = {o: index for index, node in enumerate(nodes) for o in node.output if o}
+    needs: list[set[int]] = []
+    for index, node in enumerate(nodes):
+        read = set(node.input)
+        for body in node_subgraphs(node):
+            read.update(name for inner in all_nodes(body) for name in inner.input)
+        needs.append({produced[name] for name in read if name in produced and produced[name] != index})
+    readers: dict[int, list[int]] = {}
+    for index, needed in enumerate(needs):
+        for source in needed:
+            readers.setdefault(source, []).append(index)
+    waiting = [len(needed) for needed in needs]
+    ready = [index for index, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        index = heapq.heappop(ready)
+        order.append(index)
+        for reader in readers.get(index, []):
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                heapq.heappush(ready, reader)
+    if len(order) == len(nodes) and order != sorted(order):
+        del graph.node[:]
+        graph.node.extend(nodes[index] for index in order)
+    for node in graph.node:
+        for body in node_subgraphs(node):
+            _sort_topologically(body)
+
+
+def _drop_unread_narrowing(graph: onnx.GraphProto) -> None:
+    """Remove the Casts to fp16 that the bypasses above left without readers."""
+    read = {name for node in all_nodes(graph) for name in node.input} | {o.name for o in graph.output}
+    unread = [
+        node
+        for node in graph.node
+        if _is_cast(node, onnx.TensorProto.FLOAT16) and not any(o in read for o in node.output)
+    ]
+    for node in unread:
+        graph.node.remove(node)
+
+
+def _kept_fp32_source(
+    name: str, producers: dict[str, onnx.NodeProto], kept: set[str], types: dict[str, int]
+) -> str | None:
+    """The fp32 tensor of a kept node that ``name`` rounds to fp16 (Cast to fp16 of it), or None."""
+    narrowing = producers.get(name)
+    if narrowing is None or not _is_cast(narrowing, onnx.TensorProto.FLOAT16):
+        return None
+    source = producers.get(narrowing.input[0])
+    if source is None or source.name not in kept or types.get(narrowing.input[0]) != onnx.TensorProto.FLOAT:
+        return None
+    return narrowing.input[0]
+
+
+def _restore_output_types(
+    graph: onnx.GraphProto,
+    kept: set[str],
+    output_types: dict[str, int],
+    types: dict[str, int],
+    producers: dict[str, onnx.NodeProto],
+) -> None:
+    producers = {**producers, **{o: n for n in graph.node for o in n.output}}
+    for output in graph.output:
+        wanted = output_types.get(output.name)
+        producer = producers.get(output.name)
+        if (
+            wanted != onnx.TensorProto.FLOAT
+            or output.type.tensor_type.elem_type != onnx.TensorProto.FLOAT16
+            or producer is None
+        ):
+            continue
+        narrow = f"{output.name}__narrow"
+        for node in all_nodes(graph):
+            node.input[:] = [narrow if name == output.name else name for name in node.input]
+        producer.output[:] = [narrow if name == output.name else name for name in producer.output]
+        source = _kept_fp32_source(narrow, {**producers, narrow: producer}, kept, types) or narrow
+        graph.node.append(
+            onnx.helper.make_node("Cast", [source], [output.name], name=f"{output.name}__restore", to=wanted)
+        )
+        output.type.tensor_type.elem_type = wanted
 
 
 def _is_cast(node: onnx.NodeProto, to: int) -> bool:
@@ -187,7 +328,8 @@ def convert_model(
     if to == "fp16" and converters["onnxconverter-common"]:
         ops = sorted({n.op_type for n in plugin_nodes})
         converted = _convert_onnxconverter_common(model, ops, keep_fp32_nodes)
-        _keep_body_nodes_fp32(converted, set(keep_fp32_nodes))
+        output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
+        _keep_nodes_fp32(converted, set(keep_fp32_nodes), output_types)
         return converted, "onnxconverter-common", kept
     if converters["modelopt"]:
         unnamed = [n for n in plugin_nodes if not n.name]

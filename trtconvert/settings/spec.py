@@ -152,8 +152,9 @@ OP_PREFIX = "op:"
 
 
 def _keep_fp32_pattern(value: Any, where: str) -> str:
-    text = _text(value, where).strip()
-    if not text or text == OP_PREFIX:
+    # Not stripped: a node name may begin or end with a space (the finder prints such names quoted).
+    text = _text(value, where)
+    if not text.strip() or text.strip() == OP_PREFIX:
         raise BadInput(
             f"{where}: {shown(value)} names no node; write a node name, a glob such as 'blocks.*.norm', or "
             "op:TYPE such as op:Softmax"
