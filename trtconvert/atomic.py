@@ -153,11 +153,14 @@ def remove_stale_staging(output: Path) -> list[Path]:
 def _new_staging(output: Path) -> Path:
     """A private folder beside ``output`` for this process, after removing those that killed runs left."""
     remove_stale_staging(output)
-    return Path(
-        tempfile.mkdtemp(
-            prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
+    try:
+        return Path(
+            tempfile.mkdtemp(
+                prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
+            )
         )
-    )
+    except OSError as err:  # name the folder the user gave, not the staging name that was never made
+        raise OSError(err.errno, err.strerror, str(output.parent)) from None
 
 
 # Errors of a write that names no file, because the writer (onnx, protobuf, a library) reports only the errno.

@@ -348,7 +348,10 @@ def echo_lines(lines: Sequence[str], err: bool = False) -> None:
     newline that would split a row, an escape that would drive the terminal) are printed escaped."""
     text = "\n".join(escaped_controls(line) for line in lines)
     if err:
-        click.echo(text, err=True)
+        # A summary beside the outputs: a stderr that cannot take it (full, a closed pipe) must not fail a run
+        # whose outputs are written, as stage lines do not.
+        with contextlib.suppress(OSError, ValueError):
+            click.echo(text, err=True)
     else:
         print_report(text, sys.stdout, "the report")
 
