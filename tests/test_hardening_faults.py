@@ -447,3 +447,22 @@ def test_two_builds_sharing_one_timing_cache_without_tensorrt(tmp_path: Path) ->
         if run.code != 0:  # a machine with TensorRT builds both, merging into the cache under its lock
             assert run.code == 3, run.stderr
             assert not (tmp_path / "out").exists() and not cache.parent.exists()
+
+
+def test_a_full_temporary_folder_is_named_as_tmpdir(tmp_path: Path, monkeypatch) -> None:
+    """A model over 2 GB reaches onnxruntime and shape inference through a copy in one of our folders in the
+    temporary folder; a write failing there names TMPDIR, which the user never gave on the command line, and a
+    file of the user's in the same folder is named as it is. (Argument level: the message for the error that
+    write raises; a 2 GB model is out of this suite's bounds.)"""
+    import errno
+    import tempfile
+
+    from trtconvert.cli.main import os_error_message
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ours = tmp_path / "trtconvert-ort-abc" / "model.onnx.data"
+    said = os_error_message(OSError(errno.ENOSPC, "No space left on device", str(ours)))
+    assert str(ours) in said and "set by TMPDIR" in said
+    theirs = tmp_path / "p.onnx"
+    said = os_error_message(OSError(errno.ENOSPC, "No space left on device", str(theirs)))
+    assert str(theirs) in said and "TMPDIR" not in said

@@ -313,12 +313,24 @@ def os_error_message(err: OSError) -> str:
             f"temporary folder is {tempfile.gettempdir()}, set by TMPDIR); free space there or write elsewhere"
         )
     where = f" ({err.filename})" if err.filename else ""
+    if err.filename and _in_the_temporary_folder(str(err.filename)):
+        where = f" ({err.filename}, in the temporary folder, set by TMPDIR)"
     if err.errno == errno.EFBIG:
         return (
             f"{err.strerror or err}{where}: the file outgrew the size limit of this process (`ulimit -f`) or of "
             "the file system; raise the limit or write elsewhere"
         )
     return f"{err.strerror or err}{where}; check the path, its permissions and the free disk space"
+
+
+def _in_the_temporary_folder(filename: str) -> bool:
+    """Whether a failed file lies in one of our folders in the temporary folder (trtconvert-*), which the user
+    did not name: a large model's onnxruntime copy or shape inference writes there."""
+    try:
+        inside = Path(filename).resolve().relative_to(Path(tempfile.gettempdir()).resolve())
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return len(inside.parts) > 1 and inside.parts[0].startswith("trtconvert-")
 
 
 def _fail(message: str, code: int, as_json: bool, measured: dict | None = None) -> None:
