@@ -466,3 +466,49 @@ def test_a_full_temporary_folder_is_named_as_tmpdir(tmp_path: Path, monkeypatch)
     theirs = tmp_path / "p.onnx"
     said = os_error_message(OSError(errno.ENOSPC, "No space left on device", str(theirs)))
     assert str(theirs) in said and "TMPDIR" not in said
+
+
+# ---- the fleet's store
+
+
+def test_a_store_write_killed_midway_is_cleaned_by_the_next_write(tmp_path: Path) -> None:
+    """SIGKILL of a process while it stages a plan in a local-folder store (the fleet's), then the same plan
+    written again: the killed writer's staged file is removed, a staged file of a writer that still runs and
+    one from another host are left, and the plan is in place whole."""
+    pytest.importorskip("fsspec")
+    from trtconvert.fleet.store import Store
+
+    store_root = tmp_path / "store"
+    writer = (
+        "import sys, time\n"
+        "from trtconvert.fleet.store import Store\n"
+        "def stage(path):\n"
+        "    open(path, 'wb').write(b'half a plan')\n"
+        "    print('staged', flush=True)\n"
+        "    time.sleep(120)\n"
+        f"Store({str(store_root)!r})._move_into_place(stage, ('job', 'H100', 'm.plan'))\n"
+    )
+    killed = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
+    living = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
+    try:
+        assert killed.stdout.readline() == b"staged\n" and living.stdout.readline() == b"staged\n"
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=SECONDS)
+        folder = store_root / "job" / "H100"
+        elsewhere = folder / "m.plan.partial-1@another-host-0123456789ab"
+        elsewhere.write_bytes(b"another host's write")
+        assert len(list(folder.glob("m.plan.partial-*"))) == 3
+        Store(str(store_root)).put_plan(b"the whole plan", b"{}", "job", "H100", "m.plan")
+        left = sorted(p.name for p in folder.glob("m.plan.partial-*"))
+        assert left == sorted(
+            [elsewhere.name, *(p.name for p in folder.glob(f"m.plan.partial-{living.pid}@*"))]
+        )
+        assert len(left) == 2
+        assert (folder / "m.plan").read_bytes() == b"the whole plan" and (
+            folder / "m.plan.json"
+        ).read_bytes() == b"{}"
+    finally:
+        for process in (killed, living):
+            if process.poll() is None:
+                process.kill()
+                process.wait()

@@ -127,7 +127,8 @@ def _staging_name(output: Path) -> str:
     return os.fsencode(name)[:100].decode(errors="ignore") + "~" + digest
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -144,7 +145,11 @@ def remove_stale_staging(output: Path) -> list[Path]:
         return removed
     for entry in output.parent.iterdir():
         match = _STAGING_RE.match(entry.name)
-        if match and match.group("name") == _staging_name(output) and not _alive(int(match.group("pid"))):
+        if (
+            match
+            and match.group("name") == _staging_name(output)
+            and not process_alive(int(match.group("pid")))
+        ):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
