@@ -512,3 +512,63 @@ def test_a_store_write_killed_midway_is_cleaned_by_the_next_write(tmp_path: Path
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+# ---- memory checks where /proc says too much or nothing
+
+
+def _cgroup(root: Path, limit: str, usage: int, monkeypatch) -> None:
+    from trtconvert.checks import compare
+
+    (root / "job").mkdir(parents=True)
+    (root / "job" / "memory.max").write_text(f"{limit}\n")
+    (root / "job" / "memory.current").write_text(f"{usage}\n")
+    (root / "self_cgroup").write_text("0::/job\n")
+    monkeypatch.setattr(compare, "CGROUP_ROOT", root)
+    monkeypatch.setattr(compare, "SELF_CGROUP", root / "self_cgroup")
+
+
+def test_a_container_memory_limit_bounds_what_verify_may_allocate(
+    run_cli, tmp_path: Path, monkeypatch
+) -> None:
+    """Inside a container /proc/meminfo shows the whole machine: a cgroup v2 limit (256 MiB left here) is what
+    the kernel kills at, so an input of 1 GiB is refused before anything is allocated."""
+    from trtconvert.checks import compare
+
+    _cgroup(tmp_path / "cgroup", str(1 << 30), 768 << 20, monkeypatch)
+    assert compare.available_memory_bytes() == 256 << 20
+    model = _model(tmp_path)
+    before = digests([model])
+    args = ["prepare", model, "-o", tmp_path / "out" / "p.onnx", "--profile", "x=1x3x8x8:4x3x8192x2048:4x3x8192x2048",
+            "--verify"]  # fmt: skip
+    run = run_cli(*args)
+    assert_contract(run, args, [model], before, tmp_path / "out")
+    assert run.code == 2 and "of memory left" in _error_line(run)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("limit", ["max", str((1 << 63) - 4096), "garbage"])
+def test_no_cgroup_limit_leaves_the_system_figure(tmp_path: Path, monkeypatch, limit: str) -> None:
+    from trtconvert.checks import compare
+
+    _cgroup(tmp_path / "cgroup", limit, 1 << 20, monkeypatch)
+    assert compare.available_memory_bytes() == compare._system_available()
+
+
+def test_no_proc_meminfo_still_gives_a_bound(monkeypatch) -> None:
+    """Without a readable /proc/meminfo (a sandbox), the free pages from sysconf still bound a feed."""
+    import builtins
+
+    from trtconvert.checks import compare
+
+    real_open = builtins.open
+
+    def without_meminfo(file, *args, **kwargs):
+        if str(file) == "/proc/meminfo":
+            raise PermissionError(13, "Permission denied", file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", without_meminfo)
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert compare._system_available() is not None
+    assert abs(compare._system_available() - free) < (256 << 20)  # pages come and go between the two reads
