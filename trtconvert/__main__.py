@@ -1,3 +1,3 @@
-from trtconvert.cli.main import main
+from trtconvert.cli.entry import main
 
 main()

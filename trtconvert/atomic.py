@@ -12,6 +12,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,12 +81,35 @@ def created_folders(folder: Path) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        for created in missing:  # deepest first
-            try:
-                created.rmdir()
-            except OSError:
-                break
+        with unstoppable():
+            for created in missing:  # deepest first
+                try:
+                    created.rmdir()
+                except OSError:
+                    break
         raise
+
+
+# Ctrl-C, SIGTERM and SIGHUP unwind the main thread by an exception (cli.main); inside these sections it waits,
+# because the steps there (making a staging folder and noting it, publishing by renames, removing what was
+# staged) leave a partial output or none at all if cut in the middle. Signals are handled on the main thread,
+# so the count is the main thread's.
+_sections = threading.local()
+
+
+@contextmanager
+def unstoppable() -> Iterator[None]:
+    """A few file operations that a stop signal must not cut in two: it is handled right after them."""
+    _sections.depth = getattr(_sections, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _sections.depth -= 1
+
+
+def stopping_deferred() -> bool:
+    """Whether this thread is inside an `unstoppable` section (asked by the signal handler)."""
+    return getattr(_sections, "depth", 0) > 0
 
 
 # Staging folders are named .<output>.<pid>.<random>.partial beside the output: the pid tells a later run
@@ -103,7 +127,8 @@ def _staging_name(output: Path) -> str:
     return os.fsencode(name)[:100].decode(errors="ignore") + "~" + digest
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -120,7 +145,11 @@ def remove_stale_staging(output: Path) -> list[Path]:
         return removed
     for entry in output.parent.iterdir():
         match = _STAGING_RE.match(entry.name)
-        if match and match.group("name") == _staging_name(output) and not _alive(int(match.group("pid"))):
+        if (
+            match
+            and match.group("name") == _staging_name(output)
+            and not process_alive(int(match.group("pid")))
+        ):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
@@ -129,11 +158,30 @@ def remove_stale_staging(output: Path) -> list[Path]:
 def _new_staging(output: Path) -> Path:
     """A private folder beside ``output`` for this process, after removing those that killed runs left."""
     remove_stale_staging(output)
-    return Path(
-        tempfile.mkdtemp(
-            prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
+    try:
+        return Path(
+            tempfile.mkdtemp(
+                prefix=f".{_staging_name(output)}.{os.getpid()}.", suffix=".partial", dir=output.parent
+            )
         )
-    )
+    except OSError as err:  # name the folder the user gave, not the staging name that was never made
+        raise OSError(err.errno, err.strerror, str(output.parent)) from None
+
+
+# Errors of a write that names no file, because the writer (onnx, protobuf, a library) reports only the errno.
+_UNNAMED_WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@contextmanager
+def _naming_the_folder(folder: Path) -> Iterator[None]:
+    """A full disk, a quota or the file size limit (`ulimit -f`) met while writing a staged file: the writer's
+    own error names no file, so name the folder that was being written."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in _UNNAMED_WRITE_ERRORS and not err.filename:
+            raise OSError(err.errno, err.strerror, str(folder)) from err
+        raise
 
 
 @contextmanager
@@ -144,21 +192,21 @@ def staged_files(output: Path) -> Iterator[Path]:
     output (from killed runs) are removed first.
     """
     with created_folders(output.parent):
-        staging = _new_staging(output)
+        staging: Path | None = None
         try:
-            try:
+            with unstoppable():
+                staging = _new_staging(output)
+            with _naming_the_folder(output.parent):
                 yield staging
-            except OSError as err:
-                if err.errno == errno.ENOSPC and not err.filename:
-                    # The writer's own error names no file: name the folder that filled up.
-                    raise OSError(err.errno, err.strerror, str(output.parent)) from err
-                raise
             # Move companions (external data) first and the main file last, so the main file never names
             # data that is not there yet.
-            for item in sorted(staging.iterdir(), key=lambda p: p.name == output.name):
-                os.replace(item, output.parent / item.name)
+            with unstoppable():
+                for item in sorted(staging.iterdir(), key=lambda p: p.name == output.name):
+                    os.replace(item, output.parent / item.name)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                with unstoppable():
+                    shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_synced(path: Path, data: bytes | memoryview | str) -> None:
@@ -179,25 +227,31 @@ def staged_folder(output: Path, replace: bool = False) -> Iterator[Path]:
     created, and removed again if the run fails; stale staging folders of the same output are removed first.
     """
     with created_folders(output.parent):
-        staging = _new_staging(output)
+        staging: Path | None = None
         try:
+            with unstoppable():
+                staging = _new_staging(output)
             content = staging / "content"
             content.mkdir()
-            yield content
-            if not output.exists() and not output.is_symlink():
-                os.rename(content, output)
-                return
-            if not replace:
-                raise BadInput(f"{output} appeared while it was being written; run again")
-            previous = staging / "previous"
-            os.rename(output, previous)
-            try:
-                os.rename(content, output)
-            except BaseException:
-                os.rename(previous, output)
-                raise
+            with _naming_the_folder(output):
+                yield content
+            with unstoppable():  # a stop between the two renames would leave no model folder at all
+                if not output.exists() and not output.is_symlink():
+                    os.rename(content, output)
+                    return
+                if not replace:
+                    raise BadInput(f"{output} appeared while it was being written; run again")
+                previous = staging / "previous"
+                os.rename(output, previous)
+                try:
+                    os.rename(content, output)
+                except BaseException:
+                    os.rename(previous, output)
+                    raise
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                with unstoppable():
+                    shutil.rmtree(staging, ignore_errors=True)
 
 
 def copy_synced(source: Path, target: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,12 +26,28 @@ def checked_path(path: str | os.PathLike[str], role: str) -> Path:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # Python keeps such bytes as surrogates, which onnx, onnxruntime and TensorRT cannot take as a path.
+        if _utf8_under_another_locale(text):
+            raise BadInput(
+                f"{role} {shown(text)}: the name is UTF-8 but this process reads file names as "
+                f"{sys.getfilesystemencoding()} (its locale); run it with a UTF-8 locale (LC_ALL=C.UTF-8) or "
+                "PYTHONUTF8=1"
+            ) from None
         raise BadInput(
             f"{role} {shown(text)}: the path holds bytes that are not UTF-8 (a name in another encoding); rename "
             "it in UTF-8"
         ) from None
     resolved_path(Path(text), role)
     return Path(text)
+
+
+def _utf8_under_another_locale(text: str) -> bool:
+    """A name whose bytes are valid UTF-8 that Python could not decode: the locale is not UTF-8 (LANG=C with
+    UTF-8 mode off), not the name."""
+    try:
+        os.fsencode(text).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return sys.getfilesystemencoding().lower().replace("-", "") != "utf8"
 
 
 def resolved_path(path: Path, role: str) -> Path:

@@ -155,7 +155,15 @@ def _other_type_value(text: str, where: str, target: np.dtype, flag: str, name: 
 
 
 def available_memory_bytes() -> int | None:
-    """Memory the system can still give this process (Linux's MemAvailable), or None where it cannot say."""
+    """Memory the system can still give this process (Linux's MemAvailable, or free pages where /proc is not
+    readable), less where a cgroup limit (a container's `--memory`) leaves less; None where nothing can say."""
+    system = _system_available()
+    room = _cgroup_room()
+    known = [value for value in (system, room) if value is not None]
+    return min(known) if known else None
+
+
+def _system_available() -> int | None:
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -167,6 +175,40 @@ def available_memory_bytes() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+# Where cgroups are mounted, and this process's own cgroup (cgroup v2's "0::/path" line).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SELF_CGROUP = Path("/proc/self/cgroup")
+# cgroup v1 writes "no limit" as a huge number (the largest page-aligned int64) instead of "max".
+_NO_LIMIT = 1 << 60
+
+
+def _cgroup_room() -> int | None:
+    """Limit minus usage of this process's memory cgroup (v2, then v1 as seen from inside a container), or None
+    where no limit applies or none can be read. MemAvailable counts the whole machine's memory, so inside a
+    container it can promise far more than the limit at which the kernel kills the process."""
+    candidates = []
+    try:
+        for line in SELF_CGROUP.read_text().splitlines():
+            if line.startswith("0::"):
+                folder = CGROUP_ROOT / line[3:].strip().lstrip("/")
+                candidates.append((folder / "memory.max", folder / "memory.current"))
+    except OSError:
+        pass
+    candidates += [
+        (CGROUP_ROOT / "memory.max", CGROUP_ROOT / "memory.current"),
+        (CGROUP_ROOT / "memory" / "memory.limit_in_bytes", CGROUP_ROOT / "memory" / "memory.usage_in_bytes"),
+    ]
+    for limit_file, usage_file in candidates:
+        try:
+            limit_text, usage = limit_file.read_text().strip(), int(usage_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if not limit_text.isdigit() or int(limit_text) >= _NO_LIMIT:
+            return None
+        return max(int(limit_text) - usage, 0)
+    return None
 
 
 def check_feed_fits(inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape]) -> None:

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import signal
 import sys
 import tempfile
 import threading
 import traceback
 from pathlib import Path
+from types import FrameType
 
 import click
 
 from trtconvert import __version__
+from trtconvert.atomic import stopping_deferred
 from trtconvert.cli import options as cli_options
 from trtconvert.cli.options import (
     EPILOG_CODES,
@@ -186,6 +189,8 @@ def _run(args: list[str], as_json: bool) -> None:
     if not as_json:
         cli.main(args=args, prog_name="trtconvert", standalone_mode=False)
         return
+    if sys.stdout is None:  # started with stdout closed: the report would go to stderr below
+        raise BadInput("stdout is closed, so the JSON report cannot be printed; give the command a stdout")
     cli_options.report_stream = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr):
@@ -202,24 +207,66 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def _terminate(signum: int, _frame: object) -> None:
+# Seconds after which a stop signal that arrived while a module was loading is sent again.
+_RESEND_AFTER = 0.05
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    if _loading_a_module(frame) or stopping_deferred():
+        # An exception raised inside a module's initialisation can abort the process (a C extension) or leave
+        # the module half-made for the error handling that follows, and one raised while outputs are being
+        # published or removed leaves them partial: stop once that is done.
+        resend = threading.Timer(_RESEND_AFTER, os.kill, (os.getpid(), signum))
+        resend.daemon = True
+        _resends.append(resend)
+        resend.start()
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
+
+
+_resends: list[threading.Timer] = []
+
+
+def _cancel_resends() -> None:
+    """The run has ended (its exit code stands): a signal still to be sent again would only hit the exit."""
+    for resend in _resends:
+        resend.cancel()
+
+
+def _loading_a_module(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _catch_termination() -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread (e.g. not under some test runners)
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _terminate)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        # A signal ignored by whoever started us stays ignored: `nohup trtconvert build ...` must outlive the
+        # terminal that SIGHUP reports closing.
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, _terminate)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI and turns every failure into one line and an exit code."""
+    try:
+        _main(argv)
+    finally:
+        _cancel_resends()
+
+
+def _main(argv: list[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug, as_json = _flag_in_argv(args, "--debug"), _flag_in_argv(args, "--json")
-    _catch_termination()
     try:
+        _catch_termination()  # inside the try: a signal that arrives right after is handled like any other
         _run(args, as_json)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
@@ -266,16 +313,37 @@ def os_error_message(err: OSError) -> str:
             f"temporary folder is {tempfile.gettempdir()}, set by TMPDIR); free space there or write elsewhere"
         )
     where = f" ({err.filename})" if err.filename else ""
+    if err.filename and _in_the_temporary_folder(str(err.filename)):
+        where = f" ({err.filename}, in the temporary folder, set by TMPDIR)"
+    if err.errno == errno.EFBIG:
+        return (
+            f"{err.strerror or err}{where}: the file outgrew the size limit of this process (`ulimit -f`) or of "
+            "the file system; raise the limit or write elsewhere"
+        )
     return f"{err.strerror or err}{where}; check the path, its permissions and the free disk space"
+
+
+def _in_the_temporary_folder(filename: str) -> bool:
+    """Whether a failed file lies in one of our folders in the temporary folder (trtconvert-*), which the user
+    did not name: a large model's onnxruntime copy or shape inference writes there."""
+    try:
+        inside = Path(filename).resolve().relative_to(Path(tempfile.gettempdir()).resolve())
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return len(inside.parts) > 1 and inside.parts[0].startswith("trtconvert-")
 
 
 def _fail(message: str, code: int, as_json: bool, measured: dict | None = None) -> None:
     message = within_a_line(message)
-    click.echo(f"error: {message}", err=True)
-    if as_json:
-        click.echo(
-            json_text({"ok": False, "error": message, "exit_code": code, **(measured or {})}, indent=None)
-        )
+    # A stream that cannot take the error (closed, full, a pipe nobody reads) leaves the exit code to tell it.
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(f"error: {message}", err=True)
+    if as_json and sys.stdout is not None:
+        with contextlib.suppress(OSError, ValueError):
+            click.echo(
+                json_text({"ok": False, "error": message, "exit_code": code, **(measured or {})}, indent=None)
+            )
+            sys.stdout.flush()
     sys.exit(code)
 
 

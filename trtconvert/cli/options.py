@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -344,12 +346,37 @@ report_stream: TextIO | None = None
 def echo_lines(lines: Sequence[str], err: bool = False) -> None:
     """A human report, one line per entry: names and paths in it are the user's, so control characters (a
     newline that would split a row, an escape that would drive the terminal) are printed escaped."""
-    click.echo("\n".join(escaped_controls(line) for line in lines), err=err)
+    text = "\n".join(escaped_controls(line) for line in lines)
+    if err:
+        # A summary beside the outputs: a stderr that cannot take it (full, a closed pipe) must not fail a run
+        # whose outputs are written, as stage lines do not.
+        with contextlib.suppress(OSError, ValueError):
+            click.echo(text, err=True)
+    else:
+        print_report(text, sys.stdout, "the report")
 
 
 def emit(report: dict, as_json: bool) -> None:
     if as_json:
-        click.echo(json_text(report), file=report_stream or sys.stdout)
+        print_report(json_text(report), report_stream or sys.stdout, "the JSON report")
+
+
+def print_report(text: str, stream: TextIO | None, what: str) -> None:
+    """Print what a command exists to print on stdout, flushed now: a closed stdout, a full device or a pipe
+    whose reader has gone (`| head`) is one error line and exit 2, not a report that silently went nowhere
+    or an error at interpreter exit."""
+    if stream is None:  # started with stdout closed (`>&-`)
+        raise BadInput(f"stdout is closed, so {what} cannot be printed; give the command a stdout")
+    try:
+        click.echo(text, file=stream)
+        stream.flush()
+    except OSError as err:
+        broken = isinstance(err, BrokenPipeError)
+        with contextlib.suppress(OSError, ValueError):  # nothing more may go there, at exit either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        cause = "its reader closed the pipe" if broken else err.strerror or str(err)
+        raise BadInput(f"{what} could not be written to stdout ({cause}); write it to a file or a pipe that "
+                       "reads it whole") from None  # fmt: skip
 
 
 def json_text(report: dict, indent: int | None = 2) -> str:

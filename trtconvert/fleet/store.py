@@ -17,14 +17,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import re
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
+from trtconvert.atomic import process_alive
 from trtconvert.engine.plan_files import Malformed, check_sidecar
 from trtconvert.errors import BadInput, MissingDependency, clipped
+
+_HOST = socket.gethostname()
+_STAGED_RE = re.compile(r"(?P<name>.+)\.partial-(?P<pid>\d+)@(?P<host>.+)-[0-9a-f]{12}")
 
 
 def timing_cache_parts(tensorrt_version: str, gpu: str) -> tuple[str, str, str]:
@@ -84,10 +91,13 @@ class Store:
 
     def _move_into_place(self, write: Any, parts: tuple[str, ...]) -> None:
         final = self.path(*parts)
-        staged = f"{final}.partial-{uuid.uuid4().hex[:12]}"
+        # Who stages it (pid@host) is in the name, so that a later write of the same file can tell a killed
+        # writer's leftover from a file another worker is writing right now.
+        staged = f"{final}.partial-{os.getpid()}@{_HOST}-{uuid.uuid4().hex[:12]}"
         parent = final.rsplit("/", 1)[0]
         with contextlib.suppress(FileExistsError):
             self.fs.makedirs(parent, exist_ok=True)
+        self._remove_stale_staging(final)
         try:
             write(staged)
             self.fs.mv(staged, final)
@@ -95,6 +105,20 @@ class Store:
             with contextlib.suppress(Exception):
                 self.fs.rm(staged)
             raise
+
+    def _remove_stale_staging(self, final: str) -> None:
+        """Remove what writers of ``final`` on this host left when they were killed (their process is gone);
+        another host's staged files are left alone, since nothing here can tell whether their writer lives."""
+        try:
+            siblings = self.fs.ls(final.rsplit("/", 1)[0], detail=False)
+        except (FileNotFoundError, NotImplementedError):
+            return
+        for sibling in siblings:
+            match = _STAGED_RE.fullmatch(str(sibling).rsplit("/", 1)[-1])
+            ours = match and match["name"] == final.rsplit("/", 1)[-1] and match["host"] == _HOST
+            if ours and not process_alive(int(match["pid"])):
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm(str(sibling))
 
     def put_plan(self, plan: bytes, sidecar: bytes, *parts: str) -> None:
         """A plan and its sidecar: the plan first, so that a sidecar is never seen without its plan."""
