@@ -21,6 +21,7 @@ from trtconvert import log
 from trtconvert.checks.input_values import cast_to_input, parse_number, read_npy
 from trtconvert.errors import BadInput, clipped
 from trtconvert.model.info import GraphTensor
+from trtconvert.model.light import shape_inference_copy
 from trtconvert.model.profiles import Shape, format_shape
 
 
@@ -233,39 +234,19 @@ def check_feed_fits(inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape]) 
         )
 
 
-# Initializers up to this size are kept for shape inference (shape-like constants decide sizes); larger ones
-# stand in as inputs of their shape, so that checking a model of gigabytes copies no weights.
-_SHAPE_CONSTANT_BYTES = 1 << 16
-
-
 def largest_tensor_at(model: onnx.ModelProto | Path, shapes: Mapping[str, Shape]) -> tuple[str, int] | None:
     """The largest tensor (name, bytes) that running ``model`` at these input shapes makes, as onnx's shape
     inference sees it; None where inference cannot say. Weights are left out: they are loaded already."""
     if isinstance(model, Path):
         model = onnx.load(str(model), load_external_data=False)
-    graph = onnx.GraphProto(name=model.graph.name)
-    graph.node.extend(model.graph.node)
-    graph.output.extend(model.graph.output)
-    weights = set()
-    for tensor in model.graph.initializer:
-        weights.add(tensor.name)
-        if tensor.data_location != onnx.TensorProto.EXTERNAL and tensor.ByteSize() <= _SHAPE_CONSTANT_BYTES:
-            graph.initializer.append(tensor)
-        else:
-            graph.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims))
-    for value in model.graph.input:
-        if value.name in weights:
-            continue
+    light = shape_inference_copy(model)
+    del light.graph.value_info[:]  # what the file says of its tensors may contradict these shapes
+    for value in light.graph.input:
         shape = shapes.get(value.name)
-        if shape is None or not value.type.HasField("tensor_type"):
-            graph.input.append(value)
-            continue
-        graph.input.append(
-            onnx.helper.make_tensor_value_info(value.name, value.type.tensor_type.elem_type, list(shape))
-        )
-    light = onnx.ModelProto(ir_version=model.ir_version, graph=graph)
-    light.opset_import.extend(model.opset_import)
-    light.functions.extend(model.functions)
+        if shape is not None and value.type.HasField("tensor_type"):
+            value.CopyFrom(
+                onnx.helper.make_tensor_value_info(value.name, value.type.tensor_type.elem_type, list(shape))
+            )
     try:
         inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
     except Exception:  # inference is a best effort here: the run itself reports what the model does wrong
