@@ -293,27 +293,12 @@ def test_a_tensor_type_numpy_lacks_is_refused_naming_the_input() -> None:
 
 
 def _plan_with_sidecar(folder: Path, io: list[dict], profiles: list[str], frozen: dict | None = None) -> Path:
-    """A plan of random bytes with the sidecar `build` writes (real make_sidecar/write_plan)."""
-    import os
+    from plan_factories import plan_with_sidecar
 
-    from trtconvert.engine.plan_files import build_identity, make_sidecar, write_plan
-    from trtconvert.model.profiles import parse_profile
-    from trtconvert.settings.request import resolve
-    from trtconvert.settings.spec import Spec
-
-    folder.mkdir(parents=True)
-    model = folder / "model.onnx"
-    model.write_bytes(os.urandom(64))
-    spec = Spec(model=model, output=folder / "m.plan", profiles=[parse_profile(p) for p in profiles])
-    identity = build_identity(resolve(spec, "8.5"), model, [], [], "8.5.3.1", "9.0")
-    data = os.urandom(256)
-    sidecar = make_sidecar(
-        identity, data, model=str(model), inputs=io, outputs=[{"name": "y", "dtype": "float32", "dims": [1]}],
-        precision={"precision": "fp32"}, gpu={"name": "GPU", "compute_capability": "9.0"}, strongly_typed=False,
-        timings={}, frozen=frozen,
-    )  # fmt: skip
-    write_plan(folder / "m.plan", data, sidecar)
-    return folder / "m.plan"
+    outputs = [{"name": "y", "dtype": "float32", "dims": [1]}]
+    return plan_with_sidecar(
+        folder, "m.plan", {"inputs": io, "outputs": outputs}, profiles, tensorrt="8.5.3.1", frozen=frozen
+    )
 
 
 def test_bench_refuses_from_the_sidecars_before_tensorrt(run_cli, tmp_path: Path) -> None:

@@ -25,13 +25,11 @@ import re
 from pathlib import Path
 
 import pytest
+from plan_factories import plan_with_sidecar
 
 from trtconvert.deploy.triton import export_triton
-from trtconvert.engine.plan_files import build_identity, make_sidecar, sidecar_path, write_plan
+from trtconvert.engine.plan_files import sidecar_path
 from trtconvert.errors import BadInput
-from trtconvert.model.profiles import parse_profile
-from trtconvert.settings.request import resolve
-from trtconvert.settings.spec import Spec
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 text_format = pytest.importorskip("google.protobuf.text_format")
@@ -58,47 +56,8 @@ def _engine_type(onnx_dtype: str, tensorrt: str) -> str:
     return onnx_dtype
 
 
-def _plan(
-    folder: Path,
-    file: str,
-    io: dict,
-    profiles: tuple[str, ...] = (),
-    *,
-    compute_capability: str = "9.0",
-    tensorrt: str = "10.8.0.43",
-    plugins: tuple[Path, ...] = (),
-    frozen: dict | None = None,
-    **spec_options,
-) -> Path:
-    """A plan of random bytes with the sidecar `build` would write for it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model = folder / "model.onnx"
-    if not model.exists():
-        model.write_bytes(os.urandom(256))
-    spec = Spec(
-        model=model,
-        output=folder / file,
-        profiles=[parse_profile(p) for p in profiles],
-        plugins=list(plugins),
-        **spec_options,
-    )
-    identity = build_identity(resolve(spec, "10.8"), model, [], list(plugins), tensorrt, compute_capability)
-    data = os.urandom(1024)
-    sidecar = make_sidecar(
-        identity,
-        data,
-        model=str(model),
-        inputs=io["inputs"],
-        outputs=io["outputs"],
-        precision={"precision": "fp32", "mode": "builder_flags", "converter": None},
-        gpu={"name": f"GPU {compute_capability}", "compute_capability": compute_capability},
-        strongly_typed=False,
-        timings={},
-        frozen=frozen,
-    )
-    plan = folder / file
-    write_plan(plan, data, sidecar)
-    return plan
+def _plan(folder: Path, file: str, io: dict, profiles: tuple[str, ...] = (), **options) -> Path:
+    return plan_with_sidecar(folder, file, io, profiles, **options)
 
 
 def _tensor(name: str, dtype: str, dims: list) -> dict:

@@ -10,13 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from plan_factories import plan_with_sidecar
 
 from trtconvert.deploy.triton import TRITON_CONTAINERS, export_triton, triton_containers
-from trtconvert.engine.plan_files import build_identity, make_sidecar, read_sidecar, sidecar_path, write_plan
+from trtconvert.engine.plan_files import read_sidecar, sidecar_path
 from trtconvert.errors import BadInput
-from trtconvert.model.profiles import parse_profile
-from trtconvert.settings.request import resolve
-from trtconvert.settings.spec import Spec
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 text_format = pytest.importorskip("google.protobuf.text_format")
@@ -34,39 +32,9 @@ def _plan(
     *,
     io: dict = DETECTOR_IO,
     profiles: tuple[str, ...] = (DETECTOR_PROFILE,),
-    compute_capability: str = "9.0",
-    tensorrt: str = "10.8.0.43",
-    plugins: tuple[Path, ...] = (),
-    frozen: dict | None = None,
+    **options,
 ) -> Path:
-    """A plan of random bytes with the sidecar `build` would write for it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model = folder / "model.onnx"
-    if not model.exists():
-        model.write_bytes(os.urandom(512))
-    spec = Spec(
-        model=model,
-        output=folder / file,
-        profiles=[parse_profile(p) for p in profiles],
-        plugins=list(plugins),
-    )
-    identity = build_identity(resolve(spec, "10.8"), model, [], list(plugins), tensorrt, compute_capability)
-    data = os.urandom(4096)
-    sidecar = make_sidecar(
-        identity,
-        data,
-        model=str(model),
-        inputs=io["inputs"],
-        outputs=io["outputs"],
-        precision={"precision": "fp16", "mode": "builder_flags", "converter": None},
-        gpu={"name": f"GPU {compute_capability}", "compute_capability": compute_capability},
-        strongly_typed=False,
-        timings={},
-        frozen=frozen,
-    )
-    plan = folder / file
-    write_plan(plan, data, sidecar)
-    return plan
+    return plan_with_sidecar(folder, file, io, profiles, precision="fp16", **options)
 
 
 def _config(repository: Path, name: str):
