@@ -111,7 +111,7 @@ class Store:
         another host's staged files are left alone, since nothing here can tell whether their writer lives."""
         try:
             siblings = self.fs.ls(final.rsplit("/", 1)[0], detail=False)
-        except (FileNotFoundError, NotImplementedError):
+        except (FileNotFoundError, NotImplementedError):  # no folder yet, or a store that cannot list one
             return
         for sibling in siblings:
             match = _STAGED_RE.fullmatch(str(sibling).rsplit("/", 1)[-1])
