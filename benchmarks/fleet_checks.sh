@@ -23,15 +23,8 @@ shift 2
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 LOG=$OUT/fleet-$part.log
-trtconvert() { python3 -m trtconvert "$@"; }
-run() {  # run LABEL COMMAND...: the command's output and its wall time into the log
-  local label=$1 start rc; shift
-  echo "### $label: $*" >>"$LOG"
-  start=$(date +%s%N)
-  "$@" >>"$LOG" 2>&1; rc=$?
-  printf '### %s: exit %d in %d ms\n' "$label" "$rc" $((($(date +%s%N) - start) / 1000000)) | tee -a "$LOG"
-  return 0
-}
+# shellcheck source=benchmarks/checks_common.sh
+. benchmarks/checks_common.sh
 
 python3 -c "import dask, distributed, fsspec" 2>/dev/null || { echo "install the fleet extra first (see the top of $0)"; exit 3; }
 echo "# fleet on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null), $(date -u +%FT%TZ)" | tee "$LOG"

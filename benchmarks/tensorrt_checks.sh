@@ -50,15 +50,8 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 WORK=${TRTCONVERT_CHECKS_WORK:-/tmp/trtconvert-checks}
 mkdir -p "$WORK"
 LOG=$OUT/$part.log
-trtconvert() { python3 -m trtconvert "$@"; }
-run() {  # run LABEL COMMAND...: the command's output and its wall time into the log
-  local label=$1 start rc; shift
-  echo "### $label: $*" >>"$LOG"
-  start=$(date +%s%N)
-  "$@" >>"$LOG" 2>&1; rc=$?
-  printf '### %s: exit %d in %d ms\n' "$label" "$rc" $((($(date +%s%N) - start) / 1000000)) | tee -a "$LOG"
-  return 0
-}
+# shellcheck source=benchmarks/checks_common.sh
+. benchmarks/checks_common.sh
 
 LIB=${TRTCONVERT_PLUGIN_LIBRARY:-}
 if [ -z "$LIB" ]; then
