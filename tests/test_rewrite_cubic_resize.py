@@ -537,3 +537,75 @@ def test_the_analysis_of_runtime_scales_and_of_axes_on_an_outer_axis():
     outer = _resize_inputs(single_resize_model([1, 3, 5, 7], sizes=[6, 10], axes=[1, 3]))
     assert outer.listed == [1, 3] and outer.states() == {0: True, 1: False, 2: True, 3: False}
     assert outer.outer_axes_resized() is True and outer.out_length(1) == 6
+
+
+def _with_constant_node_parameters(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same model with its initializers moved into Constant nodes, as paddle2onnx writes them."""
+    nodes = [helper.make_node("Constant", [], [i.name], value=i) for i in model.graph.initializer]
+    nodes += list(model.graph.node)
+    del model.graph.initializer[:]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
+
+
+LIMITS_ONLY_MODELS = {
+    "fine": lambda: single_resize_model([1, 1, 4, 4], opset=13, scales=[1, 1, 2, 2], mode="nearest"),
+    "negative scale": lambda: single_resize_model(
+        [1, 1, 4, 4], opset=13, scales=[1, 1, -2, 2], mode="linear"
+    ),
+    "overflow at static length": lambda: single_resize_model(
+        [1, 1, 4, 4], opset=13, scales=[1, 1, 1e9, 2], mode="nearest"
+    ),
+    "overflow at any length": lambda: single_resize_model(
+        [1, 1, "h", "w"], opset=13, scales=[1, 1, 3e9, 2], mode="linear"
+    ),
+    "sizes out of range": lambda: single_resize_model(
+        [1, 1, 4, 4], opset=13, sizes=[1, 1, 0, 4], mode="nearest"
+    ),
+    "opset 11 with empty roi": lambda: single_resize_model(
+        [1, 1, "h", 4], opset=11, sizes=[1, 1, 8, 8], mode="linear"
+    ),
+    "runtime scales": lambda: single_resize_model(
+        [1, 1, 4, 4], opset=13, runtime_scales=True, mode="nearest"
+    ),
+}
+
+
+@pytest.mark.parametrize("constant_nodes", [False, True])
+@pytest.mark.parametrize("case", sorted(LIMITS_ONLY_MODELS))
+def test_inspects_light_view_of_non_cubic_resizes_decides_as_the_whole_graph(
+    case: str, constant_nodes: bool
+) -> None:
+    # `inspect` imports only the Resize nodes and their parameters when no rule can match: the decisions must be
+    # those of the whole graph, errors included.
+    from trtconvert.prepare.rewrite import stage
+
+    model = LIMITS_ONLY_MODELS[case]()
+    if constant_nodes:
+        model = _with_constant_node_parameters(model)
+    view = stage._limits_check_view(model)
+    assert view is not None
+    _, whole = stage._plans(model, "auto", T11, None)
+    decisions = plan_rewrites(model, T11)
+    assert [p.decision for p in whole] == decisions
+    refused = case not in {"fine", "opset 11 with empty roi", "runtime scales"}
+    assert [d.decision for d in decisions] == (["error"] if refused else [])
+
+
+def test_a_cubic_resize_or_a_resize_in_a_subgraph_gets_the_whole_graph() -> None:
+    from trtconvert.prepare.rewrite import stage
+
+    assert stage._limits_check_view(single_resize_model([1, 1, 4, 4], opset=13, scales=[1, 1, 2, 2])) is None
+    inner = single_resize_model([1, 1, 4, 4], opset=13, scales=[1, 1, 2, 2], mode="nearest").graph
+    branch = helper.make_graph(list(inner.node), "branch", [], list(inner.output), list(inner.initializer))
+    outer = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)],
+            "outer",
+            [helper.make_tensor_value_info("c", TensorProto.BOOL, []), *inner.input],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        ),
+        opset_imports=[helper.make_opsetid("", 13)],
+    )
+    assert stage._limits_check_view(outer) is None

@@ -114,8 +114,10 @@ class _Runner:
     """One onnxruntime session, run at the shapes asked: the model is loaded once however many are tried, and
     only when a run is small enough for `inspect` to stay quick."""
 
-    def __init__(self, path: Path, inputs: Sequence[GraphTensor], light: onnx.ModelProto) -> None:
-        self.path, self.inputs, self.light = path, inputs, light
+    def __init__(
+        self, path: Path, model: onnx.ModelProto, inputs: Sequence[GraphTensor], light: onnx.ModelProto
+    ) -> None:
+        self.path, self.model, self.inputs, self.light = path, model, inputs, light
         self.session = None
         self.runs = 0
         self.too_large: str | None = None  # why the last shapes asked were not run
@@ -132,7 +134,7 @@ class _Runner:
             return self.too_large
         if self.session is None:
             with user_model_errors("load the model", "fix or re-export the model"):
-                self.session = create_session(self.path, optimize=False)
+                self.session = create_session(self.path, optimize=False, threads=1, graph_only=self.model)
         self.runs += 1
         try:
             with user_model_errors(
@@ -173,7 +175,7 @@ def check_suggestion(
     if problem is None and heavy:
         result.ran = "onnx shape inference (not run on onnxruntime: over 1 GB of weights)"
     elif problem is None:
-        runner = _Runner(path, inputs, light)
+        runner = _Runner(path, model, inputs, light)
         try:
             problem = runner.problem(result.profile)
         except BadInput as err:  # the model does not load in onnxruntime

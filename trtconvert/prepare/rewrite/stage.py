@@ -39,6 +39,7 @@ def _plans(
     target: TensorRTTarget,
     base_dir: str | os.PathLike | None,
     largest_shapes: Mapping[str, Sequence[int]] | None = None,
+    shapes: dict | None = None,
 ) -> tuple[gs.Graph, list[Plan]]:
     if policy not in POLICIES:
         raise BadInput(f"--rewrite {policy!r} is not a policy; use one of {', '.join(POLICIES)}")
@@ -46,7 +47,7 @@ def _plans(
     # graph-surgeon keeps a reference to the model's opset list and appends to it on export: detach it.
     graph.import_domains = [onnx.helper.make_opsetid(o.domain, o.version) for o in model.opset_import]
     tracer = ShapeTracer(
-        infer_static_shapes(model),
+        infer_static_shapes(model) if shapes is None else shapes,
         None if base_dir is None else os.fspath(base_dir),
         largest=(lambda: largest_input_shapes(model, largest_shapes)) if largest_shapes else None,
     )
@@ -84,13 +85,55 @@ def plan_rewrites(
     """
     if policy in POLICIES and not any(_may_concern_a_rule(node) for node in all_nodes(model.graph)):
         return []  # importing the graph into graph-surgeon would cost more than the rest of `inspect`
-    _, plans = _plans(model, policy, target, base_dir)
+    view = _limits_check_view(model) if policy in POLICIES else None
+    if view is not None:
+        _, plans = _plans(view, policy, target, base_dir, shapes=infer_static_shapes(model))
+    else:
+        _, plans = _plans(model, policy, target, base_dir)
     return [plan.decision for plan in plans]
 
 
 def _may_concern_a_rule(node: onnx.NodeProto) -> bool:
     # What the registered rules match (cubic Resize, our plugin's nodes) and the ONNX limits check (Resize).
     return node.op_type == "Resize" or not is_default_domain(node.domain)
+
+
+def _limits_check_view(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    """The top graph's Resize nodes with the constants they read, or None where a rule may match a node or a
+    subgraph holds a Resize.
+
+    When only the ONNX limits check concerns a model (a detector's nearest Resize nodes), that check reads no more
+    than these nodes, the initializers and Constant nodes feeding their parameters, and dims that shape inference
+    of the whole model gives: importing this view instead of the whole graph spares `inspect` most of its cost.
+    """
+    resizes = [node for node in model.graph.node if _may_concern_a_rule(node)]
+    if len(resizes) != sum(_may_concern_a_rule(node) for node in all_nodes(model.graph)):
+        return None
+    for node in resizes:
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
+        if not is_default_domain(node.domain) or mode == b"cubic":
+            return None
+    parameters = {name for node in resizes for name in node.input[1:] if name}
+    view = onnx.ModelProto()
+    view.ir_version = model.ir_version
+    view.opset_import.extend(model.opset_import)
+    graph = view.graph
+    graph.node.extend(
+        node
+        for node in model.graph.node
+        if node.op_type == "Constant" and is_default_domain(node.domain) and set(node.output) & parameters
+    )
+    graph.node.extend(resizes)
+    graph.initializer.extend(init for init in model.graph.initializer if init.name in parameters)
+    produced = {name for node in graph.node for name in node.output} | {i.name for i in graph.initializer}
+    needed = {name for node in resizes for name in node.input if name and name not in produced}
+    graph.input.extend(value for value in model.graph.input if value.name in needed)
+    known = {value.name for value in graph.input}
+    graph.input.extend(onnx.helper.make_empty_tensor_value_info(name) for name in sorted(needed - known))
+    graph.output.extend(
+        onnx.helper.make_empty_tensor_value_info(o) for node in resizes for o in node.output[:1]
+    )
+    return view
 
 
 def rewrite_model(
