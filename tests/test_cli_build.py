@@ -400,3 +400,33 @@ def test_help_states_the_default_tolerances_the_code_uses(run_cli, command: str)
             number = float(re.search(r"[0-9.]+e-[0-9]+", segment).group(0))
             assert number == DEFAULT_TOLERANCES[precision][column], (flag, precision, stated)
     assert "--input x=page.npy" in text
+
+
+def test_condense_keeps_the_parsers_cause_and_drops_its_node_dump() -> None:
+    # TensorRT 8.5's ONNX parser logs the node's name, a dump of the node over many lines, then the cause.
+    errors = [
+        'ModelImporter.cpp:726: While parsing node number 3 [Conv -> "c"]:',
+        "ModelImporter.cpp:727: --- Begin node ---",
+        'ModelImporter.cpp:728: input: "x_dq"\ninput: "w"\noutput: "c"\nop_type: "Conv"',
+        "ModelImporter.cpp:729: --- End node ---",
+        "ModelImporter.cpp:732: ERROR: builtin_op_importers.cpp:700 In function importConv:\n"
+        "[8] Assertion failed: the reason",
+        "Failed to parse ONNX model",
+    ]
+    assert condense(errors, "x") == (
+        'While parsing node number 3 [Conv -> "c"]:; ERROR: builtin_op_importers.cpp:700 In function importConv:; '
+        "[8] Assertion failed: the reason"
+    )
+
+
+def test_a_timing_cache_tensorrt_could_not_use_is_told_from_other_failures() -> None:
+    from trtconvert.engine.chain import timing_cache_unusable
+
+    # As TensorRT 8.5.3 words it when a shared cache's Myelin entries do not fit the network (H100).
+    seen = (
+        "1: [myelinCache.h::deserializeFromBuffer::52] Error Code 1: Myelin (Myelin error from unknown graph); "
+        "4: The timing cache will not be used!; 10: [optimizer.cpp::computeCosts::3728] Error Code 10: Internal "
+        "Error (Could not find any implementation for node {ForeignNode[table...add]}.)"
+    )
+    assert timing_cache_unusable(seen)
+    assert not timing_cache_unusable("10: Could not find any implementation for node conv")

@@ -319,3 +319,29 @@ def test_each_profile_keeps_its_own_layers_where_the_inspector_lists_every_profi
     report = layer_report(document)
     assert [layer.name for layer in of_profile(report, 0, {"x": (1, 3, 8, 8)}).layers] == ["conv"]
     assert [layer.name for layer in of_profile(report, 1, {"x": (1, 3, 8, 8)}).layers] == ["conv [profile 1]"]
+
+
+def test_a_profile_the_inspector_describes_nothing_at_is_listed_without_formats(caplog):
+    # Stand-in (argument level): an inspector that returns an empty text through a context of profile 1.
+    from trtconvert.engine.inspect_plan import inspect_layers
+
+    class _EmptyAtProfile1(_Inspector):
+        def get_engine_information(self, fmt) -> str:
+            context = self.execution_context
+            if context is not None and context.profile == 1:
+                self.calls.append(("information", "empty"))
+                return ""
+            return super().get_engine_information(fmt)
+
+    class _Engine2(_Engine):
+        def create_engine_inspector(self) -> _Inspector:
+            return _EmptyAtProfile1(self.calls)
+
+    calls: list = []
+    with caplog.at_level("WARNING", logger="trtconvert"):
+        reports = inspect_layers(_Engine2(calls), _TensorRT, stream_handle=77)
+    assert [r.profile for r in reports] == [0, 1]
+    assert reports[0].precision_counts() == {"FP16": 1}
+    assert reports[1].precision_counts() == {"unknown": 1} and reports[1].opt_shapes == ()
+    assert calls[-1] == ("information", None)  # the plan as built, without a context
+    assert "described nothing at profile 1's opt shapes" in caplog.text

@@ -19,7 +19,7 @@ from typing import Any
 
 from trtconvert import log
 from trtconvert.atomic import check_writable_file, created_folders
-from trtconvert.engine.chain import engine_loader_chain, int8_calibrator, run_chain
+from trtconvert.engine.chain import engine_loader_chain, int8_calibrator, run_chain, timing_cache_unusable
 from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.machine import Gpu, cuda_gpu, import_tensorrt
 from trtconvert.engine.mark_outputs import MarkTensorsAsOutputs
@@ -41,6 +41,7 @@ from trtconvert.errors import (
     INSTALL_TENSORRT,
     MAX_MESSAGE_CHARS,
     BadInput,
+    BuildFailed,
     MissingDependency,
     VerificationFailed,
 )
@@ -259,7 +260,26 @@ def _build_engine(
     cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else onnx_path.parent
     with created_folders(cache_folder):
         hint = plugin_hint(prepared.model, request.plugins) + _cache_only_hint(spec.calib_cache, checked)
-        engine_bytes = run_chain(chain, hint, progress)
+        try:
+            engine_bytes = run_chain(chain, hint, progress)
+        except BuildFailed as failed:
+            if spec.timing_cache is None or not timing_cache_unusable(str(failed)):
+                raise
+            # TensorRT 8.5 fails the whole build when a shared cache's Myelin entries do not deserialize for
+            # this network (a model with If or Gather nodes beside others in one cache); without it, it builds.
+            log.LOGGER.warning(
+                "warning: TensorRT could not use the timing cache %s for this network; building again without "
+                "it (the cache is left as it was)",
+                spec.timing_cache,
+            )
+            without_cache = dataclasses.replace(request, spec=dataclasses.replace(spec, timing_cache=None))
+            if calibrator is not None:
+                calibrator = int8_calibrator(checked.calibration, checked.calibration_cache, version)
+            with tensorrt_messages():
+                chain = engine_loader_chain(
+                    without_cache, onnx_path, progress, calibrator, keep, mark_outputs
+                )
+            engine_bytes = run_chain(chain, hint, progress)
     total = time.perf_counter() - start
     parse_seconds = chain.parse.seconds or 0.0
     record.timings["parse"] = parse_seconds

@@ -278,6 +278,15 @@ def engine_loader_chain(
     return EngineChain(network=network, parse=parse, config=config, settings=settings, engine=engine)
 
 
+# What TensorRT logs when a timing cache it was given cannot serve this network (TensorRT 8.5's Myelin entries).
+_UNUSABLE_CACHE = ("The timing cache will not be used", "myelinCache")
+
+
+def timing_cache_unusable(message: str) -> bool:
+    """Whether a build's failure message says that TensorRT could not use its timing cache."""
+    return any(sign in message for sign in _UNUSABLE_CACHE)
+
+
 def run_chain(chain: Callable[[], Any], hint: str = "", progress: TensorRTLog | None = None) -> bytes:
     """Call the loader chain, turning TensorRT's failures into BuildFailed with its own words.
 

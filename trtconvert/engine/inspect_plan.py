@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from trtconvert import log
 from trtconvert.engine.layers import LayerReport, layer_report, of_profile
 from trtconvert.engine.machine import require_gpu, require_tensorrt
 from trtconvert.engine.plan_files import load_engine, read_sidecar, sha256_file
@@ -136,5 +137,15 @@ def inspect_layers(engine: Any, trt: Any, stream_handle: int) -> list[LayerRepor
                 text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
             finally:
                 inspector.execution_context = None
-        reports.append(of_profile(layer_report(text), profile, opt_shapes))
+        try:
+            reports.append(of_profile(layer_report(text), profile, opt_shapes))
+        except BadInput:
+            # An inspector that describes nothing through a context still describes the plan as built.
+            log.LOGGER.warning(
+                "warning: TensorRT's engine inspector described nothing at profile %d's opt shapes; its layers "
+                "are listed without the formats those shapes resolve (rerun with -v for TensorRT's log)",
+                profile,
+            )
+            unresolved = layer_report(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+            reports.append(of_profile(unresolved, profile, {}))
     return reports

@@ -32,6 +32,10 @@ from trtconvert import log
 
 _PREFIX_RE = re.compile(r"^\s*\[[A-Z!]\]\s*")
 # polygraphy's own closing lines say only that something above went wrong; TensorRT's lines say what.
+# The ONNX parser's source position before each of its lines ("ModelImporter.cpp:726: ").
+_SOURCE_PREFIX_RE = re.compile(r"^[A-Za-z_]\w*\.cpp:\d+: ")
+# Lines that say what went wrong, as opposed to where or what happened next.
+_CAUSE_RE = re.compile(r"^\[\d+\] |Assertion failed|Error Code \d+|ERROR: ")
 _GENERIC = ("Invalid Engine", "Could not parse ONNX correctly", "Failed to parse ONNX model")
 # TensorRT's verbose lines that name the step in progress, and how the heartbeat words them.
 _ACTIVITY = (
@@ -44,15 +48,25 @@ _ACTIVITY = (
 
 
 def condense(errors: Sequence[str], fallback: str, limit: int = 3) -> str:
-    """TensorRT's error lines as one line: specific lines first, duplicates and polygraphy's wrappers dropped."""
+    """TensorRT's error lines as one line: duplicates, polygraphy's wrappers and the ONNX parser's dump of the
+    failing node dropped; the line naming the node first, then the lines saying what is wrong (the parser's
+    "[8] Assertion failed: ..." comes last in its log), then the rest."""
     lines: list[str] = []
+    in_node_dump = False
     for error in errors:
         for line in error.splitlines():
-            text = " ".join(line.split())
-            if text and text not in lines:
+            text = _SOURCE_PREFIX_RE.sub("", " ".join(line.split()))
+            if text.endswith("--- Begin node ---") or text.endswith("--- End node ---"):
+                in_node_dump = text.endswith("Begin node ---")
+                continue
+            if text and not in_node_dump and text not in lines:
                 lines.append(text)
     specific = [line for line in lines if not line.startswith(_GENERIC)]
-    chosen = (specific or lines or [fallback])[:limit]
+    ranked = sorted(
+        specific,
+        key=lambda line: 0 if line.startswith("While parsing node") else 1 if _CAUSE_RE.search(line) else 2,
+    )
+    chosen = (ranked or lines or [fallback])[:limit]
     text = "; ".join(chosen)
     return text if len(text) <= 600 else text[:597] + "..."
 
