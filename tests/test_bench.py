@@ -255,8 +255,10 @@ def test_bench_flags_reach_the_timing(run_cli, tmp_path: Path, monkeypatch) -> N
     # Argument level: what the command hands to the engine layer (the timing itself needs TensorRT).
     seen = {}
 
-    def fake_run_bench(plan, plugins, shapes, iterations, warmup, inputs, seed, **options):
-        seen.update(options, plan=plan, iterations=iterations)
+    def fake_run_bench(request):
+        options = request.options
+        seen.update(cuda_graph=options.cuda_graph, layers=options.layers, compare=request.compare,
+                    plan=request.plan, iterations=options.iterations)  # fmt: skip
         return {"ok": True, "command": "bench", "results": []}
 
     monkeypatch.setattr("trtconvert.engine.bench.run_bench", fake_run_bench)

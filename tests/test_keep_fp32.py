@@ -15,7 +15,7 @@ import pytest
 from model_factories import conv_model, if_overflow_model, overflow_model
 from onnx import TensorProto
 
-from trtconvert.checks.compare import compare_models
+from trtconvert.checks.compare import CompareRequest, compare_models
 from trtconvert.engine.chain import Timed, engine_loader_chain
 from trtconvert.engine.inspect_plan import format_plan
 from trtconvert.engine.layer_precision import KeepLayersFp32
@@ -128,7 +128,9 @@ def test_tensorrt_11_conversion_keeps_the_nodes_fp32_and_the_rest_fp16(patterns:
     assert types[nodes["shift"].output[0]] == TensorProto.FLOAT16
     assert types[nodes["relu"].output[0]] == TensorProto.FLOAT16
     # And the kept ones compute what fp32 computes, within fp16's tolerance for the fp16 input rounding.
-    results = compare_models(model, converted, graph_inputs(model), [{"x": (4, 16)}], {}, 2e-2, 2e-2, seed=3)
+    results = compare_models(
+        model, converted, CompareRequest(graph_inputs(model), [{"x": (4, 16)}], {}, 2e-2, 2e-2, seed=3)
+    )
     assert all(r.ok for r in results), [r.to_json() for r in results]
 
 

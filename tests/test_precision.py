@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from trtconvert.checks.compare import compare_models
+from trtconvert.checks.compare import CompareRequest, compare_models
 from trtconvert.errors import BadInput, MissingDependency
 from trtconvert.model.info import graph_inputs
 from trtconvert.prepare.precision import precision_stage
@@ -157,7 +157,7 @@ def test_tensorrt_11_fp16_matches_fp32_on_the_cpu_within_fp16_tolerance(tmp_path
     atol, rtol = DEFAULT_TOLERANCES["fp16"]
     inputs = graph_inputs(model)
     shapes = [{"x": (2, 3, 8, 8), "size": (1, 1, 16, 16)}, {"x": (1, 3, 8, 8), "size": (1, 1, 16, 16)}]
-    results = compare_models(model, converted, inputs, shapes, {}, atol, rtol, seed=11)
+    results = compare_models(model, converted, CompareRequest(inputs, shapes, {}, atol, rtol, seed=11))
     assert all(r.ok for r in results), [r.to_json() for r in results]
     # fp16 really is in use: the outputs differ from fp32, just not by more than fp16 allows.
     assert max(o.max_abs for r in results for o in r.outputs) > 0
@@ -169,7 +169,9 @@ def test_tensorrt_11_fp16_of_the_bundled_example(example_model: Path) -> None:
     converted, result = precision_stage(model, precision_plan("fp16", TRT11))
     atol, rtol = DEFAULT_TOLERANCES["fp16"]
     shapes = [{"input": (1, 3, 24, 20), "factor": (1, 1, 48, 40)}]
-    results = compare_models(example_model, converted, graph_inputs(model), shapes, {}, atol, rtol, seed=5)
+    results = compare_models(
+        example_model, converted, CompareRequest(graph_inputs(model), shapes, {}, atol, rtol, seed=5)
+    )
     assert all(r.ok for r in results), [r.to_json() for r in results]
     assert result.kept_fp32 == ()
 

@@ -354,20 +354,31 @@ def compare_outputs(
     return OutputComparison(name, tuple(want.shape), max_abs, max_rel, ok, within, None, reference_max_abs)
 
 
+@dataclass(frozen=True)
+class CompareRequest:
+    """What two models are compared on: the inputs, one feed per shape set (the ``given`` values, seeded random
+    numbers for the other inputs, seed ``seed + index``), and how close every output must come."""
+
+    inputs: Sequence[GraphTensor]
+    shape_sets: Sequence[Mapping[str, Shape]]
+    given: Mapping[str, np.ndarray]
+    atol: float
+    rtol: float
+    seed: int = 0
+
+
 def compare_models(
     original: onnx.ModelProto | Path,
     prepared: onnx.ModelProto | Path,
-    inputs: Sequence[GraphTensor],
-    shape_sets: Sequence[Mapping[str, Shape]],
-    given: Mapping[str, np.ndarray],
-    atol: float,
-    rtol: float,
-    seed: int = 0,
+    request: CompareRequest,
+    *,
     report: bool = True,
 ) -> list[ShapeSetResult]:
     """Run both models on each shape set and compare every output of the original; ``report``: a verify line
     per output and the near-zero warnings (a caller that sums up the comparison itself passes False)."""
     start = time.perf_counter()
+    inputs, shape_sets, given = request.inputs, request.shape_sets, request.given
+    atol, rtol, seed = request.atol, request.rtol, request.seed
     from trtconvert.checks.ort_session import create_session, user_model_errors
 
     for shapes in shape_sets:  # every shape set fits in memory before either model is loaded

@@ -100,19 +100,18 @@ def bench(
       trtconvert bench plugin.plan --compare native.plan --plugin build/lib/libtrtconvert_plugins.so
     """
     setup_logging(verbose, quiet)
-    from trtconvert.engine.bench import format_bench, run_bench
+    from trtconvert.engine.bench import BenchOptions, BenchRequest, format_bench, run_bench
 
     report = run_bench(
-        plan,
-        list(plugins),
-        shapes,
-        iterations,
-        warmup,
-        parse_input_flags(input_values),
-        seed,
-        cuda_graph=cuda_graph,
-        layers=layers,
-        compare=compare,
+        BenchRequest(
+            plan,
+            plugins=list(plugins),
+            shapes=shapes,
+            options=BenchOptions(iterations, warmup, cuda_graph=cuda_graph, layers=layers),
+            input_values=parse_input_flags(input_values),
+            seed=seed,
+            compare=compare,
+        )
     )
     if as_json:
         emit(report, True)

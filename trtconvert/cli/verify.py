@@ -79,11 +79,11 @@ def verify(
     report = run_verify(
         plan,
         onnx_path,
-        list(plugins),
-        list(atol),
-        list(rtol),
-        parse_input_flags(input_values),
-        seed,
-        int8_min_within,
+        plugins=list(plugins),
+        atol=list(atol),
+        rtol=list(rtol),
+        input_values=parse_input_flags(input_values),
+        seed=seed,
+        int8_min_within=int8_min_within,
     )
     emit(report, as_json)

@@ -573,6 +573,164 @@ def _check_given_plugins(plugins: Sequence[Path]) -> None:
             raise BadInput(f"--plugin {plugin} is not a file; give the plugin library's path")
 
 
+@dataclass(frozen=True)
+class _Export:
+    """An export read and checked: everything it writes and reports, decided before anything is written."""
+
+    name: str
+    repository: Path
+    plans: list[_Plan]
+    layout: _Layout
+    max_batch_size: int
+    batch_limits: list[int] | None
+    instances: int
+    libraries: list[_Library]
+    existed: bool  # the model folder, which --replace replaces
+
+    @property
+    def model_folder(self) -> Path:
+        return self.repository / self.name
+
+    @property
+    def library_files(self) -> list[str]:
+        return [library.copy_name for library in self.libraries]
+
+    @property
+    def sidecar(self) -> dict[str, Any]:
+        """The first plan's sidecar, which speaks for all (_check_one_model)."""
+        return self.plans[0].sidecar
+
+
+def _check_arguments(repository: Path, name: str, instances: int, plugins: Sequence[Path]) -> None:
+    _check_name(name)
+    _check_repository(repository)
+    if not 1 <= instances <= MAX_INSTANCES:
+        raise BadInput(
+            f"--instances {clipped(str(instances))}: give 1 to {MAX_INSTANCES} (instances of the model per profile "
+            "and GPU; Triton reads the count as a 32-bit integer)"
+        )
+    _check_given_plugins(plugins)
+
+
+def _check_model_folder(model_folder: Path, replace: bool) -> bool:
+    """Whether the model folder exists, where --replace lets it be replaced."""
+    existed = model_folder.exists() or model_folder.is_symlink()
+    if existed and not replace:
+        raise BadInput(
+            f"{model_folder} already exists; give --replace to replace that model, or another --name "
+            "(the repository's other models are never touched)"
+        )
+    if existed and not model_folder.is_dir():
+        raise BadInput(f"{model_folder} exists and is not a model folder; remove it or give another --name")
+    return existed
+
+
+def _read_export(
+    plans: Sequence[Path],
+    repository: Path,
+    name: str,
+    *,
+    max_batch_size: int | None,
+    instances: int,
+    replace: bool,
+    plugins: Sequence[Path],
+) -> _Export:
+    """The arguments checked, the plans and their sidecars read and checked as one model, the batch size and
+    the plugin libraries decided: every refusal comes from here, before anything is written."""
+    _check_arguments(repository, name, instances, plugins)
+    read = _read_plans([Path(p) for p in plans])
+    _check_one_model(read)
+    batch_size, limits = _decide_max_batch_size(read[0].sidecar, max_batch_size)
+    if batch_size == 0:
+        _check_no_scalars(read[0].sidecar)
+    libraries = _find_plugins(read, [Path(p) for p in plugins])
+    existed = _check_model_folder(repository / name, replace)
+    return _Export(name, repository, read, _layout(read), batch_size, limits, instances, libraries, existed)
+
+
+def _write_export(export: _Export, config: str, replace: bool) -> None:
+    """The model folder, staged beside its place and renamed into it whole: the config, the plans with their
+    sidecars, the plugin libraries; bytes that changed since they were read are refused."""
+    with staged_folder(export.model_folder, replace=replace) as staging:
+        write_synced(staging / "config.pbtxt", config)
+        version = staging / MODEL_VERSION
+        version.mkdir()
+        for plan in export.plans:
+            file = export.layout.files[plan.path]
+            if copy_synced(plan.path, version / file) != plan.sidecar["plan"]["sha256"]:
+                raise BadInput(f"{plan.path} changed while it was being exported; run the export again")
+            copy_synced(sidecar_path(plan.path), sidecar_path(version / file))
+        if export.libraries:
+            (staging / PLUGIN_FOLDER).mkdir()
+            for library in export.libraries:
+                if copy_synced(library.source, staging / PLUGIN_FOLDER / library.copy_name) != library.sha256:
+                    raise BadInput(
+                        f"{library.source} changed while it was being exported; run the export again"
+                    )
+
+
+def _warn_after_writing(export: _Export) -> None:
+    """What the user should know of the written model (warnings only once it is written: a refused export prints
+    its error line alone)."""
+    read, batch_size, limits = export.plans, export.max_batch_size, export.batch_limits
+    others = [p for p in read[1:] if p.sidecar.get("onnx_sha256") != read[0].sidecar.get("onnx_sha256")]
+    if others:
+        # Same inputs and outputs from other bytes: a re-export of one model, or a retrained one that each GPU
+        # kind would answer differently. Only the user knows which.
+        log.LOGGER.warning(
+            f"{read[0].path} and {', '.join(str(p.path) for p in others)} were built from different ONNX files "
+            "(their sidecars' onnx_sha256 differ); if they are not the same model, export each under its own --name"
+        )
+    if batch_size > 0:
+        _warn_unproven_batch_axes(export.sidecar)
+    if limits is not None and batch_size > 0 and len(set(limits)) > 1:
+        log.LOGGER.warning(
+            f"the profiles accept different max batches ({', '.join(map(str, limits))}); an instance of a "
+            f"profile below {batch_size} fails a larger batch, so give --max-batch-size {min(limits)} where "
+            "every instance must take every batch"
+        )
+    elif not _profiles_take_the_same_shapes(export.sidecar):
+        profiles = len(export.sidecar.get("profiles", []))
+        every = ", ".join(f'"{index}"' for index in range(profiles))
+        log.LOGGER.warning(
+            "the profiles take different shapes, and Triton hands a request to any free instance: an instance "
+            "group's instances run its profile only, so a request only another profile takes fails there; where "
+            f"every instance must take every request, list all profiles in one group (profile: [ {every} ]) "
+            "and the TensorRT backend picks the profile that fits each request"
+        )
+
+
+def _export_report(export: _Export) -> dict:
+    tensorrt = export.plans[0].tensorrt_version
+    return {
+        "ok": True,
+        "command": "export triton",
+        "model": export.name,
+        "model_folder": str(export.model_folder),
+        "config": str(export.model_folder / "config.pbtxt"),
+        "replaced": export.existed,
+        "max_batch_size": export.max_batch_size,
+        "profiles": len(export.sidecar.get("profiles", [])),
+        "instances_per_profile": export.instances,
+        "plans": [
+            {
+                "plan": str(p.path),
+                "file": f"{MODEL_VERSION}/{export.layout.files[p.path]}",
+                "compute_capability": p.compute_capability,
+                "gpu": p.sidecar.get("gpu", {}).get("name"),
+            }
+            for p in export.plans
+        ],
+        "default_model_filename": export.layout.default,
+        "plugins": [f"{PLUGIN_FOLDER}/{file}" for file in export.library_files],
+        "load_plugins": _plugin_commands(
+            export.repository.resolve(), export.name, export.library_files, _server_options(export.plans)
+        ),
+        "server_options": _server_options(export.plans),
+        "tensorrt": {"version": tensorrt, "triton_containers": triton_containers(tensorrt)},
+    }
+
+
 def export_triton(
     plans: Sequence[Path],
     repository: Path,
@@ -586,110 +744,33 @@ def export_triton(
     """Write ``repository/name`` for Triton from plans of one model (one per compute capability); returns the
     --json report. ``plugins`` are extra places to find the plugin libraries the sidecars record."""
     start = time.perf_counter()
-    _check_name(name)
-    _check_repository(repository)
-    if not 1 <= instances <= MAX_INSTANCES:
-        raise BadInput(
-            f"--instances {clipped(str(instances))}: give 1 to {MAX_INSTANCES} (instances of the model per profile "
-            "and GPU; Triton reads the count as a 32-bit integer)"
-        )
-    _check_given_plugins(plugins)
-    read = _read_plans([Path(p) for p in plans])
-    _check_one_model(read)
-    batch_size, limits = _decide_max_batch_size(read[0].sidecar, max_batch_size)
-    if batch_size == 0:
-        _check_no_scalars(read[0].sidecar)
-    libraries = _find_plugins(read, [Path(p) for p in plugins])
-    library_files = [library.copy_name for library in libraries]
-    model_folder = repository / name
-    existed = model_folder.exists() or model_folder.is_symlink()
-    if existed and not replace:
-        raise BadInput(
-            f"{model_folder} already exists; give --replace to replace that model, or another --name "
-            "(the repository's other models are never touched)"
-        )
-    if existed and not model_folder.is_dir():
-        raise BadInput(f"{model_folder} exists and is not a model folder; remove it or give another --name")
-    layout = _layout(read)
-    text = _config_text(name, read, layout, batch_size, instances, library_files)
+    export = _read_export(
+        plans,
+        repository,
+        name,
+        max_batch_size=max_batch_size,
+        instances=instances,
+        replace=replace,
+        plugins=plugins,
+    )
+    config = _config_text(
+        name, export.plans, export.layout, export.max_batch_size, instances, export.library_files
+    )
     log.stage(
         "read",
         time.perf_counter() - start,
-        f"{len(read)} plan(s), TensorRT {read[0].tensorrt_version}, compute capability "
-        + ", ".join(p.compute_capability for p in read),
+        f"{len(export.plans)} plan(s), TensorRT {export.plans[0].tensorrt_version}, compute capability "
+        + ", ".join(p.compute_capability for p in export.plans),
     )
-
     start = time.perf_counter()
-    with staged_folder(model_folder, replace=replace) as staging:
-        write_synced(staging / "config.pbtxt", text)
-        version = staging / MODEL_VERSION
-        version.mkdir()
-        for plan in read:
-            file = layout.files[plan.path]
-            if copy_synced(plan.path, version / file) != plan.sidecar["plan"]["sha256"]:
-                raise BadInput(f"{plan.path} changed while it was being exported; run the export again")
-            copy_synced(sidecar_path(plan.path), sidecar_path(version / file))
-        if libraries:
-            (staging / PLUGIN_FOLDER).mkdir()
-            for library in libraries:
-                if copy_synced(library.source, staging / PLUGIN_FOLDER / library.copy_name) != library.sha256:
-                    raise BadInput(
-                        f"{library.source} changed while it was being exported; run the export again"
-                    )
-    log.stage("write", time.perf_counter() - start, f"{model_folder} ({'replaced' if existed else 'new'})")
-
-    tensorrt = read[0].tensorrt_version
-    # Warnings only once the model is written: a refused export prints its error line alone.
-    others = [p for p in read[1:] if p.sidecar.get("onnx_sha256") != read[0].sidecar.get("onnx_sha256")]
-    if others:
-        # Same inputs and outputs from other bytes: a re-export of one model, or a retrained one that each GPU
-        # kind would answer differently. Only the user knows which.
-        log.LOGGER.warning(
-            f"{read[0].path} and {', '.join(str(p.path) for p in others)} were built from different ONNX files "
-            "(their sidecars' onnx_sha256 differ); if they are not the same model, export each under its own --name"
-        )
-    if batch_size > 0:
-        _warn_unproven_batch_axes(read[0].sidecar)
-    if limits is not None and batch_size > 0 and len(set(limits)) > 1:
-        log.LOGGER.warning(
-            f"the profiles accept different max batches ({', '.join(map(str, limits))}); an instance of a "
-            f"profile below {batch_size} fails a larger batch, so give --max-batch-size {min(limits)} where "
-            "every instance must take every batch"
-        )
-    elif not _profiles_take_the_same_shapes(read[0].sidecar):
-        profiles = len(read[0].sidecar.get("profiles", []))
-        every = ", ".join(f'"{index}"' for index in range(profiles))
-        log.LOGGER.warning(
-            "the profiles take different shapes, and Triton hands a request to any free instance: an instance "
-            "group's instances run its profile only, so a request only another profile takes fails there; where "
-            f"every instance must take every request, list all profiles in one group (profile: [ {every} ]) "
-            "and the TensorRT backend picks the profile that fits each request"
-        )
-    return {
-        "ok": True,
-        "command": "export triton",
-        "model": name,
-        "model_folder": str(model_folder),
-        "config": str(model_folder / "config.pbtxt"),
-        "replaced": existed,
-        "max_batch_size": batch_size,
-        "profiles": len(read[0].sidecar.get("profiles", [])),
-        "instances_per_profile": instances,
-        "plans": [
-            {
-                "plan": str(p.path),
-                "file": f"{MODEL_VERSION}/{layout.files[p.path]}",
-                "compute_capability": p.compute_capability,
-                "gpu": p.sidecar.get("gpu", {}).get("name"),
-            }
-            for p in read
-        ],
-        "default_model_filename": layout.default,
-        "plugins": [f"{PLUGIN_FOLDER}/{file}" for file in library_files],
-        "load_plugins": _plugin_commands(repository.resolve(), name, library_files, _server_options(read)),
-        "server_options": _server_options(read),
-        "tensorrt": {"version": tensorrt, "triton_containers": triton_containers(tensorrt)},
-    }
+    _write_export(export, config, replace)
+    log.stage(
+        "write",
+        time.perf_counter() - start,
+        f"{export.model_folder} ({'replaced' if export.existed else 'new'})",
+    )
+    _warn_after_writing(export)
+    return _export_report(export)
 
 
 def format_export(report: Mapping[str, Any]) -> list[str]:

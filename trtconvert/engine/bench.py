@@ -27,7 +27,7 @@ import ctypes
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -341,36 +341,20 @@ class BenchOptions:
 
 
 def _time_shape_set(
-    engine: Any,
-    trt: Any,
-    shape_set: BenchShapes,
-    feed: Mapping[str, np.ndarray],
-    outputs: Sequence[str],
-    options: BenchOptions,
-    layer_types: Mapping[str, str] | None = None,
+    plan: _LoadedPlan, trt: Any, shape_set: BenchShapes, feed: Mapping[str, np.ndarray], options: BenchOptions
 ) -> dict[str, Any]:
     from polygraphy import cuda
 
     events = _Events()
     layers = None
+    engine = plan.engine
     with cuda.Stream() as stream, engine.create_execution_context() as context:
         if engine.num_optimization_profiles > 1:
             context.set_optimization_profile_async(shape_set.profile, stream.ptr)
-        buffers = []
+        buffers: list[Any] = []
         graph: _CudaGraph | None = None
         try:
-            for name, value in feed.items():
-                if not context.set_input_shape(name, value.shape):
-                    raise BadInput(f"TensorRT refused shape {format_shape(value.shape)} for input '{name}'")
-                device = cuda.DeviceArray(shape=value.shape, dtype=value.dtype)
-                buffers.append(device)
-                device.copy_from(np.ascontiguousarray(value), stream)
-                context.set_tensor_address(name, device.ptr)
-            for name in outputs:
-                shape = tuple(context.get_tensor_shape(name))
-                device = _output_buffer(cuda, trt, engine.get_tensor_dtype(name), shape)
-                buffers.append(device)
-                context.set_tensor_address(name, device.ptr)
+            _bind_buffers(context, plan, trt, feed, stream, buffers)
             stream.synchronize()
 
             def enqueue() -> None:
@@ -386,40 +370,78 @@ def _time_shape_set(
                 enqueue()
                 stream.synchronize()
                 graph = _CudaGraph(stream.ptr, lambda: bool(context.execute_async_v3(stream.ptr)))
-                captured = graph
-
-                def launch() -> None:
-                    if not captured.launch():
-                        raise BadInput(
-                            f"the CUDA graph of the engine at {shape_set.label()} failed to launch"
-                        )
-
-                run = launch
+                run = _graph_launch(graph, shape_set)
                 run()
                 stream.synchronize()
-            start, end = events.create(), events.create()
-            try:
-                samples = []
-                for _ in range(options.iterations):
-                    events.record(start, stream.ptr)
-                    run()
-                    events.record(end, stream.ptr)
-                    samples.append(events.elapsed_ms(start, end))
-                events.record(start, stream.ptr)
-                for _ in range(options.iterations):
-                    run()
-                events.record(end, stream.ptr)
-                back_to_back = events.elapsed_ms(start, end)
-            finally:
-                events.destroy(start)
-                events.destroy(end)
+            samples, back_to_back = _timed_runs(events, run, stream, options.iterations)
             if options.layers:
-                layers = _profile_layers(context, trt, enqueue, stream, options.iterations, layer_types)
+                layers = _profile_layers(context, trt, enqueue, stream, options.iterations, plan.layer_types)
         finally:
             if graph is not None:
                 graph.destroy()
             for device in buffers:
                 device.free()
+    return _shape_set_result(shape_set, options, samples, back_to_back, layers)
+
+
+def _bind_buffers(
+    context: Any, plan: _LoadedPlan, trt: Any, feed: Mapping[str, np.ndarray], stream: Any, buffers: list[Any]
+) -> None:
+    """Device memory for each input (``feed`` copied in) and output, bound to the context; each buffer joins
+    ``buffers`` as soon as it exists, so that the caller frees them all however this ends."""
+    from polygraphy import cuda
+
+    for name, value in feed.items():
+        if not context.set_input_shape(name, value.shape):
+            raise BadInput(f"TensorRT refused shape {format_shape(value.shape)} for input '{name}'")
+        device = cuda.DeviceArray(shape=value.shape, dtype=value.dtype)
+        buffers.append(device)
+        device.copy_from(np.ascontiguousarray(value), stream)
+        context.set_tensor_address(name, device.ptr)
+    for name in plan.outputs:
+        shape = tuple(context.get_tensor_shape(name))
+        device = _output_buffer(cuda, trt, plan.engine.get_tensor_dtype(name), shape)
+        buffers.append(device)
+        context.set_tensor_address(name, device.ptr)
+
+
+def _graph_launch(graph: _CudaGraph, shape_set: BenchShapes) -> Callable[[], None]:
+    def launch() -> None:
+        if not graph.launch():
+            raise BadInput(f"the CUDA graph of the engine at {shape_set.label()} failed to launch")
+
+    return launch
+
+
+def _timed_runs(
+    events: _Events, run: Callable[[], None], stream: Any, iterations: int
+) -> tuple[list[float], float]:
+    """Each run's GPU time between two events, then the time of ``iterations`` runs back to back (ms)."""
+    start, end = events.create(), events.create()
+    try:
+        samples = []
+        for _ in range(iterations):
+            events.record(start, stream.ptr)
+            run()
+            events.record(end, stream.ptr)
+            samples.append(events.elapsed_ms(start, end))
+        events.record(start, stream.ptr)
+        for _ in range(iterations):
+            run()
+        events.record(end, stream.ptr)
+        return samples, events.elapsed_ms(start, end)
+    finally:
+        events.destroy(start)
+        events.destroy(end)
+
+
+def _shape_set_result(
+    shape_set: BenchShapes,
+    options: BenchOptions,
+    samples: Sequence[float],
+    back_to_back: float,
+    layers: dict[str, Any] | None,
+) -> dict[str, Any]:
     stats = latency_stats(samples)
     result = {
         "profile": shape_set.profile,
@@ -584,79 +606,115 @@ def _check_from_sidecars(plan: Path, compare: Path | None, given_shapes: Mapping
             profile_holding(second.profiles, second.static, shape_set.shapes, str(compare))
 
 
-def run_bench(
-    plan: Path,
-    plugins: Sequence[Path] = (),
-    shapes: str | None = None,
-    iterations: int = 200,
-    warmup: int = 20,
-    input_values: Mapping[str, str] | None = None,
-    seed: int = 0,
-    cuda_graph: bool = False,
-    layers: bool = False,
-    compare: Path | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class BenchRequest:
+    """What bench is asked to time: the plan (and a second plan to time beside it), the --shapes text, the values
+    of inputs where random ones are meaningless, and how each shape set is timed."""
+
+    plan: Path
+    plugins: Sequence[Path] = ()
+    shapes: str | None = None
+    options: BenchOptions = field(default_factory=BenchOptions)
+    input_values: Mapping[str, str] | None = None
+    seed: int = 0
+    compare: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Timed:
+    """A loaded plan and the shape sets it is timed at (a compared plan may hold them in other profiles)."""
+
+    plan: _LoadedPlan
+    sets: list[BenchShapes]
+
+
+def _check_request(request: BenchRequest) -> tuple[dict[str, Shape] | None, list[Path]]:
+    """Everything bench can refuse before TensorRT: the files, the counts, --shapes (parsed) and, where the
+    sidecars describe the plans, the shapes and --compare against them; the plugin libraries' paths."""
+    plan, compare = request.plan, request.compare
     require_regular_file(plan, "plan file")
     if compare is not None:
         require_regular_file(compare, "--compare plan file")
         if same_file(compare, plan, "--compare"):
             raise BadInput(f"--compare {compare} is the plan being timed; give a second plan to compare with")
-    if iterations < 1 or warmup < 0:
+    if request.options.iterations < 1 or request.options.warmup < 0:
         raise BadInput("--iterations must be at least 1 and --warmup at least 0")
-    given_shapes = parse_shapes_flag(shapes) if shapes else None
-    plugin_paths = check_plugin_paths(plugins)
+    given_shapes = parse_shapes_flag(request.shapes) if request.shapes else None
+    plugin_paths = check_plugin_paths(request.plugins)
     _check_from_sidecars(plan, compare, given_shapes)
-    trt, reason = import_tensorrt()
-    if trt is None:
-        raise MissingDependency(f"{reason}, so the plan cannot run; {INSTALL_TENSORRT}")
-    gpu = require_gpu("the plan cannot run")
+    return given_shapes, plugin_paths
 
-    options = BenchOptions(iterations, warmup, cuda_graph, layers)
-    first = _load_plan(plan, plugin_paths, trt, layers)
-    second = _load_plan(compare, plugin_paths, trt, layers) if compare is not None else None
+
+def _plans_to_time(
+    first: _LoadedPlan, second: _LoadedPlan | None, given_shapes: Mapping[str, Shape] | None
+) -> tuple[_Timed, _Timed | None]:
+    """The first plan's shape sets, and the compared plan's profile for each (its inputs must match)."""
     sets = bench_shape_sets(first.profiles, first.static, given_shapes)
-    second_sets: list[BenchShapes] = []
-    if second is not None:
-        check_comparable(first.inputs, second.inputs, str(plan), str(compare))
-        second_sets = [
-            BenchShapes(
-                profile_holding(second.profiles, second.static, s.shapes, str(compare)), s.source, s.shapes
-            )
-            for s in sets
-        ]
-    given = given_values(input_values or {}, first.inputs)
+    if second is None:
+        return _Timed(first, sets), None
+    check_comparable(first.inputs, second.inputs, str(first.path), str(second.path))
+    second_sets = [
+        BenchShapes(
+            profile_holding(second.profiles, second.static, s.shapes, str(second.path)), s.source, s.shapes
+        )
+        for s in sets
+    ]
+    return _Timed(first, sets), _Timed(second, second_sets)
+
+
+def _time_plans(
+    trt: Any,
+    first: _Timed,
+    second: _Timed | None,
+    given: Mapping[str, np.ndarray],
+    request: BenchRequest,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each shape set timed on the first plan, then on the compared one with the same inputs; a report line each."""
     results, compared = [], []
     with tensorrt_messages():
-        for index, shape_set in enumerate(sets):
+        for index, shape_set in enumerate(first.sets):
             begun = time.perf_counter()
-            feed = random_feed(first.inputs, shape_set.shapes, given, seed + index)
-            result = _time_shape_set(
-                first.engine, trt, shape_set, feed, first.outputs, options, first.layer_types
-            )
+            feed = random_feed(first.plan.inputs, shape_set.shapes, given, request.seed + index)
+            result = _time_shape_set(first.plan, trt, shape_set, feed, request.options)
             results.append(result)
             line = (
                 f"[profile {shape_set.profile} {shape_set.source}: {shape_set.label()}] median "
                 f"{result['median_ms']:.4f} ms, p99 {result['p99_ms']:.4f} ms, {result['throughput_qps']} qps"
             )
             if second is not None:
-                other = _time_shape_set(
-                    second.engine, trt, second_sets[index], feed, second.outputs, options, second.layer_types
-                )
+                other = _time_shape_set(second.plan, trt, second.sets[index], feed, request.options)
                 compared.append(other)
-                line += f"; {compare.name} median {other['median_ms']:.4f} ms"
+                line += f"; {second.plan.path.name} median {other['median_ms']:.4f} ms"
             log.stage("bench", time.perf_counter() - begun, line)
+    return results, compared
+
+
+def run_bench(request: BenchRequest) -> dict:
+    """`trtconvert bench`: the request checked, both plans loaded, each shape set timed; the --json report."""
+    given_shapes, plugin_paths = _check_request(request)
+    trt, reason = import_tensorrt()
+    if trt is None:
+        raise MissingDependency(f"{reason}, so the plan cannot run; {INSTALL_TENSORRT}")
+    gpu = require_gpu("the plan cannot run")
+
+    layers = request.options.layers
+    first = _load_plan(request.plan, plugin_paths, trt, layers)
+    second = _load_plan(request.compare, plugin_paths, trt, layers) if request.compare is not None else None
+    timed, timed_second = _plans_to_time(first, second, given_shapes)
+    given = given_values(request.input_values or {}, first.inputs)
+    results, compared = _time_plans(trt, timed, timed_second, given, request)
     report: dict[str, Any] = {
         "ok": True,
         "command": "bench",
-        "plan": str(plan),
+        "plan": str(request.plan),
         "tensorrt": trt.__version__,
         "gpu": gpu.to_json(),
-        "cuda_graph": cuda_graph,
+        "cuda_graph": request.options.cuda_graph,
         "results": results,
     }
     if second is not None:
         report["compare"] = {
-            "plan": str(compare),
+            "plan": str(request.compare),
             "results": compared,
             # Above 1: the compared plan takes longer than PLAN at these shapes.
             "median_ratios": [

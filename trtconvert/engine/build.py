@@ -124,7 +124,9 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
     if identity is not None and spec.cache_dir is not None:
         reused = _reuse_cached_plan(request, checked, identity, record)
         if reused is not None:
-            return _report(request, identity, "hit", machine.require(""), reused, record, started)
+            return _report(
+                request, identity, machine.require(""), record, cache="hit", precision=reused, started=started
+            )
 
     start = time.perf_counter()
     prepared = prepare_model(request, checked)
@@ -139,10 +141,21 @@ def run_build(spec: Spec, show_progress: bool = True) -> dict:
             "the CPU stages passed" + (" and the prepared model matches on the CPU" if cpu_check.ran else "")
         )
         assert identity is not None  # a machine that can build has one
-        engine_bytes = _build_engine(request, checked, prepared, onnx_path, gpu, record, show_progress)
-    sidecar = _save_plan(request, checked, prepared, identity, gpu, engine_bytes, record)
+        engine_bytes = _build_engine(
+            request, checked, prepared, onnx_path, gpu=gpu, record=record, show_progress=show_progress
+        )
+    sidecar = _save_plan(request, checked, prepared, engine_bytes, identity=identity, gpu=gpu, record=record)
     cache_state = _store_in_cache(spec, identity)
-    return _report(request, identity, cache_state, gpu, sidecar["precision"], record, started, prepared)
+    return _report(
+        request,
+        identity,
+        gpu,
+        record,
+        cache=cache_state,
+        precision=sidecar["precision"],
+        started=started,
+        prepared=prepared,
+    )
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,14 @@ def build_with_marked_outputs(
         onnx_path = Path(folder) / "prepared.onnx"
         save_and_verify(request, checked, prepared, onnx_path, announce=False)
         engine_bytes = _build_engine(
-            request, checked, prepared, onnx_path, gpu, BuildRecord(), show_progress, mark
+            request,
+            checked,
+            prepared,
+            onnx_path,
+            gpu=gpu,
+            record=BuildRecord(),
+            show_progress=show_progress,
+            mark_outputs=mark,
         )
     return DiagnosticEngine(engine_bytes, request, checked, mark)
 
@@ -233,6 +253,7 @@ def _build_engine(
     checked: Preflight,
     prepared: Prepared,
     onnx_path: Path,
+    *,
     gpu: Gpu,
     record: BuildRecord,
     show_progress: bool,
@@ -294,9 +315,10 @@ def _save_plan(
     request: Request,
     checked: Preflight,
     prepared: Prepared,
+    engine_bytes: bytes,
+    *,
     identity: BuildIdentity,
     gpu: Gpu,
-    engine_bytes: bytes,
     record: BuildRecord,
 ) -> dict:
     """The plan and its sidecar, written together; with --verify the staged plan is checked first."""
@@ -462,10 +484,11 @@ def _engine_check(
 def _report(
     request: Request,
     identity: BuildIdentity,
-    cache: str,
     gpu: Gpu,
-    precision: dict,
     record: BuildRecord,
+    *,
+    cache: str,
+    precision: dict,
     started: float,
     prepared: Prepared | None = None,
 ) -> dict:

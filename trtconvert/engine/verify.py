@@ -194,6 +194,7 @@ def _reference_outputs(
 def run_verify(
     plan: Path,
     onnx_path: Path | None,
+    *,
     plugins: Sequence[Path] = (),
     atol: Sequence[str] = (),
     rtol: Sequence[str] = (),

@@ -327,6 +327,7 @@ def _quantize(
     method: str,
     op_types: Sequence[str],
     plugins: Sequence[onnx.NodeProto],
+    *,
     ranges: Path | None = None,
     reader=None,
 ) -> None:

@@ -112,7 +112,7 @@ def fp16_outputs_hold(
     out of range need not reach an output: an attention mask of -1e9 becomes -65504, whose exponential in the
     Softmax is 0 all the same. None where this cannot be told (bf16, no converter, a model over 2 GB, a model
     the conversion or onnxruntime cannot take): the finder's warning stands then."""
-    from trtconvert.checks.compare import compare_models
+    from trtconvert.checks.compare import CompareRequest, compare_models
     from trtconvert.prepare.precision import convert_model
     from trtconvert.settings.precision_plan import available_converters
     from trtconvert.settings.tolerances import with_defaults
@@ -128,17 +128,10 @@ def fp16_outputs_hold(
             return None
         kept = sorted(matching_nodes(model, spec.keep_fp32))
         converted, _, _ = convert_model(model, "fp16", request.plugins, kept)
-        results = compare_models(
-            original,
-            emulate_fp16(converted),
-            inputs,
-            opt_shapes(spec.profiles, inputs),
-            given,
-            tolerances.atol,
-            tolerances.rtol,
-            spec.seed,
-            report=False,
+        against = CompareRequest(
+            inputs, opt_shapes(spec.profiles, inputs), given, tolerances.atol, tolerances.rtol, spec.seed
         )
+        results = compare_models(original, emulate_fp16(converted), against, report=False)
     except (CannotEmulate, ValueError, RuntimeError, MemoryError, onnx.checker.ValidationError) as error:
         log.LOGGER.info(
             "          fp16 emulation of the outputs could not run: %s", str(error).splitlines()[0][:200]

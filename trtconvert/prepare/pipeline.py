@@ -17,7 +17,13 @@ import onnx
 
 from trtconvert import log
 from trtconvert.atomic import check_output_path, staged_files
-from trtconvert.checks.compare import OutputComparison, ShapeSetResult, compare_models, given_values
+from trtconvert.checks.compare import (
+    CompareRequest,
+    OutputComparison,
+    ShapeSetResult,
+    compare_models,
+    given_values,
+)
 from trtconvert.checks.ort_session import is_plugin_node
 from trtconvert.errors import MAX_MESSAGE_CHARS, BadInput, VerificationFailed
 from trtconvert.int8.calibration import CalibrationData
@@ -386,12 +392,9 @@ def verify_prepared(
     results = compare_models(
         original,
         emulated_candidate(request, candidate),
-        checked.inputs,
-        opt_shapes(spec.profiles, checked.inputs),
-        checked.given,
-        atol,
-        rtol,
-        spec.seed,
+        CompareRequest(
+            checked.inputs, opt_shapes(spec.profiles, checked.inputs), checked.given, atol, rtol, spec.seed
+        ),
     )
     converted = request.precision.convert_onnx_to in NARROW_FLOAT
     found = None
