@@ -409,3 +409,20 @@ def test_ppocr_cls_int8(shared_models):
     assert output.within >= 0.35 and output.mean_abs < 0.15 and output.max_abs < 0.8, format_comparison(
         comparison
     )
+
+
+def test_quantized_convs_carry_the_kernel_shape_tensorrts_parser_reads():
+    # Once quantized, a Conv's weights come through a DequantizeLinear, and TensorRT's ONNX parser takes the
+    # kernel size of such a Conv from kernel_shape alone (prepare/rewrite/rules/conv_kernel_shape.py).
+    model = residual_cnn()
+    assert all(
+        not n.attribute or "kernel_shape" not in {a.name for a in n.attribute} for n in model.graph.node
+    )
+    quantized = quantize_qdq(model, image_data(model, 4, (1, 3, 16, 16), "residual cnn"))
+    kernels = {
+        n.name: helper.get_attribute_value(next(a for a in n.attribute if a.name == "kernel_shape"))
+        for n in quantized.graph.node
+        if n.op_type == "Conv"
+    }
+    assert kernels == {"conv1": [3, 3], "conv2": [3, 3]}
+    assert all(not any(a.name == "kernel_shape" for a in n.attribute) for n in model.graph.node)

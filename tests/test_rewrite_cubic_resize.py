@@ -58,7 +58,7 @@ def _randn(*shape: int) -> np.ndarray:
 
 
 def test_registry_lists_the_cubic_resize_rule():
-    assert [rule.name for rule in registered_rules()] == ["cubic_resize"]
+    assert [rule.name for rule in registered_rules()] == ["cubic_resize", "conv_kernel_shape"]
 
 
 # --- the bundled example -------------------------------------------------------------------------------------
@@ -584,7 +584,7 @@ def test_inspects_light_view_of_non_cubic_resizes_decides_as_the_whole_graph(
     model = LIMITS_ONLY_MODELS[case]()
     if constant_nodes:
         model = _with_constant_node_parameters(model)
-    view = stage._limits_check_view(model)
+    view = stage._limits_check_view(model, stage._constant_names(model))
     assert view is not None
     _, whole = stage._plans(model, "auto", T11, None)
     decisions = plan_rewrites(model, T11)
@@ -596,7 +596,8 @@ def test_inspects_light_view_of_non_cubic_resizes_decides_as_the_whole_graph(
 def test_a_cubic_resize_or_a_resize_in_a_subgraph_gets_the_whole_graph() -> None:
     from trtconvert.prepare.rewrite import stage
 
-    assert stage._limits_check_view(single_resize_model([1, 1, 4, 4], opset=13, scales=[1, 1, 2, 2])) is None
+    cubic = single_resize_model([1, 1, 4, 4], opset=13, scales=[1, 1, 2, 2])
+    assert stage._limits_check_view(cubic, stage._constant_names(cubic)) is None
     inner = single_resize_model([1, 1, 4, 4], opset=13, scales=[1, 1, 2, 2], mode="nearest").graph
     branch = helper.make_graph(list(inner.node), "branch", [], list(inner.output), list(inner.initializer))
     outer = helper.make_model(
@@ -608,4 +609,4 @@ def test_a_cubic_resize_or_a_resize_in_a_subgraph_gets_the_whole_graph() -> None
         ),
         opset_imports=[helper.make_opsetid("", 13)],
     )
-    assert stage._limits_check_view(outer) is None
+    assert stage._limits_check_view(outer, stage._constant_names(outer)) is None

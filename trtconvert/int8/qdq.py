@@ -143,6 +143,7 @@ def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     _constants_to_initializers(copy.graph)
+    _write_kernel_shapes(copy.graph)
     opset = default_opset(copy)
     if opset < QDQ_OPSET:
         copy = _converted(copy, opset)
@@ -153,6 +154,23 @@ def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
         inferred = copy
     type_plugin_outputs(copy, inferred)
     return copy
+
+
+def _write_kernel_shapes(graph: onnx.GraphProto) -> None:
+    """Give each Conv its kernel_shape from its weights while they are still an initializer: once quantized they
+    come through a DequantizeLinear, and TensorRT's ONNX parser then reads the kernel size from the attribute alone
+    (see prepare/rewrite/rules/conv_kernel_shape.py)."""
+    weights = {init.name: init for init in graph.initializer}
+    for node in graph.node:
+        if (
+            node.op_type not in ("Conv", "ConvTranspose")
+            or len(node.input) < 2
+            or node.input[1] not in weights
+        ):
+            continue
+        dims = list(weights[node.input[1]].dims)
+        if len(dims) > 2 and not any(a.name == "kernel_shape" for a in node.attribute):
+            node.attribute.append(onnx.helper.make_attribute("kernel_shape", dims[2:]))
 
 
 def _constants_to_initializers(graph: onnx.GraphProto) -> int:

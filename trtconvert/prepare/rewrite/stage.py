@@ -10,9 +10,11 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from trtconvert.errors import BadInput
-from trtconvert.model.info import all_nodes, is_default_domain
+from trtconvert.model.info import all_nodes, is_default_domain, node_subgraphs
 from trtconvert.prepare.rewrite.onnx_limits import forbidden_parameters
 from trtconvert.prepare.rewrite.registry import registered_rules
+from trtconvert.prepare.rewrite.rules.conv_kernel_shape import OPS as CONV_OPS
+from trtconvert.prepare.rewrite.rules.conv_kernel_shape import needs_kernel_shape
 from trtconvert.prepare.rewrite.shapes import ShapeTracer, infer_static_shapes, largest_input_shapes
 from trtconvert.prepare.rewrite.types import POLICIES, Plan, RewriteDecision, RuleContext
 from trtconvert.settings.target import TensorRTTarget
@@ -83,9 +85,12 @@ def plan_rewrites(
     ``base_dir`` is the model's folder, for a model loaded without its external data: the few small constants
     the rules read (scales, sizes, slice bounds) are then read from there.
     """
-    if policy in POLICIES and not any(_may_concern_a_rule(node) for node in all_nodes(model.graph)):
+    constants = _constant_names(model)
+    if policy in POLICIES and not any(
+        _may_concern_a_rule(node, constants) for node in all_nodes(model.graph)
+    ):
         return []  # importing the graph into graph-surgeon would cost more than the rest of `inspect`
-    view = _limits_check_view(model) if policy in POLICIES else None
+    view = _limits_check_view(model, constants) if policy in POLICIES else None
     if view is not None:
         _, plans = _plans(view, policy, target, base_dir, shapes=infer_static_shapes(model))
     else:
@@ -93,12 +98,24 @@ def plan_rewrites(
     return [plan.decision for plan in plans]
 
 
-def _may_concern_a_rule(node: onnx.NodeProto) -> bool:
-    # What the registered rules match (cubic Resize, our plugin's nodes) and the ONNX limits check (Resize).
+def _constant_names(model: onnx.ModelProto) -> set[str]:
+    graphs = [model.graph, *(graph for node in all_nodes(model.graph) for graph in node_subgraphs(node))]
+    names = {init.name for graph in graphs for init in graph.initializer}
+    return names | {
+        out for node in all_nodes(model.graph) if node.op_type == "Constant" for out in node.output
+    }
+
+
+def _may_concern_a_rule(node: onnx.NodeProto, constants: set[str]) -> bool:
+    # What the registered rules match (cubic Resize, our plugin's nodes, a Conv with computed weights and no
+    # kernel_shape) and the ONNX limits check (Resize).
+    if node.op_type in CONV_OPS:
+        computed = len(node.input) > 1 and bool(node.input[1]) and node.input[1] not in constants
+        return needs_kernel_shape(node.op_type, node.domain, {a.name for a in node.attribute}, computed)
     return node.op_type == "Resize" or not is_default_domain(node.domain)
 
 
-def _limits_check_view(model: onnx.ModelProto) -> onnx.ModelProto | None:
+def _limits_check_view(model: onnx.ModelProto, constants: set[str]) -> onnx.ModelProto | None:
     """The top graph's Resize nodes with the constants they read, or None where a rule may match a node or a
     subgraph holds a Resize.
 
@@ -106,12 +123,12 @@ def _limits_check_view(model: onnx.ModelProto) -> onnx.ModelProto | None:
     than these nodes, the initializers and Constant nodes feeding their parameters, and dims that shape inference
     of the whole model gives: importing this view instead of the whole graph spares `inspect` most of its cost.
     """
-    resizes = [node for node in model.graph.node if _may_concern_a_rule(node)]
-    if len(resizes) != sum(_may_concern_a_rule(node) for node in all_nodes(model.graph)):
+    resizes = [node for node in model.graph.node if _may_concern_a_rule(node, constants)]
+    if len(resizes) != sum(_may_concern_a_rule(node, constants) for node in all_nodes(model.graph)):
         return None
     for node in resizes:
         mode = next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
-        if not is_default_domain(node.domain) or mode == b"cubic":
+        if node.op_type != "Resize" or not is_default_domain(node.domain) or mode == b"cubic":
             return None
     parameters = {name for node in resizes for name in node.input[1:] if name}
     view = onnx.ModelProto()
