@@ -59,12 +59,14 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
     )
     report["profile_example"] = None
     report["profile_fixed_by_model"] = {}
+    report["profile_bounded_by_model"] = {}
     report["profile_checked_by"] = None
     if dynamic:
         # Checked as data, never re-parsed from its own text: input names may hold ',', '=' or quotes.
         checked = check_suggestion(path, model, suggested_profile(inputs, decided_by_shapes), inputs)
         report["profile_example"] = profile_flag(checked.profile)
         report["profile_fixed_by_model"] = checked.fixed_by_model
+        report["profile_bounded_by_model"] = checked.bounded_by_model
         report["profile_checked_by"] = checked.ran or None
         if checked.problem:
             report["profile_check"] = f"{checked.problem}; adjust the suggested profile"
@@ -107,6 +109,10 @@ def format_onnx(report: dict) -> list[str]:
         lines.append(f"profile   e.g. {report['profile_example']}")
         for axis, size in report.get("profile_fixed_by_model", {}).items():
             lines.append(f"          {axis} is {size}: the model needs it (found by trying the usual sizes)")
+        for axis, size in report.get("profile_bounded_by_model", {}).items():
+            lines.append(
+                f"          {axis} at most {size}: the model fails above it (the largest usual size that runs)"
+            )
         if report.get("profile_check"):
             lines.append(f"          warning: {report['profile_check']}")
         elif report.get("profile_checked_by"):
