@@ -270,17 +270,22 @@ def _with_max(profile: Profile, axes: Sequence[tuple[str, int]], size: int) -> P
 
 
 def _search(result: CheckedSuggestion, inputs, problem_at, problem: str, budget: int | None = None):
-    """Try the usual sizes on each guessed axis in turn; keep the first size that removes the problem."""
+    """Try the usual sizes on each guessed dim in turn (every axis of one name together, then the guessed axes but
+    the batch ones together: a ViT's height and width, both fixed by its position embeddings); keep the first
+    size that removes the problem."""
     profile = result.profile
     tried = 0
-    for name, axis in _guessed_axes(profile, inputs):
+    for axes in _guessed_dims(profile, inputs):
         for size in USUAL_SIZES:
             if budget is not None and tried >= budget:
                 return profile, problem
             tried += 1
-            candidate = _with_axis(profile, name, axis, size)
+            candidate = profile
+            for name, axis in axes:
+                candidate = _with_axis(candidate, name, axis, size)
             if problem_at(candidate) is None:
-                result.fixed_by_model[f"{name}[{axis}]"] = size
+                for name, axis in axes:
+                    result.fixed_by_model[f"{name}[{axis}]"] = size
                 return candidate, None
     return profile, (
         f"{problem}; no size of {', '.join(f'{n}[{a}]' for n, a in _guessed_axes(profile, inputs))} among "
