@@ -1029,6 +1029,255 @@ def opset12_dynamic_slice() -> onnx.ModelProto:
     return _model("op12", n, inputs, outputs, w, 12, ir=7)
 
 
+# ---- 9. more exporters' shapes
+
+
+def decoder_with_kv_cache() -> onnx.ModelProto:
+    """A GPT-2-like decoder step as optimum exports it: input_ids [batch, sequence_length], attention_mask
+    [batch, "past_sequence_length + sequence_length"], past key/value [batch, 2, past_sequence_length, 8]; the
+    new keys are concatenated to the past ones (present.*), attention over all of them with the mask, logits
+    [batch, sequence_length, 32]."""
+    w = Weights(30)
+    width, heads, head, vocab = 16, 2, 8, 32
+    total = "past_sequence_length + sequence_length"
+    n: list[onnx.NodeProto] = [
+        node("Gather", [w.random("wte", vocab, width), "input_ids"], ["h"], name="/wte/Gather", axis=0),
+    ]
+    n += _dim_of(13, w, "h", 0, "b", "/b")
+    n += _dim_of(13, w, "h", 1, "s", "/s")
+    n.append(node("Concat", ["b", "s", w.ints("hh", heads, head)], ["split"], name="/Concat", axis=0))
+    for part in ("q", "k", "v"):
+        n.append(
+            node("MatMul", ["h", w.random(f"{part}.w", width, width)], [f"{part}_l"], name=f"/{part}/MatMul")
+        )
+        n.append(node("Reshape", [f"{part}_l", "split"], [f"{part}_r"], name=f"/{part}/Reshape"))
+        n.append(
+            node("Transpose", [f"{part}_r"], [f"{part}_t"], name=f"/{part}/Transpose", perm=[0, 2, 1, 3])
+        )
+    n += [
+        node("Concat", ["past_key_values.0.key", "k_t"], ["present.0.key"], name="/k/Concat", axis=2),
+        node("Concat", ["past_key_values.0.value", "v_t"], ["present.0.value"], name="/v/Concat", axis=2),
+        node("Transpose", ["present.0.key"], ["kT"], name="/kT", perm=[0, 1, 3, 2]),
+        node("MatMul", ["q_t", "kT"], ["scores"], name="/scores"),
+        node("Mul", ["scores", w.scalar("scale", 1 / np.sqrt(head))], ["scaled"], name="/scale"),
+        _unsqueeze(13, w, "attention_mask", "mask4", [1, 2], "/mask/Unsqueeze"),
+        node("Cast", ["mask4"], ["mask_f"], name="/mask/Cast", to=F),
+        node("Sub", [w.scalar("one", 1.0), "mask_f"], ["inv"], name="/mask/Sub"),
+        node("Mul", ["inv", w.scalar("neg", -1e4)], ["additive"], name="/mask/Mul"),
+        node("Add", ["scaled", "additive"], ["masked"], name="/mask/Add"),
+        node("Softmax", ["masked"], ["probs"], name="/Softmax", axis=-1),
+        node("MatMul", ["probs", "present.0.value"], ["ctx"], name="/ctx"),
+        node("Transpose", ["ctx"], ["ctx_t"], name="/ctx/Transpose", perm=[0, 2, 1, 3]),
+        node("Concat", ["b", "s", w.ints("wd", width)], ["merge"], name="/Concat_1", axis=0),
+        node("Reshape", ["ctx_t", "merge"], ["ctx_m"], name="/ctx/Reshape"),
+        node("MatMul", ["ctx_m", w.random("lm_head", width, vocab)], ["logits"], name="/lm_head/MatMul"),
+    ]
+    cache = ["batch_size", heads, "past_sequence_length", head]
+    present = ["batch_size", heads, total, head]
+    inputs = [
+        INFO("input_ids", I64, ["batch_size", "sequence_length"]),
+        INFO("attention_mask", I64, ["batch_size", total]),
+        INFO("past_key_values.0.key", F, cache),
+        INFO("past_key_values.0.value", F, cache),
+    ]
+    outputs = [
+        INFO("logits", F, ["batch_size", "sequence_length", vocab]),
+        INFO("present.0.key", F, present),
+        INFO("present.0.value", F, present),
+    ]
+    return _model("decoder", n, inputs, outputs, w, 14)
+
+
+def vit_with_dynamic_image_size() -> onnx.ModelProto:
+    """A ViT exported with dynamic_axes on height and width although its position embeddings fix the patch grid:
+    pixel_values [batch, 3, height, width] -> 8x8 patch Conv (a 4x4 grid at 32x32) -> Flatten/Transpose -> cls
+    token Expanded to the batch (Shape/Gather/Concat) -> Add of 17 position embeddings -> LayerNorm -> logits
+    of the cls token. Only 32x32 images run."""
+    w = Weights(31)
+    width = 16
+    n = [
+        node(
+            "Conv",
+            ["pixel_values", w.random("patch.w", width, 3, 8, 8, scale=0.1)],
+            ["patches"],
+            name="/patch/Conv",
+            strides=[8, 8],
+        ),
+        node("Flatten", ["patches"], ["flat"], name="/Flatten", axis=2),
+        node("Reshape", ["patches", w.ints("seq_shape", 0, width, -1)], ["seq"], name="/Reshape"),
+        node("Transpose", ["seq"], ["tokens"], name="/Transpose", perm=[0, 2, 1]),
+    ]
+    n += _dim_of(13, w, "pixel_values", 0, "b", "/cls/batch")
+    n += [
+        node("Concat", ["b", w.ints("ones", 1, 1)], ["cls_shape"], name="/cls/Concat", axis=0),
+        node("Expand", [w.random("cls_token", 1, 1, width), "cls_shape"], ["cls"], name="/cls/Expand"),
+        node("Concat", ["cls", "tokens"], ["with_cls"], name="/Concat", axis=1),
+        node(
+            "Add", ["with_cls", w.random("position_embeddings", 1, 17, width)], ["embedded"], name="/pos/Add"
+        ),
+    ]
+    n += _layer_norm(17, w, "embedded", "normed", width, "/ln")
+    n += [
+        node("Gather", ["normed", w.scalar("first", 0, np.int64)], ["cls_out"], name="/Gather", axis=1),
+        node(
+            "Gemm",
+            ["cls_out", w.random("head.w", 5, width), w.random("head.b", 5)],
+            ["logits"],
+            name="/head/Gemm",
+            transB=1,
+        ),
+    ]
+    inputs = [INFO("pixel_values", F, ["batch_size", 3, "height", "width"])]
+    return _model("vit", n, inputs, [INFO("logits", F, ["batch_size", 5])], w, 17)
+
+
+def keras_nhwc_classifier() -> onnx.ModelProto:
+    """tf2onnx from Keras: `input_1` [unk__618, 64, 64, 3] NHWC -> Transpose -> Conv -> Relu -> ReduceMean over
+    H, W (axes attribute, opset 13) -> MatMul -> Softmax -> `dense` [unk__619, 4]."""
+    w = Weights(32)
+    n = [
+        node("Transpose", ["input_1"], ["nchw"], name="model/conv2d/Conv2D__6", perm=[0, 3, 1, 2]),
+        node(
+            "Conv",
+            ["nchw", w.random("conv.w", 8, 3, 3, 3), w.random("conv.b", 8)],
+            ["c"],
+            name="model/conv2d/Conv2D",
+            strides=[2, 2],
+            pads=[0, 0, 1, 1],
+        ),
+        node("Relu", ["c"], ["r"], name="model/conv2d/Relu"),
+        node(
+            "ReduceMean",
+            ["r"],
+            ["pooled"],
+            name="model/global_average_pooling2d/Mean",
+            axes=[2, 3],
+            keepdims=0,
+        ),
+        node("MatMul", ["pooled", w.random("dense.w", 8, 4)], ["d"], name="model/dense/MatMul"),
+        node("Softmax", ["d"], ["dense"], name="model/dense/Softmax", axis=-1),
+    ]
+    model = _model(
+        "tf2onnx",
+        n,
+        [INFO("input_1", F, ["unk__618", 64, 64, 3])],
+        [INFO("dense", F, ["unk__619", 4])],
+        w,
+        13,
+    )
+    model.producer_name = "tf2onnx"
+    return model
+
+
+def paddle_det_head() -> onnx.ModelProto:
+    """paddle2onnx-style DB text detector head: x [p2o.DynamicDimension.0, 3, p2o.DynamicDimension.1,
+    p2o.DynamicDimension.2] -> Conv stride 4 -> HardSwish -> Resize with `scales` computed from Shape (the
+    `interpolate(size=...)` of paddle written as scales = size / shape) -> ConvTranspose x2 twice -> Sigmoid."""
+    w = Weights(33)
+    n = [
+        node("Conv", ["x", w.random("c.w", 8, 3, 4, 4, scale=0.2)], ["c"], name="p2o.Conv.0", strides=[4, 4]),
+        node("HardSwish", ["c"], ["hs"], name="p2o.HardSwish.0"),
+        node(
+            "Conv",
+            ["hs", w.random("d.w", 8, 8, 3, 3, scale=0.2)],
+            ["d"],
+            name="p2o.Conv.1",
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+        ),
+        node("Shape", ["d"], ["d_shape"], name="p2o.Shape.0"),
+        node("Shape", ["hs"], ["hs_shape"], name="p2o.Shape.1"),
+        node("Cast", ["d_shape"], ["d_shape_f"], name="p2o.Cast.0", to=F),
+        node("Cast", ["hs_shape"], ["hs_shape_f"], name="p2o.Cast.1", to=F),
+        node("Div", ["hs_shape_f", "d_shape_f"], ["scales"], name="p2o.Div.0"),
+        node("Resize", ["d", "", "scales"], ["up"], name="p2o.Resize.0", mode="nearest"),
+        node("Add", ["up", "hs"], ["fused"], name="p2o.Add.0"),
+        node(
+            "ConvTranspose",
+            ["fused", w.random("t1.w", 8, 4, 2, 2, scale=0.2)],
+            ["t1"],
+            name="p2o.ConvTranspose.0",
+            strides=[2, 2],
+        ),
+        node("Relu", ["t1"], ["t1r"], name="p2o.Relu.0"),
+        node(
+            "ConvTranspose",
+            ["t1r", w.random("t2.w", 4, 1, 2, 2, scale=0.2)],
+            ["t2"],
+            name="p2o.ConvTranspose.1",
+            strides=[2, 2],
+        ),
+        node("Sigmoid", ["t2"], ["sigmoid_0.tmp_0"], name="p2o.Sigmoid.0"),
+    ]
+    dims = ["p2o.DynamicDimension.0", 3, "p2o.DynamicDimension.1", "p2o.DynamicDimension.2"]
+    outputs = [
+        INFO(
+            "sigmoid_0.tmp_0",
+            F,
+            ["p2o.DynamicDimension.0", 1, "p2o.DynamicDimension.3", "p2o.DynamicDimension.4"],
+        )
+    ]
+    model = _model("paddle", n, [INFO("x", F, dims)], outputs, w, 14)
+    model.producer_name = "PaddlePaddle"
+    return model
+
+
+def nms_postprocess() -> onnx.ModelProto:
+    """An SSD/YOLO post-process: boxes [batch, anchors, 4] and scores [batch, classes, anchors] ->
+    NonMaxSuppression (max 10 per class, IoU 0.5, score 0.3) -> selected [num_selected, 3] int64 -> Gather of
+    the kept boxes by the anchor column."""
+    w = Weights(34)
+    n = [
+        node("Sigmoid", ["scores"], ["probs"], name="/Sigmoid"),
+        node(
+            "NonMaxSuppression",
+            [
+                "boxes",
+                "probs",
+                w.ints("max_out", 10),
+                w.array("iou", np.array([0.5], np.float32)),
+                w.array("thr", np.array([0.6], np.float32)),
+            ],
+            ["selected"],
+            name="/NMS",
+        ),
+        node("Gather", ["selected", w.scalar("col", 2, np.int64)], ["anchor_ids"], name="/Gather", axis=1),
+        node("Gather", ["boxes", "anchor_ids"], ["kept_all"], name="/Gather_1", axis=1),
+    ]
+    inputs = [INFO("boxes", F, ["batch", "anchors", 4]), INFO("scores", F, ["batch", 3, "anchors"])]
+    outputs = [INFO("selected", I64, ["num_selected", 3]), INFO("kept_all", F, ["batch", "num_selected", 4])]
+    return _model("nms", n, inputs, outputs, w, 11, ir=6)
+
+
+def clip_text_eos_pooling() -> onnx.ModelProto:
+    """CLIP's text pooling: int32 input_ids [batch, 16] (a fixed context) Cast to int64 -> embedding -> the
+    features at each sequence's end token, found by ArgMax over the ids, gathered with Range over the batch
+    and GatherND."""
+    w = Weights(35)
+    n = [
+        node("Cast", ["input_ids"], ["ids64"], name="/Cast", to=I64),
+        node("Gather", [w.random("token_embedding", 49, 8), "ids64"], ["emb"], name="/embed/Gather", axis=0),
+        node("Tanh", ["emb"], ["hidden"], name="/Tanh"),
+        node("ArgMax", ["ids64"], ["eos"], name="/ArgMax", axis=-1, keepdims=0),
+    ]
+    n += _dim_of(13, w, "ids64", 0, "b", "/batch")
+    n += [
+        _squeeze(13, w, "b", "b_scalar", [0], "/Squeeze"),
+        node(
+            "Range",
+            [w.scalar("zero", 0, np.int64), "b_scalar", w.scalar("one", 1, np.int64)],
+            ["rows"],
+            name="/Range",
+        ),
+        _unsqueeze(13, w, "rows", "rows2", [1], "/Unsqueeze_r"),
+        _unsqueeze(13, w, "eos", "eos2", [1], "/Unsqueeze_e"),
+        node("Concat", ["rows2", "eos2"], ["pairs"], name="/Concat_p", axis=1),
+        node("GatherND", ["hidden", "pairs"], ["text_embeds"], name="/GatherND"),
+    ]
+    inputs = [INFO("input_ids", I32, ["batch", 16])]
+    return _model("clip", n, inputs, [INFO("text_embeds", F, ["batch", 8])], w, 14)
+
+
 # The steps of a user's round trip, by the flags each adds to `prepare` (build: `build`, no TensorRT here).
 STEPS = {
     "fp32": ["--verify"],
@@ -1047,8 +1296,9 @@ class Architecture:
     slow: bool = False
 
 
-# fp16 rounding makes near-tied class scores pick another class in some pixels, or a running sum over 256
-# steps drift past the tolerance: verification fails (exit 4) and says how to keep nodes in fp32.
+# fp16 rounding makes near-tied class scores pick another class in some pixels, a score near the NMS threshold
+# fall on its other side, or a running sum over 256 steps drift past the tolerance: verification fails (exit 4)
+# and says how to keep nodes in fp32.
 _FP16_DIFFERS = {"fp16": (4, "--keep-fp32")}
 _IF_REFUSED = {step: (2, "If whose branches give") for step in [*STEPS, "build"]}
 
@@ -1082,4 +1332,10 @@ ARCHITECTURES: dict[str, Architecture] = {
     "opset18_reductions_and_antialias": Architecture(opset18_reductions_and_antialias),
     "opset19": Architecture(opset19, slow=True),
     "opset20_gelu": Architecture(opset19_20_ops),
+    "decoder_with_kv_cache": Architecture(decoder_with_kv_cache),
+    "vit_with_dynamic_image_size": Architecture(vit_with_dynamic_image_size),
+    "keras_nhwc_classifier": Architecture(keras_nhwc_classifier),
+    "paddle_det_head": Architecture(paddle_det_head),
+    "nms_postprocess": Architecture(nms_postprocess, _FP16_DIFFERS),
+    "clip_text_eos_pooling": Architecture(clip_text_eos_pooling),
 }

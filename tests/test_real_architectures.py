@@ -175,3 +175,61 @@ def test_the_fp16_conversion_loads_and_keeps_io_types(name: str) -> None:
             "tensor(float16)" if output.type.tensor_type.elem_type == TensorProto.FLOAT16 else "tensor(float)"
         )
         assert types[output.name] == wanted
+
+
+def test_a_dim_written_as_a_sum_of_dims_gets_their_sum(run_cli, tmp_path: Path) -> None:
+    """optimum's decoder with a KV cache: attention_mask's length is `past_sequence_length + sequence_length`;
+    the suggestion gives it the sum of the two (a guessed or a fixed 1 would build an engine that refuses real
+    masks), and the suggestion verifies."""
+    model = tmp_path / "decoder.onnx"
+    onnx.save(ARCHITECTURES["decoder_with_kv_cache"].factory(), model)
+    report = json.loads(run_cli("inspect", "--json", model).stdout)
+    assert report["profile_fixed_by_model"] == {}
+    flag = report["profile_example"]
+    assert (
+        "input_ids=1x64:1x256:8x1024" in flag
+        and "past_key_values.0.key=1x2x64x8:1x2x256x8:8x2x1024x8" in flag
+    )
+    assert "attention_mask=1x128:1x512:8x2048" in flag
+
+
+@pytest.mark.parametrize(
+    ("dim", "expected"),
+    [
+        ("past_sequence_length + sequence_length", (2, 3, 4)),
+        ("s0 + 1", (3, 4, 5)),
+        ("2*s0", (4, 6, 8)),
+        ("s0 - 3", (1, 1, 1)),
+        ("unknown_dim + 1", None),
+        ("batch-size", None),
+        ("2**s0", None),
+    ],
+)
+def test_a_dim_expression_takes_its_values_from_the_dims_it_names(dim: str, expected) -> None:
+    from trtconvert.model.profiles import _expression_range
+
+    by_name = {"past_sequence_length": (1, 1, 1), "sequence_length": (1, 2, 3), "s0": (2, 3, 4)}
+    assert _expression_range(dim, by_name) == expected
+
+
+def test_inspect_fixes_height_and_width_together(run_cli, tmp_path: Path) -> None:
+    """A ViT exported with dynamic height and width whose position embeddings fix both: no one axis alone
+    removes the problem, both set to 32 do."""
+    model = tmp_path / "vit.onnx"
+    onnx.save(ARCHITECTURES["vit_with_dynamic_image_size"].factory(), model)
+    report = json.loads(run_cli("inspect", "--json", model).stdout)
+    assert report["profile_fixed_by_model"] == {"pixel_values[2]": 32, "pixel_values[3]": 32}
+    assert report["profile_check"] is None
+
+
+def test_random_masks_are_zero_or_one() -> None:
+    from trtconvert.checks.compare import random_feed
+    from trtconvert.model.info import GraphTensor
+
+    inputs = [
+        GraphTensor("attention_mask", "int64", (2, 64)),
+        GraphTensor("encoder_mask", "float32", (2, 64)),
+    ]
+    feed = random_feed(inputs, {"attention_mask": (2, 64), "encoder_mask": (2, 64)}, {}, seed=0)
+    for value in feed.values():
+        assert set(np.unique(value)) == {0, 1}
