@@ -1278,6 +1278,204 @@ def clip_text_eos_pooling() -> onnx.ModelProto:
     return _model("clip", n, inputs, [INFO("text_embeds", F, ["batch", 8])], w, 14)
 
 
+def t5_relative_position_bias() -> onnx.ModelProto:
+    """T5's relative attention bias: positions from Range over the sequence length, their differences (Unsqueeze,
+    Sub), buckets by Abs, Cast to float, Log, Div, Mul, Cast back to int64, Min and Where, a Gather from a
+    [32, 2] bias table, added to the attention scores of hidden [batch, sequence, 16]."""
+    w = Weights(40)
+    n = _dim_of(13, w, "hidden_states", 1, "s", "/s")
+    n += [
+        _squeeze(13, w, "s", "s0", [0], "/Squeeze"),
+        node(
+            "Range",
+            [w.scalar("zero", 0, np.int64), "s0", w.scalar("one", 1, np.int64)],
+            ["pos"],
+            name="/Range",
+        ),
+        _unsqueeze(13, w, "pos", "pos_q", [1], "/Unsqueeze_q"),
+        _unsqueeze(13, w, "pos", "pos_k", [0], "/Unsqueeze_k"),
+        node("Sub", ["pos_k", "pos_q"], ["relative"], name="/Sub"),
+        node("Abs", ["relative"], ["distance"], name="/Abs"),
+        node("Less", ["distance", w.scalar("exact", 8, np.int64)], ["is_small"], name="/Less"),
+        node("Cast", ["distance"], ["distance_f"], name="/Cast", to=F),
+        node("Div", ["distance_f", w.scalar("exact_f", 8.0)], ["ratio"], name="/Div"),
+        node("Log", ["ratio"], ["log_ratio"], name="/Log"),
+        node("Div", ["log_ratio", w.scalar("log_range", float(np.log(128 / 8)))], ["scaled"], name="/Div_1"),
+        node("Mul", ["scaled", w.scalar("buckets_left", 8.0)], ["bucket_f"], name="/Mul"),
+        node("Cast", ["bucket_f"], ["bucket_i"], name="/Cast_1", to=I64),
+        node("Add", ["bucket_i", "exact"], ["large"], name="/Add"),
+        node("Min", ["large", w.scalar("last", 15, np.int64)], ["large_c"], name="/Min"),
+        node("Where", ["is_small", "distance", "large_c"], ["bucket"], name="/Where"),
+        node(
+            "Gather",
+            [w.random("relative_attention_bias", 32, 2), "bucket"],
+            ["bias"],
+            name="/bias/Gather",
+            axis=0,
+        ),
+        node("Transpose", ["bias"], ["bias_t"], name="/bias/Transpose", perm=[2, 0, 1]),
+        _unsqueeze(13, w, "bias_t", "bias4", [0], "/bias/Unsqueeze"),
+    ]
+    n += _dim_of(13, w, "hidden_states", 0, "b", "/b")
+    n += [
+        node("Concat", ["b", "s", w.ints("hh", 2, 8)], ["heads"], name="/Concat", axis=0),
+        node("Reshape", ["hidden_states", "heads"], ["h4"], name="/Reshape"),
+        node("Transpose", ["h4"], ["q"], name="/Transpose", perm=[0, 2, 1, 3]),
+        node("Transpose", ["h4"], ["kT"], name="/Transpose_1", perm=[0, 2, 3, 1]),
+        node("MatMul", ["q", "kT"], ["scores"], name="/MatMul"),
+        node("Add", ["scores", "bias4"], ["biased"], name="/Add_bias"),
+        node("Softmax", ["biased"], ["attn"], name="/Softmax", axis=-1),
+        node("MatMul", ["attn", "q"], ["ctx"], name="/MatMul_1"),
+    ]
+    inputs = [INFO("hidden_states", F, ["batch", "sequence"] + [16])]
+    outputs = [INFO("ctx", F, ["batch", 2, "sequence", 8])]
+    return _model("t5", n, inputs, outputs, w, 13)
+
+
+def diffusion_timestep_embedding() -> onnx.ModelProto:
+    """A diffusion UNet's entry at opset 21: sample [batch, 4, height, width] and an int64 timestep [batch] ->
+    sinusoidal embedding (Cast, Unsqueeze, Mul by Exp(-log(10000) * Range / half), Sin and Cos, Concat) ->
+    Linear, SiLU -> added per channel after a Conv, GroupNormalization -> Conv back to 4 channels."""
+    w = Weights(41)
+    half = 4
+    n = [
+        node(
+            "Range",
+            [w.scalar("r0", 0.0), w.scalar("r1", float(half)), w.scalar("r2", 1.0)],
+            ["freq_idx"],
+            name="/Range",
+        ),
+        node(
+            "Mul",
+            ["freq_idx", w.scalar("neg_log", float(-np.log(10000.0) / half))],
+            ["exponent"],
+            name="/Mul",
+        ),
+        node("Exp", ["exponent"], ["freqs"], name="/Exp"),
+        node("Cast", ["timestep"], ["t_f"], name="/Cast", to=F),
+        _unsqueeze(18, w, "t_f", "t_col", [1], "/Unsqueeze"),
+        node("Mul", ["t_col", "freqs"], ["args"], name="/Mul_1"),
+        node("Sin", ["args"], ["sin"], name="/Sin"),
+        node("Cos", ["args"], ["cos"], name="/Cos"),
+        node("Concat", ["cos", "sin"], ["t_emb"], name="/Concat", axis=1),
+        node(
+            "Gemm",
+            ["t_emb", w.random("time.w", 8, 2 * half), w.random("time.b", 8)],
+            ["t_lin"],
+            name="/time/Gemm",
+            transB=1,
+        ),
+        node("Sigmoid", ["t_lin"], ["t_sig"], name="/time/Sigmoid"),
+        node("Mul", ["t_lin", "t_sig"], ["t_silu"], name="/time/Mul"),
+        _unsqueeze(18, w, "t_silu", "t_4d", [2, 3], "/time/Unsqueeze"),
+        node(
+            "Conv",
+            ["sample", w.random("conv_in.w", 8, 4, 3, 3, scale=0.2)],
+            ["c"],
+            name="/conv_in/Conv",
+            pads=[1, 1, 1, 1],
+        ),
+        node("Add", ["c", "t_4d"], ["ct"], name="/Add"),
+        node(
+            "GroupNormalization",
+            ["ct", w.array("gn.scale", np.ones(8, np.float32)), w.array("gn.bias", np.zeros(8, np.float32))],
+            ["gn"],
+            name="/norm/GroupNormalization",
+            num_groups=2,
+        ),
+        node(
+            "Conv",
+            ["gn", w.random("conv_out.w", 4, 8, 3, 3, scale=0.2)],
+            ["out_sample"],
+            name="/conv_out/Conv",
+            pads=[1, 1, 1, 1],
+        ),
+    ]
+    inputs = [INFO("sample", F, ["batch", 4, "height", "width"]), INFO("timestep", I64, ["batch"])]
+    outputs = [INFO("out_sample", F, ["batch", 4, "height", "width"])]
+    return _model("unet", n, inputs, outputs, w, 21, ir=10)
+
+
+def detr_mask_position_embedding() -> onnx.ModelProto:
+    """DETR's sine position embedding from a pixel_mask [batch, height, width] (int64, 1 on pixels): Cast,
+    CumSum along height and width, normalised by the last row and column, scaled, Sin/Cos, Concat, added to
+    the Conv features of pixel_values."""
+    w = Weights(42)
+    n = [
+        node("Cast", ["pixel_mask"], ["not_mask"], name="/Cast", to=F),
+        node("CumSum", ["not_mask", w.scalar("ax1", 1, np.int64)], ["y_embed"], name="/CumSum"),
+        node("CumSum", ["not_mask", w.scalar("ax2", 2, np.int64)], ["x_embed"], name="/CumSum_1"),
+        node(
+            "Slice",
+            ["y_embed", w.ints("ys", -1), w.ints("ye", 2**31 - 1), w.ints("ya", 1)],
+            ["y_last"],
+            name="/Slice",
+        ),
+        node(
+            "Slice",
+            ["x_embed", w.ints("xs", -1), w.ints("xe", 2**31 - 1), w.ints("xa", 2)],
+            ["x_last"],
+            name="/Slice_1",
+        ),
+        node("Add", ["y_last", w.scalar("eps", 1e-6)], ["y_norm"], name="/Add"),
+        node("Add", ["x_last", "eps"], ["x_norm"], name="/Add_1"),
+        node("Div", ["y_embed", "y_norm"], ["y_unit"], name="/Div"),
+        node("Div", ["x_embed", "x_norm"], ["x_unit"], name="/Div_1"),
+        node("Mul", ["y_unit", w.scalar("two_pi", float(2 * np.pi))], ["y_angle"], name="/Mul"),
+        node("Mul", ["x_unit", "two_pi"], ["x_angle"], name="/Mul_1"),
+        node("Sin", ["y_angle"], ["y_sin"], name="/Sin"),
+        node("Cos", ["x_angle"], ["x_cos"], name="/Cos"),
+        _unsqueeze(13, w, "y_sin", "y_4d", [1], "/Unsqueeze"),
+        _unsqueeze(13, w, "x_cos", "x_4d", [1], "/Unsqueeze_1"),
+        node("Concat", ["y_4d", "x_4d"], ["pos"], name="/Concat", axis=1),
+        node("Conv", ["pixel_values", w.random("proj.w", 2, 3, 1, 1)], ["features"], name="/proj/Conv"),
+        node("Add", ["features", "pos"], ["memory"], name="/Add_2"),
+    ]
+    inputs = [
+        INFO("pixel_values", F, ["batch_size", 3, "height", "width"]),
+        INFO("pixel_mask", I64, ["batch_size", "height", "width"]),
+    ]
+    outputs = [INFO("memory", F, ["batch_size", 2, "height", "width"])]
+    return _model("detr", n, inputs, outputs, w, 13)
+
+
+def dynamo_export_with_einsum() -> onnx.ModelProto:
+    """torch.onnx.export(dynamo=True) style: dims named s0/s1, an output dim `s1 + 1`, Einsum for a bilinear
+    product, Pad by one on the last axis (opset 18 Pad with axes)."""
+    w = Weights(43)
+    n = [
+        node(
+            "Einsum",
+            ["x", w.random("bilinear", 8, 8, 4), "y"],
+            ["z"],
+            name="einsum",
+            equation="bi,ijk,bj->bk",
+        ),
+        node("Unsqueeze", ["z", w.ints("ax", 1)], ["z3"], name="unsqueeze"),
+        node("Expand", ["z3", "shape"], ["ze"], name="expand"),
+        node(
+            "Pad",
+            ["ze", w.ints("pads", 0, 1), w.scalar("cval", 0.0), w.ints("pad_axes", 1)],
+            ["out"],
+            name="pad",
+        ),
+    ]
+    n.insert(0, node("Shape", ["seq"], ["seq_shape"], name="shape"))
+    n.insert(
+        1, node("Concat", [w.ints("b1", 1), "seq_shape", w.ints("k4", 4)], ["shape0"], name="cat", axis=0)
+    )
+    n.insert(
+        2,
+        node("Slice", ["shape0", w.ints("st", 0), w.ints("en", 3), w.ints("sa", 0)], ["shape"], name="slice"),
+    )
+    inputs = [INFO("x", F, ["s0", 8]), INFO("y", F, ["s0", 8]), INFO("seq", F, ["s1"])]
+    outputs = [INFO("out", F, ["s0", "s1 + 1", 4])]
+    model = _model("dynamo", n, inputs, outputs, w, 18)
+    model.producer_name = "pytorch"
+    model.producer_version = "2.5.0"
+    return model
+
+
 # The steps of a user's round trip, by the flags each adds to `prepare` (build: `build`, no TensorRT here).
 STEPS = {
     "fp32": ["--verify"],
@@ -1338,4 +1536,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     "paddle_det_head": Architecture(paddle_det_head),
     "nms_postprocess": Architecture(nms_postprocess, _FP16_DIFFERS),
     "clip_text_eos_pooling": Architecture(clip_text_eos_pooling),
+    "t5_relative_position_bias": Architecture(t5_relative_position_bias),
+    "diffusion_timestep_embedding": Architecture(diffusion_timestep_embedding),
+    "detr_mask_position_embedding": Architecture(detr_mask_position_embedding),
+    "dynamo_export_with_einsum": Architecture(dynamo_export_with_einsum),
 }
