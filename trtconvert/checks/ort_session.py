@@ -255,12 +255,14 @@ def create_session(
     providers: list[str] | None = None,
     *,
     optimize: bool = True,
+    quiet: bool = False,
 ):
     """An onnxruntime session (CPU by default) for a model proto or path, running plugin nodes on the CPU.
 
     Returns an ``onnxruntime.InferenceSession``. Paths are the way in for models over 2 GB. Without
     ``optimize`` onnxruntime runs the graph as written: for a session run once on small shapes (a check that the
-    model runs at all), its graph optimizations cost more than they save.
+    model runs at all), its graph optimizations cost more than they save. ``quiet``: the session logs nothing, for
+    runs expected to fail (a search for the sizes a model takes), whose errors arrive as exceptions anyway.
     """
     import onnxruntime
 
@@ -268,6 +270,8 @@ def create_session(
     options = onnxruntime.SessionOptions()
     if not optimize:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if quiet:
+        options.log_severity_level = 4
     keep_alive: tempfile.TemporaryDirectory | None = None
     if isinstance(model, onnx.ModelProto):
         if _byte_size(model) < _TWO_GIB:

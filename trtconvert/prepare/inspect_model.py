@@ -43,12 +43,13 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
         "parser_problems": [],
         "profile_check": None,
     }
-    # The parser check finds problems only at If nodes (in any subgraph); its shape inference is slow.
-    problems = []
-    if any(node.op_type == "If" for node in all_nodes(model.graph)):
-        from trtconvert.prepare.parser_checks import find_problems
+    # The parser check finds problems only at If and Resize nodes and at ops the target's parser cannot import
+    # (in any subgraph); its shape inference is slow.
+    from trtconvert.prepare.parser_checks import PARSER_OP_SINCE, find_problems
 
-        problems = find_problems(read_graph(path))
+    problems = []
+    if any(node.op_type in ("If", "Resize", *PARSER_OP_SINCE) for node in all_nodes(model.graph)):
+        problems = find_problems(read_graph(path), target)
     report["parser_problems"] = [p.line() for p in problems]
     decided_by_shapes = {name for p in problems for name in p.shape_inputs}
     dynamic = any(not i.is_static for i in inputs)
@@ -122,6 +123,8 @@ def format_onnx(report: dict) -> list[str]:
                 f"          {', '.join(report['profile_fixes'])} fixed to one shape: If nodes choose their branches "
                 "by those dims, and TensorRT builds such an If only when folding has removed it"
             )
+    for problem in report.get("parser_problems", []):
+        lines.append(f"parser    {problem}")
     if report.get("freeze_example"):
         lines.append(
             f"freeze    e.g. {report['freeze_example']} (If nodes choose their branches by those values)"

@@ -304,7 +304,7 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
         log.stage(
             "dims", 0.0, f"placeholder dim names made unique, so TensorRT ties nothing: {', '.join(renamed)}"
         )
-    check_parser_limits(model, enforce=spec.check_parser, decisions=rewrites)
+    check_parser_limits(model, enforce=spec.check_parser, decisions=rewrites, target=request.target)
     return Prepared(model, checked, precision, rewrites, before_precision)
 
 

@@ -137,7 +137,7 @@ class _Runner:
             return self.too_large
         if self.session is None:
             with user_model_errors("load the model", "fix or re-export the model"):
-                self.session = create_session(self.path, optimize=False)
+                self.session = create_session(self.path, optimize=False, quiet=True)
         self.runs += 1
         try:
             with user_model_errors(
