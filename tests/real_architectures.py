@@ -956,9 +956,10 @@ def opset11_split_squeeze() -> onnx.ModelProto:
     return _model("op11", n, [INFO("x", F, ["N", 8, "?"])], [INFO("y", F, ["N", 2, "?"])], w, 11, ir=6)
 
 
-def opset18_reductions_and_antialias() -> onnx.ModelProto:
-    """Opset 18: ReduceMean with axes as an input, Split with num_outputs, a linear Resize with antialias=1
-    (torch's `interpolate(antialias=True)`); dims named with spaces and dots."""
+def opset18_reductions_and_antialias(antialias: int = 1) -> onnx.ModelProto:
+    """Opset 18: ReduceMean with axes as an input, Split with num_outputs, a linear Resize halving the image
+    with antialias=1 (torch's `interpolate(antialias=True)`, which TensorRT's parser ignores or rejects) or
+    without; dims named with spaces and dots."""
     w = Weights(22)
     n = [
         node("ReduceMean", ["image", w.ints("axes", 1)], ["gray"], name="/ReduceMean", keepdims=1),
@@ -968,7 +969,7 @@ def opset18_reductions_and_antialias() -> onnx.ModelProto:
             ["small"],
             name="/Resize",
             mode="linear",
-            antialias=1,
+            antialias=antialias,
         ),
         node("Split", ["image"], ["r", "g", "b"], name="/Split", axis=1, num_outputs=3),
         node("Sub", ["r", "b"], ["rb"], name="/Sub"),
@@ -979,6 +980,10 @@ def opset18_reductions_and_antialias() -> onnx.ModelProto:
         INFO("rb", F, ["batch size", 1, "img.h", "img.w"]),
     ]
     return _model("op18", n, inputs, outputs, w, 18, ir=8)
+
+
+def opset18_reductions() -> onnx.ModelProto:
+    return opset18_reductions_and_antialias(antialias=0)
 
 
 def opset19_20_ops(opset: int = 20) -> onnx.ModelProto:
@@ -1499,13 +1504,16 @@ class Architecture:
 # and says how to keep nodes in fp32.
 _FP16_DIFFERS = {"fp16": (4, "--keep-fp32")}
 _IF_REFUSED = {step: (2, "If whose branches give") for step in [*STEPS, "build"]}
+_ANTIALIAS_REFUSED = {step: (2, "antialias") for step in [*STEPS, "build"]}
+# LayerNormalization and GroupNormalization (8.6), Gelu (10.0): TensorRT 8.5's parser has no importer for them.
+_NOT_ON_85 = {"trt8.5": (2, "no importer")}
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "transformer_opset17": Architecture(transformer_encoder),
+    "transformer_opset17": Architecture(transformer_encoder, _NOT_ON_85),
     "transformer_opset13_bool_mask": Architecture(transformer_encoder_decomposed, slow=True),
     "transformer_opset14_unk_dims": Architecture(transformer_encoder_opset14_odd_dims, slow=True),
-    "transformer_opset18": Architecture(transformer_encoder_opset18, slow=True),
+    "transformer_opset18": Architecture(transformer_encoder_opset18, _NOT_ON_85, slow=True),
     "lstm_states_as_inputs": Architecture(lstm_seq_first),
     "lstm_bidirectional_zero_state": Architecture(lstm_zero_state_bidirectional, slow=True),
     "gru_tf2onnx_sequence_lens": Architecture(gru_with_sequence_lens),
@@ -1524,20 +1532,21 @@ ARCHITECTURES: dict[str, Architecture] = {
     "silero_like_vad": Architecture(silero_like_vad),
     "wav2vec_like_frontend": Architecture(wav2vec_like_frontend),
     "fp16_classifier": Architecture(fp16_classifier),
-    "mixed_precision_casts": Architecture(mixed_precision_casts),
+    "mixed_precision_casts": Architecture(mixed_precision_casts, _NOT_ON_85),
     "opset11_split_squeeze": Architecture(opset11_split_squeeze),
     "opset12_dynamic_slice": Architecture(opset12_dynamic_slice, slow=True),
-    "opset18_reductions_and_antialias": Architecture(opset18_reductions_and_antialias),
+    "opset18_reductions": Architecture(opset18_reductions),
+    "opset18_antialias_resize": Architecture(opset18_reductions_and_antialias, _ANTIALIAS_REFUSED),
     "opset19": Architecture(opset19, slow=True),
-    "opset20_gelu": Architecture(opset19_20_ops),
+    "opset20_gelu": Architecture(opset19_20_ops, _NOT_ON_85),
     "decoder_with_kv_cache": Architecture(decoder_with_kv_cache),
-    "vit_with_dynamic_image_size": Architecture(vit_with_dynamic_image_size),
+    "vit_with_dynamic_image_size": Architecture(vit_with_dynamic_image_size, _NOT_ON_85),
     "keras_nhwc_classifier": Architecture(keras_nhwc_classifier),
     "paddle_det_head": Architecture(paddle_det_head),
     "nms_postprocess": Architecture(nms_postprocess, _FP16_DIFFERS),
     "clip_text_eos_pooling": Architecture(clip_text_eos_pooling),
     "t5_relative_position_bias": Architecture(t5_relative_position_bias),
-    "diffusion_timestep_embedding": Architecture(diffusion_timestep_embedding),
+    "diffusion_timestep_embedding": Architecture(diffusion_timestep_embedding, _NOT_ON_85),
     "detr_mask_position_embedding": Architecture(detr_mask_position_embedding),
     "dynamo_export_with_einsum": Architecture(dynamo_export_with_einsum),
 }

@@ -233,3 +233,40 @@ def test_random_masks_are_zero_or_one() -> None:
     feed = random_feed(inputs, {"attention_mask": (2, 64), "encoder_mask": (2, 64)}, {}, seed=0)
     for value in feed.values():
         assert set(np.unique(value)) == {0, 1}
+
+
+def test_the_parser_check_names_ops_the_target_cannot_import(run_cli, tmp_path: Path) -> None:
+    """LayerNormalization (opset 17 transformers), GroupNormalization and Gelu have no importer in TensorRT 8.5's
+    parser: refused for 8.5 before any GPU time, with the version that has one; taken for 8.6 and 10."""
+    from trtconvert.prepare.parser_checks import find_problems
+    from trtconvert.settings.target import parse_target
+
+    encoder = ARCHITECTURES["transformer_opset17"].factory()
+    (problem,) = find_problems(encoder, parse_target("8.5"))
+    assert "LayerNormalization" in problem.what and "8.6" in problem.what and "and 2 more" in problem.node
+    assert find_problems(encoder, parse_target("8.6")) == []
+    gelu = ARCHITECTURES["opset20_gelu"].factory()
+    assert [
+        p.what.split(" has no importer for ")[1].split()[0] for p in find_problems(gelu, parse_target("8.6"))
+    ] == ["Gelu"]
+    assert find_problems(gelu, parse_target("10.0")) == []
+    model = tmp_path / "encoder.onnx"
+    onnx.save(encoder, model)
+    flags = ["--profile", "input_ids=1x8:1x16:2x32,attention_mask=1x8:1x16:2x32", "--target-tensorrt", "8.5"]
+    refused = run_cli("prepare", model, *flags, "-o", tmp_path / "p.onnx")
+    assert refused.code == 2 and "cannot import" in refused.stderr and "--target-tensorrt" in refused.stderr
+    tried = run_cli("prepare", model, *flags, "--no-check-parser", "-o", tmp_path / "p.onnx")
+    assert tried.code == 0 and "warning: TensorRT's ONNX parser cannot import" in tried.stderr
+
+
+@pytest.mark.parametrize(("scales", "refused"), [((1, 1, 0.5, 0.5), True), ((1, 1, 2, 2), False)])
+def test_an_antialiased_resize_is_refused_only_where_it_may_downscale(scales, refused: bool) -> None:
+    from trtconvert.prepare.parser_checks import antialias_problems
+
+    model = ARCHITECTURES["opset18_antialias_resize"].factory()
+    (tensor,) = [t for t in model.graph.initializer if t.name == "scales"]
+    tensor.CopyFrom(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
+    problems = antialias_problems(model)
+    assert bool(problems) == refused
+    if refused:
+        assert problems[0].node == "/Resize" and "antialias=False" in problems[0].fix
