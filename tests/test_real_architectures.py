@@ -270,3 +270,20 @@ def test_an_antialiased_resize_is_refused_only_where_it_may_downscale(scales, re
     assert bool(problems) == refused
     if refused:
         assert problems[0].node == "/Resize" and "antialias=False" in problems[0].fix
+
+
+def test_a_sequence_bounded_below_the_guessed_min_gets_a_range_not_one_size(run_cli, tmp_path: Path) -> None:
+    """A table of 32 positions fails the guessed min of 64; length 1 runs, and so does every length up to 32: the
+    suggestion is the range up to 32, said as a bound, not "the model needs 1"."""
+    model = ARCHITECTURES["transformer_opset14_unk_dims"].factory()
+    (table,) = [t for t in model.graph.initializer if t.name == "embeddings.position_embeddings.weight"]
+    table.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(table)[:32], table.name))
+    path = tmp_path / "short.onnx"
+    onnx.save(model, path)
+    report = json.loads(run_cli("inspect", "--json", path).stdout)
+    assert report["profile_fixed_by_model"] == {}
+    assert report["profile_bounded_by_model"] == {"input_ids[1]": 32, "attention_mask[1]": 32}
+    flags = shlex.split(report["profile_example"])
+    assert flags[1] == "input_ids=1x1:1x32:8x32,attention_mask=1x1:1x32:8x32"
+    result = run_cli("prepare", path, *flags, "--verify", "-o", tmp_path / "p.onnx")
+    assert result.code == 0, result.stderr

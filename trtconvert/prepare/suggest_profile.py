@@ -253,6 +253,35 @@ def _check_max(result: CheckedSuggestion, inputs: Sequence[GraphTensor], runner:
     )
 
 
+def _bounded_range(profile: Profile, axes, smallest: int, problem_at) -> tuple[int, Profile] | None:
+    """Where the next usual size above ``smallest`` (the first that runs) runs too, the dim is bounded, not fixed
+    (a table of 32 positions takes any sequence up to 32): the largest usual size up to the guessed max that runs
+    (bisected: a bound holds for every size below it), and the profile from ``smallest`` to it; else None."""
+    name, axis = axes[0]
+    sizes = [s for s in USUAL_SIZES if smallest < s <= profile[name].max[axis]]
+
+    def runs(size: int) -> bool:
+        candidate = profile
+        for input_name, input_axis in axes:
+            candidate = _with_axis(candidate, input_name, input_axis, size)
+        return problem_at(candidate) is None
+
+    if not sizes or not runs(sizes[0]):
+        return None
+    good, bad = 0, len(sizes)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if runs(sizes[middle]) else (good, middle)
+    largest = sizes[good]
+    changed = dict(profile)
+    for input_name, input_axis in axes:
+        shape_range = changed[input_name]
+        low, opt, high = (list(shape) for shape in (shape_range.min, shape_range.opt, shape_range.max))
+        low[input_axis], opt[input_axis], high[input_axis] = smallest, min(opt[input_axis], largest), largest
+        changed[input_name] = ShapeRange(tuple(low), tuple(opt), tuple(high))
+    return largest, changed
+
+
 def _guessed_dims(profile: Profile, inputs: Sequence[GraphTensor]) -> list[list[tuple[str, int]]]:
     """The guessed axes grouped by dim name (axes of one name take the same values), batch axes last, then every
     guessed axis but the batch ones together: exporters name a sequence length `unk__124` or leave it unnamed on
@@ -298,6 +327,12 @@ def _search(result: CheckedSuggestion, inputs, problem_at, problem: str, budget:
             for name, axis in axes:
                 candidate = _with_axis(candidate, name, axis, size)
             if problem_at(candidate) is None:
+                bounded = _bounded_range(profile, axes, size, problem_at)
+                if bounded is not None:
+                    largest, found = bounded
+                    for name, axis in axes:
+                        result.bounded_by_model[f"{name}[{axis}]"] = largest
+                    return found, None
                 for name, axis in axes:
                     result.fixed_by_model[f"{name}[{axis}]"] = size
                 return candidate, None
