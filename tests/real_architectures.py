@@ -1499,10 +1499,11 @@ class Architecture:
     slow: bool = False
 
 
-# fp16 rounding makes near-tied class scores pick another class in some pixels, a score near the NMS threshold
-# fall on its other side, or a running sum over 256 steps drift past the tolerance: verification fails (exit 4)
-# and says how to keep nodes in fp32.
+# fp16 rounding makes a running sum over 256 steps drift past the tolerance, or near-tied scores pick another
+# class in some pixels or fall on the other side of the NMS threshold: verification fails (exit 4), saying how to
+# keep nodes in fp32, and for integer outputs that they are indices.
 _FP16_DIFFERS = {"fp16": (4, "--keep-fp32")}
+_INDICES_DIFFER = {"fp16": (4, "are indices")}
 _IF_REFUSED = {step: (2, "If whose branches give") for step in [*STEPS, "build"]}
 _ANTIALIAS_REFUSED = {step: (2, "antialias") for step in [*STEPS, "build"]}
 # LayerNormalization and GroupNormalization (8.6), Gelu (10.0): TensorRT 8.5's parser has no importer for them.
@@ -1526,8 +1527,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     "topk_k_from_shape": Architecture(topk_k_from_shape, slow=True),
     "topk_k_from_input": Architecture(topk_k_from_input),
     "range_expand_constant_of_shape": Architecture(range_expand_constant_of_shape),
-    "fpn_segmentation_opset11": Architecture(fpn_segmentation, _FP16_DIFFERS, slow=True),
-    "fpn_segmentation_opset13": Architecture(fpn_segmentation_opset13, _FP16_DIFFERS, slow=True),
+    "fpn_segmentation_opset11": Architecture(fpn_segmentation, _INDICES_DIFFER, slow=True),
+    "fpn_segmentation_opset13": Architecture(fpn_segmentation_opset13, _INDICES_DIFFER, slow=True),
     "yolo_head": Architecture(yolo_head),
     "silero_like_vad": Architecture(silero_like_vad),
     "wav2vec_like_frontend": Architecture(wav2vec_like_frontend),
@@ -1543,7 +1544,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "vit_with_dynamic_image_size": Architecture(vit_with_dynamic_image_size, _NOT_ON_85),
     "keras_nhwc_classifier": Architecture(keras_nhwc_classifier),
     "paddle_det_head": Architecture(paddle_det_head),
-    "nms_postprocess": Architecture(nms_postprocess, _FP16_DIFFERS),
+    "nms_postprocess": Architecture(nms_postprocess, _INDICES_DIFFER),
     "clip_text_eos_pooling": Architecture(clip_text_eos_pooling),
     "t5_relative_position_bias": Architecture(t5_relative_position_bias),
     "diffusion_timestep_embedding": Architecture(diffusion_timestep_embedding, _NOT_ON_85),
