@@ -1504,7 +1504,7 @@ class Architecture:
 # keep nodes in fp32, and for integer outputs that they are indices.
 _FP16_DIFFERS = {"fp16": (4, "--keep-fp32")}
 _INDICES_DIFFER = {"fp16": (4, "are indices")}
-_IF_REFUSED = {step: (2, "If whose branches give") for step in [*STEPS, "build"]}
+_IF_REFUSED = {step: (2, "re-export the model so that both branches") for step in [*STEPS, "build"]}
 _ANTIALIAS_REFUSED = {step: (2, "antialias") for step in [*STEPS, "build"]}
 # LayerNormalization and GroupNormalization (8.6), Gelu (10.0): TensorRT 8.5's parser has no importer for them.
 _NOT_ON_85 = {"trt8.5": (2, "no importer")}

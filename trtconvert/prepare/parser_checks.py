@@ -105,6 +105,23 @@ def _sources(scopes: Sequence[onnx.GraphProto], tensor: str) -> tuple[set[str], 
     return values, shapes
 
 
+def _is_data(graph: onnx.GraphProto, name: str) -> bool:
+    """Whether a graph input is data a model computes on (a float tensor with a dynamic dim), not a switch or a
+    setting that --freeze could fix (a bool, an int, a float scalar such as a sample rate or a threshold)."""
+    for value in graph.input:
+        if value.name == name:
+            tensor_type = value.type.tensor_type
+            floating = tensor_type.elem_type in (
+                onnx.TensorProto.FLOAT,
+                onnx.TensorProto.FLOAT16,
+                onnx.TensorProto.BFLOAT16,
+                onnx.TensorProto.DOUBLE,
+            )
+            dims = tensor_type.shape.dim if tensor_type.HasField("shape") else []
+            return floating and any(not d.HasField("dim_value") for d in dims)
+    return False
+
+
 def _if_nodes(
     graph: onnx.GraphProto, enclosing: tuple[onnx.GraphProto, ...] = (), path: str = ""
 ) -> Iterator[tuple[onnx.NodeProto, tuple[onnx.GraphProto, ...], str]]:
@@ -223,6 +240,15 @@ def find_problems(model: onnx.ModelProto, target: TensorRTTarget | None = None) 
                 continue
             values, shapes = _sources(scopes, node.input[0])
             fixes = []
+            data = sorted(v for v in values if _is_data(scopes[0], v))
+            if data:
+                # Freezing the very tensor the model computes on would leave nothing to run: only a re-export helps.
+                fixes.append(
+                    f"its condition is computed from the data of input(s) {', '.join(data)} (as "
+                    "`x[:, :2] if x.sum() > 0 else x`), which no profile or --freeze can fix: re-export the model "
+                    "so that both branches give the same shape"
+                )
+                values = set()
             if values:
                 fixes.append(
                     "freeze the input(s) it depends on: "
