@@ -203,12 +203,18 @@ def test_a_dim_written_as_a_sum_of_dims_gets_their_sum(run_cli, tmp_path: Path) 
         ("unknown_dim + 1", None),
         ("batch-size", None),
         ("2**s0", None),
+        ("big*big", None),
     ],
 )
 def test_a_dim_expression_takes_its_values_from_the_dims_it_names(dim: str, expected) -> None:
     from trtconvert.model.profiles import _expression_range
 
-    by_name = {"past_sequence_length": (1, 1, 1), "sequence_length": (1, 2, 3), "s0": (2, 3, 4)}
+    by_name = {
+        "past_sequence_length": (1, 1, 1),
+        "sequence_length": (1, 2, 3),
+        "s0": (2, 3, 4),
+        "big": (1, 1, 1 << 20),
+    }
     assert _expression_range(dim, by_name) == expected
 
 

@@ -203,6 +203,8 @@ def _expression_range(dim: str, by_name: dict[str, tuple[int, int, int]]) -> tup
         values = sorted(max(1, value(tree, which)) for which in range(3))
     except KeyError:
         return None
+    if values[2] > MAX_DIM:
+        return None  # no engine takes such a dim: leave it to the usual guess
     return values[0], values[1], values[2]
 
 
