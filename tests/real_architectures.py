@@ -4,8 +4,8 @@ ops with initial states as inputs or initializers, control flow with runtime tri
 sizes, Resize with sizes computed from Shape, fp16 weights, and the opset-to-opset changes of axes and splits.
 
 Each factory returns a model under 1 MB that onnxruntime runs in milliseconds. ``ARCHITECTURES`` maps a name to its
-factory and to the ``--input`` values a user would give where random values are meaningless (token ids past the
-vocabulary, a trip count, a `k`)."""
+factory and to the steps of the round trip (``STEPS``) whose outcome is not the usual one (prepare exits 0, build
+exits 3 without TensorRT): what the model cannot do, as the contract says it."""
 
 from __future__ import annotations
 
