@@ -1508,6 +1508,8 @@ _IF_REFUSED = {step: (2, "re-export the model so that both branches") for step i
 _ANTIALIAS_REFUSED = {step: (2, "antialias") for step in [*STEPS, "build"]}
 # LayerNormalization and GroupNormalization (8.6), Gelu (10.0): TensorRT 8.5's parser has no importer for them.
 _NOT_ON_85 = {"trt8.5": (2, "no importer")}
+# An opset-18 axes input that TensorRT 8.5's parser drops (a reduction) or refuses (Pad).
+_AXES_INPUT_ON_85 = {"trt8.5": (2, "axes input")}
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -1536,9 +1538,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "mixed_precision_casts": Architecture(mixed_precision_casts, _NOT_ON_85),
     "opset11_split_squeeze": Architecture(opset11_split_squeeze),
     "opset12_dynamic_slice": Architecture(opset12_dynamic_slice, slow=True),
-    "opset18_reductions": Architecture(opset18_reductions),
+    "opset18_reductions": Architecture(opset18_reductions, _AXES_INPUT_ON_85),
     "opset18_antialias_resize": Architecture(opset18_reductions_and_antialias, _ANTIALIAS_REFUSED),
-    "opset19": Architecture(opset19, slow=True),
+    "opset19": Architecture(opset19, _AXES_INPUT_ON_85, slow=True),
     "opset20_gelu": Architecture(opset19_20_ops, _NOT_ON_85),
     "decoder_with_kv_cache": Architecture(decoder_with_kv_cache),
     "vit_with_dynamic_image_size": Architecture(vit_with_dynamic_image_size, _NOT_ON_85),
@@ -1549,5 +1551,5 @@ ARCHITECTURES: dict[str, Architecture] = {
     "t5_relative_position_bias": Architecture(t5_relative_position_bias),
     "diffusion_timestep_embedding": Architecture(diffusion_timestep_embedding, _NOT_ON_85),
     "detr_mask_position_embedding": Architecture(detr_mask_position_embedding),
-    "dynamo_export_with_einsum": Architecture(dynamo_export_with_einsum),
+    "dynamo_export_with_einsum": Architecture(dynamo_export_with_einsum, _AXES_INPUT_ON_85),
 }

@@ -252,9 +252,11 @@ def test_the_parser_check_names_ops_the_target_cannot_import(run_cli, tmp_path: 
     assert "LayerNormalization" in problem.what and "8.6" in problem.what and "and 2 more" in problem.node
     assert find_problems(encoder, parse_target("8.6")) == []
     gelu = ARCHITECTURES["opset20_gelu"].factory()
-    assert [
-        p.what.split(" has no importer for ")[1].split()[0] for p in find_problems(gelu, parse_target("8.6"))
-    ] == ["Gelu"]
+    gelu_problems, pad_problems = find_problems(gelu, parse_target("8.6"))
+    assert "no importer for Gelu" in gelu_problems.what and gelu_problems.node == "/Gelu"
+    assert (
+        "Pad refuses an axes input" in pad_problems.what and "pads then cover every axis" in pad_problems.fix
+    )
     assert find_problems(gelu, parse_target("10.0")) == []
     model = tmp_path / "encoder.onnx"
     onnx.save(encoder, model)
@@ -293,3 +295,19 @@ def test_a_sequence_bounded_below_the_guessed_min_gets_a_range_not_one_size(run_
     assert flags[1] == "input_ids=1x1:1x32:8x32,attention_mask=1x1:1x32:8x32"
     result = run_cli("prepare", path, *flags, "--verify", "-o", tmp_path / "p.onnx")
     assert result.code == 0, result.stderr
+
+
+def test_an_opset_18_reduction_axes_input_is_refused_where_the_parser_drops_it() -> None:
+    """TensorRT 8.5 and 8.6 import ReduceMean and the other reductions but ReduceSum from their data input alone:
+    an opset-18 `axes` input is dropped and every axis reduced. Refused for them, taken for 10."""
+    from trtconvert.prepare.parser_checks import find_problems
+    from trtconvert.settings.target import parse_target
+
+    model = ARCHITECTURES["opset18_reductions"].factory()
+    (problem,) = find_problems(model, parse_target("8.6"))
+    assert (
+        problem.node == "/ReduceMean" and "reduces every axis" in problem.what and "opset 17" in problem.fix
+    )
+    assert find_problems(model, parse_target("10.0")) == []
+    attribute_form = ARCHITECTURES["silero_like_vad"].factory()  # opset 15: ReduceMean's axes an attribute
+    assert find_problems(attribute_form, parse_target("8.5")) == []

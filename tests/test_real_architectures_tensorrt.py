@@ -74,3 +74,20 @@ def test_an_antialiased_downscale_is_not_what_tensorrt_builds(run_cli, tmp_path:
     assert refused.code == 2 and "antialias" in refused.stderr, refused.stderr
     tried = run_cli(*args, "--no-check-parser")
     assert tried.code in (4, 5), tried.stderr
+
+
+def test_a_reduction_axes_input_is_dropped_by_the_parser_of_tensorrt_before_10(
+    run_cli, tmp_path: Path, timing_cache
+) -> None:
+    if TARGET is None or TARGET.major >= 10:
+        pytest.skip("TensorRT 10 reads the axes input of a reduction")
+    model = tmp_path / "reductions.onnx"
+    onnx.save(ARCHITECTURES["opset18_reductions"].factory(), model)
+    args = ("build", model, "--profile", "image=1x3x16x16:1x3x32x32:2x3x32x32", "--verify",
+            "--timing-cache", timing_cache, "-o", tmp_path / "r.plan")  # fmt: skip
+    refused = run_cli(*args)
+    assert refused.code == 2 and "axes input" in refused.stderr, refused.stderr
+    tried = run_cli(*args, "--no-check-parser")
+    assert tried.code in (4, 5), (
+        tried.stderr
+    )  # every axis reduced: another output, or a shape the graph refuses

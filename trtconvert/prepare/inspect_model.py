@@ -45,10 +45,11 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
     }
     # The parser check finds problems only at If and Resize nodes and at ops the target's parser cannot import
     # (in any subgraph); its shape inference is slow.
-    from trtconvert.prepare.parser_checks import PARSER_OP_SINCE, find_problems
+    from trtconvert.prepare.parser_checks import PARSER_INPUT_SINCE, PARSER_OP_SINCE, find_problems
 
+    checked_ops = {"If", "Resize", *PARSER_OP_SINCE, *(op for op, _ in PARSER_INPUT_SINCE)}
     problems = []
-    if any(node.op_type in ("If", "Resize", *PARSER_OP_SINCE) for node in all_nodes(model.graph)):
+    if any(node.op_type in checked_ops for node in all_nodes(model.graph)):
         problems = find_problems(read_graph(path), target)
     report["parser_problems"] = [p.line() for p in problems]
     decided_by_shapes = {name for p in problems for name in p.shape_inputs}

@@ -10,7 +10,9 @@ before any GPU time is spent, each with the fix.
   TensorRT's parser reads no antialias attribute up to 10.1 (onnx-tensorrt's Resize importer), so the engine
   computes a plain resize, and later versions reject it (cubic ones are the rewrite stage's, below).
 - An op the target's parser has no importer for yet (LayerNormalization before 8.6, Gelu before 10.0, ...), read
-  from onnx-tensorrt's importer lists of each release: the parser fails on the first such node.
+  from onnx-tensorrt's importer lists of each release: the parser fails on the first such node. Likewise an input
+  opset 18 added that the parser reads only from 10.0: a reduction's `axes` (ignored before: every axis is
+  reduced) and Pad's `axes` (refused before).
 - A node the rewrite stage kept (--rewrite none) although the target TensorRT rejects it or computes it otherwise,
   as its decision says (a cubic Resize with antialias=1 on TensorRT 10, say); --rewrite auto replaces it.
 
@@ -150,6 +152,60 @@ PARSER_OP_SINCE: dict[str, tuple[int, int]] = {
 }
 
 
+# Inputs that opset 18 added to ops TensorRT parsed before, by (op, input index): the first TensorRT whose parser
+# reads them, and what the older ones do. The reductions' importers before 10.0 read only their data input, so an
+# `axes` input is dropped and every axis is reduced; Pad's importer refuses an `axes` input before 10.0.
+_REDUCE_IGNORES_AXES = "reads no axes input (it reduces every axis: another output)"
+_AXES_AS_ATTRIBUTE = "re-export at opset 17 or lower (the axes then an attribute)"
+PARSER_INPUT_SINCE: dict[tuple[str, int], tuple[tuple[int, int], str, str, str]] = {
+    **{
+        (op, 1): ((10, 0), "misreads", _REDUCE_IGNORES_AXES, _AXES_AS_ATTRIBUTE)
+        for op in (
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+            "ReduceMax",
+            "ReduceMean",
+            "ReduceMin",
+            "ReduceProd",
+            "ReduceSumSquare",
+        )
+    },
+    ("Pad", 3): (
+        (10, 0),
+        "will reject",
+        "refuses an axes input",
+        "re-export at opset 17 or lower (pads then cover every axis)",
+    ),
+}
+
+
+def unread_input_problems(model: onnx.ModelProto, target: TensorRTTarget) -> list[ParserProblem]:
+    """One problem per op whose opset-18 input the target's parser does not read, in any subgraph."""
+    found: dict[tuple[str, int], list[str]] = {}
+    for node in all_nodes(model.graph):
+        if not is_default_domain(node.domain):
+            continue
+        for index, name in enumerate(node.input):
+            entry = PARSER_INPUT_SINCE.get((node.op_type, index))
+            if name and entry is not None and (target.major, target.minor) < entry[0]:
+                found.setdefault((node.op_type, index), []).append(node.name or node.output[0])
+    problems = []
+    for (op, _), nodes in found.items():
+        (major, minor), verdict, what, fix = PARSER_INPUT_SINCE[(op, _)]
+        others = f" (and {len(nodes) - 1} more {op} node(s))" if len(nodes) > 1 else ""
+        problems.append(
+            ParserProblem(
+                f"{nodes[0]}{others}",
+                f"TensorRT {target}'s {op} {what}; {major}.{minor} reads it",
+                f"{fix}, or target TensorRT {major}.{minor} or newer (--target-tensorrt)",
+                verdict=verdict,
+            )
+        )
+    return problems
+
+
 def unimported_op_problems(model: onnx.ModelProto, target: TensorRTTarget) -> list[ParserProblem]:
     """One problem per op of the default domain that the target's parser has no importer for, in any subgraph."""
     found: dict[str, list[str]] = {}
@@ -228,7 +284,7 @@ def find_problems(model: onnx.ModelProto, target: TensorRTTarget | None = None) 
     ``target``'s parser cannot import where one is given."""
     from trtconvert.prepare.fold import infer_shapes
 
-    problems = unimported_op_problems(model, target) if target is not None else []
+    problems = unimported_op_problems(model, target) + unread_input_problems(model, target) if target else []
     problems += antialias_problems(model)
     inferred = infer_shapes(model)  # in place, without copying large weights; unchanged where it fails
     for node, scopes, label in _if_nodes(inferred.graph):
