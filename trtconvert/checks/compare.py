@@ -285,6 +285,10 @@ def check_model_fits(model: onnx.ModelProto | Path, shapes: Mapping[str, Shape])
         )
 
 
+# Random integer inputs are drawn from 0..7: valid ids, classes and small counts for most models.
+RANDOM_INT_HIGH = 8
+
+
 def random_feed(
     inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape], given: Mapping[str, np.ndarray], seed: int
 ) -> dict[str, np.ndarray]:
@@ -305,10 +309,16 @@ def random_feed(
         shape = shapes[model_input.name]
         dtype = np.dtype(model_input.dtype)
         # np.asarray: for a rank-0 input numpy's generators return scalars, which onnxruntime does not take.
-        if dtype.kind == "f":
+        if dtype.kind in "iuf" and "mask" in model_input.name.lower():
+            # An attention mask is 0 or 1: a transformer scales (1 - mask) by -1e4 or float32's lowest, which
+            # any other value turns into huge positive scores (or inf) in both models alike.
+            feed[model_input.name] = np.asarray(rng.integers(0, 2, size=shape), dtype=dtype)
+        elif dtype.kind == "f":
             feed[model_input.name] = np.asarray(rng.uniform(-1.0, 1.0, size=shape), dtype=dtype)
         elif dtype.kind in "iu":
-            feed[model_input.name] = np.asarray(rng.integers(0, 8, size=shape), dtype=dtype)
+            # Indices into a table of fewer than 8 rows (token types) stay within it.
+            high = min(RANDOM_INT_HIGH, model_input.index_rows or RANDOM_INT_HIGH)
+            feed[model_input.name] = np.asarray(rng.integers(0, high, size=shape), dtype=dtype)
         elif dtype.kind == "b":
             feed[model_input.name] = np.asarray(rng.random(size=shape) < 0.5)
         else:

@@ -257,6 +257,7 @@ def create_session(
     optimize: bool = True,
     threads: int | None = None,
     graph_only: onnx.ModelProto | None = None,
+    quiet: bool = False,
 ):
     """An onnxruntime session (CPU by default) for a model proto or path, running plugin nodes on the CPU.
 
@@ -264,7 +265,8 @@ def create_session(
     ``optimize`` onnxruntime runs the graph as written, and ``threads=1`` spares it its thread pool: for a session
     run once on small shapes (a check that the model runs at all), both cost more than they save (half the time
     of `inspect`'s check of the detector). ``graph_only`` is the model at the path, already read without its
-    weights, so that it is not parsed twice.
+    weights, so that it is not parsed twice. ``quiet``: the session logs nothing, for runs expected to fail (a
+    search for the sizes a model takes), whose errors arrive as exceptions anyway.
     """
     import onnxruntime
 
@@ -275,6 +277,8 @@ def create_session(
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = threads
+    if quiet:
+        options.log_severity_level = 4
     keep_alive: tempfile.TemporaryDirectory | None = None
     if isinstance(model, onnx.ModelProto):
         if _byte_size(model) < _TWO_GIB:

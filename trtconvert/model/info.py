@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import onnx
@@ -27,6 +27,9 @@ class GraphTensor:
     dtype: str
     dims: tuple[Dim, ...]
     shape_known: bool = True
+    # For an integer input that indexes a weight (a Gather on an embedding table, on token types): the rows of the
+    # smallest such table, so that random values stay in range. Not part of what the tensor is.
+    index_rows: int | None = field(default=None, compare=False)
 
     @property
     def is_static(self) -> bool:
@@ -67,7 +70,57 @@ def _value_info(value: onnx.ValueInfoProto) -> GraphTensor:
 def graph_inputs(model: onnx.ModelProto) -> list[GraphTensor]:
     """The inputs a user feeds: graph inputs that are not initializers (old exporters list weights as inputs)."""
     initializers = {i.name for i in model.graph.initializer}
-    return [_value_info(v) for v in model.graph.input if v.name not in initializers]
+    rows = _index_rows(model)
+    return [
+        replace(_value_info(v), index_rows=rows.get(v.name))
+        for v in model.graph.input
+        if v.name not in initializers
+    ]
+
+
+# Ops that pass integer indices on unchanged in value (torch's `ids.unsqueeze(0).long()` before an embedding).
+_INDEX_PASS_THROUGH = {
+    "Cast",
+    "Identity",
+    "Unsqueeze",
+    "Squeeze",
+    "Reshape",
+    "Flatten",
+    "Expand",
+    "Transpose",
+}
+
+
+def _index_rows(model: onnx.ModelProto) -> dict[str, int]:
+    """For each graph input that reaches the indices of a Gather on a constant table, directly or through ops
+    that keep its values, the rows of the smallest such table (its length on the Gather's axis)."""
+    shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attribute in node.attribute:
+                if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR:
+                    shapes[node.output[0]] = tuple(attribute.t.dims)
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    found: dict[str, int] = {}
+    for graph_input in model.graph.input:
+        frontier, seen = [graph_input.name], {graph_input.name}
+        while frontier:
+            tensor = frontier.pop()
+            for node in readers.get(tensor, []):
+                if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] == tensor:
+                    table = shapes.get(node.input[0])
+                    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                    if table and -len(table) <= axis < len(table) and table[axis] > 0:
+                        found[graph_input.name] = min(found.get(graph_input.name, table[axis]), table[axis])
+                elif node.op_type in _INDEX_PASS_THROUGH and node.input and node.input[0] == tensor:
+                    for output in node.output:
+                        if output and output not in seen:
+                            seen.add(output)
+                            frontier.append(output)
+    return found
 
 
 def graph_outputs(model: onnx.ModelProto) -> list[GraphTensor]:

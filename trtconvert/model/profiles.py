@@ -6,9 +6,11 @@ shape. Names split at the last ``=`` because ONNX names may hold ``:`` (``input:
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import math
+import operator
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,16 +124,26 @@ def suggested_profile(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()
     for model_input in inputs:  # fixed inputs first, so that what is tied to them is fixed too
         if model_input.name in fixed:
             for axis, dim in enumerate(model_input.dims):
-                if isinstance(dim, str):
+                if isinstance(dim, str) and not _is_expression(dim):
                     by_name.setdefault(dim, (guess(axis, dim)[1],) * 3)  # type: ignore[arg-type]
+    for (
+        model_input
+    ) in inputs:  # the plain names, so that a dim written as an expression of them can be computed
+        for axis, dim in enumerate(model_input.dims):
+            if isinstance(dim, str) and not _is_expression(dim):
+                choice = guess(axis, dim)
+                by_name.setdefault(dim, (choice[1],) * 3 if model_input.name in fixed else choice)
     profile: Profile = {}
     for model_input in inputs:
         if model_input.is_static:
             continue
         ranges: list[list[int]] = [[], [], []]
         for axis, dim in enumerate(model_input.dims):
+            computed = _expression_range(dim, by_name) if isinstance(dim, str) else None
             if isinstance(dim, int):
                 choice = (dim, dim, dim)
+            elif computed is not None:
+                choice = computed
             elif isinstance(dim, str) and dim in by_name:
                 choice = by_name[dim]
             else:
@@ -144,6 +156,56 @@ def suggested_profile(inputs: Sequence[GraphTensor], fixed: Collection[str] = ()
                 target.append(value)
         profile[model_input.name] = ShapeRange(*(tuple(r) for r in ranges))
     return profile
+
+
+_EXPRESSION_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+
+def _is_expression(dim: str) -> bool:
+    """A dim name that is arithmetic on other dim names, as exporters write a length that is a sum of two:
+    optimum's `past_sequence_length + sequence_length`, torch.export's `s0 + 1` or `2*s1`."""
+    return any(op in dim for op in "+-*") and _parse_expression(dim) is not None
+
+
+def _parse_expression(dim: str) -> ast.expr | None:
+    if len(dim) > 200:
+        return None
+    try:
+        tree = ast.parse(dim.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        return None
+    if not isinstance(tree, ast.BinOp):
+        return None
+    for node in ast.walk(tree):
+        allowed = isinstance(node, ast.BinOp | ast.Name | ast.Load) or type(node) in _EXPRESSION_OPERATORS
+        constant = isinstance(node, ast.Constant) and type(node.value) is int and 0 <= node.value < 1 << 31
+        if not (allowed or constant):
+            return None
+    return tree
+
+
+def _expression_range(dim: str, by_name: dict[str, tuple[int, int, int]]) -> tuple[int, int, int] | None:
+    """The min, opt and max of a dim written as an expression of other dims' names (each computed from theirs),
+    or None where it is not one or names a dim no input has."""
+    tree = _parse_expression(dim) if any(op in dim for op in "+-*") else None
+    if tree is None:
+        return None
+
+    def value(node: ast.expr, which: int) -> int:
+        if isinstance(node, ast.Name):
+            return by_name[node.id][which]
+        if isinstance(node, ast.Constant):
+            return int(node.value)
+        assert isinstance(node, ast.BinOp)
+        return _EXPRESSION_OPERATORS[type(node.op)](value(node.left, which), value(node.right, which))
+
+    try:
+        values = sorted(max(1, value(tree, which)) for which in range(3))
+    except KeyError:
+        return None
+    if values[2] > MAX_DIM:
+        return None  # no engine takes such a dim: leave it to the usual guess
+    return values[0], values[1], values[2]
 
 
 def profile_flag(profile: Profile) -> str:

@@ -20,6 +20,7 @@ import onnx
 
 from trtconvert import log
 from trtconvert.checks.fp16_emulation import CannotEmulate, emulate_fp16
+from trtconvert.checks.ort_session import create_session, user_model_errors
 from trtconvert.checks.ranges import (
     OutOfRange,
     TensorRange,
@@ -44,6 +45,14 @@ def emulated_candidate(request: Request, candidate: onnx.ModelProto | Path) -> o
     if request.precision.convert_onnx_to != "fp16":
         return candidate
     model = onnx.load(str(candidate)) if isinstance(candidate, Path) else candidate
+    # The check runs a rewritten copy, which onnxruntime may accept where it refuses the converted model itself:
+    # what is written must load as it is.
+    with user_model_errors(
+        "load the fp16 model the conversion gave",
+        "keep the node it names in fp32 with --keep-fp32 NAME, or build for TensorRT 10 (--target-tensorrt 10), "
+        "which keeps the ONNX in fp32",
+    ):
+        create_session(candidate, optimize=False)
     if needs_external_data(model):
         log.LOGGER.warning(
             "          the fp16 model is over 2 GB: checked with onnxruntime's own fp16, which skips the fp16 "

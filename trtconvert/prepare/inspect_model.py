@@ -43,12 +43,14 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
         "parser_problems": [],
         "profile_check": None,
     }
-    # The parser check finds problems only at If nodes (in any subgraph); its shape inference is slow.
-    problems = []
-    if any(node.op_type == "If" for node in all_nodes(model.graph)):
-        from trtconvert.prepare.parser_checks import find_problems
+    # The parser check finds problems only at If and Resize nodes and at ops the target's parser cannot import
+    # (in any subgraph); its shape inference is slow.
+    from trtconvert.prepare.parser_checks import PARSER_INPUT_SINCE, PARSER_OP_SINCE, find_problems
 
-        problems = find_problems(read_graph(path))
+    checked_ops = {"If", "Resize", *PARSER_OP_SINCE, *(op for op, _ in PARSER_INPUT_SINCE)}
+    problems = []
+    if any(node.op_type in checked_ops for node in all_nodes(model.graph)):
+        problems = find_problems(read_graph(path), target)
     report["parser_problems"] = [p.line() for p in problems]
     decided_by_shapes = {name for p in problems for name in p.shape_inputs}
     dynamic = any(not i.is_static for i in inputs)
@@ -59,12 +61,14 @@ def describe_onnx(path: Path, target: TensorRTTarget) -> dict:
     )
     report["profile_example"] = None
     report["profile_fixed_by_model"] = {}
+    report["profile_bounded_by_model"] = {}
     report["profile_checked_by"] = None
     if dynamic:
         # Checked as data, never re-parsed from its own text: input names may hold ',', '=' or quotes.
         checked = check_suggestion(path, model, suggested_profile(inputs, decided_by_shapes), inputs)
         report["profile_example"] = profile_flag(checked.profile)
         report["profile_fixed_by_model"] = checked.fixed_by_model
+        report["profile_bounded_by_model"] = checked.bounded_by_model
         report["profile_checked_by"] = checked.ran or None
         if checked.problem:
             report["profile_check"] = f"{checked.problem}; adjust the suggested profile"
@@ -107,6 +111,10 @@ def format_onnx(report: dict) -> list[str]:
         lines.append(f"profile   e.g. {report['profile_example']}")
         for axis, size in report.get("profile_fixed_by_model", {}).items():
             lines.append(f"          {axis} is {size}: the model needs it (found by trying the usual sizes)")
+        for axis, size in report.get("profile_bounded_by_model", {}).items():
+            lines.append(
+                f"          {axis} at most {size}: the model fails above it (the largest usual size that runs)"
+            )
         if report.get("profile_check"):
             lines.append(f"          warning: {report['profile_check']}")
         elif report.get("profile_checked_by"):
@@ -116,6 +124,8 @@ def format_onnx(report: dict) -> list[str]:
                 f"          {', '.join(report['profile_fixes'])} fixed to one shape: If nodes choose their branches "
                 "by those dims, and TensorRT builds such an If only when folding has removed it"
             )
+    for problem in report.get("parser_problems", []):
+        lines.append(f"parser    {problem}")
     if report.get("freeze_example"):
         lines.append(
             f"freeze    e.g. {report['freeze_example']} (If nodes choose their branches by those values)"

@@ -310,7 +310,7 @@ def prepare_model(request: Request, checked: Preflight) -> Prepared:
         log.stage(
             "dims", 0.0, f"placeholder dim names made unique, so TensorRT ties nothing: {', '.join(renamed)}"
         )
-    check_parser_limits(model, enforce=spec.check_parser, decisions=rewrites)
+    check_parser_limits(model, enforce=spec.check_parser, decisions=rewrites, target=request.target)
     return Prepared(model, checked, precision, rewrites, before_precision)
 
 
@@ -411,6 +411,16 @@ def verify_prepared(
                 measured["out_of_range"] = found.to_json()
                 room = MAX_MESSAGE_CHARS - len(differs) - 2
                 raise VerificationFailed(f"{differs}; {suggestion(request, found, room)}", measured)
+        integers = _integer_outputs(checked.model_path, bad) if converted else []
+        if converted and found is not None and integers:
+            share = min(o.within for r in results for o in r.outputs if o.name in integers)
+            raise VerificationFailed(
+                f"{differs}; integer output(s) {', '.join(integers)} ({share:.2%} of elements equal) are indices, "
+                f"such as ArgMax's, TopK's or NonMaxSuppression's, that pick another element where "
+                f"{request.precision.convert_onnx_to} rounding reorders nearly equal scores; keep the nodes computing "
+                "those scores in fp32 with --keep-fp32 NAME|op:TYPE, or check the scores rather than the indices",
+                measured,
+            )
         if converted and found is not None:
             raise VerificationFailed(
                 f"{differs}; no intermediate tensor leaves {request.precision.convert_onnx_to}'s range in fp32, so "
@@ -437,6 +447,15 @@ def verify_prepared(
                 suggestion(request, found),
             )
     return results
+
+
+def _integer_outputs(model_path: Path, names: list[str]) -> list[str]:
+    """Those of ``names`` that are integer outputs of the model (indices, counts, class ids)."""
+    from trtconvert.model.info import graph_outputs
+    from trtconvert.model.load import read_graph
+
+    types = {o.name: o.dtype for o in graph_outputs(read_graph(model_path))}
+    return [n for n in names if types.get(n, "").startswith(("int", "uint"))]
 
 
 MAX_QDQ_CHECK_SAMPLES = 64

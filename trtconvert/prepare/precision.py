@@ -294,6 +294,54 @@ def _restore_output_types(
         output.type.tensor_type.elem_type = wanted
 
 
+def _narrow_casts_typed_fp16(model: onnx.ModelProto) -> None:
+    """Make the model's own Casts to fp32 cast to fp16 where the converter typed their output fp16, in place.
+
+    onnxconverter-common retypes every fp32 tensor of a converted node to fp16, a Cast's output included, but
+    leaves the Cast's `to` at fp32: onnxruntime then refuses the model (a Cast from an int64 position index, the
+    last Cast of a model exported in fp16, autocast's Casts around LayerNorm). The Casts it adds itself, before
+    blocked nodes and at graph outputs, keep fp32 outputs and are left alone."""
+    for graph in all_graphs(model.graph):
+        types = {
+            info.name: info.type.tensor_type.elem_type
+            for info in [*graph.input, *graph.value_info, *graph.output]
+        }
+        for node in graph.node:
+            if (
+                _is_cast(node, onnx.TensorProto.FLOAT)
+                and types.get(node.output[0]) == onnx.TensorProto.FLOAT16
+            ):
+                for attribute in node.attribute:
+                    if attribute.name == "to":
+                        attribute.i = onnx.TensorProto.FLOAT16
+
+
+def _read_graph_outputs_in_fp16(model: onnx.ModelProto) -> None:
+    """Make the converted nodes that read a graph output read its fp16 tensor, in place.
+
+    With keep_io_types the converter renames the writer of an fp32 graph output to an fp16 tensor and adds a Cast
+    to fp32 under the output's name; a node that also reads the output (BERT's pooler reading
+    last_hidden_state) keeps reading the fp32 name while its own outputs are typed fp16, which onnxruntime
+    refuses. Blocked nodes (their outputs stay fp32) and Casts take either type and keep reading fp32."""
+    types: dict[str, int] = {}
+    for graph in all_graphs(model.graph):
+        for info in [*graph.input, *graph.value_info, *graph.output]:
+            types.setdefault(info.name, info.type.tensor_type.elem_type)
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for output in model.graph.output:
+        widening = producers.get(output.name)
+        if widening is None or not _is_cast(widening, onnx.TensorProto.FLOAT):
+            continue
+        narrow = widening.input[0]
+        if types.get(narrow) != onnx.TensorProto.FLOAT16:
+            continue
+        for node in all_nodes(model.graph):
+            if node is widening or node.op_type == "Cast" or output.name not in node.input:
+                continue
+            if any(types.get(name) == onnx.TensorProto.FLOAT16 for name in node.output):
+                node.input[:] = [narrow if name == output.name else name for name in node.input]
+
+
 def _is_cast(node: onnx.NodeProto, to: int) -> bool:
     return node.op_type == "Cast" and any(a.name == "to" and a.i == to for a in node.attribute)
 
@@ -328,6 +376,8 @@ def convert_model(
     if to == "fp16" and converters["onnxconverter-common"]:
         ops = sorted({n.op_type for n in plugin_nodes})
         converted = _convert_onnxconverter_common(model, ops, keep_fp32_nodes)
+        _narrow_casts_typed_fp16(converted)
+        _read_graph_outputs_in_fp16(converted)
         output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
         _keep_nodes_fp32(converted, set(keep_fp32_nodes), output_types)
         return converted, "onnxconverter-common", kept
