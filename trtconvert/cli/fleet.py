@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from trtconvert import log
-from trtconvert.cli.options import EPILOG_CODES, echo_lines, emit, report_options, setup_logging
+from trtconvert.cli.options import EPILOG_CODES, StrictGroup, echo_lines, emit, report_options, setup_logging
 from trtconvert.errors import MissingDependency
 
 FLEET_EXTRA = "pip install 'trtconvert[fleet]'"
@@ -32,7 +32,7 @@ def _require_fleet_extra() -> None:
             ) from None
 
 
-class _FleetGroup(click.Group):
+class _FleetGroup(StrictGroup):
     """`fleet MANIFEST` runs a manifest; `fleet worker ADDRESS` starts a worker."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

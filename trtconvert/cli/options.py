@@ -40,6 +40,14 @@ class StrictCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
+class StrictGroup(click.Group):
+    """A group whose commands are StrictCommands and whose subgroups are StrictGroups, so that every command of
+    the CLI refuses a repeated option, those added later included."""
+
+    command_class = StrictCommand
+    group_class = type  # click: a subgroup is of this group's own class
+
+
 def _refuse_repeated_options(command: click.Command, ctx: click.Context, args: list[str]) -> None:
     try:
         _, _, order = command.make_parser(ctx).parse_args(args=list(args))
