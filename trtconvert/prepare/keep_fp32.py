@@ -122,7 +122,12 @@ def keep_fp32_config(nodes: Iterable[str]) -> str:
 
 
 def _yaml_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
+    # YAML folds a line break in a single-quoted scalar into a space and takes no control character raw: a
+    # double-quoted scalar with those escaped reads back as the name.
+    escaped = "".join(f"\\{c}" if c in '"\\' else c if c.isprintable() else f"\\U{ord(c):08X}" for c in text)
+    return f'"{escaped}"'
 
 
 def matching_nodes(model: onnx.ModelProto, patterns: Sequence[str]) -> set[str]:
