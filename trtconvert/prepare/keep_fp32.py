@@ -84,7 +84,7 @@ def resolve_keep_fp32(model: onnx.ModelProto, patterns: Sequence[str]) -> KeptFp
             found = tuple(n.name for n in nodes if _matches(op_pattern, n.op_type))
             if not found:
                 raise BadInput(
-                    f"--keep-fp32 {_quoted(pattern)}: the prepared model has no {clipped(op_pattern)} node; "
+                    f"--keep-fp32 {_quoted(pattern)}: the prepared model has no {_quoted(op_pattern)} node; "
                     + _closest(op_pattern, sorted({n.op_type for n in nodes}), "op types", OP_PREFIX)
                 )
         else:
