@@ -447,6 +447,25 @@ def test_every_option_given_twice_is_refused(path: tuple[str, ...]) -> None:
             )
 
 
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+def test_every_number_option_refuses_what_is_not_a_usable_number(path: tuple[str, ...]) -> None:
+    """NaN, an infinity and a number of 5000 digits are refused (exit 2) by every numeric option, those added
+    later included: NaN passes every bound click checks, and NaN seconds of waiting never end."""
+    command = COMMANDS[path]
+    with tempfile.TemporaryDirectory() as name:
+        inputs = Inputs(Path(name))
+        for option in _options(command):
+            if not isinstance(option.type, click.types._NumberParamTypeBase):
+                continue
+            floats = isinstance(option.type, click.types.FloatParamType)
+            for value in ("nan", "-inf") if floats else ("9" * 5000,):
+                args = [*path, *inputs.seed(path), option.opts[-1], value]
+                run = trtconvert(args, cwd=inputs.root / "work", timeout=SECONDS, env=inputs.environment({}))
+                assert run.code == 2 and run.stderr.count("error:") == 1, (
+                    f"{args[:-1]} {value[:10]}: exit {run.code}: {run.stderr[-800:]}"
+                )
+
+
 # ------------------------------------------------------------------------------------------------ configs
 
 # YAML values a key may be given: scalars of every YAML type, collections, tags, and text at the edges.

@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from trtconvert import log
-from trtconvert.cli.options import EPILOG_CODES, StrictGroup, echo_lines, emit, report_options, setup_logging
+from trtconvert.cli.options import (
+    EPILOG_CODES,
+    FiniteFloat,
+    StrictGroup,
+    echo_lines,
+    emit,
+    report_options,
+    setup_logging,
+)
 from trtconvert.errors import MissingDependency
 
 FLEET_EXTRA = "pip install 'trtconvert[fleet]'"
@@ -83,7 +91,7 @@ def fleet() -> None:
 @click.option("--dry-run", is_flag=True, help="List the expanded jobs and their store paths; run nothing.")
 @click.option(
     "--wait-for-workers",
-    type=click.FloatRange(min=0, max=86400),
+    type=FiniteFloat(min=0, max=86400),
     default=0,
     metavar="SECONDS",
     help="Wait up to this long for a worker of each GPU kind before calling the kind's jobs unschedulable.",

@@ -48,6 +48,19 @@ class StrictGroup(click.Group):
     group_class = type  # click: a subgroup is of this group's own class
 
 
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinities: click's FloatRange lets NaN through every bound (each
+    comparison with it is false), and a NaN of seconds waits forever, a NaN share passes every check."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; give a number such as 0.5", param, ctx)
+        return number
+
+
 def _refuse_repeated_options(command: click.Command, ctx: click.Context, args: list[str]) -> None:
     try:
         _, _, order = command.make_parser(ctx).parse_args(args=list(args))
@@ -190,7 +203,7 @@ stage_options = _compose(
     ),
     click.option(
         "--int8-min-within",
-        type=float,
+        type=FiniteFloat(),
         default=None,
         metavar="FRACTION",
         help="int8 Q/DQ verification passes when at least this share of each output's elements is within "
@@ -230,14 +243,14 @@ verify_options = _compose(
     ),
     click.option(
         "--atol",
-        type=float,
+        type=FiniteFloat(),
         default=None,
         help="Absolute tolerance (default by precision: 1e-4 fp32, 2e-2 fp16 and an fp32 engine with TF32, "
         "1e-1 bf16, 5e-2 int8).",
     ),
     click.option(
         "--rtol",
-        type=float,
+        type=FiniteFloat(),
         default=None,
         help="Relative tolerance (default by precision: 1e-3 fp32, 2e-2 fp16 and an fp32 engine with TF32, "
         "5e-2 bf16 and int8).",
