@@ -122,8 +122,12 @@ def run(
     """
     setup_logging(verbose, quiet)
     _require_fleet_extra()
+    from trtconvert.fleet.cluster import checked_address
     from trtconvert.fleet.manifest import read_manifest
     from trtconvert.fleet.run import expanded_jobs, triton_models
+
+    if scheduler != "local":
+        checked_address(scheduler)
 
     manifest = read_manifest(manifest_path)
     if dry_run:
@@ -265,8 +269,9 @@ def worker(
     """
     setup_logging(verbose, quiet)
     _require_fleet_extra()
-    from trtconvert.fleet.cluster import local_gpus, serve_workers
+    from trtconvert.fleet.cluster import checked_address, local_gpus, serve_workers
 
+    checked_address(scheduler)
     gpus = local_gpus(gpu_kind)
     if gpus:
         log.LOGGER.info(f"offering {', '.join(f'gpu-{k} (device {d})' for k, d in gpus)} to {scheduler}")
