@@ -265,6 +265,8 @@ def _config_loader() -> type:
             return number
 
         def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+            if not isinstance(node, yaml.MappingNode):  # `!!map x`, `!!set [a]`: PyYAML names the line
+                return super().construct_mapping(node, deep)
             seen: set[Any] = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
@@ -276,6 +278,18 @@ def _config_loader() -> type:
                     )
                 seen.add(key)
             return super().construct_mapping(node, deep)
+
+        def construct_object(self, node, deep=False):  # type: ignore[no-untyped-def]
+            # PyYAML's constructors for explicit tags trust the text: `!!float x`, `!!bool x`, `!!timestamp
+            # 2020-99-99` or `!!map x` raise ValueError, KeyError, TypeError or AttributeError instead of a YAML
+            # error naming the line.
+            try:
+                return super().construct_object(node, deep)
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{clipped(tag, 40)} cannot hold this value", node.start_mark
+                ) from None
 
         def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
             if self.check_event(yaml.AliasEvent):
