@@ -466,6 +466,19 @@ def test_every_number_option_refuses_what_is_not_a_usable_number(path: tuple[str
                 )
 
 
+@pytest.mark.parametrize(
+    "address", ["0", "sched", "tcp://sched", "x:y", "tcp://[::1", "tcp://h:99999999", "ucx://h:1"]
+)
+def test_a_scheduler_address_dask_cannot_parse_is_refused(address: str) -> None:
+    """`fleet --scheduler` and `fleet worker` check the address themselves: Dask's parser raises ValueError or
+    TypeError on these (found by the fuzzer as internal errors)."""
+    with tempfile.TemporaryDirectory() as name:
+        inputs = Inputs(Path(name))
+        for args in (["fleet", str(inputs.manifest), "--scheduler", address], ["fleet", "worker", address]):
+            run = trtconvert(args, cwd=inputs.root / "work", timeout=SECONDS, env=inputs.environment({}))
+            assert run.code == 2 and "is not a Dask scheduler address" in run.stderr, run.stderr[-800:]
+
+
 # ------------------------------------------------------------------------------------------------ configs
 
 # YAML values a key may be given: scalars of every YAML type, collections, tags, and text at the edges.
@@ -510,6 +523,11 @@ YAML_VALUES = [
     "!!float x",
     "!!null ''",
     "!custom x",
+    "!!bool x",
+    "!!timestamp 2020-99-99",
+    "!!map x",
+    "!!set [a]",
+    "!!seq x",
     '"\\x01\\x1b[2J"',
     '"\\u202e"',
     '"a\\nerror: forged"',
