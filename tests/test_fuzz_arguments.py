@@ -798,7 +798,8 @@ def test_export_triton_server_lines_name_the_repository(folder: str, plugin_name
         root = Path(name)
         library = root / "libs" / f"lib{plugin_name.replace('/', '_')}.so"
         library.parent.mkdir()
-        library.write_bytes(b"\x7fELF" + os.urandom(64))
+        library_bytes = b"\x7fELF" + os.urandom(64)
+        library.write_bytes(library_bytes)
         plan = plan_with_sidecar(root / "plans", "model.plan", SIDE_IO, [PROFILE], plugins=(library,))
         repository = root / folder.replace("/", "_").replace("\x00", "")
         run = trtconvert(
@@ -827,6 +828,16 @@ def test_export_triton_server_lines_name_the_repository(folder: str, plugin_name
             where = next(w for w in words if w.startswith("--model-repository=")).split("=", 1)[1]
             cwd = Path(words[1]) if words[0] == "cd" else root
             assert (cwd / where).resolve() == repository.resolve(), line
+            # the plugin libraries it loads are the ones the export copied
+            for word in words:
+                libraries: list[str] = []
+                if word.startswith("LD_PRELOAD="):  # the dynamic loader splits at spaces and ':'
+                    libraries = re.split(r"[ \t\n:]", word.split("=", 1)[1])
+                elif word.startswith("--backend-config=tensorrt,plugins="):  # the backend splits at ';'
+                    libraries = word.split("plugins=", 1)[1].split(";")
+                for library in filter(None, libraries):
+                    found = cwd / library
+                    assert found.is_file() and found.read_bytes() == library_bytes, line
 
 
 def _tritonserver_lines(report) -> list[str]:
