@@ -202,6 +202,10 @@ def _run(args: list[str], as_json: bool) -> None:
         cli_options.report_stream = None
 
 
+# click 8.2 and later raise this (a UsageError whose message is the help) for a group run without a command.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that staged outputs are removed on the way out."""
 
@@ -276,6 +280,15 @@ def _main(argv: list[str] | None) -> None:
     except click.ClickException as err:
         # A usage mistake is bad input like any other: one error line, and where to read how it is written.
         command = getattr(getattr(err, "ctx", None), "command_path", None) or "trtconvert"
+        if isinstance(err, _NO_ARGS_IS_HELP) and err.ctx is not None:
+            # A group given no command: click's message is the whole help, which is no one line; it goes above.
+            with contextlib.suppress(OSError, ValueError):
+                click.echo(err.ctx.get_help(), err=True)
+            _fail(
+                f"{command} needs a command; pick one of those listed above ({command} COMMAND --help)",
+                2,
+                as_json,
+            )
         _fail(f"{err.format_message().rstrip('.')}; see {command} --help", 2, as_json)
     except (click.Abort, KeyboardInterrupt):
         click.echo("error: interrupted; nothing was written", err=True)
