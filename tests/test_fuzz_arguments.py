@@ -64,7 +64,7 @@ def _walk(
             yield path, command
 
 
-COMMANDS = dict(_walk(cli))
+COMMANDS = {(): cli, **dict(_walk(cli))}  # () is the group itself: --version
 
 
 def _options(command: click.Command) -> list[click.Option]:
@@ -141,6 +141,7 @@ class Inputs:
         seeds: dict[tuple[str, ...], list[str]] = {
             ("bench",): [self.plan, "--iterations", "2"],
             ("build",): [self.model, "-o", out / "model.plan", "--profile", PROFILE],
+            (): ["--version"],
             ("doctor",): [],
             ("export", "triton"): [self.plan, "-o", out / "repo", "--name", "sr"],
             ("fleet", "run"): [self.manifest, "--dry-run"],
@@ -386,6 +387,13 @@ def _run_keeps_the_contract(args: list[str], env: dict[str, str], inputs: Inputs
     if "--debug" in args:  # asked for: the traceback of an error is shown, the rest of the contract holds
         run.stderr = "\n".join(line for line in run.stderr.splitlines() if not line.startswith("Traceback"))
     assert_contract(run, [shown_env, *shown_args], files, before, inputs.root)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert not any("Usage:" in line for line in errors), f"a help text as the error line: {errors}"
+    if "--json" in args and run.stdout.strip():  # stdout holds one JSON report, which tells a failure too
+        report = json.loads(run.stdout)
+        assert isinstance(report, dict), run.stdout[:500]
+        if run.code != 0:
+            assert report.get("ok") is False and report.get("exit_code") == run.code, run.stdout[:500]
     if run.code != 0:
         assert _made(inputs) == made_before, (
             f"a failed run left files: {_made(inputs) - made_before}: {shown_args}"
@@ -426,7 +434,7 @@ def test_every_seed_runs() -> None:
             assert run.code in (0, 3), f"{path}: {run.stderr[-2000:]}"
 
 
-@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=lambda path: " ".join(path) or "trtconvert")
 def test_every_option_given_twice_is_refused(path: tuple[str, ...]) -> None:
     """An option of one value given twice with different values is refused (never the later one kept unseen),
     on every command: the set comes from click, so an option added later is covered."""
@@ -434,7 +442,7 @@ def test_every_option_given_twice_is_refused(path: tuple[str, ...]) -> None:
     with tempfile.TemporaryDirectory() as name:
         inputs = Inputs(Path(name))
         for option in _options(command):
-            if option.multiple or option.count or "--help" in option.opts:
+            if option.multiple or option.count or option.is_eager:  # --help, --version: print and stop
                 continue
             if option.is_flag:
                 twice = [option.opts[0], option.opts[0]]
@@ -447,7 +455,7 @@ def test_every_option_given_twice_is_refused(path: tuple[str, ...]) -> None:
             )
 
 
-@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=lambda path: " ".join(path) or "trtconvert")
 def test_every_number_option_refuses_what_is_not_a_usable_number(path: tuple[str, ...]) -> None:
     """NaN, an infinity and a number of 5000 digits are refused (exit 2) by every numeric option, those added
     later included: NaN passes every bound click checks, and NaN seconds of waiting never end."""
