@@ -12,6 +12,7 @@ A failure prints the command line, the environment and the files that caused it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -474,15 +475,31 @@ def test_every_number_option_refuses_what_is_not_a_usable_number(path: tuple[str
                 )
 
 
-@pytest.mark.parametrize(
-    "address", ["0", "sched", "tcp://sched", "x:y", "tcp://[::1", "tcp://h:99999999", "ucx://h:1"]
-)
-def test_a_scheduler_address_dask_cannot_parse_is_refused(address: str) -> None:
+BAD_ADDRESSES = [
+    "0",
+    "sched",
+    "tcp://sched",
+    "x:y",
+    "tcp://[::1",
+    "tcp://h:99999999",
+    "ucx://h:1",
+    "inproc://x",
+]
+
+
+def test_a_scheduler_address_dask_cannot_parse_is_refused() -> None:
     """`fleet --scheduler` and `fleet worker` check the address themselves: Dask's parser raises ValueError or
-    TypeError on these (found by the fuzzer as internal errors)."""
+    TypeError on these (found by the fuzzer as internal errors). Each form in process, two through the CLI."""
+    from trtconvert.errors import BadInput
+    from trtconvert.fleet.cluster import checked_address
+
+    for address in BAD_ADDRESSES:
+        with pytest.raises(BadInput, match="is not a Dask scheduler address"):
+            checked_address(address)
+    assert checked_address("tcp://[::1]:8786") == "tcp://[::1]:8786"
     with tempfile.TemporaryDirectory() as name:
         inputs = Inputs(Path(name))
-        for args in (["fleet", str(inputs.manifest), "--scheduler", address], ["fleet", "worker", address]):
+        for args in (["fleet", str(inputs.manifest), "--scheduler", "x:y"], ["fleet", "worker", "sched"]):
             run = trtconvert(args, cwd=inputs.root / "work", timeout=SECONDS, env=inputs.environment({}))
             assert run.code == 2 and "is not a Dask scheduler address" in run.stderr, run.stderr[-800:]
 
@@ -587,6 +604,17 @@ def _whole_file_cases() -> dict[str, bytes]:
         "deep": b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
         "long_line": b"model: " + b"m" * (900 << 10) + b"\n",
         "python_tag": b"model: !!python/object/apply:os.system ['echo pwned > pwned']\n",
+        **{
+            f"tag_{tag}": (CONFIG_BASE + f"seed: !!{tag} {value}\n").encode()
+            for tag, value in (
+                ("float", "x"),
+                ("bool", "x"),
+                ("timestamp", "2020-99-99"),
+                ("map", "x"),
+                ("set", "[a]"),
+                ("binary", "'%%%'"),
+            )
+        },
         "directive": b"%YAML 1.1\n%TAG ! tag:example.com,2000:\n---\n" + CONFIG_BASE.encode(),
     }
 
@@ -643,17 +671,31 @@ def test_mutated_configs_keep_the_contract(case) -> None:
         assert not (inputs.root / "work" / "pwned").exists()
 
 
+# The whole-file edges that also run through the CLI in CI (resources and code execution); the others are read
+# in process there, and the hypothesis tests draw every one through the CLI.
+CLI_EDGES = ("alias_bomb", "deep", "python_tag", "ten_mb", "utf16")
+
+
 @pytest.mark.parametrize("case", sorted(WHOLE_FILE))
 def test_every_yaml_edge_keeps_the_contract_as_a_config_and_a_manifest(case: str) -> None:
-    """Each whole-file edge once, as `prepare --config` and as a fleet manifest, whatever hypothesis draws."""
+    """Each whole-file edge once, as a config and as a fleet manifest, whatever hypothesis draws: read as the
+    commands read them (a BadInput or the values, nothing else, no tag executed); some through the CLI too."""
+    from trtconvert.errors import BadInput
+    from trtconvert.fleet.manifest import read_manifest
+    from trtconvert.settings.spec import make_spec
+
     with tempfile.TemporaryDirectory() as name:
         inputs = Inputs(Path(name))
         inputs.config.write_bytes(WHOLE_FILE[case])
-        args = ["prepare", "--config", str(inputs.config), "-o", str(inputs.out / "prepared.onnx")]
-        _run_keeps_the_contract(args, {}, inputs)
         inputs.manifest.write_bytes(WHOLE_FILE[case])
-        _run_keeps_the_contract(["fleet", str(inputs.manifest), "--dry-run"], {}, inputs)
-        assert not (inputs.root / "work" / "pwned").exists()
+        for read in (lambda: make_spec(inputs.config, {}), lambda: read_manifest(inputs.manifest)):
+            with contextlib.suppress(BadInput):
+                read()
+        if case in CLI_EDGES:
+            args = ["prepare", "--config", str(inputs.config), "-o", str(inputs.out / "prepared.onnx")]
+            _run_keeps_the_contract(args, {}, inputs)
+            _run_keeps_the_contract(["fleet", str(inputs.manifest), "--dry-run"], {}, inputs)
+        assert not (inputs.root / "pwned").exists() and not Path("pwned").exists()
 
 
 MANIFEST_PLACES = {
