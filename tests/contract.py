@@ -43,13 +43,22 @@ def partial_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.endswith(".partial") or ".tmp" in p.name]
 
 
-def trtconvert(args: list[str], cwd: Path | None = None, timeout: float = SECONDS_PER_RUN) -> Run:
+def trtconvert(
+    args: list[str],
+    cwd: Path | None = None,
+    timeout: float = SECONDS_PER_RUN,
+    env: dict[str, str] | None = None,
+) -> Run:
+    """One run in a fresh process; stdin is empty (a path '-' must not wait on the terminal), ``env`` replaces
+    the environment."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run(
         [sys.executable, "-m", "trtconvert", *[str(a) for a in args]],
         cwd=cwd,
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         timeout=timeout,
+        env=env,
     )
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak_kib <= max(before, MAX_RSS_BYTES // 1024), f"a run peaked at {peak_kib // 1024} MiB: {args}"

@@ -8,6 +8,7 @@ import click
 
 from trtconvert.cli.options import (
     EPILOG_CODES,
+    StrictGroup,
     echo_lines,
     emit,
     plugin_option,
@@ -16,7 +17,7 @@ from trtconvert.cli.options import (
 )
 
 
-@click.group("export")
+@click.group("export", cls=StrictGroup)
 def export() -> None:
     """Hand built plans on to a server: `export triton` writes a Triton Inference Server model.
 

@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from trtconvert import log
-from trtconvert.cli.options import EPILOG_CODES, echo_lines, emit, report_options, setup_logging
+from trtconvert.cli.options import (
+    EPILOG_CODES,
+    FiniteFloat,
+    StrictGroup,
+    echo_lines,
+    emit,
+    report_options,
+    setup_logging,
+)
 from trtconvert.errors import MissingDependency
 
 FLEET_EXTRA = "pip install 'trtconvert[fleet]'"
@@ -32,7 +40,7 @@ def _require_fleet_extra() -> None:
             ) from None
 
 
-class _FleetGroup(click.Group):
+class _FleetGroup(StrictGroup):
     """`fleet MANIFEST` runs a manifest; `fleet worker ADDRESS` starts a worker."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -83,7 +91,7 @@ def fleet() -> None:
 @click.option("--dry-run", is_flag=True, help="List the expanded jobs and their store paths; run nothing.")
 @click.option(
     "--wait-for-workers",
-    type=click.FloatRange(min=0, max=86400),
+    type=FiniteFloat(min=0, max=86400),
     default=0,
     metavar="SECONDS",
     help="Wait up to this long for a worker of each GPU kind before calling the kind's jobs unschedulable.",
@@ -114,8 +122,12 @@ def run(
     """
     setup_logging(verbose, quiet)
     _require_fleet_extra()
+    from trtconvert.fleet.cluster import checked_address
     from trtconvert.fleet.manifest import read_manifest
     from trtconvert.fleet.run import expanded_jobs, triton_models
+
+    if scheduler != "local":
+        checked_address(scheduler)
 
     manifest = read_manifest(manifest_path)
     if dry_run:
@@ -257,8 +269,9 @@ def worker(
     """
     setup_logging(verbose, quiet)
     _require_fleet_extra()
-    from trtconvert.fleet.cluster import local_gpus, serve_workers
+    from trtconvert.fleet.cluster import checked_address, local_gpus, serve_workers
 
+    checked_address(scheduler)
     gpus = local_gpus(gpu_kind)
     if gpus:
         log.LOGGER.info(f"offering {', '.join(f'gpu-{k} (device {d})' for k, d in gpus)} to {scheduler}")

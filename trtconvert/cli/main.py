@@ -24,6 +24,7 @@ from trtconvert.cli import options as cli_options
 from trtconvert.cli.options import (
     EPILOG_CODES,
     StrictCommand,
+    StrictGroup,
     common_options,
     emit,
     json_text,
@@ -39,7 +40,9 @@ from trtconvert.engine.interruptible import end_process
 from trtconvert.errors import BadInput, TrtConvertError, within_a_line
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=StrictGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(__version__, "--version", prog_name="trtconvert")
 def cli() -> None:
     """Turn ONNX models into TensorRT engines that build the first time and compute what the ONNX computes.
@@ -199,6 +202,10 @@ def _run(args: list[str], as_json: bool) -> None:
         cli_options.report_stream = None
 
 
+# click 8.2 and later raise this (a UsageError whose message is the help) for a group run without a command.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that staged outputs are removed on the way out."""
 
@@ -273,7 +280,16 @@ def _main(argv: list[str] | None) -> None:
     except click.ClickException as err:
         # A usage mistake is bad input like any other: one error line, and where to read how it is written.
         command = getattr(getattr(err, "ctx", None), "command_path", None) or "trtconvert"
-        _fail(f"{err.format_message()}; see {command} --help", 2, as_json)
+        if isinstance(err, _NO_ARGS_IS_HELP) and err.ctx is not None:
+            # A group given no command: click's message is the whole help, which is no one line; it goes above.
+            with contextlib.suppress(OSError, ValueError):
+                click.echo(err.ctx.get_help(), err=True)
+            _fail(
+                f"{command} needs a command; pick one of those listed above ({command} COMMAND --help)",
+                2,
+                as_json,
+            )
+        _fail(f"{err.format_message().rstrip('.')}; see {command} --help", 2, as_json)
     except (click.Abort, KeyboardInterrupt):
         click.echo("error: interrupted; nothing was written", err=True)
         end_process(130)

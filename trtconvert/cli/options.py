@@ -40,6 +40,28 @@ class StrictCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
+class StrictGroup(click.Group):
+    """A group whose commands are StrictCommands and whose subgroups are StrictGroups, so that every command of
+    the CLI refuses a repeated option, those added later included."""
+
+    command_class = StrictCommand
+    group_class = type  # click: a subgroup is of this group's own class
+
+
+class FiniteFloat(click.FloatRange):
+    """A bounded float option that refuses NaN and infinities: click's FloatRange lets NaN through every bound
+    (each comparison with it is false), and a NaN of seconds waits forever, a NaN share passes every check.
+    (Plain float options, the tolerances, are checked with their own message by settings.spec.check_numbers.)"""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; give a number such as 0.5", param, ctx)
+        return number
+
+
 def _refuse_repeated_options(command: click.Command, ctx: click.Context, args: list[str]) -> None:
     try:
         _, _, order = command.make_parser(ctx).parse_args(args=list(args))

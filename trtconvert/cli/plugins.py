@@ -8,10 +8,17 @@ from pathlib import Path
 import click
 
 from trtconvert import log
-from trtconvert.cli.options import EPILOG_CODES, StrictCommand, emit, report_options, setup_logging
+from trtconvert.cli.options import (
+    EPILOG_CODES,
+    StrictCommand,
+    StrictGroup,
+    emit,
+    report_options,
+    setup_logging,
+)
 
 
-@click.group("plugins")
+@click.group("plugins", cls=StrictGroup)
 def plugins() -> None:
     """The TensorRT plugin library libtrtconvert_plugins.so, with the DynamicTRTResize plugin that the
     rewrite stage emits for cubic Resize nodes.

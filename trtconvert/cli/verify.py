@@ -9,6 +9,7 @@ import click
 from trtconvert.cli.options import (
     EPILOG_CODES,
     INPUT_HELP,
+    FiniteFloat,
     StrictCommand,
     emit,
     parse_input_flags,
@@ -52,7 +53,7 @@ from trtconvert.cli.options import (
 )
 @click.option(
     "--int8-min-within",
-    type=click.FloatRange(0, 1),
+    type=FiniteFloat(0, 1),
     default=0.99,
     show_default=True,
     metavar="FRACTION",

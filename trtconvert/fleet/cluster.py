@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from distributed import Client, LocalCluster, Worker
 
 from trtconvert.engine.machine import Gpu, cuda_gpus
-from trtconvert.errors import BadInput, MissingDependency
+from trtconvert.errors import BadInput, MissingDependency, shown
 from trtconvert.fleet.job_task import probe_machine, register_worker_machine
 
 RESOURCE_PREFIX = "gpu-"
@@ -75,6 +75,31 @@ def start_local_cluster(gpus: Iterable[tuple[str, str]]) -> LocalCluster:
         cluster.scale(count)
         cluster.wait_for_workers(count)
     return cluster
+
+
+# The protocols a scheduler serves other machines on with distributed alone (ucx needs ucx-py, inproc is
+# one process).
+SCHEDULER_PROTOCOLS = ("tcp", "tls")
+
+
+def checked_address(address: str) -> str:
+    """A scheduler address the user gave, checked before Dask parses it (a local cluster's own address may be
+    inproc://): Dask's parser raises
+    ValueError or TypeError on a missing or non-numeric port, a bare IPv6 host or a protocol it lacks."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        protocol, location = parse_address(address)
+        port = parse_host_port(location)[1]
+        usable = protocol in SCHEDULER_PROTOCOLS and 0 < int(port) < 65536
+    except (ValueError, TypeError):
+        usable = False
+    if not usable:
+        raise BadInput(
+            f"{shown(address)} is not a Dask scheduler address; give tcp://HOST:PORT (tcp://sched:8786, "
+            "tcp://[::1]:8786 for IPv6), as `dask scheduler` prints it"
+        )
+    return address
 
 
 def connect(address: str, timeout_seconds: float = 20) -> Client:

@@ -33,7 +33,9 @@ from trtconvert.settings.spec import (
     make_spec,
     parse_config_value,
     read_config,
+    refuse_two_spellings,
     relative_to_folder,
+    yaml_problem,
 )
 
 MANIFEST_KEYS = ("store", "jobs", "gpus", "triton")
@@ -126,11 +128,15 @@ def _read_yaml(path: Path) -> Any:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = str(getattr(err, "problem", "") or "")
-        if "aliases" in problem or problem.startswith("duplicate key"):
+        if "aliases" in problem:
             raise BadInput(
-                f"manifest {path}: {problem}{where}; write each value out, each key once"
+                f"manifest {path}: YAML aliases (*name) are not allowed{where}; write the value out"
             ) from None
-        raise BadInput(f"manifest {path} is not valid YAML{where}; fix the syntax") from None
+        if problem.startswith("duplicate key"):
+            raise BadInput(f"manifest {path}: {problem}{where}; give each key once") from None
+        raise BadInput(
+            f"manifest {path} is not valid YAML{where}{yaml_problem(err)}; fix the syntax"
+        ) from None
     except UnicodeDecodeError:
         raise BadInput(f"manifest {path} is not a text file; give a YAML file") from None
     except RecursionError:
@@ -199,6 +205,7 @@ def _triton(value: Any, folder: Path, where: str) -> TritonExport:
 
 def _job_settings(entry: Mapping[str, Any], folder: Path, where: str) -> tuple[str | None, dict[str, Any]]:
     """The entry's explicit name and its settings: its config's keys, overridden by the entry's own."""
+    refuse_two_spellings(entry, where)
     for key in entry:
         name = str(key).replace("-", "_")
         if name in FLEET_OWNED_KEYS:

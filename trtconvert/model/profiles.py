@@ -208,14 +208,21 @@ def _expression_range(dim: str, by_name: dict[str, tuple[int, int, int]]) -> tup
     return values[0], values[1], values[2]
 
 
+def writable_in_flag(name: str) -> bool:
+    """Whether parse_profile reads ``name`` back from NAME=...: it splits items at ',' and strips the space
+    around a name, so a name holding ',' or beginning or ending in a space is lost (and a control character
+    would not survive a paste)."""
+    return bool(name) and name == name.strip() and "," not in name and not any(ord(c) < 32 for c in name)
+
+
 def profile_flag(profile: Profile) -> str:
-    """A profile as a ready-to-paste flag, quoted for a POSIX shell whatever the names hold. Names holding ','
-    cannot be written in the flag's grammar: the profile is then given as a config's 'profiles:' entry."""
-    if any("," in name or any(ord(c) < 32 for c in name) for name in profile):
+    """A profile as a ready-to-paste flag, quoted for a POSIX shell whatever the names hold. Names the flag's
+    grammar cannot hold (writable_in_flag) are given as a config's 'profiles:' entry instead."""
+    if not all(writable_in_flag(name) for name in profile):
         entry = json.dumps({name: str(shape_range) for name, shape_range in profile.items()})
         return (
-            f"a config with profiles: [{entry}] (input names holding ',' or control characters cannot be written "
-            "in --profile)"
+            f"a config with profiles: [{entry}] (input names holding ',', control characters or a leading or "
+            "trailing space cannot be written in --profile)"
         )
     text = ",".join(f"{name}={shape_range}" for name, shape_range in profile.items())
     return "--profile '" + text.replace("'", "'\"'\"'") + "'"

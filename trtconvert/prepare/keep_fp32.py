@@ -84,7 +84,7 @@ def resolve_keep_fp32(model: onnx.ModelProto, patterns: Sequence[str]) -> KeptFp
             found = tuple(n.name for n in nodes if _matches(op_pattern, n.op_type))
             if not found:
                 raise BadInput(
-                    f"--keep-fp32 {_quoted(pattern)}: the prepared model has no {clipped(op_pattern)} node; "
+                    f"--keep-fp32 {_quoted(pattern)}: the prepared model has no {_quoted(op_pattern)} node; "
                     + _closest(op_pattern, sorted({n.op_type for n in nodes}), "op types", OP_PREFIX)
                 )
         else:
@@ -122,7 +122,12 @@ def keep_fp32_config(nodes: Iterable[str]) -> str:
 
 
 def _yaml_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
+    # YAML folds a line break in a single-quoted scalar into a space and takes no control character raw: a
+    # double-quoted scalar with those escaped reads back as the name.
+    escaped = "".join(f"\\{c}" if c in '"\\' else c if c.isprintable() else f"\\U{ord(c):08X}" for c in text)
+    return f'"{escaped}"'
 
 
 def matching_nodes(model: onnx.ModelProto, patterns: Sequence[str]) -> set[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trtconvert.errors import BadInput, shown
+from trtconvert.errors import BadInput, clipped, shown
 from trtconvert.model.profiles import Profile, parse_profile, profile_from_mapping
 from trtconvert.numbers import MAX_DIGITS, parse_size
 from trtconvert.paths import checked_path
@@ -152,9 +152,10 @@ OP_PREFIX = "op:"
 
 
 def _keep_fp32_pattern(value: Any, where: str) -> str:
-    # Not stripped: a node name may begin or end with a space (the finder prints such names quoted).
+    # Not stripped, and a blank or a bare 'op:' taken: a node may be named so (the finder prints such names
+    # quoted), and a pattern no node has is refused by name where the model is read.
     text = _text(value, where)
-    if not text.strip() or text.strip() == OP_PREFIX:
+    if not text:
         raise BadInput(
             f"{where}: {shown(value)} names no node; write a node name, a glob such as 'blocks.*.norm', or "
             "op:TYPE such as op:Softmax"
@@ -264,6 +265,8 @@ def _config_loader() -> type:
             return number
 
         def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+            if not isinstance(node, yaml.MappingNode):  # `!!map x`, `!!set [a]`: PyYAML names the line
+                return super().construct_mapping(node, deep)
             seen: set[Any] = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
@@ -275,6 +278,18 @@ def _config_loader() -> type:
                     )
                 seen.add(key)
             return super().construct_mapping(node, deep)
+
+        def construct_object(self, node, deep=False):  # type: ignore[no-untyped-def]
+            # PyYAML's constructors for explicit tags trust the text: `!!float x`, `!!bool x`, `!!timestamp
+            # 2020-99-99` or `!!map x` raise ValueError, KeyError, TypeError or AttributeError instead of a YAML
+            # error naming the line.
+            try:
+                return super().construct_object(node, deep)
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{clipped(tag, 40)} cannot hold this value", node.start_mark
+                ) from None
 
         def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
             if self.check_event(yaml.AliasEvent):
@@ -313,7 +328,7 @@ def read_config(path: Path) -> dict[str, Any]:
             ) from None
         if problem.startswith("duplicate key"):
             raise BadInput(f"config {path}: {problem}{where}; give each key once") from None
-        raise BadInput(f"config {path} is not valid YAML{where}; fix the syntax") from None
+        raise BadInput(f"config {path} is not valid YAML{where}{yaml_problem(err)}; fix the syntax") from None
     except UnicodeDecodeError:
         raise BadInput(f"config {path} is not a text file; give a YAML file") from None
     except RecursionError:
@@ -326,6 +341,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise BadInput(
             f"config {path} must be a mapping of keys to values (key: value), not {type(raw).__name__}"
         )
+    refuse_two_spellings(raw, f"config {path}")
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = str(key).replace("-", "_")
@@ -338,6 +354,23 @@ def read_config(path: Path) -> dict[str, Any]:
         parsed = _PARSERS[name](value, f"config {path.name}: {key}")
         values[name] = relative_to_folder(name, parsed, path.parent)
     return values
+
+
+def yaml_problem(err: Exception) -> str:
+    """What PyYAML says is wrong (an unknown tag, a second document, a key that is a list), for the message."""
+    problem = getattr(err, "problem", None) or getattr(err, "context", None) or getattr(err, "reason", None)
+    return f" ({clipped(str(problem), 120)})" if problem else ""
+
+
+def refuse_two_spellings(mapping: Mapping, where: str) -> None:
+    """Keys are read with '-' as '_': `check-parser` and `check_parser` are one key, and given both, the later one
+    would silently replace the first (YAML's duplicate check sees two keys)."""
+    seen: dict[str, Any] = {}
+    for key in mapping:
+        name = str(key).replace("-", "_")
+        if name in seen:
+            raise BadInput(f"{where}: {shown(seen[name])} and {shown(key)} are the same key; give it once")
+        seen[name] = key
 
 
 def parse_config_value(name: str, value: Any, where: str) -> Any:
