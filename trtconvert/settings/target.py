@@ -114,7 +114,9 @@ EVIDENCE = (
         measured=(
             "8.5.3.1 on an H200 and an H100 (the tensorrt test suite: engines with and without the plugin, FP32, FP16 and INT8, "
             "plans in fresh processes, the shared real models, the cubic Resize cases; the bundled example end to "
-            "end; bench); 8.6 has not been run"
+            "end; bench, with --layers and --cuda-graph; export triton and fleet with real plans); not yet passed on "
+            "a GPU: explicit INT8 from Q/DQ, int64 inputs, --keep-fp32 in If bodies, the layers of a two-profile plan "
+            "(failed on 2026-12-08, fixed since); 8.6 has not been run"
         ),
         argument_level="",
         compiled="the plugin against the 8.5.3 and 8.6.1 headers, -Werror",
