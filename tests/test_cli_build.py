@@ -430,3 +430,58 @@ def test_a_timing_cache_tensorrt_could_not_use_is_told_from_other_failures() -> 
     )
     assert timing_cache_unusable(seen)
     assert not timing_cache_unusable("10: Could not find any implementation for node conv")
+
+
+def test_a_build_failing_on_its_timing_cache_is_built_again_without_it(tmp_path: Path, caplog) -> None:
+    # Argument level: the chains stand in for polygraphy's; the first logs what TensorRT 8.5 logged on an H100.
+    from polygraphy.logger import G_LOGGER
+
+    from trtconvert.engine.chain import run_chain_without_unusable_cache
+
+    cache = tmp_path / "shared.cache"
+    cache.write_bytes(b"entries of other networks")
+    request = resolve(Spec(model=tmp_path / "m.onnx", profiles=[], verify=False, timing_cache=cache), "8.5.3")
+    asked: list = []
+
+    def make_chain(this_request):
+        asked.append(this_request.spec.timing_cache)
+
+        def chain():
+            if this_request.spec.timing_cache is not None:
+                G_LOGGER.error(
+                    "1: [myelinCache.h::deserializeFromBuffer::52] Error Code 1: Myelin (Myelin error)"
+                )
+                G_LOGGER.error("4: The timing cache will not be used!")
+                G_LOGGER.critical("Invalid Engine. Please ensure the engine was built correctly")
+            return b"engine"
+
+        return chain
+
+    with caplog.at_level("WARNING", logger="trtconvert"):
+        _, engine = run_chain_without_unusable_cache(make_chain, request)
+    assert engine == b"engine" and asked == [cache, None]
+    assert f"could not use the timing cache {cache}" in caplog.text
+    assert cache.read_bytes() == b"entries of other networks"
+
+
+def test_other_build_failures_are_not_built_again(tmp_path: Path) -> None:
+    from polygraphy.logger import G_LOGGER
+
+    from trtconvert.engine.chain import run_chain_without_unusable_cache
+
+    request = resolve(
+        Spec(model=tmp_path / "m.onnx", profiles=[], verify=False, timing_cache=tmp_path / "c.cache"), "8.5.3"
+    )
+    asked: list = []
+
+    def make_chain(this_request):
+        asked.append(this_request.spec.timing_cache)
+
+        def chain():
+            G_LOGGER.critical("10: Could not find any implementation for node conv")
+
+        return chain
+
+    with pytest.raises(BuildFailed, match="Could not find any implementation"):
+        run_chain_without_unusable_cache(make_chain, request)
+    assert len(asked) == 1

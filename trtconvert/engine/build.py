@@ -19,7 +19,12 @@ from typing import Any
 
 from trtconvert import log
 from trtconvert.atomic import check_writable_file, created_folders
-from trtconvert.engine.chain import engine_loader_chain, int8_calibrator, run_chain, timing_cache_unusable
+from trtconvert.engine.chain import (
+    EngineChain,
+    engine_loader_chain,
+    int8_calibrator,
+    run_chain_without_unusable_cache,
+)
 from trtconvert.engine.layer_precision import KeepLayersFp32
 from trtconvert.engine.machine import Gpu, cuda_gpu, import_tensorrt
 from trtconvert.engine.mark_outputs import MarkTensorsAsOutputs
@@ -41,7 +46,6 @@ from trtconvert.errors import (
     INSTALL_TENSORRT,
     MAX_MESSAGE_CHARS,
     BadInput,
-    BuildFailed,
     MissingDependency,
     VerificationFailed,
 )
@@ -268,39 +272,30 @@ def _build_engine(
         "plugins", time.perf_counter() - start, ", ".join(p.name for p in request.plugins) or "none needed"
     )
     progress = TensorRTLog() if show_progress else None
-    calibrator = None
+    version = ""
     if "int8" in request.precision.builder_flags:
         trt, _ = import_tensorrt()
         version = str(getattr(trt, "__version__", ""))
-        calibrator = int8_calibrator(checked.calibration, checked.calibration_cache, version)
     with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
         keep = KeepLayersFp32.from_model(prepared.model, prepared.precision.keep_fp32.nodes)
-        chain = engine_loader_chain(request, onnx_path, progress, calibrator, keep, mark_outputs)
+    used: dict[str, Any] = {"calibrator": None}
+
+    def make_chain(this_request: Request) -> EngineChain:
+        # A fresh calibrator for each chain: a failed build may have read part of the calibration data.
+        if version:
+            used["calibrator"] = int8_calibrator(checked.calibration, checked.calibration_cache, version)
+        with tensorrt_messages():
+            return engine_loader_chain(
+                this_request, onnx_path, progress, used["calibrator"], keep, mark_outputs
+            )
+
     start = time.perf_counter()
     # The timing cache's folder exists only once a build succeeds with it.
     cache_folder = spec.timing_cache.parent if spec.timing_cache is not None else onnx_path.parent
     with created_folders(cache_folder):
         hint = plugin_hint(prepared.model, request.plugins) + _cache_only_hint(spec.calib_cache, checked)
-        try:
-            engine_bytes = run_chain(chain, hint, progress)
-        except BuildFailed as failed:
-            if spec.timing_cache is None or not timing_cache_unusable(str(failed)):
-                raise
-            # TensorRT 8.5 fails the whole build when a shared cache's Myelin entries do not deserialize for
-            # this network (a model with If or Gather nodes beside others in one cache); without it, it builds.
-            log.LOGGER.warning(
-                "warning: TensorRT could not use the timing cache %s for this network; building again without "
-                "it (the cache is left as it was)",
-                spec.timing_cache,
-            )
-            without_cache = dataclasses.replace(request, spec=dataclasses.replace(spec, timing_cache=None))
-            if calibrator is not None:
-                calibrator = int8_calibrator(checked.calibration, checked.calibration_cache, version)
-            with tensorrt_messages():
-                chain = engine_loader_chain(
-                    without_cache, onnx_path, progress, calibrator, keep, mark_outputs
-                )
-            engine_bytes = run_chain(chain, hint, progress)
+        chain, engine_bytes = run_chain_without_unusable_cache(make_chain, request, hint, progress)
+    calibrator = used["calibrator"]
     total = time.perf_counter() - start
     parse_seconds = chain.parse.seconds or 0.0
     record.timings["parse"] = parse_seconds

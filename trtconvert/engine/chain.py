@@ -23,6 +23,7 @@ and rewrites it, so CI jobs that share one cache file add to it rather than over
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -285,6 +286,33 @@ _UNUSABLE_CACHE = ("The timing cache will not be used", "myelinCache")
 def timing_cache_unusable(message: str) -> bool:
     """Whether a build's failure message says that TensorRT could not use its timing cache."""
     return any(sign in message for sign in _UNUSABLE_CACHE)
+
+
+def run_chain_without_unusable_cache(
+    make_chain: Callable[[Request], EngineChain],
+    request: Request,
+    hint: str = "",
+    progress: TensorRTLog | None = None,
+) -> tuple[EngineChain, bytes]:
+    """Build the chain ``make_chain(request)``; where TensorRT fails because it cannot use the timing cache it
+    was given, build once more without it (the cache file left as it was) and say so.
+
+    TensorRT 8.5 fails the whole build when a shared cache's Myelin entries do not deserialize for the network
+    (seen with an embedding Gather and with If bodies, each beside other networks in one cache)."""
+    chain = make_chain(request)
+    try:
+        return chain, run_chain(chain, hint, progress)
+    except BuildFailed as failed:
+        if request.spec.timing_cache is None or not timing_cache_unusable(str(failed)):
+            raise
+    log.LOGGER.warning(
+        "warning: TensorRT could not use the timing cache %s for this network; building again without it (the "
+        "cache is left as it was)",
+        request.spec.timing_cache,
+    )
+    without_cache = dataclasses.replace(request, spec=dataclasses.replace(request.spec, timing_cache=None))
+    chain = make_chain(without_cache)
+    return chain, run_chain(chain, hint, progress)
 
 
 def run_chain(chain: Callable[[], Any], hint: str = "", progress: TensorRTLog | None = None) -> bytes:
