@@ -78,3 +78,53 @@ def test_inspect_and_prepare_report_it(run_cli, tmp_path: Path) -> None:
     assert prepared.code == 0, prepared.stderr
     assert "1 of 1 candidate node(s) rewritten" in prepared.stderr
     assert _attrs(onnx.load(out), "Conv")["kernel_shape"] == [3, 3]
+
+
+def _computed_weights_model(op: str, weight_shape: list, x_shape: list, **attrs) -> onnx.ModelProto:
+    """x -> op(x, Identity(w_in)): weights that are a tensor, of the shape given (ints, or names for unknown)."""
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Identity", ["w_in"], ["w"], name="weights"),
+        helper.make_node(op, ["x", "w"], ["y"], name="conv", **attrs),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "computed_weights",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape),
+            helper.make_tensor_value_info("w_in", TensorProto.FLOAT, weight_shape),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * len(x_shape))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize(
+    ("op", "weight_shape", "x_shape", "attrs", "kernel"),
+    [
+        ("Conv", [8, 3, 5], [1, 3, 32], {}, [5]),  # 1-D
+        ("Conv", [8, 1, 3, 3], [1, 4, 16, 16], {"group": 4}, [3, 3]),  # grouped: (M, C/group, kH, kW)
+        ("ConvTranspose", [3, 8, 2, 4], [1, 3, 16, 16], {}, [2, 4]),  # (C, M/group, kH, kW)
+        ("Conv", [8, 3, 1, 3, 3], [1, 3, 4, 16, 16], {}, [1, 3, 3]),  # 3-D
+    ],
+)
+def test_every_conv_form_gets_the_spatial_dims_of_its_weights(
+    op, weight_shape, x_shape, attrs, kernel
+) -> None:
+    result = rewrite_model(_computed_weights_model(op, weight_shape, x_shape, **attrs), "auto", T85)
+    assert [d.decision for d in result.decisions] == ["rewrite"]
+    assert _attrs(result.model, op)["kernel_shape"] == kernel
+
+
+def test_weights_of_unknown_shape_are_named_by_the_parser_check(run_cli, tmp_path: Path) -> None:
+    path = tmp_path / "dynamic_weights.onnx"
+    onnx.save(_computed_weights_model("Conv", [8, 3, "k", "k"], [1, 3, 16, 16]), path)
+    out = tmp_path / "out.onnx"
+    result = run_cli("prepare", path, "-o", out, "--target-tensorrt", "8.5")
+    assert result.code == 2 and not out.exists()
+    assert "from kernel_shape alone" in result.stderr and "'conv'" in result.stderr
+    assert "give the node a kernel_shape attribute" in result.stderr
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr

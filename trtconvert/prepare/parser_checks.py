@@ -51,13 +51,15 @@ class ParserProblem:
 
 
 def kept_node_problems(decisions: Sequence[RewriteDecision]) -> list[ParserProblem]:
-    """The nodes --rewrite none kept although the target rejects them or computes them otherwise."""
+    """The nodes a rule kept (--rewrite none, or one it cannot rewrite) although the target rejects them or
+    computes them otherwise."""
     return [
         ParserProblem(
             d.node,
             d.target_refuses,
-            "drop --rewrite none, and the rewrite stage replaces it with a plugin that computes what ONNX computes",
-            kept_by_rewrite_none=True,
+            d.fix
+            or "drop --rewrite none, and the rewrite stage replaces it with a plugin that computes what ONNX computes",
+            kept_by_rewrite_none=not d.fix,
         )
         for d in decisions
         if d.decision == "keep" and d.target_refuses

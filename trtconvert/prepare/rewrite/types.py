@@ -25,6 +25,8 @@ class RewriteDecision:
     rule: str = ""
     # For a node kept although the target TensorRT rejects it or computes it otherwise (--rewrite none): why.
     target_refuses: str = ""
+    # For such a node kept whatever the policy (the rule cannot rewrite it): what the user can do.
+    fix: str = ""
 
     def line(self) -> str:
         return f"{self.node} ({self.op}): {self.decision}: {self.reason}"

@@ -39,10 +39,13 @@ class ConvKernelShapeRule:
         dims = ctx.tracer.dims(node.inputs[1])
         spatial = dims[2:] if dims is not None and len(dims) > 2 else None
         if spatial is None or not all(isinstance(d, int) and d > 0 for d in spatial):
+            unknown = (
+                "it reads the kernel size of a Conv with computed weights from kernel_shape alone, which this node "
+                "lacks, and the weights' shape is not static here to give it"
+            )
+            fix = "give the node a kernel_shape attribute (its weights' spatial dims), or re-export it with static weights"
             return Plan(
-                RewriteDecision(
-                    name, node.op, "keep", f"{PARSER_NEEDS}, and the weights' shape is not static here", RULE
-                )
+                RewriteDecision(name, node.op, "keep", f"{PARSER_NEEDS}: {unknown}", RULE, unknown, fix)
             )
         kernel = [int(d) for d in spatial]
         if ctx.policy == "none":
