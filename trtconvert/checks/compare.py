@@ -234,9 +234,16 @@ def check_feed_fits(inputs: Sequence[GraphTensor], shapes: Mapping[str, Shape]) 
         )
 
 
-def largest_tensor_at(model: onnx.ModelProto | Path, shapes: Mapping[str, Shape]) -> tuple[str, int] | None:
+def largest_tensor_at(
+    model: onnx.ModelProto | Path, shapes: Mapping[str, Shape], unknown_dim: int | None = None
+) -> tuple[str, int] | None:
     """The largest tensor (name, bytes) that running ``model`` at these input shapes makes, as onnx's shape
-    inference sees it; None where inference cannot say. Weights are left out: they are loaded already."""
+    inference sees it; None where inference cannot say. Weights are left out: they are loaded already.
+
+    A tensor whose size inference cannot tell is left out too, or, with ``unknown_dim``, counts each unknown dim as
+    that length: a Resize to sizes computed at run time leaves the dims of every tensor after it unknown, and at
+    large shapes those are the large ones. Tensors of unknown rank are left out either way: nothing says how
+    large they are."""
     if isinstance(model, Path):
         model = onnx.load(str(model), load_external_data=False)
     light = shape_inference_copy(model)
@@ -251,22 +258,23 @@ def largest_tensor_at(model: onnx.ModelProto | Path, shapes: Mapping[str, Shape]
         inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
     except Exception:  # inference is a best effort here: the run itself reports what the model does wrong
         return None
-    largest: tuple[str, int] | None = None
-    for value in [*inferred.graph.value_info, *inferred.graph.output]:
+    typed = {value.name: value for value in [*inferred.graph.value_info, *inferred.graph.output]}
+    sizes: list[tuple[str, int]] = []
+    for value in typed.values():
         tensor_type = value.type.tensor_type
         if not tensor_type.HasField("shape"):
             continue
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
         if any(d < 0 for d in dims):
-            continue
+            if unknown_dim is None:
+                continue
+            dims = [unknown_dim if d < 0 else d for d in dims]
         try:
             itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).itemsize
         except (KeyError, TypeError, ValueError):
             itemsize = 8
-        size = math.prod(dims) * itemsize
-        if largest is None or size > largest[1]:
-            largest = (value.name, size)
-    return largest
+        sizes.append((value.name, math.prod(dims) * itemsize))
+    return max(sizes, key=lambda item: item[1]) if sizes else None
 
 
 def check_model_fits(model: onnx.ModelProto | Path, shapes: Mapping[str, Shape]) -> None:

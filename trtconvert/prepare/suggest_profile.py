@@ -162,7 +162,11 @@ class _Runner:
             except TypeError:
                 itemsize = 8
             feed += math.prod(int(d) for d in shapes.get(model_input.name, ())) * itemsize
-        largest = largest_tensor_at(self.light, shapes) if feed <= limit else None
+        # Past the min shapes (small by construction) a tensor inference cannot size may be the large one: each
+        # unknown dim counts as long as the longest input dim.
+        longest = max((int(d) for shape in shapes.values() for d in shape), default=1)
+        unknown_dim = None if limit == MAX_RUN_BYTES else longest
+        largest = largest_tensor_at(self.light, shapes, unknown_dim) if feed <= limit else None
         biggest = max(feed, largest[1] if largest else 0)
         if biggest <= limit:
             return None
