@@ -775,3 +775,16 @@ def test_inspect_does_not_run_max_shapes_whose_tensors_it_cannot_size(run_cli, e
         json.loads(result.stdout)["profile_checked_by"]
         == "onnx shape inference and onnxruntime at the min shapes"
     )
+
+
+def test_debug_keeps_a_message_with_a_line_break_on_one_line(run_cli, tmp_path: Path) -> None:
+    # The traceback --debug shows ends with the error's message, which echoes the path given: a line break in it
+    # must not start a second "error:" line there (the argument fuzzer found one through export triton).
+    result = run_cli(
+        "export", "triton", "a\nerror: forged", "-o", tmp_path / "repo", "--name", "m", "--debug"
+    )
+    assert result.code == 2
+    assert "Traceback" in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        "error: plan file not found: a\\nerror: forged; check the path"
+    ]

@@ -37,7 +37,7 @@ from trtconvert.cli.options import (
     verify_options,
 )
 from trtconvert.engine.interruptible import end_process
-from trtconvert.errors import BadInput, TrtConvertError, within_a_line
+from trtconvert.errors import BadInput, TrtConvertError, escaped_controls, within_a_line
 
 
 @click.group(
@@ -317,8 +317,15 @@ def _main(argv: list[str] | None) -> None:
 
 def _show_traceback(debug: bool) -> None:
     """--debug shows where an error came from; the exit code stays the one the error means."""
-    if debug:
-        traceback.print_exc()
+    if not debug:
+        return
+    kind, err, trace = sys.exc_info()
+    if err is None:
+        return
+    frames = traceback.format_exception(kind, err, trace)[:-1]
+    # The message may echo what the user gave (a path holding a line break): one line, as the error line is.
+    last = escaped_controls("".join(traceback.format_exception_only(kind, err)).rstrip("\n"))
+    sys.stderr.write("".join(frames) + last + "\n")
 
 
 def os_error_message(err: OSError) -> str:
