@@ -278,16 +278,15 @@ def _build_engine(
         version = str(getattr(trt, "__version__", ""))
     with tensorrt_messages():  # polygraphy prints to stdout otherwise, which --json owns
         keep = KeepLayersFp32.from_model(prepared.model, prepared.precision.keep_fp32.nodes)
-    used: dict[str, Any] = {"calibrator": None}
+    calibrator = None
 
     def make_chain(this_request: Request) -> EngineChain:
+        nonlocal calibrator
         # A fresh calibrator for each chain: a failed build may have read part of the calibration data.
         if version:
-            used["calibrator"] = int8_calibrator(checked.calibration, checked.calibration_cache, version)
+            calibrator = int8_calibrator(checked.calibration, checked.calibration_cache, version)
         with tensorrt_messages():
-            return engine_loader_chain(
-                this_request, onnx_path, progress, used["calibrator"], keep, mark_outputs
-            )
+            return engine_loader_chain(this_request, onnx_path, progress, calibrator, keep, mark_outputs)
 
     start = time.perf_counter()
     # The timing cache's folder exists only once a build succeeds with it.
@@ -295,7 +294,6 @@ def _build_engine(
     with created_folders(cache_folder):
         hint = plugin_hint(prepared.model, request.plugins) + _cache_only_hint(spec.calib_cache, checked)
         chain, engine_bytes = run_chain_without_unusable_cache(make_chain, request, hint, progress)
-    calibrator = used["calibrator"]
     total = time.perf_counter() - start
     parse_seconds = chain.parse.seconds or 0.0
     record.timings["parse"] = parse_seconds

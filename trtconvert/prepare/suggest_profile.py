@@ -134,7 +134,7 @@ class _Runner:
         shapes = {name: getattr(r, which) for name, r in profile.items()}
         shown = ",".join(f"{n}={format_shape(s)}" for n, s in shapes.items())
         shapes.update({i.name: tuple(i.dims) for i in self.inputs if i.is_static})
-        self.too_large = self._too_large(shapes, shown, limit)
+        self.too_large = self._too_large(shapes, shown, limit, estimate_unknown=which != "min")
         if self.too_large:
             return self.too_large
         if self.session is None:
@@ -152,7 +152,9 @@ class _Runner:
             return str(err).split("; adjust the profile")[0]
         return None
 
-    def _too_large(self, shapes: dict[str, tuple[int, ...]], shown: str, limit: int) -> str | None:
+    def _too_large(
+        self, shapes: dict[str, tuple[int, ...]], shown: str, limit: int, estimate_unknown: bool
+    ) -> str | None:
         from trtconvert.checks.compare import largest_tensor_at
 
         feed = 0
@@ -165,7 +167,7 @@ class _Runner:
         # Past the min shapes (small by construction) a tensor inference cannot size may be the large one: each
         # unknown dim counts as long as the longest input dim.
         longest = max((int(d) for shape in shapes.values() for d in shape), default=1)
-        unknown_dim = None if limit == MAX_RUN_BYTES else longest
+        unknown_dim = longest if estimate_unknown else None
         largest = largest_tensor_at(self.light, shapes, unknown_dim) if feed <= limit else None
         biggest = max(feed, largest[1] if largest else 0)
         if biggest <= limit:

@@ -15,7 +15,7 @@ from trtconvert.prepare.rewrite.onnx_limits import forbidden_parameters
 from trtconvert.prepare.rewrite.registry import registered_rules
 from trtconvert.prepare.rewrite.rules.conv_kernel_shape import OPS as CONV_OPS
 from trtconvert.prepare.rewrite.rules.conv_kernel_shape import needs_kernel_shape
-from trtconvert.prepare.rewrite.shapes import ShapeTracer, infer_static_shapes, largest_input_shapes
+from trtconvert.prepare.rewrite.shapes import Dims, ShapeTracer, infer_static_shapes, largest_input_shapes
 from trtconvert.prepare.rewrite.types import POLICIES, Plan, RewriteDecision, RuleContext
 from trtconvert.settings.target import TensorRTTarget
 
@@ -41,7 +41,7 @@ def _plans(
     target: TensorRTTarget,
     base_dir: str | os.PathLike | None,
     largest_shapes: Mapping[str, Sequence[int]] | None = None,
-    shapes: dict | None = None,
+    shapes: dict[str, Dims] | None = None,
 ) -> tuple[gs.Graph, list[Plan]]:
     if policy not in POLICIES:
         raise BadInput(f"--rewrite {policy!r} is not a policy; use one of {', '.join(POLICIES)}")
